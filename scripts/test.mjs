@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// `npm test`: every test tier of the project, on a fresh machine included. Installs what the tests
+// need on the host (Debian packages, as root), generates code, then runs typecheck, lint, unit tests,
+// integration tests against real components, and the Playwright browser tests. Ends with one
+// `N passed, N failed` line and a non-zero exit code if anything failed.
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureHostReady, prepareBuild, run } from "./lib/steps.mjs";
+
+const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const log = (msg) => process.stdout.write(`[test] ${msg}\n`);
+const bin = (name) => join(root, "node_modules/.bin", name);
+const reports = mkdtempSync(join(tmpdir(), "formation-test-"));
+const only = process.argv.slice(2);
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+const timings = [];
+
+async function step(name, fn) {
+  if (only.length > 0 && !only.includes(name)) return;
+  const started = Date.now();
+  log(`── ${name}`);
+  try {
+    await fn();
+  } catch (err) {
+    failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  timings.push(`${name} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+function countVitest(file) {
+  if (!existsSync(file)) return;
+  const report = JSON.parse(readFileSync(file, "utf8"));
+  totals.passed += report.numPassedTests ?? 0;
+  totals.failed += report.numFailedTests ?? 0;
+  totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+}
+
+function countPlaywright(file) {
+  if (!existsSync(file)) return;
+  const stats = JSON.parse(readFileSync(file, "utf8")).stats ?? {};
+  totals.passed += (stats.expected ?? 0) + (stats.flaky ?? 0);
+  totals.failed += stats.unexpected ?? 0;
+  totals.skipped += stats.skipped ?? 0;
+}
+
+function hasFiles(dir, suffix) {
+  const walk = (d) =>
+    readdirSync(d, { withFileTypes: true }).some((e) => {
+      if (e.name === "node_modules" || e.name.startsWith(".")) return false;
+      const p = join(d, e.name);
+      return e.isDirectory() ? walk(p) : e.name.endsWith(suffix);
+    });
+  return existsSync(dir) && walk(dir);
+}
+
+async function vitestProject(project) {
+  const out = join(reports, `${project}.json`);
+  try {
+    await run({
+      cmd: bin("vitest"),
+      args: [
+        "run",
+        "--project",
+        project,
+        "--reporter=default",
+        "--reporter=json",
+        `--outputFile.json=${out}`,
+      ],
+      cwd: root,
+      log,
+      env: { NODE_ENV: "test" },
+    });
+  } finally {
+    countVitest(out);
+  }
+}
+
+async function main() {
+  const started = Date.now();
+  await step("setup", async () => {
+    await ensureHostReady({ root, log });
+    await prepareBuild({ root, log });
+  });
+  await step("typecheck", () =>
+    run({ cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"], cwd: root, log }),
+  );
+  await step("lint", () => run({ cmd: bin("biome"), args: ["check", "."], cwd: root, log }));
+  await step("unit", () => vitestProject("unit"));
+  await step("integration", () => vitestProject("integration"));
+  await step("e2e", async () => {
+    if (!hasFiles(join(root, "playwright"), ".spec.ts")) return;
+    const out = join(reports, "playwright.json");
+    try {
+      await run({
+        cmd: bin("playwright"),
+        args: ["test", "--config", "playwright/playwright.config.ts"],
+        cwd: root,
+        log,
+        env: { PLAYWRIGHT_JSON_OUTPUT_NAME: out },
+      });
+    } finally {
+      countPlaywright(out);
+    }
+  });
+  log(`timings: ${timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const failure of failures) log(`FAILED ${failure}`);
+  const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
+  process.stdout.write(
+    `${totals.passed} passed, ${totals.failed + (failures.length > 0 && totals.failed === 0 ? failures.length : 0)} failed${skipped}\n`,
+  );
+  process.exit(failures.length > 0 ? 1 : 0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`[test] ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
