@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+/** Lower-case or checksummed 0x-prefixed 20-byte hex address. */
+export const ZAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+
+/** Content digest of a blob (context tarball, disk image): `sha256:` + 64 lower-case hex digits. */
+export const ZDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+export type TDigest = z.infer<typeof ZDigest>;
+
+/** Dotted IPv4 address. */
+export const ZIpv4 = z
+  .string()
+  .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/);
+
+/** IPv4 CIDR such as `10.42.0.0/16`. */
+export const ZCidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/);
+
+/** Opaque identifier of a job, node, build or instance (ids are hex or uuid-like, never paths). */
+export const ZId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/);
+
+/** WireGuard public key (base64 of 32 bytes). */
+export const ZWgKey = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/);
+
+/** `host:port` UDP endpoint candidate. */
+export const ZEndpoint = z.string().min(3).max(300);
+
+export const ZAccel = z.enum(["kvm", "tcg"]);
+
+/** Lifecycle of a VM instance as reported by its agent and shown to users. */
+export const ZInstanceStatus = z.enum([
+  "pending",
+  "booting",
+  "running",
+  "stopping",
+  "stopped",
+  "failed",
+  "deleted",
+]);
+export type TInstanceStatus = z.infer<typeof ZInstanceStatus>;
+
+export const ZJobKind = z.enum(["build", "boot", "stop", "start", "restart", "delete"]);
+export type TJobKind = z.infer<typeof ZJobKind>;
+
+/** Resource usage sample of a node or instance. Network figures are bytes per second. */
+export const ZMetrics = z.object({
+  cpuPct: z.number().min(0).max(100_000),
+  memUsedMb: z.number().min(0),
+  diskUsedGb: z.number().min(0),
+  netRx: z.number().min(0),
+  netTx: z.number().min(0),
+});
+export type TMetrics = z.infer<typeof ZMetrics>;
+
+/** A formnet (WireGuard mesh) peer as pushed to agents. */
+export const ZFormnetPeer = z.object({
+  publicKey: ZWgKey,
+  ip: ZIpv4,
+  endpoints: z.array(ZEndpoint).max(16),
+  kind: z.enum(["node", "instance", "user"]),
+  /** Node id for node peers, instance id for instance peers, address for user peers. */
+  ref: z.string().max(128),
+});
+export type TFormnetPeer = z.infer<typeof ZFormnetPeer>;

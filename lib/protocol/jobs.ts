@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { ZFormfile } from "../formfile/canonical";
+import { ZDigest, ZFormnetPeer, ZId, ZIpv4, ZWgKey } from "./common";
+
+/**
+ * Job payloads and results, typed per job kind. URLs are console-relative paths (resolved against
+ * the console URL the agent dialled) or absolute; agent blob endpoints need the `agentToken` from
+ * `welcome` as `Authorization: Bearer <token>`.
+ */
+
+export const ZBuildPayload = z.object({
+  buildId: ZId,
+  formfile: ZFormfile,
+  contextUrl: z.string().min(1),
+  contextDigest: ZDigest,
+  contextSizeBytes: z.number().int().min(0),
+});
+export type TBuildPayload = z.infer<typeof ZBuildPayload>;
+
+export const ZBootPayload = z.object({
+  instanceId: ZId,
+  buildId: ZId,
+  imageUrl: z.string().min(1),
+  imageDigest: ZDigest,
+  vcpu: z.number().int().min(1),
+  memoryMb: z.number().int().min(1),
+  diskGb: z.number().int().min(1),
+  formnetIp: ZIpv4,
+  /** Peers of the instance owner's devices, allowed to reach the VM over formnet. */
+  ownerPeers: z.array(ZFormnetPeer),
+});
+export type TBootPayload = z.infer<typeof ZBootPayload>;
+
+export const ZInstanceActionPayload = z.object({ instanceId: ZId });
+export type TInstanceActionPayload = z.infer<typeof ZInstanceActionPayload>;
+
+/** `kind` + `payload` of a job, discriminated by kind. */
+export const ZJobSpec = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("build"), payload: ZBuildPayload }),
+  z.object({ kind: z.literal("boot"), payload: ZBootPayload }),
+  z.object({ kind: z.literal("stop"), payload: ZInstanceActionPayload }),
+  z.object({ kind: z.literal("start"), payload: ZInstanceActionPayload }),
+  z.object({ kind: z.literal("restart"), payload: ZInstanceActionPayload }),
+  z.object({ kind: z.literal("delete"), payload: ZInstanceActionPayload }),
+]);
+export type TJobSpec = z.infer<typeof ZJobSpec>;
+
+export const ZBuildResult = z.object({
+  kind: z.literal("build"),
+  imageDigest: ZDigest,
+  sizeBytes: z.number().int().min(0),
+});
+export const ZBootResult = z.object({
+  kind: z.literal("boot"),
+  formnetIp: ZIpv4,
+  /** WireGuard key of the VM's formnet interface, when the VM holds its own key. */
+  publicKey: ZWgKey.optional(),
+});
+export const ZInstanceActionResult = z.object({
+  kind: z.enum(["stop", "start", "restart", "delete"]),
+});
+
+/** Result carried by `job.complete`, discriminated by the job kind it completes. */
+export const ZJobResult = z.union([ZBuildResult, ZBootResult, ZInstanceActionResult]);
+export type TJobResult = z.infer<typeof ZJobResult>;
+
+/** Phases an agent may report in `job.progress` (free text is allowed, these are the known ones). */
+export const JOB_PHASES = [
+  "fetching",
+  "unpacking",
+  "building",
+  "uploading",
+  "booting",
+  "stopping",
+  "starting",
+  "deleting",
+] as const;

@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import type { TFormfile } from "../formfile/canonical";
+import {
+  checkAgentVersion,
+  checkConsoleVersion,
+  encodeMessage,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  parseConsoleMessage,
+  type TAgentToConsole,
+  type TConsoleToAgent,
+} from "./index";
+
+const digest = `sha256:${"a".repeat(64)}`;
+const wgKey = `${"A".repeat(42)}E=`;
+
+const formfile: TFormfile = {
+  name: "web",
+  description: null,
+  resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
+  users: [],
+  workdir: null,
+  entrypoint: null,
+  expose: [],
+  env: [],
+  steps: [],
+};
+
+const hello: TAgentToConsole = {
+  type: "hello",
+  protocolVersion: PROTOCOL_VERSION,
+  agentVersion: "0.1.0",
+  operator: `0x${"1".repeat(40)}`,
+  signature: "0xdeadbeef",
+  node: {
+    region: "eu-west",
+    capacity: { vcpu: 4, memoryMb: 8192, diskGb: 100 },
+    accel: "tcg",
+    formnet: { publicKey: wgKey, listenPort: 51820, endpoints: ["192.0.2.1:51820"] },
+  },
+  instances: [{ instanceId: "i-1", status: "running" }],
+  jobs: [{ jobId: "j-1", state: "running" }],
+};
+
+describe("parseAgentMessage", () => {
+  it("round-trips a hello and typed job.complete results", () => {
+    const parsed = parseAgentMessage(encodeMessage(hello));
+    expect(parsed).toEqual({ ok: true, message: hello });
+    const done = parseAgentMessage(
+      JSON.stringify({
+        type: "job.complete",
+        jobId: "j-1",
+        result: { kind: "build", imageDigest: digest, sizeBytes: 9 },
+      }),
+    );
+    expect(done.ok && done.message.type === "job.complete" && done.message.result.kind).toBe("build");
+  });
+
+  it("accepts bytes as well as strings", () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ type: "job.ack", jobId: "j-1" }));
+    expect(parseAgentMessage(bytes).ok).toBe(true);
+    expect(parseAgentMessage([bytes.subarray(0, 5), bytes.subarray(5)]).ok).toBe(true);
+  });
+
+  it("reports invalid JSON, unknown types, bad fields and oversize frames as typed errors", () => {
+    expect(parseAgentMessage("{nope")).toMatchObject({ ok: false, error: { code: "invalidJson" } });
+    expect(parseAgentMessage(JSON.stringify({ type: "launch.missiles" }))).toMatchObject({
+      ok: false,
+      error: { code: "invalidMessage", type: "launch.missiles" },
+    });
+    const badDigest = parseAgentMessage(
+      JSON.stringify({
+        type: "job.complete",
+        jobId: "j",
+        result: { kind: "build", imageDigest: "md5:x", sizeBytes: 1 },
+      }),
+    );
+    expect(badDigest).toMatchObject({ ok: false, error: { code: "invalidMessage", type: "job.complete" } });
+    expect(parseAgentMessage(JSON.stringify({ type: "job.ack", jobId: "../../etc" })).ok).toBe(false);
+    expect(parseAgentMessage("x".repeat(MAX_FRAME_BYTES + 1))).toMatchObject({
+      ok: false,
+      error: { code: "tooLarge" },
+    });
+    expect(parseAgentMessage(42)).toMatchObject({ ok: false, error: { code: "invalidMessage" } });
+  });
+
+  it("rejects a hello whose operator is not an address", () => {
+    expect(parseAgentMessage(JSON.stringify({ ...hello, operator: "alice" })).ok).toBe(false);
+  });
+});
+
+describe("parseConsoleMessage", () => {
+  it("parses offers typed per kind and rejects a payload of the wrong kind", () => {
+    const offer: TConsoleToAgent = {
+      type: "job.offer",
+      jobId: "j-2",
+      leaseMs: 30_000,
+      kind: "build",
+      payload: {
+        buildId: "b1",
+        formfile,
+        contextUrl: `/api/agent/contexts/${digest}`,
+        contextDigest: digest,
+        contextSizeBytes: 10,
+      },
+    };
+    const parsed = parseConsoleMessage(encodeMessage(offer));
+    expect(parsed).toEqual({ ok: true, message: offer });
+    const wrong = { ...offer, kind: "boot" };
+    expect(parseConsoleMessage(JSON.stringify(wrong)).ok).toBe(false);
+    const stop = {
+      type: "job.offer",
+      jobId: "j-3",
+      leaseMs: 1000,
+      kind: "stop",
+      payload: { instanceId: "i" },
+    };
+    expect(parseConsoleMessage(JSON.stringify(stop)).ok).toBe(true);
+  });
+});
+
+describe("version negotiation", () => {
+  const range = { current: 3, minSupported: 2 };
+  it("console side answers agentTooOld / consoleTooOld", () => {
+    expect(checkAgentVersion(1, range)).toBe("agentTooOld");
+    expect(checkAgentVersion(2, range)).toBeNull();
+    expect(checkAgentVersion(3, range)).toBeNull();
+    expect(checkAgentVersion(4, range)).toBe("consoleTooOld");
+    expect(checkAgentVersion(PROTOCOL_VERSION)).toBeNull();
+  });
+  it("agent side reads the console's range from the challenge", () => {
+    expect(checkConsoleVersion({ protocolVersion: 5, minProtocolVersion: 4 }, range)).toBe("agentTooOld");
+    expect(checkConsoleVersion({ protocolVersion: 1, minProtocolVersion: 1 }, range)).toBe("consoleTooOld");
+    expect(checkConsoleVersion({ protocolVersion: 3, minProtocolVersion: 1 }, range)).toBeNull();
+  });
+});

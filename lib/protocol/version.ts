@@ -1,0 +1,49 @@
+/**
+ * Version of the console ⇄ node-agent WebSocket protocol (`/ws/agent`).
+ *
+ * History (bump on any change a peer of the previous version would misread; adding an optional
+ * field that old peers may ignore does not need a bump, since zod strips unknown keys):
+ *   1 — 2026-11: initial catalogue: challenge/hello/welcome/reject handshake, heartbeats with
+ *       node and instance metrics, leased jobs (build, boot, stop, start, restart, delete) with
+ *       ack/progress/log/complete/fail/cancel, instance status reports, formnet peer pushes,
+ *       error frames for malformed input.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
+export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;
+
+/** Why a handshake cannot proceed because of versions; null when both sides can talk. */
+export type TVersionMismatch = "agentTooOld" | "consoleTooOld" | null;
+
+/**
+ * Console side: decides whether an agent speaking `agentVersion` can be admitted by a console
+ * speaking `[minSupported, current]`.
+ */
+export function checkAgentVersion(
+  agentVersion: number,
+  console_: { current: number; minSupported: number } = {
+    current: PROTOCOL_VERSION,
+    minSupported: MIN_SUPPORTED_PROTOCOL_VERSION,
+  },
+): TVersionMismatch {
+  if (agentVersion < console_.minSupported) return "agentTooOld";
+  if (agentVersion > console_.current) return "consoleTooOld";
+  return null;
+}
+
+/**
+ * Agent side: decides from the console's `challenge` whether this agent (speaking
+ * `[minSupported, current]`) can talk to it, before sending `hello`.
+ */
+export function checkConsoleVersion(
+  challenge: { protocolVersion: number; minProtocolVersion: number },
+  agent: { current: number; minSupported: number } = {
+    current: PROTOCOL_VERSION,
+    minSupported: MIN_SUPPORTED_PROTOCOL_VERSION,
+  },
+): TVersionMismatch {
+  if (challenge.minProtocolVersion > agent.current) return "agentTooOld";
+  if (challenge.protocolVersion < agent.minSupported) return "consoleTooOld";
+  return null;
+}
