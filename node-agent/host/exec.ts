@@ -1,0 +1,142 @@
+import { spawn } from "node:child_process";
+import { access, constants } from "node:fs/promises";
+
+/** A command that exited non-zero, was killed, or could not start. Carries the command line. */
+export class CommandError extends Error {
+  readonly code = "COMMAND_FAILED";
+  constructor(
+    readonly argv: readonly string[],
+    readonly exitCode: number | null,
+    readonly signal: string | null,
+    readonly stderrTail: string,
+    options?: { cause?: unknown },
+  ) {
+    const how = exitCode === null ? `killed by ${signal ?? "signal"}` : `exit code ${exitCode}`;
+    const tail = stderrTail.trim() ? `: ${stderrTail.trim().split("\n").slice(-3).join(" | ")}` : "";
+    super(`\`${commandLine(argv)}\` failed (${how})${tail}`, options);
+    this.name = "CommandError";
+  }
+}
+
+/** The command was stopped because its AbortSignal fired. */
+export class CommandAbortedError extends Error {
+  readonly code = "COMMAND_ABORTED";
+  constructor(readonly argv: readonly string[]) {
+    super(`\`${commandLine(argv)}\` was cancelled`);
+    this.name = "CommandAbortedError";
+  }
+}
+
+export type TRunOptions = {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Called once per output line (stdout and stderr interleaved as they arrive). */
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+  input?: string;
+  /** Kill the whole process group after this long. */
+  timeoutMs?: number;
+  /** Do not throw on a non-zero exit; return the code. */
+  allowFailure?: boolean;
+};
+
+export type TRunResult = { exitCode: number; stdout: string; stderr: string };
+
+/** Shell-like rendering of argv for error messages and logs. */
+export function commandLine(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
+}
+
+/**
+ * Runs argv without a shell. The child gets its own process group so an abort (or timeout) kills
+ * everything it started — apt, dpkg maintainer scripts, a RUN step's background jobs — not just the
+ * direct child.
+ */
+export function run(argv: readonly string[], options: TRunOptions = {}): Promise<TRunResult> {
+  const [file, ...args] = argv;
+  if (!file) return Promise.reject(new Error("run: empty argv"));
+  if (options.signal?.aborted) return Promise.reject(new CommandAbortedError(argv));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      detached: true,
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let aborted = false;
+    const pending = { out: "", err: "" };
+    const killGroup = () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // The group is already gone.
+      }
+    };
+    const onAbort = () => {
+      aborted = true;
+      killGroup();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(onAbort, options.timeoutMs);
+    const feed = (key: "out" | "err", chunk: string) => {
+      if (!options.onLine) return;
+      const text = pending[key] + chunk;
+      const lines = text.split("\n");
+      pending[key] = lines.pop() ?? "";
+      for (const line of lines) options.onLine(line.replace(/\r$/, ""));
+    };
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      if (stdout.length < 1_000_000) stdout += c;
+      feed("out", c);
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr = (stderr + c).slice(-20_000);
+      feed("err", c);
+    });
+    if (options.input !== undefined && child.stdin) child.stdin.end(options.input);
+    child.on("error", (err) => {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (timer) clearTimeout(timer);
+      reject(new CommandError(argv, null, null, String(err), { cause: err }));
+    });
+    child.on("close", (code, sig) => {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (timer) clearTimeout(timer);
+      // Grandchildren (daemons a RUN step forked) may still hold the group: end them too.
+      killGroup();
+      if (options.onLine) {
+        if (pending.out) options.onLine(pending.out);
+        if (pending.err) options.onLine(pending.err);
+      }
+      if (aborted) return reject(new CommandAbortedError(argv));
+      if (code === 0 || (options.allowFailure && code !== null)) {
+        return resolve({ exitCode: code ?? 0, stdout, stderr });
+      }
+      reject(new CommandError(argv, code, sig, stderr));
+    });
+  });
+}
+
+/** Whether a command exists on PATH or in the sbin directories (no shell). */
+export async function which(name: string): Promise<string | null> {
+  const dirs = new Set([
+    ...(process.env.PATH ?? "").split(":").filter(Boolean),
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+  ]);
+  for (const dir of dirs) {
+    const p = `${dir}/${name}`;
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return null;
+}

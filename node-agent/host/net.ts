@@ -1,0 +1,88 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { run } from "./exec";
+
+/** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+export class InterfaceNameError extends Error {
+  readonly code = "BAD_INTERFACE_NAME";
+  constructor(readonly ifname: string) {
+    super(`"${ifname}" is not a valid interface name (1–15 chars of [A-Za-z0-9_.-])`);
+    this.name = "InterfaceNameError";
+  }
+}
+
+export function assertIfName(name: string): void {
+  if (!IFNAME.test(name)) throw new InterfaceNameError(name);
+}
+
+/**
+ * A host-unique interface name from a stable key: `<prefix><hex>` cut to 15 chars. Names must be
+ * unique across the whole host (several agents may share one), so they derive from the agent's data
+ * dir plus the instance id rather than from a counter.
+ */
+export function shortIfName(prefix: string, key: string): string {
+  const hex = createHash("sha256").update(key).digest("hex");
+  const name = `${prefix}${hex}`.slice(0, 15);
+  assertIfName(name);
+  return name;
+}
+
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** Creates (if needed) a bridge carrying the VMs' link-local gateway address, and enables forwarding. */
+export async function ensureBridge(opts: { name: string; gatewayIp: string }): Promise<void> {
+  assertIfName(opts.name);
+  if (!linkExists(opts.name)) {
+    await run(["ip", "link", "add", "name", opts.name, "type", "bridge"]);
+  }
+  const addrs = await run(["ip", "-o", "-4", "addr", "show", "dev", opts.name]);
+  if (!addrs.stdout.includes(` ${opts.gatewayIp}/`)) {
+    await run(["ip", "addr", "add", `${opts.gatewayIp}/32`, "dev", opts.name]);
+  }
+  await run(["ip", "link", "set", opts.name, "up"]);
+  await enableIpForward();
+}
+
+export async function enableIpForward(): Promise<void> {
+  const path = "/proc/sys/net/ipv4/ip_forward";
+  if ((await readFile(path, "utf8")).trim() !== "1") await writeFile(path, "1\n");
+}
+
+/** A tap for one VM, attached to the bridge and up. Recreated when a stale one is left over. */
+export async function createTap(opts: { name: string; bridge: string }): Promise<void> {
+  assertIfName(opts.name);
+  if (linkExists(opts.name)) await deleteLink(opts.name);
+  await run(["ip", "tuntap", "add", "dev", opts.name, "mode", "tap"]);
+  await run(["ip", "link", "set", opts.name, "master", opts.bridge, "up"]);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  if (!linkExists(name)) return;
+  await run(["ip", "link", "del", name], { allowFailure: true });
+}
+
+/** Host route for one VM's address: the host, not the VM, is formnet's peer for it. */
+export async function addHostRoute(opts: { ip: string; bridge: string }): Promise<void> {
+  await run(["ip", "route", "replace", `${opts.ip}/32`, "dev", opts.bridge]);
+}
+
+export async function deleteHostRoute(opts: { ip: string; bridge: string }): Promise<void> {
+  await run(["ip", "route", "del", `${opts.ip}/32`, "dev", opts.bridge], { allowFailure: true });
+}
+
+/** rx/tx byte counters of an interface (0 when it does not exist). */
+export async function linkStats(name: string): Promise<{ rxBytes: number; txBytes: number }> {
+  const read = async (f: string) => {
+    try {
+      return Number((await readFile(`/sys/class/net/${name}/statistics/${f}`, "utf8")).trim());
+    } catch {
+      return 0;
+    }
+  };
+  return { rxBytes: await read("rx_bytes"), txBytes: await read("tx_bytes") };
+}

@@ -1,0 +1,216 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { access, mkdir, readdir, readFile, statfs } from "node:fs/promises";
+import { run, which } from "./exec";
+import { deleteLink, linkExists } from "./net";
+
+export type TAccelerator = "kvm" | "tcg";
+
+export type TPreflightCheck = {
+  id: string;
+  ok: boolean;
+  /** What was found. */
+  detail: string;
+  /** Exact command (or action) that fixes a failed check. */
+  fix?: string;
+  /** A failed required check makes the host unable to build or run VMs. */
+  required: boolean;
+};
+
+export type TPreflightReport = {
+  ok: boolean;
+  accelerator: TAccelerator;
+  /** Why this accelerator was chosen. */
+  acceleratorReason: string;
+  /** Newest Debian cloud kernel found in /boot (null when missing). */
+  guestKernel: { version: string; vmlinuz: string; modulesDir: string } | null;
+  wireguard: "kernel" | "wireguard-go" | null;
+  checks: TPreflightCheck[];
+};
+
+const SETUP = "sudo scripts/setup-host.sh";
+
+/**
+ * Decides whether KVM truly works. `/dev/kvm` can open on hosts where guests still cannot run: a
+ * paravirtual KVM (`kvm_pvm`) accepts ioctls but real guests crawl then die with an emulation
+ * failure, and QEMU's `-accel kvm -accel tcg` fallback does not catch that. So require the CPU's
+ * virtualisation flag, reject kvm_pvm, and (optionally) confirm with a short timed probe boot.
+ */
+export async function detectAccelerator(
+  opts: { probe?: (accel: TAccelerator) => Promise<boolean> } = {},
+): Promise<{ accelerator: TAccelerator; reason: string }> {
+  if (process.env.FORMATION_ACCEL === "tcg" || process.env.FORMATION_ACCEL === "kvm") {
+    return { accelerator: process.env.FORMATION_ACCEL, reason: "forced by FORMATION_ACCEL" };
+  }
+  try {
+    await access("/dev/kvm", constants.R_OK | constants.W_OK);
+  } catch {
+    return { accelerator: "tcg", reason: "/dev/kvm is missing or not read/writable" };
+  }
+  const modules = await loadedModules();
+  if (modules.has("kvm_pvm")) {
+    return {
+      accelerator: "tcg",
+      reason: "KVM is the paravirtual kvm_pvm module: guests cannot run under it",
+    };
+  }
+  const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
+  if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo)) {
+    return { accelerator: "tcg", reason: "the CPU exposes no vmx/svm flag (nested virtualisation is off)" };
+  }
+  if (opts.probe && !(await opts.probe("kvm"))) {
+    return { accelerator: "tcg", reason: "a probe boot under KVM did not reach userspace in time" };
+  }
+  return { accelerator: "kvm", reason: "/dev/kvm usable and the CPU has hardware virtualisation" };
+}
+
+/** Loaded kernel modules from /proc/modules, or /sys/module when /proc/modules is absent. */
+async function loadedModules(): Promise<Set<string>> {
+  const text = await readFile("/proc/modules", "utf8").catch(() => null);
+  if (text !== null) return new Set(text.split("\n").map((l) => l.split(" ")[0] ?? ""));
+  return new Set(await readdir("/sys/module").catch(() => []));
+}
+
+/** Newest `/boot/vmlinuz-*-cloud-amd64` with its modules directory. */
+export async function findGuestKernel(): Promise<TPreflightReport["guestKernel"]> {
+  const files = await readdir("/boot").catch(() => [] as string[]);
+  const versions = files
+    .filter((f) => /^vmlinuz-.*-cloud-amd64$/.test(f))
+    .map((f) => f.slice("vmlinuz-".length))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  for (const version of versions.reverse()) {
+    const modulesDir = `/lib/modules/${version}`;
+    try {
+      await access(`${modulesDir}/modules.dep`);
+      return { version, vmlinuz: `/boot/vmlinuz-${version}`, modulesDir };
+    } catch {
+      // Kernel without its modules: not usable for the virtio initrd.
+    }
+  }
+  return null;
+}
+
+async function binaryCheck(
+  id: string,
+  bins: string[],
+  pkg: string,
+  required = true,
+): Promise<TPreflightCheck> {
+  const missing: string[] = [];
+  for (const b of bins) if (!(await which(b))) missing.push(b);
+  return missing.length === 0
+    ? { id, ok: true, detail: bins.join(", "), required }
+    : { id, ok: false, detail: `missing ${missing.join(", ")}`, fix: `apt-get install -y ${pkg}`, required };
+}
+
+async function bridgeCheck(): Promise<TPreflightCheck> {
+  const suffix = randomBytes(3).toString("hex");
+  const br = `fmpfb${suffix}`;
+  const tap = `fmpft${suffix}`;
+  try {
+    await run(["ip", "link", "add", "name", br, "type", "bridge"]);
+    await run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"]);
+    await run(["ip", "link", "set", tap, "master", br]);
+    return {
+      id: "bridge-tap",
+      ok: true,
+      detail: "created and removed a test bridge and tap",
+      required: true,
+    };
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return {
+      id: "bridge-tap",
+      ok: false,
+      detail,
+      fix: "run the agent as root with CAP_NET_ADMIN and /dev/net/tun",
+      required: true,
+    };
+  } finally {
+    await deleteLink(tap);
+    if (linkExists(br)) await deleteLink(br);
+  }
+}
+
+async function diskCheck(cacheDir: string, minFreeGb: number): Promise<TPreflightCheck> {
+  await mkdir(cacheDir, { recursive: true }).catch(() => undefined);
+  const s = await statfs(cacheDir);
+  const freeGb = (s.bavail * s.bsize) / 1024 ** 3;
+  return {
+    id: "disk-space",
+    ok: freeGb >= minFreeGb,
+    detail: `${freeGb.toFixed(1)} GiB free in ${cacheDir}`,
+    fix: freeGb >= minFreeGb ? undefined : `free at least ${minFreeGb} GiB under ${cacheDir}`,
+    required: true,
+  };
+}
+
+/** Checks everything the agent needs to build images and run VMs, and picks the accelerator. */
+export async function runPreflight(
+  opts: { cacheDir?: string; minFreeGb?: number; probe?: (accel: TAccelerator) => Promise<boolean> } = {},
+): Promise<TPreflightReport> {
+  const checks: TPreflightCheck[] = [];
+  const root = process.getuid?.() === 0;
+  checks.push({
+    id: "root",
+    ok: root,
+    detail: root ? "running as root" : "not root",
+    fix: root ? undefined : "run the agent as root",
+    required: true,
+  });
+
+  const accel = await detectAccelerator({ probe: opts.probe });
+  checks.push({
+    id: "accelerator",
+    ok: true,
+    detail: `${accel.accelerator}: ${accel.reason}`,
+    required: false,
+  });
+
+  checks.push(await binaryCheck("qemu", ["qemu-system-x86_64"], "qemu-system-x86"));
+  checks.push(await binaryCheck("qemu-img", ["qemu-img"], "qemu-utils"));
+  checks.push(await binaryCheck("mmdebstrap", ["mmdebstrap"], "mmdebstrap"));
+  checks.push(await binaryCheck("mkfs-ext4", ["mkfs.ext4"], "e2fsprogs"));
+  checks.push(await binaryCheck("busybox", ["busybox"], "busybox-static"));
+  checks.push(await binaryCheck("iproute2", ["ip"], "iproute2"));
+  checks.push(await binaryCheck("wg", ["wg"], "wireguard-tools"));
+
+  const modules = await loadedModules();
+  const hasWgModule =
+    modules.has("wireguard") ||
+    (await run(["modprobe", "-n", "wireguard"], { allowFailure: true }).then(
+      (r) => r.exitCode === 0,
+      () => false,
+    ));
+  const wgGo = (await which("wireguard-go")) !== null;
+  const wireguard = hasWgModule ? "kernel" : wgGo ? "wireguard-go" : null;
+  checks.push({
+    id: "wireguard",
+    ok: wireguard !== null,
+    detail: wireguard ?? "neither the wireguard kernel module nor wireguard-go is available",
+    fix: wireguard ? undefined : "apt-get install -y wireguard-go",
+    required: true,
+  });
+
+  const guestKernel = await findGuestKernel();
+  checks.push({
+    id: "guest-kernel",
+    ok: guestKernel !== null,
+    detail: guestKernel ? guestKernel.vmlinuz : "no /boot/vmlinuz-*-cloud-amd64 with modules",
+    fix: guestKernel ? undefined : "apt-get install -y linux-image-cloud-amd64",
+    required: true,
+  });
+
+  checks.push(await diskCheck(opts.cacheDir ?? "/var/cache/formation", opts.minFreeGb ?? 10));
+  if (root) checks.push(await bridgeCheck());
+
+  for (const c of checks) if (!c.ok && c.fix?.startsWith("apt-get")) c.fix = `${c.fix}   (or: ${SETUP})`;
+  return {
+    ok: checks.every((c) => c.ok || !c.required),
+    accelerator: accel.accelerator,
+    acceleratorReason: accel.reason,
+    guestKernel,
+    wireguard,
+    checks,
+  };
+}
