@@ -1,0 +1,49 @@
+import { sha256 } from "@noble/hashes/sha2";
+import { bytesToHex } from "@noble/hashes/utils";
+import type { TFormnetRole } from "./schemas";
+
+/** Linux limits interface names to 15 bytes (IFNAMSIZ - 1). */
+export const IFNAME_MAX = 15;
+
+const ROLE_LETTER: Record<TFormnetRole | "bridge", string> = {
+  node: "n",
+  console: "c",
+  user: "u",
+  bridge: "b",
+};
+
+/**
+ * Short, stable id part: readable when the id is short, else a readable head plus a hash tail, so
+ * two long ids with the same prefix still get distinct names.
+ */
+function shortId(id: string, room: number): string {
+  const clean = id.toLowerCase().replace(/[^a-z0-9]/g, "");
+  if (clean.length > 0 && clean.length <= room) return clean;
+  const hash = bytesToHex(sha256(new TextEncoder().encode(id)));
+  const head = clean.slice(0, Math.max(0, room - 6));
+  return `${head}${hash}`.slice(0, room);
+}
+
+/**
+ * WireGuard interface name `fn-<role letter><short id>` (≤ 15 chars). Unique per member id, so the
+ * console, an agent and a laptop on one host never share a control socket in /var/run/wireguard.
+ */
+export function formnetInterfaceName(options: { role: TFormnetRole; id: string }): string {
+  const prefix = `fn-${ROLE_LETTER[options.role]}`;
+  return `${prefix}${shortId(options.id, IFNAME_MAX - prefix.length)}`;
+}
+
+/** Bridge on a node host that carries its instance VMs' formnet addresses: `fnb-<short id>`. */
+export function formnetBridgeName(nodeId: string): string {
+  const prefix = `fn${ROLE_LETTER.bridge}-`;
+  return `${prefix}${shortId(nodeId, IFNAME_MAX - prefix.length)}`;
+}
+
+/** iptables chain guarding one instance: `FORMNET-<hex of its address>` (iptables allows 28 chars). */
+export function instanceChainName(vmIp: string): string {
+  const hex = vmIp
+    .split(".")
+    .map((octet) => Number(octet).toString(16).padStart(2, "0"))
+    .join("");
+  return `FORMNET-${hex}`;
+}
