@@ -1,0 +1,161 @@
+import { z } from "zod";
+import type { TDatabase } from "@/server/db/client";
+
+export const BUILD_STATUSES = [
+  "queued",
+  "claimed",
+  "building",
+  "built",
+  "distributing",
+  "booting",
+  "running",
+  "failed",
+  "cancelled",
+] as const;
+export type TBuildStatus = (typeof BUILD_STATUSES)[number];
+
+export const ZTimeline = z.array(
+  z.object({ phase: z.string(), at: z.string(), message: z.string().optional() }),
+);
+export type TTimeline = z.infer<typeof ZTimeline>;
+
+export type TBuildRow = {
+  id: string;
+  owner: string;
+  name: string;
+  formfile: string;
+  contextDigest: string;
+  contextSizeBytes: number;
+  status: string;
+  timeline: string;
+  failureReason: string | null;
+  failureLine: number | null;
+  imageDigest: string | null;
+  imageSizeBytes: number | null;
+  nodeId: string | null;
+  jobId: string | null;
+  phaseDeadlineAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+function parseTimeline(raw: string): TTimeline {
+  const parsed = ZTimeline.safeParse(JSON.parse(raw));
+  return parsed.success ? parsed.data : [];
+}
+
+/** Builds and their logs. */
+export function createBuildsRepository(db: TDatabase) {
+  return {
+    find(id: string): Promise<TBuildRow | null> {
+      return db.build.findUnique({ where: { id } });
+    },
+
+    /** Creates the build, or resets a failed/cancelled one with the same id for a retry. */
+    async createOrReset(b: {
+      id: string;
+      owner: string;
+      name: string;
+      formfile: string;
+      contextDigest: string;
+      contextSizeBytes: number;
+      jobId: string;
+      deadline: Date;
+      now: Date;
+    }): Promise<TBuildRow> {
+      const timeline = JSON.stringify([{ phase: "queued", at: b.now.toISOString() }]);
+      const data = {
+        owner: b.owner,
+        name: b.name,
+        formfile: b.formfile,
+        contextDigest: b.contextDigest,
+        contextSizeBytes: b.contextSizeBytes,
+        status: "queued",
+        timeline,
+        failureReason: null,
+        failureLine: null,
+        imageDigest: null,
+        imageSizeBytes: null,
+        nodeId: null,
+        jobId: b.jobId,
+        phaseDeadlineAt: b.deadline,
+      };
+      return db.build.upsert({ where: { id: b.id }, create: { id: b.id, ...data }, update: data });
+    },
+
+    /**
+     * Moves a build to `status` (appending to its timeline) when it is currently in one of `from`;
+     * returns the updated row or null when the transition did not apply.
+     */
+    async transition(opts: {
+      id: string;
+      from: readonly TBuildStatus[];
+      to: TBuildStatus;
+      at: Date;
+      message?: string;
+      deadline?: Date | null;
+      set?: Partial<
+        Pick<TBuildRow, "failureReason" | "failureLine" | "imageDigest" | "imageSizeBytes" | "nodeId">
+      >;
+    }): Promise<TBuildRow | null> {
+      const current = await db.build.findUnique({ where: { id: opts.id } });
+      if (!current || !opts.from.includes(current.status as TBuildStatus)) return null;
+      const timeline = parseTimeline(current.timeline);
+      timeline.push({
+        phase: opts.to,
+        at: opts.at.toISOString(),
+        ...(opts.message === undefined ? {} : { message: opts.message }),
+      });
+      const r = await db.build.updateMany({
+        where: { id: opts.id, status: current.status, updatedAt: current.updatedAt },
+        data: {
+          status: opts.to,
+          timeline: JSON.stringify(timeline),
+          ...(opts.deadline === undefined ? {} : { phaseDeadlineAt: opts.deadline }),
+          ...opts.set,
+        },
+      });
+      if (r.count !== 1) return null;
+      return db.build.findUnique({ where: { id: opts.id } });
+    },
+
+    list(opts: { owner?: string; limit: number }): Promise<TBuildRow[]> {
+      return db.build.findMany({
+        where: opts.owner ? { owner: opts.owner } : {},
+        orderBy: { createdAt: "desc" },
+        take: opts.limit,
+      });
+    },
+
+    listByName(opts: { owner: string; name: string }): Promise<TBuildRow[]> {
+      return db.build.findMany({
+        where: { owner: opts.owner, name: opts.name },
+        orderBy: { createdAt: "desc" },
+      });
+    },
+
+    overdue(now: Date): Promise<TBuildRow[]> {
+      return db.build.findMany({
+        where: { phaseDeadlineAt: { lt: now }, status: { in: ["queued", "claimed", "building"] } },
+      });
+    },
+
+    async appendLogs(opts: { buildId: string; lines: string[]; at: Date }): Promise<void> {
+      if (opts.lines.length === 0) return;
+      await db.buildLog.createMany({
+        data: opts.lines.map((line) => ({ buildId: opts.buildId, line, at: opts.at })),
+      });
+    },
+
+    logsAfter(opts: { buildId: string; after: number; limit: number }) {
+      return db.buildLog.findMany({
+        where: { buildId: opts.buildId, id: { gt: opts.after } },
+        orderBy: { id: "asc" },
+        take: opts.limit,
+      });
+    },
+  };
+}
+
+export { parseTimeline };
+export type TBuildsRepository = ReturnType<typeof createBuildsRepository>;

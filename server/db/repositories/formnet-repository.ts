@@ -1,0 +1,78 @@
+import type { TDatabase } from "@/server/db/client";
+
+export type TFormnetKind = "node" | "instance" | "user";
+
+export type TFormnetRow = {
+  ip: string;
+  kind: string;
+  ref: string;
+  publicKey: string | null;
+  endpoints: string | null;
+  createdAt: Date;
+};
+
+/** formnet address book; the primary key on `ip` and unique `ref` make allocation race-safe. */
+export function createFormnetRepository(db: TDatabase) {
+  return {
+    findByRef(ref: string): Promise<TFormnetRow | null> {
+      return db.formnetAddress.findUnique({ where: { ref } });
+    },
+
+    async takenIps(): Promise<string[]> {
+      const rows = await db.formnetAddress.findMany({ select: { ip: true } });
+      return rows.map((r) => r.ip);
+    },
+
+    /** Inserts; returns false on a unique conflict (another allocation won the address). */
+    async tryInsert(row: Omit<TFormnetRow, "createdAt">): Promise<boolean> {
+      try {
+        await db.formnetAddress.create({ data: row });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async updatePeer(opts: { ref: string; publicKey: string | null; endpoints: string[] }): Promise<void> {
+      await db.formnetAddress.updateMany({
+        where: { ref: opts.ref },
+        data: { publicKey: opts.publicKey, endpoints: JSON.stringify(opts.endpoints) },
+      });
+    },
+
+    async release(ref: string): Promise<void> {
+      await db.formnetAddress.deleteMany({ where: { ref } });
+    },
+
+    list(): Promise<TFormnetRow[]> {
+      return db.formnetAddress.findMany({ orderBy: { createdAt: "asc" } });
+    },
+  };
+}
+
+export type TFormnetRepository = ReturnType<typeof createFormnetRepository>;
+
+/** Cluster-wide loop ownership (see ControlLease in control-plane.prisma). */
+export function createControlLeaseRepository(db: TDatabase) {
+  return {
+    /** Takes or renews the named lease for `holder`; true when `holder` holds it afterwards. */
+    async acquire(opts: { name: string; holder: string; now: Date; ttlMs: number }): Promise<boolean> {
+      const expiresAt = new Date(opts.now.getTime() + opts.ttlMs);
+      const r = await db.controlLease.updateMany({
+        where: { name: opts.name, OR: [{ holder: opts.holder }, { expiresAt: { lt: opts.now } }] },
+        data: { holder: opts.holder, expiresAt },
+      });
+      if (r.count === 1) return true;
+      try {
+        await db.controlLease.create({ data: { name: opts.name, holder: opts.holder, expiresAt } });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+
+    async release(opts: { name: string; holder: string }): Promise<void> {
+      await db.controlLease.deleteMany({ where: { name: opts.name, holder: opts.holder } });
+    },
+  };
+}

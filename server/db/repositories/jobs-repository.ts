@@ -1,0 +1,219 @@
+import type { TDatabase } from "@/server/db/client";
+
+export type TJobState = "queued" | "leased" | "running" | "done" | "failed" | "cancelled";
+export const ACTIVE_JOB_STATES: readonly TJobState[] = ["leased", "running"];
+export const FINAL_JOB_STATES: readonly TJobState[] = ["done", "failed", "cancelled"];
+
+export type TJobRow = {
+  id: string;
+  kind: string;
+  payload: string;
+  state: string;
+  targeted: boolean;
+  nodeId: string | null;
+  leaseExpiresAt: Date | null;
+  attempts: number;
+  maxAttempts: number;
+  idempotencyKey: string;
+  buildId: string | null;
+  instanceId: string | null;
+  phase: string | null;
+  result: string | null;
+  error: string | null;
+  errorLine: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+};
+
+export type TNewJob = {
+  id: string;
+  kind: string;
+  payload: string;
+  nodeId: string | null;
+  idempotencyKey: string;
+  buildId?: string | null;
+  instanceId?: string | null;
+  maxAttempts?: number;
+};
+
+/** Job queue persistence. State changes are conditional updates, so two consoles cannot both win. */
+export function createJobsRepository(db: TDatabase) {
+  return {
+    /** Inserts the job unless one with the same idempotency key exists; returns the stored row. */
+    async enqueue(job: TNewJob): Promise<{ job: TJobRow; created: boolean }> {
+      const existing = await db.job.findUnique({ where: { idempotencyKey: job.idempotencyKey } });
+      if (existing) return { job: existing, created: false };
+      try {
+        const created = await db.job.create({
+          data: {
+            id: job.id,
+            kind: job.kind,
+            payload: job.payload,
+            state: "queued",
+            targeted: job.nodeId !== null,
+            nodeId: job.nodeId,
+            idempotencyKey: job.idempotencyKey,
+            buildId: job.buildId ?? null,
+            instanceId: job.instanceId ?? null,
+            maxAttempts: job.maxAttempts ?? 5,
+          },
+        });
+        return { job: created, created: true };
+      } catch (error) {
+        const raced = await db.job.findUnique({ where: { idempotencyKey: job.idempotencyKey } });
+        if (raced) return { job: raced, created: false };
+        throw error;
+      }
+    },
+
+    find(id: string): Promise<TJobRow | null> {
+      return db.job.findUnique({ where: { id } });
+    },
+
+    /** Queued jobs targeted at one of `nodeIds`, oldest first. */
+    queuedTargeted(nodeIds: string[], limit: number): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { state: "queued", targeted: true, nodeId: { in: nodeIds } },
+        orderBy: { createdAt: "asc" },
+        take: limit,
+      });
+    },
+
+    queuedUntargeted(limit: number): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { state: "queued", targeted: false },
+        orderBy: { createdAt: "asc" },
+        take: limit,
+      });
+    },
+
+    /** Counts active (leased or running) jobs of `kind` per node. */
+    async activeCountByNode(kind: string): Promise<Map<string, number>> {
+      const rows = await db.job.groupBy({
+        by: ["nodeId"],
+        where: { kind, state: { in: ["leased", "running"] } },
+        _count: { _all: true },
+      });
+      return new Map(rows.filter((r) => r.nodeId !== null).map((r) => [r.nodeId ?? "", r._count._all]));
+    },
+
+    /** queued → leased on `nodeId`; false when someone else got it first. */
+    async lease(opts: { id: string; nodeId: string; until: Date }): Promise<boolean> {
+      const r = await db.job.updateMany({
+        where: { id: opts.id, state: "queued" },
+        data: {
+          state: "leased",
+          nodeId: opts.nodeId,
+          leaseExpiresAt: opts.until,
+          attempts: { increment: 1 },
+        },
+      });
+      return r.count === 1;
+    },
+
+    /** Extends the lease (and moves leased → running) of a job held by `nodeId`. */
+    async touch(opts: { id: string; nodeId: string; until: Date; phase?: string }): Promise<boolean> {
+      const r = await db.job.updateMany({
+        where: { id: opts.id, nodeId: opts.nodeId, state: { in: ["leased", "running"] } },
+        data: {
+          state: "running",
+          leaseExpiresAt: opts.until,
+          ...(opts.phase === undefined ? {} : { phase: opts.phase }),
+        },
+      });
+      return r.count === 1;
+    },
+
+    /** Extends leases of many running jobs of one node (heartbeats). */
+    async touchMany(opts: { ids: string[]; nodeId: string; until: Date }): Promise<number> {
+      if (opts.ids.length === 0) return 0;
+      const r = await db.job.updateMany({
+        where: { id: { in: opts.ids }, nodeId: opts.nodeId, state: "running" },
+        data: { leaseExpiresAt: opts.until },
+      });
+      return r.count;
+    },
+
+    /** Takes back a job the agent says it still runs (after a reconnect), if nobody else holds it. */
+    async reclaim(opts: { id: string; nodeId: string; until: Date }): Promise<boolean> {
+      const r = await db.job.updateMany({
+        where: {
+          id: opts.id,
+          OR: [{ state: { in: ["leased", "running"] }, nodeId: opts.nodeId }, { state: "queued" }],
+        },
+        data: { state: "running", nodeId: opts.nodeId, leaseExpiresAt: opts.until },
+      });
+      return r.count === 1;
+    },
+
+    /** Active → final state; only the holder may finish a job, and only once. */
+    async finish(opts: {
+      id: string;
+      nodeId: string | null;
+      state: "done" | "failed" | "cancelled";
+      result?: string;
+      error?: string;
+      errorLine?: number;
+    }): Promise<boolean> {
+      const r = await db.job.updateMany({
+        where: {
+          id: opts.id,
+          state: { in: opts.state === "cancelled" ? ["queued", "leased", "running"] : ["leased", "running"] },
+          ...(opts.nodeId === null ? {} : { nodeId: opts.nodeId }),
+        },
+        data: {
+          state: opts.state,
+          leaseExpiresAt: null,
+          finishedAt: new Date(),
+          result: opts.result ?? null,
+          error: opts.error ?? null,
+          errorLine: opts.errorLine ?? null,
+        },
+      });
+      return r.count === 1;
+    },
+
+    /** Puts an active job back in the queue (untargeted jobs forget their node). */
+    async requeue(opts: { id: string; nodeId: string | null }): Promise<boolean> {
+      const job = await db.job.findUnique({ where: { id: opts.id } });
+      if (!job) return false;
+      const r = await db.job.updateMany({
+        where: {
+          id: opts.id,
+          state: { in: ["leased", "running"] },
+          ...(opts.nodeId === null ? {} : { nodeId: opts.nodeId }),
+        },
+        data: { state: "queued", leaseExpiresAt: null, ...(job.targeted ? {} : { nodeId: null }) },
+      });
+      return r.count === 1;
+    },
+
+    expiredLeases(now: Date, limit: number): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { state: { in: ["leased", "running"] }, leaseExpiresAt: { lt: now } },
+        take: limit,
+      });
+    },
+
+    leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
+      return db.job.findMany({ where: { state: "leased", nodeId } });
+    },
+
+    openForInstance(instanceId: string): Promise<TJobRow[]> {
+      return db.job.findMany({ where: { instanceId, state: { in: ["queued", "leased", "running"] } } });
+    },
+
+    openForBuild(buildId: string): Promise<TJobRow[]> {
+      return db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } });
+    },
+
+    openTargetedOn(nodeId: string): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { nodeId, targeted: true, state: { in: ["queued", "leased", "running"] } },
+      });
+    },
+  };
+}
+
+export type TJobsRepository = ReturnType<typeof createJobsRepository>;

@@ -1,0 +1,149 @@
+import type { TMetrics } from "@/lib/protocol";
+import type { TDatabase } from "@/server/db/client";
+
+export type TNodeRow = {
+  id: string;
+  operator: string;
+  region: string;
+  accel: string;
+  vcpu: number;
+  memoryMb: number;
+  diskGb: number;
+  wgPublicKey: string;
+  listenPort: number;
+  endpoints: string;
+  formnetIp: string | null;
+  status: string;
+  statusReason: string | null;
+  agentVersion: string;
+  protocolVersion: number;
+  consoleId: string | null;
+  connectedAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  lastSeq: number;
+  lastMetrics: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type THelloNode = {
+  id: string;
+  operator: string;
+  region: string;
+  accel: string;
+  vcpu: number;
+  memoryMb: number;
+  diskGb: number;
+  wgPublicKey: string;
+  listenPort: number;
+  endpoints: string[];
+  agentVersion: string;
+  protocolVersion: number;
+  consoleId: string;
+};
+
+/** Node registry and heartbeat history. */
+export function createNodesRepository(db: TDatabase) {
+  return {
+    find(id: string): Promise<TNodeRow | null> {
+      return db.node.findUnique({ where: { id } });
+    },
+
+    findByKey(wgPublicKey: string): Promise<TNodeRow | null> {
+      return db.node.findUnique({ where: { wgPublicKey } });
+    },
+
+    /** Creates or refreshes the node on a successful hello and marks it online on `consoleId`. */
+    upsertOnHello(n: THelloNode, now: Date): Promise<TNodeRow> {
+      const data = {
+        operator: n.operator,
+        region: n.region,
+        accel: n.accel,
+        vcpu: n.vcpu,
+        memoryMb: n.memoryMb,
+        diskGb: n.diskGb,
+        wgPublicKey: n.wgPublicKey,
+        listenPort: n.listenPort,
+        endpoints: JSON.stringify(n.endpoints),
+        agentVersion: n.agentVersion,
+        protocolVersion: n.protocolVersion,
+        consoleId: n.consoleId,
+        connectedAt: now,
+        lastHeartbeatAt: now,
+        status: "online",
+        statusReason: null,
+      };
+      return db.node.upsert({ where: { id: n.id }, create: { id: n.id, ...data }, update: data });
+    },
+
+    setFormnetIp(id: string, formnetIp: string): Promise<TNodeRow> {
+      return db.node.update({ where: { id }, data: { formnetIp } });
+    },
+
+    /** Clears the socket owner, unless another console took the node over meanwhile. */
+    async disconnected(opts: { id: string; consoleId: string }): Promise<void> {
+      await db.node.updateMany({
+        where: { id: opts.id, consoleId: opts.consoleId },
+        data: { consoleId: null },
+      });
+    },
+
+    async heartbeat(opts: { id: string; seq: number; metrics: TMetrics; at: Date }): Promise<void> {
+      await db.node.update({
+        where: { id: opts.id },
+        data: {
+          lastHeartbeatAt: opts.at,
+          lastSeq: opts.seq,
+          lastMetrics: JSON.stringify(opts.metrics),
+          status: "online",
+          statusReason: null,
+        },
+      });
+    },
+
+    async addMetric(opts: { nodeId: string; metrics: TMetrics; at: Date }): Promise<void> {
+      await db.nodeMetric.create({ data: { nodeId: opts.nodeId, at: opts.at, ...opts.metrics } });
+    },
+
+    /** Online nodes whose last heartbeat is older than `before`. */
+    staleOnline(before: Date): Promise<TNodeRow[]> {
+      return db.node.findMany({ where: { status: "online", lastHeartbeatAt: { lt: before } } });
+    },
+
+    /** online → offline, conditional on the heartbeat still being stale (a fresh one wins). */
+    async markOffline(opts: { id: string; staleBefore: Date; reason: string }): Promise<boolean> {
+      const r = await db.node.updateMany({
+        where: { id: opts.id, status: "online", lastHeartbeatAt: { lt: opts.staleBefore } },
+        data: { status: "offline", statusReason: opts.reason },
+      });
+      return r.count === 1;
+    },
+
+    list(opts: { operator?: string } = {}): Promise<TNodeRow[]> {
+      return db.node.findMany({
+        where: opts.operator ? { operator: opts.operator } : {},
+        orderBy: { createdAt: "asc" },
+      });
+    },
+
+    listOnline(): Promise<TNodeRow[]> {
+      return db.node.findMany({ where: { status: "online" } });
+    },
+
+    metricsHistory(opts: { nodeId: string; since: Date; limit: number }) {
+      return db.nodeMetric.findMany({
+        where: { nodeId: opts.nodeId, at: { gte: opts.since } },
+        orderBy: { at: "asc" },
+        take: opts.limit,
+      });
+    },
+
+    async pruneMetrics(before: Date): Promise<number> {
+      const a = await db.nodeMetric.deleteMany({ where: { at: { lt: before } } });
+      const b = await db.instanceMetric.deleteMany({ where: { at: { lt: before } } });
+      return a.count + b.count;
+    },
+  };
+}
+
+export type TNodesRepository = ReturnType<typeof createNodesRepository>;

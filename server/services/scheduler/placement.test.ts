@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { placeReplicas, type TCandidateNode } from "./placement";
+
+const small = { vcpu: 1, memoryMb: 512, diskGb: 5 };
+function node(id: string, operator: string, extra: Partial<TCandidateNode> = {}): TCandidateNode {
+  return {
+    id,
+    operator,
+    healthy: true,
+    capacity: { vcpu: 4, memoryMb: 8192, diskGb: 100 },
+    used: { vcpu: 0, memoryMb: 0, diskGb: 0 },
+    ...extra,
+  };
+}
+
+describe("placeReplicas", () => {
+  it("puts replicas on distinct nodes and spreads across operators before doubling up", () => {
+    const nodes = [node("a1", "A"), node("a2", "A"), node("a3", "A"), node("b1", "B"), node("c1", "C")];
+    const p = placeReplicas({ nodes, resources: small, count: 3, seed: "build" });
+    expect(new Set(p.nodeIds).size).toBe(3);
+    expect(p.nodeIds).toEqual(expect.arrayContaining(["b1", "c1"]));
+    expect(p.nodeIds.filter((id) => id.startsWith("a"))).toHaveLength(1);
+    expect(p.shortfall).toBe(0);
+    expect(p.reason).toBeNull();
+  });
+
+  it("skips unhealthy, full and excluded nodes and explains the shortfall", () => {
+    const nodes = [
+      node("down", "A", { healthy: false }),
+      node("full", "B", { used: { vcpu: 4, memoryMb: 0, diskGb: 0 } }),
+      node("has-one", "C"),
+      node("ok", "D"),
+    ];
+    const p = placeReplicas({
+      nodes,
+      resources: small,
+      count: 3,
+      excludeNodeIds: new Set(["has-one"]),
+      seed: "b",
+    });
+    expect(p.nodeIds).toEqual(["ok"]);
+    expect(p.shortfall).toBe(2);
+    expect(p.reason).toMatch(/placed 1 of 3/);
+  });
+
+  it("prefers emptier nodes and respects memory and disk, not only vCPU", () => {
+    const nodes = [
+      node("busy", "A", { used: { vcpu: 3, memoryMb: 0, diskGb: 0 } }),
+      node("idle", "B"),
+      node("nomem", "C", { used: { vcpu: 0, memoryMb: 8000, diskGb: 0 } }),
+      node("nodisk", "D", { used: { vcpu: 0, memoryMb: 0, diskGb: 99 } }),
+    ];
+    expect(placeReplicas({ nodes, resources: small, count: 1, seed: "x" }).nodeIds).toEqual(["idle"]);
+    expect(placeReplicas({ nodes, resources: small, count: 4, seed: "x" }).nodeIds).toEqual(["idle", "busy"]);
+  });
+
+  it("is deterministic for the same seed and counts operators already hosting replicas", () => {
+    const nodes = [node("n1", "A"), node("n2", "B"), node("n3", "C")];
+    const a = placeReplicas({ nodes, resources: small, count: 1, seed: "s" });
+    const b = placeReplicas({ nodes, resources: small, count: 1, seed: "s" });
+    expect(a.nodeIds).toEqual(b.nodeIds);
+    const loaded = placeReplicas({
+      nodes,
+      resources: small,
+      count: 1,
+      seed: "s",
+      operatorLoad: new Map([
+        ["A", 1],
+        ["B", 1],
+      ]),
+    });
+    expect(loaded.nodeIds).toEqual(["n3"]);
+  });
+});

@@ -1,0 +1,94 @@
+import { sha256 } from "@noble/hashes/sha2";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
+
+/** Resources of a VM or of a node's capacity. */
+export type TResources = { vcpu: number; memoryMb: number; diskGb: number };
+
+export type TCandidateNode = {
+  id: string;
+  operator: string;
+  /** Connected and heartbeating within the offline threshold. */
+  healthy: boolean;
+  capacity: TResources;
+  /** Resources already promised to instances on the node. */
+  used: TResources;
+};
+
+export type TPlacementRequest = {
+  nodes: readonly TCandidateNode[];
+  resources: TResources;
+  count: number;
+  /** Nodes that already host a replica of this deployment (replicas go on distinct nodes). */
+  excludeNodeIds?: ReadonlySet<string>;
+  /** Operators already hosting replicas, with how many; new replicas prefer other operators. */
+  operatorLoad?: ReadonlyMap<string, number>;
+  /** Stable tie-break seed (the build id), so placement is deterministic for a given input. */
+  seed: string;
+};
+
+export type TPlacement = {
+  nodeIds: string[];
+  /** Replicas that could not be placed. */
+  shortfall: number;
+  /** Human-readable explanation when `shortfall > 0`. */
+  reason: string | null;
+};
+
+function fits(node: TCandidateNode, r: TResources): boolean {
+  return (
+    node.capacity.vcpu - node.used.vcpu >= r.vcpu &&
+    node.capacity.memoryMb - node.used.memoryMb >= r.memoryMb &&
+    node.capacity.diskGb - node.used.diskGb >= r.diskGb
+  );
+}
+
+/** Fraction of the scarcest resource left after placing `r` (higher = emptier node). */
+function headroom(node: TCandidateNode, r: TResources): number {
+  return Math.min(
+    (node.capacity.vcpu - node.used.vcpu - r.vcpu) / node.capacity.vcpu,
+    (node.capacity.memoryMb - node.used.memoryMb - r.memoryMb) / node.capacity.memoryMb,
+    (node.capacity.diskGb - node.used.diskGb - r.diskGb) / node.capacity.diskGb,
+  );
+}
+
+function distance(nodeId: string, seed: string): string {
+  return bytesToHex(sha256(utf8ToBytes(`${seed}:${nodeId}`)));
+}
+
+/**
+ * Chooses up to `count` distinct healthy nodes with enough free VCPU, memory and disk. Replicas
+ * spread across operators first (an operator going away should not take several replicas with it),
+ * then onto the emptiest nodes; a hash of (seed, node) breaks ties deterministically, like the
+ * original's XOR distance.
+ */
+export function placeReplicas(request: TPlacementRequest): TPlacement {
+  const excluded = request.excludeNodeIds ?? new Set<string>();
+  const operatorLoad = new Map(request.operatorLoad ?? []);
+  const healthy = request.nodes.filter((n) => n.healthy && !excluded.has(n.id));
+  const eligible = healthy.filter((n) => fits(n, request.resources));
+  const picked: string[] = [];
+  const pool = [...eligible];
+  while (picked.length < request.count && pool.length > 0) {
+    pool.sort((a, b) => {
+      const load = (operatorLoad.get(a.operator) ?? 0) - (operatorLoad.get(b.operator) ?? 0);
+      if (load !== 0) return load;
+      const room = headroom(b, request.resources) - headroom(a, request.resources);
+      if (Math.abs(room) > 1e-9) return room;
+      return distance(a.id, request.seed) < distance(b.id, request.seed) ? -1 : 1;
+    });
+    const next = pool.shift();
+    if (!next) break;
+    picked.push(next.id);
+    operatorLoad.set(next.operator, (operatorLoad.get(next.operator) ?? 0) + 1);
+  }
+  const shortfall = request.count - picked.length;
+  let reason: string | null = null;
+  if (shortfall > 0) {
+    const r = request.resources;
+    reason =
+      `placed ${picked.length} of ${request.count} replicas: ${healthy.length} healthy node(s) available ` +
+      `besides those already hosting this deployment, ${eligible.length} with ${r.vcpu} vCPU / ` +
+      `${r.memoryMb} MB / ${r.diskGb} GB free. The rest will be placed when nodes join or free up.`;
+  }
+  return { nodeIds: picked, shortfall, reason };
+}
