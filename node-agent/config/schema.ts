@@ -1,0 +1,63 @@
+import { z } from "zod";
+
+/**
+ * The operator's agent configuration, `<data-dir>/agent.json`. Written by `node-agent init`, read
+ * once by `node-agent run`. Secrets never live here: the operator key is in the encrypted keystore
+ * and its password comes from the environment, a flag or a file at run time.
+ */
+
+export const AGENT_CONFIG_VERSION = 1;
+export const DEFAULT_FORMNET_PORT = 51820;
+export const DEFAULT_BRIDGE_NAME = "formbr0";
+export const DEFAULT_FORMNET_INTERFACE = "formnet0";
+export const DEFAULT_DATA_DIR = "/var/lib/formation/node-agent";
+
+const ZHttpUrl = z.url({ protocol: /^https?$/ });
+const ZEthAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "expected a 0x-prefixed 20-byte hex address");
+/** Linux interface names are at most 15 bytes and may not contain `/`, whitespace or `:`. */
+const ZInterfaceName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,15}$/, "expected an interface name of 1–15 characters");
+
+export const ZCapacity = z.object({
+  vcpu: z.number().int().min(1).max(1024),
+  memoryMb: z.number().int().min(256).max(16_777_216),
+  diskGb: z.number().int().min(1).max(1_048_576),
+});
+export type TCapacity = z.infer<typeof ZCapacity>;
+
+export const ZAgentConfig = z.object({
+  version: z.literal(AGENT_CONFIG_VERSION),
+  operator: z.object({
+    /** Checksummed address of the operator key, repeated here so `status` needs no password. */
+    address: ZEthAddress,
+    /** Web3 Secret Storage JSON; relative paths resolve against the data directory. */
+    keystorePath: z.string().min(1),
+  }),
+  console: z.object({ url: ZHttpUrl }),
+  /** Absent means "do not register on chain" (a console-only devnet). */
+  chain: z.object({ rpcUrl: ZHttpUrl, contractAddress: ZEthAddress }).optional(),
+  node: z.object({
+    region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "expected a lowercase region slug such as eu-west"),
+    capacity: ZCapacity,
+  }),
+  dataDir: z.string().startsWith("/", "the data directory must be an absolute path"),
+  formnet: z.object({
+    listenPort: z.number().int().min(1).max(65_535).default(DEFAULT_FORMNET_PORT),
+    interfaceName: ZInterfaceName.default(DEFAULT_FORMNET_INTERFACE),
+    /** Public `host:port` candidates peers may dial; empty means "let peers learn it from the console". */
+    endpoints: z.array(z.string().min(3)).default([]),
+  }),
+  network: z.object({ bridgeName: ZInterfaceName.default(DEFAULT_BRIDGE_NAME) }),
+  jobs: z
+    .object({
+      maxConcurrent: z.number().int().min(1).max(64).default(2),
+      /** How long a graceful stop waits for in-flight jobs before aborting them. */
+      shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+      /** Deadline for a booted VM's SSH port to answer. */
+      sshReadyTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(180_000),
+    })
+    .default({ maxConcurrent: 2, shutdownGraceMs: 10_000, sshReadyTimeoutMs: 180_000 }),
+});
+export type TAgentConfig = z.infer<typeof ZAgentConfig>;
+export type TAgentConfigInput = z.input<typeof ZAgentConfig>;
