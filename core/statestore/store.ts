@@ -1,0 +1,430 @@
+import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
+import * as Automerge from "@automerge/automerge";
+import type { LocalAccount } from "viem";
+import type { WebSocket, WebSocketServer } from "ws";
+import {
+  type Authorizer,
+  authorizeWrite,
+  type TAuthorizeResult,
+  type TRejectCode,
+} from "../../lib/statestore/authorize";
+import { parseEntityKey, type TEntityKind } from "../../lib/statestore/entities";
+import { createLogger, type Logger } from "../log";
+import { canonicalJson, sha256Hex } from "./digest";
+import { EntityDoc, type TEntityValue } from "./entity-doc";
+import { actorFor, openEnvelope, sealChange, type TEnvelope, type TVerifiedChange } from "./envelope";
+import { StateStoreError } from "./errors";
+import { ChangeLog } from "./persistence";
+import { type Dialer, type PeerLink, Replicator } from "./replication";
+import type { THeadsMessage } from "./wire";
+
+export type TStoreOptions = {
+  dir: string;
+  /** This replica's signing key (a viem LocalAccount, e.g. `privateKeyToAccount`). */
+  account: LocalAccount;
+  authorizer: Authorizer;
+  logger?: Logger;
+  /** Write a snapshot after this many new changes (default 2000) and on close. */
+  snapshotEvery?: number;
+  /** Most changes held while waiting for their deps (default 10000); the oldest are dropped past it. */
+  maxPending?: number;
+};
+
+export type TChangeEvent = { key: string; hash: string; signer: string; local: boolean; peer?: string };
+export type TRejectedEvent = {
+  peer: string;
+  key: string;
+  hash: string;
+  signer: string;
+  code: TRejectCode;
+  detail: string;
+};
+export type THistoryEntry = {
+  hash: string;
+  signer: string;
+  time: number;
+  deps: readonly string[];
+  actor: string;
+  seq: number;
+};
+
+export type TStoreStats = {
+  docs: number;
+  changes: number;
+  pending: number;
+  received: number;
+  duplicates: number;
+  pendingDropped: number;
+  rejected: Record<string, number>;
+  malformed: Record<string, number>;
+};
+
+type THeld = { change: TVerifiedChange; peer?: PeerLink };
+
+/**
+ * Replicated, signed, authorized state store: one Automerge document per entity, every change
+ * signed by its writer and checked by every replica. See docs/statestore.md.
+ */
+export class StateStore extends EventEmitter {
+  readonly address: string;
+  readonly #account: LocalAccount;
+  readonly #authorizer: Authorizer;
+  readonly #logger: Logger;
+  readonly #log: ChangeLog;
+  readonly #actor: string;
+  readonly #docs = new Map<string, EntityDoc>();
+  readonly #pending = new Map<string, THeld>();
+  readonly #waiting = new Map<string, Set<string>>();
+  readonly #replicator: Replicator;
+  readonly #snapshotEvery: number;
+  readonly #maxPending: number;
+  #queue: Promise<unknown> = Promise.resolve();
+  #sinceSnapshot = 0;
+  #closed = false;
+  readonly #stats = { received: 0, duplicates: 0, pendingDropped: 0, changes: 0 };
+  readonly #rejected = new Map<string, number>();
+  readonly #malformed = new Map<string, number>();
+
+  private constructor(opts: TStoreOptions, log: ChangeLog) {
+    super();
+    this.#account = opts.account;
+    this.address = opts.account.address.toLowerCase();
+    this.#authorizer = opts.authorizer;
+    this.#logger = opts.logger ?? createLogger("statestore", { replica: this.address });
+    this.#log = log;
+    this.#actor = actorFor(this.address, randomBytes(12));
+    this.#snapshotEvery = opts.snapshotEvery ?? 2000;
+    this.#maxPending = opts.maxPending ?? 10_000;
+    this.#replicator = new Replicator({
+      replica: this.address,
+      logger: this.#logger,
+      headsDigest: () => this.headsDigest(),
+      headsMessage: (keys) => this.headsMessage(keys),
+      missingFor: (msg) => this.missingFor(msg),
+      ingest: (envelopes, peer) => this.ingest(envelopes, peer),
+      malformed: (peer, detail) => this.#reportMalformed(peer, detail),
+    });
+  }
+
+  /** Opens (or creates) the replica in `dir`, loading its snapshot and applying the log's tail. */
+  static async open(opts: TStoreOptions): Promise<StateStore> {
+    const { log, loaded } = await ChangeLog.open(opts.dir);
+    const store = new StateStore(opts, log);
+    store.#load(loaded.snapshotDocs, loaded.entries);
+    if (loaded.skippedLines > 0)
+      store.#logger.warn({ skipped: loaded.skippedLines }, "skipped corrupt log lines");
+    return store;
+  }
+
+  // The log only ever holds changes this replica verified and authorized, so restarts trust it.
+  #load(
+    snapshotDocs: Map<string, Uint8Array>,
+    entries: { envelope: TEnvelope; inSnapshot: boolean }[],
+  ): void {
+    for (const [key, bytes] of snapshotDocs) this.#docs.set(key, new EntityDoc(key, this.#actor, bytes));
+    const toApply = new Map<EntityDoc, Uint8Array[]>();
+    for (const { envelope, inSnapshot } of entries) {
+      const entity = this.#entity(envelope.key);
+      if (entity.has(envelope.hash)) continue;
+      const bytes = new Uint8Array(Buffer.from(envelope.change, "base64"));
+      const decoded = Automerge.decodeChange(bytes);
+      const touched = entity.roots.touched(decoded);
+      entity.record({ envelope, bytes, decoded }, touched.ok ? touched.created : new Map(), false);
+      if (!(inSnapshot && snapshotDocs.has(envelope.key))) {
+        toApply.set(entity, [...(toApply.get(entity) ?? []), bytes]);
+      }
+      this.#stats.changes += 1;
+    }
+    for (const [entity, batch] of toApply) [entity.doc] = Automerge.applyChanges(entity.doc, batch);
+  }
+
+  #entity(key: string): EntityDoc {
+    let entity = this.#docs.get(key);
+    if (!entity) {
+      entity = new EntityDoc(key, this.#actor);
+      this.#docs.set(key, entity);
+    }
+    return entity;
+  }
+
+  // Every mutation runs through one queue so the log, the documents and snapshots stay in step.
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Changes entity `key` locally, signs the change, persists it and sends it to every peer. */
+  write(key: string, mutate: (doc: TEntityValue) => void): Promise<string | undefined> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new StateStoreError("closed", "store is closed");
+      if (!parseEntityKey(key)) throw new StateStoreError("bad-key", `not an entity key: ${key}`);
+      const entity = this.#entity(key);
+      entity.doc = Automerge.change(entity.doc, (doc) => mutate(doc));
+      const bytes = Automerge.getLastLocalChange(entity.doc);
+      const last = bytes ? Automerge.decodeChange(bytes) : undefined;
+      if (!bytes || !last || entity.has(last.hash)) return undefined;
+      const sealed = await sealChange({ account: this.#account, key, bytes });
+      const verdict = this.#check(entity, sealed);
+      if (!verdict.ok) {
+        entity.rebuild();
+        throw new StateStoreError(verdict.code, `local write refused: ${verdict.detail}`);
+      }
+      entity.record(sealed, verdict.created, false);
+      await this.#commit([sealed], undefined);
+      return sealed.decoded.hash;
+    });
+  }
+
+  /** Verifies, authorizes and applies envelopes from `peer`; the transport calls this. */
+  ingest(envelopes: readonly TEnvelope[], peer?: PeerLink): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed) return;
+      const accepted: TVerifiedChange[] = [];
+      for (const envelope of envelopes) {
+        this.#stats.received += 1;
+        if (this.#docs.get(envelope.key)?.has(envelope.hash) || this.#pending.has(envelope.hash)) {
+          this.#stats.duplicates += 1;
+          continue;
+        }
+        const opened = await openEnvelope(envelope);
+        if (!opened.ok) {
+          this.#reject(peer, envelope, opened.code, opened.detail);
+          continue;
+        }
+        this.#admit({ change: opened.change, peer }, accepted);
+      }
+      await this.#commit(accepted, peer);
+    });
+  }
+
+  // Applies a verified change whose deps are present, then any held changes it unblocks.
+  #admit(first: THeld, accepted: TVerifiedChange[]): void {
+    const work = [first];
+    for (let held = work.pop(); held; held = work.pop()) {
+      const { change, peer } = held;
+      const entity = this.#entity(change.envelope.key);
+      const missing = change.decoded.deps.filter((dep) => !entity.has(dep));
+      if (missing.length > 0) {
+        this.#hold(held, missing);
+        continue;
+      }
+      const verdict = this.#check(entity, change);
+      if (!verdict.ok) {
+        this.#reject(peer, change.envelope, verdict.code, verdict.detail);
+        continue;
+      }
+      try {
+        entity.record(change, verdict.created, true);
+      } catch (error) {
+        entity.rebuild();
+        this.#reject(peer, change.envelope, "apply-failed", String(error));
+        continue;
+      }
+      accepted.push(change);
+      for (const hash of this.#waiting.get(change.decoded.hash) ?? []) {
+        const next = this.#pending.get(hash);
+        if (!next) continue;
+        if (next.change.decoded.deps.every((dep) => entity.has(dep))) {
+          this.#pending.delete(hash);
+          work.push(next);
+        }
+      }
+      this.#waiting.delete(change.decoded.hash);
+    }
+  }
+
+  #check(entity: EntityDoc, change: TVerifiedChange): TAuthorizeResult & { created: Map<string, string> } {
+    const { envelope, decoded } = change;
+    const created = new Map<string, string>();
+    const roles = this.#authorizer.rolesOf(envelope.signer);
+    if (roles.length === 0)
+      return { ok: false, code: "unknown-signer", detail: `${envelope.signer} is not admitted`, created };
+    const slot = entity.slot(decoded.actor, decoded.seq);
+    if (slot !== undefined && slot !== decoded.hash) {
+      return {
+        ok: false,
+        code: "equivocation",
+        detail: `${decoded.actor}#${decoded.seq} already is ${slot}`,
+        created,
+      };
+    }
+    const touched = entity.roots.touched(decoded);
+    if (!touched.ok) return { ok: false, code: "unknown-object", detail: touched.detail, created };
+    const hostOf = () => {
+      const node = entity.viewAt(decoded.deps).node;
+      return typeof node === "string" ? node : undefined;
+    };
+    const verdict = authorizeWrite({
+      key: envelope.key,
+      signer: envelope.signer,
+      roles,
+      touched: touched.fields,
+      hostOf,
+    });
+    return { ...verdict, created: touched.created };
+  }
+
+  #hold(held: THeld, missing: readonly string[]): void {
+    if (this.#pending.size >= this.#maxPending) {
+      const oldest = this.#pending.keys().next().value;
+      if (oldest !== undefined) this.#pending.delete(oldest);
+      this.#stats.pendingDropped += 1;
+    }
+    this.#pending.set(held.change.decoded.hash, held);
+    for (const dep of missing) {
+      const set = this.#waiting.get(dep) ?? new Set<string>();
+      set.add(held.change.decoded.hash);
+      this.#waiting.set(dep, set);
+    }
+    // Ask the sender for what we lack of this document instead of waiting for a full resync.
+    if (held.peer) this.#replicator.requestDoc(held.peer, held.change.envelope.key);
+  }
+
+  async #commit(accepted: readonly TVerifiedChange[], from: PeerLink | undefined): Promise<void> {
+    if (accepted.length === 0) return;
+    await this.#log.append(accepted.map((c) => c.envelope));
+    this.#stats.changes += accepted.length;
+    for (const { envelope } of accepted) {
+      const event: TChangeEvent = {
+        key: envelope.key,
+        hash: envelope.hash,
+        signer: envelope.signer,
+        local: !from,
+      };
+      if (from) event.peer = from.label;
+      this.emit("change", event);
+    }
+    this.#replicator.broadcast(
+      accepted.map((c) => c.envelope),
+      from,
+    );
+    this.#sinceSnapshot += accepted.length;
+    if (this.#sinceSnapshot >= this.#snapshotEvery) await this.#snapshot();
+  }
+
+  async #snapshot(): Promise<void> {
+    const docs = new Map<string, Uint8Array>();
+    for (const [key, entity] of this.#docs)
+      if (entity.order.length > 0) docs.set(key, Automerge.save(entity.doc));
+    await this.#log.writeSnapshot(docs);
+    this.#sinceSnapshot = 0;
+  }
+
+  #reject(peer: PeerLink | undefined, envelope: TEnvelope, code: TRejectCode, detail: string): void {
+    const label = peer?.label ?? "local";
+    this.#rejected.set(label, (this.#rejected.get(label) ?? 0) + 1);
+    const event: TRejectedEvent = {
+      peer: label,
+      key: envelope.key,
+      hash: envelope.hash,
+      signer: envelope.signer,
+      code,
+      detail,
+    };
+    this.#logger.warn(event, "rejected change");
+    this.emit("rejected", event);
+  }
+
+  #reportMalformed(peer: string, detail: string): void {
+    this.#malformed.set(peer, (this.#malformed.get(peer) ?? 0) + 1);
+    this.#logger.warn({ peer, detail }, "malformed message");
+    this.emit("malformed", { peer, detail });
+  }
+
+  /** Current value of entity `key`, or undefined if no change to it was accepted. */
+  get(key: string): TEntityValue | undefined {
+    const entity = this.#docs.get(key);
+    return entity && entity.order.length > 0 ? entity.value() : undefined;
+  }
+
+  /** Entities of `kind` (all kinds when omitted), sorted by key. */
+  list(kind?: TEntityKind): { key: string; value: TEntityValue }[] {
+    const prefix = kind ? `${kind}/` : "";
+    return [...this.#docs.values()]
+      .filter((e) => e.order.length > 0 && e.key.startsWith(prefix))
+      .sort((a, b) => (a.key < b.key ? -1 : 1))
+      .map((e) => ({ key: e.key, value: e.value() }));
+  }
+
+  /** Accepted changes of `key` in causal order: hash, signer, writer's time, deps. */
+  history(key: string): THistoryEntry[] {
+    const entity = this.#docs.get(key);
+    if (!entity) return [];
+    return entity.order.flatMap((hash) => {
+      const r = entity.changes.get(hash);
+      return r
+        ? [{ hash, signer: r.envelope.signer, time: r.time, deps: r.deps, actor: r.actor, seq: r.seq }]
+        : [];
+    });
+  }
+
+  /** Digest of the materialized state: equal on two replicas iff they show the same entities. */
+  digest(): string {
+    return sha256Hex(canonicalJson(this.list().map(({ key, value }) => [key, value])));
+  }
+
+  /** Digest of every document's heads (cheap "are we in sync" check in the handshake). */
+  headsDigest(): string {
+    const parts = [...this.#docs.values()]
+      .filter((e) => e.order.length > 0)
+      .map((e) => `${e.key}:${e.heads().sort().join(",")}`)
+      .sort();
+    return sha256Hex(parts.join("\n"));
+  }
+
+  headsMessage(keys?: readonly string[]): THeadsMessage {
+    const entities = keys ? keys.flatMap((k) => this.#docs.get(k) ?? []) : [...this.#docs.values()];
+    const docs = entities.filter((e) => e.order.length > 0).map((e) => ({ key: e.key, heads: e.heads() }));
+    return { t: "heads", full: keys === undefined, docs };
+  }
+
+  /** Envelopes the sender of `msg` lacks, in an order that respects deps. */
+  missingFor(msg: THeadsMessage): TEnvelope[] {
+    const theirs = new Map(msg.docs.map((d) => [d.key, d.heads]));
+    const keys = msg.full ? [...this.#docs.keys()] : msg.docs.map((d) => d.key);
+    return keys.flatMap((key) => this.#docs.get(key)?.missingFor(theirs.get(key) ?? []) ?? []);
+  }
+
+  stats(): TStoreStats {
+    return {
+      docs: [...this.#docs.values()].filter((e) => e.order.length > 0).length,
+      changes: this.#stats.changes,
+      pending: this.#pending.size,
+      received: this.#stats.received,
+      duplicates: this.#stats.duplicates,
+      pendingDropped: this.#stats.pendingDropped,
+      rejected: Object.fromEntries(this.#rejected),
+      malformed: Object.fromEntries(this.#malformed),
+    };
+  }
+
+  /** Dials a peer replica (`ws://host:port/ws/store`), reconnecting with backoff until closed. */
+  connect(url: string): Dialer {
+    return this.#replicator.connect(url);
+  }
+
+  /** Serves an accepted WebSocket (e.g. from a `noServer` upgrade on `/ws/store`). */
+  handleConnection(ws: WebSocket, label?: string): void {
+    this.#replicator.handleConnection(ws, label);
+  }
+
+  /** Serves every connection of `wss`. */
+  attachServer(wss: WebSocketServer): void {
+    wss.on("connection", (ws, req) =>
+      this.handleConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+    );
+  }
+
+  /** Waits for queued work, writes a final snapshot, closes links and the log. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#serial(async () => {
+      this.#closed = true;
+      this.#replicator.close();
+      if (this.#sinceSnapshot > 0) await this.#snapshot();
+      await this.#log.close();
+    });
+  }
+}
