@@ -74,7 +74,16 @@ class FakeGateway {
         minProtocolVersion: newer ? PROTOCOL_VERSION + 5 : 1,
       }),
     );
-    socket.on("message", async (data) => {
+    socket.on("message", (data) => {
+      this.#onFrame(socket, { data, nonce, origin }).catch((error: unknown) =>
+        socket.close(1011, String(error)),
+      );
+    });
+  }
+
+  async #onFrame(socket: WebSocket, frame: { data: unknown; nonce: string; origin: string }): Promise<void> {
+    const { data, nonce, origin } = frame;
+    {
       const parsed = parseAgentMessage(data);
       if (!parsed.ok) throw new Error(parsed.error.message);
       this.received.push(parsed.message);
@@ -105,7 +114,7 @@ class FakeGateway {
           formnet: { address: "10.42.0.2", cidr: "10.42.0.0/16" },
         }),
       );
-    });
+    }
   }
 }
 
