@@ -42,7 +42,10 @@ export const ZFormfile = z.object({
   users: z.array(ZFormfileUser),
   /** Absolute path; null when the Formfile has no WORKDIR (the builder then uses `/app`). */
   workdir: z.string().nullable(),
-  /** argv of the ENTRYPOINT service; shell form is normalised to `["/bin/sh", "-c", "…"]`. */
+  /**
+   * argv of the ENTRYPOINT service. The shell form is split quote-aware into argv
+   * (`nginx -g "daemon off;"` → `["nginx", "-g", "daemon off;"]`); no shell is interposed.
+   */
   entrypoint: z.array(z.string()).nullable(),
   expose: z.array(z.number().int()),
   env: z.array(z.object({ scope: ZEnvScope, key: z.string(), value: z.string() })),

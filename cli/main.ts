@@ -1,0 +1,47 @@
+import { Command, CommanderError } from "commander";
+import { registerPackValidate } from "./commands/pack-validate";
+
+/**
+ * The `form` CLI. Commands live one per file in `cli/commands/` and export a `register…(group)`
+ * function; add yours to COMMANDS below under its group (`kit`, `pack` or `manage`).
+ */
+
+type TGroup = "kit" | "pack" | "manage";
+type TRegister = (group: Command) => void;
+
+const COMMANDS: Array<{ group: TGroup; register: TRegister }> = [
+  { group: "pack", register: registerPackValidate },
+];
+
+const GROUPS: Record<TGroup, string> = {
+  kit: "set up this machine: keys, wallet, operator node",
+  pack: "build and ship Formfile projects",
+  manage: "inspect and manage instances and formnet",
+};
+
+/** Builds the commander program with every registered command. */
+export function buildProgram(): Command {
+  const program = new Command("form")
+    .description("Formation CLI: deploy Formfile projects onto redundant VMs on formnet")
+    .showHelpAfterError()
+    .exitOverride();
+  for (const [name, description] of Object.entries(GROUPS) as Array<[TGroup, string]>) {
+    const group = program.command(name).description(description).exitOverride();
+    for (const command of COMMANDS.filter((c) => c.group === name)) command.register(group);
+  }
+  return program;
+}
+
+/** Runs the CLI on `argv` (process.argv shape) and resolves to the process exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    // Help and version are "errors" to commander's exitOverride but succeed for the user.
+    if (error instanceof CommanderError) return error.exitCode;
+    throw error;
+  }
+  // Commands report failure by setting process.exitCode, so output is flushed before exit.
+  return Number(process.exitCode ?? 0);
+}
