@@ -90,6 +90,20 @@ export function slashOperator(
   });
 }
 
+/** Governance only: changes the receiver of slashed stake. */
+export function setTreasury(ref: TWriteRef & { treasury: Address }): Promise<Hash> {
+  return writeContract(ref.wallet, { ...signer(ref), functionName: "setTreasury", args: [ref.treasury] });
+}
+
+/** Governance only: hands governance to `governance`. */
+export function transferGovernance(ref: TWriteRef & { governance: Address }): Promise<Hash> {
+  return writeContract(ref.wallet, {
+    ...signer(ref),
+    functionName: "transferGovernance",
+    args: [ref.governance],
+  });
+}
+
 /** Records the wallet owner's approval of `imageDigest` for `buildId` (emits BuildCommitted). */
 export function commitBuild(ref: TWriteRef & { buildId: Hex; imageDigest: Hex }): Promise<Hash> {
   return writeContract(ref.wallet, {
