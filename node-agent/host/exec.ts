@@ -59,9 +59,11 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      // `options.env` replaces the environment (build steps get a clean one); NODE_ENV is carried
+      // because Next's ambient types make it a required ProcessEnv key.
+      env: { ...(options.env ?? process.env), NODE_ENV: process.env.NODE_ENV },
       detached: true,
-      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
@@ -96,7 +98,9 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
       stderr = (stderr + c).slice(-20_000);
       feed("err", c);
     });
-    if (options.input !== undefined && child.stdin) child.stdin.end(options.input);
+    // stdin is always a pipe (closed at once when there is no input) so children never read ours.
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(options.input ?? "");
     child.on("error", (err) => {
       options.signal?.removeEventListener("abort", onAbort);
       if (timer) clearTimeout(timer);

@@ -1,0 +1,139 @@
+import { createHash } from "node:crypto";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { run } from "../host/exec";
+
+/** Bump when the init script or layout changes so cached initrds are rebuilt. */
+const INITRD_VERSION = "1";
+
+/** Virtio drivers the guest needs before it can mount its root disk and reach the network. */
+export const GUEST_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng"];
+
+/**
+ * Orders the modules (and everything they depend on) so that each is loaded after its
+ * dependencies, from the kernel's modules.dep — e.g. virtio_ring before virtio before virtio_pci.
+ */
+export function resolveModuleOrder(modulesDep: string, wanted: readonly string[]): string[] {
+  const deps = new Map<string, string[]>();
+  for (const line of modulesDep.split("\n")) {
+    const [mod, rest] = line.split(":");
+    if (!mod || rest === undefined) continue;
+    deps.set(mod.trim(), rest.trim().split(/\s+/).filter(Boolean));
+  }
+  const byName = new Map<string, string>();
+  for (const path of deps.keys()) {
+    const base =
+      path
+        .split("/")
+        .pop()
+        ?.replace(/\.ko(\.(xz|zst|gz))?$/, "") ?? path;
+    byName.set(base.replaceAll("-", "_"), path);
+  }
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    // modules.dep lists the transitive closure with the deepest dependency last.
+    for (const d of [...(deps.get(path) ?? [])].reverse()) visit(d);
+    order.push(path);
+  };
+  for (const name of wanted) {
+    const path = byName.get(name.replaceAll("-", "_"));
+    // Built-in drivers have no .ko: nothing to load.
+    if (path) visit(path);
+  }
+  return order;
+}
+
+const INIT_SCRIPT = `#!/bin/busybox sh
+# Formation guest initrd: load the virtio modules, mount the root disk, hand over to systemd.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/modules.order); do
+  insmod "/lib/modules/$m" || echo "initrd: insmod $m failed"
+done
+root=/dev/vda
+for a in $(cat /proc/cmdline); do
+  case "$a" in root=*) root="\${a#root=}" ;; esac
+done
+# The disk appears asynchronously after virtio_blk probes it; wait up to 10 s.
+i=0
+while [ ! -b "$root" ] && [ $i -lt 200 ]; do usleep 50000; i=$((i + 1)); done
+mkdir -p /newroot
+if ! mount -t ext4 -o rw,noatime "$root" /newroot; then
+  echo "initrd: cannot mount root $root; powering off"
+  poweroff -f
+fi
+umount /sys /proc
+mount -o move /dev /newroot/dev
+exec switch_root /newroot /sbin/init
+`;
+
+/** Packs a directory into a gzip'd newc cpio (the initramfs format) with busybox's cpio. */
+export async function packInitramfs(opts: { rootDir: string; outFile: string }): Promise<void> {
+  await run([
+    "/bin/sh",
+    "-c",
+    'cd "$1" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$2"',
+    "sh",
+    opts.rootDir,
+    opts.outFile,
+  ]);
+}
+
+/** Copies a file with its mode into the initramfs tree. */
+export async function addFile(root: string, src: string, dst: string, mode?: number): Promise<void> {
+  const target = join(root, dst);
+  await mkdir(join(target, ".."), { recursive: true });
+  await copyFile(src, target);
+  await chmod(target, mode ?? (await stat(src)).mode & 0o7777);
+}
+
+/**
+ * Builds (once, cached by content) the small busybox initrd that loads the virtio modules of the
+ * guest kernel and switch_roots into /dev/vda. The Debian cloud kernel builds virtio as modules, so
+ * booting it directly needs this; Debian's own initramfs-tools image is far slower to boot under TCG.
+ */
+export async function ensureGuestInitrd(opts: {
+  cacheDir: string;
+  kernelVersion: string;
+  modulesDir: string;
+}): Promise<string> {
+  const modulesDep = await readFile(join(opts.modulesDir, "modules.dep"), "utf8");
+  const order = resolveModuleOrder(modulesDep, GUEST_MODULES);
+  const busybox = await readFile("/bin/busybox");
+  const hash = createHash("sha256")
+    .update(JSON.stringify({ INITRD_VERSION, kernel: opts.kernelVersion, order, INIT_SCRIPT }))
+    .update(createHash("sha256").update(busybox).digest())
+    .digest("hex")
+    .slice(0, 24);
+  const dir = join(opts.cacheDir, "initrd");
+  const out = join(dir, `guest-${hash}.img`);
+  if (
+    await stat(out).then(
+      () => true,
+      () => false,
+    )
+  )
+    return out;
+  await mkdir(dir, { recursive: true });
+  const tmp = await mkdtemp(join(dir, ".build-"));
+  try {
+    const root = join(tmp, "root");
+    for (const d of ["bin", "dev", "proc", "sys", "etc", "newroot", "lib/modules"])
+      await mkdir(join(root, d), { recursive: true });
+    await addFile(root, "/bin/busybox", "bin/busybox", 0o755);
+    for (const m of order) await addFile(root, join(opts.modulesDir, m), join("lib/modules", m), 0o644);
+    await writeFile(join(root, "etc/modules.order"), `${order.join("\n")}\n`);
+    await writeFile(join(root, "init"), INIT_SCRIPT, { mode: 0o755 });
+    const img = join(tmp, "initrd.img");
+    await packInitramfs({ rootDir: root, outFile: img });
+    await rename(img, out);
+    return out;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,169 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { run } from "../host/exec";
+import {
+  FSTAB,
+  GUEST_NET_SCRIPT,
+  GUEST_NET_UNIT,
+  HOSTKEYS_UNIT,
+  MASKED_UNITS,
+  SSHD_BASE_CONF,
+} from "./guest-files";
+
+/** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
+export const BASE_VERSION = "3";
+export const BASE_SUITE = "bookworm";
+export const BASE_PACKAGES = [
+  "systemd-sysv",
+  "openssh-server",
+  "iproute2",
+  "sudo",
+  "udev",
+  "ca-certificates",
+];
+export const DEFAULT_CACHE_DIR = "/var/cache/formation";
+
+export type TBaseRootfs = { dir: string; hash: string; fromCache: boolean; seconds: number };
+
+/**
+ * Apt sources for the base: the host's Debian sources when it has them (same mirror, proxies and
+ * snapshot pins as the operator configured), else deb.debian.org.
+ */
+export async function debianSources(): Promise<string[]> {
+  if (process.env.FORMATION_DEBIAN_MIRROR) return [process.env.FORMATION_DEBIAN_MIRROR];
+  const dir = "/etc/apt/sources.list.d";
+  const files = [
+    ...(existsSync("/etc/apt/sources.list") ? ["/etc/apt/sources.list"] : []),
+    ...(await readdir(dir).catch(() => [] as string[]))
+      .filter((f) => /\.(sources|list)$/.test(f))
+      .map((f) => join(dir, f)),
+  ];
+  const debian: string[] = [];
+  for (const f of files) {
+    const text = await readFile(f, "utf8").catch(() => "");
+    if (/\/debian(-security)?\/?(\s|$)/m.test(text) && /\bbookworm\b/.test(text)) debian.push(f);
+  }
+  return debian.length > 0 ? debian : ["http://deb.debian.org/debian"];
+}
+
+async function baseHash(sources: string[]): Promise<string> {
+  const h = createHash("sha256").update(JSON.stringify({ BASE_VERSION, BASE_SUITE, BASE_PACKAGES }));
+  for (const s of sources) h.update(existsSync(s) ? await readFile(s) : s);
+  h.update(
+    GUEST_NET_SCRIPT + GUEST_NET_UNIT + HOSTKEYS_UNIT + SSHD_BASE_CONF + MASKED_UNITS.join(",") + FSTAB,
+  );
+  return h.digest("hex").slice(0, 32);
+}
+
+const inflight = new Map<string, Promise<TBaseRootfs>>();
+
+/**
+ * The Debian minbase root filesystem every image starts from, built once with mmdebstrap and cached
+ * under `<cacheDir>/base/<hash>/rootfs`. Downloaded .debs are kept in `<cacheDir>/debs` (sync-in /
+ * sync-out hooks) so a cold machine downloads once and later builds are offline-fast.
+ */
+export function ensureBaseRootfs(opts: {
+  cacheDir?: string;
+  onLog?: (line: string) => void;
+  signal?: AbortSignal;
+}): Promise<TBaseRootfs> {
+  const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
+  const key = cacheDir;
+  const existing = inflight.get(key);
+  if (existing) return existing;
+  const p = buildBase(cacheDir, opts).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+async function buildBase(
+  cacheDir: string,
+  opts: { onLog?: (line: string) => void; signal?: AbortSignal },
+): Promise<TBaseRootfs> {
+  const started = Date.now();
+  const sources = await debianSources();
+  const hash = await baseHash(sources);
+  const dir = join(cacheDir, "base", hash, "rootfs");
+  if (existsSync(join(cacheDir, "base", hash, "complete"))) return { dir, hash, fromCache: true, seconds: 0 };
+
+  const debs = join(cacheDir, "debs");
+  await mkdir(debs, { recursive: true });
+  await mkdir(join(cacheDir, "base"), { recursive: true });
+  const tmp = await mkdtemp(join(cacheDir, "base", `.${hash}-`));
+  const log = opts.onLog ?? (() => undefined);
+  try {
+    const root = join(tmp, "rootfs");
+    log(`base: mmdebstrap ${BASE_SUITE} minbase + ${BASE_PACKAGES.join(",")} (deb cache ${debs})`);
+    await run(
+      [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=directory",
+        `--include=${BASE_PACKAGES.join(",")}`,
+        // Keep the package lists (INSTALL then needs no `apt-get update`) and the essential .debs
+        // (so sync-out can cache them).
+        "--skip=essential/unlink",
+        "--skip=cleanup/apt/lists",
+        '--setup-hook=mkdir -p "$1/var/cache/apt/archives"',
+        `--setup-hook=sync-in ${debs} /var/cache/apt/archives/`,
+        `--customize-hook=sync-out /var/cache/apt/archives ${debs}`,
+        BASE_SUITE,
+        root,
+        ...sources,
+      ],
+      { onLine: (l) => log(`base: ${l}`), signal: opts.signal },
+    );
+    await customizeBase(root);
+    await rm(join(cacheDir, "base", hash), { recursive: true, force: true });
+    await mkdir(join(cacheDir, "base", hash));
+    await rename(root, dir);
+    await writeFile(join(cacheDir, "base", hash, "complete"), `${new Date().toISOString()}\n`);
+    const seconds = (Date.now() - started) / 1000;
+    log(`base: ready in ${seconds.toFixed(1)} s`);
+    return { dir, hash, fromCache: false, seconds };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Guest-side settings shared by every image: network from the cmdline, per-VM host keys, masks. */
+async function customizeBase(root: string): Promise<void> {
+  const sys = join(root, "etc/systemd/system");
+  await writeFile(join(root, "usr/local/sbin/formation-guest-net"), GUEST_NET_SCRIPT, { mode: 0o755 });
+  await writeFile(join(sys, "formation-guest-net.service"), GUEST_NET_UNIT);
+  await writeFile(join(sys, "formation-hostkeys.service"), HOSTKEYS_UNIT);
+  await mkdir(join(sys, "sysinit.target.wants"), { recursive: true });
+  await mkdir(join(sys, "multi-user.target.wants"), { recursive: true });
+  await symlink(
+    "../formation-guest-net.service",
+    join(sys, "sysinit.target.wants/formation-guest-net.service"),
+  );
+  await symlink(
+    "../formation-hostkeys.service",
+    join(sys, "multi-user.target.wants/formation-hostkeys.service"),
+  );
+  for (const unit of MASKED_UNITS) {
+    for (const wants of [
+      "timers.target.wants",
+      "multi-user.target.wants",
+      "sysinit.target.wants",
+      "getty.target.wants",
+    ]) {
+      await unlink(join(sys, wants, unit)).catch(() => undefined);
+    }
+    await unlink(join(sys, unit)).catch(() => undefined);
+    await symlink("/dev/null", join(sys, unit));
+  }
+  for (const f of await readdir(join(root, "etc/ssh"))) {
+    if (f.startsWith("ssh_host_")) await unlink(join(root, "etc/ssh", f));
+  }
+  await writeFile(join(root, "etc/ssh/sshd_config.d/10-formation-base.conf"), SSHD_BASE_CONF);
+  await writeFile(join(root, "etc/fstab"), FSTAB);
+  await writeFile(join(root, "etc/hostname"), "formation\n");
+  // Empty machine-id: systemd makes a fresh one per VM at boot instead of every replica sharing one.
+  await writeFile(join(root, "etc/machine-id"), "");
+  await rm(join(root, "var/lib/dbus/machine-id"), { force: true });
+}

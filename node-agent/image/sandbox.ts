@@ -1,0 +1,94 @@
+import { run, type TRunResult } from "../host/exec";
+
+/**
+ * Runs a command chrooted into the build root inside fresh PID, mount, UTS and IPC namespaces.
+ * /proc, /sys, /dev/pts and the bind mounts (deb cache, resolv.conf) exist only inside that mount
+ * namespace, so they vanish with it — nothing to unmount on the host even when a step fails or is
+ * cancelled — and killing the namespace's first process ends every daemon a RUN step forked.
+ * Paths are resolved inside the chroot, so a symlink a step planted cannot redirect a host write.
+ * This is isolation for hygiene, not a security boundary against a hostile Formfile (root in a
+ * chroot can escape); see docs/node-agent-vm.md.
+ */
+const ENTER = `set -e
+root="$1"; shift
+while [ "$1" != "--" ]; do
+  mount --bind "$1" "$root$2"
+  shift 2
+done
+shift
+mount -t proc proc "$root/proc"
+mount -t sysfs -o ro sysfs "$root/sys" 2>/dev/null || true
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts" 2>/dev/null || true
+exec chroot "$root" "$@"`;
+
+export const BUILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export type TSandboxOptions = {
+  root: string;
+  /** Host paths bind-mounted at paths inside the root (targets must exist). */
+  binds?: { src: string; dst: string }[];
+  env?: Record<string, string>;
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+  input?: string;
+};
+
+export function runInRoot(argv: readonly string[], opts: TSandboxOptions): Promise<TRunResult> {
+  const binds = (opts.binds ?? []).flatMap((b) => [b.src, b.dst]);
+  return run(
+    [
+      "unshare",
+      "--pid",
+      "--fork",
+      "--kill-child",
+      "--mount",
+      "--uts",
+      "--ipc",
+      "--propagation",
+      "private",
+      "/bin/sh",
+      "-c",
+      ENTER,
+      "formation-enter",
+      opts.root,
+      ...binds,
+      "--",
+      ...argv,
+    ],
+    {
+      env: {
+        PATH: BUILD_PATH,
+        HOME: "/root",
+        LANG: "C.UTF-8",
+        DEBIAN_FRONTEND: "noninteractive",
+        ...opts.env,
+      },
+      onLine: opts.onLine,
+      signal: opts.signal,
+      input: opts.input,
+    },
+  );
+}
+
+/** Writes a file inside the root, resolving the path in the chroot (parents created). */
+export async function writeInRoot(opts: {
+  root: string;
+  path: string;
+  content: string;
+  mode?: string;
+  append?: boolean;
+  owner?: string;
+}): Promise<void> {
+  const script = [
+    'mkdir -p -- "$(dirname -- "$1")"',
+    opts.append ? 'cat >> "$1"' : 'cat > "$1"',
+    opts.mode ? `chmod ${opts.mode} -- "$1"` : "",
+    opts.owner ? 'chown -- "$2" "$1"' : "",
+  ]
+    .filter(Boolean)
+    .join(" && ");
+  await runInRoot(["/bin/sh", "-c", script, "sh", opts.path, opts.owner ?? ""], {
+    root: opts.root,
+    input: opts.content,
+  });
+}
