@@ -159,7 +159,8 @@ export function createJobsRepository(db: TDatabase) {
       const r = await db.job.updateMany({
         where: {
           id: opts.id,
-          state: { in: opts.state === "cancelled" ? ["queued", "leased", "running"] : ["leased", "running"] },
+          // Without a node (console-side cancel or give-up) a queued job may be finished too.
+          state: { in: opts.nodeId === null ? ["queued", "leased", "running"] : ["leased", "running"] },
           ...(opts.nodeId === null ? {} : { nodeId: opts.nodeId }),
         },
         data: {

@@ -18,6 +18,7 @@ export type TNodeRow = {
   agentVersion: string;
   protocolVersion: number;
   consoleId: string | null;
+  agentTokenHash: string | null;
   connectedAt: Date | null;
   lastHeartbeatAt: Date | null;
   lastSeq: number;
@@ -40,6 +41,7 @@ export type THelloNode = {
   agentVersion: string;
   protocolVersion: number;
   consoleId: string;
+  agentTokenHash: string;
 };
 
 /** Node registry and heartbeat history. */
@@ -68,12 +70,18 @@ export function createNodesRepository(db: TDatabase) {
         agentVersion: n.agentVersion,
         protocolVersion: n.protocolVersion,
         consoleId: n.consoleId,
+        agentTokenHash: n.agentTokenHash,
         connectedAt: now,
         lastHeartbeatAt: now,
         status: "online",
         statusReason: null,
       };
       return db.node.upsert({ where: { id: n.id }, create: { id: n.id, ...data }, update: data });
+    },
+
+    /** The connected node holding this blob-endpoint token, if any. */
+    findByToken(agentTokenHash: string): Promise<TNodeRow | null> {
+      return db.node.findFirst({ where: { agentTokenHash, consoleId: { not: null } } });
     },
 
     setFormnetIp(id: string, formnetIp: string): Promise<TNodeRow> {
@@ -99,6 +107,29 @@ export function createNodesRepository(db: TDatabase) {
           statusReason: null,
         },
       });
+    },
+
+    /** Liveness for a batch of nodes (heartbeats are buffered and flushed together). */
+    async touchMany(opts: { ids: string[]; at: Date }): Promise<void> {
+      for (let i = 0; i < opts.ids.length; i += 500) {
+        await db.node.updateMany({
+          where: { id: { in: opts.ids.slice(i, i + 500) } },
+          data: { lastHeartbeatAt: opts.at, status: "online", statusReason: null },
+        });
+      }
+    },
+
+    /** Metrics samples of many nodes: history rows plus each node's latest sample. */
+    async addSamples(opts: { samples: { nodeId: string; metrics: TMetrics }[]; at: Date }): Promise<void> {
+      await db.nodeMetric.createMany({
+        data: opts.samples.map((s) => ({ nodeId: s.nodeId, at: opts.at, ...s.metrics })),
+      });
+      for (const s of opts.samples) {
+        await db.node.updateMany({
+          where: { id: s.nodeId },
+          data: { lastMetrics: JSON.stringify(s.metrics) },
+        });
+      }
     },
 
     async addMetric(opts: { nodeId: string; metrics: TMetrics; at: Date }): Promise<void> {

@@ -1,0 +1,104 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, type ReadStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ZDigest } from "@/lib/protocol";
+import { AppError } from "@/server/errors";
+
+/**
+ * Content-addressed blob storage under `${dataDir}/blobs/sha256/<2 hex>/<64 hex>` for build
+ * contexts and disk images. Writes go to a temp file while hashing and are renamed into place only
+ * when the digest (and size limit) check out, so a half-written blob is never visible.
+ */
+export class BlobStore {
+  readonly root: string;
+
+  constructor(options: { dataDir: string }) {
+    this.root = path.join(path.resolve(options.dataDir), "blobs", "sha256");
+  }
+
+  pathOf(digest: string): string {
+    const parsed = ZDigest.safeParse(digest);
+    if (!parsed.success) throw new AppError("BAD_REQUEST", `not a sha256 digest: ${digest.slice(0, 80)}`);
+    const hex = parsed.data.slice("sha256:".length);
+    return path.join(this.root, hex.slice(0, 2), hex);
+  }
+
+  async size(digest: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(digest))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Stores bytes already in memory (contexts from tRPC input). */
+  async putBytes(opts: {
+    bytes: Uint8Array;
+    expectedDigest?: string;
+  }): Promise<{ digest: string; size: number }> {
+    const digest = `sha256:${createHash("sha256").update(opts.bytes).digest("hex")}`;
+    if (opts.expectedDigest && opts.expectedDigest !== digest) {
+      throw new AppError(
+        "BAD_REQUEST",
+        `content digest mismatch: expected ${opts.expectedDigest}, got ${digest}`,
+      );
+    }
+    const { Readable } = await import("node:stream");
+    return this.putStream({
+      stream: Readable.from([Buffer.from(opts.bytes)]),
+      expectedDigest: digest,
+      maxBytes: Infinity,
+    });
+  }
+
+  /** Streams a blob in, verifying size limit and (when given) digest before it becomes visible. */
+  async putStream(opts: {
+    stream: Readable;
+    expectedDigest?: string;
+    maxBytes: number;
+  }): Promise<{ digest: string; size: number }> {
+    await mkdir(this.root, { recursive: true });
+    const tmp = path.join(this.root, `.tmp-${randomBytes(8).toString("hex")}`);
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      await pipeline(
+        opts.stream,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            if (size > opts.maxBytes) {
+              throw new AppError("PAYLOAD_TOO_LARGE", `blob exceeds the limit of ${opts.maxBytes} bytes`);
+            }
+            hash.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp),
+      );
+      const digest = `sha256:${hash.digest("hex")}`;
+      if (opts.expectedDigest && opts.expectedDigest !== digest) {
+        throw new AppError(
+          "BAD_REQUEST",
+          `content digest mismatch: expected ${opts.expectedDigest}, got ${digest}`,
+        );
+      }
+      const final = this.pathOf(digest);
+      await mkdir(path.dirname(final), { recursive: true });
+      await rename(tmp, final);
+      return { digest, size };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Opens a stored blob for reading, or null when absent. */
+  async open(digest: string): Promise<{ stream: ReadStream; size: number } | null> {
+    const size = await this.size(digest);
+    if (size === null) return null;
+    return { stream: createReadStream(this.pathOf(digest)), size };
+  }
+}

@@ -1,0 +1,307 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "@/core/log";
+import type { TFormfile } from "@/lib/formfile/canonical";
+import { canonicalJson } from "@/lib/formfile/canonical-json";
+import { checkPolicy, type TNetworkPolicy } from "@/lib/formfile/policy";
+import { agentContextPath, type TJobResult } from "@/lib/protocol";
+import type { TBuildRow, TBuildStatus, TBuildsRepository } from "@/server/db/repositories/builds-repository";
+import { AppError } from "@/server/errors";
+import type { BlobStore } from "@/server/services/blobs/blob-store";
+import type { JobService } from "@/server/services/jobs/job-service";
+import type { TJobEvent } from "@/server/services/jobs/types";
+import { type TBuildDto, toBuildDto } from "./build-dto";
+
+export type TBuildDeadlines = {
+  /** Longest wait for an agent to take the build. */
+  queuedMs: number;
+  /** Longest wait between an offer and the agent starting. */
+  claimedMs: number;
+  /** Longest build. */
+  buildingMs: number;
+};
+
+export type TBuildServiceOptions = {
+  builds: TBuildsRepository;
+  jobs: JobService;
+  blobs: BlobStore;
+  policy: TNetworkPolicy;
+  maxContextBytes: number;
+  maxImageBytes: number;
+  deadlines: TBuildDeadlines;
+  log: Logger;
+  now?: () => Date;
+};
+
+/** Content-addressed build id: the same owner, Formfile and context always give the same build. */
+export function computeBuildId(opts: { owner: string; formfile: TFormfile; contextDigest: string }): string {
+  const text = `formation-build-v1\n${opts.owner.toLowerCase()}\n${canonicalJson(opts.formfile)}\n${opts.contextDigest}`;
+  return createHash("sha256").update(text).digest("hex");
+}
+
+const ACTIVE: readonly TBuildStatus[] = ["queued", "claimed", "building"];
+
+/** Builds: validate, store the context, queue a build job, follow it through its phases. */
+export class BuildService {
+  readonly #o: TBuildServiceOptions;
+  readonly #now: () => Date;
+
+  constructor(options: TBuildServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    options.jobs.onEvent((event) => this.#onJobEvent(event));
+  }
+
+  #in(ms: number): Date {
+    return new Date(this.#now().getTime() + ms);
+  }
+
+  /**
+   * Accepts a build: the Formfile must satisfy the network policy, the context its signed digest
+   * and the size limit. Re-submitting an identical build returns the existing one unless it
+   * failed or was cancelled, in which case it is queued again.
+   */
+  async create(input: {
+    owner: string;
+    formfile: TFormfile;
+    context: Uint8Array;
+    contextDigest: string;
+  }): Promise<TBuildDto> {
+    const owner = input.owner.toLowerCase();
+    const violations = checkPolicy(input.formfile, this.#o.policy);
+    if (violations.length > 0) {
+      const text = violations
+        .map((v) => `line ${v.line}: ${v.message}${v.hint ? ` (${v.hint})` : ""}`)
+        .join("; ");
+      throw new AppError("BAD_REQUEST", `Formfile violates the ${this.#o.policy.name} policy: ${text}`, {
+        details: { diagnostics: violations },
+      });
+    }
+    if (input.context.byteLength > this.#o.maxContextBytes) {
+      throw new AppError(
+        "PAYLOAD_TOO_LARGE",
+        `build context is ${input.context.byteLength} bytes; the limit is ${this.#o.maxContextBytes}. Add a .formignore or COPY less.`,
+      );
+    }
+    const stored = await this.#o.blobs.putBytes({
+      bytes: input.context,
+      expectedDigest: input.contextDigest,
+    });
+    const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
+    const existing = await this.#o.builds.find(buildId);
+    if (existing && existing.status !== "failed" && existing.status !== "cancelled")
+      return toBuildDto(existing);
+    const attempt = existing ? `retry-${this.#now().getTime()}` : "first";
+    const job = await this.#o.jobs.enqueue({
+      kind: "build",
+      payload: {
+        buildId,
+        formfile: input.formfile,
+        contextUrl: agentContextPath(stored.digest),
+        contextDigest: stored.digest,
+        contextSizeBytes: stored.size,
+      },
+      nodeId: null,
+      idempotencyKey: `build:${buildId}:${attempt}`,
+      buildId,
+      maxAttempts: 3,
+    });
+    const row = await this.#o.builds.createOrReset({
+      id: buildId,
+      owner,
+      name: input.formfile.name,
+      formfile: JSON.stringify(input.formfile),
+      contextDigest: stored.digest,
+      contextSizeBytes: stored.size,
+      jobId: job.id,
+      deadline: this.#in(this.#o.deadlines.queuedMs),
+      now: this.#now(),
+    });
+    this.#o.log.info({ buildId, owner, name: input.formfile.name, jobId: job.id }, "build queued");
+    return toBuildDto(row);
+  }
+
+  /** Reads a build the caller may see (owner, or any build for admins). */
+  async get(opts: { buildId: string; viewer: string; admin: boolean }): Promise<TBuildRow> {
+    const row = await this.#o.builds.find(opts.buildId);
+    if (!row || (!opts.admin && row.owner !== opts.viewer.toLowerCase())) {
+      throw new AppError("NOT_FOUND", `No build ${opts.buildId} visible to ${opts.viewer}`);
+    }
+    return row;
+  }
+
+  async list(opts: { owner: string | null; limit: number }): Promise<TBuildDto[]> {
+    const rows = await this.#o.builds.list({
+      ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
+      limit: opts.limit,
+    });
+    return rows.map(toBuildDto);
+  }
+
+  async logs(opts: { buildId: string; after: number; limit: number }) {
+    return this.#o.builds.logsAfter(opts);
+  }
+
+  /** Cancels a build that has not finished; the agent building it is told to stop. */
+  async cancel(opts: { buildId: string; owner: string }): Promise<TBuildDto> {
+    const row = await this.get({ buildId: opts.buildId, viewer: opts.owner, admin: false });
+    if (!ACTIVE.includes(row.status as TBuildStatus)) {
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        `build ${row.id} is ${row.status}; only unfinished builds can be cancelled`,
+      );
+    }
+    await this.#fail({ row, to: "cancelled", reason: "cancelled by the owner" });
+    return toBuildDto((await this.#o.builds.find(row.id)) ?? row);
+  }
+
+  async #fail(opts: {
+    row: TBuildRow;
+    to: "failed" | "cancelled";
+    reason: string;
+    line?: number;
+  }): Promise<void> {
+    const moved = await this.#o.builds.transition({
+      id: opts.row.id,
+      from: ACTIVE,
+      to: opts.to,
+      at: this.#now(),
+      message: opts.reason,
+      deadline: null,
+      set: { failureReason: opts.reason, failureLine: opts.line ?? null },
+    });
+    if (moved && opts.row.jobId) await this.#o.jobs.cancel(opts.row.jobId, opts.reason);
+  }
+
+  /** Fails builds that overstayed a phase, naming the phase and its limit. */
+  async sweepDeadlines(): Promise<number> {
+    let failed = 0;
+    for (const row of await this.#o.builds.overdue(this.#now())) {
+      const limits: Record<string, [number, string]> = {
+        queued: [this.#o.deadlines.queuedMs, "no node agent with a free build slot took the build"],
+        claimed: [this.#o.deadlines.claimedMs, "the node that was offered the build did not start it"],
+        building: [this.#o.deadlines.buildingMs, "the build did not finish"],
+      };
+      const [ms, what] = limits[row.status] ?? [0, "phase overran"];
+      const reason = `${what} within ${Math.round(ms / 1000)} s (phase ${row.status})`;
+      await this.#fail({ row, to: "failed", reason });
+      this.#o.log.warn({ buildId: row.id }, `build failed: ${reason}`);
+      failed++;
+    }
+    return failed;
+  }
+
+  /** Records a deployment phase of a built image (distributing → booting → running). */
+  async deployPhase(buildId: string, phase: "distributing" | "booting" | "running"): Promise<void> {
+    const from: Record<typeof phase, TBuildStatus[]> = {
+      distributing: ["built", "running", "booting"],
+      booting: ["distributing"],
+      running: ["distributing", "booting"],
+    };
+    await this.#o.builds.transition({
+      id: buildId,
+      from: from[phase],
+      to: phase,
+      at: this.#now(),
+      deadline: null,
+    });
+  }
+
+  async #onJobEvent(event: TJobEvent): Promise<void> {
+    const buildId = event.job.buildId;
+    if (event.job.kind !== "build" || !buildId) return;
+    const at = this.#now();
+    const d = this.#o.deadlines;
+    switch (event.type) {
+      case "leased":
+        await this.#o.builds.transition({
+          id: buildId,
+          from: ["queued"],
+          to: "claimed",
+          at,
+          message: `offered to node ${event.nodeId}`,
+          deadline: this.#in(d.claimedMs),
+          set: { nodeId: event.nodeId },
+        });
+        return;
+      case "running":
+        await this.#o.builds.transition({
+          id: buildId,
+          from: ["claimed"],
+          to: "building",
+          at,
+          deadline: this.#in(d.buildingMs),
+        });
+        return;
+      case "progress":
+        await this.#o.builds.appendLogs({
+          buildId,
+          at,
+          lines: [`» ${event.phase}${event.message ? `: ${event.message}` : ""}`],
+        });
+        return;
+      case "log":
+        await this.#o.builds.appendLogs({ buildId, at, lines: event.lines });
+        return;
+      case "requeued":
+        await this.#o.builds.transition({
+          id: buildId,
+          from: ["claimed", "building"],
+          to: "queued",
+          at,
+          message: event.reason,
+          deadline: this.#in(d.queuedMs),
+        });
+        return;
+      case "completed":
+        await this.#completed(buildId, event.result);
+        return;
+      case "failed":
+      case "cancelled": {
+        const row = await this.#o.builds.find(buildId);
+        if (!row) return;
+        const to = event.type === "failed" ? "failed" : "cancelled";
+        await this.#o.builds.transition({
+          id: buildId,
+          from: ACTIVE,
+          to,
+          at,
+          message: event.reason,
+          deadline: null,
+          set: {
+            failureReason: event.reason,
+            failureLine: event.type === "failed" ? (event.line ?? null) : null,
+          },
+        });
+        return;
+      }
+    }
+  }
+
+  async #completed(buildId: string, result: TJobResult): Promise<void> {
+    if (result.kind !== "build") return;
+    const size = await this.#o.blobs.size(result.imageDigest);
+    const at = this.#now();
+    if (size === null || size !== result.sizeBytes) {
+      const reason = `agent reported image ${result.imageDigest} (${result.sizeBytes} bytes) but the console holds ${size === null ? "no such image" : `${size} bytes`}: upload incomplete`;
+      await this.#o.builds.transition({
+        id: buildId,
+        from: ACTIVE,
+        to: "failed",
+        at,
+        message: reason,
+        deadline: null,
+        set: { failureReason: reason },
+      });
+      return;
+    }
+    await this.#o.builds.transition({
+      id: buildId,
+      from: ACTIVE,
+      to: "built",
+      at,
+      deadline: null,
+      set: { imageDigest: result.imageDigest, imageSizeBytes: result.sizeBytes },
+    });
+    this.#o.log.info({ buildId, imageDigest: result.imageDigest }, "build finished");
+  }
+}

@@ -1,0 +1,358 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "@/core/log";
+import { type TJobResult, type TJobSpec, ZJobSpec } from "@/lib/protocol";
+import type { TJobRow, TJobsRepository } from "@/server/db/repositories/jobs-repository";
+import type { Notifier } from "@/server/gateway/notifier";
+import type { AgentLinks, TJobEvent, TJobListener, TJobTiming } from "./types";
+
+export type TEnqueue = TJobSpec & {
+  /** Target node (instance jobs); null lets any suitable node lease it (builds). */
+  nodeId: string | null;
+  /** Same key ⇒ same job: enqueueing twice is harmless. */
+  idempotencyKey: string;
+  buildId?: string;
+  instanceId?: string;
+  maxAttempts?: number;
+};
+
+export type TJobServiceOptions = {
+  jobs: TJobsRepository;
+  links: AgentLinks;
+  notifier: Notifier;
+  timing: TJobTiming;
+  log: Logger;
+  now?: () => Date;
+};
+
+/**
+ * Leased job queue. Jobs live in the database; a console offers a job only to agents whose socket
+ * it holds, and every state change is a conditional update, so several consoles can share the
+ * queue. A lease that lapses (agent gone) puts the job back in the queue; job ids make redelivery
+ * idempotent on the agent, and results for jobs that are already final are ignored.
+ */
+export class JobService {
+  readonly #o: TJobServiceOptions;
+  readonly #listeners: TJobListener[] = [];
+  readonly #now: () => Date;
+  #dispatching = false;
+  #dispatchAgain = false;
+
+  constructor(options: TJobServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  onEvent(listener: TJobListener): void {
+    this.#listeners.push(listener);
+  }
+
+  async #emit(event: TJobEvent): Promise<void> {
+    for (const listener of this.#listeners) {
+      try {
+        await listener(event);
+      } catch (error) {
+        this.#o.log.error({ err: error, jobId: event.job.id, event: event.type }, "job listener failed");
+      }
+    }
+  }
+
+  #until(ms: number): Date {
+    return new Date(this.#now().getTime() + ms);
+  }
+
+  async enqueue(spec: TEnqueue): Promise<TJobRow> {
+    const { job, created } = await this.#o.jobs.enqueue({
+      id: randomUUID(),
+      kind: spec.kind,
+      payload: JSON.stringify(spec.payload),
+      nodeId: spec.nodeId,
+      idempotencyKey: spec.idempotencyKey,
+      buildId: spec.buildId ?? null,
+      instanceId: spec.instanceId ?? null,
+      ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    });
+    if (created) await this.#o.notifier.publish("formation_jobs", spec.nodeId ?? "*");
+    return job;
+  }
+
+  /** Offers queued jobs to the agents connected to this process. Coalesces concurrent calls. */
+  async dispatch(): Promise<void> {
+    if (this.#dispatching) {
+      this.#dispatchAgain = true;
+      return;
+    }
+    this.#dispatching = true;
+    try {
+      do {
+        this.#dispatchAgain = false;
+        await this.#dispatchOnce();
+      } while (this.#dispatchAgain);
+    } finally {
+      this.#dispatching = false;
+    }
+  }
+
+  async #dispatchOnce(): Promise<void> {
+    const connected = this.#o.links.connectedNodeIds();
+    if (connected.length === 0) return;
+    for (let i = 0; i < connected.length; i += 500) {
+      const batch = connected.slice(i, i + 500);
+      for (const job of await this.#o.jobs.queuedTargeted(batch, 1000)) {
+        if (job.nodeId) await this.#offer(job, job.nodeId);
+      }
+    }
+    const untargeted = await this.#o.jobs.queuedUntargeted(100);
+    if (untargeted.length === 0) return;
+    const busy = await this.#o.jobs.activeCountByNode("build");
+    for (const job of untargeted) {
+      const free = connected
+        .map((id) => ({ id, load: busy.get(id) ?? 0 }))
+        .filter((n) => n.load < this.#o.timing.maxBuildsPerNode)
+        .sort((a, b) => a.load - b.load || Math.random() - 0.5);
+      const target = free[0];
+      if (!target) return;
+      if (await this.#offer(job, target.id)) busy.set(target.id, target.load + 1);
+    }
+  }
+
+  async #offer(job: TJobRow, nodeId: string): Promise<boolean> {
+    const spec = ZJobSpec.safeParse({ kind: job.kind, payload: JSON.parse(job.payload) });
+    if (!spec.success) {
+      await this.#o.jobs.finish({
+        id: job.id,
+        nodeId: null,
+        state: "cancelled",
+        error: "payload no longer valid",
+      });
+      this.#o.log.error(
+        { jobId: job.id, issues: spec.error.issues },
+        "stored job payload is invalid; cancelled",
+      );
+      return false;
+    }
+    if (job.attempts >= job.maxAttempts) {
+      await this.#failExhausted(job);
+      return false;
+    }
+    if (
+      !(await this.#o.jobs.lease({ id: job.id, nodeId, until: this.#until(this.#o.timing.ackTimeoutMs) }))
+    ) {
+      return false;
+    }
+    const leased = { ...job, state: "leased", nodeId, attempts: job.attempts + 1 };
+    const sent = this.#o.links.send(nodeId, {
+      type: "job.offer",
+      jobId: job.id,
+      leaseMs: this.#o.timing.leaseMs,
+      ...spec.data,
+    });
+    if (!sent) {
+      // The socket went away between listing and sending: give the job straight back.
+      await this.#o.jobs.requeue({ id: job.id, nodeId });
+      return false;
+    }
+    await this.#emit({ type: "leased", job: leased, nodeId });
+    return true;
+  }
+
+  async #failExhausted(job: TJobRow): Promise<void> {
+    const reason = `gave up after ${job.attempts} attempts: no agent finished the job within its lease`;
+    if (await this.#o.jobs.finish({ id: job.id, nodeId: null, state: "failed", error: reason })) {
+      await this.#emit({ type: "failed", job, reason });
+    }
+  }
+
+  /** Loads a job and checks it is held by `nodeId`; null (and a reason) otherwise. */
+  async #held(jobId: string, nodeId: string): Promise<TJobRow | null> {
+    const job = await this.#o.jobs.find(jobId);
+    if (!job || job.nodeId !== nodeId) return null;
+    return job;
+  }
+
+  /** The agent accepted the offer. Returns false when the job is not leased to it. */
+  async ack(nodeId: string, jobId: string): Promise<boolean> {
+    const job = await this.#held(jobId, nodeId);
+    if (!job) return false;
+    if (job.state !== "leased" && job.state !== "running") return job.state === "done";
+    await this.#o.jobs.touch({ id: jobId, nodeId, until: this.#until(this.#o.timing.leaseMs) });
+    if (job.state === "leased")
+      await this.#emit({ type: "running", job: { ...job, state: "running" }, nodeId });
+    return true;
+  }
+
+  async decline(nodeId: string, jobId: string, reason: string): Promise<boolean> {
+    const job = await this.#held(jobId, nodeId);
+    if (!job) return false;
+    if (await this.#o.jobs.requeue({ id: jobId, nodeId })) {
+      await this.#emit({ type: "requeued", job, reason: `declined by node ${nodeId}: ${reason}` });
+      await this.#o.notifier.publish("formation_jobs", job.targeted ? nodeId : "*");
+    }
+    return true;
+  }
+
+  async progress(opts: { nodeId: string; jobId: string; phase: string; message?: string }): Promise<boolean> {
+    const job = await this.#held(opts.jobId, opts.nodeId);
+    if (!job) return false;
+    const until = this.#until(this.#o.timing.leaseMs);
+    if (!(await this.#o.jobs.touch({ id: opts.jobId, nodeId: opts.nodeId, until, phase: opts.phase })))
+      return true;
+    if (job.state === "leased") await this.#emit({ type: "running", job, nodeId: opts.nodeId });
+    await this.#emit({
+      type: "progress",
+      job,
+      phase: opts.phase,
+      ...(opts.message === undefined ? {} : { message: opts.message }),
+    });
+    return true;
+  }
+
+  async log(opts: { nodeId: string; jobId: string; lines: string[] }): Promise<boolean> {
+    const job = await this.#held(opts.jobId, opts.nodeId);
+    if (!job) return false;
+    const until = this.#until(this.#o.timing.leaseMs);
+    if (!(await this.#o.jobs.touch({ id: opts.jobId, nodeId: opts.nodeId, until }))) return true;
+    await this.#emit({ type: "log", job, lines: opts.lines });
+    return true;
+  }
+
+  /** Extends leases of the jobs an agent lists in its heartbeat. */
+  async heartbeat(nodeId: string, jobIds: string[]): Promise<void> {
+    await this.#o.jobs.touchMany({ ids: jobIds, nodeId, until: this.#until(this.#o.timing.leaseMs) });
+  }
+
+  async complete(opts: { nodeId: string; jobId: string; result: TJobResult }): Promise<boolean> {
+    const job = await this.#held(opts.jobId, opts.nodeId);
+    if (!job) return false;
+    if (opts.result.kind !== job.kind) return false;
+    const done = await this.#o.jobs.finish({
+      id: opts.jobId,
+      nodeId: opts.nodeId,
+      state: "done",
+      result: JSON.stringify(opts.result),
+    });
+    // A duplicate completion (redelivery after a reconnect) is acknowledged but changes nothing.
+    if (done) await this.#emit({ type: "completed", job, nodeId: opts.nodeId, result: opts.result });
+    return true;
+  }
+
+  async fail(opts: { nodeId: string; jobId: string; reason: string; line?: number }): Promise<boolean> {
+    const job = await this.#held(opts.jobId, opts.nodeId);
+    if (!job) return false;
+    const failed = await this.#o.jobs.finish({
+      id: opts.jobId,
+      nodeId: opts.nodeId,
+      state: "failed",
+      error: opts.reason,
+      ...(opts.line === undefined ? {} : { errorLine: opts.line }),
+    });
+    if (failed) {
+      await this.#emit({
+        type: "failed",
+        job,
+        reason: opts.reason,
+        ...(opts.line === undefined ? {} : { line: opts.line }),
+      });
+    }
+    return true;
+  }
+
+  /** Cancels a job wherever it is; the agent holding it (on any console) gets `job.cancel`. */
+  async cancel(jobId: string, reason: string): Promise<boolean> {
+    const job = await this.#o.jobs.find(jobId);
+    if (!job) return false;
+    if (!(await this.#o.jobs.finish({ id: jobId, nodeId: null, state: "cancelled", error: reason })))
+      return false;
+    if (job.nodeId && (job.state === "leased" || job.state === "running")) {
+      await this.#o.notifier.publish(
+        "formation_cancel",
+        JSON.stringify({ jobId, nodeId: job.nodeId, reason }),
+      );
+    }
+    await this.#emit({ type: "cancelled", job, reason });
+    return true;
+  }
+
+  /** Delivers a cancel notice to a locally connected agent (called for every `formation_cancel`). */
+  deliverCancel(payload: string): void {
+    try {
+      const notice = JSON.parse(payload) as { jobId?: unknown; nodeId?: unknown; reason?: unknown };
+      if (typeof notice.jobId !== "string" || typeof notice.nodeId !== "string") return;
+      this.#o.links.send(notice.nodeId, {
+        type: "job.cancel",
+        jobId: notice.jobId,
+        reason: typeof notice.reason === "string" ? notice.reason.slice(0, 500) : "cancelled",
+      });
+    } catch (error) {
+      this.#o.log.warn({ err: error }, "ignoring malformed cancel notice");
+    }
+  }
+
+  /** Requeues jobs whose lease lapsed; gives up after `maxAttempts`. */
+  async sweepExpired(): Promise<number> {
+    const expired = await this.#o.jobs.expiredLeases(this.#now(), 500);
+    let requeued = 0;
+    for (const job of expired) {
+      if (job.attempts >= job.maxAttempts) {
+        const reason = `gave up after ${job.attempts} attempts: the lease on node ${job.nodeId} expired`;
+        if (await this.#o.jobs.finish({ id: job.id, nodeId: null, state: "failed", error: reason })) {
+          await this.#emit({ type: "failed", job, reason });
+        }
+        continue;
+      }
+      if (await this.#o.jobs.requeue({ id: job.id, nodeId: job.nodeId })) {
+        requeued++;
+        const reason = `lease on node ${job.nodeId} expired (${job.state === "leased" ? "no ack" : "agent silent"})`;
+        this.#o.log.info({ jobId: job.id, nodeId: job.nodeId }, reason);
+        await this.#emit({ type: "requeued", job, reason });
+      }
+    }
+    if (requeued > 0) await this.#o.notifier.publish("formation_jobs", "*");
+    return requeued;
+  }
+
+  /** An agent's socket closed: offers it never acknowledged go straight back to the queue. */
+  async disconnected(nodeId: string): Promise<void> {
+    let any = false;
+    for (const job of await this.#o.jobs.leasedUnackedOn(nodeId)) {
+      if (await this.#o.jobs.requeue({ id: job.id, nodeId })) {
+        any = true;
+        await this.#emit({
+          type: "requeued",
+          job,
+          reason: `node ${nodeId} disconnected before acknowledging`,
+        });
+      }
+    }
+    if (any) await this.#o.notifier.publish("formation_jobs", "*");
+  }
+
+  /**
+   * Reconciles the jobs a (re)connecting agent says it holds: running ones it may keep are
+   * re-leased to it; ones that were cancelled, finished or handed to another node are cancelled
+   * on the agent. Returns the ids the agent was told to cancel.
+   */
+  async adopt(
+    nodeId: string,
+    held: { jobId: string; state: "running" | "completed" | "failed" }[],
+  ): Promise<string[]> {
+    const cancelled: string[] = [];
+    for (const h of held) {
+      const job = await this.#o.jobs.find(h.jobId);
+      if (h.state !== "running") continue; // the agent re-sends job.complete / job.fail itself
+      const mine = job && (job.nodeId === nodeId || (job.state === "queued" && !job.targeted));
+      const reclaimed =
+        job &&
+        mine &&
+        (await this.#o.jobs.reclaim({ id: job.id, nodeId, until: this.#until(this.#o.timing.leaseMs) }));
+      if (!reclaimed) {
+        cancelled.push(h.jobId);
+        this.#o.links.send(nodeId, {
+          type: "job.cancel",
+          jobId: h.jobId,
+          reason: "job is no longer assigned to this node",
+        });
+      }
+    }
+    return cancelled;
+  }
+}

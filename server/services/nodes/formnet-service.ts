@@ -1,0 +1,86 @@
+import { allocateLowestFree } from "@/lib/formnet/allocate";
+import type { TFormnetPeer } from "@/lib/protocol";
+import type { TFormnetKind, TFormnetRepository } from "@/server/db/repositories/formnet-repository";
+import type { Notifier } from "@/server/gateway/notifier";
+
+export const FORMNET_CIDR = "10.42.0.0/16";
+
+/**
+ * formnet address allocation on the console: lowest free address per node, instance or user
+ * device, stored under a unique constraint (a lost race retries with the next free address).
+ * Changes to the peer list are announced on the `formation_peers` topic.
+ */
+export class FormnetService {
+  readonly #repo: TFormnetRepository;
+  readonly #notifier: Notifier;
+  readonly cidr: string;
+
+  constructor(options: { repo: TFormnetRepository; notifier: Notifier; cidr?: string }) {
+    this.#repo = options.repo;
+    this.#notifier = options.notifier;
+    this.cidr = options.cidr ?? FORMNET_CIDR;
+  }
+
+  /** Returns the address held by `ref`, allocating the lowest free one on first use. */
+  async allocate(opts: {
+    kind: TFormnetKind;
+    ref: string;
+    publicKey?: string | null;
+    endpoints?: string[];
+  }): Promise<string> {
+    const existing = await this.#repo.findByRef(opts.ref);
+    const endpoints = opts.endpoints ?? [];
+    if (existing) {
+      if (
+        (opts.publicKey ?? null) !== existing.publicKey ||
+        JSON.stringify(endpoints) !== existing.endpoints
+      ) {
+        await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
+        await this.#notifier.publish("formation_peers", opts.ref);
+      }
+      return existing.ip;
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const ip = allocateLowestFree({ cidr: this.cidr, taken: await this.#repo.takenIps() });
+      const inserted = await this.#repo.tryInsert({
+        ip,
+        kind: opts.kind,
+        ref: opts.ref,
+        publicKey: opts.publicKey ?? null,
+        endpoints: JSON.stringify(endpoints),
+      });
+      if (inserted) {
+        if (opts.publicKey) await this.#notifier.publish("formation_peers", opts.ref);
+        return ip;
+      }
+      const raced = await this.#repo.findByRef(opts.ref);
+      if (raced) return raced.ip;
+    }
+    throw new Error(`could not allocate a formnet address for ${opts.kind} ${opts.ref} after 20 attempts`);
+  }
+
+  async release(ref: string): Promise<void> {
+    await this.#repo.release(ref);
+    await this.#notifier.publish("formation_peers", ref);
+  }
+
+  /** Every peer with a WireGuard key (nodes, instances holding their own key, user devices). */
+  async peers(): Promise<TFormnetPeer[]> {
+    const rows = await this.#repo.list();
+    const peers: TFormnetPeer[] = [];
+    for (const r of rows) {
+      if (!r.publicKey) continue;
+      const endpoints = r.endpoints ? (JSON.parse(r.endpoints) as unknown) : [];
+      peers.push({
+        publicKey: r.publicKey,
+        ip: r.ip,
+        endpoints: Array.isArray(endpoints)
+          ? endpoints.filter((e): e is string => typeof e === "string")
+          : [],
+        kind: r.kind === "node" || r.kind === "instance" ? r.kind : "user",
+        ref: r.ref,
+      });
+    }
+    return peers;
+  }
+}

@@ -1,0 +1,160 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "@/core/log";
+import type { THello, TMetrics } from "@/lib/protocol";
+import type { TNodeRow, TNodesRepository } from "@/server/db/repositories/nodes-repository";
+import type { FormnetService } from "./formnet-service";
+
+export type TNodeTiming = {
+  heartbeatIntervalMs: number;
+  /** A node whose last heartbeat is older than this is marked offline and its replicas move. */
+  offlineAfterMs: number;
+  /** At most one metrics history row per node (and instance) per this interval. */
+  metricsSampleMs: number;
+  metricsRetentionMs: number;
+};
+
+/** Stable node id for an operator's host: the same agent (same WireGuard key) gets the same id. */
+export function nodeIdFor(operator: string, wgPublicKey: string): string {
+  const digest = createHash("sha256").update(`${operator.toLowerCase()}\n${wgPublicKey}`).digest("hex");
+  return `n-${digest.slice(0, 20)}`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+type TPendingBeat = { seq: number; metrics: TMetrics };
+
+/**
+ * Node registry, health and metrics. Heartbeats are buffered in memory and flushed in batches
+ * (one `updateMany` for the liveness column, one `createMany` for sampled metrics) so thousands
+ * of agents heartbeating every few seconds cost a few statements per second.
+ */
+export class NodeService {
+  readonly #repo: TNodesRepository;
+  readonly #formnet: FormnetService;
+  readonly #log: Logger;
+  readonly timing: TNodeTiming;
+  readonly #now: () => Date;
+  #pending = new Map<string, TPendingBeat>();
+  readonly #lastSample = new Map<string, number>();
+
+  constructor(options: {
+    repo: TNodesRepository;
+    formnet: FormnetService;
+    timing: TNodeTiming;
+    log: Logger;
+    now?: () => Date;
+  }) {
+    this.#repo = options.repo;
+    this.#formnet = options.formnet;
+    this.timing = options.timing;
+    this.#log = options.log;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Registers (or refreshes) the node of an admitted hello and gives it a formnet address.
+   * Throws a reason string when the WireGuard key already belongs to another operator.
+   */
+  async register(opts: {
+    hello: THello;
+    consoleId: string;
+    agentToken: string;
+  }): Promise<{ node: TNodeRow } | { conflict: string }> {
+    const { hello } = opts;
+    const operator = hello.operator.toLowerCase();
+    const byKey = await this.#repo.findByKey(hello.node.formnet.publicKey);
+    if (byKey && byKey.operator !== operator) {
+      return { conflict: "this WireGuard key is registered to another operator; generate a new node key" };
+    }
+    const id = nodeIdFor(operator, hello.node.formnet.publicKey);
+    let node = await this.#repo.upsertOnHello(
+      {
+        id,
+        operator,
+        region: hello.node.region,
+        accel: hello.node.accel,
+        vcpu: hello.node.capacity.vcpu,
+        memoryMb: hello.node.capacity.memoryMb,
+        diskGb: hello.node.capacity.diskGb,
+        wgPublicKey: hello.node.formnet.publicKey,
+        listenPort: hello.node.formnet.listenPort,
+        endpoints: hello.node.formnet.endpoints,
+        agentVersion: hello.agentVersion,
+        protocolVersion: hello.protocolVersion,
+        consoleId: opts.consoleId,
+        agentTokenHash: sha256Hex(opts.agentToken),
+      },
+      this.#now(),
+    );
+    const ip = await this.#formnet.allocate({
+      kind: "node",
+      ref: id,
+      publicKey: hello.node.formnet.publicKey,
+      endpoints: hello.node.formnet.endpoints,
+    });
+    if (node.formnetIp !== ip) node = await this.#repo.setFormnetIp(id, ip);
+    this.#pending.delete(id);
+    return { node };
+  }
+
+  async disconnected(nodeId: string, consoleId: string): Promise<void> {
+    this.#pending.delete(nodeId);
+    await this.#repo.disconnected({ id: nodeId, consoleId });
+  }
+
+  /** Buffers a heartbeat; `flush` writes it. */
+  heartbeat(nodeId: string, beat: TPendingBeat): void {
+    this.#pending.set(nodeId, beat);
+  }
+
+  /** Whether a metrics sample for `key` is due now (and marks it taken). */
+  sampleDue(key: string): boolean {
+    const now = this.#now().getTime();
+    const last = this.#lastSample.get(key) ?? 0;
+    if (now - last < this.timing.metricsSampleMs) return false;
+    this.#lastSample.set(key, now);
+    return true;
+  }
+
+  /** Writes buffered heartbeats: liveness for all, metrics for those due a sample. */
+  async flush(): Promise<number> {
+    if (this.#pending.size === 0) return 0;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    const at = this.#now();
+    await this.#repo.touchMany({ ids: [...batch.keys()], at });
+    const samples: { nodeId: string; metrics: TMetrics }[] = [];
+    for (const [nodeId, beat] of batch) {
+      if (this.sampleDue(`node:${nodeId}`)) samples.push({ nodeId, metrics: beat.metrics });
+    }
+    if (samples.length > 0) await this.#repo.addSamples({ samples, at });
+    return batch.size;
+  }
+
+  /** Marks nodes offline whose heartbeats lapsed; returns the nodes that just went offline. */
+  async sweepOffline(): Promise<TNodeRow[]> {
+    const staleBefore = new Date(this.#now().getTime() - this.timing.offlineAfterMs);
+    const gone: TNodeRow[] = [];
+    for (const node of await this.#repo.staleOnline(staleBefore)) {
+      const seconds = Math.round(this.timing.offlineAfterMs / 1000);
+      const reason = `no heartbeat for more than ${seconds} s (last ${node.lastHeartbeatAt?.toISOString() ?? "never"})`;
+      if (await this.#repo.markOffline({ id: node.id, staleBefore, reason })) {
+        this.#log.warn({ nodeId: node.id, operator: node.operator }, `node offline: ${reason}`);
+        gone.push(node);
+      }
+    }
+    return gone;
+  }
+
+  async pruneMetrics(): Promise<number> {
+    return this.#repo.pruneMetrics(new Date(this.#now().getTime() - this.timing.metricsRetentionMs));
+  }
+
+  /** Whether a node counts as healthy for placement. */
+  isHealthy(node: TNodeRow): boolean {
+    if (node.status !== "online" || node.consoleId === null || node.lastHeartbeatAt === null) return false;
+    return this.#now().getTime() - node.lastHeartbeatAt.getTime() <= this.timing.offlineAfterMs;
+  }
+}
