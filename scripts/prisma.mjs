@@ -13,6 +13,7 @@
 // The SQLite schema in prisma/schema/ is the single source; the PostgreSQL schema and migrations
 // are derived from it mechanically, never edited by hand.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   cpSync,
@@ -20,6 +21,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -40,12 +42,13 @@ export function schemaDirFor(provider) {
   return provider === "sqlite" ? schemaDir : path.join(generatedDir, "postgresql/schema");
 }
 
+const cacheDir = path.join(os.tmpdir(), `formation-prisma-${process.getuid?.() ?? "user"}`);
+
 /** Writes (once) a do-nothing executable the engine env vars can point at. */
 export function dummyEngine() {
-  const dir = path.join(os.tmpdir(), `formation-prisma-${process.getuid?.() ?? "user"}`);
-  const file = path.join(dir, "dummy-engine");
+  const file = path.join(cacheDir, "dummy-engine");
   if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(cacheDir, { recursive: true });
     writeFileSync(file, "#!/bin/sh\necho 'formation: native Prisma engines are disabled' >&2\nexit 1\n");
     chmodSync(file, 0o755);
   }
@@ -117,6 +120,31 @@ export function diffSql({ provider, fromDir }) {
   });
 }
 
+/**
+ * Full SQL of the CURRENT SQLite schema folder, cached by content hash (tests build fresh
+ * databases from it; `generate` pre-warms it so the first test does not pay for the CLI).
+ */
+export function currentSchemaSql() {
+  const files = readdirSync(schemaDir)
+    .filter((n) => n.endsWith(".prisma"))
+    .sort();
+  const hash = createHash("sha256");
+  for (const name of files)
+    hash
+      .update(name)
+      .update("\0")
+      .update(readFileSync(path.join(schemaDir, name)));
+  const file = path.join(cacheDir, `schema-sqlite-${hash.digest("hex").slice(0, 16)}.sql`);
+  if (existsSync(file)) return readFileSync(file, "utf8");
+  const sql = diffSql({ provider: "sqlite", fromDir: null });
+  mkdirSync(cacheDir, { recursive: true });
+  // Parallel test workers may race here; rename makes the write atomic.
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, sql);
+  renameSync(tmp, file);
+  return sql;
+}
+
 function isEmptyDiff(sql) {
   return sql.trim() === "" || /^-- This is an empty migration\.?\s*$/.test(sql.trim());
 }
@@ -169,6 +197,7 @@ function main(argv) {
     case "generate":
       derivePostgresSchema();
       for (const p of providers) runPrisma(["generate", "--schema", schemaDirFor(p)], { provider: p });
+      currentSchemaSql();
       return;
     case "migrate-deploy":
       derivePostgresSchema();

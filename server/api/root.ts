@@ -1,0 +1,17 @@
+import { accountRouter } from "@/server/api/routers/account";
+import { authRouter } from "@/server/api/routers/auth";
+import { createCallerFactory, createTRPCRouter } from "@/server/api/trpc";
+
+/**
+ * The console API. One router per domain; add yours here (and its procedures to the
+ * authorization matrix in server/api/authorization.integration.test.ts).
+ */
+export const appRouter = createTRPCRouter({
+  auth: authRouter,
+  account: accountRouter,
+});
+
+export type AppRouter = typeof appRouter;
+
+/** Server-side caller (tests, scripts): `createCaller(await createContext(runtime, request))`. */
+export const createCaller = createCallerFactory(appRouter);

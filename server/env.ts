@@ -1,0 +1,105 @@
+import path from "node:path";
+import { getAddress, isAddress } from "viem";
+import { z } from "zod";
+
+/**
+ * The console's configuration, parsed once from the environment. Everything the console reads
+ * from `process.env` goes through here so a bad value fails at start with one clear message.
+ */
+
+const ZAddressList = z
+  .string()
+  .default("")
+  .transform((raw, ctx) => {
+    const items = raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of items) {
+      if (!isAddress(item, { strict: false })) {
+        ctx.addIssue({ code: "custom", message: `not an Ethereum address: ${item}` });
+        return z.NEVER;
+      }
+    }
+    // Addresses are compared lowercase everywhere in the console.
+    return items.map((a) => getAddress(a).toLowerCase() as `0x${string}`);
+  });
+
+const ZDurationSeconds = z.coerce.number().int().positive();
+
+export const ZEnvSource = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  FORMATION_DATA_DIR: z.string().min(1).default(".data"),
+  DATABASE_URL: z.string().optional(),
+  CHAIN_RPC_URL: z.url().default("http://127.0.0.1:8545"),
+  CHAIN_ID: z.coerce.number().int().positive().default(31337),
+  ORCHESTRATOR_ADDRESS: z
+    .string()
+    .refine((v) => isAddress(v, { strict: false }), "ORCHESTRATOR_ADDRESS must be an address")
+    .optional(),
+  CONSOLE_ORIGIN: z.url().optional(),
+  /** Browser session lifetime in seconds (default 7 days). */
+  SESSION_TTL: ZDurationSeconds.default(7 * 24 * 3600),
+  /** Operator addresses admitted to the agent gateway until the contract's registry is used. */
+  FORMATION_AGENT_ALLOWLIST: ZAddressList,
+  FORMATION_ADMINS: ZAddressList,
+});
+
+export type TEnv = Readonly<{
+  nodeEnv: "development" | "production" | "test";
+  port: number;
+  host: string;
+  dataDir: string;
+  /** SQLite `file:` URL or a `postgres://`/`postgresql://` URL. */
+  databaseUrl: string;
+  databaseProvider: "sqlite" | "postgresql";
+  chainRpcUrl: string;
+  chainId: number;
+  orchestratorAddress: `0x${string}` | undefined;
+  /** Public origin of the console (scheme://host[:port]); SIWE domain and EIP-712 `origin`. */
+  consoleOrigin: string;
+  sessionTtlSeconds: number;
+  agentAllowlist: readonly `0x${string}`[];
+  admins: readonly `0x${string}`[];
+}>;
+
+/** Parses and validates the console environment; throws one error listing every bad variable. */
+export function loadEnv(source: Record<string, string | undefined> = process.env): TEnv {
+  const parsed = ZEnvSource.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid console environment:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const databaseUrl = e.DATABASE_URL || `file:${path.join(e.FORMATION_DATA_DIR, "console.db")}`;
+  const databaseProvider = /^postgres(ql)?:\/\//.test(databaseUrl) ? "postgresql" : "sqlite";
+  if (databaseProvider === "sqlite" && !databaseUrl.startsWith("file:")) {
+    throw new Error(`Invalid console environment:\n  DATABASE_URL: expected file:… or postgres://…`);
+  }
+  const origin = new URL(e.CONSOLE_ORIGIN ?? `http://localhost:${e.PORT}`).origin;
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.FORMATION_DATA_DIR,
+    databaseUrl,
+    databaseProvider,
+    chainRpcUrl: e.CHAIN_RPC_URL,
+    chainId: e.CHAIN_ID,
+    orchestratorAddress: e.ORCHESTRATOR_ADDRESS ? getAddress(e.ORCHESTRATOR_ADDRESS) : undefined,
+    consoleOrigin: origin,
+    sessionTtlSeconds: e.SESSION_TTL,
+    agentAllowlist: e.FORMATION_AGENT_ALLOWLIST,
+    admins: e.FORMATION_ADMINS,
+  });
+}
+
+let cached: TEnv | undefined;
+
+/** The process-wide environment, parsed on first use. */
+export function env(): TEnv {
+  cached ??= loadEnv();
+  return cached;
+}

@@ -1,0 +1,43 @@
+import type { Logger } from "pino";
+import type { TDatabase } from "@/server/db/client";
+import type { TEnv } from "@/server/env";
+import type { TAuthServices } from "@/server/services/auth";
+import type { HttpRouteRegistry } from "./routes";
+import type { UpgradeRegistry } from "./upgrade";
+
+/**
+ * Services other areas attach to the running console. Augment it from your module:
+ *
+ * ```ts
+ * declare module "@/server/http/console-runtime" {
+ *   interface ConsoleServices { agentHub: AgentHub }
+ * }
+ * ```
+ * and set `runtime.services.agentHub = …` in your TConsoleModule's `start`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: augmented by other modules (declaration merging).
+export interface ConsoleServices {}
+
+/** Everything one running console instance owns; passed to modules, gateways and tRPC context. */
+export type TConsoleRuntime = {
+  env: TEnv;
+  db: TDatabase;
+  logger: Logger;
+  auth: TAuthServices;
+  services: Partial<ConsoleServices>;
+  upgrades: UpgradeRegistry;
+  http: HttpRouteRegistry;
+  version: string;
+  startedAt: Date;
+  /** Registers cleanup to run (in reverse order) when the console closes. */
+  onClose(fn: () => Promise<void> | void): void;
+};
+
+/**
+ * A pluggable part of the console (agent gateway, terminal gateway, schedulers). `start` runs after
+ * the database is migrated and before the HTTP server listens; a returned function runs on close.
+ */
+export type TConsoleModule = {
+  name: string;
+  start(runtime: TConsoleRuntime): Promise<void | (() => Promise<void> | void)>;
+};

@@ -1,0 +1,251 @@
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
+import type { Logger } from "pino";
+import { createLogger } from "@/core/log";
+import { appRouter } from "@/server/api/root";
+import { createContext } from "@/server/api/trpc";
+import { createDatabase, pingDatabase } from "@/server/db/client";
+import { migrateDatabase } from "@/server/db/migrate";
+import { loadEnv, type TEnv } from "@/server/env";
+import { createAuthServices } from "@/server/services/auth";
+import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
+import { consoleModules } from "./modules";
+import { HttpRouteRegistry } from "./routes";
+import { sendError, sendJson } from "./send";
+import { globalUpgradeRoutes, UpgradeRegistry } from "./upgrade";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const MAX_TRPC_BODY_BYTES = 1024 * 1024;
+
+export type TStartConsoleOptions = {
+  /** Defaults to `loadEnv()` (process.env). */
+  env?: TEnv;
+  /** Overrides env.port (0 = any free port, for tests). */
+  port?: number;
+  host?: string;
+  /** Serve the Next.js UI (default true). `false` = API + WebSockets only, for fast tests. */
+  withNext?: boolean;
+  /** Next dev mode (default: NODE_ENV !== "production"). */
+  dev?: boolean;
+  /** Apply pending migrations first (default true). */
+  migrate?: boolean;
+  /** Defaults to server/http/modules.ts. */
+  modules?: TConsoleModule[];
+  logger?: Logger;
+};
+
+export type TRunningConsole = {
+  url: string;
+  port: number;
+  runtime: TConsoleRuntime;
+  close(): Promise<void>;
+};
+
+type TNextApp = {
+  prepare(): Promise<void>;
+  close?(): Promise<void>;
+  getRequestHandler(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  getUpgradeHandler(): (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
+};
+
+async function startNext(opts: { dev: boolean; host: string; port: number }): Promise<TNextApp> {
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
+  const { default: next } = await import("next");
+  const app: TNextApp = next({ dev: opts.dev, dir: root, hostname: opts.host, port: opts.port });
+  await app.prepare();
+  return app;
+}
+
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+  return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string"
+    ? pkg.version
+    : "0.0.0";
+}
+
+function headerGetter(req: IncomingMessage) {
+  return {
+    get(name: string): string | null {
+      const value = req.headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(", ") : value;
+    },
+  };
+}
+
+function appendSetCookie(res: ServerResponse, cookie: string): void {
+  const existing = res.getHeader("set-cookie");
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+  res.setHeader("set-cookie", [...list, cookie]);
+}
+
+/**
+ * Starts one console: migrate → database → auth → modules → (Next) → HTTP server with tRPC at
+ * /api/trpc, /healthz, module routes and WebSocket upgrades. `close()` undoes it all.
+ */
+export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRunningConsole> {
+  const env = opts.env ?? loadEnv();
+  const logger = opts.logger ?? createLogger("console");
+  const host = opts.host ?? env.host;
+  const withNext = opts.withNext ?? true;
+  const migrateStarted = Date.now();
+  if (opts.migrate ?? true) await migrateDatabase({ databaseUrl: env.databaseUrl, dataDir: env.dataDir });
+  logger.info({ ms: Date.now() - migrateStarted, provider: env.databaseProvider }, "database ready");
+
+  const closers: (() => Promise<void> | void)[] = [];
+  const db = createDatabase(env.databaseUrl);
+  closers.push(() => db.$disconnect());
+  const upgrades = new UpgradeRegistry();
+  for (const r of globalUpgradeRoutes()) upgrades.register(r.prefix, r.handler);
+  const runtime: TConsoleRuntime = {
+    env,
+    db,
+    logger,
+    auth: createAuthServices({ db, env, logger: logger.child({ component: "auth" }) }),
+    services: {},
+    upgrades,
+    http: new HttpRouteRegistry(),
+    version: packageVersion(),
+    startedAt: new Date(),
+    onClose: (fn) => closers.push(fn),
+  };
+
+  const runClosers = async () => {
+    for (const fn of closers.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, "error while closing the console");
+      }
+    }
+  };
+
+  let server: Server | undefined;
+  try {
+    for (const mod of opts.modules ?? consoleModules) {
+      const stop = await mod.start(runtime);
+      if (stop) closers.push(stop);
+      logger.info({ module: mod.name }, "module started");
+    }
+    const nextApp = withNext
+      ? await startNext({ dev: opts.dev ?? env.nodeEnv !== "production", host, port: opts.port ?? env.port })
+      : null;
+    if (nextApp?.close) closers.push(() => nextApp.close?.());
+    server = createServer((req, res) => {
+      handleRequest({ req, res, runtime, nextApp }).catch((err: unknown) => sendError(res, err, logger));
+    });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      handleUpgrade({ req, socket, head, runtime, nextApp }).catch((err: unknown) => {
+        logger.warn({ err, url: req.url }, "upgrade failed");
+        socket.destroy();
+      });
+    });
+    const listening = server;
+    await new Promise<void>((resolve, reject) => {
+      listening.once("error", reject);
+      listening.listen(opts.port ?? env.port, host, () => {
+        listening.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    server?.close();
+    await runClosers();
+    throw error;
+  }
+
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.info({ url, withNext, origin: env.consoleOrigin }, "console listening");
+  const httpServer = server;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    runtime,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeIdleConnections();
+        // Modules close their WebSockets in their closers; then drop what is left.
+        await runClosers();
+        httpServer.closeAllConnections();
+        await stopped;
+        logger.info("console stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+async function handleRequest(opts: {
+  req: IncomingMessage;
+  res: ServerResponse;
+  runtime: TConsoleRuntime;
+  nextApp: TNextApp | null;
+}): Promise<void> {
+  const { req, res, runtime, nextApp } = opts;
+  const url = new URL(req.url ?? "/", "http://console.invalid");
+  if (url.pathname === "/healthz") {
+    const dbOk = await pingDatabase(runtime.db);
+    sendJson(res, dbOk ? 200 : 503, {
+      status: dbOk ? "ok" : "degraded",
+      db: dbOk,
+      version: runtime.version,
+      uptimeSeconds: Math.round((Date.now() - runtime.startedAt.getTime()) / 1000),
+    });
+    return;
+  }
+  if (url.pathname === "/api/trpc" || url.pathname.startsWith("/api/trpc/")) {
+    await nodeHTTPRequestHandler({
+      router: appRouter,
+      req,
+      res,
+      path: url.pathname.slice("/api/trpc/".length),
+      maxBodySize: MAX_TRPC_BODY_BYTES,
+      createContext: ({ req: r, res: s }) =>
+        createContext(runtime, { headers: headerGetter(r), setCookie: (c) => appendSetCookie(s, c) }),
+      onError: ({ error, path: p }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR")
+          runtime.logger.error({ err: error, path: p }, "tRPC error");
+      },
+    });
+    return;
+  }
+  const route = runtime.http.match(url.pathname);
+  if (route) {
+    await route({ req, res, url, runtime });
+    return;
+  }
+  if (nextApp) {
+    await nextApp.getRequestHandler()(req, res);
+    return;
+  }
+  sendJson(res, 404, { error: { appCode: "NOT_FOUND", message: `No route for ${url.pathname}` } });
+}
+
+async function handleUpgrade(opts: {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  runtime: TConsoleRuntime;
+  nextApp: TNextApp | null;
+}): Promise<void> {
+  const { req, socket, head, runtime, nextApp } = opts;
+  const url = new URL(req.url ?? "/", "http://console.invalid");
+  const route = runtime.upgrades.match(url.pathname);
+  if (route) {
+    await route.handler({ req, socket, head, runtime });
+    return;
+  }
+  if (nextApp) {
+    await nextApp.getUpgradeHandler()(req, socket, head);
+    return;
+  }
+  socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+}

@@ -1,0 +1,7 @@
+import type { TConsoleModule } from "./console-runtime";
+
+/**
+ * Modules every console (the real one and in-process test consoles) starts. Add one line per
+ * gateway/scheduler here; tests can pass their own list to `startConsole({ modules })`.
+ */
+export const consoleModules: TConsoleModule[] = [];

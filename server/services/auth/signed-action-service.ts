@@ -1,0 +1,159 @@
+import type { Logger } from "pino";
+import { MAX_READ_TTL_SECONDS, READ_ACTION } from "@/lib/signing/actions";
+import { canonicalJson } from "@/lib/signing/canonical-json";
+import { parseReadAuthorization } from "@/lib/signing/client-auth";
+import type { TSignedAction } from "@/lib/signing/envelope";
+import { SigningError } from "@/lib/signing/errors";
+import type { TFormationActionTypedData } from "@/lib/signing/typed-data";
+import { verifyAction } from "@/lib/signing/verify-action";
+import type { TDatabase } from "@/server/db/client";
+import { accountRepository } from "@/server/db/repositories/account-repository";
+import { auditRepository, type TAuditRow } from "@/server/db/repositories/audit-repository";
+import { nonceRepository } from "@/server/db/repositories/nonce-repository";
+import type { TEnv } from "@/server/env";
+import { AppError } from "@/server/errors";
+import type { TActor, TSession } from "./session-types";
+import { toAppError } from "./signing-errors";
+import { newId } from "./tokens";
+
+export type TSignedActionServiceDeps = { db: TDatabase; env: TEnv; logger: Logger; now?: () => Date };
+
+function typedDataJson(typedData: TFormationActionTypedData): string {
+  return JSON.stringify(typedData, (_key, value: unknown) =>
+    typeof value === "bigint" ? value.toString() : value,
+  );
+}
+
+/**
+ * Accepts EIP-712 signed actions: verify (lib/signing), then in ONE transaction consume the
+ * (signer, nonce) pair and write the audit entry. Verification happens before any write, so a
+ * rejected request leaves the database untouched; the primary key on ConsumedNonce makes replay
+ * detection atomic even across console replicas sharing a database.
+ */
+export function createSignedActionService(deps: TSignedActionServiceDeps) {
+  const nowDate = deps.now ?? (() => new Date());
+  const expect = { origin: deps.env.consoleOrigin, chainId: deps.env.chainId };
+
+  async function verify(envelope: unknown, expectedAction: string, maxTtlSeconds?: number) {
+    try {
+      return await verifyAction({
+        envelope,
+        expectedAction,
+        ...expect,
+        now: Math.floor(nowDate().getTime() / 1000),
+        ...(maxTtlSeconds === undefined ? {} : { maxTtlSeconds }),
+      });
+    } catch (error) {
+      throw toAppError(error);
+    }
+  }
+
+  return {
+    /** Verifies, consumes the nonce and audits a signed action; returns the actor. */
+    async accept(envelope: unknown, expectedAction: string): Promise<TActor> {
+      const verified = await verify(envelope, expectedAction);
+      const e = verified.envelope;
+      const at = nowDate();
+      const auditId = newId();
+      await deps.db.$transaction(async (tx) => {
+        const fresh = await nonceRepository(tx).consumeActionNonce({
+          signer: e.signer,
+          nonce: e.nonce,
+          expiresAt: new Date(e.expiresAt * 1000),
+        });
+        if (!fresh) {
+          throw new AppError("NONCE_REUSED", "This signed request was already used: sign a new one", {
+            details: { nonce: e.nonce },
+          });
+        }
+        await accountRepository(tx).touch(e.signer, at);
+        await auditRepository(tx).insert(
+          auditRow({ id: auditId, envelope: e, typedData: verified.typedData, at }),
+        );
+      });
+      deps.logger.info({ signer: e.signer, action: e.action, auditId }, "signed action accepted");
+      return { address: e.signer, action: e.action, nonce: e.nonce, auditId, contentDigest: e.contentDigest };
+    },
+
+    /**
+     * Authenticates a query from an `Authorization: Formation …` header. Returns null when there is
+     * no such header; throws AppError when there is one and it does not verify.
+     */
+    async resolveReadAuthorization(header: string | null | undefined): Promise<TSession | null> {
+      let envelope: TSignedAction | null;
+      try {
+        envelope = parseReadAuthorization(header);
+      } catch (error) {
+        throw toAppError(error);
+      }
+      if (!envelope) return null;
+      const verified = await verify(envelope, READ_ACTION, MAX_READ_TTL_SECONDS);
+      const address = verified.signer;
+      return {
+        address,
+        via: "signature",
+        sessionId: null,
+        expiresAt: new Date(verified.envelope.expiresAt * 1000),
+        isAdmin: deps.env.admins.includes(address),
+      };
+    },
+
+    /** Re-runs signature verification of a stored audit entry (ignoring expiry: it was checked then). */
+    async reverify(row: TAuditRow): Promise<{ valid: boolean; reason: string | null }> {
+      const envelope = {
+        action: row.action,
+        params: JSON.parse(row.params),
+        contentDigest: row.contentDigest,
+        origin: row.origin,
+        chainId: row.chainId,
+        nonce: row.nonce,
+        expiresAt: Math.floor(row.expiresAt.getTime() / 1000),
+        signer: row.signer,
+        signature: row.signature,
+      };
+      try {
+        const verified = await verifyAction({
+          envelope,
+          origin: row.origin,
+          chainId: row.chainId,
+          // Verify as of just before expiry: the question is "was this validly signed", not "is it fresh".
+          now: envelope.expiresAt - 1,
+        });
+        if (typedDataJson(verified.typedData) !== row.typedData) {
+          return { valid: false, reason: "stored typed data does not match the stored fields" };
+        }
+        return { valid: true, reason: null };
+      } catch (error) {
+        return {
+          valid: false,
+          reason: error instanceof SigningError ? error.message : "verification failed",
+        };
+      }
+    },
+  };
+}
+
+function auditRow(opts: {
+  id: string;
+  envelope: TSignedAction;
+  typedData: TFormationActionTypedData;
+  at: Date;
+}): TAuditRow {
+  const e = opts.envelope;
+  return {
+    id: opts.id,
+    signer: e.signer,
+    action: e.action,
+    params: canonicalJson(e.params ?? null),
+    contentDigest: e.contentDigest,
+    origin: e.origin,
+    chainId: e.chainId,
+    nonce: e.nonce,
+    expiresAt: new Date(e.expiresAt * 1000),
+    signature: e.signature,
+    typedData: typedDataJson(opts.typedData),
+    createdAt: opts.at,
+  };
+}
+
+export type TSignedActionService = ReturnType<typeof createSignedActionService>;
