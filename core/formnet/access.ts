@@ -46,7 +46,9 @@ export async function applyInstanceAccess(options: TInstanceAccessOptions): Prom
 }
 
 /** Remove the VM's chain and every jump to it. Idempotent. */
-export async function removeInstanceAccess(options: Omit<TInstanceAccessOptions, "allowedSources">): Promise<void> {
+export async function removeInstanceAccess(
+  options: Omit<TInstanceAccessOptions, "allowedSources">,
+): Promise<void> {
   const chain = instanceChainName(options.vmIp);
   const jump = jumpRule({ vmIp: options.vmIp, bridge: options.bridge, chain });
   while (await succeeds("iptables", ["-w", "-C", ...jump], { netns: options.netns })) {

@@ -9,7 +9,10 @@ export class CommandError extends Error {
     readonly stderr: string,
     options?: { cause?: unknown },
   ) {
-    super(`Command failed (exit ${exitCode ?? "signal"}): ${commandLine}${stderr ? `\n${stderr.trim()}` : ""}`, options);
+    super(
+      `Command failed (exit ${exitCode ?? "signal"}): ${commandLine}${stderr ? `\n${stderr.trim()}` : ""}`,
+      options,
+    );
     this.name = "CommandError";
   }
 }
@@ -41,7 +44,10 @@ export function run(cmd: string, args: readonly string[], options: TRunOptions =
   const [file, argv] = inNetns(options.netns, cmd, args);
   const line = commandLine(file, argv);
   return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe"], timeout: options.timeoutMs ?? 30_000 });
+    const child = spawn(file, argv, {
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: options.timeoutMs ?? 30_000,
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -63,7 +69,11 @@ export function run(cmd: string, args: readonly string[], options: TRunOptions =
 }
 
 /** Like `run` but resolves to false instead of throwing when the command exits non-zero. */
-export async function succeeds(cmd: string, args: readonly string[], options: TRunOptions = {}): Promise<boolean> {
+export async function succeeds(
+  cmd: string,
+  args: readonly string[],
+  options: TRunOptions = {},
+): Promise<boolean> {
   try {
     await run(cmd, args, options);
     return true;

@@ -74,7 +74,9 @@ async function waitPing(from: string, ip: string, timeoutMs = 20_000): Promise<v
   });
 }
 async function httpGet(from: string, url: string): Promise<string> {
-  return run("busybox", ["timeout", "3", "busybox", "wget", "-q", "-O", "-", url], { netns: get(from).ns.name });
+  return run("busybox", ["timeout", "3", "busybox", "wget", "-q", "-O", "-", url], {
+    netns: get(from).ns.name,
+  });
 }
 /** Packets the VM's chain dropped so far (its last rule is the DROP). */
 async function droppedPackets(): Promise<number> {
@@ -121,7 +123,8 @@ beforeAll(async () => {
     const keyPath = role === "user" ? userTunnelPaths(stateDir(label)).key : join(dir, `${label}.key`);
     const { publicKey } =
       role === "user" ? await prepareUserKey(stateDir(label)) : await ensureKeyFile(keyPath);
-    const endpoints = role === "user" ? [] : await localEndpointCandidates({ listenPort: PORT, netns: host.ns.name });
+    const endpoints =
+      role === "user" ? [] : await localEndpointCandidates({ listenPort: PORT, netns: host.ns.name });
     const member: TFormnetMember = { id: label, role, publicKey, address: allocate(), endpoints, owner };
     mesh.set(label, { label, role, ns: host.ns, member, keyPath });
   }
@@ -279,7 +282,9 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     await bringUp(node1);
     expect(node1.iface?.publicKey).toBe(before.publicKey);
     expect(node1.iface?.name).toBe(before.name);
-    const addr = await run("ip", ["-4", "-o", "address", "show", "dev", before.name], { netns: node1.ns.name });
+    const addr = await run("ip", ["-4", "-o", "address", "show", "dev", before.name], {
+      netns: node1.ns.name,
+    });
     expect(addr).toContain(`${node1.member.address}/16`);
     await waitPing("node2", node1.member.address);
     await waitPing("console", vmIp);
@@ -292,9 +297,11 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     expect(state?.address).toBe(get("laptopA").member.address);
     await stopUserTunnel({ stateDir: stateDir("laptopA") });
     expect(await readUserTunnelState(stateDir("laptopA"))).toBeUndefined();
-    expect(await succeeds("ip", ["link", "show", state?.interfaceName ?? "none"], { netns: get("laptopA").ns.name })).toBe(
-      false,
-    );
+    expect(
+      await succeeds("ip", ["link", "show", state?.interfaceName ?? "none"], {
+        netns: get("laptopA").ns.name,
+      }),
+    ).toBe(false);
     expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${state?.interfaceName}.sock`)).toBe(false);
   });
 });

@@ -48,14 +48,24 @@ export async function removeInstanceBridge(options: { bridge: string; netns?: st
 }
 
 /** Route a VM's /32 into the bridge (replaces an existing route; idempotent). */
-export async function addInstanceRoute(options: { vmIp: string; bridge: string; netns?: string }): Promise<void> {
+export async function addInstanceRoute(options: {
+  vmIp: string;
+  bridge: string;
+  netns?: string;
+}): Promise<void> {
   await run("ip", ["route", "replace", hostCidr(options.vmIp), "dev", options.bridge, "scope", "link"], {
     netns: options.netns,
   });
 }
 
 /** Remove a VM's /32 route. Idempotent. */
-export async function removeInstanceRoute(options: { vmIp: string; bridge: string; netns?: string }): Promise<void> {
+export async function removeInstanceRoute(options: {
+  vmIp: string;
+  bridge: string;
+  netns?: string;
+}): Promise<void> {
   // `ip route del` fails when the route is already gone, which is the state we want.
-  await succeeds("ip", ["route", "del", hostCidr(options.vmIp), "dev", options.bridge], { netns: options.netns });
+  await succeeds("ip", ["route", "del", hostCidr(options.vmIp), "dev", options.bridge], {
+    netns: options.netns,
+  });
 }

@@ -30,7 +30,11 @@ export function generatePrivateKey(): string {
 export function publicKeyOf(privateKey: string): string {
   const raw = Buffer.from(privateKey.trim(), "base64");
   if (raw.length !== 32) throw new Error("a WireGuard private key is 32 bytes of base64");
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: "der", type: "pkcs8" });
+  const priv = createPrivateKey({
+    key: Buffer.concat([PKCS8_X25519_PREFIX, raw]),
+    format: "der",
+    type: "pkcs8",
+  });
   const spki = createPublicKey(priv).export({ format: "der", type: "spki" });
   return spki.subarray(spki.length - 32).toString("base64");
 }

@@ -29,7 +29,10 @@ export class PeerSync {
 
   constructor(private readonly options: TPeerSyncOptions) {
     this.intervalMs = options.intervalMs ?? FORMNET_REFRESH_MS;
-    this.logger = (options.logger ?? createLogger("formnet")).child({ iface: options.iface.name, part: "peer-sync" });
+    this.logger = (options.logger ?? createLogger("formnet")).child({
+      iface: options.iface.name,
+      part: "peer-sync",
+    });
   }
 
   /** Sync once now, then every interval. */

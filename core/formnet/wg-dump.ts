@@ -25,8 +25,16 @@ export function parseWgDump(text: string): TWgDump {
   const head = lines[0]?.split("\t");
   if (head === undefined || head.length < 3) throw new Error("empty or malformed `wg show dump` output");
   const peers = lines.slice(1).map((line): TWgPeerStatus => {
-    const [publicKey = "", , endpoint = "", allowed = "", handshake = "0", rx = "0", tx = "0", keepalive = "off"] =
-      line.split("\t");
+    const [
+      publicKey = "",
+      ,
+      endpoint = "",
+      allowed = "",
+      handshake = "0",
+      rx = "0",
+      tx = "0",
+      keepalive = "off",
+    ] = line.split("\t");
     const handshakeSeconds = Number(handshake);
     const peer: TWgPeerStatus = {
       publicKey,

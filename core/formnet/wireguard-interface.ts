@@ -56,7 +56,8 @@ export class WireguardInterface {
   /** Create (or adopt, if it already runs) the interface, set key and port, address it and bring it up. */
   static async up(options: TWireguardUpOptions): Promise<WireguardInterface> {
     const { name, netns } = options;
-    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new Error(`Invalid interface name "${name}" (≤ 15 chars)`);
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name))
+      throw new Error(`Invalid interface name "${name}" (≤ 15 chars)`);
     const logger = (options.logger ?? createLogger("formnet")).child({ iface: name, netns });
     const { publicKey, privateKeyPath } = await ensureKeyFile(options.privateKeyPath);
     let implementation: TWireguardImplementation;
@@ -67,7 +68,10 @@ export class WireguardInterface {
       logger.info({ implementation }, "adopting running WireGuard interface");
     } else {
       const wanted = options.implementation ?? "auto";
-      if (wanted !== "userspace" && (await succeeds("ip", ["link", "add", name, "type", "wireguard"], { netns }))) {
+      if (
+        wanted !== "userspace" &&
+        (await succeeds("ip", ["link", "add", name, "type", "wireguard"], { netns }))
+      ) {
         implementation = "kernel";
       } else if (wanted === "kernel") {
         throw new Error(`The wireguard kernel module is not available; cannot create ${name}`);
@@ -87,16 +91,23 @@ export class WireguardInterface {
       child,
     );
     try {
-      await run("wg", ["set", name, "private-key", privateKeyPath, "listen-port", String(options.listenPort)], {
-        netns,
-      });
+      await run(
+        "wg",
+        ["set", name, "private-key", privateKeyPath, "listen-port", String(options.listenPort)],
+        {
+          netns,
+        },
+      );
       await run("ip", ["address", "replace", options.address, "dev", name], { netns });
       await run("ip", ["link", "set", name, "mtu", String(options.mtu ?? 1420), "up"], { netns });
     } catch (error) {
       await iface.down().catch(() => undefined);
       throw error;
     }
-    logger.info({ implementation, address: options.address, listenPort: options.listenPort }, "formnet interface up");
+    logger.info(
+      { implementation, address: options.address, listenPort: options.listenPort },
+      "formnet interface up",
+    );
     return iface;
   }
 
@@ -137,7 +148,12 @@ export class WireguardInterface {
       if (unchanged) continue;
       args.push("peer", key);
       if (endpointChanged && peer.endpoint !== undefined) args.push("endpoint", peer.endpoint);
-      args.push("persistent-keepalive", keepalive === 0 ? "off" : String(keepalive), "allowed-ips", allowedIps);
+      args.push(
+        "persistent-keepalive",
+        keepalive === 0 ? "off" : String(keepalive),
+        "allowed-ips",
+        allowedIps,
+      );
       if (live === undefined) result.added++;
       else result.updated++;
     }
@@ -152,7 +168,10 @@ export class WireguardInterface {
       await run("ip", ["link", "del", this.name], { netns: this.netns });
     } catch (error) {
       // Already gone is fine: down() must be safe to call twice and after a crash.
-      if (!(error instanceof CommandError) || (await succeeds("ip", ["link", "show", this.name], { netns: this.netns }))) {
+      if (
+        !(error instanceof CommandError) ||
+        (await succeeds("ip", ["link", "show", this.name], { netns: this.netns }))
+      ) {
         throw error;
       }
     }
@@ -161,12 +180,19 @@ export class WireguardInterface {
       if (child !== undefined && child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
         child.kill("SIGTERM");
-        await Promise.race([exited, waitFor("wireguard-go exit", () => undefined, { timeoutMs: 3000 }).catch(() => undefined)]);
+        await Promise.race([
+          exited,
+          waitFor("wireguard-go exit", () => undefined, { timeoutMs: 3000 }).catch(() => undefined),
+        ]);
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       }
-      await waitFor(`${socketPath(this.name)} to disappear`, () => (existsSync(socketPath(this.name)) ? undefined : true), {
-        timeoutMs: 5000,
-      });
+      await waitFor(
+        `${socketPath(this.name)} to disappear`,
+        () => (existsSync(socketPath(this.name)) ? undefined : true),
+        {
+          timeoutMs: 5000,
+        },
+      );
       this.child = undefined;
     }
     this.applied.clear();
@@ -174,7 +200,11 @@ export class WireguardInterface {
   }
 }
 
-async function startWireguardGo(options: { name: string; netns?: string; logPath?: string }): Promise<ChildProcess> {
+async function startWireguardGo(options: {
+  name: string;
+  netns?: string;
+  logPath?: string;
+}): Promise<ChildProcess> {
   const [file, argv] = inNetns(options.netns, "wireguard-go", ["-f", options.name]);
   const fd = options.logPath === undefined ? undefined : openSync(options.logPath, "a", 0o600);
   let stderr = "";
@@ -193,8 +223,11 @@ async function startWireguardGo(options: { name: string; netns?: string; logPath
     await waitFor(
       `wireguard-go to open ${socketPath(options.name)}`,
       async () => {
-        if (child.exitCode !== null) throw new CommandError(`${file} ${argv.join(" ")}`, child.exitCode, stderr);
-        return (await succeeds("wg", ["show", options.name, "public-key"], { netns: options.netns })) ? true : undefined;
+        if (child.exitCode !== null)
+          throw new CommandError(`${file} ${argv.join(" ")}`, child.exitCode, stderr);
+        return (await succeeds("wg", ["show", options.name, "public-key"], { netns: options.netns }))
+          ? true
+          : undefined;
       },
       { timeoutMs: 10_000 },
     );

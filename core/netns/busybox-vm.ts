@@ -65,7 +65,13 @@ export async function buildInitramfs(kernel: TKernel): Promise<string> {
   const hash = createHash("sha256").update(INIT).update(kernel.modulesDir);
   hash.update(String((await stat("/bin/busybox")).size));
   const out = join(CACHE_DIR, `initramfs-${hash.digest("hex").slice(0, 16)}.cpio.gz`);
-  if (await stat(out).then(() => true, () => false)) return out;
+  if (
+    await stat(out).then(
+      () => true,
+      () => false,
+    )
+  )
+    return out;
   await mkdir(CACHE_DIR, { recursive: true });
   const root = await mkdtemp(join(tmpdir(), "netns-vm-"));
   try {
@@ -74,7 +80,10 @@ export async function buildInitramfs(kernel: TKernel): Promise<string> {
     }
     await copyFile("/bin/busybox", join(root, "bin/busybox"));
     for (const module of MODULES) {
-      await copyFile(join(kernel.modulesDir, module), join(root, "lib/modules", module.split("/").pop() ?? module));
+      await copyFile(
+        join(kernel.modulesDir, module),
+        join(root, "lib/modules", module.split("/").pop() ?? module),
+      );
     }
     await writeFile(join(root, "init"), INIT, { mode: 0o755 });
     const partial = `${out}.${process.pid}.tmp`;

@@ -152,7 +152,20 @@ export class NetnsLab {
     const host = { ns, lanIp, lanIface: "lan0" };
     this.hosts.set(label, host);
     const port = `p${this.index}`;
-    await run("ip", ["link", "add", "lan0", "netns", ns.name, "type", "veth", "peer", "name", port, "netns", sw.name]);
+    await run("ip", [
+      "link",
+      "add",
+      "lan0",
+      "netns",
+      ns.name,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      port,
+      "netns",
+      sw.name,
+    ]);
     await sw.exec("ip", ["link", "set", port, "master", "br0", "up"]);
     await ns.exec("ip", ["address", "add", `${lanIp}/24`, "dev", "lan0"]);
     await ns.exec("ip", ["link", "set", "lan0", "up"]);
