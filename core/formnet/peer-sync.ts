@@ -44,7 +44,7 @@ export class PeerSync {
 
   /** Fetch and apply now; resolves with what changed, rejects if this refresh failed. */
   refreshNow(): Promise<TSetPeersResult> {
-    if (this.pending) return this.pending;
+    if (this.pending !== undefined) return this.pending;
     const next = this.tail
       .catch(() => undefined)
       .then(async () => {
