@@ -15,8 +15,6 @@ export interface TDataPaths {
   images: string;
   /** Per-build scratch space (unpacked context, builder work dirs), removed after each build. */
   builds: string;
-  /** Builder cache (base rootfs, .deb cache) shared by all builds on this host. */
-  buildCache: string;
   /** Hypervisor state: per-VM disks, pid files, monitor sockets. */
   vms: string;
   /** Last known state of a running agent, read by `node-agent status`. */
@@ -32,7 +30,6 @@ export function dataPaths(dataDir: string, config?: Pick<TAgentConfig, "operator
     jobs: join(dataDir, "jobs"),
     images: join(dataDir, "images"),
     builds: join(dataDir, "builds"),
-    buildCache: join(dataDir, "build-cache"),
     vms: join(dataDir, "vms"),
     status: join(dataDir, "status.json"),
   };

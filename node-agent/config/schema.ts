@@ -11,6 +11,8 @@ export const DEFAULT_FORMNET_PORT = 51820;
 export const DEFAULT_BRIDGE_NAME = "formbr0";
 export const DEFAULT_FORMNET_INTERFACE = "formnet0";
 export const DEFAULT_DATA_DIR = "/var/lib/formation/node-agent";
+/** Builder cache (Debian base rootfs, .deb cache, built images); shared by builds, keyed by content. */
+export const DEFAULT_CACHE_DIR = "/var/cache/formation";
 
 const ZHttpUrl = z.url({ protocol: /^https?$/ });
 const ZEthAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "expected a 0x-prefixed 20-byte hex address");
@@ -42,6 +44,10 @@ export const ZAgentConfig = z.object({
     capacity: ZCapacity,
   }),
   dataDir: z.string().startsWith("/", "the data directory must be an absolute path"),
+  cacheDir: z
+    .string()
+    .startsWith("/", "the cache directory must be an absolute path")
+    .default(DEFAULT_CACHE_DIR),
   formnet: z.object({
     listenPort: z.number().int().min(1).max(65_535).default(DEFAULT_FORMNET_PORT),
     interfaceName: ZInterfaceName.default(DEFAULT_FORMNET_INTERFACE),

@@ -1,0 +1,99 @@
+import { link, mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { agentImagePath, type TBuildPayload, type TJobResult, ZDigest } from "@/lib/protocol";
+import { downloadBlob } from "../../blobs/download";
+import { uploadBlob } from "../../blobs/upload";
+import { imagePathFor, type TDataPaths } from "../../config/paths";
+import type { TBuildImageOptions, TBuildImageResult } from "../../image/build";
+import { JobFailure } from "../job-error";
+import type { TJobContext } from "../types";
+
+/** Unpacks a verified context tarball into `destDir`, refusing links and paths that escape it. */
+export type TUnpackContext = (options: {
+  archivePath: string;
+  destDir: string;
+  signal: AbortSignal;
+}) => Promise<void>;
+
+export interface TBuildExecutorDeps {
+  paths: TDataPaths;
+  cacheDir: string;
+  /** Resolves console-relative blob URLs. */
+  consoleUrl: string;
+  /** The current session's agent token; waits for a reconnect when there is no session. */
+  token: (signal: AbortSignal) => Promise<string>;
+  buildImage: (options: TBuildImageOptions) => Promise<TBuildImageResult>;
+  unpackContext: TUnpackContext;
+  sshCaPublicKey?: string;
+}
+
+/**
+ * Build job: fetch the context by digest, unpack it safely, build the image with streamed logs,
+ * keep a link in the local image store (so a boot on this host needs no download), upload it to
+ * the console and report its digest.
+ */
+export function buildExecutor(deps: TBuildExecutorDeps) {
+  return async (ctx: TJobContext, payload: TBuildPayload): Promise<TJobResult> => {
+    const work = join(deps.paths.builds, Buffer.from(ctx.jobId).toString("base64url"));
+    await rm(work, { recursive: true, force: true });
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    try {
+      ctx.progress("fetching", `context ${payload.contextDigest} (${payload.contextSizeBytes} bytes)`);
+      const archivePath = join(work, "context.tar");
+      await downloadBlob({
+        url: new URL(payload.contextUrl, deps.consoleUrl).toString(),
+        expectedDigest: payload.contextDigest,
+        destPath: archivePath,
+        token: await deps.token(ctx.signal),
+        signal: ctx.signal,
+      });
+
+      ctx.progress("unpacking");
+      const contextDir = join(work, "context");
+      await mkdir(contextDir);
+      await deps.unpackContext({ archivePath, destDir: contextDir, signal: ctx.signal });
+
+      ctx.progress("building", `Formfile ${payload.formfile.name}`);
+      const image = await deps.buildImage({
+        formfile: payload.formfile,
+        contextDir,
+        buildId: payload.buildId,
+        cacheDir: deps.cacheDir,
+        ...(deps.sshCaPublicKey === undefined ? {} : { sshCaPublicKey: deps.sshCaPublicKey }),
+        onLog: ctx.log,
+        signal: ctx.signal,
+      });
+      const parsedDigest = ZDigest.safeParse(image.digest);
+      if (!parsedDigest.success) {
+        throw new JobFailure({ message: `image builder returned a malformed digest: ${image.digest}` });
+      }
+      const digest = parsedDigest.data;
+      await storeLocally(image.imagePath, imagePathFor(deps.paths, digest));
+
+      ctx.progress("uploading", `${digest} (${image.sizeBytes} bytes)`);
+      await uploadBlob({
+        url: new URL(agentImagePath(digest), deps.consoleUrl).toString(),
+        path: image.imagePath,
+        token: await deps.token(ctx.signal),
+        signal: ctx.signal,
+      });
+      return { kind: "build", imageDigest: digest, sizeBytes: image.sizeBytes };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  };
+}
+
+/** Hard-link the built image into the local store; skip when that is impossible. */
+async function storeLocally(source: string, target: string): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  try {
+    await link(source, target);
+  } catch (error) {
+    const code = error instanceof Error && "code" in error ? error.code : undefined;
+    // EEXIST: already stored by an earlier build of the same content. EXDEV: the cache is on
+    // another filesystem; a boot on this host then fetches the image from the console rather than
+    // the agent doubling its disk use here.
+    if (code !== "EEXIST" && code !== "EXDEV") throw error;
+  }
+}
