@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
+import type { AnyRouter } from "@trpc/server";
 import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import type { Logger } from "pino";
 import { createLogger } from "@/core/log";
@@ -37,6 +38,8 @@ export type TStartConsoleOptions = {
   /** Defaults to server/http/modules.ts. */
   modules?: TConsoleModule[];
   logger?: Logger;
+  /** Serve another router at /api/trpc (tests mount extra procedures); defaults to appRouter. */
+  router?: AnyRouter;
 };
 
 export type TRunningConsole = {
@@ -137,7 +140,9 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
       : null;
     if (nextApp?.close) closers.push(() => nextApp.close?.());
     server = createServer((req, res) => {
-      handleRequest({ req, res, runtime, nextApp }).catch((err: unknown) => sendError(res, err, logger));
+      handleRequest({ req, res, runtime, nextApp, router: opts.router ?? appRouter }).catch((err: unknown) =>
+        sendError(res, err, logger),
+      );
     });
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       handleUpgrade({ req, socket, head, runtime, nextApp }).catch((err: unknown) => {
@@ -188,6 +193,7 @@ async function handleRequest(opts: {
   res: ServerResponse;
   runtime: TConsoleRuntime;
   nextApp: TNextApp | null;
+  router: AnyRouter;
 }): Promise<void> {
   const { req, res, runtime, nextApp } = opts;
   const url = new URL(req.url ?? "/", "http://console.invalid");
@@ -203,7 +209,7 @@ async function handleRequest(opts: {
   }
   if (url.pathname === "/api/trpc" || url.pathname.startsWith("/api/trpc/")) {
     await nodeHTTPRequestHandler({
-      router: appRouter,
+      router: opts.router,
       req,
       res,
       path: url.pathname.slice("/api/trpc/".length),

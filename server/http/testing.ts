@@ -1,3 +1,7 @@
+import type { AnyRouter } from "@trpc/server";
+import superjson from "superjson";
+import type { LocalAccount } from "viem";
+import { type CreateSiweMessageParameters, createSiweMessage } from "viem/siwe";
 import { createLogger } from "@/core/log";
 import { createTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
@@ -14,7 +18,12 @@ export type TTestConsole = TRunningConsole & { env: TEnv; databaseUrl: string };
  * requests can be built before the port is known. `close()` also deletes the database.
  */
 export async function startTestConsole(
-  opts: { env?: Record<string, string>; modules?: TConsoleModule[]; withNext?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    modules?: TConsoleModule[];
+    withNext?: boolean;
+    router?: AnyRouter;
+  } = {},
 ): Promise<TTestConsole> {
   const database = await createTestDatabase();
   // The console opens its own client; this one only created the schema.
@@ -35,6 +44,7 @@ export async function startTestConsole(
       withNext: opts.withNext ?? false,
       logger: createLogger("test-console"),
       ...(opts.modules ? { modules: opts.modules } : {}),
+      ...(opts.router ? { router: opts.router } : {}),
     });
     return {
       ...running,
@@ -49,4 +59,91 @@ export async function startTestConsole(
     await database.cleanup();
     throw error;
   }
+}
+
+export type TTrpcResult = {
+  status: number;
+  ok: boolean;
+  /** Deserialized `result.data` when ok. */
+  data: unknown;
+  /** `error.data.appCode` when not ok. */
+  appCode: string | null;
+  message: string | null;
+  setCookies: string[];
+};
+
+/**
+ * Calls one tRPC procedure over real HTTP the way @trpc/client's httpLink does (superjson, GET for
+ * queries, POST for mutations), without needing the router's type: tests address procedures by path.
+ */
+export async function callTrpc(opts: {
+  url: string;
+  path: string;
+  type: "query" | "mutation";
+  input?: unknown;
+  headers?: Record<string, string>;
+}): Promise<TTrpcResult> {
+  const encoded = JSON.stringify(superjson.serialize(opts.input));
+  const endpoint = `${opts.url}/api/trpc/${opts.path}`;
+  const res =
+    opts.type === "query"
+      ? await fetch(
+          opts.input === undefined ? endpoint : `${endpoint}?input=${encodeURIComponent(encoded)}`,
+          {
+            headers: opts.headers ?? {},
+          },
+        )
+      : await fetch(endpoint, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...opts.headers },
+          body: encoded,
+        });
+  const body = (await res.json()) as {
+    result?: { data: Parameters<typeof superjson.deserialize>[0] };
+    error?: { json: { message: string; data?: { appCode?: string } } };
+  };
+  return {
+    status: res.status,
+    ok: res.ok && body.result !== undefined,
+    data: body.result ? superjson.deserialize(body.result.data) : undefined,
+    appCode: body.error?.json.data?.appCode ?? null,
+    message: body.error?.json.message ?? null,
+    setCookies: res.headers.getSetCookie(),
+  };
+}
+
+/** `name=value` pairs of Set-Cookie headers, ready for a `cookie` request header. */
+export function cookieHeader(setCookies: string[]): string {
+  return setCookies.map((c) => c.split(";")[0] ?? "").join("; ");
+}
+
+/** Signs in over HTTP like the browser does (nonce → SIWE message → signIn); returns the cookie. */
+export async function siweSignIn(opts: {
+  url: string;
+  account: Pick<LocalAccount, "address" | "signMessage">;
+  /** Change fields of the message before signing (to test rejections). */
+  tamper?: (fields: CreateSiweMessageParameters) => CreateSiweMessageParameters;
+}): Promise<{ cookie: string; result: TTrpcResult; message: string }> {
+  const nonce = await callTrpc({ url: opts.url, path: "auth.nonce", type: "mutation" });
+  if (!nonce.ok) throw new Error(`auth.nonce failed: ${nonce.status} ${nonce.message}`);
+  const n = nonce.data as { nonce: string; domain: string; uri: string; chainId: number };
+  const fields: CreateSiweMessageParameters = {
+    address: opts.account.address,
+    domain: n.domain,
+    uri: n.uri,
+    chainId: n.chainId,
+    nonce: n.nonce,
+    version: "1",
+    statement: "Sign in to Formation",
+    issuedAt: new Date(),
+  };
+  const message = createSiweMessage(opts.tamper ? opts.tamper(fields) : fields);
+  const signature = await opts.account.signMessage({ message });
+  const result = await callTrpc({
+    url: opts.url,
+    path: "auth.signIn",
+    type: "mutation",
+    input: { message, signature },
+  });
+  return { cookie: cookieHeader(result.setCookies), result, message };
 }
