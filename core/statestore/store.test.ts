@@ -29,6 +29,11 @@ async function newStore(
   return store;
 }
 
+// Returns a mutation that assigns `fields` (keeps the tests' writes one-liners).
+const set = (fields: Record<string, unknown>) => (doc: Record<string, unknown>) => {
+  Object.assign(doc, fields);
+};
+
 const everything = (store: StateStore): TEnvelope[] => store.missingFor({ t: "heads", full: true, docs: [] });
 
 function rejections(store: StateStore): TRejectedEvent[] {
@@ -45,7 +50,7 @@ afterEach(async () => {
 describe("StateStore", () => {
   it("holds a change until its deps arrive, then applies both exactly once", async () => {
     const src = await newStore();
-    for (let i = 0; i < 3; i++) await src.write("dns/a", (d) => void (d.value = `v${i}`));
+    for (let i = 0; i < 3; i++) await src.write("dns/a", set({ value: `v${i}` }));
     const [c1, c2, c3] = everything(src);
     const dst = await newStore(nodeA);
     const changes: string[] = [];
@@ -65,7 +70,7 @@ describe("StateStore", () => {
 
   it("bounds held changes, dropping the oldest", async () => {
     const src = await newStore();
-    for (let i = 0; i < 4; i++) await src.write("dns/a", (d) => void (d.value = `v${i}`));
+    for (let i = 0; i < 4; i++) await src.write("dns/a", set({ value: `v${i}` }));
     const dst = await newStore(nodeA, { maxPending: 2 });
     await dst.ingest(everything(src).slice(1));
     expect(dst.stats()).toMatchObject({ pending: 2, pendingDropped: 1 });
@@ -73,15 +78,15 @@ describe("StateStore", () => {
 
   it("refuses an unauthorized local write and keeps the document as it was", async () => {
     const node = await newStore(nodeA);
-    await node.write(`nodes/${A}`, (d) => void (d.heartbeat = 1));
-    await expect(node.write(`nodes/${B}`, (d) => void (d.heartbeat = 1))).rejects.toMatchObject({
+    await node.write(`nodes/${A}`, set({ heartbeat: 1 }));
+    await expect(node.write(`nodes/${B}`, set({ heartbeat: 1 }))).rejects.toMatchObject({
       code: "forbidden",
     });
-    await expect(node.write(`nodes/${A}`, (d) => void (d.operator = A))).rejects.toMatchObject({
+    await expect(node.write(`nodes/${A}`, set({ operator: A }))).rejects.toMatchObject({
       code: "forbidden",
     });
     expect(node.get(`nodes/${A}`)).toEqual({ heartbeat: 1 });
-    await node.write(`nodes/${A}`, (d) => void (d.heartbeat = 2));
+    await node.write(`nodes/${A}`, set({ heartbeat: 2 }));
     expect(node.history(`nodes/${A}`)).toHaveLength(2);
     expect(node.list("nodes").map((e) => e.key)).toEqual([`nodes/${A}`]);
     await expect(node.write("bogus", () => undefined)).rejects.toMatchObject({ code: "bad-key" });
@@ -91,18 +96,18 @@ describe("StateStore", () => {
   it("judges a host's instance write by the placement in the change's causal past", async () => {
     const consoleStore = await newStore();
     const nodeStore = await newStore(nodeA);
-    await consoleStore.write("instances/i1", (d) => void (d.node = A));
+    await consoleStore.write("instances/i1", set({ node: A }));
     await nodeStore.ingest(everything(consoleStore));
     // Concurrently: the console moves the instance to B while A (not yet told) reports status.
-    await consoleStore.write("instances/i1", (d) => void (d.node = B));
-    await nodeStore.write("instances/i1", (d) => void (d.status = "Started"));
+    await consoleStore.write("instances/i1", set({ node: B }));
+    await nodeStore.write("instances/i1", set({ status: "Started" }));
     const seen = rejections(consoleStore);
     await consoleStore.ingest(everything(nodeStore));
     expect(seen).toEqual([]);
     expect(consoleStore.get("instances/i1")).toEqual({ node: B, status: "Started" });
     // Once A has seen the move, it no longer hosts the instance and its writes are refused.
     await nodeStore.ingest(everything(consoleStore));
-    await expect(nodeStore.write("instances/i1", (d) => void (d.status = "Stopped"))).rejects.toMatchObject({
+    await expect(nodeStore.write("instances/i1", set({ status: "Stopped" }))).rejects.toMatchObject({
       code: "forbidden",
     });
   });
@@ -110,10 +115,7 @@ describe("StateStore", () => {
   it("rejects a second change for the same actor and sequence number (equivocation)", async () => {
     const actor = actorFor(consoleKey.address, randomBytes(12));
     const fork = async (value: string) => {
-      const doc = Automerge.change(
-        Automerge.init<Record<string, unknown>>({ actor }),
-        (d) => void (d.value = value),
-      );
+      const doc = Automerge.change(Automerge.init<Record<string, unknown>>({ actor }), set({ value: value }));
       const bytes = Automerge.getLastLocalChange(doc);
       if (!bytes) throw new Error("no change");
       return (await sealChange({ account: consoleKey, key: "dns/e", bytes })).envelope;
@@ -128,7 +130,7 @@ describe("StateStore", () => {
   it("resumes from its directory: snapshot plus log tail, torn last line cut", async () => {
     const first = await newStore(consoleKey, { snapshotEvery: 5 });
     const dir = dirs.at(-1) as string;
-    for (let i = 0; i < 12; i++) await first.write(`peers/p${i % 3}`, (d) => void (d.ip = `10.42.0.${i}`));
+    for (let i = 0; i < 12; i++) await first.write(`peers/p${i % 3}`, set({ ip: `10.42.0.${i}` }));
     const digest = first.digest();
     const history = first.history("peers/p1");
     await first.close();
@@ -137,7 +139,7 @@ describe("StateStore", () => {
     expect(second.digest()).toBe(digest);
     expect(second.history("peers/p1")).toEqual(history);
     expect(second.stats().changes).toBe(12);
-    await second.write("peers/p0", (d) => void (d.ip = "10.42.0.99"));
+    await second.write("peers/p0", set({ ip: "10.42.0.99" }));
     await second.close();
     const third = await newStore(consoleKey, { dir });
     expect(third.get("peers/p0")).toEqual({ ip: "10.42.0.99" });
