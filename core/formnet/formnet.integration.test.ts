@@ -12,10 +12,9 @@ import { type Netns, NetnsLab } from "../netns/netns";
 import { applyInstanceAccess, listInstanceAccess, removeInstanceAccess } from "./access";
 import { run, succeeds, waitFor } from "./command";
 import { localEndpointCandidates } from "./endpoints";
-import { addInstanceRoute, ensureInstanceBridge } from "./instance-network";
 import { ensureKeyFile } from "./keys";
-import { PeerSync } from "./peer-sync";
-import { formnetStatus } from "./status";
+import { FormnetMember } from "./member";
+import { observedPeerEndpoints } from "./status";
 import {
   prepareUserKey,
   readUserTunnelState,
@@ -42,8 +41,7 @@ type TMesh = {
   ns: Netns;
   member: TFormnetMember;
   keyPath: string;
-  iface?: WireguardInterface;
-  sync?: PeerSync;
+  running?: FormnetMember;
 };
 
 let lab: NetnsLab;
@@ -87,19 +85,26 @@ async function droppedPackets(): Promise<number> {
   return Number(drop?.trim().split(/\s+/)[0] ?? Number.NaN);
 }
 
-async function bringUp(entry: TMesh): Promise<void> {
-  entry.iface = await WireguardInterface.up({
-    name: formnetInterfaceName({ role: entry.role, id: `${lab.prefix.slice(3)}${entry.label.slice(-1)}` }),
-    address: `${entry.member.address}/16`,
+async function bringUp(entry: TMesh): Promise<FormnetMember> {
+  if (entry.role === "user") throw new Error("laptops use the user tunnel");
+  entry.running = await FormnetMember.start({
+    role: entry.role,
+    id: `${lab.prefix.slice(3)}${entry.label.slice(-1)}`,
+    address: entry.member.address,
+    cidr: CIDR,
     listenPort: PORT,
     privateKeyPath: entry.keyPath,
+    fetchPeers: async () => planFor(entry.label),
     netns: entry.ns.name,
     logPath: join(dir, `${entry.label}-wg.log`),
   });
-  entry.sync = new PeerSync({ iface: entry.iface, fetchPeers: async () => planFor(entry.label) });
-  await entry.sync.refreshNow();
-  entry.sync.start();
+  return entry.running;
 }
+const running = (label: string): FormnetMember => {
+  const member = get(label).running;
+  if (member === undefined) throw new Error(`${label} is not running`);
+  return member;
+};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "formnet-it-"));
@@ -134,14 +139,11 @@ beforeAll(async () => {
   for (const label of ["node1", "node2", "console"]) await bringUp(get(label));
 
   const node1 = get("node1");
-  bridge = formnetBridgeName(lab.prefix.slice(3));
-  await ensureInstanceBridge({ bridge, hostAddress: node1.member.address, netns: node1.ns.name });
-  await addInstanceRoute({ vmIp, bridge, netns: node1.ns.name });
-  await applyInstanceAccess({
+  bridge = running("node1").bridge ?? "";
+  expect(bridge).toBe(formnetBridgeName(`${lab.prefix.slice(3)}1`));
+  await running("node1").attachInstance({
     vmIp,
     allowedSources: [get("laptopA").member.address, get("console").member.address],
-    bridge,
-    netns: node1.ns.name,
   });
   vm = await startBusyboxVm({
     ns: node1.ns,
@@ -170,10 +172,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopUserTunnel({ stateDir: stateDir("laptopA") }).catch(() => undefined);
   await tunnelB?.stop().catch(() => undefined);
-  for (const entry of mesh.values()) {
-    await entry.sync?.stop();
-    await entry.iface?.down().catch(() => undefined);
-  }
+  for (const entry of mesh.values()) await entry.running?.stop().catch(() => undefined);
   await vm?.stop().catch(() => undefined);
   await lab?.destroy();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -199,7 +198,7 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     await waitPing("console", ip("node2"));
     await waitPing("laptopA", ip("node1"));
     await waitPing("node1", ip("laptopA"));
-    const status = await formnetStatus({ name: get("node1").iface?.name ?? "", netns: get("node1").ns.name });
+    const status = await running("node1").status();
     const node2Peer = status.peers.find((p) => p.publicKey === get("node2").member.publicKey);
     expect(node2Peer?.connected).toBe(true);
     expect(node2Peer?.rxBytes).toBeGreaterThan(0);
@@ -263,33 +262,47 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
       privateKeyPath: join(dir, "extra.key"),
       netns: host.ns.name,
     });
-    expect(extra.name).not.toBe(host.iface?.name);
+    expect(extra.name).not.toBe(running("console").iface.name);
     expect((await extra.dump()).listenPort).toBe(PORT + 1);
-    await extra.down();
+    // A restarted agent finds wireguard-go still running and adopts the interface.
+    const adopted = await WireguardInterface.up({
+      name: extra.name,
+      address: "10.42.0.200/16",
+      listenPort: PORT + 1,
+      privateKeyPath: join(dir, "extra.key"),
+      netns: host.ns.name,
+    });
+    expect(adopted.publicKey).toBe(extra.publicKey);
+    expect(adopted.implementation).toBe("userspace");
+    await adopted.down();
     expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${extra.name}.sock`)).toBe(false);
+    await extra.down();
     await waitPing("console", get("node1").member.address);
   });
 
   it("rejoins after a node restart with the same key and address", async () => {
     const node1 = get("node1");
-    const before = node1.iface;
-    if (before === undefined) throw new Error("node1 not up");
-    await node1.sync?.stop();
-    await before.down();
-    expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${before.name}.sock`)).toBe(false);
+    const before = running("node1");
+    const name = before.iface.name;
+    // The console learns laptop A's NAT-side endpoint from another node's status and offers it as an
+    // observed candidate, so the restarted node can dial the laptop at once.
+    const seen = observedPeerEndpoints(await running("node2").status()).get(get("laptopA").member.publicKey);
+    expect(seen).toMatch(new RegExp(`^${lab.host("laptopA").lanIp.replaceAll(".", "\\.")}:\\d+$`));
+    get("laptopA").member.endpoints = [{ endpoint: seen ?? "", source: "observed" }];
+
+    await before.stop();
+    expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${name}.sock`)).toBe(false);
     expect(await pings("node2", node1.member.address)).toBe(false);
 
-    await bringUp(node1);
-    expect(node1.iface?.publicKey).toBe(before.publicKey);
-    expect(node1.iface?.name).toBe(before.name);
-    const addr = await run("ip", ["-4", "-o", "address", "show", "dev", before.name], {
-      netns: node1.ns.name,
-    });
+    const after = await bringUp(node1);
+    expect(after.publicKey).toBe(before.publicKey);
+    expect(after.iface.name).toBe(name);
+    const addr = await run("ip", ["-4", "-o", "address", "show", "dev", name], { netns: node1.ns.name });
     expect(addr).toContain(`${node1.member.address}/16`);
     await waitPing("node2", node1.member.address);
     await waitPing("console", vmIp);
-    // The laptop notices the stale session after WireGuard's 15 s data timeout and re-handshakes.
-    await waitPing("laptopA", vmIp, 45_000);
+    await waitPing("laptopA", vmIp, 10_000);
+    expect(await httpGet("laptopA", `http://${vmIp}:8080/`)).toContain("formnet-vm");
   });
 
   it("tears a laptop's background tunnel down on leave", async () => {

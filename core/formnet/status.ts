@@ -31,3 +31,15 @@ export async function formnetStatus(options: {
     })),
   };
 }
+
+/**
+ * Endpoints this member has seen its peers send from (WireGuard roaming). The console can offer them
+ * to other members as `observed` candidates — e.g. a laptop behind NAT, whose address only its
+ * current peers know, so that a restarted node can dial it at once instead of waiting for the
+ * laptop's data timeout.
+ */
+export function observedPeerEndpoints(status: TFormnetStatus): Map<string, string> {
+  const seen = new Map<string, string>();
+  for (const peer of status.peers) if (peer.endpoint !== undefined) seen.set(peer.publicKey, peer.endpoint);
+  return seen;
+}
