@@ -272,6 +272,11 @@ export class JobService {
     return true;
   }
 
+  /** Jobs of an instance that are not final yet. */
+  openJobsForInstance(instanceId: string): Promise<TJobRow[]> {
+    return this.#o.jobs.openForInstance(instanceId);
+  }
+
   /** Delivers a cancel notice to a locally connected agent (called for every `formation_cancel`). */
   deliverCancel(payload: string): void {
     try {

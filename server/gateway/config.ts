@@ -1,0 +1,89 @@
+import { z } from "zod";
+import { DEVNET_POLICY, type TNetworkPolicy, ZNetworkPolicy } from "@/lib/formfile/policy";
+
+const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** Control-plane settings from the environment (documented in docs/control-plane.md). */
+export const ZControlPlaneEnv = z.object({
+  FORMATION_HEARTBEAT_MS: ms(5_000),
+  FORMATION_NODE_OFFLINE_MS: ms(15_000),
+  FORMATION_JOB_LEASE_MS: ms(30_000),
+  FORMATION_JOB_ACK_MS: ms(10_000),
+  FORMATION_SWEEP_MS: ms(1_000),
+  FORMATION_HANDSHAKE_MS: ms(10_000),
+  FORMATION_MAX_BUILDS_PER_NODE: z.coerce.number().int().positive().default(1),
+  FORMATION_BUILD_QUEUED_MS: ms(10 * 60_000),
+  FORMATION_BUILD_CLAIMED_MS: ms(2 * 60_000),
+  FORMATION_BUILD_TIMEOUT_MS: ms(30 * 60_000),
+  FORMATION_METRICS_SAMPLE_MS: ms(15_000),
+  FORMATION_METRICS_RETENTION_MS: ms(24 * 3600_000),
+  FORMATION_MAX_CONTEXT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
+  FORMATION_MAX_IMAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024 * 1024),
+  FORMATION_DEFAULT_REPLICAS: z.coerce.number().int().min(1).default(3),
+  FORMATION_MAX_REPLICAS: z.coerce.number().int().min(1).default(9),
+  /** JSON network policy (ZNetworkPolicy); defaults to devnet's limits. */
+  FORMATION_NETWORK_POLICY: z.string().optional(),
+  FORMATION_MAX_MALFORMED: z.coerce.number().int().positive().default(5),
+});
+
+export type TControlPlaneConfig = {
+  heartbeatIntervalMs: number;
+  offlineAfterMs: number;
+  leaseMs: number;
+  ackTimeoutMs: number;
+  sweepIntervalMs: number;
+  handshakeTimeoutMs: number;
+  maxBuildsPerNode: number;
+  buildDeadlines: { queuedMs: number; claimedMs: number; buildingMs: number };
+  metricsSampleMs: number;
+  metricsRetentionMs: number;
+  maxContextBytes: number;
+  maxImageBytes: number;
+  replicas: { default: number; max: number };
+  policy: TNetworkPolicy;
+  maxMalformed: number;
+};
+
+/** Parses the control-plane settings; throws one error naming every bad variable. */
+export function loadControlPlaneConfig(
+  source: Record<string, string | undefined> = process.env,
+): TControlPlaneConfig {
+  const parsed = ZControlPlaneEnv.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid control-plane environment:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const policy = e.FORMATION_NETWORK_POLICY
+    ? ZNetworkPolicy.parse(JSON.parse(e.FORMATION_NETWORK_POLICY))
+    : DEVNET_POLICY;
+  return {
+    heartbeatIntervalMs: e.FORMATION_HEARTBEAT_MS,
+    offlineAfterMs: e.FORMATION_NODE_OFFLINE_MS,
+    leaseMs: e.FORMATION_JOB_LEASE_MS,
+    ackTimeoutMs: e.FORMATION_JOB_ACK_MS,
+    sweepIntervalMs: e.FORMATION_SWEEP_MS,
+    handshakeTimeoutMs: e.FORMATION_HANDSHAKE_MS,
+    maxBuildsPerNode: e.FORMATION_MAX_BUILDS_PER_NODE,
+    buildDeadlines: {
+      queuedMs: e.FORMATION_BUILD_QUEUED_MS,
+      claimedMs: e.FORMATION_BUILD_CLAIMED_MS,
+      buildingMs: e.FORMATION_BUILD_TIMEOUT_MS,
+    },
+    metricsSampleMs: e.FORMATION_METRICS_SAMPLE_MS,
+    metricsRetentionMs: e.FORMATION_METRICS_RETENTION_MS,
+    maxContextBytes: e.FORMATION_MAX_CONTEXT_BYTES,
+    maxImageBytes: e.FORMATION_MAX_IMAGE_BYTES,
+    replicas: { default: e.FORMATION_DEFAULT_REPLICAS, max: e.FORMATION_MAX_REPLICAS },
+    policy,
+    maxMalformed: e.FORMATION_MAX_MALFORMED,
+  };
+}

@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ZDigest } from "@/lib/protocol";
+import { readCookie, SESSION_COOKIE } from "@/server/api/trpc";
+import { AppError } from "@/server/errors";
+import type { ControlPlane } from "@/server/gateway/control-plane";
+import { sha256Hex } from "@/server/services/nodes/node-service";
+import type { TConsoleRuntime } from "./console-runtime";
+import { sendJson } from "./send";
+
+/**
+ * Blob transfer endpoints.
+ *   Agents (Bearer token from `welcome`; users never reach these):
+ *     GET  /api/agent/contexts/<digest>   build context tarball
+ *     GET  /api/agent/images/<digest>     disk image (agents verify the digest before boot)
+ *     PUT  /api/agent/images/<digest>     upload a built image; stored only if the digest matches
+ *   Users (session cookie or signed read token), for contexts too large for the tRPC input:
+ *     PUT  /api/contexts/<digest>         upload a build context, then call builds.create
+ */
+function digestFrom(url: URL, prefix: string): string {
+  const parsed = ZDigest.safeParse(decodeURIComponent(url.pathname.slice(prefix.length + 1)));
+  if (!parsed.success) throw new AppError("BAD_REQUEST", "expected /<sha256:64 hex digest> in the path");
+  return parsed.data;
+}
+
+async function agentNode(cp: ControlPlane, req: IncomingMessage): Promise<string> {
+  const header = req.headers.authorization ?? "";
+  const match = /^Bearer ([0-9a-f]{64})$/.exec(header);
+  if (!match?.[1])
+    throw new AppError("UNAUTHORIZED", "agent endpoints need `Authorization: Bearer <agentToken>`");
+  const node = await cp.repos.nodes.findByToken(sha256Hex(match[1]));
+  if (!node) throw new AppError("UNAUTHORIZED", "agent token unknown or its connection closed; reconnect");
+  return node.id;
+}
+
+async function sendBlob(cp: ControlPlane, res: ServerResponse, digest: string): Promise<void> {
+  const blob = await cp.blobs.open(digest);
+  if (!blob) throw new AppError("NOT_FOUND", `no blob ${digest}`);
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": blob.size,
+    "x-content-digest": digest,
+  });
+  await new Promise<void>((resolve, reject) => {
+    blob.stream.on("error", reject);
+    res.on("close", resolve);
+    blob.stream.pipe(res);
+  });
+}
+
+/** Registers the blob routes of one console on its HTTP route registry. */
+export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): void {
+  runtime.http.register("/api/agent/contexts", async ({ req, res, url }) => {
+    if (req.method !== "GET") throw new AppError("BAD_REQUEST", "use GET");
+    await agentNode(cp, req);
+    await sendBlob(cp, res, digestFrom(url, "/api/agent/contexts"));
+  });
+
+  runtime.http.register("/api/agent/images", async ({ req, res, url }) => {
+    const digest = digestFrom(url, "/api/agent/images");
+    const nodeId = await agentNode(cp, req);
+    if (req.method === "GET") return sendBlob(cp, res, digest);
+    if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use GET or PUT");
+    const stored = await cp.blobs.putStream({
+      stream: req,
+      expectedDigest: digest,
+      maxBytes: cp.config.maxImageBytes,
+    });
+    cp.log.info({ nodeId, digest, size: stored.size }, "image uploaded");
+    sendJson(res, 201, stored);
+  });
+
+  runtime.http.register("/api/contexts", async ({ req, res, url }) => {
+    if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use PUT");
+    const digest = digestFrom(url, "/api/contexts");
+    const cookie = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
+    const session =
+      (cookie ? await runtime.auth.siwe.resolve(cookie) : null) ??
+      (await runtime.auth.signedActions.resolveReadAuthorization(req.headers.authorization));
+    if (!session)
+      throw new AppError("UNAUTHORIZED", "sign in (or send a signed read token) to upload a build context");
+    const stored = await cp.blobs.putStream({
+      stream: req,
+      expectedDigest: digest,
+      maxBytes: cp.config.maxContextBytes,
+    });
+    sendJson(res, 201, stored);
+  });
+}

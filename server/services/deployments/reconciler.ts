@@ -1,0 +1,307 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "@/core/log";
+import { agentImagePath, type TInstanceStatus, type TJobResult } from "@/lib/protocol";
+import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
+import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
+import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
+import type { TNodeRow, TNodesRepository } from "@/server/db/repositories/nodes-repository";
+import { parseStoredFormfile } from "@/server/services/builds/build-dto";
+import type { BuildService } from "@/server/services/builds/build-service";
+import type { JobService } from "@/server/services/jobs/job-service";
+import type { TJobEvent } from "@/server/services/jobs/types";
+import type { FormnetService } from "@/server/services/nodes/formnet-service";
+import type { NodeService } from "@/server/services/nodes/node-service";
+import { placeReplicas, type TCandidateNode } from "@/server/services/scheduler/placement";
+
+export type TReconcilerOptions = {
+  deployments: TDeploymentsRepository;
+  instances: TInstancesRepository;
+  builds: TBuildsRepository;
+  buildService: BuildService;
+  nodes: TNodesRepository;
+  nodeService: NodeService;
+  jobs: JobService;
+  formnet: FormnetService;
+  log: Logger;
+};
+
+/** Statuses of replicas that count towards the desired replica number. */
+const COUNTED = new Set(["pending", "booting", "running", "stopping", "stopped"]);
+
+/**
+ * Drives deployments towards what their owners asked for: N replicas of the current build on
+ * distinct healthy nodes. Placement failures, node loss and returning nodes all converge through
+ * `reconcile`: missing replicas are placed elsewhere, surplus ones (e.g. on a node that came back)
+ * are deleted, replicas of a previous build are removed once the current build's are running.
+ */
+export class Reconciler {
+  readonly #o: TReconcilerOptions;
+  readonly #locks = new Map<string, Promise<void>>();
+
+  constructor(options: TReconcilerOptions) {
+    this.#o = options;
+    options.jobs.onEvent((event) => this.#onJobEvent(event));
+  }
+
+  /** Serialises reconciles of one deployment within this process. */
+  async reconcile(deploymentId: string): Promise<void> {
+    const previous = this.#locks.get(deploymentId) ?? Promise.resolve();
+    const next = previous.then(() => this.#reconcile(deploymentId));
+    const settled = next.catch(() => undefined);
+    this.#locks.set(deploymentId, settled);
+    try {
+      await next;
+    } finally {
+      if (this.#locks.get(deploymentId) === settled) this.#locks.delete(deploymentId);
+    }
+  }
+
+  async #candidates(): Promise<TCandidateNode[]> {
+    const usage = await this.#o.instances.usageByNode();
+    const nodes = await this.#o.nodes.listOnline();
+    return nodes.map((n) => ({
+      id: n.id,
+      operator: n.operator,
+      healthy: this.#o.nodeService.isHealthy(n),
+      capacity: { vcpu: n.vcpu, memoryMb: n.memoryMb, diskGb: n.diskGb },
+      used: usage.get(n.id) ?? { vcpu: 0, memoryMb: 0, diskGb: 0 },
+    }));
+  }
+
+  async #reconcile(deploymentId: string): Promise<void> {
+    const dep = await this.#o.deployments.find(deploymentId);
+    if (!dep) return;
+    const build = await this.#o.builds.find(dep.buildId);
+    if (!build?.imageDigest) return;
+    const all = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.desired !== "deleted");
+    const current = all.filter((i) => i.buildId === dep.buildId);
+    const counted = current.filter((i) => COUNTED.has(i.status));
+    const candidates = await this.#candidates();
+    const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
+
+    // Surplus: keep replicas on healthy nodes, the oldest first; delete the rest.
+    if (counted.length > dep.replicas) {
+      const ranked = [...counted].sort(
+        (a, b) =>
+          Number(healthy.has(b.nodeId)) - Number(healthy.has(a.nodeId)) ||
+          a.createdAt.getTime() - b.createdAt.getTime(),
+      );
+      for (const extra of ranked.slice(dep.replicas)) {
+        await this.deleteInstance(extra, `surplus replica (deployment wants ${dep.replicas})`);
+      }
+    }
+
+    // Failed replicas are cleaned up; the slot is refilled below (bounded, so a broken image stops).
+    const failed = current.filter((i) => i.status === "failed");
+    for (const f of failed) await this.deleteInstance(f, f.reason ?? "boot failed");
+    const failures = (await this.#o.instances.byDeployment(dep.id)).filter(
+      (i) => i.buildId === dep.buildId && i.status === "failed",
+    ).length;
+
+    let notice: string | null = null;
+    const missing = dep.replicas - counted.length;
+    if (missing > 0) {
+      if (failures >= Math.max(3, dep.replicas * 2)) {
+        notice = `stopped placing replicas after ${failures} failed boots; last reason: ${failed.at(-1)?.reason ?? "unknown"}`;
+      } else {
+        const { vcpu, memoryMb, diskGb } = parseStoredFormfile(build.formfile).resources;
+        const r = { vcpu, memoryMb, diskGb };
+        const hosting = new Set(current.filter((i) => i.status !== "deleted").map((i) => i.nodeId));
+        const operatorLoad = new Map<string, number>();
+        for (const c of candidates)
+          if (hosting.has(c.id)) operatorLoad.set(c.operator, (operatorLoad.get(c.operator) ?? 0) + 1);
+        const placement = placeReplicas({
+          nodes: candidates,
+          resources: r,
+          count: missing,
+          excludeNodeIds: hosting,
+          operatorLoad,
+          seed: dep.buildId,
+        });
+        for (const nodeId of placement.nodeIds)
+          await this.#place({ dep, nodeId, imageDigest: build.imageDigest, r });
+        notice = placement.reason;
+        if (placement.nodeIds.length > 0) await this.#o.buildService.deployPhase(dep.buildId, "distributing");
+      }
+    }
+
+    // Replicas of an earlier build go once the current build's are all running.
+    const old = all.filter((i) => i.buildId !== dep.buildId && i.status !== "deleted");
+    const running = current.filter((i) => i.status === "running").length;
+    if (old.length > 0 && running >= Math.min(dep.replicas, Math.max(1, counted.length))) {
+      for (const o of old) await this.deleteInstance(o, `replaced by build ${dep.buildId.slice(0, 12)}`);
+    }
+    if (notice !== dep.notice) await this.#o.deployments.setNotice(dep.id, notice);
+  }
+
+  async #place(opts: {
+    dep: TDeploymentRow;
+    nodeId: string;
+    imageDigest: string;
+    r: { vcpu: number; memoryMb: number; diskGb: number };
+  }): Promise<void> {
+    const id = `i-${randomBytes(10).toString("hex")}`;
+    const formnetIp = await this.#o.formnet.allocate({ kind: "instance", ref: id });
+    await this.#o.instances.create({
+      id,
+      deploymentId: opts.dep.id,
+      buildId: opts.dep.buildId,
+      owner: opts.dep.owner,
+      nodeId: opts.nodeId,
+      status: "pending",
+      desired: "running",
+      formnetIp,
+      imageDigest: opts.imageDigest,
+      vcpu: opts.r.vcpu,
+      memoryMb: opts.r.memoryMb,
+      diskGb: opts.r.diskGb,
+    });
+    const ownerPeers = (await this.#o.formnet.peers()).filter(
+      (p) => p.kind === "user" && p.ref === opts.dep.owner,
+    );
+    await this.#o.jobs.enqueue({
+      kind: "boot",
+      payload: {
+        instanceId: id,
+        buildId: opts.dep.buildId,
+        imageUrl: agentImagePath(opts.imageDigest),
+        imageDigest: opts.imageDigest,
+        vcpu: opts.r.vcpu,
+        memoryMb: opts.r.memoryMb,
+        diskGb: opts.r.diskGb,
+        formnetIp,
+        ownerPeers,
+      },
+      nodeId: opts.nodeId,
+      idempotencyKey: `boot:${id}`,
+      buildId: opts.dep.buildId,
+      instanceId: id,
+    });
+    this.#o.log.info({ instanceId: id, nodeId: opts.nodeId, deploymentId: opts.dep.id }, "replica placed");
+  }
+
+  /** Marks an instance for deletion and asks its node to delete the VM (queued until it connects). */
+  async deleteInstance(instance: TInstanceRow, reason: string): Promise<void> {
+    await this.#o.instances.update(instance.id, { desired: "deleted", reason });
+    for (const job of await this.#o.jobs.openJobsForInstance(instance.id)) {
+      if (job.kind !== "delete") await this.#o.jobs.cancel(job.id, `instance deleted: ${reason}`);
+    }
+    await this.#o.jobs.enqueue({
+      kind: "delete",
+      payload: { instanceId: instance.id },
+      nodeId: instance.nodeId,
+      idempotencyKey: `delete:${instance.id}`,
+      instanceId: instance.id,
+    });
+  }
+
+  /** A node went offline: its replicas are lost and replaced elsewhere. */
+  async nodeOffline(node: TNodeRow): Promise<void> {
+    const deployments = new Set<string>();
+    for (const i of await this.#o.instances.byNode(node.id)) {
+      if (i.desired === "deleted") continue;
+      await this.#o.instances.update(i.id, {
+        status: "lost",
+        reason: `node ${node.id} offline: ${node.statusReason ?? "heartbeats lapsed"}`,
+      });
+      deployments.add(i.deploymentId);
+      for (const job of await this.#o.jobs.openJobsForInstance(i.id)) {
+        await this.#o.jobs.cancel(job.id, `node ${node.id} went offline`);
+      }
+    }
+    for (const id of deployments) await this.reconcile(id);
+  }
+
+  /** An agent (re)connected and listed the VMs it runs: re-adopt ours, remove what should not run. */
+  async adopt(nodeId: string, reported: { instanceId: string; status: TInstanceStatus }[]): Promise<void> {
+    const deployments = new Set<string>();
+    for (const r of reported) {
+      const row = await this.#o.instances.find(r.instanceId);
+      if (!row || row.nodeId !== nodeId || row.desired === "deleted") {
+        await this.#o.jobs.enqueue({
+          kind: "delete",
+          payload: { instanceId: r.instanceId },
+          nodeId,
+          idempotencyKey: row ? `delete:${row.id}` : `orphan:${nodeId}:${r.instanceId}`,
+          instanceId: r.instanceId,
+        });
+        continue;
+      }
+      if (row.status !== r.status) {
+        await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
+        deployments.add(row.deploymentId);
+      }
+    }
+    for (const id of deployments) await this.reconcile(id);
+  }
+
+  /** `instance.status` from the agent hosting the instance. */
+  async report(
+    nodeId: string,
+    r: { instanceId: string; status: TInstanceStatus; formnetIp?: string; reason?: string },
+  ): Promise<boolean> {
+    const row = await this.#o.instances.find(r.instanceId);
+    if (!row || row.nodeId !== nodeId) return false;
+    await this.#o.instances.reportStatus({
+      id: row.id,
+      nodeId,
+      status: r.status,
+      reason: r.reason ?? null,
+      ...(r.formnetIp === undefined ? {} : { formnetIp: r.formnetIp }),
+    });
+    if (r.status === "running") await this.#o.buildService.deployPhase(row.buildId, "running");
+    if (row.status !== r.status) await this.reconcile(row.deploymentId);
+    return true;
+  }
+
+  async #onJobEvent(event: TJobEvent): Promise<void> {
+    const instanceId = event.job.instanceId;
+    if (!instanceId || event.job.kind === "build") return;
+    const row = await this.#o.instances.find(instanceId);
+    if (!row) return;
+    const kind = event.job.kind;
+    if (event.type === "running" && kind === "boot") {
+      await this.#o.instances.reportStatus({
+        id: row.id,
+        nodeId: row.nodeId,
+        status: "booting",
+        reason: null,
+      });
+      await this.#o.buildService.deployPhase(row.buildId, "booting");
+    } else if (event.type === "completed") {
+      await this.#completed(row, event.result);
+    } else if (event.type === "failed") {
+      const status = kind === "boot" ? "failed" : row.status;
+      await this.#o.instances.update(row.id, { status, reason: `${kind} failed: ${event.reason}` });
+      if (kind === "boot") await this.reconcile(row.deploymentId);
+    } else if (event.type === "requeued" && kind === "boot") {
+      await this.#o.instances.update(row.id, { status: "pending", reason: event.reason });
+    }
+  }
+
+  async #completed(row: TInstanceRow, result: TJobResult): Promise<void> {
+    switch (result.kind) {
+      case "boot":
+        await this.#o.instances.update(row.id, {
+          status: "running",
+          reason: null,
+          formnetIp: result.formnetIp,
+        });
+        if (result.publicKey) {
+          await this.#o.formnet.allocate({ kind: "instance", ref: row.id, publicKey: result.publicKey });
+        }
+        await this.#o.buildService.deployPhase(row.buildId, "running");
+        await this.reconcile(row.deploymentId);
+        return;
+      case "delete":
+        await this.#o.instances.update(row.id, { status: "deleted", formnetIp: null });
+        await this.#o.formnet.release(row.id);
+        return;
+      case "stop":
+        await this.#o.instances.update(row.id, { status: "stopped", reason: null });
+        return;
+      default:
+        await this.#o.instances.update(row.id, { status: "running", reason: null });
+    }
+  }
+}

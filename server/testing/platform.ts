@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createLogger } from "@/core/log";
+import type { TFormfile } from "@/lib/formfile/canonical";
+import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
+import { loadEnv, type TEnv } from "@/server/env";
+import type { TControlPlaneConfig } from "@/server/gateway/config";
+import type { ControlPlane } from "@/server/gateway/control-plane";
+import { controlPlaneModule } from "@/server/gateway/module";
+import { startConsole, type TRunningConsole } from "@/server/http/console-server";
+import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+
+/** Short timings so lease expiry, offline detection and deadlines happen within a test. */
+export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
+  heartbeatIntervalMs: 200,
+  offlineAfterMs: 1_000,
+  leaseMs: 1_000,
+  ackTimeoutMs: 500,
+  sweepIntervalMs: 100,
+  handshakeTimeoutMs: 2_000,
+  metricsSampleMs: 200,
+};
+
+export type TTestPlatform = {
+  url: string;
+  env: TEnv;
+  controlPlane: ControlPlane;
+  console: TRunningConsole;
+  dataDir: string;
+  databaseUrl: string;
+  /** Stops the console and starts a new one on the same database and data dir (new port). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/**
+ * A console (API + WebSockets, no Next) with the control plane on a fresh SQLite database and
+ * data dir. Agents of `operators` (or anything when `admitAll`) are admitted. Real node agents
+ * can dial `url`; `FakeAgent` (fake-agent.ts) speaks the same protocol for gateway tests.
+ */
+export async function startTestPlatform(
+  opts: {
+    operators?: string[];
+    admitAll?: boolean;
+    config?: Partial<TControlPlaneConfig>;
+    env?: Record<string, string>;
+  } = {},
+): Promise<TTestPlatform> {
+  const database: TTestDatabase = await createTestDatabase();
+  await database.prisma.$disconnect();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "formation-platform-"));
+  const env = loadEnv({
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    CONSOLE_ORIGIN: TEST_CONSOLE_ORIGIN,
+    DATABASE_URL: database.url,
+    FORMATION_DATA_DIR: dataDir,
+    FORMATION_AGENT_ALLOWLIST: (opts.operators ?? []).join(","),
+    ...opts.env,
+  });
+  const allowed = new Set((opts.operators ?? []).map((a) => a.toLowerCase()));
+  const start = () =>
+    startConsole({
+      env,
+      port: 0,
+      migrate: false,
+      withNext: false,
+      logger: createLogger("test-console"),
+      modules: [
+        controlPlaneModule({
+          config: { ...FAST_TIMINGS, ...opts.config },
+          admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
+        }),
+      ],
+    });
+  let running = await start();
+  const cpOf = (r: TRunningConsole): ControlPlane => {
+    const cp = r.runtime.services.controlPlane;
+    if (!cp) throw new Error("control plane module did not start");
+    return cp;
+  };
+  const platform: TTestPlatform = {
+    url: running.url,
+    env,
+    controlPlane: cpOf(running),
+    console: running,
+    dataDir,
+    databaseUrl: database.url,
+    async restart() {
+      await running.close();
+      running = await start();
+      platform.url = running.url;
+      platform.console = running;
+      platform.controlPlane = cpOf(running);
+    },
+    async close() {
+      await running.close();
+      await database.cleanup();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return platform;
+}
+
+/** A small valid canonical Formfile for tests. */
+export function testFormfile(name = "web"): TFormfile {
+  return {
+    name,
+    description: null,
+    resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
+    users: [],
+    workdir: null,
+    entrypoint: null,
+    expose: [],
+    env: [],
+    steps: [{ kind: "run", command: "true", line: 2 }],
+  };
+}
