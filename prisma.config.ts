@@ -47,6 +47,47 @@ function noDatabaseAdapter(real: TAdapterFactory): TAdapterFactory {
   });
 }
 
+const PG_NAME_OID = 19;
+const PG_CHAR_OID = 18;
+const PG_TEXT_OID = 25;
+const patched = new WeakSet<object>();
+
+/**
+ * prisma/orm#27403: @prisma/adapter-pg cannot map the catalog types `name` and `"char"`, which the
+ * schema engine reads while migrating ("Column type 'name' could not be deserialized"). Both are
+ * plain text on the wire, so relabel them as `text` before the adapter maps column types. Only the
+ * CLI (this config) needs it; the console's queries never select catalog columns.
+ */
+function relabelCatalogTypes(adapter: object): void {
+  let proto: object | null = Object.getPrototypeOf(adapter);
+  while (proto && !Object.hasOwn(proto, "performIO")) proto = Object.getPrototypeOf(proto);
+  if (!proto || patched.has(proto)) return;
+  const original: unknown = Reflect.get(proto, "performIO");
+  if (typeof original !== "function") return;
+  patched.add(proto);
+  Reflect.set(proto, "performIO", async function (this: unknown, query: unknown) {
+    const result: { fields?: { dataTypeID: number }[] } = await original.call(this, query);
+    for (const field of result.fields ?? []) {
+      if (field.dataTypeID === PG_NAME_OID || field.dataTypeID === PG_CHAR_OID)
+        field.dataTypeID = PG_TEXT_OID;
+    }
+    return result;
+  });
+}
+
+class MigrationPrismaPg extends PrismaPg {
+  override async connect() {
+    const adapter = await super.connect();
+    relabelCatalogTypes(adapter);
+    return adapter;
+  }
+  override async connectToShadowDb() {
+    const adapter = await super.connectToShadowDb();
+    relabelCatalogTypes(adapter);
+    return adapter;
+  }
+}
+
 export default defineConfig({
   experimental: { adapter: true },
   engine: "js",
@@ -55,7 +96,12 @@ export default defineConfig({
   async adapter() {
     const noDb = process.env.FORMATION_PRISMA_NO_DB === "1";
     if (provider === "postgresql") {
-      const real = new PrismaPg({ connectionString: databaseUrl });
+      // allowExitOnIdle: the CLI never disposes its adapter; without it the process lingers for the pool idle timeout.
+      const real = new MigrationPrismaPg({
+        connectionString: databaseUrl,
+        allowExitOnIdle: true,
+        idleTimeoutMillis: 50,
+      });
       return noDb ? noDatabaseAdapter(real) : real;
     }
     if (noDb) return noDatabaseAdapter(new PrismaBetterSQLite3({ url: ":memory:" }));
