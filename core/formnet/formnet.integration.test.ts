@@ -253,30 +253,71 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     await waitPing("laptopA", vmIp);
   });
 
-  it("runs several formnet interfaces on one host, each removable on its own", async () => {
+  it("runs several formnet members on one host, each with its own name, port and source route", async () => {
     const host = get("console");
+    const node2 = get("node2");
+    const extraIp = "10.42.0.200";
+    const keyPath = join(dir, "extra.key");
     const extra = await WireguardInterface.up({
       name: formnetInterfaceName({ role: "node", id: `${lab.prefix.slice(3)}x` }),
-      address: "10.42.0.200/16",
+      address: `${extraIp}/16`,
       listenPort: PORT + 1,
-      privateKeyPath: join(dir, "extra.key"),
+      privateKeyPath: keyPath,
       netns: host.ns.name,
+      routingTable: 4242,
     });
-    expect(extra.name).not.toBe(running("console").iface.name);
-    expect((await extra.dump()).listenPort).toBe(PORT + 1);
-    // A restarted agent finds wireguard-go still running and adopts the interface.
-    const adopted = await WireguardInterface.up({
-      name: extra.name,
-      address: "10.42.0.200/16",
-      listenPort: PORT + 1,
-      privateKeyPath: join(dir, "extra.key"),
-      netns: host.ns.name,
-    });
-    expect(adopted.publicKey).toBe(extra.publicKey);
-    expect(adopted.implementation).toBe("userspace");
-    await adopted.down();
-    expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${extra.name}.sock`)).toBe(false);
-    await extra.down();
+    try {
+      expect(extra.name).not.toBe(running("console").iface.name);
+      expect((await extra.dump()).listenPort).toBe(PORT + 1);
+      // node2 learns the second member through its normal peer sync.
+      mesh.set("extra", {
+        label: "extra",
+        role: "node",
+        ns: host.ns,
+        keyPath,
+        member: {
+          id: "extra",
+          role: "node",
+          publicKey: extra.publicKey,
+          address: extraIp,
+          endpoints: [{ endpoint: `${lab.host("console").lanIp}:${PORT + 1}`, source: "local" }],
+        },
+      });
+      await running("node2").refreshPeers();
+      await extra.setPeers(planFor("extra").filter((p) => p.publicKey === node2.member.publicKey));
+      // Packets from each member's address leave through that member's own interface.
+      await waitFor(
+        "the second member to reach node2 from its own address",
+        async () =>
+          (await succeeds("busybox", ["ping", "-c", "1", "-W", "1", "-I", extraIp, node2.member.address], {
+            netns: host.ns.name,
+          }))
+            ? true
+            : undefined,
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      await waitPing("console", node2.member.address);
+
+      // A restarted agent finds wireguard-go still running and adopts the interface.
+      const adopted = await WireguardInterface.up({
+        name: extra.name,
+        address: `${extraIp}/16`,
+        listenPort: PORT + 1,
+        privateKeyPath: keyPath,
+        netns: host.ns.name,
+        routingTable: 4242,
+      });
+      expect(adopted.publicKey).toBe(extra.publicKey);
+      expect(adopted.implementation).toBe("userspace");
+      await adopted.down();
+      expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${extra.name}.sock`)).toBe(false);
+      expect((await run("ip", ["rule", "show", "from", extraIp], { netns: host.ns.name })).trim()).toBe("");
+    } finally {
+      await extra.down();
+      mesh.delete("extra");
+      await running("node2").refreshPeers();
+    }
+    // Removing one member left the other intact.
     await waitPing("console", get("node1").member.address);
   });
 

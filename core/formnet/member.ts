@@ -29,6 +29,8 @@ export type TFormnetMemberOptions = {
   intervalMs?: number;
   netns?: string;
   logPath?: string;
+  /** See `TWireguardUpOptions.routingTable`: needed when another member shares this namespace. */
+  routingTable?: number;
   logger?: Logger;
 };
 
@@ -63,6 +65,7 @@ export class FormnetMember {
       privateKeyPath: options.privateKeyPath,
       netns: options.netns,
       logPath: options.logPath,
+      routingTable: options.routingTable,
       logger,
     });
     try {

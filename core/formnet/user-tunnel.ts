@@ -73,6 +73,8 @@ export type TRunUserTunnelOptions = {
   fetchPeers?: () => Promise<TUserTunnelConfig["peers"]>;
   intervalMs?: number;
   netns?: string;
+  /** See `TWireguardUpOptions.routingTable`: for a laptop sharing its host with a node or console. */
+  routingTable?: number;
   logger?: Logger;
 };
 
@@ -92,6 +94,7 @@ export async function runUserTunnel(options: TRunUserTunnelOptions): Promise<TUs
     privateKeyPath: paths.key,
     netns,
     logPath: paths.log,
+    routingTable: options.routingTable,
     logger,
   });
   const fetchPeers = options.fetchPeers ?? (async () => (await readUserTunnelConfig(stateDir)).peers);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync } from "node:fs";
+import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
 import { type TFormnetPeer, ZFormnetPeer } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
 import { CommandError, inNetns, run, succeeds, waitFor } from "./command";
@@ -26,6 +27,14 @@ export type TWireguardUpOptions = {
   /** wireguard-go's own output goes here (appended); discarded when absent. */
   logPath?: string;
   mtu?: number;
+  /**
+   * Source-based routing for hosts with several formnet members in one namespace (console + agent
+   * in a devnet): the root prefix is routed through this interface in table `routingTable`, used for
+   * packets whose source is this member's address, instead of a second main-table route. Without it,
+   * packets of one member could leave through the other member's interface and be dropped by the
+   * receiver's cryptokey routing (source not in that peer's allowed-ips).
+   */
+  routingTable?: number;
   logger?: Logger;
 };
 
@@ -49,6 +58,7 @@ export class WireguardInterface {
     readonly listenPort: number,
     readonly implementation: TWireguardImplementation,
     readonly netns: string | undefined,
+    private readonly routingTable: number | undefined,
     private readonly logger: Logger,
     private child: ChildProcess | undefined,
   ) {}
@@ -87,6 +97,7 @@ export class WireguardInterface {
       options.listenPort,
       implementation,
       netns,
+      options.routingTable,
       logger,
       child,
     );
@@ -98,8 +109,13 @@ export class WireguardInterface {
           netns,
         },
       );
-      await run("ip", ["address", "replace", options.address, "dev", name], { netns });
+      if (options.routingTable === undefined) {
+        await run("ip", ["address", "replace", options.address, "dev", name], { netns });
+      } else {
+        await run("ip", ["address", "replace", options.address, "dev", name, "noprefixroute"], { netns });
+      }
       await run("ip", ["link", "set", name, "mtu", String(options.mtu ?? 1420), "up"], { netns });
+      if (options.routingTable !== undefined) await iface.addSourceRoute(options.routingTable);
     } catch (error) {
       await iface.down().catch(() => undefined);
       throw error;
@@ -162,8 +178,35 @@ export class WireguardInterface {
     return result;
   }
 
+  private sourceRule(table: number): string[] {
+    return ["from", this.address.split("/")[0] ?? "", "lookup", String(table)];
+  }
+
+  private async addSourceRoute(table: number): Promise<void> {
+    const [ip, prefix] = this.address.split("/");
+    const { network } = parseCidr(`${intToIp(ipToInt(ip ?? "") & prefixMask(Number(prefix)))}/${prefix}`);
+    await run(
+      "ip",
+      ["route", "replace", `${intToIp(network)}/${prefix}`, "dev", this.name, "table", String(table)],
+      {
+        netns: this.netns,
+      },
+    );
+    const rules = await run("ip", ["rule", "show", ...this.sourceRule(table)], { netns: this.netns });
+    if (rules.trim() === "")
+      await run("ip", ["rule", "add", ...this.sourceRule(table)], { netns: this.netns });
+  }
+
   /** Remove the interface; for wireguard-go also wait until its process has exited. */
   async down(): Promise<void> {
+    if (this.routingTable !== undefined) {
+      const rule = this.sourceRule(this.routingTable);
+      while (
+        (await run("ip", ["rule", "show", ...rule], { netns: this.netns }).catch(() => "")).trim() !== ""
+      ) {
+        await run("ip", ["rule", "del", ...rule], { netns: this.netns });
+      }
+    }
     try {
       await run("ip", ["link", "del", this.name], { netns: this.netns });
     } catch (error) {
