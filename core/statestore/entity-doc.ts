@@ -19,7 +19,10 @@ export type TChangeRecord = {
  * Changes enter only after their deps, so `order` is a topological order of the DAG.
  */
 export class EntityDoc {
-  doc: Automerge.Doc<TEntityValue>;
+  #doc: Automerge.Doc<TEntityValue>;
+  // Accepted changes not yet given to Automerge: applying a batch costs a fraction of applying
+  // each change on its own, so application waits until someone reads the document.
+  #unapplied: Uint8Array[] = [];
   readonly changes = new Map<string, TChangeRecord>();
   readonly order: string[] = [];
   readonly roots = new ObjectRoots();
@@ -29,7 +32,22 @@ export class EntityDoc {
   constructor(key: string, actor: string, saved?: Uint8Array) {
     this.key = key;
     this.#actor = actor;
-    this.doc = saved ? Automerge.load(saved, { actor }) : Automerge.init({ actor });
+    this.#doc = saved ? Automerge.load(saved, { actor }) : Automerge.init({ actor });
+  }
+
+  /** The Automerge document with every accepted change applied. */
+  get doc(): Automerge.Doc<TEntityValue> {
+    if (this.#unapplied.length > 0) {
+      const batch = this.#unapplied;
+      this.#unapplied = [];
+      [this.#doc] = Automerge.applyChanges(this.#doc, batch);
+    }
+    return this.#doc;
+  }
+
+  set doc(doc: Automerge.Doc<TEntityValue>) {
+    this.#unapplied = [];
+    this.#doc = doc;
   }
 
   readonly key: string;
@@ -49,7 +67,7 @@ export class EntityDoc {
 
   /** Indexes a verified, authorized change; `apply` false when the document already contains it (snapshot). */
   record(change: TVerifiedChange, created: ReadonlyMap<string, string>, apply: boolean): void {
-    if (apply) [this.doc] = Automerge.applyChanges(this.doc, [change.bytes]);
+    if (apply) this.#unapplied.push(change.bytes);
     const { decoded } = change;
     this.changes.set(decoded.hash, {
       envelope: change.envelope,
@@ -88,6 +106,15 @@ export class EntityDoc {
     return out;
   }
 
+  /** Drops a local change that was recorded but never committed (a refused batch). */
+  forget(hash: string): void {
+    const record = this.changes.get(hash);
+    if (!record) return;
+    this.changes.delete(hash);
+    this.order.splice(this.order.indexOf(hash), 1);
+    this.#slots.delete(`${record.actor}:${record.seq}`);
+  }
+
   /** Rebuilds the document from accepted changes, discarding a local change that was refused. */
   rebuild(): void {
     const bytes = this.order.map((h) => {
@@ -95,7 +122,7 @@ export class EntityDoc {
       if (!record) throw new Error(`index of ${this.key} lost change ${h}`);
       return new Uint8Array(Buffer.from(record.envelope.change, "base64"));
     });
-    [this.doc] = Automerge.applyChanges(Automerge.init<TEntityValue>({ actor: this.#actor }), bytes);
+    this.doc = Automerge.applyChanges(Automerge.init<TEntityValue>({ actor: this.#actor }), bytes)[0];
   }
 
   value(): TEntityValue {

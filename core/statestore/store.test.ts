@@ -93,6 +93,24 @@ describe("StateStore", () => {
     expect(await node.write(`nodes/${A}`, () => undefined)).toBeUndefined();
   });
 
+  it("commits a batch of writes all or nothing", async () => {
+    const node = await newStore(nodeA);
+    const ok = await node.writeBatch([
+      { key: `nodes/${A}`, mutate: set({ heartbeat: 1 }) },
+      { key: `nodes/${A}`, mutate: set({ metrics: { cpu: 0.1 } }) },
+    ]);
+    expect(ok).toHaveLength(2);
+    const refused = node.writeBatch([
+      { key: `nodes/${A}`, mutate: set({ heartbeat: 2 }) },
+      { key: "dns/x", mutate: set({ value: "1" }) },
+    ]);
+    await expect(refused).rejects.toMatchObject({ code: "forbidden" });
+    expect(node.list()).toEqual([{ key: `nodes/${A}`, value: { heartbeat: 1, metrics: { cpu: 0.1 } } }]);
+    expect(node.history(`nodes/${A}`)).toHaveLength(2);
+    await node.write(`nodes/${A}`, set({ heartbeat: 3 }));
+    expect(node.history(`nodes/${A}`).map((h) => h.seq)).toEqual([1, 2, 3]);
+  });
+
   it("judges a host's instance write by the placement in the change's causal past", async () => {
     const consoleStore = await newStore();
     const nodeStore = await newStore(nodeA);
@@ -125,6 +143,22 @@ describe("StateStore", () => {
     await dst.ingest([await fork("one"), await fork("two")]);
     expect(seen.map((e) => e.code)).toEqual(["equivocation"]);
     expect(dst.get("dns/e")).toEqual({ value: "one" });
+  });
+
+  it("rejects a change that skips its actor's previous sequence number", async () => {
+    const actor = actorFor(consoleKey.address, randomBytes(12));
+    let doc = Automerge.change(Automerge.init<Record<string, unknown>>({ actor }), set({ value: "1" }));
+    doc = Automerge.change(doc, set({ value: "2" }));
+    const second = Automerge.getLastLocalChange(doc);
+    if (!second) throw new Error("no change");
+    // Re-encoded without deps, seq 2 now claims a place in the DAG with nothing before it.
+    const orphan = Automerge.encodeChange({ ...Automerge.decodeChange(second), deps: [] });
+    const { envelope } = await sealChange({ account: consoleKey, key: "dns/s", bytes: orphan });
+    const dst = await newStore(nodeA);
+    const seen = rejections(dst);
+    await dst.ingest([envelope]);
+    expect(seen.map((e) => e.code)).toEqual(["bad-seq"]);
+    expect(dst.get("dns/s")).toBeUndefined();
   });
 
   it("resumes from its directory: snapshot plus log tail, torn last line cut", async () => {

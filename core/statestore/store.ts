@@ -123,20 +123,16 @@ export class StateStore extends EventEmitter {
     entries: { envelope: TEnvelope; inSnapshot: boolean }[],
   ): void {
     for (const [key, bytes] of snapshotDocs) this.#docs.set(key, new EntityDoc(key, this.#actor, bytes));
-    const toApply = new Map<EntityDoc, Uint8Array[]>();
     for (const { envelope, inSnapshot } of entries) {
       const entity = this.#entity(envelope.key);
       if (entity.has(envelope.hash)) continue;
       const bytes = new Uint8Array(Buffer.from(envelope.change, "base64"));
       const decoded = Automerge.decodeChange(bytes);
       const touched = entity.roots.touched(decoded);
-      entity.record({ envelope, bytes, decoded }, touched.ok ? touched.created : new Map(), false);
-      if (!(inSnapshot && snapshotDocs.has(envelope.key))) {
-        toApply.set(entity, [...(toApply.get(entity) ?? []), bytes]);
-      }
+      const apply = !(inSnapshot && snapshotDocs.has(envelope.key));
+      entity.record({ envelope, bytes, decoded }, touched.ok ? touched.created : new Map(), apply);
       this.#stats.changes += 1;
     }
-    for (const [entity, batch] of toApply) [entity.doc] = Automerge.applyChanges(entity.doc, batch);
   }
 
   #entity(key: string): EntityDoc {
@@ -156,24 +152,52 @@ export class StateStore extends EventEmitter {
   }
 
   /** Changes entity `key` locally, signs the change, persists it and sends it to every peer. */
-  write(key: string, mutate: (doc: TEntityValue) => void): Promise<string | undefined> {
+  async write(key: string, mutate: (doc: TEntityValue) => void): Promise<string | undefined> {
+    const [hash] = await this.writeBatch([{ key, mutate }]);
+    return hash;
+  }
+
+  /**
+   * Several local writes committed together (one fsync, one broadcast): all or nothing, so a
+   * refused write leaves every document of the batch as it was. Returns each write's change hash
+   * (undefined for a write that changed nothing).
+   */
+  writeBatch(
+    writes: readonly { key: string; mutate: (doc: TEntityValue) => void }[],
+  ): Promise<(string | undefined)[]> {
     return this.#serial(async () => {
       if (this.#closed) throw new StateStoreError("closed", "store is closed");
-      if (!parseEntityKey(key)) throw new StateStoreError("bad-key", `not an entity key: ${key}`);
-      const entity = this.#entity(key);
-      entity.doc = Automerge.change(entity.doc, (doc) => mutate(doc));
-      const bytes = Automerge.getLastLocalChange(entity.doc);
-      const last = bytes ? Automerge.decodeChange(bytes) : undefined;
-      if (!bytes || !last || entity.has(last.hash)) return undefined;
-      const sealed = await sealChange({ account: this.#account, key, bytes });
-      const verdict = this.#check(entity, sealed);
-      if (!verdict.ok) {
-        entity.rebuild();
-        throw new StateStoreError(verdict.code, `local write refused: ${verdict.detail}`);
+      const sealed: { entity: EntityDoc; change: TVerifiedChange }[] = [];
+      const hashes: (string | undefined)[] = [];
+      try {
+        for (const { key, mutate } of writes) {
+          if (!parseEntityKey(key)) throw new StateStoreError("bad-key", `not an entity key: ${key}`);
+          const entity = this.#entity(key);
+          const heads = entity.heads();
+          entity.doc = Automerge.change(entity.doc, (doc) => mutate(doc));
+          const bytes = Automerge.getLastLocalChange(entity.doc);
+          if (!bytes || entity.heads().join() === heads.join()) {
+            hashes.push(undefined);
+            continue;
+          }
+          const change = await sealChange({ account: this.#account, key, bytes });
+          const verdict = this.#check(entity, change);
+          if (!verdict.ok) throw new StateStoreError(verdict.code, `local write refused: ${verdict.detail}`);
+          entity.record(change, verdict.created, false);
+          sealed.push({ entity, change });
+          hashes.push(change.decoded.hash);
+        }
+      } catch (error) {
+        // Nothing of the batch left this process yet: forget it and rebuild the touched documents.
+        for (const { entity, change } of sealed) entity.forget(change.decoded.hash);
+        for (const { key } of writes) this.#docs.get(key)?.rebuild();
+        throw error;
       }
-      entity.record(sealed, verdict.created, false);
-      await this.#commit([sealed], undefined);
-      return sealed.decoded.hash;
+      await this.#commit(
+        sealed.map((s) => s.change),
+        undefined,
+      );
+      return hashes;
     });
   }
 
@@ -215,13 +239,7 @@ export class StateStore extends EventEmitter {
         this.#reject(peer, change.envelope, verdict.code, verdict.detail);
         continue;
       }
-      try {
-        entity.record(change, verdict.created, true);
-      } catch (error) {
-        entity.rebuild();
-        this.#reject(peer, change.envelope, "apply-failed", String(error));
-        continue;
-      }
+      entity.record(change, verdict.created, true);
       accepted.push(change);
       for (const hash of this.#waiting.get(change.decoded.hash) ?? []) {
         const next = this.#pending.get(hash);
@@ -247,6 +265,15 @@ export class StateStore extends EventEmitter {
         ok: false,
         code: "equivocation",
         detail: `${decoded.actor}#${decoded.seq} already is ${slot}`,
+        created,
+      };
+    }
+    // An actor's changes form a chain (each session writes sequentially), so a gap is forged.
+    if (decoded.seq > 1 && entity.slot(decoded.actor, decoded.seq - 1) === undefined) {
+      return {
+        ok: false,
+        code: "bad-seq",
+        detail: `${decoded.actor}#${decoded.seq} without #${decoded.seq - 1}`,
         created,
       };
     }

@@ -23,7 +23,7 @@ export const REJECT_CODES = [
   "unknown-object",
   "empty-change",
   "equivocation",
-  "apply-failed",
+  "bad-seq",
 ] as const;
 export type TRejectCode = (typeof REJECT_CODES)[number];
 
