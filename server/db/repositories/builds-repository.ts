@@ -98,25 +98,28 @@ export function createBuildsRepository(db: TDatabase) {
         Pick<TBuildRow, "failureReason" | "failureLine" | "imageDigest" | "imageSizeBytes" | "nodeId">
       >;
     }): Promise<TBuildRow | null> {
-      const current = await db.build.findUnique({ where: { id: opts.id } });
-      if (!current || !opts.from.includes(current.status as TBuildStatus)) return null;
-      const timeline = parseTimeline(current.timeline);
-      timeline.push({
-        phase: opts.to,
-        at: opts.at.toISOString(),
-        ...(opts.message === undefined ? {} : { message: opts.message }),
-      });
-      const r = await db.build.updateMany({
-        where: { id: opts.id, status: current.status, updatedAt: current.updatedAt },
-        data: {
-          status: opts.to,
-          timeline: JSON.stringify(timeline),
-          ...(opts.deadline === undefined ? {} : { phaseDeadlineAt: opts.deadline }),
-          ...opts.set,
-        },
-      });
-      if (r.count !== 1) return null;
-      return db.build.findUnique({ where: { id: opts.id } });
+      // Optimistic concurrency on (status, updatedAt): a concurrent writer makes us re-read and retry.
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const current = await db.build.findUnique({ where: { id: opts.id } });
+        if (!current || !opts.from.includes(current.status as TBuildStatus)) return null;
+        const timeline = parseTimeline(current.timeline);
+        timeline.push({
+          phase: opts.to,
+          at: opts.at.toISOString(),
+          ...(opts.message === undefined ? {} : { message: opts.message }),
+        });
+        const r = await db.build.updateMany({
+          where: { id: opts.id, status: current.status, updatedAt: current.updatedAt },
+          data: {
+            status: opts.to,
+            timeline: JSON.stringify(timeline),
+            ...(opts.deadline === undefined ? {} : { phaseDeadlineAt: opts.deadline }),
+            ...opts.set,
+          },
+        });
+        if (r.count === 1) return db.build.findUnique({ where: { id: opts.id } });
+      }
+      return null;
     },
 
     list(opts: { owner?: string; limit: number }): Promise<TBuildRow[]> {

@@ -182,7 +182,7 @@ export class BuildService {
         building: [this.#o.deadlines.buildingMs, "the build did not finish"],
       };
       const [ms, what] = limits[row.status] ?? [0, "phase overran"];
-      const reason = `${what} within ${Math.round(ms / 1000)} s (phase ${row.status})`;
+      const reason = `${what} within ${ms / 1000} s (phase ${row.status})`;
       await this.#fail({ row, to: "failed", reason });
       this.#o.log.warn({ buildId: row.id }, `build failed: ${reason}`);
       failed++;

@@ -140,6 +140,8 @@ export class JobService {
       return false;
     }
     const leased = { ...job, state: "leased", nodeId, attempts: job.attempts + 1 };
+    // Listeners see the lease before the agent can answer the offer (its ack races otherwise).
+    await this.#emit({ type: "leased", job: leased, nodeId });
     const sent = this.#o.links.send(nodeId, {
       type: "job.offer",
       jobId: job.id,
@@ -148,10 +150,15 @@ export class JobService {
     });
     if (!sent) {
       // The socket went away between listing and sending: give the job straight back.
-      await this.#o.jobs.requeue({ id: job.id, nodeId });
+      if (await this.#o.jobs.requeue({ id: job.id, nodeId })) {
+        await this.#emit({
+          type: "requeued",
+          job: leased,
+          reason: `node ${nodeId} disconnected before the offer`,
+        });
+      }
       return false;
     }
-    await this.#emit({ type: "leased", job: leased, nodeId });
     return true;
   }
 

@@ -1,0 +1,57 @@
+import { createHash, randomBytes } from "node:crypto";
+import { agentImagePath } from "@/lib/protocol";
+import type { FakeAgent, TOffer } from "./fake-agent";
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** Uploads a fake disk image through the agent blob endpoint, as a real agent does after a build. */
+export async function uploadImage(opts: { url: string; agent: FakeAgent; bytes?: Uint8Array }) {
+  const bytes = opts.bytes ?? randomBytes(4096);
+  const digest = sha256Digest(bytes);
+  const res = await fetch(`${opts.url}${agentImagePath(digest)}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${opts.agent.welcome?.agentToken ?? ""}` },
+    body: bytes,
+  });
+  if (res.status !== 201) throw new Error(`image upload failed: ${res.status} ${await res.text()}`);
+  return { digest, sizeBytes: bytes.byteLength };
+}
+
+/** Acks a build offer, logs, uploads an image and completes the job. */
+export async function completeBuild(opts: { url: string; agent: FakeAgent; offer: TOffer }) {
+  const { agent, offer } = opts;
+  agent.send({ type: "job.ack", jobId: offer.jobId });
+  agent.send({ type: "job.progress", jobId: offer.jobId, phase: "building", message: "RUN true" });
+  agent.send({ type: "job.log", jobId: offer.jobId, lines: ["step 1/1: RUN true", "done"] });
+  const image = await uploadImage({ url: opts.url, agent });
+  agent.send({
+    type: "job.complete",
+    jobId: offer.jobId,
+    result: { kind: "build", imageDigest: image.digest, sizeBytes: image.sizeBytes },
+  });
+  return image;
+}
+
+/** Acks a boot offer, marks the instance running on the agent and completes the job. */
+export function completeBoot(agent: FakeAgent, offer: TOffer): void {
+  if (offer.kind !== "boot") throw new Error(`expected a boot offer, got ${offer.kind}`);
+  agent.send({ type: "job.ack", jobId: offer.jobId });
+  agent.instances.set(offer.payload.instanceId, "running");
+  agent.send({
+    type: "job.complete",
+    jobId: offer.jobId,
+    result: { kind: "boot", formnetIp: offer.payload.formnetIp },
+  });
+}
+
+/** Acks and completes any instance job (stop/start/restart/delete). */
+export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
+  if (offer.kind === "build" || offer.kind === "boot") throw new Error(`unexpected ${offer.kind} offer`);
+  agent.send({ type: "job.ack", jobId: offer.jobId });
+  const id = offer.payload.instanceId;
+  if (offer.kind === "delete") agent.instances.delete(id);
+  else agent.instances.set(id, offer.kind === "stop" ? "stopped" : "running");
+  agent.send({ type: "job.complete", jobId: offer.jobId, result: { kind: offer.kind } });
+}
