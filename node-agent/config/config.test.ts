@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { getAddress } from "viem";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError } from "./errors";
 import { loadConfig, parseConfig, saveConfig } from "./load";
@@ -41,8 +42,8 @@ afterEach(async () => {
 describe("agent config", () => {
   it("fills defaults for formnet, network, jobs and cache", () => {
     const config = parseConfig(valid);
-    expect(config.formnet).toEqual({ listenPort: 51820, interfaceName: "formnet0", endpoints: [] });
-    expect(config.network.bridgeName).toBe("formbr0");
+    expect(config.formnet).toEqual({ enabled: true, listenPort: 51820, endpoints: [] });
+    expect(config.network.bridgeName).toBeUndefined();
     expect(config.jobs.maxConcurrent).toBe(2);
     expect(config.cacheDir).toBe("/var/cache/formation");
     expect(config.chain).toBeUndefined();
@@ -170,7 +171,9 @@ describe("init wizard", () => {
     const config = parseConfig(answers.config);
     expect(config.chain).toEqual({
       rpcUrl: "http://127.0.0.1:8545",
-      contractAddress: `0x${"cd".repeat(20)}`,
+      contractAddress: getAddress(`0x${"cd".repeat(20)}`),
+      chainId: 31337,
+      stakeWei: "1000000000000000000",
     });
     expect(config.node.capacity.vcpu).toBe(2);
     expect(config.formnet.endpoints).toEqual(["203.0.113.7:51820", "198.51.100.1:51820"]);

@@ -38,7 +38,7 @@ export async function runInit(options: {
   flags: TInitFlags;
   prompter?: TPrompter;
   out: NodeJS.WritableStream;
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   skipPreflight?: boolean;
 }): Promise<{ config: TAgentConfig; ready: boolean }> {
   const { flags, out } = options;

@@ -76,7 +76,7 @@ export function parsePrivateKey(input: string): Hex {
 export async function resolvePassword(options: {
   password?: string;
   passwordFile?: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
 }): Promise<string | undefined> {
   const env = options.env ?? process.env;
   if (options.password) return options.password;

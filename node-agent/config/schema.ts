@@ -1,3 +1,4 @@
+import { getAddress } from "viem";
 import { z } from "zod";
 
 /**
@@ -8,14 +9,18 @@ import { z } from "zod";
 
 export const AGENT_CONFIG_VERSION = 1;
 export const DEFAULT_FORMNET_PORT = 51820;
-export const DEFAULT_BRIDGE_NAME = "formbr0";
-export const DEFAULT_FORMNET_INTERFACE = "formnet0";
+export const DEVNET_CHAIN_ID = 31337;
+/** 1 ether: the devnet orchestrator's minimum stake. */
+export const DEFAULT_STAKE_WEI = "1000000000000000000";
 export const DEFAULT_DATA_DIR = "/var/lib/formation/node-agent";
 /** Builder cache (Debian base rootfs, .deb cache, built images); shared by builds, keyed by content. */
 export const DEFAULT_CACHE_DIR = "/var/cache/formation";
 
 const ZHttpUrl = z.url({ protocol: /^https?$/ });
-const ZEthAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "expected a 0x-prefixed 20-byte hex address");
+const ZEthAddress = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, "expected a 0x-prefixed 20-byte hex address")
+  .transform((value) => getAddress(value));
 /** Linux interface names are at most 15 bytes and may not contain `/`, whitespace or `:`. */
 const ZInterfaceName = z
   .string()
@@ -38,7 +43,15 @@ export const ZAgentConfig = z.object({
   }),
   console: z.object({ url: ZHttpUrl }),
   /** Absent means "do not register on chain" (a console-only devnet). */
-  chain: z.object({ rpcUrl: ZHttpUrl, contractAddress: ZEthAddress }).optional(),
+  chain: z
+    .object({
+      rpcUrl: ZHttpUrl,
+      contractAddress: ZEthAddress,
+      chainId: z.number().int().positive().default(DEVNET_CHAIN_ID),
+      /** Stake bonded on registration (wei, decimal string: JSON has no bigints). */
+      stakeWei: z.string().regex(/^\d+$/, "expected a decimal number of wei").default(DEFAULT_STAKE_WEI),
+    })
+    .optional(),
   node: z.object({
     region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "expected a lowercase region slug such as eu-west"),
     capacity: ZCapacity,
@@ -49,12 +62,16 @@ export const ZAgentConfig = z.object({
     .startsWith("/", "the cache directory must be an absolute path")
     .default(DEFAULT_CACHE_DIR),
   formnet: z.object({
+    /** Off only for hosts that join formnet some other way (and in tests without WireGuard). */
+    enabled: z.boolean().default(true),
     listenPort: z.number().int().min(1).max(65_535).default(DEFAULT_FORMNET_PORT),
-    interfaceName: ZInterfaceName.default(DEFAULT_FORMNET_INTERFACE),
+    /** Absent: derived from the node id, so several agents on one host never share a name. */
+    interfaceName: ZInterfaceName.optional(),
     /** Public `host:port` candidates peers may dial; empty means "let peers learn it from the console". */
     endpoints: z.array(z.string().min(3)).default([]),
   }),
-  network: z.object({ bridgeName: ZInterfaceName.default(DEFAULT_BRIDGE_NAME) }),
+  /** Absent bridge name: derived from the data directory (unique per agent on a host). */
+  network: z.object({ bridgeName: ZInterfaceName.optional() }),
   jobs: z
     .object({
       maxConcurrent: z.number().int().min(1).max(64).default(2),

@@ -4,7 +4,6 @@ import { generatePrivateKey, parsePrivateKey } from "./operator-key";
 import type { TPrompter } from "./prompt";
 import {
   AGENT_CONFIG_VERSION,
-  DEFAULT_BRIDGE_NAME,
   DEFAULT_CACHE_DIR,
   DEFAULT_DATA_DIR,
   DEFAULT_FORMNET_PORT,
@@ -21,6 +20,7 @@ export interface TInitFlags {
   passwordFile?: string;
   consoleUrl?: string;
   chainRpcUrl?: string;
+  chainId?: number;
   contractAddress?: string;
   region?: string;
   vcpu?: number;
@@ -96,7 +96,11 @@ export async function collectInitAnswers(options: {
     splitList(
       await ask("Public formnet endpoint(s) host:port, comma-separated (empty: none)", undefined, ""),
     );
-  const bridgeName = await ask("VM bridge name", flags.bridgeName, DEFAULT_BRIDGE_NAME);
+  const bridgeName = await ask(
+    "VM bridge name (empty: derived from the data directory)",
+    flags.bridgeName,
+    "",
+  );
   const cacheDir = await ask("Builder cache directory", flags.cacheDir, DEFAULT_CACHE_DIR);
 
   const config: TAgentConfigInput = {
@@ -104,12 +108,20 @@ export async function collectInitAnswers(options: {
     // The address is filled in once the keystore is written or unlocked.
     operator: { address: `0x${"0".repeat(40)}`, keystorePath: "keystore.json" },
     console: { url: consoleUrl },
-    ...(rpcUrl ? { chain: { rpcUrl, contractAddress } } : {}),
+    ...(rpcUrl
+      ? {
+          chain: {
+            rpcUrl,
+            contractAddress,
+            ...(flags.chainId === undefined ? {} : { chainId: flags.chainId }),
+          },
+        }
+      : {}),
     node: { region, capacity: { vcpu: toInt(vcpu), memoryMb: toInt(memoryMb), diskGb: toInt(diskGb) } },
     dataDir,
     cacheDir,
     formnet: { listenPort: toInt(listenPort), endpoints },
-    network: { bridgeName },
+    network: bridgeName ? { bridgeName } : {},
   };
   return { key, password, config };
 }

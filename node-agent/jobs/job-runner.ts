@@ -89,6 +89,19 @@ export class JobRunner {
     return [...this.#active.keys()];
   }
 
+  /** Running jobs and unreported outcomes, for the status file. */
+  snapshot(): { jobId: string; kind: string; state: string; phase?: string }[] {
+    return this.#store
+      .all()
+      .filter((r) => r.state === "running" || !r.reported)
+      .map((r) => ({
+        jobId: r.jobId,
+        kind: r.spec.kind,
+        state: r.state,
+        ...(r.phase === undefined ? {} : { phase: r.phase }),
+      }));
+  }
+
   get draining(): boolean {
     return this.#draining;
   }

@@ -1,0 +1,393 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PrivateKeyAccount } from "viem/accounts";
+import { unpackContext } from "@/core/context";
+import { ensureKeyFile } from "@/core/formnet/keys";
+import { WireguardInterface } from "@/core/formnet/wireguard-interface";
+import { createLogger, type Logger } from "@/core/log";
+import { formnetInterfaceName } from "@/lib/formnet/naming";
+import { PROTOCOL_VERSION, type THello, type TInstanceStatus } from "@/lib/protocol";
+import { buildAgentChallenge } from "@/lib/signing/agent-auth";
+import { ensureRegistered } from "./chain/register";
+import { dataPaths, type TDataPaths } from "./config/paths";
+import { PreflightError } from "./config/preflight-report";
+import type { TAgentConfig } from "./config/schema";
+import { type TAgentStatus, writeStatusFile } from "./config/status-file";
+import { AgentConnection, type TSessionMessage, type TWelcome } from "./connection/agent-connection";
+import { wireguardPeersFrom } from "./connection/formnet-peers";
+import { runPreflight, type TAccelerator, type TPreflightReport } from "./host/preflight";
+import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
+import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
+import { buildImage } from "./image/build";
+import { buildExecutor } from "./jobs/executors/build";
+import {
+  bootExecutor,
+  iptablesAccess,
+  lifecycleExecutors,
+  type TInstanceExecutorDeps,
+} from "./jobs/executors/instance";
+import { JobRunner } from "./jobs/job-runner";
+import { JobStore } from "./jobs/job-store";
+import type { TJobExecutors } from "./jobs/types";
+import { HostMetrics } from "./metrics/host-metrics";
+import { InstanceMetrics, protocolStatus } from "./metrics/instance-metrics";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface TNodeAgentOptions {
+  config: TAgentConfig;
+  account: PrivateKeyAccount;
+  logger?: Logger;
+  /** Injected only by unit tests; the daemon always drives QEMU. */
+  hypervisor?: Hypervisor;
+  /** Only for tests that exercise the agent on hosts that cannot run VMs. */
+  skipPreflight?: boolean;
+  /** Overrides the instance firewall (tests with a test-double hypervisor). */
+  access?: TInstanceExecutorDeps["access"];
+}
+
+/**
+ * The node agent daemon: one process that registers the operator, keeps formnet up, adopts its
+ * VMs, dials out to the console and runs the jobs it is offered. `stop()` ends the process's work
+ * but leaves VMs (and the formnet interface they are reached through) running; the next `start()`
+ * adopts them.
+ */
+export class NodeAgent {
+  readonly #config: TAgentConfig;
+  readonly #account: PrivateKeyAccount;
+  readonly #paths: TDataPaths;
+  readonly #options: TNodeAgentOptions;
+  #log: Logger;
+  #hypervisor: Hypervisor | undefined;
+  #network: TVmNetwork;
+  #runner: JobRunner | undefined;
+  #connection: AgentConnection | undefined;
+  #hostMetrics: HostMetrics;
+  readonly #instanceMetrics = new InstanceMetrics();
+  #accel: TAccelerator = "tcg";
+  #formnetKey = { privateKeyPath: "", publicKey: "" };
+  #iface: WireguardInterface | undefined;
+  #welcome: TWelcome | undefined;
+  #tokenWaiters: (() => void)[] = [];
+  #registrationTimer: NodeJS.Timeout | undefined;
+  #lastHeartbeatAt: string | null = null;
+  readonly #startedAt = new Date().toISOString();
+  #stopped = false;
+
+  constructor(options: TNodeAgentOptions) {
+    this.#options = options;
+    this.#config = options.config;
+    this.#account = options.account;
+    this.#paths = dataPaths(options.config.dataDir, options.config);
+    this.#log = options.logger ?? createLogger("node-agent", { operator: options.account.address });
+    this.#network = this.#config.network.bridgeName
+      ? { bridge: this.#config.network.bridgeName, gatewayIp: defaultNetwork(this.#paths.root).gatewayIp }
+      : defaultNetwork(this.#paths.root);
+    this.#hostMetrics = new HostMetrics({ diskPath: this.#paths.root });
+  }
+
+  async start(): Promise<void> {
+    for (const dir of [this.#paths.root, this.#paths.jobs, this.#paths.images, this.#paths.builds]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    if (!this.#options.skipPreflight) await this.#preflight();
+    this.#formnetKey = await ensureKeyFile(join(this.#paths.root, "formnet", "wg.key"));
+    this.#hypervisor = this.#options.hypervisor ?? (await this.#createHypervisor());
+    const { adopted, cleaned } = await this.#hypervisor.adopt();
+    this.#log.info({ adopted, cleaned }, "VMs adopted");
+
+    this.#connection = new AgentConnection({
+      consoleUrl: this.#config.console.url,
+      logger: this.#log.child({ part: "connection" }),
+      hello: (challenge) => this.#hello(challenge.nonce, challenge.origin),
+      heartbeat: () => this.#heartbeatBody(),
+      onWelcome: (welcome) => this.#onWelcome(welcome),
+      onMessage: (message) => this.#onMessage(message),
+      onDisconnect: () => this.#writeStatus(),
+    });
+    this.#runner = new JobRunner({
+      store: new JobStore(this.#paths.jobs),
+      executors: this.#executors(this.#hypervisor),
+      sink: this.#connection,
+      logger: this.#log.child({ part: "jobs" }),
+      maxConcurrent: this.#config.jobs.maxConcurrent,
+    });
+    await this.#runner.init();
+    this.#registerOnChain();
+    this.#connection.start();
+    await this.#writeStatus();
+    this.#log.info({ console: this.#config.console.url, accel: this.#accel }, "node agent started");
+  }
+
+  /** Graceful stop: decline new jobs, let running ones finish within the grace period, disconnect. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#log.info("stopping: declining new jobs");
+    clearTimeout(this.#registrationTimer);
+    await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
+    await this.#connection?.stop();
+    this.#hypervisor?.close();
+    for (const wake of this.#tokenWaiters) wake();
+    await this.#writeStatus();
+    this.#log.info("node agent stopped (VMs keep running)");
+  }
+
+  async #preflight(): Promise<TPreflightReport> {
+    const report = await runPreflight({ cacheDir: this.#config.cacheDir });
+    this.#accel = report.accelerator;
+    for (const check of report.checks.filter((c) => !c.ok)) {
+      this.#log.warn({ check: check.id, detail: check.detail, fix: check.fix }, "preflight check failed");
+    }
+    if (!report.ok) throw new PreflightError(report);
+    return report;
+  }
+
+  async #createHypervisor(): Promise<Hypervisor> {
+    return QemuHypervisor.forHost({
+      dataDir: this.#paths.root,
+      cacheDir: this.#config.cacheDir,
+      accelerator: this.#accel,
+      logger: this.#log.child({ part: "hypervisor" }),
+      onEvent: (event) => this.#onVmEvent(event),
+    });
+  }
+
+  #executors(hypervisor: Hypervisor): TJobExecutors {
+    const common = {
+      paths: this.#paths,
+      consoleUrl: this.#config.console.url,
+      token: (signal: AbortSignal) => this.#token(signal),
+    };
+    const instanceDeps: TInstanceExecutorDeps = {
+      ...common,
+      hypervisor,
+      network: this.#network,
+      sshReadyTimeoutMs: this.#config.jobs.sshReadyTimeoutMs,
+      access: this.#options.access ?? iptablesAccess,
+    };
+    return {
+      build: buildExecutor({
+        ...common,
+        cacheDir: this.#config.cacheDir,
+        buildImage,
+        unpackContext: async ({ archivePath, destDir }) => {
+          await unpackContext({ tarGz: await readFile(archivePath), destDir });
+        },
+      }),
+      boot: bootExecutor(instanceDeps),
+      ...lifecycleExecutors(instanceDeps),
+    };
+  }
+
+  /** The blob token of the live session; waits through an outage (or until the job is cancelled). */
+  async #token(signal: AbortSignal): Promise<string> {
+    for (;;) {
+      const welcome = this.#connection?.welcome;
+      if (welcome) return welcome.agentToken;
+      if (this.#stopped) throw new Error("the node agent is stopping");
+      signal.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#tokenWaiters.push(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+  }
+
+  async #hello(nonce: string, origin: string): Promise<THello> {
+    const instances = (await this.#requireHypervisor().list()).map((vm) => ({
+      instanceId: vm.instanceId,
+      status: protocolStatus(vm.status),
+    }));
+    return {
+      type: "hello",
+      protocolVersion: PROTOCOL_VERSION,
+      agentVersion: AGENT_VERSION,
+      operator: this.#account.address,
+      signature: await this.#account.signMessage({ message: buildAgentChallenge(nonce, origin) }),
+      node: {
+        region: this.#config.node.region,
+        capacity: this.#config.node.capacity,
+        accel: this.#accel,
+        formnet: {
+          publicKey: this.#formnetKey.publicKey,
+          listenPort: this.#config.formnet.listenPort,
+          endpoints: this.#config.formnet.endpoints,
+        },
+      },
+      instances,
+      jobs: this.#runner?.helloJobs() ?? [],
+    };
+  }
+
+  async #onWelcome(welcome: TWelcome): Promise<void> {
+    this.#welcome = welcome;
+    this.#log = this.#log.child({ nodeId: welcome.nodeId });
+    const waiters = this.#tokenWaiters;
+    this.#tokenWaiters = [];
+    for (const wake of waiters) wake();
+    await this.#formnetUp(welcome);
+    await this.#runner?.resendUnreported();
+    for (const vm of await this.#requireHypervisor().list()) {
+      this.#connection?.send({
+        type: "instance.status",
+        instanceId: vm.instanceId,
+        status: protocolStatus(vm.status),
+        formnetIp: vm.ipv4,
+      });
+    }
+    await this.#writeStatus();
+  }
+
+  async #formnetUp(welcome: TWelcome): Promise<void> {
+    if (!this.#config.formnet.enabled || this.#iface) return;
+    const prefix = welcome.formnet.cidr.split("/")[1] ?? "16";
+    const name =
+      this.#config.formnet.interfaceName ?? formnetInterfaceName({ role: "node", id: welcome.nodeId });
+    try {
+      this.#iface = await WireguardInterface.up({
+        name,
+        address: `${welcome.formnet.address}/${prefix}`,
+        listenPort: this.#config.formnet.listenPort,
+        privateKeyPath: this.#formnetKey.privateKeyPath,
+        logPath: join(this.#paths.root, "formnet", "wireguard-go.log"),
+        logger: this.#log.child({ part: "formnet" }),
+      });
+    } catch (error) {
+      // Jobs can still build and boot; the next welcome retries. The operator sees why.
+      this.#log.error({ err: error, iface: name }, "cannot bring up the formnet interface");
+    }
+  }
+
+  #onMessage(message: TSessionMessage): void {
+    const runner = this.#runner;
+    switch (message.type) {
+      case "job.offer":
+        runner?.offer(message);
+        return;
+      case "job.cancel":
+        if (!runner?.cancel(message.jobId, message.reason)) {
+          this.#log.info({ jobId: message.jobId }, "cancel for a job that is not running");
+        }
+        return;
+      case "formnet.peers":
+        this.#applyPeers(message.peers);
+        return;
+      case "error":
+        this.#log.warn(
+          { code: message.code, inReplyTo: message.inReplyTo },
+          `console error: ${message.message}`,
+        );
+        return;
+    }
+  }
+
+  #applyPeers(peers: Parameters<typeof wireguardPeersFrom>[0]["peers"]): void {
+    const iface = this.#iface;
+    if (!iface) return;
+    const wanted = wireguardPeersFrom({ peers, selfPublicKey: this.#formnetKey.publicKey });
+    iface
+      .setPeers(wanted)
+      .catch((error: unknown) => this.#log.error({ err: error }, "cannot apply formnet peers"));
+  }
+
+  #onVmEvent(event: TVmEvent): void {
+    const map: Record<TVmEvent["type"], TInstanceStatus> = {
+      started: "running",
+      restarted: "booting",
+      adopted: "running",
+      stopped: "stopped",
+      crashed: "failed",
+    };
+    const status = event.type === "crashed" && event.restarting ? "booting" : map[event.type];
+    const reason = event.type === "crashed" ? "the VM's QEMU process exited unexpectedly" : undefined;
+    this.#log.info({ instanceId: event.instanceId, event: event.type }, "VM event");
+    this.#connection?.send({
+      type: "instance.status",
+      instanceId: event.instanceId,
+      status,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  async #heartbeatBody() {
+    const hypervisor = this.#requireHypervisor();
+    const instances = [];
+    for (const vm of await hypervisor.list()) {
+      const sample = await hypervisor.metrics(vm.instanceId).catch(() => undefined);
+      instances.push({
+        instanceId: vm.instanceId,
+        status: protocolStatus(vm.status),
+        ...(sample ? { metrics: this.#instanceMetrics.rates(sample) } : {}),
+      });
+    }
+    this.#lastHeartbeatAt = new Date().toISOString();
+    void this.#writeStatus();
+    return { metrics: await this.#hostMetrics.sample(), instances, jobs: this.#runner?.activeJobIds() ?? [] };
+  }
+
+  #registerOnChain(): void {
+    const chain = this.#config.chain;
+    if (!chain) return;
+    const attempt = () => {
+      ensureRegistered({
+        rpcUrl: chain.rpcUrl,
+        chainId: chain.chainId,
+        contract: chain.contractAddress,
+        account: this.#account,
+        region: this.#config.node.region,
+        capacity: this.#config.node.capacity,
+        metadata: JSON.stringify({
+          console: this.#config.console.url,
+          formnetPublicKey: this.#formnetKey.publicKey,
+        }),
+        stake: BigInt(chain.stakeWei),
+        logger: this.#log.child({ part: "chain" }),
+      }).then(
+        (result) => this.#log.info({ result }, "operator registered on chain"),
+        (error: unknown) => {
+          // An unreachable RPC must not stop the node from serving; retry until it works.
+          this.#log.error({ err: error }, "chain registration failed; retrying in 60 s");
+          if (!this.#stopped) this.#registrationTimer = setTimeout(attempt, 60_000);
+        },
+      );
+    };
+    attempt();
+  }
+
+  #requireHypervisor(): Hypervisor {
+    if (!this.#hypervisor) throw new Error("the node agent has not started");
+    return this.#hypervisor;
+  }
+
+  async #writeStatus(): Promise<void> {
+    const vms = this.#hypervisor ? await this.#hypervisor.list().catch(() => []) : [];
+    const status: TAgentStatus = {
+      pid: process.pid,
+      agentVersion: AGENT_VERSION,
+      startedAt: this.#startedAt,
+      updatedAt: new Date().toISOString(),
+      operator: this.#account.address,
+      consoleUrl: this.#config.console.url,
+      connection: this.#connection?.state ?? "idle",
+      nodeId: this.#welcome?.nodeId ?? null,
+      formnet: {
+        address: this.#welcome?.formnet.address ?? null,
+        interface: this.#iface?.name ?? null,
+        publicKey: this.#formnetKey.publicKey,
+      },
+      accel: this.#accel,
+      lastHeartbeatAt: this.#lastHeartbeatAt,
+      instances: vms.map((vm) => ({ instanceId: vm.instanceId, status: vm.status, ipv4: vm.ipv4 })),
+      jobs: this.#runner?.snapshot() ?? [],
+      stopped: this.#stopped,
+    };
+    await writeStatusFile(this.#paths.status, status).catch((error: unknown) =>
+      this.#log.warn({ err: error }, "cannot write status file"),
+    );
+  }
+}

@@ -1,0 +1,158 @@
+import { readFile } from "node:fs/promises";
+import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
+import type { TBootPayload, TInstanceActionPayload, TJobResult } from "@/lib/protocol";
+import { downloadBlob } from "../../blobs/download";
+import { imagePathFor, type TDataPaths } from "../../config/paths";
+import type { Hypervisor, TVmInfo, TVmNetwork } from "../../hypervisor/types";
+import { JobFailure } from "../job-error";
+import type { TJobContext } from "../types";
+import { waitForSshBanner } from "./ssh-ready";
+
+export interface TInstanceExecutorDeps {
+  paths: TDataPaths;
+  consoleUrl: string;
+  token: (signal: AbortSignal) => Promise<string>;
+  hypervisor: Hypervisor;
+  network: TVmNetwork;
+  sshReadyTimeoutMs: number;
+  /**
+   * Host firewall for an instance: only its owner's formnet peers may open connections to it.
+   * Injected so unit tests with a test-double hypervisor need no iptables.
+   */
+  access: {
+    apply: (options: { vmIp: string; allowedSources: string[]; bridge: string }) => Promise<unknown>;
+    remove: (options: { vmIp: string; bridge: string }) => Promise<void>;
+  };
+}
+
+export const iptablesAccess: TInstanceExecutorDeps["access"] = {
+  apply: applyInstanceAccess,
+  remove: removeInstanceAccess,
+};
+
+/**
+ * Boot job: fetch the image by digest unless the store has it, create and start the VM with its
+ * formnet IP as its own address, admit only the owner's peers, and report `running` once sshd
+ * answers. Re-running a boot for an instance that already exists resumes it instead of failing.
+ */
+export function bootExecutor(deps: TInstanceExecutorDeps) {
+  return async (ctx: TJobContext, payload: TBootPayload): Promise<TJobResult> => {
+    const { instanceId, formnetIp } = payload;
+    const log = ctx.logger.child({ instanceId });
+    ctx.progress("fetching", `image ${payload.imageDigest}`);
+    const image = await downloadBlob({
+      url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
+      expectedDigest: payload.imageDigest,
+      destPath: imagePathFor(deps.paths, payload.imageDigest),
+      token: await deps.token(ctx.signal),
+      signal: ctx.signal,
+    });
+    log.info({ fromCache: image.fromCache, sizeBytes: image.sizeBytes }, "image ready");
+
+    ctx.progress(
+      "booting",
+      `${payload.vcpu} vCPU, ${payload.memoryMb} MB, ${payload.diskGb} GB at ${formnetIp}`,
+    );
+    ctx.instanceStatus({ instanceId, status: "booting", formnetIp });
+    let vm = await deps.hypervisor.get(instanceId);
+    if (!vm) {
+      vm = await deps.hypervisor.create({
+        instanceId,
+        imagePath: image.path,
+        vcpu: payload.vcpu,
+        memoryMb: payload.memoryMb,
+        diskGb: payload.diskGb,
+        ipv4: formnetIp,
+        network: deps.network,
+      });
+    } else if (vm.ipv4 !== formnetIp) {
+      throw new JobFailure({
+        message: `instance ${instanceId} already exists here with address ${vm.ipv4}, not ${formnetIp}`,
+      });
+    }
+    await deps.access.apply({
+      vmIp: formnetIp,
+      allowedSources: payload.ownerPeers.map((peer) => peer.ip),
+      bridge: deps.network.bridge,
+    });
+    try {
+      vm = await deps.hypervisor.start(instanceId);
+      ctx.log(`VM started (pid ${vm.pid ?? "?"}); waiting for sshd on ${formnetIp}:22`);
+      const banner = await waitForSshBanner({
+        host: formnetIp,
+        timeoutMs: deps.sshReadyTimeoutMs,
+        signal: ctx.signal,
+      });
+      ctx.log(`sshd answered: ${banner}`);
+    } catch (error) {
+      // A VM that never became reachable only burns the operator's CPU: stop it, keep its disk and
+      // serial log for diagnosis, and tell the user what the console printed.
+      await deps.hypervisor.stop(instanceId, { timeoutMs: 5_000 }).catch(() => undefined);
+      const tail = await serialTail(vm);
+      ctx.instanceStatus({ instanceId, status: "failed", formnetIp, reason: errorText(error) });
+      throw new JobFailure({
+        message: `VM ${instanceId} did not become reachable${tail ? `; serial console tail:\n${tail}` : ""}`,
+        cause: error,
+      });
+    }
+    ctx.instanceStatus({ instanceId, status: "running", formnetIp });
+    return { kind: "boot", formnetIp };
+  };
+}
+
+/** stop / start / restart / delete: one hypervisor call each, with the status before and after. */
+export function lifecycleExecutors(deps: TInstanceExecutorDeps) {
+  const withVm = async (instanceId: string): Promise<TVmInfo> => {
+    const vm = await deps.hypervisor.get(instanceId);
+    if (!vm) throw new JobFailure({ message: `instance ${instanceId} does not exist on this node` });
+    return vm;
+  };
+  return {
+    stop: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
+      const vm = await withVm(instanceId);
+      ctx.progress("stopping");
+      ctx.instanceStatus({ instanceId, status: "stopping", formnetIp: vm.ipv4 });
+      await deps.hypervisor.stop(instanceId);
+      ctx.instanceStatus({ instanceId, status: "stopped", formnetIp: vm.ipv4 });
+      return { kind: "stop" };
+    },
+    start: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
+      const vm = await withVm(instanceId);
+      ctx.progress("starting");
+      await deps.hypervisor.start(instanceId);
+      await waitForSshBanner({ host: vm.ipv4, timeoutMs: deps.sshReadyTimeoutMs, signal: ctx.signal });
+      ctx.instanceStatus({ instanceId, status: "running", formnetIp: vm.ipv4 });
+      return { kind: "start" };
+    },
+    restart: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
+      const vm = await withVm(instanceId);
+      ctx.progress("stopping", "restart");
+      ctx.instanceStatus({ instanceId, status: "booting", formnetIp: vm.ipv4 });
+      await deps.hypervisor.restart(instanceId);
+      ctx.progress("starting", "restart");
+      await waitForSshBanner({ host: vm.ipv4, timeoutMs: deps.sshReadyTimeoutMs, signal: ctx.signal });
+      ctx.instanceStatus({ instanceId, status: "running", formnetIp: vm.ipv4 });
+      return { kind: "restart" };
+    },
+    delete: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
+      const vm = await deps.hypervisor.get(instanceId);
+      ctx.progress("deleting");
+      // Deleting what is already gone succeeds: the console may retry a delete whose result it missed.
+      if (vm) {
+        await deps.hypervisor.delete(instanceId);
+        await deps.access.remove({ vmIp: vm.ipv4, bridge: deps.network.bridge });
+      }
+      ctx.instanceStatus({ instanceId, status: "deleted" });
+      return { kind: "delete" };
+    },
+  };
+}
+
+async function serialTail(vm: TVmInfo): Promise<string> {
+  const text = await readFile(vm.serialLogPath, "utf8").catch(() => "");
+  return text.split("\n").slice(-20).join("\n").trim().slice(-2_000);
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 1_900);
+}

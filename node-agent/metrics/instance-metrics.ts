@@ -1,0 +1,47 @@
+import type { TInstanceStatus, TMetrics } from "@/lib/protocol";
+import type { TVmMetrics, TVmStatus } from "../hypervisor/types";
+
+/** Hypervisor VM status in the protocol's words. */
+export function protocolStatus(status: TVmStatus): TInstanceStatus {
+  switch (status) {
+    case "created":
+      return "pending";
+    case "running":
+      return "running";
+    case "stopped":
+      return "stopped";
+    case "crashed":
+      return "failed";
+  }
+}
+
+/**
+ * Turns the hypervisor's cumulative per-VM counters (CPU seconds, tap bytes) into the rates the
+ * protocol reports, remembering the previous sample of each VM.
+ */
+export class InstanceMetrics {
+  readonly #previous = new Map<string, TVmMetrics>();
+
+  rates(sample: TVmMetrics): TMetrics {
+    const previous = this.#previous.get(sample.instanceId);
+    this.#previous.set(sample.instanceId, sample);
+    const base = {
+      memUsedMb: Math.round(sample.rssBytes / 1024 ** 2),
+      diskUsedGb: Math.round((sample.diskBytes / 1024 ** 3) * 100) / 100,
+    };
+    const seconds = previous ? (Date.parse(sample.at) - Date.parse(previous.at)) / 1000 : 0;
+    if (!previous || seconds <= 0) return { ...base, cpuPct: 0, netRx: 0, netTx: 0 };
+    const rate = (now: number, before: number) => Math.max(0, (now - before) / seconds);
+    return {
+      ...base,
+      // 100 % is one full host core, as `top` shows it; a 2-vCPU VM can reach 200 %.
+      cpuPct: Math.round(rate(sample.cpuSeconds, previous.cpuSeconds) * 1_000) / 10,
+      netRx: Math.round(rate(sample.netRxBytes, previous.netRxBytes)),
+      netTx: Math.round(rate(sample.netTxBytes, previous.netTxBytes)),
+    };
+  }
+
+  forget(instanceId: string): void {
+    this.#previous.delete(instanceId);
+  }
+}
