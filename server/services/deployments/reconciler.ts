@@ -227,12 +227,31 @@ export class Reconciler {
         });
         continue;
       }
+      if (await this.#replacedWhileAway(row)) continue;
       if (row.status !== r.status) {
         await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
         deployments.add(row.deploymentId);
       }
     }
     for (const id of deployments) await this.reconcile(id);
+  }
+
+  /**
+   * A replica marked lost shows up again (its node returned). If the deployment was made whole
+   * meanwhile, the returning replica is the surplus one: delete it rather than a healthy new one.
+   */
+  async #replacedWhileAway(row: TInstanceRow): Promise<boolean> {
+    if (row.status !== "lost") return false;
+    const dep = await this.#o.deployments.find(row.deploymentId);
+    const others = dep
+      ? (await this.#o.instances.byDeployment(dep.id)).filter(
+          (i) =>
+            i.id !== row.id && i.buildId === dep.buildId && i.desired !== "deleted" && COUNTED.has(i.status),
+        )
+      : [];
+    if (dep && row.buildId === dep.buildId && others.length < dep.replicas) return false;
+    await this.deleteInstance(row, "replaced while its node was offline");
+    return true;
   }
 
   /** `instance.status` from the agent hosting the instance. */
@@ -242,6 +261,8 @@ export class Reconciler {
   ): Promise<boolean> {
     const row = await this.#o.instances.find(r.instanceId);
     if (!row || row.nodeId !== nodeId) return false;
+    if ((row.desired === "deleted" && r.status !== "deleted") || (await this.#replacedWhileAway(row)))
+      return true;
     await this.#o.instances.reportStatus({
       id: row.id,
       nodeId,

@@ -1,0 +1,200 @@
+import { randomBytes } from "node:crypto";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  completeBoot,
+  completeBuild,
+  completeInstanceJob,
+  sha256Digest,
+} from "@/server/testing/agent-actions";
+import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
+import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
+
+const operators = [privateKeyToAccount(generatePrivateKey()), privateKeyToAccount(generatePrivateKey())];
+const owner = privateKeyToAccount(generatePrivateKey()).address.toLowerCase();
+let platform: TTestPlatform;
+const agents: FakeAgent[] = [];
+
+beforeEach(async () => {
+  platform = await startTestPlatform({ operators: operators.map((o) => o.address) });
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.close();
+  await platform.close();
+});
+
+/** An agent that builds, boots and runs instance jobs automatically. */
+async function autoAgent(
+  i: number,
+  extra: Partial<Parameters<typeof FakeAgent.connect>[0]> = {},
+): Promise<FakeAgent> {
+  const a = await FakeAgent.connect({
+    url: platform.url,
+    account: operators[i % 2] ?? operators[0]!,
+    onOffer: async (offer: TOffer, agent) => {
+      if (offer.kind === "build") await completeBuild({ url: platform.url, agent, offer });
+      else if (offer.kind === "boot") completeBoot(agent, offer);
+      else completeInstanceJob(agent, offer);
+    },
+    ...extra,
+  });
+  agents.push(a);
+  return a;
+}
+
+async function builtBuild(name = "web") {
+  const context = randomBytes(128);
+  const dto = await platform.controlPlane.builds.create({
+    owner,
+    formfile: testFormfile(name),
+    context,
+    contextDigest: sha256Digest(context),
+  });
+  await eventually(
+    async () => (await platform.controlPlane.repos.builds.find(dto.buildId))?.status === "built",
+    {
+      what: "build to finish",
+    },
+  );
+  return dto.buildId;
+}
+
+const running = async (buildId: string) =>
+  (await platform.controlPlane.deployments.list({ owner, buildId })).filter((i) => i.status === "running");
+
+describe("scheduler", () => {
+  it("places 3 replicas on distinct nodes and reschedules when a node dies; extras go when it returns", async () => {
+    const fleet = [await autoAgent(0), await autoAgent(1), await autoAgent(2)];
+    const buildId = await builtBuild();
+    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId });
+    expect(shipped.notice).toBeNull();
+    expect(new Set(shipped.instances.map((i) => i.nodeId)).size).toBe(3);
+    const up = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 3 ? r : null;
+    });
+    expect(new Set(up.map((i) => i.formnetIp)).size).toBe(3);
+    expect((await platform.controlPlane.repos.builds.find(buildId))?.status).toBe("running");
+
+    // A fourth node joins, then a node hosting a replica dies without a goodbye.
+    const spare = await autoAgent(3);
+    const victim = fleet[0]!;
+    const lostId = up.find((i) => i.nodeId === victim.nodeId)?.instanceId;
+    await victim.kill();
+    agents.splice(agents.indexOf(victim), 1);
+    const moved = await eventually(
+      async () => {
+        const r = await running(buildId);
+        return r.length === 3 && r.some((i) => i.nodeId === spare.nodeId) ? r : null;
+      },
+      { timeoutMs: 15_000, what: "replica rescheduled onto the spare node" },
+    );
+    expect(moved.some((i) => i.nodeId === victim.nodeId)).toBe(false);
+    const lost = await platform.controlPlane.repos.instances.find(lostId ?? "");
+    expect(lost).toMatchObject({ status: "lost", reason: expect.stringMatching(/offline/) });
+    expect((await platform.controlPlane.repos.nodes.find(victim.nodeId))?.status).toBe("offline");
+
+    // The dead node comes back still running its old VM: the surplus replica is deleted there.
+    const back = await autoAgent(0, {
+      wgPublicKey: victim.wgPublicKey,
+      instances: [{ instanceId: lostId ?? "", status: "running" }],
+    });
+    await back.waitFor(
+      (m) => m.type === "job.offer" && m.kind === "delete" && m.payload.instanceId === lostId,
+    );
+    await eventually(
+      async () => (await platform.controlPlane.repos.instances.find(lostId ?? ""))?.status === "deleted",
+    );
+    expect((await running(buildId)).length).toBe(3);
+  });
+
+  it("places what it can when fewer nodes than replicas exist, and says so", async () => {
+    await autoAgent(0);
+    await autoAgent(1);
+    const buildId = await builtBuild();
+    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 3 });
+    expect(shipped.instances).toHaveLength(2);
+    expect(shipped.notice).toMatch(/placed 2 of 3 replicas/);
+    await eventually(async () => (await running(buildId)).length === 2);
+    // A third node joining fills the gap on the next reconcile.
+    await autoAgent(2);
+    await eventually(async () => (await running(buildId)).length === 3, { timeoutMs: 10_000 });
+    const dep = await platform.controlPlane.repos.deployments.findByName({ owner, name: "web" });
+    expect(dep?.notice).toBeNull();
+  });
+
+  it("stops, starts and deletes instances on their node, and rolls back to an earlier build", async () => {
+    await autoAgent(0);
+    const v1 = await builtBuild();
+    await platform.controlPlane.deployments.ship({ owner, buildId: v1, replicas: 1 });
+    const [inst] = await eventually(async () => {
+      const r = await running(v1);
+      return r.length === 1 ? r : null;
+    });
+    const id = inst?.instanceId ?? "";
+    await platform.controlPlane.deployments.act({ owner, instanceId: id, action: "stop" });
+    await eventually(
+      async () => (await platform.controlPlane.repos.instances.find(id))?.status === "stopped",
+    );
+    await platform.controlPlane.deployments.act({ owner, instanceId: id, action: "start" });
+    await eventually(
+      async () => (await platform.controlPlane.repos.instances.find(id))?.status === "running",
+    );
+    await expect(
+      platform.controlPlane.deployments.act({
+        owner: "0x0000000000000000000000000000000000000001",
+        instanceId: id,
+        action: "stop",
+      }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+
+    // v2 of the same NAME replaces v1, then rollback brings v1 back.
+    const v2 = await builtBuild();
+    expect(v2).not.toBe(v1);
+    await platform.controlPlane.deployments.ship({ owner, buildId: v2, replicas: 1 });
+    await eventually(async () => (await running(v2)).length === 1 && (await running(v1)).length === 0);
+    const rolled = await platform.controlPlane.deployments.rollback({ owner, name: "web", buildId: v1 });
+    expect(rolled.deployment.buildId).toBe(v1);
+    await eventually(async () => (await running(v1)).length === 1 && (await running(v2)).length === 0);
+  });
+
+  it("loses nothing across a console restart", async () => {
+    const a = await autoAgent(0);
+    const buildId = await builtBuild();
+    await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    const before = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    // A build queued while no console runs must survive too.
+    const context = randomBytes(64);
+    a.send({
+      type: "heartbeat",
+      seq: 999,
+      metrics: { cpuPct: 1, memUsedMb: 1, diskUsedGb: 1, netRx: 0, netTx: 0 },
+      instances: [],
+    });
+    await a.close();
+    agents.splice(0);
+    const queued = await platform.controlPlane.builds.create({
+      owner,
+      formfile: testFormfile("later"),
+      context,
+      contextDigest: sha256Digest(context),
+    });
+    await platform.restart();
+    const again = await autoAgent(0, {
+      wgPublicKey: a.wgPublicKey,
+      instances: [...a.instances].map(([instanceId, status]) => ({ instanceId, status })),
+    });
+    expect(again.nodeId).toBe(a.nodeId);
+    expect(again.welcome?.formnet.address).toBe(a.welcome?.formnet.address);
+    await eventually(
+      async () => (await platform.controlPlane.repos.builds.find(queued.buildId))?.status === "built",
+    );
+    const after = await running(buildId);
+    expect(after.map((i) => [i.instanceId, i.formnetIp])).toEqual(
+      before.map((i) => [i.instanceId, i.formnetIp]),
+    );
+  });
+});
