@@ -6,8 +6,15 @@ import { run } from "../host/exec";
 /** Bump when the init script or layout changes so cached initrds are rebuilt. */
 const INITRD_VERSION = "1";
 
-/** Virtio drivers the guest needs before it can mount its root disk and reach the network. */
-export const GUEST_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng"];
+/** Virtio drivers (plus the ACPI power button for QMP system_powerdown and fw_cfg for the per-VM host key) the guest needs before it can mount its root disk and reach the network. */
+export const GUEST_MODULES = [
+  "virtio_pci",
+  "virtio_blk",
+  "virtio_net",
+  "virtio_rng",
+  "button",
+  "qemu_fw_cfg",
+];
 
 /**
  * Orders the modules (and everything they depend on) so that each is loaded after its

@@ -4,16 +4,19 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, unlink, writeFi
 import { join } from "node:path";
 import { run } from "../host/exec";
 import {
+  ACPI_POWER_EVENT,
   FSTAB,
   GUEST_NET_SCRIPT,
   GUEST_NET_UNIT,
+  HOSTKEYS_SCRIPT,
   HOSTKEYS_UNIT,
   MASKED_UNITS,
+  SSH_EARLY_DROPIN,
   SSHD_BASE_CONF,
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "3";
+export const BASE_VERSION = "5";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -22,6 +25,10 @@ export const BASE_PACKAGES = [
   "sudo",
   "udev",
   "ca-certificates",
+  // Lets non-root users run systemctl/hostnamectl (they talk to PID 1 over the system bus).
+  "dbus",
+  // Turns the ACPI power button (QMP system_powerdown) into a clean poweroff without dbus/logind.
+  "acpid",
 ];
 export const DEFAULT_CACHE_DIR = "/var/cache/formation";
 
@@ -72,7 +79,7 @@ export function ensureBaseRootfs(opts: {
   const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
   const key = cacheDir;
   const existing = inflight.get(key);
-  if (existing) return existing;
+  if (existing !== undefined) return existing;
   const p = buildBase(cacheDir, opts).finally(() => inflight.delete(key));
   inflight.set(key, p);
   return p;
@@ -134,6 +141,7 @@ async function customizeBase(root: string): Promise<void> {
   const sys = join(root, "etc/systemd/system");
   await writeFile(join(root, "usr/local/sbin/formation-guest-net"), GUEST_NET_SCRIPT, { mode: 0o755 });
   await writeFile(join(sys, "formation-guest-net.service"), GUEST_NET_UNIT);
+  await writeFile(join(root, "usr/local/sbin/formation-hostkeys"), HOSTKEYS_SCRIPT, { mode: 0o755 });
   await writeFile(join(sys, "formation-hostkeys.service"), HOSTKEYS_UNIT);
   await mkdir(join(sys, "sysinit.target.wants"), { recursive: true });
   await mkdir(join(sys, "multi-user.target.wants"), { recursive: true });
@@ -162,6 +170,13 @@ async function customizeBase(root: string): Promise<void> {
   }
   await writeFile(join(root, "etc/ssh/sshd_config.d/10-formation-base.conf"), SSHD_BASE_CONF);
   await writeFile(join(root, "etc/fstab"), FSTAB);
+  await mkdir(join(sys, "ssh.service.d"), { recursive: true });
+  await writeFile(join(sys, "ssh.service.d/10-formation-early.conf"), SSH_EARLY_DROPIN);
+  // sshd now starts before systemd-user-sessions; without this, /run/nologin would refuse
+  // non-root logins for the seconds in between.
+  await symlink("/dev/null", join(root, "etc/tmpfiles.d/systemd-nologin.conf"));
+  await mkdir(join(root, "etc/acpi/events"), { recursive: true });
+  await writeFile(join(root, "etc/acpi/events/formation-power"), ACPI_POWER_EVENT);
   await writeFile(join(root, "etc/hostname"), "formation\n");
   // Empty machine-id: systemd makes a fresh one per VM at boot instead of every replica sharing one.
   await writeFile(join(root, "etc/machine-id"), "");

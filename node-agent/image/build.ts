@@ -72,7 +72,7 @@ export async function buildImage(opts: TBuildImageOptions): Promise<TBuildImageR
     .digest("hex")
     .slice(0, 32);
   const existing = inflight.get(key);
-  if (existing) return existing;
+  if (existing !== undefined) return existing;
   const p = buildUncached({ ...opts, cacheDir, baseDir: base.dir, key }).finally(() => inflight.delete(key));
   inflight.set(key, p);
   return p;

@@ -17,7 +17,7 @@ export function systemdQuote(arg: string): string {
     .replaceAll('"', '\\"')
     .replaceAll("\n", "\\n")
     .replaceAll("%", "%%")
-    .replaceAll("$", "$$");
+    .replaceAll("$", () => "$$");
   return `"${escaped}"`;
 }
 
