@@ -102,7 +102,11 @@ async function partitionHeal(): Promise<void> {
       }));
       await r(0).call({ cmd: "writeMany", writes });
     }
-    await waitFor(() => converged(replicas), { timeoutMs: 600_000, what: "setup convergence" });
+    await waitFor(() => converged(replicas), {
+      timeoutMs: 600_000,
+      what: "setup convergence",
+      intervalMs: 250,
+    });
     for (const [i, j] of pairs) if (side[i] !== side[j]) await r(i).call({ cmd: "hangup", peer: `${j}` });
 
     const t0 = performance.now();
@@ -144,7 +148,11 @@ async function partitionHeal(): Promise<void> {
     const t1 = performance.now();
     for (const [i, j] of pairs)
       if (side[i] !== side[j]) await r(i).call({ cmd: "dial", peer: `${j}`, url: r(j).url });
-    await waitFor(() => converged(replicas), { timeoutMs: 1_200_000, what: "heal convergence" });
+    await waitFor(() => converged(replicas), {
+      timeoutMs: 1_200_000,
+      what: "heal convergence",
+      intervalMs: 250,
+    });
     const healMs = performance.now() - t1;
     const stats = await Promise.all(replicas.map((x) => x.status()));
     out(

@@ -1,4 +1,5 @@
 import * as Automerge from "@automerge/automerge";
+import { canonicalJson } from "./digest";
 import type { TEnvelope, TVerifiedChange } from "./envelope";
 import { ObjectRoots } from "./touched";
 
@@ -23,6 +24,9 @@ export class EntityDoc {
   // Accepted changes not yet given to Automerge: applying a batch costs a fraction of applying
   // each change on its own, so application waits until someone reads the document.
   #unapplied: Uint8Array[] = [];
+  // Canonical JSON of the value, cached because replicas are polled for digests far more often
+  // than a given entity changes.
+  #canonical: string | undefined;
   readonly changes = new Map<string, TChangeRecord>();
   readonly order: string[] = [];
   readonly roots = new ObjectRoots();
@@ -47,6 +51,7 @@ export class EntityDoc {
 
   set doc(doc: Automerge.Doc<TEntityValue>) {
     this.#unapplied = [];
+    this.#canonical = undefined;
     this.#doc = doc;
   }
 
@@ -68,6 +73,7 @@ export class EntityDoc {
   /** Indexes a verified, authorized change; `apply` false when the document already contains it (snapshot). */
   record(change: TVerifiedChange, created: ReadonlyMap<string, string>, apply: boolean): void {
     if (apply) this.#unapplied.push(change.bytes);
+    this.#canonical = undefined;
     const { decoded } = change;
     this.changes.set(decoded.hash, {
       envelope: change.envelope,
@@ -127,5 +133,11 @@ export class EntityDoc {
 
   value(): TEntityValue {
     return Automerge.toJS(this.doc);
+  }
+
+  /** Canonical JSON of the value (sorted keys), for digests. */
+  canonical(): string {
+    this.#canonical ??= canonicalJson(this.value());
+    return this.#canonical;
   }
 }

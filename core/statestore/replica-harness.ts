@@ -118,14 +118,14 @@ export class ReplicaHandle {
 /** Polls `check` until it returns true or the deadline passes. */
 export async function waitFor(
   check: () => Promise<boolean>,
-  opts: { timeoutMs: number; what: string },
+  opts: { timeoutMs: number; what: string; intervalMs?: number },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     if (await check()) return;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 100));
   }
 }
 

@@ -11,7 +11,7 @@ import {
 } from "../../lib/statestore/authorize";
 import { parseEntityKey, type TEntityKind } from "../../lib/statestore/entities";
 import { createLogger, type Logger } from "../log";
-import { canonicalJson, sha256Hex } from "./digest";
+import { sha256Hex } from "./digest";
 import { EntityDoc, type TEntityValue } from "./entity-doc";
 import { actorFor, openEnvelope, sealChange, type TEnvelope, type TVerifiedChange } from "./envelope";
 import { StateStoreError } from "./errors";
@@ -389,7 +389,9 @@ export class StateStore extends EventEmitter {
 
   /** Digest of the materialized state: equal on two replicas iff they show the same entities. */
   digest(): string {
-    return sha256Hex(canonicalJson(this.list().map(({ key, value }) => [key, value])));
+    const entities = [...this.#docs.values()].filter((e) => e.order.length > 0);
+    entities.sort((a, b) => (a.key < b.key ? -1 : 1));
+    return sha256Hex(`[${entities.map((e) => `[${JSON.stringify(e.key)},${e.canonical()}]`).join(",")}]`);
   }
 
   /** Digest of every document's heads (cheap "are we in sync" check in the handshake). */
