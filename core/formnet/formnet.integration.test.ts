@@ -265,6 +265,7 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
       privateKeyPath: keyPath,
       netns: host.ns.name,
       routingTable: 4242,
+      logPath: join(dir, "extra-wg.log"),
     });
     try {
       expect(extra.name).not.toBe(running("console").iface.name);

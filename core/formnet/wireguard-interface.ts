@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
 import { type TFormnetPeer, ZFormnetPeer } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
-import { CommandError, inNetns, run, succeeds, waitFor } from "./command";
+import { CommandError, commandLine, inNetns, run, succeeds, waitFor } from "./command";
 import { ensureKeyFile } from "./keys";
 import { parseWgDump, type TWgDump } from "./wg-dump";
 
@@ -77,6 +79,11 @@ export class WireguardInterface {
       implementation = existsSync(socketPath(name)) ? "userspace" : "kernel";
       logger.info({ implementation }, "adopting running WireGuard interface");
     } else {
+      if (await succeeds("ip", ["link", "show", name], { netns })) {
+        throw new Error(
+          `Interface ${name} exists but is not a WireGuard interface; choose another name or remove it (ip link del ${name})`,
+        );
+      }
       const wanted = options.implementation ?? "auto";
       if (
         wanted !== "userspace" &&
@@ -249,34 +256,40 @@ async function startWireguardGo(options: {
   logPath?: string;
 }): Promise<ChildProcess> {
   const [file, argv] = inNetns(options.netns, "wireguard-go", ["-f", options.name]);
-  const fd = options.logPath === undefined ? undefined : openSync(options.logPath, "a", 0o600);
-  let stderr = "";
+  // Always a file, never a pipe: wireguard-go must survive its parent (a pipe would break and kill
+  // it with SIGPIPE on its next log line), and the file keeps its startup errors for the message.
+  const logPath = options.logPath ?? join(tmpdir(), `wireguard-go-${options.name}.log`);
+  const fd = openSync(logPath, "a", 0o600);
+  const startedAt = statSync(logPath).size;
   const child = spawn(file, argv, {
     // Own process group so the interface outlives a crash of its parent; adopted on the next up().
     detached: true,
-    stdio: ["ignore", fd ?? "ignore", fd ?? "pipe"],
+    stdio: ["ignore", fd, fd],
     env: { ...process.env, LOG_LEVEL: process.env.WG_LOG_LEVEL ?? "error" },
   });
-  if (fd !== undefined) closeSync(fd);
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
+  closeSync(fd);
   child.unref();
-  try {
-    await waitFor(
-      `wireguard-go to open ${socketPath(options.name)}`,
-      async () => {
-        if (child.exitCode !== null)
-          throw new CommandError(`${file} ${argv.join(" ")}`, child.exitCode, stderr);
-        return (await succeeds("wg", ["show", options.name, "public-key"], { netns: options.netns }))
-          ? true
-          : undefined;
-      },
-      { timeoutMs: 10_000 },
-    );
-  } catch (error) {
+  const outcome = await waitFor(
+    `wireguard-go to open ${socketPath(options.name)}`,
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return "exited";
+      const ready = await succeeds("wg", ["show", options.name, "public-key"], { netns: options.netns });
+      return ready ? "ready" : undefined;
+    },
+    { timeoutMs: 10_000 },
+  ).catch((error: unknown) => {
     child.kill("SIGKILL");
     throw error;
+  });
+  if (outcome === "exited") {
+    const output = readFileSync(logPath, "utf8")
+      .slice(startedAt)
+      .split("\n")
+      // Drop the "kernel has first class support" banner box that wireguard-go prints on Linux.
+      .filter((line) => !/[\u2500-\u257f]/.test(line) && line.trim() !== "")
+      .join("\n")
+      .slice(-4000);
+    throw new CommandError(commandLine(file, argv), child.exitCode, output);
   }
   return child;
 }
