@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Stats } from "node:fs";
 import { lstat, readdir, readFile, readlink, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -68,11 +69,11 @@ async function addSymlink(walk: TWalk, path: string, abs: string): Promise<void>
     walk.pending.push(inside);
 }
 
-async function visit(walk: TWalk, path: string): Promise<void> {
+async function visit(walk: TWalk, path: string, known?: Stats): Promise<void> {
   if (walk.visited.has(path)) return;
   walk.visited.add(path);
   const abs = path === "" ? walk.root : join(walk.root, path);
-  const info = await lstat(abs);
+  const info = known ?? (await lstat(abs));
   if (info.isSymbolicLink()) return addSymlink(walk, path, abs);
   if (info.isFile()) {
     walk.entries.set(path, {
@@ -90,12 +91,12 @@ async function visit(walk: TWalk, path: string): Promise<void> {
     });
   }
   if (path !== "") walk.entries.set(path, { kind: "directory", path });
-  const children = (await readdir(abs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const child of children) {
-    const childPath = path === "" ? child.name : `${path}/${child.name}`;
-    if (walk.ignore.ignores(childPath, child.isDirectory())) continue;
-    await visit(walk, childPath);
-  }
+  const children = (await readdir(abs, { withFileTypes: true }))
+    .map((child) => ({ child, childPath: path === "" ? child.name : `${path}/${child.name}` }))
+    .filter(({ child, childPath }) => !walk.ignore.ignores(childPath, child.isDirectory()));
+  // Stat siblings concurrently (order does not matter: entries are sorted before writing).
+  const stats = await Promise.all(children.map(({ childPath }) => lstat(join(walk.root, childPath))));
+  for (const [i, { childPath }] of children.entries()) await visit(walk, childPath, stats[i]);
 }
 
 async function collect(dir: string, formfile: TFormfile, ignoreFile: string): Promise<TEntry[]> {
@@ -148,14 +149,31 @@ async function writeTar(entries: TEntry[]): Promise<Buffer> {
     pack.on("error", reject);
   });
   const base = { mtime: new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
-  for (const entry of entries) {
+  // Read file bodies a batch ahead so disk latency overlaps with tar encoding.
+  const BATCH = 64;
+  let prefetched = new Map<number, Promise<Buffer>>();
+  const prefetch = (from: number): Map<number, Promise<Buffer>> => {
+    const next = new Map<number, Promise<Buffer>>();
+    for (let i = from; i < Math.min(from + BATCH, entries.length); i++) {
+      const entry = entries[i];
+      if (entry?.kind === "file") next.set(i, readFile(entry.abs));
+    }
+    return next;
+  };
+  prefetched = prefetch(0);
+  let upcoming = prefetch(BATCH);
+  for (const [index, entry] of entries.entries()) {
+    if (index > 0 && index % BATCH === 0) {
+      prefetched = upcoming;
+      upcoming = prefetch(index + BATCH);
+    }
     const header: Partial<tar.Header> & { name: string } =
       entry.kind === "directory"
         ? { ...base, name: entry.path, type: "directory", mode: 0o755 }
         : entry.kind === "symlink"
           ? { ...base, name: entry.path, type: "symlink", linkname: entry.target, mode: 0o777 }
           : { ...base, name: entry.path, type: "file", mode: entry.executable ? 0o755 : 0o644 };
-    const body = entry.kind === "file" ? await readFile(entry.abs) : undefined;
+    const body = entry.kind === "file" ? await prefetched.get(index) : undefined;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error | null): void => (error ? reject(error) : resolve());
       if (body) pack.entry({ ...header, size: body.length }, body, done);

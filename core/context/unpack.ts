@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, readdir, rename, rm, rmdir, stat, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -42,6 +42,10 @@ type TState = {
   result: TUnpackResult;
   paths: string[];
   links: Array<{ path: string; target: string }>;
+  /** Directories known to exist, so each is created once. */
+  dirs: Set<string>;
+  inflight: Set<Promise<void>>;
+  failure?: unknown;
 };
 
 /** Validates an archive entry name and returns its normalised relative path ("" for the root). */
@@ -58,19 +62,59 @@ function safeName(name: string): string {
   return parts.join("/");
 }
 
-async function writeFileEntry(state: TState, path: string, entry: TSource): Promise<void> {
-  const abs = join(state.root, path);
-  await mkdir(dirname(abs), { recursive: true }).catch((cause: unknown) => {
+/** Files up to this size are buffered and written concurrently; larger ones are streamed. */
+const SMALL_FILE = 1024 * 1024;
+const MAX_INFLIGHT = 32;
+
+async function ensureDir(state: TState, dir: string, path: string): Promise<void> {
+  if (state.dirs.has(dir)) return;
+  await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
     throw new ContextError(
       "DUPLICATE_ENTRY",
       `archive entry ${path} needs a directory where a file already is`,
-      { path, cause },
+      {
+        path,
+        cause,
+      },
     );
   });
+  state.dirs.add(dir);
+}
+
+const duplicate = (path: string) => (cause: unknown) => {
+  throw new ContextError("DUPLICATE_ENTRY", `archive entry ${path} appears twice`, { path, cause });
+};
+
+/** Tracks a background write; its failure is recorded and re-thrown by the extraction loop. */
+function track(state: TState, write: Promise<void>): void {
+  const tracked: Promise<void> = write.then(
+    () => {
+      state.inflight.delete(tracked);
+    },
+    (error: unknown) => {
+      state.inflight.delete(tracked);
+      state.failure ??= error;
+    },
+  );
+  state.inflight.add(tracked);
+}
+
+async function writeFileEntry(state: TState, path: string, entry: TSource): Promise<void> {
+  const abs = join(state.root, path);
+  await ensureDir(state, dirname(abs), path);
   const mode = (entry.header.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
-  const handle = await open(abs, "wx", mode).catch((cause: unknown) => {
-    throw new ContextError("DUPLICATE_ENTRY", `archive entry ${path} appears twice`, { path, cause });
-  });
+  state.result.files++;
+  if ((entry.header.size ?? 0) <= SMALL_FILE) {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of entry) if (chunk instanceof Uint8Array) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    state.result.bytes += body.length;
+    // "wx": an existing path (duplicate entry) is an error, never overwritten.
+    track(state, writeFile(abs, body, { flag: "wx", mode }).catch(duplicate(path)));
+    if (state.inflight.size >= MAX_INFLIGHT) await Promise.race(state.inflight);
+    return;
+  }
+  const handle = await open(abs, "wx", mode).catch(duplicate(path));
   try {
     for await (const chunk of entry) {
       if (chunk instanceof Uint8Array) {
@@ -81,7 +125,6 @@ async function writeFileEntry(state: TState, path: string, entry: TSource): Prom
   } finally {
     await handle.close();
   }
-  state.result.files++;
 }
 
 async function handleEntry(state: TState, entry: TSource): Promise<void> {
@@ -108,12 +151,7 @@ async function handleEntry(state: TState, entry: TSource): Promise<void> {
       return writeFileEntry(state, path, entry);
     case "directory":
       entry.resume();
-      await mkdir(join(state.root, path), { recursive: true }).catch((cause: unknown) => {
-        throw new ContextError("DUPLICATE_ENTRY", `archive directory ${path} collides with a file`, {
-          path,
-          cause,
-        });
-      });
+      await ensureDir(state, join(state.root, path), path);
       state.result.directories++;
       return;
     case "symlink":
@@ -199,8 +237,15 @@ async function extractInto(state: TState, tarGz: Buffer): Promise<void> {
   );
   gunzip.end(tarGz);
   try {
-    for await (const entry of extract) await handleEntry(state, entry);
+    for await (const entry of extract) {
+      await handleEntry(state, entry);
+      if (state.failure !== undefined) throw state.failure;
+    }
+    await Promise.all(state.inflight);
+    if (state.failure !== undefined) throw state.failure;
   } catch (error) {
+    // Let background writes settle before the caller deletes the temporary tree.
+    await Promise.all(state.inflight);
     fail(error instanceof Error ? error : new Error(String(error)));
     if (error instanceof ContextError) throw error;
     throw new ContextError("CORRUPT_ARCHIVE", "the build context is not a valid tar archive", {
@@ -242,6 +287,8 @@ export async function unpackContext(opts: {
     result: { files: 0, directories: 0, symlinks: 0, bytes: 0 },
     paths: [],
     links: [],
+    dirs: new Set([root]),
+    inflight: new Set(),
   };
   try {
     await extractInto(state, opts.tarGz);

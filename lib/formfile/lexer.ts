@@ -82,7 +82,44 @@ export function logicalLines(source: string): { lines: TLogicalLine[]; warnings:
   return { lines, warnings };
 }
 
-const isSpace = (ch: string | undefined): boolean => ch === " " || ch === "\t";
+const SPACE = 32;
+const TAB = 9;
+const DQUOTE = 34;
+const SQUOTE = 39;
+/** A run of characters that need no quote handling; sticky so it matches exactly at `lastIndex`. */
+const PLAIN_RUN = /[^ \t"']+/y;
+/** The next character that ends or escapes inside a double-quoted section. */
+const DQ_SPECIAL = /["\\]/g;
+
+type TScan = { value: string; next: number } | { error: { offset: number; message: string } };
+
+/** Scans a quoted section starting at the quote `at`; returns its unquoted text and the index after it. */
+function scanQuoted(text: string, at: number): TScan {
+  const quote = text.charCodeAt(at);
+  if (quote === SQUOTE) {
+    const close = text.indexOf("'", at + 1);
+    if (close === -1) return { error: { offset: at, message: "unterminated ' quote" } };
+    return { value: text.slice(at + 1, close), next: close + 1 };
+  }
+  let value = "";
+  let i = at + 1;
+  for (;;) {
+    DQ_SPECIAL.lastIndex = i;
+    const m = DQ_SPECIAL.exec(text);
+    if (m === null) return { error: { offset: at, message: 'unterminated " quote' } };
+    value += text.slice(i, m.index);
+    if (m[0] === '"') return { value, next: m.index + 1 };
+    // Only \" and \\ are escapes; any other backslash is kept literally.
+    const escaped = text[m.index + 1];
+    if (escaped === '"' || escaped === "\\") {
+      value += escaped;
+      i = m.index + 2;
+    } else {
+      value += "\\";
+      i = m.index + 1;
+    }
+  }
+}
 
 /**
  * Splits `text` from `start` into whitespace-separated tokens. Double quotes group (with `\"` and `\\`
@@ -93,37 +130,29 @@ export function tokenize(
   start = 0,
 ): { tokens: TToken[]; error?: { offset: number; message: string } } {
   const tokens: TToken[] = [];
+  const n = text.length;
   let i = start;
-  while (i < text.length) {
-    while (isSpace(text[i])) i++;
-    if (i >= text.length) break;
+  while (i < n) {
+    let c = text.charCodeAt(i);
+    if (c === SPACE || c === TAB) {
+      i++;
+      continue;
+    }
     const offset = i;
     let value = "";
-    while (i < text.length && !isSpace(text[i])) {
-      const ch = text[i];
-      if (ch === '"' || ch === "'") {
-        const quoteAt = i;
-        i++;
-        let closed = false;
-        while (i < text.length) {
-          const c = text[i];
-          if (c === ch) {
-            closed = true;
-            i++;
-            break;
-          }
-          if (ch === '"' && c === "\\" && (text[i + 1] === '"' || text[i + 1] === "\\")) {
-            value += text[i + 1];
-            i += 2;
-            continue;
-          }
-          value += c;
-          i++;
-        }
-        if (!closed) return { tokens, error: { offset: quoteAt, message: `unterminated ${ch} quote` } };
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (c === SPACE || c === TAB) break;
+      if (c === DQUOTE || c === SQUOTE) {
+        const scan = scanQuoted(text, i);
+        if ("error" in scan) return { tokens, error: scan.error };
+        value += scan.value;
+        i = scan.next;
       } else {
-        value += ch;
-        i++;
+        PLAIN_RUN.lastIndex = i;
+        PLAIN_RUN.test(text);
+        value += text.slice(i, PLAIN_RUN.lastIndex);
+        i = PLAIN_RUN.lastIndex;
       }
     }
     tokens.push({ value, offset, end: i });
