@@ -1,5 +1,9 @@
 import { accountRouter } from "@/server/api/routers/account";
 import { authRouter } from "@/server/api/routers/auth";
+import { buildsRouter } from "@/server/api/routers/builds";
+import { formnetRouter } from "@/server/api/routers/formnet";
+import { instancesRouter } from "@/server/api/routers/instances";
+import { nodesRouter } from "@/server/api/routers/nodes";
 import { createCallerFactory, createTRPCRouter } from "@/server/api/trpc";
 
 /**
@@ -9,6 +13,10 @@ import { createCallerFactory, createTRPCRouter } from "@/server/api/trpc";
 export const appRouter = createTRPCRouter({
   auth: authRouter,
   account: accountRouter,
+  builds: buildsRouter,
+  instances: instancesRouter,
+  nodes: nodesRouter,
+  formnet: formnetRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase, type TDatabase } from "./client";
-import { migrateDatabase } from "./migrate";
+import { migrateDatabase, migrationsUpToDate } from "./migrate";
 import { startPostgresCluster, type TPostgresCluster } from "./postgres-cluster";
 import { accountRepository } from "./repositories/account-repository";
 import { auditRepository } from "./repositories/audit-repository";
@@ -13,8 +13,9 @@ describe("PostgreSQL provider", () => {
 
   beforeAll(async () => {
     cluster = await startPostgresCluster();
-    await migrateDatabase({ databaseUrl: cluster.url });
     db = createDatabase(cluster.url);
+    expect(await migrationsUpToDate(db, cluster.url)).toBe(false);
+    await migrateDatabase({ databaseUrl: cluster.url });
   });
   afterAll(async () => {
     await db?.$disconnect();
@@ -26,6 +27,7 @@ describe("PostgreSQL provider", () => {
       `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL`,
     );
     expect(rows.length).toBeGreaterThan(0);
+    expect(await migrationsUpToDate(db, cluster.url)).toBe(true);
     await migrateDatabase({ databaseUrl: cluster.url });
   });
 

@@ -11,7 +11,7 @@ import { createLogger } from "@/core/log";
 import { appRouter } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { createDatabase, pingDatabase } from "@/server/db/client";
-import { migrateDatabase } from "@/server/db/migrate";
+import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
 import { loadEnv, type TEnv } from "@/server/env";
 import { createAuthServices } from "@/server/services/auth";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
@@ -97,11 +97,18 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
   const host = opts.host ?? env.host;
   const withNext = opts.withNext ?? true;
   const migrateStarted = Date.now();
-  if (opts.migrate ?? true) await migrateDatabase({ databaseUrl: env.databaseUrl, dataDir: env.dataDir });
+  const db = createDatabase(env.databaseUrl);
+  try {
+    if ((opts.migrate ?? true) && !(await migrationsUpToDate(db, env.databaseUrl))) {
+      await migrateDatabase({ databaseUrl: env.databaseUrl, dataDir: env.dataDir });
+    }
+  } catch (error) {
+    await db.$disconnect();
+    throw error;
+  }
   logger.info({ ms: Date.now() - migrateStarted, provider: env.databaseProvider }, "database ready");
 
   const closers: (() => Promise<void> | void)[] = [];
-  const db = createDatabase(env.databaseUrl);
   closers.push(() => db.$disconnect());
   const upgrades = new UpgradeRegistry();
   for (const r of globalUpgradeRoutes()) upgrades.register(r.prefix, r.handler);

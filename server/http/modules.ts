@@ -1,7 +1,8 @@
+import { controlPlaneModule } from "@/server/gateway/module";
 import type { TConsoleModule } from "./console-runtime";
 
 /**
  * Modules every console (the real one and in-process test consoles) starts. Add one line per
  * gateway/scheduler here; tests can pass their own list to `startConsole({ modules })`.
  */
-export const consoleModules: TConsoleModule[] = [];
+export const consoleModules: TConsoleModule[] = [controlPlaneModule()];
