@@ -1,6 +1,6 @@
 /**
  * Background entry of a laptop's formnet tunnel:
- *   node --import tsx core/formnet/user-tunnel-daemon.ts --state-dir DIR [--netns NS] [--interval-ms N]
+ *   node core/formnet/user-tunnel-daemon.mjs --state-dir DIR [--netns NS] [--interval-ms N]
  * Started by `spawnUserTunnelDaemon`; logs JSON lines to stdout (redirected to DIR/formnet.log).
  */
 import { parseArgs } from "node:util";

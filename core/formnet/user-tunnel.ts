@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { parseCidr } from "@/lib/formnet/cidr";
@@ -123,7 +123,7 @@ export async function runUserTunnel(options: TRunUserTunnelOptions): Promise<TUs
   return { iface, sync, stop };
 }
 
-const DAEMON_ENTRY = fileURLToPath(new URL("./user-tunnel-daemon.ts", import.meta.url));
+const DAEMON_ENTRY = fileURLToPath(new URL("./user-tunnel-daemon.mjs", import.meta.url));
 
 /**
  * Start the tunnel as a background process (`formnet-up`): it owns the interface, logs to
@@ -139,10 +139,11 @@ export async function spawnUserTunnelDaemon(options: {
   const paths = userTunnelPaths(options.stateDir);
   await rm(paths.state, { force: true });
   const fd = openSync(paths.log, "a", 0o600);
-  const args = ["--import", "tsx", DAEMON_ENTRY, "--state-dir", options.stateDir];
+  const args = [DAEMON_ENTRY, "--state-dir", resolve(options.stateDir)];
   if (options.netns !== undefined) args.push("--netns", options.netns);
   if (options.intervalMs !== undefined) args.push("--interval-ms", String(options.intervalMs));
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] });
+  // cwd "/" so the daemon neither pins the caller's directory nor depends on it.
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd], cwd: "/" });
   closeSync(fd);
   child.unref();
   return waitFor(
