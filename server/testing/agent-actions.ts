@@ -13,7 +13,7 @@ export async function uploadImage(opts: { url: string; agent: FakeAgent; bytes?:
   const res = await fetch(`${opts.url}${agentImagePath(digest)}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${opts.agent.welcome?.agentToken ?? ""}` },
-    body: bytes,
+    body: Buffer.from(bytes),
   });
   if (res.status !== 201) throw new Error(`image upload failed: ${res.status} ${await res.text()}`);
   return { digest, sizeBytes: bytes.byteLength };

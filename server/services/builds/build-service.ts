@@ -63,7 +63,8 @@ export class BuildService {
   async create(input: {
     owner: string;
     formfile: TFormfile;
-    context: Uint8Array;
+    /** The context bytes, or null when it was uploaded beforehand (PUT /api/contexts/<digest>). */
+    context: Uint8Array | null;
     contextDigest: string;
   }): Promise<TBuildDto> {
     const owner = input.owner.toLowerCase();
@@ -76,16 +77,7 @@ export class BuildService {
         details: { diagnostics: violations },
       });
     }
-    if (input.context.byteLength > this.#o.maxContextBytes) {
-      throw new AppError(
-        "PAYLOAD_TOO_LARGE",
-        `build context is ${input.context.byteLength} bytes; the limit is ${this.#o.maxContextBytes}. Add a .formignore or COPY less.`,
-      );
-    }
-    const stored = await this.#o.blobs.putBytes({
-      bytes: input.context,
-      expectedDigest: input.contextDigest,
-    });
+    const stored = await this.#storeContext(input.context, input.contextDigest);
     const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
     const existing = await this.#o.builds.find(buildId);
     if (existing && existing.status !== "failed" && existing.status !== "cancelled")
@@ -118,6 +110,26 @@ export class BuildService {
     });
     this.#o.log.info({ buildId, owner, name: input.formfile.name, jobId: job.id }, "build queued");
     return toBuildDto(row);
+  }
+
+  async #storeContext(context: Uint8Array | null, digest: string): Promise<{ digest: string; size: number }> {
+    if (context === null) {
+      const size = await this.#o.blobs.size(digest);
+      if (size === null) {
+        throw new AppError(
+          "PRECONDITION_FAILED",
+          `context ${digest} not uploaded: PUT it to /api/contexts/${digest} first`,
+        );
+      }
+      return { digest, size };
+    }
+    if (context.byteLength > this.#o.maxContextBytes) {
+      throw new AppError(
+        "PAYLOAD_TOO_LARGE",
+        `build context is ${context.byteLength} bytes; the limit is ${this.#o.maxContextBytes}. Add a .formignore or COPY less.`,
+      );
+    }
+    return this.#o.blobs.putBytes({ bytes: context, expectedDigest: digest });
   }
 
   /** Reads a build the caller may see (owner, or any build for admins). */

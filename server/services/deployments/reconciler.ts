@@ -157,7 +157,8 @@ export class Reconciler {
       diskGb: opts.r.diskGb,
     });
     const ownerPeers = (await this.#o.formnet.peers()).filter(
-      (p) => p.kind === "user" && p.ref === opts.dep.owner,
+      // User devices are stored with ref `<address>:<publicKey>` (one address may join several).
+      (p) => p.kind === "user" && p.ref.startsWith(`${opts.dep.owner}:`),
     );
     await this.#o.jobs.enqueue({
       kind: "boot",

@@ -1,0 +1,114 @@
+import { z } from "zod";
+import { ZFormfile } from "@/lib/formfile/canonical";
+import { ZDigest } from "@/lib/protocol";
+import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
+import { AppError } from "@/server/errors";
+import { toBuildDto, ZBuildDto } from "@/server/services/builds/build-dto";
+import { controlPlaneOf, digestToBytes32 } from "./control-plane-context";
+
+const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
+
+/** Base64 of contexts sent inline; larger contexts go through PUT /api/contexts/<digest>. */
+const MAX_INLINE_CONTEXT_BASE64 = 700 * 1024;
+
+const ZCreateParams = z.object({
+  formfile: ZFormfile,
+  contextDigest: ZDigest,
+  contextBase64: z.string().max(MAX_INLINE_CONTEXT_BASE64).optional(),
+});
+
+const ZLogLine = z.object({ id: z.number(), at: z.date(), line: z.string() });
+const FINAL = new Set(["built", "running", "failed", "cancelled", "distributing", "booting"]);
+
+/** Builds: create (signed), cancel (signed), status, list and log backlog/tail. */
+export const buildsRouter = createTRPCRouter({
+  /**
+   * Queues a build. The signature's `contentDigest` must be the context's SHA-256, so the signed
+   * request pins the exact context bytes. Small contexts may ride inline as base64.
+   */
+  create: signedProcedure("build.create", ZCreateParams)
+    .output(ZBuildDto)
+    .mutation(async ({ ctx, input }) => {
+      if (ctx.actor.contentDigest !== digestToBytes32(input.params.contextDigest)) {
+        throw new AppError(
+          "BAD_REQUEST",
+          "the signature's contentDigest must be the SHA-256 of the build context",
+        );
+      }
+      const context = input.params.contextBase64
+        ? new Uint8Array(Buffer.from(input.params.contextBase64, "base64"))
+        : null;
+      return controlPlaneOf(ctx).builds.create({
+        owner: ctx.actor.address,
+        formfile: input.params.formfile,
+        context,
+        contextDigest: input.params.contextDigest,
+      });
+    }),
+
+  cancel: signedProcedure("build.cancel", z.object({ buildId: ZBuildId }))
+    .output(ZBuildDto)
+    .mutation(async ({ ctx, input }) =>
+      controlPlaneOf(ctx).builds.cancel({ buildId: input.params.buildId, owner: ctx.actor.address }),
+    ),
+
+  /** One build with its phase timeline (`form pack status --build-id`). Admins may read any. */
+  get: protectedProcedure
+    .input(z.object({ buildId: ZBuildId }))
+    .output(ZBuildDto)
+    .query(async ({ ctx, input }) => {
+      const row = await controlPlaneOf(ctx).builds.get({
+        buildId: input.buildId,
+        viewer: ctx.session.address,
+        admin: ctx.session.isAdmin,
+      });
+      return toBuildDto(row);
+    }),
+
+  list: protectedProcedure
+    .input(
+      z
+        .object({ limit: z.number().int().min(1).max(200).default(50), all: z.boolean().default(false) })
+        .default({ limit: 50, all: false }),
+    )
+    .output(z.array(ZBuildDto))
+    .query(async ({ ctx, input }) => {
+      if (input.all && !ctx.session.isAdmin)
+        throw new AppError("FORBIDDEN", "Only administrators may list all builds");
+      return controlPlaneOf(ctx).builds.list({
+        owner: input.all ? null : ctx.session.address,
+        limit: input.limit,
+      });
+    }),
+
+  /**
+   * Log lines after cursor `after` (0 = from the start). Poll with the returned `cursor` for a live
+   * tail; `done` turns true once the build reached a final state and every line was returned.
+   */
+  logs: protectedProcedure
+    .input(
+      z.object({
+        buildId: ZBuildId,
+        after: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(5000).default(1000),
+      }),
+    )
+    .output(z.object({ lines: z.array(ZLogLine), cursor: z.number(), status: z.string(), done: z.boolean() }))
+    .query(async ({ ctx, input }) => {
+      const cp = controlPlaneOf(ctx);
+      const row = await cp.builds.get({
+        buildId: input.buildId,
+        viewer: ctx.session.address,
+        admin: ctx.session.isAdmin,
+      });
+      const lines = await cp.builds.logs({ buildId: input.buildId, after: input.after, limit: input.limit });
+      const cursor = lines.at(-1)?.id ?? input.after;
+      const done = FINAL.has(row.status) && lines.length < input.limit;
+      return {
+        lines: lines.map((l) => ({ id: l.id, at: l.at, line: l.line })),
+        cursor,
+        status: row.status,
+        done,
+      };
+    }),
+});
