@@ -203,6 +203,8 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     expect(node2Peer?.connected).toBe(true);
     expect(node2Peer?.rxBytes).toBeGreaterThan(0);
     expect(node2Peer?.endpoint).toBe(`${lab.host("node2").lanIp}:${PORT}`);
+    // Re-applying an unchanged plan touches nothing (live sessions are kept).
+    expect(await running("node1").refreshPeers()).toEqual({ added: 0, updated: 0, removed: 0 });
   });
 
   it("lets the owner's laptop and the console reach the VM on node1", async () => {
