@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createLogger } from "@/core/log";
+import type { TConsoleToAgent } from "@/lib/protocol";
+import { createJobsRepository } from "@/server/db/repositories/jobs-repository";
+import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
+import { InProcessNotifier } from "@/server/gateway/notifier";
+import { JobService } from "./job-service";
+import type { AgentLinks, TJobEvent } from "./types";
+
+/** Links to two pretend agents that record what they were sent. */
+class Links implements AgentLinks {
+  readonly sent = new Map<string, TConsoleToAgent[]>([
+    ["n1", []],
+    ["n2", []],
+  ]);
+  connected = ["n1", "n2"];
+  send(nodeId: string, message: TConsoleToAgent): boolean {
+    if (!this.connected.includes(nodeId)) return false;
+    this.sent.get(nodeId)?.push(message);
+    return true;
+  }
+  connectedNodeIds(): string[] {
+    return this.connected;
+  }
+  offers(nodeId: string) {
+    return (this.sent.get(nodeId) ?? []).filter((m) => m.type === "job.offer");
+  }
+}
+
+let db: TTestDatabase;
+let links: Links;
+let jobs: JobService;
+let events: TJobEvent[];
+
+beforeEach(async () => {
+  // Only Date is faked: the database driver keeps its real timers.
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(new Date("2026-01-01T00:00:00Z"));
+  db = await createTestDatabase();
+  links = new Links();
+  events = [];
+  jobs = new JobService({
+    jobs: createJobsRepository(db.prisma),
+    links,
+    notifier: new InProcessNotifier(),
+    log: createLogger("test"),
+    timing: { leaseMs: 30_000, ackTimeoutMs: 10_000, maxBuildsPerNode: 1 },
+  });
+  jobs.onEvent(async (e) => {
+    events.push(e);
+  });
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await db.cleanup();
+});
+
+const stop = (id: string, nodeId: string | null = "n1", key = `stop:${id}`) =>
+  jobs.enqueue({
+    kind: "stop",
+    payload: { instanceId: id },
+    nodeId,
+    idempotencyKey: key,
+    instanceId: id,
+    maxAttempts: 2,
+  });
+
+describe("JobService leases", () => {
+  it("enqueue is idempotent by key and offers targeted jobs only to their node", async () => {
+    const a = await stop("i1");
+    const b = await stop("i1");
+    expect(b.id).toBe(a.id);
+    await jobs.dispatch();
+    expect(links.offers("n1")).toHaveLength(1);
+    expect(links.offers("n2")).toHaveLength(0);
+  });
+
+  it("an unacknowledged offer expires after ackTimeoutMs; an acknowledged one after leaseMs unless extended", async () => {
+    const job = await stop("i1");
+    await jobs.dispatch();
+    vi.advanceTimersByTime(9_000);
+    expect(await jobs.sweepExpired()).toBe(0);
+    vi.advanceTimersByTime(2_000);
+    expect(await jobs.sweepExpired()).toBe(1);
+    expect(events.map((e) => e.type)).toEqual(["leased", "requeued"]);
+
+    await jobs.dispatch();
+    expect(await jobs.ack("n1", job.id)).toBe(true);
+    vi.advanceTimersByTime(25_000);
+    await jobs.heartbeat("n1", [job.id]);
+    vi.advanceTimersByTime(25_000);
+    expect(await jobs.sweepExpired()).toBe(0);
+    vi.advanceTimersByTime(6_000);
+    // Second lease lapsed and maxAttempts (2) is used up: the job fails with a reason.
+    expect(await jobs.sweepExpired()).toBe(0);
+    const failed = events.find((e) => e.type === "failed");
+    expect(failed && failed.type === "failed" && failed.reason).toMatch(/gave up after 2 attempts/);
+  });
+
+  it("only the holder may report; completions after a requeue or a second time are ignored", async () => {
+    const job = await stop("i1", null, "untargeted");
+    await jobs.dispatch();
+    const holder = links.offers("n1").length === 1 ? "n1" : "n2";
+    const stranger = holder === "n1" ? "n2" : "n1";
+    expect(await jobs.ack(stranger, job.id)).toBe(false);
+    expect(await jobs.ack(holder, job.id)).toBe(true);
+    expect(await jobs.complete({ nodeId: stranger, jobId: job.id, result: { kind: "stop" } })).toBe(false);
+    expect(await jobs.complete({ nodeId: holder, jobId: job.id, result: { kind: "start" } })).toBe(false);
+    expect(await jobs.complete({ nodeId: holder, jobId: job.id, result: { kind: "stop" } })).toBe(true);
+    expect(await jobs.complete({ nodeId: holder, jobId: job.id, result: { kind: "stop" } })).toBe(true);
+    expect(events.filter((e) => e.type === "completed")).toHaveLength(1);
+  });
+
+  it("a disconnect requeues unacknowledged offers at once; cancel notifies the holder", async () => {
+    const a = await stop("i1");
+    const b = await stop("i2");
+    await jobs.dispatch();
+    await jobs.ack("n1", b.id);
+    await jobs.disconnected("n1");
+    expect((await createJobsRepository(db.prisma).find(a.id))?.state).toBe("queued");
+    expect((await createJobsRepository(db.prisma).find(b.id))?.state).toBe("running");
+    expect(await jobs.cancel(b.id, "owner cancelled")).toBe(true);
+    expect(await jobs.cancel(b.id, "again")).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: "cancelled", reason: "owner cancelled" });
+  });
+
+  it("adopt re-leases a job the reconnecting agent still runs and cancels one it lost", async () => {
+    const mine = await stop("i1");
+    const lost = await stop("i2", "n2");
+    await jobs.dispatch();
+    await jobs.ack("n1", mine.id);
+    await jobs.ack("n2", lost.id);
+    const cancelled = await jobs.adopt("n1", [
+      { jobId: mine.id, state: "running" },
+      { jobId: lost.id, state: "running" },
+    ]);
+    expect(cancelled).toEqual([lost.id]);
+    expect(links.sent.get("n1")?.at(-1)).toMatchObject({ type: "job.cancel", jobId: lost.id });
+  });
+});
