@@ -1,19 +1,41 @@
 import type { Metadata, Viewport } from "next";
 import type { ReactNode } from "react";
+import { env } from "@/server/env";
+import { AppShell } from "./_components/app-shell";
+import { Providers } from "./providers";
 import "./globals.css";
 
 export const metadata: Metadata = {
   title: { default: "Formation console", template: "%s · Formation" },
   description: "Deploy Formfiles onto redundant VMs joined by formnet.",
+  icons: { icon: "/favicon.svg" },
 };
 
 export const viewport: Viewport = { width: "device-width", initialScale: 1 };
 
+// The chain comes from the console's runtime configuration, so render per request.
+export const dynamic = "force-dynamic";
+
+// Applies the saved or system colour scheme before first paint (no flash of the wrong theme).
+const themeScript = `try{var t=localStorage.getItem("theme");if(t==="dark"||(!t&&matchMedia("(prefers-color-scheme: dark)").matches))document.documentElement.classList.add("dark")}catch(e){}`;
+
 export default function RootLayout({ children }: { children: ReactNode }) {
+  const e = env();
+  const chain = {
+    chainId: e.chainId,
+    rpcUrl: e.chainRpcUrl,
+    name: e.chainId === 31337 ? "Formation devnet" : `Chain ${e.chainId}`,
+  };
   return (
     <html lang="en" suppressHydrationWarning>
+      <head>
+        {/* biome-ignore lint/security/noDangerouslySetInnerHtml: static theme bootstrap, no user input */}
+        <script dangerouslySetInnerHTML={{ __html: themeScript }} />
+      </head>
       <body className="min-h-screen bg-white text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
-        {children}
+        <Providers chain={chain}>
+          <AppShell>{children}</AppShell>
+        </Providers>
       </body>
     </html>
   );

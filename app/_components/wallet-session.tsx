@@ -1,0 +1,114 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback, useEffect } from "react";
+import { createSiweMessage } from "viem/siwe";
+import { useAccount, useConnect, useDisconnect, useSignMessage } from "wagmi";
+import { useTRPC } from "../_lib/trpc";
+
+function shortAddress(address: string): string {
+  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+}
+
+/** Current session from the console (null when signed out). */
+export function useSession() {
+  const trpc = useTRPC();
+  return useQuery(trpc.auth.me.queryOptions({}));
+}
+
+/**
+ * Sign-in with Ethereum: connect the injected wallet, fetch a one-time nonce, sign the EIP-4361
+ * message, and exchange it for an httpOnly session cookie. When the wallet switches to another
+ * account, the session of the previous address is revoked rather than reused.
+ */
+export function WalletSession() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const session = useSession();
+  const { address, isConnected } = useAccount();
+  const { connectAsync, connectors } = useConnect();
+  const { disconnectAsync } = useDisconnect();
+  const { signMessageAsync } = useSignMessage();
+  const signOut = useMutation(trpc.auth.signOut.mutationOptions());
+  const nonce = useMutation(trpc.auth.nonce.mutationOptions());
+  const signIn = useMutation(trpc.auth.signIn.mutationOptions());
+
+  const sessionAddress = session.data?.address?.toLowerCase();
+  const invalidate = useCallback(() => queryClient.invalidateQueries(), [queryClient]);
+
+  useEffect(() => {
+    if (sessionAddress && address && address.toLowerCase() !== sessionAddress) {
+      signOut.mutateAsync({}).then(invalidate, invalidate);
+    }
+  }, [address, sessionAddress, signOut.mutateAsync, invalidate]);
+
+  const start = useMutation({
+    mutationFn: async () => {
+      let account = address;
+      if (!isConnected || !account) {
+        const connector = connectors[0];
+        if (!connector)
+          throw new Error("No browser wallet found. Install MetaMask or another EIP-1193 wallet.");
+        const result = await connectAsync({ connector });
+        account = result.accounts[0];
+      }
+      if (!account) throw new Error("The wallet returned no account.");
+      const challenge = await nonce.mutateAsync({});
+      const message = createSiweMessage({
+        address: account,
+        chainId: challenge.chainId,
+        domain: challenge.domain,
+        nonce: challenge.nonce,
+        uri: challenge.uri,
+        version: challenge.version,
+        statement: "Sign in to the Formation console.",
+        expirationTime: challenge.expiresAt,
+      });
+      const signature = await signMessageAsync({ message, account });
+      await signIn.mutateAsync({ message, signature });
+    },
+    onSettled: invalidate,
+  });
+
+  if (session.isLoading) return <span className="text-sm text-slate-500">…</span>;
+  if (session.data) {
+    return (
+      <div className="flex items-center gap-3 text-sm">
+        <span
+          className="rounded bg-slate-100 px-2 py-1 font-mono dark:bg-slate-800"
+          data-testid="session-address"
+        >
+          {shortAddress(session.data.address)}
+        </span>
+        <button
+          type="button"
+          className="rounded px-2 py-1 text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
+          onClick={() =>
+            signOut
+              .mutateAsync({})
+              .then(() => disconnectAsync())
+              .finally(invalidate)
+          }
+        >
+          Sign out
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div className="flex items-center gap-3">
+      {start.error ? (
+        <span className="max-w-xs truncate text-sm text-red-600" role="alert" title={start.error.message}>
+          {start.error.message}
+        </span>
+      ) : null}
+      <button
+        type="button"
+        className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+        disabled={start.isPending}
+        onClick={() => start.mutate()}
+      >
+        {start.isPending ? "Check your wallet…" : "Sign in with wallet"}
+      </button>
+    </div>
+  );
+}
