@@ -12,6 +12,7 @@ import { appRouter } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { createDatabase, pingDatabase } from "@/server/db/client";
 import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
+import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import { loadEnv, type TEnv } from "@/server/env";
 import { createAuthServices } from "@/server/services/auth";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
@@ -22,6 +23,7 @@ import { globalUpgradeRoutes, UpgradeRegistry } from "./upgrade";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MAX_TRPC_BODY_BYTES = 1024 * 1024;
+const NONCE_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export type TStartConsoleOptions = {
   /** Defaults to `loadEnv()` (process.env). */
@@ -134,6 +136,15 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
       }
     }
   };
+
+  // Consumed nonces only matter until their signature expires; prune them (and stale SIWE nonces).
+  const prune = setInterval(() => {
+    nonceRepository(db)
+      .prune(new Date(Date.now() - 60_000))
+      .catch((err: unknown) => logger.warn({ err }, "nonce pruning failed"));
+  }, NONCE_PRUNE_INTERVAL_MS);
+  prune.unref();
+  closers.push(() => clearInterval(prune));
 
   let server: Server | undefined;
   try {
