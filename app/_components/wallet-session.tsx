@@ -1,12 +1,14 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect } from "react";
+import { getAddress } from "viem";
 import { createSiweMessage } from "viem/siwe";
 import { useAccount, useConnect, useDisconnect, useSignMessage } from "wagmi";
 import { useTRPC } from "../_lib/trpc";
 
 function shortAddress(address: string): string {
-  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+  const checksummed = getAddress(address);
+  return `${checksummed.slice(0, 6)}…${checksummed.slice(-4)}`;
 }
 
 /** Current session from the console (null when signed out). */
