@@ -26,6 +26,7 @@ export function handleName(ctx: TInstructionContext): void {
   ctx.state.name = token.value;
 }
 
+/** DESCRIPTION: free text, unquoted when fully quoted. */
 export function handleDescription(ctx: TInstructionContext): void {
   if (!once(ctx)) return;
   const raw = rawArgs(ctx);
@@ -89,10 +90,14 @@ function handleResource(ctx: TInstructionContext, field: TResource): void {
   ctx.state[field] = value;
 }
 
+/** VCPU (CPU, CORES): whole cores, 1–128. */
 export const handleVcpu = (ctx: TInstructionContext): void => handleResource(ctx, "vcpu");
+/** MEM (MEMORY): whole megabytes, 512–256000. */
 export const handleMem = (ctx: TInstructionContext): void => handleResource(ctx, "memoryMb");
+/** DISK (STORAGE): whole gigabytes, 5–65535. */
 export const handleDisk = (ctx: TInstructionContext): void => handleResource(ctx, "diskGb");
 
+/** GPU model[:count]. */
 export function handleGpu(ctx: TInstructionContext): void {
   if (!once(ctx)) return;
   const [token] = argsBetween(ctx, { min: 1, max: 1, usage: "GPU model[:count], e.g. GPU a100:2" }) ?? [];
@@ -122,6 +127,7 @@ export function handleGpu(ctx: TInstructionContext): void {
   ctx.state.gpu = { model, count };
 }
 
+/** WORKDIR: one absolute path, normalised. */
 export function handleWorkdir(ctx: TInstructionContext): void {
   if (!once(ctx)) return;
   const [token] = argsBetween(ctx, { min: 1, max: 1, usage: "WORKDIR /app" }) ?? [];
@@ -139,6 +145,7 @@ export function handleWorkdir(ctx: TInstructionContext): void {
   ctx.state.workdir = path;
 }
 
+/** EXPOSE: ports 1–65535, de-duplicated with a warning. */
 export function handleExpose(ctx: TInstructionContext): void {
   const tokens = argsBetween(ctx, { min: 1, max: Number.POSITIVE_INFINITY, usage: "EXPOSE 80 443" });
   for (const token of tokens ?? []) {

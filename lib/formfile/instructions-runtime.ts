@@ -50,6 +50,7 @@ export function handleCopy(ctx: TInstructionContext): void {
   }
 }
 
+/** RUN: the rest of the line, verbatim, as a build step. */
 export function handleRun(ctx: TInstructionContext): void {
   const command = rawArgs(ctx);
   if (command === "") {
@@ -59,6 +60,7 @@ export function handleRun(ctx: TInstructionContext): void {
   ctx.state.steps.push({ kind: "run", command, line: ctx.line.line });
 }
 
+/** INSTALL: Debian package names as a build step. */
 export function handleInstall(ctx: TInstructionContext): void {
   const tokens = argsBetween(ctx, { min: 1, max: Number.POSITIVE_INFINITY, usage: "INSTALL nginx python3" });
   if (tokens === undefined) return;
@@ -104,6 +106,7 @@ function parseScope(ctx: TInstructionContext, value: string, offset: number): st
   return undefined;
 }
 
+/** ENV [--scope=…] KEY=value…: environment variables per scope. */
 export function handleEnv(ctx: TInstructionContext): void {
   const usage = "ENV [--scope=system|user:<name>|service:<name>] KEY=value";
   const tokens = argsBetween(ctx, { min: 1, max: Number.POSITIVE_INFINITY, usage });
@@ -164,6 +167,7 @@ export function handleEnv(ctx: TInstructionContext): void {
   }
 }
 
+/** ENTRYPOINT: JSON array or quote-aware shell form, both stored as argv. */
 export function handleEntrypoint(ctx: TInstructionContext): void {
   if (!once(ctx)) return;
   const raw = rawArgs(ctx);

@@ -84,7 +84,16 @@ const REJECTED: Array<[string, string, string[]]> = [
   ["USER bad username", "USER username:Dev passwd:x", ['1:15 invalid username "Dev"']],
   ["USER username too long", `USER username:${"a".repeat(33)} passwd:x`, ["1:15 invalid username"]],
   ["USER option typo", `${U} sudoo:true`, ['1:29 unknown USER option "sudoo" — did you mean sudo?']],
-  ["USER option without colon", `${U} sudo`, ['1:29 USER option "sudo" is not key:value']],
+  ["USER option without colon", `${U} sudo`, ["1:29 USER options are key:value pairs"]],
+  [
+    "USER password after a space is not echoed",
+    "USER username:dev passwd hunter2",
+    [
+      "1:1 USER is missing passwd",
+      "1:19 USER options are key:value pairs",
+      "1:26 USER options are key:value pairs",
+    ],
+  ],
   ["USER option twice", `${U} sudo:1 sudo:0`, ["1:36 USER option sudo is given twice"]],
   ["USER bad boolean", `${U} lock_passwd:maybe`, ['1:41 USER lock_passwd must be a boolean, got "maybe"']],
   ["USER relative shell", `${U} shell:bash`, ['1:35 USER shell must be an absolute path, got "bash"']],
@@ -121,6 +130,12 @@ describe("parseFormfile rejects", () => {
       );
     }
     expect(formatDiagnostic("F", { line: 0, column: 0, message: "m", hint: "h" })).toBe("F: m — h");
+  });
+
+  it("never echoes a password typed without its colon", () => {
+    const result = parseFormfile("USER username:dev passwd hunter2");
+    expect(result.ok).toBe(false);
+    expect(JSON.stringify(result)).not.toContain("hunter2");
   });
 
   it("rejects an invalid injected salt", () => {

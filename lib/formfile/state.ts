@@ -49,6 +49,7 @@ export type TInstructionContext = {
   tokens: () => TToken[] | undefined;
 };
 
+/** An empty parse state. */
 export function newState(): TParseState {
   return {
     users: [],

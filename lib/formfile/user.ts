@@ -133,6 +133,7 @@ function applyOption({ ctx, pending, key, token, valueOffset }: TApplyArgs): voi
   }
 }
 
+/** USER key:value…: one account with the ten options and their defaults. */
 export function handleUser(ctx: TInstructionContext): void {
   // Recorded so the whole-file check does not add "no USER" on top of this USER's own errors.
   if (!ctx.state.seen.has("USER")) ctx.state.seen.set("USER", ctx.line.line);
@@ -162,7 +163,8 @@ export function handleUser(ctx: TInstructionContext): void {
   for (const token of tokens) {
     const colon = token.value.indexOf(":");
     if (colon <= 0) {
-      ctx.error(token.offset, `USER option "${token.value}" is not key:value`, `usage: ${USAGE}`);
+      // The token is not echoed: after a mistyped `passwd secret` it would be the password.
+      ctx.error(token.offset, "USER options are key:value pairs; this one has no key", `usage: ${USAGE}`);
       continue;
     }
     const key = token.value.slice(0, colon).toLowerCase();
