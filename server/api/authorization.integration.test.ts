@@ -73,6 +73,7 @@ const all = (outcome: TOutcome): Record<TRole, TOutcome> => ({
 });
 
 const CASES: TCase[] = [
+  { path: "auth.config", type: "query", expect: EVERYONE },
   { path: "auth.nonce", type: "mutation", expect: EVERYONE },
   { path: "auth.me", type: "query", expect: EVERYONE },
   {

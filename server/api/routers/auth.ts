@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_ACTION_TTL_SECONDS } from "@/lib/signing/actions";
 import { ZSignature } from "@/lib/signing/envelope";
 import { createTRPCRouter, protectedProcedure, publicProcedure } from "@/server/api/trpc";
 import { clearedSessionCookie, sessionCookie } from "@/server/services/auth/cookie";
@@ -12,6 +13,16 @@ const ZSessionDto = z.object({
 
 /** SIWE sign-in (EIP-4361) for browsers; see docs/console.md. */
 export const authRouter = createTRPCRouter({
+  /** What a client must bind its signatures to (the CLI reads this before signing). */
+  config: publicProcedure
+    .input(z.object({}).optional())
+    .output(z.object({ origin: z.string(), chainId: z.number(), actionTtlMaxSeconds: z.number() }))
+    .query(({ ctx }) => ({
+      origin: ctx.env.consoleOrigin,
+      chainId: ctx.env.chainId,
+      actionTtlMaxSeconds: MAX_ACTION_TTL_SECONDS,
+    })),
+
   /** A one-time nonce plus the fields the client must put in its SIWE message. */
   nonce: publicProcedure
     .input(z.object({}).optional())
