@@ -1,12 +1,17 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { Wallet } from "ethers";
 import type { Hex } from "viem";
-import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import {
+  type PrivateKeyAccount,
+  privateKeyToAccount,
+  generatePrivateKey as randomPrivateKey,
+} from "viem/accounts";
 import { ConfigError } from "./errors";
+import { decryptKeystore } from "./web3-keystore";
 
-// TODO(lead): switch to core/keystore's createKeystore/openKeystore once it lands; both write
-// Web3 Secret Storage v3 through ethers, so keystores written here stay readable by it.
+// TODO(lead): core/keystore (createKeystore/openKeystore) had not landed when this was written.
+// Keystores are standard Web3 Secret Storage v3 either way: written by ethers here, read back with
+// node:crypto (web3-keystore.ts), so files from core/keystore or geth/MetaMask exports work too.
 
 /** Encrypt `privateKey` with `password` into a Web3 Secret Storage file (mode 0600). */
 export async function writeOperatorKeystore(options: {
@@ -14,6 +19,8 @@ export async function writeOperatorKeystore(options: {
   privateKey: Hex;
   password: string;
 }): Promise<{ address: Hex }> {
+  // ethers is loaded only here (init), keeping ~25 MB of modules out of the long-running daemon.
+  const { Wallet } = await import("ethers");
   const wallet = new Wallet(options.privateKey);
   const json = await wallet.encrypt(options.password);
   await mkdir(dirname(options.path), { recursive: true, mode: 0o700 });
@@ -37,9 +44,9 @@ export async function unlockOperatorKey(options: {
       cause: error,
     });
   }
-  let privateKey: string;
+  let privateKey: Hex;
   try {
-    privateKey = (await Wallet.fromEncryptedJson(json, options.password)).privateKey;
+    privateKey = await decryptKeystore(json, options.password);
   } catch (error) {
     throw new ConfigError({
       code: "badPassword",
@@ -48,12 +55,12 @@ export async function unlockOperatorKey(options: {
       cause: error,
     });
   }
-  return privateKeyToAccount(privateKey as Hex);
+  return privateKeyToAccount(privateKey);
 }
 
 /** A fresh random secp256k1 private key. */
 export function generatePrivateKey(): Hex {
-  return Wallet.createRandom().privateKey as Hex;
+  return randomPrivateKey();
 }
 
 /** Normalise an operator-supplied key (with or without 0x) or explain what is wrong with it. */
