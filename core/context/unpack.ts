@@ -3,6 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { ContextError } from "./errors";
+import { checkLinks } from "./link-check";
 
 /**
  * Safe extraction of a build context received from someone else (console) or from the console (agent).
@@ -173,40 +174,6 @@ async function handleEntry(state: TState, entry: TSource): Promise<void> {
   }
 }
 
-/** Checks that no entry lies beneath a symlink and every link resolves inside without crossing another. */
-function checkLinks(state: TState): void {
-  const linkPaths = new Set(state.links.map((l) => l.path));
-  for (const path of state.paths) {
-    const parts = path.split("/");
-    for (let i = 1; i < parts.length; i++) {
-      const ancestor = parts.slice(0, i).join("/");
-      if (linkPaths.has(ancestor)) {
-        throw new ContextError("UNSAFE_PATH", `archive entry ${path} lies beneath symlink ${ancestor}`, {
-          path,
-        });
-      }
-    }
-  }
-  for (const { path, target } of state.links) {
-    const escapeError = (why: string): ContextError =>
-      new ContextError("SYMLINK_ESCAPE", `archive symlink ${path} → ${target} ${why}`, { path });
-    if (target === "" || target.startsWith("/") || target.includes("\0"))
-      throw escapeError("is absolute or empty");
-    const stack = path.split("/").slice(0, -1);
-    const steps = target.split("/").filter((p) => p !== "" && p !== ".");
-    steps.forEach((step, i) => {
-      if (step === "..") {
-        if (stack.length === 0) throw escapeError("points outside the context");
-        stack.pop();
-      } else {
-        stack.push(step);
-        if (i < steps.length - 1 && linkPaths.has(stack.join("/")))
-          throw escapeError("passes through another symlink");
-      }
-    });
-  }
-}
-
 async function extractInto(state: TState, tarGz: Buffer): Promise<void> {
   const extract = tar.extract();
   const gunzip = createGunzip();
@@ -252,7 +219,7 @@ async function extractInto(state: TState, tarGz: Buffer): Promise<void> {
       cause: error,
     });
   }
-  checkLinks(state);
+  checkLinks({ paths: state.paths, links: state.links });
   for (const { path, target } of state.links) {
     await mkdir(dirname(join(state.root, path)), { recursive: true });
     await symlink(target, join(state.root, path)).catch((cause: unknown) => {
