@@ -16,13 +16,19 @@ export type TOperator = {
   unbondingEndsAt: number;
 };
 
-export type TContractRef = { client: Client; contract: Address };
+export type TContractRef = {
+  client: Client;
+  contract: Address;
+  /** Read at this block instead of the latest one. */
+  blockNumber?: bigint;
+};
 
 /** True when `operator` is registered, not deregistering and bonds at least the minimum stake. */
 export function readIsActive(ref: TContractRef & { operator: Address }): Promise<boolean> {
   return readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "isActive",
     args: [ref.operator],
   });
@@ -33,6 +39,7 @@ export async function readOperator(ref: TContractRef & { operator: Address }): P
   const op = await readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "getOperator",
     args: [ref.operator],
   });
@@ -55,6 +62,7 @@ export async function readOperatorOfNodeKey(
   const operator = await readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "operatorOfNodeKey",
     args: [ref.nodeKey],
   });
@@ -66,6 +74,7 @@ export function readMinimumStake(ref: TContractRef): Promise<bigint> {
   return readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "minimumStake",
   });
 }
@@ -77,6 +86,7 @@ export async function readBuildCommitment(
   const c = await readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "buildCommitment",
     args: [ref.owner, ref.buildId],
   });
@@ -92,6 +102,7 @@ export function readIsCommitted(
   return readContract(ref.client, {
     address: ref.contract,
     abi: orchestratorAbi,
+    blockNumber: ref.blockNumber,
     functionName: "isCommitted",
     args: [ref.owner, ref.buildId, ref.imageDigest],
   });

@@ -9,9 +9,9 @@ import {
   type PublicClient,
 } from "viem";
 import { createLogger, type Logger } from "@/core/log";
-import { orchestratorAbi } from "@/lib/chain/abi";
 import { chainFromConfig, nodeKeyFromAddress } from "@/lib/chain/config";
 import { readIsActive, readOperatorOfNodeKey } from "@/lib/chain/read";
+import { followOrchestratorEvents } from "./event-follower";
 
 /**
  * Agent admission against the orchestrator contract. An agent address is admitted when it is an
@@ -63,8 +63,8 @@ export function createAdmission(options: TAdmissionOptions): TAdmission {
   const cache = new Map<string, TEntry>();
   const inflight = new Map<string, Promise<TEntry>>();
   const counters = { hits: 0, misses: 0, invalidations: 0 };
-  // Bumped by every invalidation, so a read that started before an event cannot cache a stale answer.
-  let epoch = 0;
+  // Bumped by a full invalidation, so a read in flight across it is not cached.
+  let generation = 0;
 
   const invalidateOperator = (operator: string) => {
     const key = operator.toLowerCase();
@@ -73,17 +73,16 @@ export function createAdmission(options: TAdmissionOptions): TAdmission {
     }
   };
   const invalidate = (address?: string) => {
-    epoch += 1;
     counters.invalidations += 1;
-    if (address === undefined) cache.clear();
-    else invalidateOperator(address);
+    if (address !== undefined) return invalidateOperator(address);
+    generation += 1;
+    cache.clear();
   };
 
-  const unwatch = client.watchContractEvent({
-    address: options.contract,
-    abi: orchestratorAbi,
-    poll: true,
-    pollingInterval,
+  const follower = followOrchestratorEvents({
+    client,
+    contract: options.contract,
+    pollingIntervalMs: pollingInterval,
     onLogs: (logs) => {
       for (const entry of logs) {
         const args = entry.args;
@@ -96,32 +95,39 @@ export function createAdmission(options: TAdmissionOptions): TAdmission {
         log.debug({ event: entry.eventName, operator }, "admission cache invalidated by event");
       }
     },
-    onError: (err) => {
-      // Events may have been missed (RPC down, chain restarted): forget everything rather than serve stale.
+    onGap: (reason, err) => {
+      // Events may have been missed: forget everything rather than serve a stale answer.
       invalidate();
-      log.warn({ error: summarize(err) }, "watching orchestrator events failed; admission cache cleared");
+      log.warn({ reason, error: err === undefined ? undefined : summarize(err) }, "admission cache cleared");
     },
   });
 
-  const resolve = async (address: Address): Promise<TEntry> => {
-    const ref = { client, contract: options.contract };
+  const resolve = async (address: Address): Promise<TEntry & { block: bigint }> => {
+    // Every read is pinned to one block, so the answer is consistent and comparable with the follower.
+    const block = await client.getBlockNumber({ cacheTime: 0 });
+    const ref = { client, contract: options.contract, blockNumber: block };
     if (await readIsActive({ ...ref, operator: address })) {
-      return { admitted: true, operator: address, expiresAt: 0 };
+      return { admitted: true, operator: address, expiresAt: 0, block };
     }
     const operator = await readOperatorOfNodeKey({ ...ref, nodeKey: nodeKeyFromAddress(address) });
     const admitted = operator !== undefined && (await readIsActive({ ...ref, operator }));
-    return { admitted, operator, expiresAt: 0 };
+    return { admitted, operator, expiresAt: 0, block };
   };
 
   const lookup = (address: Address): Promise<TEntry> => {
     const key = address.toLowerCase();
     const pending = inflight.get(key);
     if (pending !== undefined) return pending;
-    const startedEpoch = epoch;
+    const startedGeneration = generation;
     const promise = resolve(address)
-      .then((entry) => {
+      .then(({ block, ...entry }) => {
         const stamped = { ...entry, expiresAt: Date.now() + ttl };
-        if (epoch === startedEpoch) cache.set(key, stamped);
+        // Cache only answers no undelivered event can contradict: the follower has not yet passed the
+        // block we read at, so any later event about this operator still reaches invalidate().
+        const processed = follower.processedBlock();
+        if (generation === startedGeneration && processed !== undefined && processed <= block) {
+          cache.set(key, stamped);
+        }
         return stamped;
       })
       .finally(() => inflight.delete(key));
@@ -152,7 +158,7 @@ export function createAdmission(options: TAdmissionOptions): TAdmission {
     },
     invalidate,
     stats: () => ({ ...counters, cached: cache.size }),
-    close: () => unwatch(),
+    close: () => follower.close(),
   };
 }
 
