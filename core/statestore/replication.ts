@@ -119,6 +119,12 @@ export class Replicator {
     peer.send(this.#core.headsMessage([key]));
   }
 
+  /** Sends our full heads to every peer, so each answers with whatever we still lack. */
+  resync(): void {
+    const heads = this.#core.headsMessage();
+    for (const link of this.#links) link.send(heads);
+  }
+
   connect(url: string): Dialer {
     let ws: WebSocket | undefined;
     let timer: NodeJS.Timeout | undefined;

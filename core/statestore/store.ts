@@ -3,20 +3,24 @@ import { EventEmitter } from "node:events";
 import * as Automerge from "@automerge/automerge";
 import type { LocalAccount } from "viem";
 import type { WebSocket, WebSocketServer } from "ws";
-import {
-  type Authorizer,
-  authorizeWrite,
-  type TAuthorizeResult,
-  type TRejectCode,
-} from "../../lib/statestore/authorize";
+import type { Authorizer, TRejectCode } from "../../lib/statestore/authorize";
 import { parseEntityKey, type TEntityKind } from "../../lib/statestore/entities";
 import { createLogger, type Logger } from "../log";
-import { sha256Hex } from "./digest";
+import { checkChange, PendingChanges } from "./admission";
 import { EntityDoc, type TEntityValue } from "./entity-doc";
 import { actorFor, openEnvelope, sealChange, type TEnvelope, type TVerifiedChange } from "./envelope";
 import { StateStoreError } from "./errors";
 import { ChangeLog } from "./persistence";
 import { type Dialer, type PeerLink, Replicator } from "./replication";
+import {
+  headsDigest,
+  headsMessage,
+  historyOf,
+  listEntities,
+  missingFor,
+  stateDigest,
+  type THistoryEntry,
+} from "./store-reads";
 import type { THeadsMessage } from "./wire";
 
 export type TStoreOptions = {
@@ -40,14 +44,7 @@ export type TRejectedEvent = {
   code: TRejectCode;
   detail: string;
 };
-export type THistoryEntry = {
-  hash: string;
-  signer: string;
-  time: number;
-  deps: readonly string[];
-  actor: string;
-  seq: number;
-};
+export type { THistoryEntry };
 
 export type TStoreStats = {
   docs: number;
@@ -74,15 +71,13 @@ export class StateStore extends EventEmitter {
   readonly #log: ChangeLog;
   readonly #actor: string;
   readonly #docs = new Map<string, EntityDoc>();
-  readonly #pending = new Map<string, THeld>();
-  readonly #waiting = new Map<string, Set<string>>();
+  readonly #pending: PendingChanges<THeld>;
   readonly #replicator: Replicator;
   readonly #snapshotEvery: number;
-  readonly #maxPending: number;
   #queue: Promise<unknown> = Promise.resolve();
   #sinceSnapshot = 0;
   #closed = false;
-  readonly #stats = { received: 0, duplicates: 0, pendingDropped: 0, changes: 0 };
+  readonly #stats = { received: 0, duplicates: 0, changes: 0 };
   readonly #rejected = new Map<string, number>();
   readonly #malformed = new Map<string, number>();
 
@@ -95,7 +90,7 @@ export class StateStore extends EventEmitter {
     this.#log = log;
     this.#actor = actorFor(this.address, randomBytes(12));
     this.#snapshotEvery = opts.snapshotEvery ?? 2000;
-    this.#maxPending = opts.maxPending ?? 10_000;
+    this.#pending = new PendingChanges(opts.maxPending ?? 10_000);
     this.#replicator = new Replicator({
       replica: this.address,
       logger: this.#logger,
@@ -181,7 +176,7 @@ export class StateStore extends EventEmitter {
             continue;
           }
           const change = await sealChange({ account: this.#account, key, bytes });
-          const verdict = this.#check(entity, change);
+          const verdict = checkChange({ entity, change, authorizer: this.#authorizer });
           if (!verdict.ok) throw new StateStoreError(verdict.code, `local write refused: ${verdict.detail}`);
           entity.record(change, verdict.created, false);
           sealed.push({ entity, change });
@@ -231,82 +226,20 @@ export class StateStore extends EventEmitter {
       const entity = this.#entity(change.envelope.key);
       const missing = change.decoded.deps.filter((dep) => !entity.has(dep));
       if (missing.length > 0) {
-        this.#hold(held, missing);
+        this.#pending.hold(held, missing);
+        // Ask the sender for what we lack of this document instead of waiting for a full resync.
+        if (peer) this.#replicator.requestDoc(peer, change.envelope.key);
         continue;
       }
-      const verdict = this.#check(entity, change);
+      const verdict = checkChange({ entity, change, authorizer: this.#authorizer });
       if (!verdict.ok) {
         this.#reject(peer, change.envelope, verdict.code, verdict.detail);
         continue;
       }
       entity.record(change, verdict.created, true);
       accepted.push(change);
-      for (const hash of this.#waiting.get(change.decoded.hash) ?? []) {
-        const next = this.#pending.get(hash);
-        if (!next) continue;
-        if (next.change.decoded.deps.every((dep) => entity.has(dep))) {
-          this.#pending.delete(hash);
-          work.push(next);
-        }
-      }
-      this.#waiting.delete(change.decoded.hash);
+      work.push(...this.#pending.release(change.decoded.hash, (dep) => entity.has(dep)));
     }
-  }
-
-  #check(entity: EntityDoc, change: TVerifiedChange): TAuthorizeResult & { created: Map<string, string> } {
-    const { envelope, decoded } = change;
-    const created = new Map<string, string>();
-    const roles = this.#authorizer.rolesOf(envelope.signer);
-    if (roles.length === 0)
-      return { ok: false, code: "unknown-signer", detail: `${envelope.signer} is not admitted`, created };
-    const slot = entity.slot(decoded.actor, decoded.seq);
-    if (slot !== undefined && slot !== decoded.hash) {
-      return {
-        ok: false,
-        code: "equivocation",
-        detail: `${decoded.actor}#${decoded.seq} already is ${slot}`,
-        created,
-      };
-    }
-    // An actor's changes form a chain (each session writes sequentially), so a gap is forged.
-    if (decoded.seq > 1 && entity.slot(decoded.actor, decoded.seq - 1) === undefined) {
-      return {
-        ok: false,
-        code: "bad-seq",
-        detail: `${decoded.actor}#${decoded.seq} without #${decoded.seq - 1}`,
-        created,
-      };
-    }
-    const touched = entity.roots.touched(decoded);
-    if (!touched.ok) return { ok: false, code: "unknown-object", detail: touched.detail, created };
-    const hostOf = () => {
-      const node = entity.viewAt(decoded.deps).node;
-      return typeof node === "string" ? node : undefined;
-    };
-    const verdict = authorizeWrite({
-      key: envelope.key,
-      signer: envelope.signer,
-      roles,
-      touched: touched.fields,
-      hostOf,
-    });
-    return { ...verdict, created: touched.created };
-  }
-
-  #hold(held: THeld, missing: readonly string[]): void {
-    if (this.#pending.size >= this.#maxPending) {
-      const oldest = this.#pending.keys().next().value;
-      if (oldest !== undefined) this.#pending.delete(oldest);
-      this.#stats.pendingDropped += 1;
-    }
-    this.#pending.set(held.change.decoded.hash, held);
-    for (const dep of missing) {
-      const set = this.#waiting.get(dep) ?? new Set<string>();
-      set.add(held.change.decoded.hash);
-      this.#waiting.set(dep, set);
-    }
-    // Ask the sender for what we lack of this document instead of waiting for a full resync.
-    if (held.peer) this.#replicator.requestDoc(held.peer, held.change.envelope.key);
   }
 
   async #commit(accepted: readonly TVerifiedChange[], from: PeerLink | undefined): Promise<void> {
@@ -368,52 +301,31 @@ export class StateStore extends EventEmitter {
 
   /** Entities of `kind` (all kinds when omitted), sorted by key. */
   list(kind?: TEntityKind): { key: string; value: TEntityValue }[] {
-    const prefix = kind ? `${kind}/` : "";
-    return [...this.#docs.values()]
-      .filter((e) => e.order.length > 0 && e.key.startsWith(prefix))
-      .sort((a, b) => (a.key < b.key ? -1 : 1))
-      .map((e) => ({ key: e.key, value: e.value() }));
+    return listEntities(this.#docs, kind);
   }
 
-  /** Accepted changes of `key` in causal order: hash, signer, writer's time, deps. */
+  /** Accepted changes of `key` in causal order: hash, signer, writer's time (s), deps, actor, seq. */
   history(key: string): THistoryEntry[] {
-    const entity = this.#docs.get(key);
-    if (!entity) return [];
-    return entity.order.flatMap((hash) => {
-      const r = entity.changes.get(hash);
-      return r
-        ? [{ hash, signer: r.envelope.signer, time: r.time, deps: r.deps, actor: r.actor, seq: r.seq }]
-        : [];
-    });
+    return historyOf(this.#docs.get(key));
   }
 
   /** Digest of the materialized state: equal on two replicas iff they show the same entities. */
   digest(): string {
-    const entities = [...this.#docs.values()].filter((e) => e.order.length > 0);
-    entities.sort((a, b) => (a.key < b.key ? -1 : 1));
-    return sha256Hex(`[${entities.map((e) => `[${JSON.stringify(e.key)},${e.canonical()}]`).join(",")}]`);
+    return stateDigest(this.#docs);
   }
 
-  /** Digest of every document's heads (cheap "are we in sync" check in the handshake). */
+  /** Digest of every document's heads. */
   headsDigest(): string {
-    const parts = [...this.#docs.values()]
-      .filter((e) => e.order.length > 0)
-      .map((e) => `${e.key}:${e.heads().sort().join(",")}`)
-      .sort();
-    return sha256Hex(parts.join("\n"));
+    return headsDigest(this.#docs);
   }
 
   headsMessage(keys?: readonly string[]): THeadsMessage {
-    const entities = keys ? keys.flatMap((k) => this.#docs.get(k) ?? []) : [...this.#docs.values()];
-    const docs = entities.filter((e) => e.order.length > 0).map((e) => ({ key: e.key, heads: e.heads() }));
-    return { t: "heads", full: keys === undefined, docs };
+    return headsMessage(this.#docs, keys);
   }
 
   /** Envelopes the sender of `msg` lacks, in an order that respects deps. */
   missingFor(msg: THeadsMessage): TEnvelope[] {
-    const theirs = new Map(msg.docs.map((d) => [d.key, d.heads]));
-    const keys = msg.full ? [...this.#docs.keys()] : msg.docs.map((d) => d.key);
-    return keys.flatMap((key) => this.#docs.get(key)?.missingFor(theirs.get(key) ?? []) ?? []);
+    return missingFor(this.#docs, msg);
   }
 
   stats(): TStoreStats {
@@ -423,7 +335,7 @@ export class StateStore extends EventEmitter {
       pending: this.#pending.size,
       received: this.#stats.received,
       duplicates: this.#stats.duplicates,
-      pendingDropped: this.#stats.pendingDropped,
+      pendingDropped: this.#pending.dropped,
       rejected: Object.fromEntries(this.#rejected),
       malformed: Object.fromEntries(this.#malformed),
     };
@@ -432,6 +344,14 @@ export class StateStore extends EventEmitter {
   /** Dials a peer replica (`ws://host:port/ws/store`), reconnecting with backoff until closed. */
   connect(url: string): Dialer {
     return this.#replicator.connect(url);
+  }
+
+  /**
+   * Asks every connected peer for what this replica lacks. Call it after the authorizer admits a
+   * signer: changes refused earlier are not remembered, so they arrive again and now pass.
+   */
+  resync(): void {
+    this.#replicator.resync();
   }
 
   /** Serves an accepted WebSocket (e.g. from a `noServer` upgrade on `/ws/store`). */
