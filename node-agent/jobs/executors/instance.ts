@@ -15,6 +15,8 @@ export interface TInstanceExecutorDeps {
   hypervisor: Hypervisor;
   network: TVmNetwork;
   sshReadyTimeoutMs: number;
+  /** Port probed for the sshd banner (22; tests point it at a local listener). */
+  sshPort?: number;
   /**
    * Host firewall for an instance: only its owner's formnet peers may open connections to it.
    * Injected so unit tests with a test-double hypervisor need no iptables.
@@ -77,9 +79,10 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
     });
     try {
       vm = await deps.hypervisor.start(instanceId);
-      ctx.log(`VM started (pid ${vm.pid ?? "?"}); waiting for sshd on ${formnetIp}:22`);
+      ctx.log(`VM started (pid ${vm.pid ?? "?"}); waiting for sshd on ${formnetIp}:${deps.sshPort ?? 22}`);
       const banner = await waitForSshBanner({
         host: formnetIp,
+        port: deps.sshPort ?? 22,
         timeoutMs: deps.sshReadyTimeoutMs,
         signal: ctx.signal,
       });
@@ -120,7 +123,12 @@ export function lifecycleExecutors(deps: TInstanceExecutorDeps) {
       const vm = await withVm(instanceId);
       ctx.progress("starting");
       await deps.hypervisor.start(instanceId);
-      await waitForSshBanner({ host: vm.ipv4, timeoutMs: deps.sshReadyTimeoutMs, signal: ctx.signal });
+      await waitForSshBanner({
+        host: vm.ipv4,
+        port: deps.sshPort ?? 22,
+        timeoutMs: deps.sshReadyTimeoutMs,
+        signal: ctx.signal,
+      });
       ctx.instanceStatus({ instanceId, status: "running", formnetIp: vm.ipv4 });
       return { kind: "start" };
     },
@@ -130,7 +138,12 @@ export function lifecycleExecutors(deps: TInstanceExecutorDeps) {
       ctx.instanceStatus({ instanceId, status: "booting", formnetIp: vm.ipv4 });
       await deps.hypervisor.restart(instanceId);
       ctx.progress("starting", "restart");
-      await waitForSshBanner({ host: vm.ipv4, timeoutMs: deps.sshReadyTimeoutMs, signal: ctx.signal });
+      await waitForSshBanner({
+        host: vm.ipv4,
+        port: deps.sshPort ?? 22,
+        timeoutMs: deps.sshReadyTimeoutMs,
+        signal: ctx.signal,
+      });
       ctx.instanceStatus({ instanceId, status: "running", formnetIp: vm.ipv4 });
       return { kind: "restart" };
     },

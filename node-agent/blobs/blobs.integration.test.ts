@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { downloadBlob } from "./download";
+import { BlobError } from "./errors";
+import { uploadBlob } from "./upload";
+
+const blob = randomBytes(256 * 1024);
+const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
+const uploads: { auth: string | undefined; body: Buffer }[] = [];
+let server: Server;
+let base: string;
+let dir: string;
+
+async function body(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "blobs-"));
+  // A real HTTP server standing in for the console's blob routes.
+  server = createServer((req, res) => {
+    if (req.headers.authorization !== "Bearer good-token") {
+      res.writeHead(401).end("bad token");
+      return;
+    }
+    if (req.method === "GET" && req.url === "/blob") res.writeHead(200).end(blob);
+    else if (req.method === "GET" && req.url === "/tampered")
+      res.writeHead(200).end(Buffer.concat([blob, Buffer.from("x")]));
+    else if (req.method === "PUT" && req.url === "/upload") {
+      body(req).then(
+        (b) => {
+          uploads.push({ auth: req.headers.authorization, body: b });
+          res.writeHead(201).end();
+        },
+        () => res.writeHead(500).end(),
+      );
+    } else res.writeHead(404).end("no such blob");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("server has no port");
+  base = `http://127.0.0.1:${address.port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function blobError(promise: Promise<unknown>): Promise<BlobError> {
+  const error = await promise.catch((e: unknown) => e);
+  if (!(error instanceof BlobError)) throw new Error(`expected a BlobError, got ${String(error)}`);
+  return error;
+}
+
+describe("blob transfer over real HTTP", () => {
+  it("downloads, verifies and then serves the verified file from the store", async () => {
+    const destPath = join(dir, "a.img");
+    const first = await downloadBlob({
+      url: `${base}/blob`,
+      expectedDigest: digest,
+      destPath,
+      token: "good-token",
+    });
+    expect(first).toMatchObject({ digest, sizeBytes: blob.length, fromCache: false });
+    expect((await readFile(destPath)).equals(blob)).toBe(true);
+    const second = await downloadBlob({
+      url: `${base}/nowhere`,
+      expectedDigest: digest,
+      destPath,
+      token: "x",
+    });
+    expect(second.fromCache).toBe(true);
+  });
+
+  it("leaves nothing behind when the bytes do not match the digest", async () => {
+    const destPath = join(dir, "b.img");
+    const error = await blobError(
+      downloadBlob({ url: `${base}/tampered`, expectedDigest: digest, destPath, token: "good-token" }),
+    );
+    expect(error.code).toBe("digestMismatch");
+    await expect(stat(destPath)).rejects.toThrow();
+  });
+
+  it("reports HTTP status and body for refused requests", async () => {
+    const destPath = join(dir, "c.img");
+    const unauthorized = await blobError(
+      downloadBlob({ url: `${base}/blob`, expectedDigest: digest, destPath }),
+    );
+    expect(unauthorized).toMatchObject({ code: "http", status: 401 });
+    expect(unauthorized.message).toContain("bad token");
+    const missing = await blobError(
+      downloadBlob({ url: `${base}/missing`, expectedDigest: digest, destPath, token: "good-token" }),
+    );
+    expect(missing.status).toBe(404);
+  });
+
+  it("aborts a download when its signal fires", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const error = await blobError(
+      downloadBlob({
+        url: `${base}/blob`,
+        expectedDigest: digest,
+        destPath: join(dir, "d.img"),
+        token: "good-token",
+        signal: controller.signal,
+      }),
+    );
+    expect(error.code).toBe("aborted");
+  });
+
+  it("streams an upload with the bearer token", async () => {
+    const path = join(dir, "up.img");
+    await writeFile(path, blob);
+    expect(await uploadBlob({ url: `${base}/upload`, path, token: "good-token" })).toEqual({
+      sizeBytes: blob.length,
+    });
+    expect(uploads.at(-1)?.body.equals(blob)).toBe(true);
+    const refused = await blobError(uploadBlob({ url: `${base}/upload`, path, token: "bad" }));
+    expect(refused.status).toBe(401);
+  });
+});
