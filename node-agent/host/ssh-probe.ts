@@ -37,7 +37,9 @@ export async function waitForSsh(
   const deadline = started + opts.timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    const r = await sshRun(target, "true", { timeoutMs: 8_000 }).catch((err: unknown) => ({
+    // ConnectTimeout bounds the "not listening yet" case; once connected, key exchange inside a
+    // TCG guest on a loaded host can take many seconds, and killing it early would never succeed.
+    const r = await sshRun(target, "true", { timeoutMs: 45_000 }).catch((err: unknown) => ({
       exitCode: -1,
       stdout: "",
       stderr: String(err),

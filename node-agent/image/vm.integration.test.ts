@@ -162,7 +162,14 @@ describe("Formfile → image → QEMU VM (real)", () => {
     // The guest presents the host key the driver made for it (pinnable by the console).
     const scan = await run(["ssh-keyscan", "-t", "ed25519", vmIp], { allowFailure: true });
     expect(scan.stdout).toContain(started.sshHostKey.split(" ")[1] ?? "missing");
-    expect(await readFile(started.serialLogPath, "utf8")).toContain("Linux version");
+    // The serial log is the user-readable console: systemd reaches the getty on ttyS0.
+    expect(
+      await waitFor(
+        "getty on the serial console",
+        async () => (await readFile(started.serialLogPath, "utf8")).includes(`${instanceId} login:`),
+        60_000,
+      ),
+    ).toBe(true);
 
     const m = await hv.metrics(instanceId);
     expect(m.running).toBe(true);

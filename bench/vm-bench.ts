@@ -1,0 +1,175 @@
+/**
+ * VM benchmark: image build times and launch → SSH-ready, against the floor of this machine.
+ *   npx tsx bench/vm-bench.ts [--boots 2] [--skip-cold]
+ * - base cold: mmdebstrap into a fresh temporary cache (downloads every .deb), then the same base
+ *   again from that cache;
+ * - per build on the warm shared cache (/var/cache/formation): the README example (INSTALL python3)
+ *   and a COPY-only Formfile, each with a fresh context so the image cache misses;
+ * - launch → SSH ready: `QemuHypervisor.start` until `ssh true` succeeds, for our image and for a
+ *   bare busybox + dropbear initramfs on the same kernel/machine/accelerator (the floor).
+ * Prints a markdown table. Needs root, QEMU, mmdebstrap, the cloud kernel, dropbear-bin.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parseFormfile } from "@/lib/formfile";
+import { run } from "@/node-agent/host/exec";
+import { createTap, deleteLink, ensureBridge, shortIfName } from "@/node-agent/host/net";
+import { runPreflight } from "@/node-agent/host/preflight";
+import { waitForSsh } from "@/node-agent/host/ssh-probe";
+import { defaultNetwork, QemuHypervisor } from "@/node-agent/hypervisor";
+import { qemuProcessesUnder } from "@/node-agent/hypervisor/proc";
+import { buildImage, ensureBaseRootfs } from "@/node-agent/image";
+import { buildFloorInitramfs, floorArgv } from "./vm-floor";
+
+const { values } = parseArgs({ options: { boots: { type: "string" }, "skip-cold": { type: "boolean" } } });
+const BOOTS = Number(values.boots ?? 2);
+const rows: [string, string][] = [];
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = Date.now();
+  const value = await fn();
+  const ms = Date.now() - t;
+  say(`${label}: ${secs(ms)}`);
+  return { ms, value };
+}
+
+const SERVER_PY =
+  'import http.server\nhttp.server.HTTPServer(("", 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n';
+
+async function main(): Promise<void> {
+  const preflight = await runPreflight();
+  const kernel = preflight.guestKernel;
+  if (!preflight.ok || !kernel)
+    throw new Error(`preflight failed: ${JSON.stringify(preflight.checks.filter((c) => !c.ok))}`);
+  say(
+    `accelerator: ${preflight.accelerator} (${preflight.acceleratorReason}); load: ${(await readFile("/proc/loadavg", "utf8")).trim()}`,
+  );
+  const work = await mkdtemp(join(tmpdir(), "fm-vm-bench-"));
+  const dataDir = join(work, "agent");
+  const hv = new QemuHypervisor({ dataDir, accelerator: preflight.accelerator, kernel });
+  try {
+    if (!values["skip-cold"]) {
+      const cold = join(work, "cold-cache");
+      const c = await timed("base image, cold (empty .deb cache)", () =>
+        ensureBaseRootfs({ cacheDir: cold }),
+      );
+      rows.push(["base image, cold cache (mmdebstrap + downloads)", secs(c.ms)]);
+      const again = await timed("base image, cached", () => ensureBaseRootfs({ cacheDir: cold }));
+      rows.push(["base image, already built (cache hit)", secs(again.ms)]);
+      await rm(cold, { recursive: true, force: true });
+    }
+    await ensureBaseRootfs({});
+    const keyPath = join(work, "id_ed25519");
+    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keyPath]);
+    const pub = (await readFile(`${keyPath}.pub`, "utf8")).trim();
+    const ctx = join(work, "ctx");
+    await mkdir(join(ctx, "app"), { recursive: true });
+    await writeFile(join(ctx, "app/server.py"), SERVER_PY);
+    // A fresh file per run so the per-build cache misses and we time a real build.
+    await writeFile(join(ctx, "app/nonce"), randomBytes(8).toString("hex"));
+    const user = `USER username:webdev passwd:webpass123 sudo:true ssh_authorized_keys:"${pub}"`;
+    const example = [
+      `NAME hello-server`,
+      user,
+      "VCPU 1",
+      "MEM 1024",
+      "DISK 5",
+      "COPY ./app /app",
+      "INSTALL python3",
+      "WORKDIR /app",
+      'ENTRYPOINT ["python3", "server.py"]',
+    ];
+    const copyOnly = [`NAME copy-only`, user, "MEM 1024", "DISK 5", "COPY ./app /srv/app"];
+    const build = async (lines: string[]) => {
+      const parsed = parseFormfile(lines.join("\n"));
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+      return buildImage({
+        formfile: parsed.formfile,
+        contextDir: ctx,
+        buildId: "bench",
+        onLog: () => undefined,
+      });
+    };
+    const ex = await timed("image, README example (INSTALL python3), warm base", () => build(example));
+    rows.push(["image build: README example (INSTALL python3), warm base", secs(ex.ms)]);
+    const co = await timed("image, COPY-only, warm base", () => build(copyOnly));
+    rows.push(["image build: COPY-only Formfile, warm base", secs(co.ms)]);
+    const hit = await timed("image, same inputs again", () => build(copyOnly));
+    rows.push(["image build: same inputs again (cache hit)", secs(hit.ms)]);
+    rows.push(["image size (qcow2, README example)", `${(ex.value.sizeBytes / 1e6).toFixed(0)} MB`]);
+
+    const network = defaultNetwork(dataDir);
+    const ours: number[] = [];
+    for (let i = 0; i < BOOTS; i++) {
+      const id = `bench-${i}`;
+      const ip = `10.42.253.${100 + i}`;
+      await hv.create({
+        instanceId: id,
+        imagePath: ex.value.imagePath,
+        vcpu: 1,
+        memoryMb: 1024,
+        diskGb: 5,
+        ipv4: ip,
+        network,
+      });
+      const t = Date.now();
+      await hv.start(id);
+      await waitForSsh({ host: ip, user: "webdev", keyPath }, { timeoutMs: 240_000, intervalMs: 100 });
+      ours.push(Date.now() - t);
+      say(`launch → SSH (Debian + systemd, our image) #${i + 1}: ${secs(ours[i] ?? 0)}`);
+      await hv.delete(id);
+    }
+    rows.push([`launch → SSH ready, our image (median of ${BOOTS})`, secs(median(ours))]);
+
+    const floor: number[] = [];
+    const initramfs = join(work, "floor.img");
+    await buildFloorInitramfs({
+      kernelVersion: kernel.version,
+      modulesDir: kernel.modulesDir,
+      authorizedKey: pub,
+      outFile: initramfs,
+    });
+    await ensureBridge({ name: network.bridge, gatewayIp: network.gatewayIp });
+    for (let i = 0; i < BOOTS; i++) {
+      const ip = `10.42.253.${150 + i}`;
+      const tap = shortIfName("fmtb", `${work}${i}`);
+      await createTap({ name: tap, bridge: network.bridge });
+      await run(["ip", "route", "replace", `${ip}/32`, "dev", network.bridge]);
+      const t = Date.now();
+      await run(
+        floorArgv({
+          kernel: kernel.vmlinuz,
+          initramfs,
+          tap,
+          ip,
+          gw: network.gatewayIp,
+          accel: preflight.accelerator,
+          dir: work,
+        }),
+      );
+      await waitForSsh({ host: ip, user: "root", keyPath }, { timeoutMs: 120_000, intervalMs: 100 });
+      floor.push(Date.now() - t);
+      say(`launch → SSH (busybox + dropbear floor) #${i + 1}: ${secs(floor[i] ?? 0)}`);
+      process.kill(Number((await readFile(join(work, "floor.pid"), "utf8")).trim()), "SIGKILL");
+      await run(["ip", "route", "del", `${ip}/32`], { allowFailure: true });
+      await deleteLink(tap);
+    }
+    rows.push([`launch → SSH ready, busybox + dropbear floor (median of ${BOOTS})`, secs(median(floor))]);
+    rows.push(["ours / floor", `${(median(ours) / Math.max(1, median(floor))).toFixed(2)}×`]);
+  } finally {
+    hv.close();
+    for (const p of await qemuProcessesUnder(join(dataDir, "vms"))) process.kill(p.pid, "SIGKILL");
+    await deleteLink(defaultNetwork(dataDir).bridge);
+    await rm(work, { recursive: true, force: true });
+  }
+  say("\n| measurement | result |\n|---|---|");
+  for (const [k, v] of rows) say(`| ${k} | ${v} |`);
+}
+
+await main();
