@@ -28,6 +28,7 @@ class TestHypervisor implements Hypervisor {
       tap: "tap0",
       serialLogPath: join(this.dir, `${spec.instanceId}.serial`),
       startedAt: null,
+      sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest",
       spec,
     };
     this.vms.set(spec.instanceId, vm);
