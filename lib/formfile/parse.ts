@@ -60,13 +60,19 @@ export type TParseResult = TParseSuccess | TParseFailure;
 
 function dispatch(line: TLogicalLine, state: TParseState): void {
   const text = line.text;
-  const keywordOffset = text.length - text.trimStart().length;
-  const word = /^\S+/.exec(text.slice(keywordOffset))?.[0] ?? "";
+  // Plain scans instead of trim/regex: this runs once per line and dominated the profile.
+  let keywordOffset = 0;
+  while (text[keywordOffset] === " " || text[keywordOffset] === "\t") keywordOffset++;
+  let wordEnd = keywordOffset;
+  while (wordEnd < text.length && text[wordEnd] !== " " && text[wordEnd] !== "\t") wordEnd++;
+  const word = text.slice(keywordOffset, wordEnd);
   const report = (list: TDiagnostic[]) => (offset: number, message: string, hint?: string) => {
     list.push({ ...line.positionOf(offset), message, ...(hint ? { hint } : {}) });
   };
   const error = report(state.errors);
-  const letters = /^[A-Za-z]+/.exec(word)?.[0] ?? "";
+  let lettersEnd = 0;
+  while (lettersEnd < word.length && /[A-Za-z]/.test(word[lettersEnd] ?? "")) lettersEnd++;
+  const letters = word.slice(0, lettersEnd);
   const upper = letters.toUpperCase();
   const keyword = ALIASES[upper] ?? upper;
   const handler = HANDLERS[keyword];
