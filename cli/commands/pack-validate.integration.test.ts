@@ -74,6 +74,15 @@ describe("form pack validate (child process)", () => {
     ]);
   });
 
+  it("prints warnings on stderr but still exits 0", async () => {
+    const file = join(dir, "Warn.formfile");
+    await writeFile(file, "USER username:dev passwd:pw\nEXPOSE 80 80\n");
+    const { code, stdout, stderr } = await form(["pack", "validate", file, "--json"], dir);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ expose: [80] });
+    expect(stderr).toBe(`${file}:2:11: warning: port 80 is exposed more than once — remove the duplicate\n`);
+  });
+
   it("enforces devnet limits with --policy devnet", async () => {
     const file = join(dir, "Big.formfile");
     await writeFile(file, "USER username:dev passwd:pw\nMEM 8192\n");

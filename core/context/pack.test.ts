@@ -151,6 +151,18 @@ describe("packContext", () => {
     expect(await readFile(join(dest, "app/notes"), "utf8")).toBe("not copied\n");
   });
 
+  it("round-trips long (pax) and non-ASCII names", async () => {
+    const deep = join(ctx, "app", "d".repeat(120), "e".repeat(120));
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, "ünïcødé-файл.txt"), "long\n");
+    const packed = await packContext({ dir: ctx, formfile: formfileWith([["app", "/app"]]) });
+    const dest = join(work, "out");
+    await unpackContext({ tarGz: packed.tarGz, destDir: dest });
+    expect(
+      await readFile(join(dest, "app", "d".repeat(120), "e".repeat(120), "ünïcødé-файл.txt"), "utf8"),
+    ).toBe("long\n");
+  });
+
   it.each([
     ["a symlink leaving the context", "../../outside", "SYMLINK_ESCAPE"],
     ["an absolute symlink leaving the context", "/etc/passwd", "SYMLINK_ESCAPE"],
