@@ -13,7 +13,7 @@ describe("contracts build", () => {
     const orchestrator = artifacts.find((a) => a.contractName === "Orchestrator");
     expect(orchestrator?.bytecode.length).toBeGreaterThan(1000);
     expect(orchestrator?.abi).toEqual(orchestratorAbi);
-  });
+  }, 60_000); // solc-js compiles in ~3 s on an idle machine, several times that on a loaded one
 
   it("reports solc errors with the compiler's message", () => {
     expect(() =>

@@ -20,6 +20,7 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { orchestratorAbi } from "../lib/chain/abi";
+import { commitBuildFor, readCommitNonce, signBuildCommitment } from "../lib/chain/build-commitment";
 import { chainFromConfig, nodeKeyFromAddress, type TCapacity } from "../lib/chain/config";
 import { orchestratorErrorName, type TOrchestratorErrorName } from "../lib/chain/errors";
 import { readBuildCommitment, readIsActive, readIsCommitted, readOperator } from "../lib/chain/read";
@@ -453,6 +454,64 @@ describe("build commitments", () => {
       commitBuild({ ...ref(owner), buildId, imageDigest: `0x${"0".repeat(64)}` }),
       "ZeroImageDigest",
     );
+  });
+});
+
+describe("relayed build commitments", () => {
+  it("records a commitment in the owner's name from their EIP-712 signature, once", async () => {
+    const owner = await fundedWallet();
+    const relayer = governance;
+    const buildId = keccak256(stringToHex("relayed build"));
+    const imageDigest = keccak256(stringToHex("relayed image"));
+    const now = BigInt((await publicClient.getBlock()).timestamp);
+    const nonce = await readCommitNonce({ ...client(), owner: owner.account.address });
+    expect(nonce).toBe(0n);
+    const signed = await signBuildCommitment({
+      wallet: owner,
+      chainId: devnet.chainId,
+      contract: devnet.orchestratorAddress,
+      buildId,
+      imageDigest,
+      nonce,
+      deadline: now + 600n,
+    });
+    const events = await mined(commitBuildFor({ ...ref(relayer), ...signed }));
+    expect(events[0]?.args).toEqual({ owner: owner.account.address, buildId, imageDigest });
+    expect(await readIsCommitted({ ...client(), owner: owner.account.address, buildId, imageDigest })).toBe(
+      true,
+    );
+    expect(await readCommitNonce({ ...client(), owner: owner.account.address })).toBe(1n);
+
+    // Replaying the same signature fails: the nonce moved on.
+    await expectRevert(commitBuildFor({ ...ref(relayer), ...signed }), "InvalidSignature");
+    // A signature by someone else than the named owner fails.
+    const forged = await signBuildCommitment({
+      wallet: relayer,
+      chainId: devnet.chainId,
+      contract: devnet.orchestratorAddress,
+      buildId,
+      imageDigest,
+      nonce: 1n,
+      deadline: now + 600n,
+    });
+    await expectRevert(
+      commitBuildFor({
+        ...ref(relayer),
+        message: { ...forged.message, owner: owner.account.address },
+        signature: forged.signature,
+      }),
+      "InvalidSignature",
+    );
+    const late = await signBuildCommitment({
+      wallet: owner,
+      chainId: devnet.chainId,
+      contract: devnet.orchestratorAddress,
+      buildId,
+      imageDigest,
+      nonce: 1n,
+      deadline: now - 1n,
+    });
+    await expectRevert(commitBuildFor({ ...ref(relayer), ...late }), "SignatureExpired");
   });
 });
 

@@ -36,6 +36,15 @@ contract Orchestrator {
     /// @notice Longest accepted metadata string, in bytes (bounded so a registration costs bounded gas).
     uint256 public constant MAX_METADATA_LENGTH = 1024;
 
+    /// @notice EIP-712 type of an owner's signed commitment, relayed by someone else (the console).
+    bytes32 public constant BUILD_COMMITMENT_TYPEHASH = keccak256(
+        "BuildCommitment(address owner,bytes32 buildId,bytes32 imageDigest,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    /// @dev Upper bound of `s` for a canonical (non-malleable) secp256k1 signature.
+    uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
     /// @notice Stake (wei) an operator must keep bonded to be active.
     uint256 public immutable minimumStake;
     /// @notice Seconds between `deregister` and the earliest `withdraw`, during which slashing still applies.
@@ -48,6 +57,8 @@ contract Orchestrator {
     mapping(address operator => Operator) private _operators;
     mapping(bytes32 nodeKey => address operator) private _nodeKeyOperator;
     mapping(address owner => mapping(bytes32 buildId => BuildCommitment)) private _commitments;
+    /// @notice Next nonce an owner's relayed commitment must carry (each signature is usable once).
+    mapping(address owner => uint256) public commitNonces;
 
     event Registered(
         address indexed operator, bytes32 indexed nodeKey, string region, Capacity capacity, string metadata, uint256 stake
@@ -79,6 +90,8 @@ contract Orchestrator {
     error ZeroAddress();
     error ZeroBuildId();
     error ZeroImageDigest();
+    error InvalidSignature();
+    error SignatureExpired(uint256 deadline, uint256 nowTimestamp);
 
     modifier onlyGovernance() {
         if (msg.sender != governance) revert NotGovernance(msg.sender);
@@ -215,10 +228,35 @@ contract Orchestrator {
 
     /// @notice Records msg.sender's approval of `imageDigest` for `buildId`; a rebuild overwrites it.
     function commitBuild(bytes32 buildId, bytes32 imageDigest) external {
-        if (buildId == bytes32(0)) revert ZeroBuildId();
-        if (imageDigest == bytes32(0)) revert ZeroImageDigest();
-        _commitments[msg.sender][buildId] = BuildCommitment(imageDigest, uint64(block.timestamp));
-        emit BuildCommitted(msg.sender, buildId, imageDigest);
+        _commit(msg.sender, buildId, imageDigest);
+    }
+
+    /// @notice Records `owner`'s commitment from their EIP-712 signature, so a relayer (the console)
+    /// pays the gas while the commitment still stands in the owner's name. Each signature works once.
+    function commitBuildFor(
+        address owner,
+        bytes32 buildId,
+        bytes32 imageDigest,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
+        uint256 nonce = commitNonces[owner];
+        bytes32 structHash =
+            keccak256(abi.encode(BUILD_COMMITMENT_TYPEHASH, owner, buildId, imageDigest, nonce, deadline));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+        if (owner == address(0) || _recover(digest, signature) != owner) revert InvalidSignature();
+        commitNonces[owner] = nonce + 1;
+        _commit(owner, buildId, imageDigest);
+    }
+
+    /// @notice EIP-712 domain separator ("Formation Orchestrator", version "1", this chain, this contract).
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                DOMAIN_TYPEHASH, keccak256("Formation Orchestrator"), keccak256("1"), block.chainid, address(this)
+            )
+        );
     }
 
     /// @notice The commitment `owner` made for `buildId` (zero digest when none).
@@ -251,6 +289,24 @@ contract Orchestrator {
         if (bytes(metadata).length > MAX_METADATA_LENGTH) {
             revert MetadataTooLong(bytes(metadata).length, MAX_METADATA_LENGTH);
         }
+    }
+
+    function _commit(address owner, bytes32 buildId, bytes32 imageDigest) private {
+        if (buildId == bytes32(0)) revert ZeroBuildId();
+        if (imageDigest == bytes32(0)) revert ZeroImageDigest();
+        _commitments[owner][buildId] = BuildCommitment(imageDigest, uint64(block.timestamp));
+        emit BuildCommitted(owner, buildId, imageDigest);
+    }
+
+    /// @dev ecrecover over a 65-byte (r, s, v) signature, refusing malleable high-s forms.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v < 27) v += 27;
+        if (uint256(s) > HALF_CURVE_ORDER || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, s);
     }
 
     function _send(address to, uint256 amount) private {

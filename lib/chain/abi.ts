@@ -2,7 +2,7 @@
 // contracts/build.test.ts fails when this file is stale against the Solidity sources.
 
 /** sha256 over solc version, settings and sources that produced this ABI. */
-export const orchestratorSourceHash = "5e388492022be07cd99bb2d3b40b5f5371a042dc57e75418386fca97cb8f7cf9";
+export const orchestratorSourceHash = "c621abf04c7c28ebaea23c344f4ddb48cb26b53a137262083cc643ab21307db0";
 
 /** ABI of contracts/src/Orchestrator.sol. */
 export const orchestratorAbi = [
@@ -62,6 +62,11 @@ export const orchestratorAbi = [
   {
     inputs: [],
     name: "InvalidCapacity",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "InvalidSignature",
     type: "error",
   },
   {
@@ -159,6 +164,22 @@ export const orchestratorAbi = [
       },
     ],
     name: "RegionTooLong",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "deadline",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "nowTimestamp",
+        type: "uint256",
+      },
+    ],
+    name: "SignatureExpired",
     type: "error",
   },
   {
@@ -507,6 +528,19 @@ export const orchestratorAbi = [
   },
   {
     inputs: [],
+    name: "BUILD_COMMITMENT_TYPEHASH",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
     name: "MAX_METADATA_LENGTH",
     outputs: [
       {
@@ -593,10 +627,75 @@ export const orchestratorAbi = [
     type: "function",
   },
   {
+    inputs: [
+      {
+        internalType: "address",
+        name: "owner",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "buildId",
+        type: "bytes32",
+      },
+      {
+        internalType: "bytes32",
+        name: "imageDigest",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256",
+        name: "deadline",
+        type: "uint256",
+      },
+      {
+        internalType: "bytes",
+        name: "signature",
+        type: "bytes",
+      },
+    ],
+    name: "commitBuildFor",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "owner",
+        type: "address",
+      },
+    ],
+    name: "commitNonces",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
     inputs: [],
     name: "deregister",
     outputs: [],
     stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "domainSeparator",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
     type: "function",
   },
   {
