@@ -4,7 +4,6 @@
  * Config comes from STATESTORE_REPLICA_CONFIG (JSON, see ZReplicaConfig).
  */
 import { privateKeyToAccount } from "viem/accounts";
-import { WebSocketServer } from "ws";
 import { z } from "zod";
 import { StaticAuthorizer } from "../../lib/statestore/authorize";
 import { createLogger } from "../log";
@@ -58,12 +57,7 @@ async function main(): Promise<void> {
     logger,
     snapshotEvery: config.snapshotEvery,
   });
-  const wss = new WebSocketServer({ port: config.port, host: "127.0.0.1", path: "/ws/store" });
-  await new Promise<void>((resolve, reject) => {
-    wss.once("listening", resolve);
-    wss.once("error", reject);
-  });
-  store.attachServer(wss);
+  const wss = await store.listen({ port: config.port });
   store.on("rejected", (event) => send({ event: "rejected", ...event }));
   store.on("malformed", (event) => send({ event: "malformed", ...event }));
   const dialers = new Map<string, Dialer>();
@@ -98,7 +92,6 @@ async function main(): Promise<void> {
       case "close":
         for (const dialer of dialers.values()) dialer.close();
         await store.close();
-        wss.close();
         setImmediate(() => process.exit(0));
         return true;
     }

@@ -190,7 +190,7 @@ describe("replicated state store across five processes", () => {
     const target = r(4);
     const before = await target.status();
     const peer = await AttackerPeer.connect(target.url, "0x000000000000000000000000000000000000dead");
-    const all = await peer.fetchAll();
+    const all = await peer.fetchAll(undefined, before.stats.changes);
     expect(all.length).toBe(before.stats.changes);
     peer.sendEnvelopes(all);
     await waitFor(

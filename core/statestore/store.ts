@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as Automerge from "@automerge/automerge";
 import type { LocalAccount } from "viem";
-import type { WebSocket, WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { Authorizer, TRejectCode } from "../../lib/statestore/authorize";
 import { parseEntityKey, type TEntityKind } from "../../lib/statestore/entities";
 import { createLogger, type Logger } from "../log";
@@ -77,6 +77,7 @@ export class StateStore extends EventEmitter {
   #queue: Promise<unknown> = Promise.resolve();
   #sinceSnapshot = 0;
   #closed = false;
+  readonly #servers: WebSocketServer[] = [];
   readonly #stats = { received: 0, duplicates: 0, changes: 0 };
   readonly #rejected = new Map<string, number>();
   readonly #malformed = new Map<string, number>();
@@ -359,6 +360,22 @@ export class StateStore extends EventEmitter {
     this.#replicator.handleConnection(ws, label);
   }
 
+  /** Listens on `port` (0 = any; see `wss.address()`) at `path` and serves every connection. */
+  async listen(opts: { port: number; host?: string; path?: string }): Promise<WebSocketServer> {
+    const wss = new WebSocketServer({
+      port: opts.port,
+      host: opts.host ?? "127.0.0.1",
+      path: opts.path ?? "/ws/store",
+    });
+    await new Promise<void>((resolve, reject) => {
+      wss.once("listening", resolve);
+      wss.once("error", reject);
+    });
+    this.attachServer(wss);
+    this.#servers.push(wss);
+    return wss;
+  }
+
   /** Serves every connection of `wss`. */
   attachServer(wss: WebSocketServer): void {
     wss.on("connection", (ws, req) =>
@@ -372,6 +389,7 @@ export class StateStore extends EventEmitter {
     await this.#serial(async () => {
       this.#closed = true;
       this.#replicator.close();
+      for (const wss of this.#servers) wss.close();
       if (this.#sinceSnapshot > 0) await this.#snapshot();
       await this.#log.close();
     });
