@@ -1,0 +1,110 @@
+"use client";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
+import { buttonClass } from "../../_components/ui";
+import { useTRPC, useTRPCClient } from "../../_lib/trpc";
+import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
+
+const CANCELLABLE = new Set(["queued", "claimed", "building"]);
+const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
+
+/** Cancel and Ship, both signed by the wallet; optionally ships once when the build is done. */
+export function BuildActions(props: {
+  buildId: string;
+  status: string;
+  initialReplicas: number;
+  autoShip: boolean;
+}) {
+  const trpc = useTRPC();
+  const client = useTRPCClient();
+  const queryClient = useQueryClient();
+  const sign = useSignedAction();
+  const [replicas, setReplicas] = useState(props.initialReplicas);
+  const [notice, setNotice] = useState<string | null>(null);
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.builds.pathKey() });
+
+  const cancel = useMutation({
+    mutationFn: async () => {
+      if (!window.confirm("Cancel this build? The node stops working on it.")) return null;
+      return client.builds.cancel.mutate(
+        await sign({ action: "build.cancel", params: { buildId: props.buildId } }),
+      );
+    },
+    onSettled: refresh,
+  });
+  const ship = useMutation({
+    mutationFn: async () => {
+      const envelope = await sign({ action: "instance.ship", params: { buildId: props.buildId, replicas } });
+      const result = await client.instances.ship.mutate(envelope);
+      setNotice(result.notice ?? `Shipping ${result.instances.length} replica(s).`);
+      return result;
+    },
+    onSettled: async () => {
+      await refresh();
+      await queryClient.invalidateQueries({ queryKey: trpc.instances.pathKey() });
+    },
+  });
+
+  // Ship once when the build reaches `built`, if the user asked for it on the deploy page.
+  const shipped = useRef(false);
+  useEffect(() => {
+    if (!props.autoShip || props.status !== "built" || shipped.current) return;
+    const key = `formation:autoship:${props.buildId}`;
+    if (sessionStorage.getItem(key)) return;
+    shipped.current = true;
+    sessionStorage.setItem(key, "1");
+    ship.mutate();
+  }, [props.autoShip, props.status, props.buildId, ship]);
+
+  const error = cancel.error ?? ship.error;
+  return (
+    <div className="flex flex-wrap items-center gap-2">
+      {CANCELLABLE.has(props.status) ? (
+        <button
+          type="button"
+          className={buttonClass.danger}
+          data-testid="cancel-build"
+          disabled={cancel.isPending}
+          onClick={() => cancel.mutate()}
+        >
+          {cancel.isPending ? "Cancelling…" : "Cancel build"}
+        </button>
+      ) : null}
+      {SHIPPABLE.has(props.status) ? (
+        <>
+          <label className="flex items-center gap-1 text-sm">
+            Replicas
+            <input
+              type="number"
+              min={1}
+              max={64}
+              value={replicas}
+              data-testid="ship-replicas"
+              onChange={(e) => setReplicas(Math.max(1, Math.min(64, Number(e.target.value) || 1)))}
+              className="w-16 rounded-md border border-slate-300 bg-transparent px-2 py-1 dark:border-slate-700"
+            />
+          </label>
+          <button
+            type="button"
+            className={buttonClass.primary}
+            data-testid="ship-build"
+            disabled={ship.isPending}
+            onClick={() => ship.mutate()}
+          >
+            {ship.isPending ? "Confirm in your wallet…" : "Ship"}
+          </button>
+        </>
+      ) : null}
+      {notice ? (
+        <span className="text-sm text-slate-600 dark:text-slate-400" data-testid="ship-notice">
+          {notice}
+        </span>
+      ) : null}
+      {error ? (
+        <span role="alert" className="text-sm text-red-600 dark:text-red-400">
+          {actionErrorMessage(error)}
+        </span>
+      ) : null}
+    </div>
+  );
+}

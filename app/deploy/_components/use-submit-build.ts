@@ -1,0 +1,79 @@
+"use client";
+import { useMutation } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { parseFormfile } from "@/lib/formfile/parse";
+import { packBrowserContext, sha256Digest, toBase64 } from "../../_lib/context-pack";
+import { useTRPC, useTRPCClient } from "../../_lib/trpc";
+import { useSignedAction } from "../../_lib/use-signed-action";
+import type { TContextSource } from "./context-drop";
+
+/** Base64 above this goes through PUT /api/contexts/<digest> (the router's inline cap is 700 KiB). */
+const INLINE_LIMIT = 600 * 1024;
+
+export type TSubmitStage = "idle" | "packing" | "uploading" | "signing" | "submitting";
+
+/**
+ * Packs the context, uploads it if large, signs `build.create` binding the context digest, submits,
+ * then opens the build page (with the requested replica count for shipping).
+ */
+export function useSubmitBuild(onStage: (s: TSubmitStage) => void) {
+  const trpc = useTRPC();
+  const client = useTRPCClient();
+  const router = useRouter();
+  const sign = useSignedAction();
+  return useMutation({
+    mutationKey: trpc.builds.create.mutationKey(),
+    mutationFn: async (opts: {
+      text: string;
+      source: TContextSource;
+      replicas: number;
+      autoShip: boolean;
+    }) => {
+      const parsed = parseFormfile(opts.text);
+      if (!parsed.ok) throw new Error("Fix the Formfile errors first.");
+      onStage("packing");
+      const packed =
+        opts.source.kind === "tarball"
+          ? { tarGz: opts.source.bytes, digest: await sha256Digest(opts.source.bytes) }
+          : await packBrowserContext(
+              opts.source.kind === "files"
+                ? [
+                    ...opts.source.files.filter((f) => f.path !== "Formfile"),
+                    { path: "Formfile", data: new TextEncoder().encode(opts.text) },
+                  ]
+                : [{ path: "Formfile", data: new TextEncoder().encode(opts.text) }],
+            );
+      const base64 = toBase64(packed.tarGz);
+      if (base64.length > INLINE_LIMIT) {
+        onStage("uploading");
+        const res = await fetch(`/api/contexts/${packed.digest}`, {
+          method: "PUT",
+          body: packed.tarGz as Uint8Array<ArrayBuffer>,
+          headers: { "content-type": "application/gzip" },
+        });
+        if (!res.ok)
+          throw new Error(`Uploading the build context failed (${res.status}): ${await res.text()}`);
+      }
+      onStage("signing");
+      const params = {
+        formfile: parsed.formfile,
+        contextDigest: packed.digest,
+        ...(base64.length <= INLINE_LIMIT ? { contextBase64: base64 } : {}),
+      };
+      const envelope = await sign({
+        action: "build.create",
+        params,
+        contentDigest: `0x${packed.digest.slice("sha256:".length)}`,
+      });
+      onStage("submitting");
+      const build = await client.builds.create.mutate(envelope);
+      const query = new URLSearchParams({
+        replicas: String(opts.replicas),
+        ...(opts.autoShip ? { ship: "1" } : {}),
+      });
+      router.push(`/builds/${build.buildId}?${query.toString()}`);
+      return build;
+    },
+    onSettled: () => onStage("idle"),
+  });
+}

@@ -1,0 +1,155 @@
+"use client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { buttonClass } from "../../_components/ui";
+import { shortId } from "../../_lib/format";
+import { useTRPC, useTRPCClient } from "../../_lib/trpc";
+import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
+
+type TAction = "start" | "stop" | "restart" | "delete";
+
+const CONFIRM: Partial<Record<TAction, string>> = {
+  stop: "Stop this instance? Its VM shuts down until you start it again.",
+  restart: "Restart this instance? Open SSH sessions will drop.",
+  delete: "Delete this instance? Its VM and disk are destroyed; this cannot be undone.",
+};
+
+/** Start / stop / restart / delete (each signed; destructive ones confirmed) and rollback. */
+export function InstanceActions(props: {
+  instanceId: string;
+  buildId: string;
+  status: string;
+  desired: string;
+}) {
+  const trpc = useTRPC();
+  const client = useTRPCClient();
+  const queryClient = useQueryClient();
+  const router = useRouter();
+  const sign = useSignedAction();
+  const [rollbackTo, setRollbackTo] = useState("");
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.instances.pathKey() });
+
+  const act = useMutation({
+    mutationFn: async (action: TAction) => {
+      const question = CONFIRM[action];
+      if (question && !window.confirm(question)) return null;
+      const envelope = await sign({ action: `instance.${action}`, params: { instanceId: props.instanceId } });
+      const procedures = {
+        start: () => client.instances.start.mutate({ ...envelope, action: "instance.start" }),
+        stop: () => client.instances.stop.mutate({ ...envelope, action: "instance.stop" }),
+        restart: () => client.instances.restart.mutate({ ...envelope, action: "instance.restart" }),
+        delete: () => client.instances.delete.mutate({ ...envelope, action: "instance.delete" }),
+      };
+      const result = await procedures[action]();
+      if (action === "delete") router.push("/instances");
+      return result;
+    },
+    onSettled: refresh,
+  });
+
+  // Rollback targets: the deployment of this build and the owner's other builds of the same name.
+  const deployments = useQuery(trpc.instances.deployments.queryOptions());
+  const builds = useQuery(trpc.builds.list.queryOptions({ limit: 200, all: false }));
+  const deployment = deployments.data?.find((d) => d.buildId === props.buildId);
+  const candidates =
+    builds.data?.filter(
+      (b) =>
+        deployment && b.name === deployment.name && b.buildId !== props.buildId && b.imageDigest !== null,
+    ) ?? [];
+  const rollback = useMutation({
+    mutationFn: async () => {
+      if (!deployment || !rollbackTo) return null;
+      if (
+        !window.confirm(
+          `Roll ${deployment.name} back to build ${shortId(rollbackTo)}? Replicas are replaced.`,
+        )
+      )
+        return null;
+      const envelope = await sign({
+        action: "deployment.rollback",
+        params: { name: deployment.name, buildId: rollbackTo },
+      });
+      return client.instances.rollback.mutate(envelope);
+    },
+    onSettled: refresh,
+  });
+
+  const stopped = props.desired === "stopped" || props.status === "stopped";
+  const error = act.error ?? rollback.error;
+  return (
+    <div className="space-y-3">
+      <div className="flex flex-wrap gap-2">
+        {stopped ? (
+          <button
+            type="button"
+            className={buttonClass.secondary}
+            disabled={act.isPending}
+            onClick={() => act.mutate("start")}
+          >
+            Start
+          </button>
+        ) : (
+          <button
+            type="button"
+            className={buttonClass.secondary}
+            disabled={act.isPending}
+            onClick={() => act.mutate("stop")}
+          >
+            Stop
+          </button>
+        )}
+        <button
+          type="button"
+          className={buttonClass.secondary}
+          disabled={act.isPending}
+          onClick={() => act.mutate("restart")}
+        >
+          Restart
+        </button>
+        <button
+          type="button"
+          className={buttonClass.danger}
+          data-testid="delete-instance"
+          disabled={act.isPending}
+          onClick={() => act.mutate("delete")}
+        >
+          Delete
+        </button>
+      </div>
+      {candidates.length > 0 ? (
+        <div className="flex flex-wrap items-center gap-2 text-sm">
+          <select
+            aria-label="Build to roll back to"
+            value={rollbackTo}
+            onChange={(e) => setRollbackTo(e.target.value)}
+            className="rounded-md border border-slate-300 bg-transparent px-2 py-1.5 dark:border-slate-700"
+          >
+            <option value="">Roll back to…</option>
+            {candidates.map((b) => (
+              <option key={b.buildId} value={b.buildId}>
+                {shortId(b.buildId)} · {b.createdAt.toLocaleString()}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            className={buttonClass.secondary}
+            disabled={!rollbackTo || rollback.isPending}
+            onClick={() => rollback.mutate()}
+          >
+            Roll back
+          </button>
+        </div>
+      ) : null}
+      {act.isPending || rollback.isPending ? (
+        <p className="text-sm text-slate-500">Confirm in your wallet…</p>
+      ) : null}
+      {error ? (
+        <p role="alert" className="text-sm text-red-600 dark:text-red-400">
+          {actionErrorMessage(error)}
+        </p>
+      ) : null}
+    </div>
+  );
+}
