@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chainConfigFromEnv, chainFromConfig, nodeKeyFromAddress } from "./config";
+import { chainConfigFromEnv, chainFromConfig, nodeKeyFromAddress, parseChainFile } from "./config";
 
 describe("chainConfigFromEnv", () => {
   it("returns undefined when no chain variable is set", () => {
@@ -49,5 +49,17 @@ describe("nodeKeyFromAddress", () => {
     const key = nodeKeyFromAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3");
     expect(key).toBe("0x0000000000000000000000005fbdb2315678afecb367f032d93f642f64180aa3");
     expect(nodeKeyFromAddress("0x5fbdb2315678afecb367f032d93f642f64180aa3")).toBe(key);
+  });
+});
+
+describe("parseChainFile", () => {
+  it("reads what the devnet writes and refuses anything else", () => {
+    const text = JSON.stringify({
+      rpcUrl: "http://127.0.0.1:8545",
+      chainId: 31337,
+      orchestratorAddress: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    });
+    expect(parseChainFile(text).chainId).toBe(31337);
+    expect(() => parseChainFile('{"rpcUrl":"x"}')).toThrow();
   });
 });

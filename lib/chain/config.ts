@@ -47,6 +47,14 @@ export function chainConfigFromEnv(env: Record<string, string | undefined>): TCh
   return parsed.data;
 }
 
+/**
+ * Parses the devnet's `${dataDir}/chain.json` (written by contracts/devnet.ts on every start); callers
+ * read the file themselves so this stays isomorphic.
+ */
+export function parseChainFile(text: string): TChainConfig {
+  return ZChainConfig.parse(JSON.parse(text));
+}
+
 /** A viem `Chain` for an arbitrary chain id and RPC URL (viem needs one for signing and fee logic). */
 export function chainFromConfig(config: { chainId: number; rpcUrl: string }): Chain {
   return defineChain({

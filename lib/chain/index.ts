@@ -1,0 +1,49 @@
+/** Public surface of the orchestrator client: ABI, configuration, reads, writes, signed commitments. */
+export { orchestratorAbi, orchestratorSourceHash } from "./abi";
+export {
+  buildCommitmentTypedData,
+  buildCommitmentTypes,
+  commitBuildFor,
+  readCommitNonce,
+  signBuildCommitment,
+  type TBuildCommitmentMessage,
+} from "./build-commitment";
+export {
+  chainConfigFromEnv,
+  chainFromConfig,
+  DEVNET_CHAIN_ID,
+  nodeKeyFromAddress,
+  parseChainFile,
+  type TCapacity,
+  type TChainConfig,
+  ZCapacity,
+  ZChainConfig,
+} from "./config";
+export { decodeOrchestratorRevert, orchestratorErrorName, type TOrchestratorErrorName } from "./errors";
+export {
+  readBuildCommitment,
+  readIsActive,
+  readIsCommitted,
+  readMinimumStake,
+  readOperator,
+  readOperatorOfNodeKey,
+  type TContractRef,
+  type TOperator,
+} from "./read";
+export {
+  addStake,
+  commitBuild,
+  deregisterOperator,
+  registerOperator,
+  setTreasury,
+  slashOperator,
+  type TOperatorProfile,
+  TransactionRevertedError,
+  type TWallet,
+  type TWriteRef,
+  transferGovernance,
+  updateOperator,
+  WalletAccountMissingError,
+  waitForSuccess,
+  withdrawStake,
+} from "./write";
