@@ -17,7 +17,7 @@ import superjson from "superjson";
 import { type ZodType, z } from "zod";
 import type { TSignedActionName } from "@/lib/signing/actions";
 import { lowerAddress } from "@/lib/signing/address";
-import { signedActionSchema } from "@/lib/signing/envelope";
+import { signedActionSchema, type TSignedAction } from "@/lib/signing/envelope";
 import { AppError, findAppError, type TAppErrorCode } from "@/server/errors";
 import type { TConsoleRuntime } from "@/server/http/console-runtime";
 import type { TActor, TSession } from "@/server/services/auth";
@@ -188,12 +188,32 @@ export const adminProcedure = base.meta({ access: "admin" }).use(({ ctx, type, n
 export function signedProcedure<TName extends TSignedActionName, TParams extends ZodType>(
   action: TName,
   params: TParams,
+  options: {
+    /**
+     * Cheap consistency checks (e.g. `contentDigest` must match the uploaded content) that run after
+     * the signature verified and BEFORE the nonce is consumed or the audit entry written, so a
+     * rejected request changes nothing. Throw an AppError to reject.
+     */
+    precheck?: (args: {
+      ctx: TContext;
+      params: z.output<TParams>;
+      envelope: TSignedAction;
+    }) => Promise<void> | void;
+  } = {},
 ) {
   return base
     .meta({ access: "signed", action })
     .input(signedActionSchema(action, params))
-    .use(async ({ ctx, getRawInput, next }) => {
-      const actor: TActor = await ctx.runtime.auth.signedActions.accept(await getRawInput(), action);
+    .use(async ({ ctx, input, getRawInput, next }) => {
+      const precheck = options.precheck;
+      // Parsed by signedActionSchema(action, params) above; TypeScript cannot see through the
+      // generic object schema, so name the type it produced.
+      const parsed = input as { params: z.output<TParams> };
+      const actor: TActor = await ctx.runtime.auth.signedActions.accept(
+        await getRawInput(),
+        action,
+        precheck ? (envelope) => precheck({ ctx, params: parsed.params, envelope }) : undefined,
+      );
       const address = lowerAddress(actor.address);
       return next({ ctx: { actor, log: ctx.log.child({ address, action, auditId: actor.auditId }) } });
     });

@@ -5,6 +5,7 @@ import { createReadAuthorization } from "@/lib/signing/client-auth";
 import { signAction } from "@/lib/signing/sign-action";
 import { appRouter } from "@/server/api/root";
 import { createTRPCRouter, mergeRouters, signedProcedure } from "@/server/api/trpc";
+import { AppError } from "@/server/errors";
 import {
   callTrpc,
   cookieHeader,
@@ -32,6 +33,14 @@ const testRouter = mergeRouters(
           effects.push(input.params.instanceId);
           return { stopped: input.params.instanceId, by: ctx.actor.address, auditId: ctx.actor.auditId };
         }),
+      // Like build.create: the signed contentDigest must match something the console checks.
+      digest: signedProcedure("build.create", z.object({ digest: z.string() }), {
+        precheck: ({ params, envelope }) => {
+          if (envelope.contentDigest !== params.digest) throw new AppError("BAD_REQUEST", "digest mismatch");
+        },
+      })
+        .output(z.object({ ok: z.boolean() }))
+        .mutation(() => ({ ok: true })),
     }),
   }),
 );
@@ -201,6 +210,26 @@ describe("EIP-712 signed actions over HTTP", () => {
     expect(effects.length).toBe(effectsBefore);
     // The untouched original still works afterwards: rejections consumed nothing.
     expect((await call("test.stop", "mutation", good)).ok).toBe(true);
+  });
+
+  it("precheck rejects before the nonce is consumed or the audit written", async () => {
+    const digest = `0x${"12".repeat(32)}` as const;
+    const sign = (claimed: string, nonce?: string) =>
+      signAction(alice, {
+        action: "build.create",
+        params: { digest: claimed },
+        contentDigest: digest,
+        origin: TEST_CONSOLE_ORIGIN,
+        chainId,
+        ...(nonce ? { nonce } : {}),
+      });
+    const before = await tableCounts();
+    const nonce = "fedcba9876543210fedcba9876543210";
+    const mismatch = await call("test.digest", "mutation", await sign(`0x${"34".repeat(32)}`, nonce));
+    expect(mismatch.appCode).toBe("BAD_REQUEST");
+    expect(await tableCounts()).toEqual(before);
+    // Same nonce, now consistent: accepted, because the rejected attempt consumed nothing.
+    expect((await call("test.digest", "mutation", await sign(digest, nonce))).ok).toBe(true);
   });
 
   it("accepts the same nonce from two different signers (nonces are per signer)", async () => {

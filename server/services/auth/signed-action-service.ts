@@ -50,9 +50,15 @@ export function createSignedActionService(deps: TSignedActionServiceDeps) {
 
   return {
     /** Verifies, consumes the nonce and audits a signed action; returns the actor. */
-    async accept(envelope: unknown, expectedAction: string): Promise<TActor> {
+    async accept(
+      envelope: unknown,
+      expectedAction: string,
+      /** Runs after the signature verified and before anything is written; throw to reject. */
+      precheck?: (verified: TSignedAction) => Promise<void> | void,
+    ): Promise<TActor> {
       const verified = await verify(envelope, expectedAction);
       const e = verified.envelope;
+      await precheck?.(e);
       const at = nowDate();
       const auditId = newId();
       await deps.db.$transaction(async (tx) => {
