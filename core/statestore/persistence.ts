@@ -1,11 +1,49 @@
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readFile, rename, truncate, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { type TEnvelope, ZEnvelope } from "./envelope";
 
 const LOG_FILE = "changes.log";
 const SNAPSHOT_FILE = "snapshot.json";
+const LOCK_FILE = "LOCK";
+
+/** Thrown when another live process has the replica directory open. */
+export class ReplicaDirLockedError extends Error {
+  readonly code = "locked";
+  constructor(dir: string, pid: number) {
+    super(`replica directory ${dir} is in use by process ${pid}; stop it or use another directory`);
+    this.name = "ReplicaDirLockedError";
+  }
+}
+
+// Two writers appending to one log would interleave histories; a pid lock file stops that, and a
+// lock left by a crashed process (pid no longer alive) is taken over.
+async function acquireLock(dir: string): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, String(process.pid), { flag: "wx" });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const pid = Number(await readFile(path, "utf8").catch(() => "0"));
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) throw new ReplicaDirLockedError(dir, pid);
+    if (pid === process.pid) throw new ReplicaDirLockedError(dir, pid);
+    await rm(path, { force: true });
+  }
+  throw new Error(`could not lock replica directory ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 const ZSnapshot = z.object({
   v: z.literal(1),
@@ -41,6 +79,7 @@ export class ChangeLog {
 
   static async open(dir: string): Promise<{ log: ChangeLog; loaded: TLoadedLog }> {
     await mkdir(dir, { recursive: true });
+    await acquireLock(dir);
     const { loaded, completeBytes, fileBytes } = await loadDir(dir);
     // A crash mid-append leaves a torn last line; cut it so the next append starts clean.
     if (completeBytes < fileBytes) await truncate(join(dir, LOG_FILE), completeBytes);
@@ -73,6 +112,7 @@ export class ChangeLog {
 
   async close(): Promise<void> {
     await this.#handle.close();
+    await rm(join(this.#dir, LOCK_FILE), { force: true });
   }
 }
 

@@ -161,6 +161,11 @@ describe("StateStore", () => {
     expect(dst.get("dns/s")).toBeUndefined();
   });
 
+  it("refuses a directory another open store holds", async () => {
+    await newStore();
+    await expect(newStore(consoleKey, { dir: dirs.at(-1) })).rejects.toMatchObject({ code: "locked" });
+  });
+
   it("resumes from its directory: snapshot plus log tail, torn last line cut", async () => {
     const first = await newStore(consoleKey, { snapshotEvery: 5 });
     const dir = dirs.at(-1) as string;
