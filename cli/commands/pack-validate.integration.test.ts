@@ -83,6 +83,16 @@ describe("form pack validate (child process)", () => {
     expect(stderr).toBe(`${file}:2:11: warning: port 80 is exposed more than once — remove the duplicate\n`);
   });
 
+  it("warns about COPY sources missing from the build context", async () => {
+    const file = join(dir, "Copy.formfile");
+    await writeFile(file, "USER username:dev passwd:pw\n  COPY ./nope /app\n");
+    const { code, stderr } = await form(["pack", "validate", file], dir);
+    expect(code).toBe(0);
+    expect(stderr).toBe(
+      `${file}:2:8: warning: COPY source nope does not exist in the build context ${dir}\n`,
+    );
+  });
+
   it("enforces devnet limits with --policy devnet", async () => {
     const file = join(dir, "Big.formfile");
     await writeFile(file, "USER username:dev passwd:pw\nMEM 8192\n");

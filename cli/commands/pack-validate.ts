@@ -1,5 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import {
   canonicalJson,
@@ -7,8 +7,10 @@ import {
   DEVNET_POLICY,
   formatDiagnostic,
   parseFormfile,
+  type TDiagnostic,
   type TFormfile,
   type TNetworkPolicy,
+  type TParseSuccess,
 } from "../../lib/formfile/index";
 
 /** `form pack validate [PATH] [--json] [--policy devnet]`: parse a Formfile and report every problem. */
@@ -63,6 +65,19 @@ function summary(file: string, f: TFormfile): string {
   return `✓ ${file} is valid\n${rows.map(([k, v]) => `  ${k.padEnd(12)}${v}`).join("\n")}\n`;
 }
 
+/** COPY sources absent from the build context: the build would fail, so say so now (as warnings). */
+async function missingCopySources(file: string, parsed: TParseSuccess): Promise<TDiagnostic[]> {
+  const context = dirname(file);
+  const copies = parsed.formfile.steps.flatMap((s) => (s.kind === "copy" ? [s] : []));
+  const out: TDiagnostic[] = [];
+  for (const [i, step] of copies.entries()) {
+    if (await stat(join(context, step.src)).catch(() => undefined)) continue;
+    const at = parsed.locations.copySources[i] ?? { line: step.line, column: 1 };
+    out.push({ ...at, message: `COPY source ${step.src} does not exist in the build context ${context}` });
+  }
+  return out;
+}
+
 /** Validates the Formfile at `path`; pure apart from reading the file, so tests can call it directly. */
 export async function validateFormfile(path: string, opts: TValidateOptions = {}): Promise<TValidateOutcome> {
   const policy = opts.policy === undefined ? undefined : POLICIES[opts.policy];
@@ -84,7 +99,8 @@ export async function validateFormfile(path: string, opts: TValidateOptions = {}
       stderr: result.errors.map((e) => `${formatDiagnostic(located.file, e)}\n`).join(""),
     };
   }
-  const warnings = result.warnings.map(
+  const missing = await missingCopySources(located.file, result);
+  const warnings = [...result.warnings, ...missing].map(
     (w) => `${formatDiagnostic(located.file, { ...w, message: `warning: ${w.message}` })}\n`,
   );
   const violations = checkPolicy(result, policy ?? DEVNET_POLICY);

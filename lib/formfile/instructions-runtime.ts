@@ -47,6 +47,7 @@ export function handleCopy(ctx: TInstructionContext): void {
   }
   if (ok && source !== undefined && destination !== undefined) {
     ctx.state.steps.push({ kind: "copy", src: source, dst: destination, line: ctx.line.line });
+    ctx.state.locations.copySources.push(ctx.line.positionOf(src.offset));
   }
 }
 

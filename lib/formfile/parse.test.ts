@@ -17,7 +17,7 @@ function accept(text: string) {
 
 describe("parseFormfile accepts", () => {
   it("the README's simple web server with all defaults filled in", () => {
-    const { formfile } = accept(
+    const { formfile, locations } = accept(
       [
         "NAME hello-server",
         "",
@@ -54,6 +54,7 @@ describe("parseFormfile accepts", () => {
     ]);
     expect(formfile.workdir).toBe("/app");
     expect(formfile.entrypoint).toEqual(["python3", "server.py"]);
+    expect(locations).toMatchObject({ vcpu: { line: 4, column: 6 }, copySources: [{ line: 7, column: 6 }] });
   });
 
   it("the README's multi-line USER with every option, using \\ continuations", () => {

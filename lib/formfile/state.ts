@@ -8,7 +8,11 @@ export type TFormfileLocations = Partial<
     "name" | "description" | "vcpu" | "memoryMb" | "diskGb" | "gpu" | "workdir" | "entrypoint",
     TPosition
   >
-> & { users: Record<string, TPosition> };
+> & {
+  users: Record<string, TPosition>;
+  /** Position of each COPY source, in the order of the COPY steps. */
+  copySources: TPosition[];
+};
 
 export type TPendingUser = { user: Omit<TFormfileUser, "passwdHash">; passwd: string; position: TPosition };
 
@@ -57,7 +61,7 @@ export function newState(): TParseState {
     env: [],
     steps: [],
     seen: new Map(),
-    locations: { users: {} },
+    locations: { users: {}, copySources: [] },
     errors: [],
     warnings: [],
   };
