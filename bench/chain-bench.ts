@@ -62,6 +62,7 @@ async function main(): Promise<void> {
   const commit: number[] = [];
   const read: number[] = [];
   const admissionLag: number[] = [];
+  const gas = { register: 0n, commit: 0n };
   await withDevnet(async (d) => {
     const chain = chainFromConfig({ chainId: d.chainId, rpcUrl: d.rpcUrl });
     const client = createPublicClient({ chain, transport: http(d.rpcUrl), pollingInterval: 10 });
@@ -89,8 +90,9 @@ async function main(): Promise<void> {
           metadata: "{}",
           stake: parseEther("1"),
         });
-        await waitForSuccess(client, hash, { pollingIntervalMs: 10 });
+        const r = await waitForSuccess(client, hash, { pollingIntervalMs: 10 });
         register.push(performance.now() - t);
+        gas.register = r.gasUsed;
 
         t = performance.now();
         while (!(await admission.isAdmitted(account.address))) await new Promise((r) => setTimeout(r, 5));
@@ -107,8 +109,9 @@ async function main(): Promise<void> {
           buildId: keccak256(toHex(`b${i}`)),
           imageDigest: keccak256(toHex(`i${i}`)),
         });
-        await waitForSuccess(client, c, { pollingIntervalMs: 10 });
+        const cr = await waitForSuccess(client, c, { pollingIntervalMs: 10 });
         commit.push(performance.now() - t);
+        gas.commit = cr.gasUsed;
       }
     } finally {
       admission.close();
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
     `commitBuild (sent → receipt):      ${stats(commit)}`,
     `isActive read (eth_call):          ${stats(read)}`,
     `admission sees registration:       ${stats(admissionLag)} (event polling 200 ms)`,
+    `gas: register ${gas.register}, commitBuild ${gas.commit}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }
