@@ -141,12 +141,14 @@ describe("packContext", () => {
   it("stores inside symlinks re-pointed at their real target and packs the target too", async () => {
     await symlink("../notes.txt", join(ctx, "app/notes"));
     await symlink("static", join(ctx, "app/www"));
+    await symlink(join(ctx, "app/server.py"), join(ctx, "app/absolute"));
     const packed = await packContext({ dir: ctx, formfile: formfileWith([["app", "/app"]]) });
     const dest = join(work, "out");
     await unpackContext({ tarGz: packed.tarGz, destDir: dest });
     const listing = await tree(dest);
     expect(listing).toContain("app/notes -> ../notes.txt");
     expect(listing).toContain("app/www -> static");
+    expect(listing).toContain("app/absolute -> server.py");
     expect(listing).toContain("notes.txt");
     expect(await readFile(join(dest, "app/notes"), "utf8")).toBe("not copied\n");
   });

@@ -52,7 +52,7 @@ async function addSymlink(walk: TWalk, path: string, abs: string): Promise<void>
     );
   const outside = (p: string): boolean => p === ".." || p.startsWith("../") || isAbsolute(p);
   if (outside(toPosix(relative(walk.root, resolve(dirname(abs), target))))) throw escapeError();
-  const real = await realpath(join(dirname(abs), target)).catch(() => undefined);
+  const real = await realpath(resolve(dirname(abs), target)).catch(() => undefined);
   if (real === undefined) {
     throw new ContextError(
       "SYMLINK_DANGLING",
