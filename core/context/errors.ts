@@ -4,6 +4,8 @@ export const CONTEXT_ERROR_CODES = [
   "COPY_SOURCE_MISSING",
   /** A COPY source is excluded by .formignore. */
   "COPY_SOURCE_IGNORED",
+  /** A COPY source's parent path goes through a symlinked directory. */
+  "COPY_SOURCE_THROUGH_SYMLINK",
   /** A symlink in the context (or archive) points outside it. */
   "SYMLINK_ESCAPE",
   /** A symlink in the context points to nothing. */

@@ -176,6 +176,24 @@ describe("packContext", () => {
     });
   });
 
+  it("refuses COPY sources reached through a symlinked directory", async () => {
+    await mkdir(join(work, "outside"));
+    await writeFile(join(work, "outside/secret"), "s3cret\n");
+    await symlink("../outside", join(ctx, "out"));
+    await symlink("app", join(ctx, "alias"));
+    await expect(
+      packContext({ dir: ctx, formfile: formfileWith([["out/secret", "/x"]]) }),
+    ).rejects.toMatchObject({
+      code: "SYMLINK_ESCAPE",
+    });
+    await expect(
+      packContext({ dir: ctx, formfile: formfileWith([["alias/server.py", "/x"]]) }),
+    ).rejects.toMatchObject({
+      code: "COPY_SOURCE_THROUGH_SYMLINK",
+      message: expect.stringContaining("app/server.py"),
+    });
+  });
+
   it("explains a missing or ignored COPY source", async () => {
     await expect(packContext({ dir: ctx, formfile: formfileWith([["nope", "/x"]]) })).rejects.toMatchObject({
       code: "COPY_SOURCE_MISSING",

@@ -99,6 +99,33 @@ async function visit(walk: TWalk, path: string, known?: Stats): Promise<void> {
   for (const [i, { childPath }] of children.entries()) await visit(walk, childPath, stats[i]);
 }
 
+/**
+ * A COPY source's parent directories must be real directories: `COPY ./link/passwd …` with `link` →
+ * /etc would otherwise read outside the context, and even an inside link would leave the archive
+ * with entries beneath a symlink, which unpacking refuses.
+ */
+async function checkSourceParent(walk: TWalk, path: string, where: string): Promise<void> {
+  if (!path.includes("/")) return;
+  const lexical = join(walk.root, dirname(path));
+  const real = await realpath(lexical);
+  if (real === lexical) return;
+  const inside = toPosix(relative(walk.root, real));
+  if (inside === ".." || inside.startsWith("../") || isAbsolute(inside)) {
+    throw new ContextError(
+      "SYMLINK_ESCAPE",
+      `${where}: ${path} reaches outside the build context through a symlink`,
+      {
+        path,
+      },
+    );
+  }
+  throw new ContextError(
+    "COPY_SOURCE_THROUGH_SYMLINK",
+    `${where}: ${path} passes through a symlinked directory; write the real path (${inside}/${path.split("/").pop()})`,
+    { path },
+  );
+}
+
 async function collect(dir: string, formfile: TFormfile, ignoreFile: string): Promise<TEntry[]> {
   const root = await realpath(dir);
   const ignoreText = await readFile(join(root, ignoreFile), "utf8").catch(() => "");
@@ -127,6 +154,7 @@ async function collect(dir: string, formfile: TFormfile, ignoreFile: string): Pr
         { path: src },
       );
     }
+    await checkSourceParent(walk, path, where);
     addAncestors(walk, path);
     await visit(walk, path);
   }
