@@ -1,7 +1,7 @@
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import { buildAgentChallenge, verifyAgentChallenge } from "./agent-auth";
-import { createReadAuthorization, parseReadAuthorization } from "./client-auth";
+import { createReadAuthorization, parseReadAuthorization, readAuthorizationHeaders } from "./client-auth";
 import { SigningError } from "./errors";
 import { verifyAction } from "./verify-action";
 
@@ -23,6 +23,26 @@ describe("read authorization header", () => {
     expect(parseReadAuthorization("Bearer abc")).toBeNull();
     expect(() => parseReadAuthorization("Formation !!!")).toThrow(SigningError);
     expect(() => parseReadAuthorization(`Formation ${btoa('{"a":1}')}`)).toThrow(/not a signed action/);
+  });
+});
+
+describe("readAuthorizationHeaders", () => {
+  it("reuses a token until shortly before expiry, then signs a new one", async () => {
+    let now = 1_800_000_000;
+    const headers = readAuthorizationHeaders(key, {
+      origin,
+      chainId: 31337,
+      ttlSeconds: 60,
+      clock: () => now,
+    });
+    const first = await headers();
+    expect((await headers()).authorization).toBe(first.authorization);
+    now += 44;
+    expect((await headers()).authorization).toBe(first.authorization);
+    now += 1;
+    const renewed = await headers();
+    expect(renewed.authorization).not.toBe(first.authorization);
+    expect(parseReadAuthorization(renewed.authorization)?.expiresAt).toBe(now + 60);
   });
 });
 

@@ -67,3 +67,30 @@ export function parseReadAuthorization(header: string | null | undefined): TSign
   if (!parsed.success) throw new SigningError("MALFORMED", "Authorization token is not a signed action");
   return parsed.data;
 }
+
+/**
+ * A `headers` function for @trpc/client's httpLink: returns `{ authorization }` with a read token,
+ * re-signed shortly before it expires (one signature per ~minute, not per request).
+ */
+export function readAuthorizationHeaders(
+  account: TTypedDataSigner,
+  opts: { origin: string; chainId: number; ttlSeconds?: number; clock?: () => number },
+): () => Promise<{ authorization: string }> {
+  const ttl = Math.min(opts.ttlSeconds ?? 60, MAX_READ_TTL_SECONDS);
+  const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
+  let cached: { value: string; renewAt: number } | null = null;
+  return async () => {
+    const now = clock();
+    if (!cached || now >= cached.renewAt) {
+      const value = await createReadAuthorization(account, {
+        origin: opts.origin,
+        chainId: opts.chainId,
+        ttlSeconds: ttl,
+        now,
+      });
+      // Renew with a margin so a request in flight never carries an expired token.
+      cached = { value, renewAt: now + Math.max(1, ttl - 15) };
+    }
+    return { authorization: cached.value };
+  };
+}
