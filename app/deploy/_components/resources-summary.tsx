@@ -29,7 +29,7 @@ export function ResourcesSummary({
             }`}
           >
             <dt className="text-xs text-slate-500">{row.label}</dt>
-            <dd className="text-lg font-semibold tabular-nums">
+            <dd className="whitespace-nowrap text-base font-semibold tabular-nums">
               {row.value === undefined ? "—" : `${row.value}${row.unit}`}
             </dd>
             <dd className="text-[11px] text-slate-500">
