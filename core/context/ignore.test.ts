@@ -44,6 +44,14 @@ describe("compileIgnore", () => {
     expect(m.ignores(path, isDir)).toBe(expected);
   });
 
+  it("collapses repeated **/ so long paths stay fast", () => {
+    const slow = compileIgnore("**/**/**/**/**/**/never");
+    const start = performance.now();
+    expect(slow.ignores(`${"a/".repeat(2000)}b`, false)).toBe(false);
+    expect(slow.ignores("x/never", false)).toBe(true);
+    expect(performance.now() - start).toBeLessThan(500);
+  });
+
   it("excludes files beneath an excluded directory and lets !.git/ re-include git", () => {
     expect(m.excludes("node_modules/x/index.js", false)).toBe(true);
     expect(m.excludes("app/server.py", false)).toBe(false);

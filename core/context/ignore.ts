@@ -61,7 +61,8 @@ function compile(line: string): TRule | undefined {
   if (dirOnly) pattern = pattern.replace(/\/+$/, "");
   if (pattern === "") return undefined;
   const anchored = pattern.includes("/");
-  pattern = pattern.replace(/^\//, "");
+  // Repeated `**/` mean the same as one and would make the regex backtrack polynomially.
+  pattern = pattern.replace(/^\//, "").replace(/(?:\*\*\/)+/g, "**/");
   const body = globToRegex(pattern);
   return { negate, dirOnly, regex: new RegExp(anchored ? `^${body}$` : `^(?:.*/)?${body}$`) };
 }
