@@ -6,9 +6,9 @@ import { ensureKeyFile } from "@/core/formnet/keys";
 import { WireguardInterface } from "@/core/formnet/wireguard-interface";
 import { createLogger, type Logger } from "@/core/log";
 import { formnetInterfaceName } from "@/lib/formnet/naming";
-import { PROTOCOL_VERSION, type THello, type TInstanceStatus } from "@/lib/protocol";
+import { PROTOCOL_VERSION, type THello } from "@/lib/protocol";
 import { buildAgentChallenge } from "@/lib/signing/agent-auth";
-import { ensureRegistered } from "./chain/register";
+import { registerOnChainInBackground } from "./config/chain-registration";
 import { dataPaths, type TDataPaths } from "./config/paths";
 import { PreflightError } from "./config/preflight-report";
 import type { TAgentConfig } from "./config/schema";
@@ -29,8 +29,9 @@ import {
 import { JobRunner } from "./jobs/job-runner";
 import { JobStore } from "./jobs/job-store";
 import type { TJobExecutors } from "./jobs/types";
+import { sampleHeartbeat } from "./metrics/heartbeat";
 import { HostMetrics } from "./metrics/host-metrics";
-import { InstanceMetrics, protocolStatus } from "./metrics/instance-metrics";
+import { InstanceMetrics, protocolStatus, vmEventStatus } from "./metrics/instance-metrics";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -57,7 +58,10 @@ export class NodeAgent {
   readonly #account: PrivateKeyAccount;
   readonly #paths: TDataPaths;
   readonly #options: TNodeAgentOptions;
+  readonly #baseLog: Logger;
   #log: Logger;
+  /** Latest `formnet.peers` push; kept so peers that arrive before the interface is up still apply. */
+  #peers: Parameters<typeof wireguardPeersFrom>[0]["peers"] | undefined;
   #hypervisor: Hypervisor | undefined;
   #network: TVmNetwork;
   #runner: JobRunner | undefined;
@@ -69,7 +73,7 @@ export class NodeAgent {
   #iface: WireguardInterface | undefined;
   #welcome: TWelcome | undefined;
   #tokenWaiters: (() => void)[] = [];
-  #registrationTimer: NodeJS.Timeout | undefined;
+  #cancelRegistration: () => void = () => {};
   #lastHeartbeatAt: string | null = null;
   readonly #startedAt = new Date().toISOString();
   #stopped = false;
@@ -79,7 +83,8 @@ export class NodeAgent {
     this.#config = options.config;
     this.#account = options.account;
     this.#paths = dataPaths(options.config.dataDir, options.config);
-    this.#log = options.logger ?? createLogger("node-agent", { operator: options.account.address });
+    this.#baseLog = options.logger ?? createLogger("node-agent", { operator: options.account.address });
+    this.#log = this.#baseLog;
     this.#network = this.#config.network.bridgeName
       ? { bridge: this.#config.network.bridgeName, gatewayIp: defaultNetwork(this.#paths.root).gatewayIp }
       : defaultNetwork(this.#paths.root);
@@ -113,7 +118,12 @@ export class NodeAgent {
       maxConcurrent: this.#config.jobs.maxConcurrent,
     });
     await this.#runner.init();
-    this.#registerOnChain();
+    this.#cancelRegistration = registerOnChainInBackground({
+      config: this.#config,
+      account: this.#account,
+      formnetPublicKey: this.#formnetKey.publicKey,
+      logger: this.#log.child({ part: "chain" }),
+    });
     this.#connection.start();
     await this.#writeStatus();
     this.#log.info({ console: this.#config.console.url, accel: this.#accel }, "node agent started");
@@ -124,7 +134,7 @@ export class NodeAgent {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#log.info("stopping: declining new jobs");
-    clearTimeout(this.#registrationTimer);
+    this.#cancelRegistration();
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
     this.#hypervisor?.close();
@@ -226,7 +236,7 @@ export class NodeAgent {
 
   async #onWelcome(welcome: TWelcome): Promise<void> {
     this.#welcome = welcome;
-    this.#log = this.#log.child({ nodeId: welcome.nodeId });
+    this.#log = this.#baseLog.child({ nodeId: welcome.nodeId });
     const waiters = this.#tokenWaiters;
     this.#tokenWaiters = [];
     for (const wake of waiters) wake();
@@ -249,7 +259,7 @@ export class NodeAgent {
     const name =
       this.#config.formnet.interfaceName ?? formnetInterfaceName({ role: "node", id: welcome.nodeId });
     try {
-      this.#iface = await WireguardInterface.up({
+      const iface = await WireguardInterface.up({
         name,
         address: `${welcome.formnet.address}/${prefix}`,
         listenPort: this.#config.formnet.listenPort,
@@ -257,6 +267,8 @@ export class NodeAgent {
         logPath: join(this.#paths.root, "formnet", "wireguard-go.log"),
         logger: this.#log.child({ part: "formnet" }),
       });
+      this.#iface = iface;
+      if (this.#peers) this.#applyPeers(this.#peers);
     } catch (error) {
       // Jobs can still build and boot; the next welcome retries. The operator sees why.
       this.#log.error({ err: error, iface: name }, "cannot bring up the formnet interface");
@@ -287,6 +299,7 @@ export class NodeAgent {
   }
 
   #applyPeers(peers: Parameters<typeof wireguardPeersFrom>[0]["peers"]): void {
+    this.#peers = peers;
     const iface = this.#iface;
     if (!iface) return;
     const wanted = wireguardPeersFrom({ peers, selfPublicKey: this.#formnetKey.publicKey });
@@ -296,67 +309,23 @@ export class NodeAgent {
   }
 
   #onVmEvent(event: TVmEvent): void {
-    const map: Record<TVmEvent["type"], TInstanceStatus> = {
-      started: "running",
-      restarted: "booting",
-      adopted: "running",
-      stopped: "stopped",
-      crashed: "failed",
-    };
-    const status = event.type === "crashed" && event.restarting ? "booting" : map[event.type];
-    const reason = event.type === "crashed" ? "the VM's QEMU process exited unexpectedly" : undefined;
     this.#log.info({ instanceId: event.instanceId, event: event.type }, "VM event");
     this.#connection?.send({
       type: "instance.status",
       instanceId: event.instanceId,
-      status,
-      ...(reason ? { reason } : {}),
+      ...vmEventStatus(event),
     });
   }
 
   async #heartbeatBody() {
-    const hypervisor = this.#requireHypervisor();
-    const instances = [];
-    for (const vm of await hypervisor.list()) {
-      const sample = await hypervisor.metrics(vm.instanceId).catch(() => undefined);
-      instances.push({
-        instanceId: vm.instanceId,
-        status: protocolStatus(vm.status),
-        ...(sample ? { metrics: this.#instanceMetrics.rates(sample) } : {}),
-      });
-    }
+    const sample = await sampleHeartbeat({
+      hypervisor: this.#requireHypervisor(),
+      host: this.#hostMetrics,
+      instances: this.#instanceMetrics,
+    });
     this.#lastHeartbeatAt = new Date().toISOString();
     void this.#writeStatus();
-    return { metrics: await this.#hostMetrics.sample(), instances, jobs: this.#runner?.activeJobIds() ?? [] };
-  }
-
-  #registerOnChain(): void {
-    const chain = this.#config.chain;
-    if (!chain) return;
-    const attempt = () => {
-      ensureRegistered({
-        rpcUrl: chain.rpcUrl,
-        chainId: chain.chainId,
-        contract: chain.contractAddress,
-        account: this.#account,
-        region: this.#config.node.region,
-        capacity: this.#config.node.capacity,
-        metadata: JSON.stringify({
-          console: this.#config.console.url,
-          formnetPublicKey: this.#formnetKey.publicKey,
-        }),
-        stake: BigInt(chain.stakeWei),
-        logger: this.#log.child({ part: "chain" }),
-      }).then(
-        (result) => this.#log.info({ result }, "operator registered on chain"),
-        (error: unknown) => {
-          // An unreachable RPC must not stop the node from serving; retry until it works.
-          this.#log.error({ err: error }, "chain registration failed; retrying in 60 s");
-          if (!this.#stopped) this.#registrationTimer = setTimeout(attempt, 60_000);
-        },
-      );
-    };
-    attempt();
+    return { ...sample, jobs: this.#runner?.activeJobIds() ?? [] };
   }
 
   #requireHypervisor(): Hypervisor {

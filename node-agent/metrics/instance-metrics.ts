@@ -1,5 +1,5 @@
 import type { TInstanceStatus, TMetrics } from "@/lib/protocol";
-import type { TVmMetrics, TVmStatus } from "../hypervisor/types";
+import type { TVmEvent, TVmMetrics, TVmStatus } from "../hypervisor/types";
 
 /** Hypervisor VM status in the protocol's words. */
 export function protocolStatus(status: TVmStatus): TInstanceStatus {
@@ -12,6 +12,24 @@ export function protocolStatus(status: TVmStatus): TInstanceStatus {
       return "stopped";
     case "crashed":
       return "failed";
+  }
+}
+
+/** What a hypervisor event means for the instance's status as the console shows it. */
+export function vmEventStatus(event: TVmEvent): { status: TInstanceStatus; reason?: string } {
+  switch (event.type) {
+    // QEMU running is not yet a reachable guest; boot jobs report "running" once sshd answers.
+    case "started":
+    case "restarted":
+      return { status: "booting" };
+    case "adopted":
+      return { status: "running" };
+    case "stopped":
+      return { status: "stopped" };
+    case "crashed":
+      return event.restarting
+        ? { status: "booting", reason: "the VM's QEMU process exited unexpectedly; restarting it" }
+        : { status: "failed", reason: "the VM's QEMU process exited unexpectedly (restart limit reached)" };
   }
 }
 

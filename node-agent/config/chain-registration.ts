@@ -1,0 +1,50 @@
+import type { PrivateKeyAccount } from "viem/accounts";
+import type { Logger } from "@/core/log";
+import { ensureRegistered } from "../chain/register";
+import type { TAgentConfig } from "./schema";
+
+/**
+ * Keep trying to make sure the operator is registered on the orchestrator. An unreachable RPC must
+ * not stop the node from serving, so failures are logged and retried every `retryMs` until one
+ * attempt succeeds. Returns a function that cancels further retries.
+ */
+export function registerOnChainInBackground(options: {
+  config: TAgentConfig;
+  account: PrivateKeyAccount;
+  formnetPublicKey: string;
+  logger: Logger;
+  retryMs?: number;
+}): () => void {
+  const { config, logger } = options;
+  const chain = config.chain;
+  if (!chain) return () => {};
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const attempt = () => {
+    ensureRegistered({
+      rpcUrl: chain.rpcUrl,
+      chainId: chain.chainId,
+      contract: chain.contractAddress,
+      account: options.account,
+      region: config.node.region,
+      capacity: config.node.capacity,
+      metadata: JSON.stringify({ console: config.console.url, formnetPublicKey: options.formnetPublicKey }),
+      stake: BigInt(chain.stakeWei),
+      logger,
+    }).then(
+      (result) => logger.info({ result }, "operator registered on chain"),
+      (error: unknown) => {
+        logger.error(
+          { err: error, retryMs: options.retryMs ?? 60_000 },
+          "chain registration failed; will retry",
+        );
+        if (!cancelled) timer = setTimeout(attempt, options.retryMs ?? 60_000);
+      },
+    );
+  };
+  attempt();
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}
