@@ -42,17 +42,21 @@ const waitConverged = (group: readonly ReplicaHandle[], what: string) =>
 
 describe("replicated state store across five processes", () => {
   beforeAll(async () => {
-    for (let i = 0; i < REPLICAS; i++) {
-      const config = {
+    const started = keys.map((privateKey, i) =>
+      ReplicaHandle.start({
         dir: join(base, `r${i}`),
-        privateKey: keys[i] as string,
+        privateKey,
         port: 0,
         console: consoleAddress,
         nodes: nodeAddresses,
         snapshotEvery: 25,
-      };
-      replicas.push(await ReplicaHandle.start(config));
-    }
+      }),
+    );
+    // Keep every child that did start, so afterAll can stop it even if a sibling failed.
+    const settled = await Promise.allSettled(started);
+    for (const result of settled) if (result.status === "fulfilled") replicas.push(result.value);
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
     for (const [i, j] of pairs()) await dial(i, j);
     for (let n = 0; n < 8; n++) {
       await r(0).call({
