@@ -9,7 +9,7 @@ describe("contracts build", () => {
   });
 
   it("the committed ABI equals a fresh solc-js compilation", async () => {
-    const artifacts = compileSources(await readSources());
+    const artifacts = await compileSources(await readSources());
     const orchestrator = artifacts.find((a) => a.contractName === "Orchestrator");
     expect(orchestrator?.bytecode.length).toBeGreaterThan(1000);
     expect(orchestrator?.abi).toEqual(orchestratorAbi);

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import solc from "solc";
 import { z } from "zod";
 import { createLogger } from "../core/log";
 
@@ -24,6 +24,12 @@ export const compilerSettings = {
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
 } as const;
 
+// Loading solc-js parses an 8 MB Emscripten module (1–2 s): the up-to-date check must not pay that,
+// so the hash uses the package version and the compiler is imported only to compile.
+const solcPackageVersion = z
+  .object({ version: z.string() })
+  .parse(createRequire(import.meta.url)("solc/package.json")).version;
+
 const ZAbi = z.array(z.record(z.string(), z.unknown()));
 
 export const ZArtifact = z.object({
@@ -32,8 +38,8 @@ export const ZArtifact = z.object({
   solcVersion: z.string(),
   sourceHash: z.string(),
   abi: ZAbi,
-  bytecode: z.string().regex(/^0x[0-9a-f]*$/),
-  deployedBytecode: z.string().regex(/^0x[0-9a-f]*$/),
+  bytecode: z.templateLiteral(["0x", z.string().regex(/^[0-9a-f]*$/)]),
+  deployedBytecode: z.templateLiteral(["0x", z.string().regex(/^[0-9a-f]*$/)]),
 });
 export type TArtifact = z.infer<typeof ZArtifact>;
 
@@ -82,7 +88,7 @@ export async function readSources(dir = sourcesDir): Promise<TSources> {
 /** Hash of what determines the output: compiler version, settings and every source. */
 export function hashSources(sources: TSources): string {
   const h = createHash("sha256");
-  h.update(`${solc.version()}\n${JSON.stringify(compilerSettings)}\n`);
+  h.update(`solc-js ${solcPackageVersion}\n${JSON.stringify(compilerSettings)}\n`);
   for (const [name, content] of Object.entries(sources).sort(([a], [b]) => a.localeCompare(b))) {
     h.update(`${name}\n${content.length}\n${content}`);
   }
@@ -90,7 +96,8 @@ export function hashSources(sources: TSources): string {
 }
 
 /** Compiles sources with solc-js and returns one artifact per contract with deployable bytecode. */
-export function compileSources(sources: TSources): TArtifact[] {
+export async function compileSources(sources: TSources): Promise<TArtifact[]> {
+  const { default: solc } = await import("solc");
   const input = {
     language: "Solidity",
     sources: Object.fromEntries(Object.entries(sources).map(([name, content]) => [name, { content }])),
@@ -175,7 +182,7 @@ export async function buildContracts(options: { force?: boolean } = {}): Promise
   const names = Object.keys(sources).map((n) => n.replace(/\.sol$/, ""));
   if (upToDate && options.force !== true) return { skipped: true, sourceHash, artifacts: names };
 
-  const artifacts = compileSources(sources);
+  const artifacts = await compileSources(sources);
   await mkdir(artifactsDir, { recursive: true });
   for (const a of artifacts) {
     await writeFile(join(artifactsDir, `${a.contractName}.json`), `${JSON.stringify(a, null, 2)}\n`);

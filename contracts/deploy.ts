@@ -1,3 +1,4 @@
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
   type Address,
@@ -38,7 +39,7 @@ export async function deployWithClients(
   const artifact = await loadArtifact("Orchestrator");
   const txHash = await options.walletClient.deployContract({
     abi: orchestratorAbi,
-    bytecode: artifact.bytecode as Hex,
+    bytecode: artifact.bytecode,
     account,
     chain: options.walletClient.chain ?? null,
     args: [
@@ -80,6 +81,10 @@ export async function deployOrchestrator(
   return { ...result, deployer: account.address };
 }
 
+function isPrivateKey(value: string | undefined): value is Hex {
+  return value !== undefined && /^0x[0-9a-fA-F]{64}$/.test(value);
+}
+
 async function main(): Promise<void> {
   const log = createLogger("contracts-deploy");
   const { values } = parseArgs({
@@ -96,12 +101,7 @@ async function main(): Promise<void> {
   const privateKey = process.env.DEPLOYER_PRIVATE_KEY;
   const rpcUrl = values["rpc-url"];
   const chainId = Number(values["chain-id"]);
-  if (
-    rpcUrl === undefined ||
-    !Number.isInteger(chainId) ||
-    privateKey === undefined ||
-    !/^0x[0-9a-fA-F]{64}$/.test(privateKey)
-  ) {
+  if (rpcUrl === undefined || !Number.isInteger(chainId) || !isPrivateKey(privateKey)) {
     throw new Error(
       "usage: DEPLOYER_PRIVATE_KEY=0x… npx tsx contracts/deploy.ts --rpc-url URL --chain-id ID [--minimum-stake-wei N] [--unbonding-delay-seconds N] [--governance ADDR] [--treasury ADDR] (or CHAIN_RPC_URL / CHAIN_ID)",
     );
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const result = await deployOrchestrator({
     rpcUrl,
     chainId,
-    privateKey: privateKey as Hex,
+    privateKey,
     minimumStake: values["minimum-stake-wei"] === undefined ? undefined : BigInt(values["minimum-stake-wei"]),
     unbondingDelay:
       values["unbonding-delay-seconds"] === undefined ? undefined : BigInt(values["unbonding-delay-seconds"]),
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     createLogger("contracts-deploy").error({ err }, "deployment failed");
     process.exitCode = 1;

@@ -408,7 +408,7 @@ describe("slashing", () => {
     const { bytecode } = await loadArtifact("Orchestrator");
     const data = encodeDeployData({
       abi: orchestratorAbi,
-      bytecode: bytecode as Hex,
+      bytecode,
       args: [ONE, 3600n, zeroAddress, zeroAddress],
     });
     const error = await publicClient.call({ data }).then(
