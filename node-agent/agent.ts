@@ -240,6 +240,8 @@ export class NodeAgent {
     const waiters = this.#tokenWaiters;
     this.#tokenWaiters = [];
     for (const wake of waiters) wake();
+    // Node id first, so `status` (and tests) see the session before formnet is up.
+    await this.#writeStatus();
     await this.#formnetUp(welcome);
     await this.#runner?.resendUnreported();
     for (const vm of await this.#requireHypervisor().list()) {
