@@ -130,6 +130,7 @@ describe("replicated state store across five processes", () => {
     const statuses = await Promise.all(replicas.map((x) => x.status()));
     expect(new Set(statuses.map((s) => s.digest)).size).toBe(1);
     expect(statuses.every((s) => Object.keys(s.stats.rejected).length === 0)).toBe(true);
+    expect(statuses.map((s) => s.stats.pending)).toEqual([0, 0, 0, 0, 0]);
     expect(await r(3).call({ cmd: "get", key: "peers/p2-2" })).toMatchObject({ ip: "10.42.1.2" });
   });
 
