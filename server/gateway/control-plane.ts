@@ -140,6 +140,10 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     return this.connections.get(nodeId)?.send(message) ?? false;
   }
 
+  isConnected(nodeId: string): boolean {
+    return this.connections.get(nodeId)?.isOpen ?? false;
+  }
+
   connectedNodeIds(): string[] {
     return [...this.connections.keys()];
   }

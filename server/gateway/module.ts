@@ -46,6 +46,13 @@ export function controlPlaneModule(options: TControlPlaneModuleOptions = {}): TC
     name: "control-plane",
     async start(runtime) {
       const log = runtime.logger.child({ component: "control-plane" });
+      if (runtime.env.databaseProvider === "sqlite") {
+        // Heartbeats, leases and logs make the control plane write-heavy: WAL with synchronous=NORMAL
+        // keeps each commit from waiting for an fsync (durable at checkpoints; safe against crashes
+        // of the process, may lose the last commits on power loss).
+        await runtime.db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+        await runtime.db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
+      }
       const config = { ...loadControlPlaneConfig(), ...options.config };
       const notifier: Notifier =
         runtime.env.databaseProvider === "postgresql"

@@ -123,9 +123,9 @@ describe("control-plane API over HTTP", () => {
       origin: TEST_CONSOLE_ORIGIN,
       chainId: chainId(),
     });
-    expect(
-      (await fetch(`${platform.url}/api/contexts/${digest}`, { method: "PUT", body: context })).status,
-    ).toBe(401);
+    // Unauthenticated: refused before the body is read (a small body, so the refusal is readable).
+    const anonymous = await fetch(`${platform.url}/api/contexts/${digest}`, { method: "PUT", body: "x" });
+    expect(anonymous.status).toBe(401);
     const put = await fetch(`${platform.url}/api/contexts/${digest}`, {
       method: "PUT",
       body: context,

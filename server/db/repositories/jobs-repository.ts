@@ -42,8 +42,7 @@ export function createJobsRepository(db: TDatabase) {
   return {
     /** Inserts the job unless one with the same idempotency key exists; returns the stored row. */
     async enqueue(job: TNewJob): Promise<{ job: TJobRow; created: boolean }> {
-      const existing = await db.job.findUnique({ where: { idempotencyKey: job.idempotencyKey } });
-      if (existing) return { job: existing, created: false };
+      // Insert first and look up only on conflict: the common case costs one statement.
       try {
         const created = await db.job.create({
           data: {

@@ -279,6 +279,14 @@ export class Reconciler {
   async #onJobEvent(event: TJobEvent): Promise<void> {
     const instanceId = event.job.instanceId;
     if (!instanceId || event.job.kind === "build") return;
+    if (
+      event.type === "leased" ||
+      event.type === "progress" ||
+      event.type === "log" ||
+      event.type === "cancelled"
+    ) {
+      return;
+    }
     const row = await this.#o.instances.find(instanceId);
     if (!row) return;
     const kind = event.job.kind;

@@ -19,6 +19,9 @@ class Links implements AgentLinks {
     this.sent.get(nodeId)?.push(message);
     return true;
   }
+  isConnected(nodeId: string): boolean {
+    return this.connected.includes(nodeId);
+  }
   connectedNodeIds(): string[] {
     return this.connected;
   }

@@ -71,7 +71,13 @@ export class JobService {
       instanceId: spec.instanceId ?? null,
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     });
-    if (created) await this.#o.notifier.publish("formation_jobs", spec.nodeId ?? "*");
+    if (!created) return job;
+    if (spec.nodeId !== null && this.#o.links.isConnected(spec.nodeId)) {
+      // Fast path: this process holds the target's socket, so offer now instead of a queue scan.
+      await this.#offer(job, spec.nodeId);
+    } else {
+      await this.#o.notifier.publish("formation_jobs", spec.nodeId ?? "*");
+    }
     return job;
   }
 
@@ -140,8 +146,10 @@ export class JobService {
       return false;
     }
     const leased = { ...job, state: "leased", nodeId, attempts: job.attempts + 1 };
-    // Listeners see the lease before the agent can answer the offer (its ack races otherwise).
-    await this.#emit({ type: "leased", job: leased, nodeId });
+    // Build listeners must see the lease before the agent can answer (the ack would race the
+    // "claimed" phase); instance jobs are latency-sensitive and nobody needs their lease first.
+    const early = job.kind === "build";
+    if (early) await this.#emit({ type: "leased", job: leased, nodeId });
     const sent = this.#o.links.send(nodeId, {
       type: "job.offer",
       jobId: job.id,
@@ -159,6 +167,7 @@ export class JobService {
       }
       return false;
     }
+    if (!early) await this.#emit({ type: "leased", job: leased, nodeId });
     return true;
   }
 

@@ -18,6 +18,8 @@ export type TJobListener = (event: TJobEvent) => Promise<void>;
 export interface AgentLinks {
   /** Sends to a locally connected node; false when this process does not hold its socket. */
   send(nodeId: string, message: TConsoleToAgent): boolean;
+  /** Whether this process holds the node's socket. */
+  isConnected(nodeId: string): boolean;
   /** Node ids connected to this process. */
   connectedNodeIds(): string[];
 }

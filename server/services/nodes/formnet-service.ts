@@ -5,6 +5,8 @@ import type { Notifier } from "@/server/gateway/notifier";
 
 export const FORMNET_CIDR = "10.42.0.0/16";
 
+type TAllocation = { kind: TFormnetKind; ref: string; publicKey?: string | null; endpoints?: string[] };
+
 /**
  * formnet address allocation on the console: lowest free address per node, instance or user
  * device, stored under a unique constraint (a lost race retries with the next free address).
@@ -14,6 +16,7 @@ export class FormnetService {
   readonly #repo: TFormnetRepository;
   readonly #notifier: Notifier;
   readonly cidr: string;
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: { repo: TFormnetRepository; notifier: Notifier; cidr?: string }) {
     this.#repo = options.repo;
@@ -21,13 +24,18 @@ export class FormnetService {
     this.cidr = options.cidr ?? FORMNET_CIDR;
   }
 
-  /** Returns the address held by `ref`, allocating the lowest free one on first use. */
-  async allocate(opts: {
-    kind: TFormnetKind;
-    ref: string;
-    publicKey?: string | null;
-    endpoints?: string[];
-  }): Promise<string> {
+  /**
+   * Returns the address held by `ref`, allocating the lowest free one on first use. Allocations of
+   * this process run one at a time (many agents welcomed at once would otherwise all race for the
+   * same lowest address); other console processes are handled by the unique constraint + retry.
+   */
+  allocate(opts: TAllocation): Promise<string> {
+    const next = this.#queue.then(() => this.#allocate(opts));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #allocate(opts: TAllocation): Promise<string> {
     const existing = await this.#repo.findByRef(opts.ref);
     const endpoints = opts.endpoints ?? [];
     if (existing) {

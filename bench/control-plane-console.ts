@@ -1,0 +1,58 @@
+/**
+ * Console process driven by bench/control-plane-bench.ts: API + agent gateway only, on the database
+ * and data dir from the environment. Reads JSON commands on stdin, answers JSON lines on stdout:
+ *   {"op":"enqueue","nodeIds":[…]}  → {"op":"enqueued","jobs":[{"jobId","t0"}]} (t0 = epoch ms, sub-ms)
+ *   {"op":"stats"}                  → {"op":"stats","rss","heapUsed","cpuUserMs","cpuSystemMs","connected"}
+ */
+import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline";
+import { createLogger } from "@/core/log";
+import { controlPlaneModule } from "@/server/gateway/module";
+import { startConsole } from "@/server/http/console-server";
+
+const now = () => performance.timeOrigin + performance.now();
+const out = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+const running = await startConsole({
+  withNext: false,
+  port: 0,
+  logger: createLogger("bench-console"),
+  modules: [controlPlaneModule()],
+});
+const cp = running.runtime.services.controlPlane;
+if (!cp) throw new Error("control plane did not start");
+out({ op: "ready", url: running.url });
+
+for await (const line of createInterface({ input: process.stdin })) {
+  const cmd = JSON.parse(line) as { op: string; nodeIds?: string[] };
+  if (cmd.op === "enqueue") {
+    const jobs: { jobId: string; t0: number }[] = [];
+    await Promise.all(
+      (cmd.nodeIds ?? []).map(async (nodeId) => {
+        const t0 = now();
+        const job = await cp.jobs.enqueue({
+          kind: "restart",
+          payload: { instanceId: `i-${randomUUID().replace(/-/g, "").slice(0, 20)}` },
+          nodeId,
+          idempotencyKey: randomUUID(),
+        });
+        jobs.push({ jobId: job.id, t0 });
+      }),
+    );
+    out({ op: "enqueued", jobs });
+  } else if (cmd.op === "stats") {
+    const m = process.memoryUsage();
+    const c = process.cpuUsage();
+    out({
+      op: "stats",
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      cpuUserMs: c.user / 1000,
+      cpuSystemMs: c.system / 1000,
+      connected: cp.connections.size,
+    });
+  } else if (cmd.op === "exit") {
+    await running.close();
+    process.exit(0);
+  }
+}
