@@ -91,7 +91,7 @@ export function floorArgv(opts: {
     "-initrd",
     opts.initramfs,
     "-append",
-    `console=ttyS0 quiet net.ifnames=0 formation.ip=${opts.ip} formation.gw=${opts.gw}`,
+    `${opts.accel === "tcg" ? "mitigations=off " : ""}console=ttyS0 quiet net.ifnames=0 formation.ip=${opts.ip} formation.gw=${opts.gw}`,
     "-netdev",
     `tap,id=n0,ifname=${opts.tap},script=no,downscript=no`,
     "-device",

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { detectAccelerator, runPreflight } from "./preflight";
+import { detectAccelerator, findGuestKernel, probeBoot, runPreflight } from "./preflight";
 
 describe("host preflight (real host)", () => {
   it("reports every check and a usable accelerator decision", async () => {
@@ -32,5 +32,14 @@ describe("host preflight (real host)", () => {
   it("falls back to TCG when the probe boot fails", async () => {
     const { accelerator } = await detectAccelerator({ probe: async () => false });
     expect(accelerator).toBe("tcg");
+  });
+
+  it("probe boot: the guest kernel boots under TCG, and not under a paravirtual KVM", async () => {
+    const kernel = await findGuestKernel();
+    if (!kernel) throw new Error("no guest kernel");
+    expect(await probeBoot({ accelerator: "tcg", vmlinuz: kernel.vmlinuz, timeoutMs: 90_000 })).toBe(true);
+    if (existsSync("/sys/module/kvm_pvm")) {
+      expect(await probeBoot({ accelerator: "kvm", vmlinuz: kernel.vmlinuz, timeoutMs: 15_000 })).toBe(false);
+    }
   });
 });

@@ -64,6 +64,40 @@ export async function detectAccelerator(
   return { accelerator: "kvm", reason: "/dev/kvm usable and the CPU has hardware virtualisation" };
 }
 
+/**
+ * Boots the guest kernel with no root disk under `accel` and waits for it to reach the point where
+ * it looks for a root filesystem (it then panics and, with `panic=-1 -no-reboot`, QEMU exits). A
+ * KVM that accepts ioctls but cannot run guests never gets there in time.
+ */
+export async function probeBoot(opts: {
+  accelerator: TAccelerator;
+  vmlinuz: string;
+  timeoutMs?: number;
+}): Promise<boolean> {
+  const r = await run(
+    [
+      "qemu-system-x86_64",
+      "-machine",
+      `q35,accel=${opts.accelerator}`,
+      "-m",
+      "256",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-serial",
+      "stdio",
+      "-kernel",
+      opts.vmlinuz,
+      "-append",
+      "console=ttyS0 panic=-1",
+    ],
+    { timeoutMs: opts.timeoutMs ?? 20_000, allowFailure: true },
+  ).catch(() => null);
+  return r !== null && /VFS: Unable to mount root|Kernel panic/.test(r.stdout);
+}
+
 /** Loaded kernel modules from /proc/modules, or /sys/module when /proc/modules is absent. */
 async function loadedModules(): Promise<Set<string>> {
   const text = await readFile("/proc/modules", "utf8").catch(() => null);
@@ -147,7 +181,11 @@ async function diskCheck(cacheDir: string, minFreeGb: number): Promise<TPrefligh
 
 /** Checks everything the agent needs to build images and run VMs, and picks the accelerator. */
 export async function runPreflight(
-  opts: { cacheDir?: string; minFreeGb?: number; probe?: (accel: TAccelerator) => Promise<boolean> } = {},
+  opts: {
+    cacheDir?: string;
+    minFreeGb?: number;
+    probe?: ((accel: TAccelerator) => Promise<boolean>) | false;
+  } = {},
 ): Promise<TPreflightReport> {
   const checks: TPreflightCheck[] = [];
   const root = process.getuid?.() === 0;
@@ -159,7 +197,16 @@ export async function runPreflight(
     required: true,
   });
 
-  const accel = await detectAccelerator({ probe: opts.probe });
+  // The probe boot runs only when the static checks already say KVM (operators' hosts).
+  const kernelForProbe = await findGuestKernel();
+  const probe =
+    opts.probe === false
+      ? undefined
+      : (opts.probe ??
+        (kernelForProbe
+          ? (a: TAccelerator) => probeBoot({ accelerator: a, vmlinuz: kernelForProbe.vmlinuz })
+          : undefined));
+  const accel = await detectAccelerator({ probe });
   checks.push({
     id: "accelerator",
     ok: true,

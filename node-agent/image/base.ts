@@ -16,7 +16,7 @@ import {
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "6";
+export const BASE_VERSION = "7";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -178,6 +178,9 @@ async function customizeBase(root: string): Promise<void> {
   await mkdir(join(root, "etc/acpi/events"), { recursive: true });
   await writeFile(join(root, "etc/acpi/events/formation-power"), ACPI_POWER_EVENT);
   await writeFile(join(root, "etc/hostname"), "formation\n");
+  // dbus stays socket-activated (started on first use, e.g. a non-root `systemctl`) instead of
+  // competing with sshd for the single vCPU during boot.
+  await unlink(join(root, "lib/systemd/system/multi-user.target.wants/dbus.service")).catch(() => undefined);
   // minbase ships no /etc/hosts; formation-guest-net adds the VM's hostname at boot.
   await writeFile(join(root, "etc/hosts"), "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
   // Empty machine-id: systemd makes a fresh one per VM at boot instead of every replica sharing one.

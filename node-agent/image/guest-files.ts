@@ -118,6 +118,10 @@ export const MASKED_UNITS = [
   "fstrim.timer",
   "getty@tty1.service",
   "getty-static.service",
+  // logind needs dbus at boot and costs ~15 s of CPU under TCG; the power button is acpid's job.
+  "systemd-logind.service",
+  // Only removes /run/nologin, which the base no longer creates.
+  "systemd-user-sessions.service",
   "systemd-update-utmp-runlevel.service",
   "systemd-pstore.service",
   "systemd-modules-load.service",

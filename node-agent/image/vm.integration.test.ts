@@ -81,6 +81,8 @@ describe("Formfile → image → QEMU VM (real)", () => {
   });
 
   afterAll(async () => {
+    // On a failed run, delete through the driver first so tap, route and overlay go too.
+    await hv?.delete(instanceId).catch(() => undefined);
     hv?.close();
     if (dataDir)
       for (const p of await qemuProcessesUnder(join(dataDir, "vms"))) process.kill(p.pid, "SIGKILL");
