@@ -15,11 +15,11 @@ describe("contracts build", () => {
     expect(orchestrator?.abi).toEqual(orchestratorAbi);
   }, 60_000); // solc-js compiles in ~3 s on an idle machine, several times that on a loaded one
 
-  it("reports solc errors with the compiler's message", () => {
-    expect(() =>
+  it("reports solc errors with the compiler's message", async () => {
+    await expect(
       compileSources({ "Broken.sol": "pragma solidity 0.8.30; contract B { function f( }" }),
-    ).toThrow(/ParserError/);
-  });
+    ).rejects.toThrow(/ParserError/);
+  }, 60_000);
 
   it("renders the ABI module with the source hash", () => {
     const text = renderAbiModule({
