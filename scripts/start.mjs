@@ -7,6 +7,8 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bytesToHex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
 import { ensureHostReady, prepareBuild, run } from "./lib/steps.mjs";
 import { Supervisor } from "./lib/supervisor.mjs";
 
@@ -16,15 +18,27 @@ const port = Number(process.env.PORT ?? 3000);
 const chainPort = Number(process.env.CHAIN_PORT ?? 8545);
 const consoleUrl = `http://localhost:${port}`;
 const log = (msg) => process.stdout.write(`[start] ${msg}\n`);
-const tsx = join(root, "node_modules/.bin/tsx");
+// Hardhat's well-known development mnemonic: its accounts are funded on the local chain only.
+const DEVNET_MNEMONIC = "test test test test test test test test test test test junk";
+// `node --import tsx` rather than the tsx CLI: the CLI forks a child that does not receive our
+// SIGTERM, which would leave the service running after Ctrl-C.
+const nodeTs = (entry, args = []) => ({
+  command: process.execPath,
+  args: ["--import", "tsx", entry, ...args],
+});
+// `FORMATION_DEV=1 npm start` serves the UI with Next's dev server (hot reload) instead of a build.
+const dev = process.env.FORMATION_DEV === "1";
+
+/** @type {Supervisor | null} */
+let supervisor = null;
 
 async function main() {
   mkdirSync(dataDir, { recursive: true });
   const started = Date.now();
   await ensureHostReady({ root, log });
-  await prepareBuild({ root, log, production: process.env.NODE_ENV === "production" });
+  await prepareBuild({ root, log, web: !dev });
 
-  const supervisor = new Supervisor({ cwd: root, log });
+  supervisor = new Supervisor({ cwd: root, log });
   let shuttingDown = false;
   const shutdown = async (signal) => {
     if (shuttingDown) return;
@@ -37,13 +51,18 @@ async function main() {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 
-  const env = { FORMATION_DATA_DIR: dataDir, PORT: String(port), CONSOLE_ORIGIN: consoleUrl };
+  const env = {
+    FORMATION_DATA_DIR: dataDir,
+    PORT: String(port),
+    CONSOLE_ORIGIN: consoleUrl,
+    NODE_ENV: dev ? "development" : "production",
+    NEXT_TELEMETRY_DISABLED: "1",
+  };
 
   if (existsSync(join(root, "contracts/devnet.ts"))) {
     await supervisor.start({
       name: "chain",
-      command: tsx,
-      args: ["contracts/devnet.ts", "--port", String(chainPort), "--data-dir", dataDir],
+      ...nodeTs("contracts/devnet.ts", ["--port", String(chainPort), "--data-dir", dataDir]),
       env,
       readyLine: (line) => line.includes('"event":"ready"'),
       readyTimeoutMs: 120_000,
@@ -58,8 +77,7 @@ async function main() {
 
   await supervisor.start({
     name: "console",
-    command: tsx,
-    args: ["server/main.ts"],
+    ...nodeTs("server/main.ts"),
     env,
     readyProbe: async () => (await fetch(`${consoleUrl}/healthz`)).ok,
     readyTimeoutMs: 180_000,
@@ -70,21 +88,18 @@ async function main() {
   if (existsSync(join(root, "node-agent/main.ts"))) {
     const agentEnv = { ...env, NODE_AGENT_PASSWORD: process.env.NODE_AGENT_PASSWORD ?? "formation-devnet" };
     if (!existsSync(agentConfig)) {
-      await run({
-        cmd: join(root, "node-agent/bin.mjs"),
-        args: [
-          "init",
-          "--yes",
-          "--generate-key",
-          "--data-dir",
-          join(dataDir, "agent"),
-          "--console-url",
-          consoleUrl,
-        ],
-        env: agentEnv,
-        cwd: root,
-        log,
-      });
+      // On the local devnet the operator key is a funded test account (index 1 of the devnet
+      // mnemonic), so the agent can stake and register itself on the orchestration contract.
+      const args = ["init", "--yes", "--data-dir", join(dataDir, "agent"), "--console-url", consoleUrl];
+      if (env.CHAIN_RPC_URL) {
+        const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: 1 }).getHdKey().privateKey;
+        if (!key) throw new Error("could not derive the devnet operator key");
+        args.push("--private-key", bytesToHex(key), "--chain-rpc-url", env.CHAIN_RPC_URL);
+        args.push("--chain-id", env.CHAIN_ID, "--contract-address", env.ORCHESTRATOR_ADDRESS);
+      } else {
+        args.push("--generate-key");
+      }
+      await run({ cmd: join(root, "node-agent/bin.mjs"), args, env: agentEnv, cwd: root, log });
     }
     await supervisor.start({
       name: "agent",
@@ -98,7 +113,9 @@ async function main() {
   log(`platform ready in ${((Date.now() - started) / 1000).toFixed(1)} s — open ${consoleUrl}`);
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   process.stderr.write(`[start] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  // Never leave half a platform running behind a failed start.
+  await supervisor?.stopAll();
   process.exit(1);
 });

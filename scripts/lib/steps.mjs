@@ -26,8 +26,8 @@ export async function ensureHostReady({ root, log }) {
   if (existsSync(script)) await run({ cmd: "bash", args: [script], cwd: root, log });
 }
 
-/** Generates the Prisma client, compiles the contracts and (in production) builds Next.js. */
-export async function prepareBuild({ root, log, production = false }) {
+/** Generates the Prisma client, compiles the contracts and (for the web app) builds Next.js. */
+export async function prepareBuild({ root, log, web = false }) {
   const node = process.execPath;
   const tsx = join(root, "node_modules/.bin/tsx");
   if (existsSync(join(root, "scripts/prisma.mjs"))) {
@@ -36,13 +36,8 @@ export async function prepareBuild({ root, log, production = false }) {
   if (existsSync(join(root, "contracts/build.ts"))) {
     await run({ cmd: tsx, args: [join(root, "contracts/build.ts")], cwd: root, log });
   }
-  if (production) {
-    await run({
-      cmd: join(root, "node_modules/.bin/next"),
-      args: ["build"],
-      cwd: root,
-      log,
-      env: { NEXT_TELEMETRY_DISABLED: "1" },
-    });
+  if (web) {
+    const { ensureNextBuild } = await import("./next-build.mjs");
+    await ensureNextBuild({ root, log });
   }
 }
