@@ -12,5 +12,5 @@ export {
   type TParseSuccess,
 } from "./parse";
 export { checkPolicy, DEVNET_POLICY, type TNetworkPolicy, type TPolicyInput, ZNetworkPolicy } from "./policy";
-export { randomCryptSalt, sha512Crypt, verifySha512Crypt } from "./sha512-crypt";
+export { ownerCryptSalt, randomCryptSalt, sha512Crypt, verifySha512Crypt } from "./sha512-crypt";
 export type { TFormfileLocations } from "./state";

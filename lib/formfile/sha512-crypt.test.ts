@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { CRYPT_SALT_PATTERN, randomCryptSalt, sha512Crypt, verifySha512Crypt } from "./sha512-crypt";
+import {
+  CRYPT_SALT_PATTERN,
+  ownerCryptSalt,
+  randomCryptSalt,
+  sha512Crypt,
+  verifySha512Crypt,
+} from "./sha512-crypt";
 
 // Test vectors from Drepper's "Unix crypt using SHA-256 and SHA-512" (the glibc reference), plus
 // vectors produced with `openssl passwd -6 -salt …` for non-ASCII and >64-byte passwords.
@@ -64,5 +70,14 @@ describe("randomCryptSalt", () => {
     expect(a).toMatch(CRYPT_SALT_PATTERN);
     expect(a).toHaveLength(16);
     expect(a).not.toBe(b);
+  });
+});
+
+describe("ownerCryptSalt", () => {
+  it("is deterministic per owner, case-insensitive, and differs between owners", () => {
+    const a = ownerCryptSalt("0xAbC0000000000000000000000000000000000001");
+    expect(a).toMatch(/^[./0-9A-Za-z]{16}$/);
+    expect(ownerCryptSalt("0xabc0000000000000000000000000000000000001")).toBe(a);
+    expect(ownerCryptSalt("0xabc0000000000000000000000000000000000002")).not.toBe(a);
   });
 });

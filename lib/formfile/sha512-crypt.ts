@@ -127,3 +127,13 @@ export function verifySha512Crypt(password: string, hash: string): boolean {
   for (let i = 0; i < hash.length; i++) diff |= candidate.charCodeAt(i) ^ hash.charCodeAt(i);
   return diff === 0;
 }
+
+/**
+ * A crypt salt derived from the owner's address, so the same Formfile and context from the same
+ * owner canonicalise to the same bytes (and hence the same content-addressed build id), while the
+ * same password of two different owners still hashes differently.
+ */
+export function ownerCryptSalt(owner: string): string {
+  const digest = sha512(new TextEncoder().encode(`formation/v1/passwd-salt/${owner.toLowerCase()}`));
+  return Array.from(digest.subarray(0, SALT_MAX), (byte) => ITOA64[byte & 0x3f]).join("");
+}
