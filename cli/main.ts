@@ -1,4 +1,10 @@
 import { Command, CommanderError } from "commander";
+import { registerKitInit } from "./commands/kit-init";
+import { registerManageFormnet } from "./commands/manage-formnet";
+import { registerManageInstances } from "./commands/manage-instances";
+import { registerPackBuild } from "./commands/pack-build";
+import { registerPackShip } from "./commands/pack-ship";
+import { registerPackStatus } from "./commands/pack-status";
 import { registerPackValidate } from "./commands/pack-validate";
 
 /**
@@ -10,7 +16,13 @@ type TGroup = "kit" | "pack" | "manage";
 type TRegister = (group: Command) => void;
 
 const COMMANDS: Array<{ group: TGroup; register: TRegister }> = [
+  { group: "kit", register: registerKitInit },
   { group: "pack", register: registerPackValidate },
+  { group: "pack", register: registerPackBuild },
+  { group: "pack", register: registerPackStatus },
+  { group: "pack", register: registerPackShip },
+  { group: "manage", register: registerManageFormnet },
+  { group: "manage", register: registerManageInstances },
 ];
 
 const GROUPS: Record<TGroup, string> = {

@@ -21,7 +21,7 @@ export type TValidateOptions = { json?: boolean; policy?: string };
 export type TValidateOutcome = { exitCode: 0 | 1; stdout: string; stderr: string };
 
 /** Resolves PATH (a Formfile or a directory holding one) to the Formfile's path, or explains why not. */
-async function locate(path: string): Promise<{ file: string } | { problem: string }> {
+export async function locate(path: string): Promise<{ file: string } | { problem: string }> {
   const info = await stat(path).catch(() => undefined);
   if (info === undefined)
     return {

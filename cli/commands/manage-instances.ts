@@ -1,0 +1,98 @@
+import type { Command } from "commander";
+import { CliError } from "../errors";
+import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
+import { openSession } from "../session";
+import { requireBuildId } from "./pack-status";
+
+/** `form manage get-ip` and `form manage start|stop|restart|delete --build-id ID [--instance ID]`. */
+
+type TInstanceOptions = TCommonOptions & { buildId?: string; instance?: string };
+type TAction = "start" | "stop" | "restart" | "delete";
+
+async function getIp(out: Output, opts: TInstanceOptions): Promise<void> {
+  const buildId = requireBuildId(opts.buildId);
+  const session = await openSession(opts);
+  const rows = await session.call((api) => api.instances.getIp.query({ buildId }));
+  const live = rows.filter((r) => r.status !== "deleted");
+  out.result(
+    live,
+    live.length === 0
+      ? `no instances of build ${buildId.slice(0, 12)} — ship it with \`form pack ship --build-id ${buildId}\``
+      : live.map((r) => `${r.formnetIp ?? "(no address yet)"}  ${r.instanceId}  ${r.status}`).join("\n"),
+  );
+}
+
+async function act(out: Output, action: TAction, opts: TInstanceOptions): Promise<void> {
+  const buildId = requireBuildId(opts.buildId);
+  const session = await openSession(opts);
+  const all = await session.call((api) => api.instances.list.query({ buildId }));
+  const targets = all.filter(
+    (i) => i.desired !== "deleted" && (opts.instance === undefined || i.instanceId === opts.instance),
+  );
+  if (targets.length === 0)
+    throw new CliError(
+      "user",
+      opts.instance === undefined
+        ? `build ${buildId.slice(0, 12)} has no instances — ship it first`
+        : `no instance ${opts.instance} in build ${buildId.slice(0, 12)} — list them with \`form manage get-ip --build-id ${buildId}\``,
+    );
+  const results = [];
+  for (const target of targets) {
+    out.progress(`${action} ${target.instanceId}…`);
+    const params = { instanceId: target.instanceId };
+    results.push(
+      await session.call(async (api) => {
+        switch (action) {
+          case "start":
+            return api.instances.start.mutate(await session.sign("instance.start", params));
+          case "stop":
+            return api.instances.stop.mutate(await session.sign("instance.stop", params));
+          case "restart":
+            return api.instances.restart.mutate(await session.sign("instance.restart", params));
+          case "delete":
+            return api.instances.delete.mutate(await session.sign("instance.delete", params));
+        }
+      }),
+    );
+  }
+  out.result(
+    results,
+    results
+      .map((r) => `${action} requested: ${r.instanceId} (now ${r.status}, wanted ${r.desired})`)
+      .join("\n"),
+  );
+}
+
+/** Adds get-ip and the instance lifecycle verbs to the `manage` command group. */
+export function registerManageInstances(manage: Command): void {
+  const getIpCommand = manage
+    .command("get-ip")
+    .description("list the formnet IP addresses of a build's instances")
+    .option("--build-id <id>", "the build (printed by `form pack build`)");
+  withCommonOptions(getIpCommand)
+    .addHelpText(
+      "after",
+      "\nExample:\n  $ form manage get-ip --build-id 3f9c…e1\n  $ ssh webdev@$(form manage get-ip --build-id 3f9c…e1 --json | jq -r '.[0].formnetIp')",
+    )
+    .action(runAction(async (out, opts: TInstanceOptions) => getIp(out, opts)));
+
+  const verbs: Array<[TAction, string]> = [
+    ["start", "start stopped instances of a build"],
+    ["stop", "stop a build's instances (the VM is shut down, its disk kept)"],
+    ["restart", "restart a build's instances"],
+    ["delete", "delete a build's instances and their disks"],
+  ];
+  for (const [action, description] of verbs) {
+    const command = manage
+      .command(action)
+      .description(description)
+      .option("--build-id <id>", "the build whose instances to act on")
+      .option("--instance <id>", "only this instance (i-…); default: all of the build's instances");
+    withCommonOptions(command)
+      .addHelpText(
+        "after",
+        `\nExample:\n  $ form manage ${action} --build-id 3f9c…e1 --instance i-0123456789abcdef0123`,
+      )
+      .action(runAction(async (out, opts: TInstanceOptions) => act(out, action, opts)));
+  }
+}

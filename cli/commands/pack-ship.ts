@@ -1,0 +1,149 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { readBuildsState } from "../config";
+import { CliError } from "../errors";
+import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
+import { loadProject } from "../project";
+import { openSession, type TSession } from "../session";
+import { renderInstances, requireBuildId, type TInstance, waitUntil } from "./pack-status";
+
+/** `form pack ship [PATH]` and `form pack rollback [PATH]`: place replicas of a build. */
+
+type TShipOptions = TCommonOptions & {
+  buildId?: string;
+  replicas?: string;
+  wait?: boolean;
+  timeout?: string;
+};
+type TShipResult = Awaited<ReturnType<TSession["api"]["instances"]["ship"]["mutate"]>>;
+
+/** Waits until every replica of `buildId` runs (or one failed). */
+async function waitRunning(opts: { session: TSession; out: Output; buildId: string; timeoutMs: number }) {
+  const started = Date.now();
+  return waitUntil<TInstance[]>({
+    what: "the instances to run",
+    timeoutMs: opts.timeoutMs,
+    intervalMs: 1000,
+    check: async () => {
+      const list = await opts.session.call((api) => api.instances.list.query({ buildId: opts.buildId }));
+      const live = list.filter((i) => i.desired !== "deleted");
+      const failed = live.find((i) => i.status === "failed");
+      if (failed)
+        throw new CliError(
+          "remote",
+          `instance ${failed.instanceId} failed: ${failed.reason ?? "unknown reason"}`,
+        );
+      const running = live.filter((i) => i.status === "running").length;
+      opts.out.progress(`${running}/${live.length} running · ${Math.round((Date.now() - started) / 1000)} s`);
+      return live.length > 0 && running === live.length ? live : undefined;
+    },
+  });
+}
+
+async function report(opts: { out: Output; session: TSession; result: TShipResult; options: TShipOptions }) {
+  const { out, session, result, options } = opts;
+  if (result.notice) out.note(`note: ${result.notice}`);
+  const buildId = result.deployment.buildId;
+  const instances = options.wait
+    ? await waitRunning({ session, out, buildId, timeoutMs: Number(options.timeout ?? "900") * 1000 })
+    : result.instances;
+  out.result(
+    { deployment: result.deployment, instances, notice: result.notice },
+    [
+      `deployment ${result.deployment.name}: build ${buildId}, ${result.deployment.replicas} replica(s)`,
+      renderInstances(instances),
+      options.wait ? "" : `watch: form pack status --build-id ${buildId}`,
+      `addresses: form manage get-ip --build-id ${buildId}`,
+    ]
+      .filter(Boolean)
+      .join("\n"),
+  );
+}
+
+async function ship(out: Output, path: string, opts: TShipOptions): Promise<void> {
+  const session = await openSession(opts);
+  let buildId: string;
+  if (opts.buildId !== undefined) buildId = requireBuildId(opts.buildId);
+  else {
+    const last = (await readBuildsState(session.dir))[path];
+    if (!last)
+      throw new CliError(
+        "user",
+        `no build was made from ${path} — run \`form pack build\` there, or pass --build-id`,
+      );
+    buildId = last.buildId;
+  }
+  const replicas = opts.replicas === undefined ? undefined : Number(opts.replicas);
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64))
+    throw new CliError("user", "--replicas must be a whole number from 1 to 64");
+  out.progress(`shipping build ${buildId.slice(0, 12)}…`);
+  const input = await session.sign("instance.ship", {
+    buildId,
+    ...(replicas === undefined ? {} : { replicas }),
+  });
+  const result = await session.call((api) => api.instances.ship.mutate(input));
+  await report({ out, session, result, options: opts });
+}
+
+/** The newest built build of `name` other than the one deployed now. */
+async function previousBuild(session: TSession, name: string): Promise<string> {
+  const deployments = await session.call((api) => api.instances.deployments.query());
+  const current = deployments.find((d) => d.name === name)?.buildId;
+  const builds = await session.call((api) => api.builds.list.query({ limit: 200, all: false }));
+  const candidates = builds
+    .filter((b) => b.name === name && b.imageDigest !== null && b.buildId !== current)
+    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+  const pick = candidates[0];
+  if (!pick) throw new CliError("user", `no earlier build of ${name} to roll back to — pass --build-id`);
+  return pick.buildId;
+}
+
+async function rollback(out: Output, path: string, opts: TShipOptions & { name?: string }): Promise<void> {
+  const name = opts.name ?? (await loadProject(path)).formfile.name;
+  const session = await openSession(opts);
+  const buildId =
+    opts.buildId !== undefined ? requireBuildId(opts.buildId) : await previousBuild(session, name);
+  out.progress(`rolling ${name} back to ${buildId.slice(0, 12)}…`);
+  const input = await session.sign("deployment.rollback", { name, buildId });
+  const result = await session.call((api) => api.instances.rollback.mutate(input));
+  await report({ out, session, result, options: opts });
+}
+
+function waitOptions(command: Command): Command {
+  return command
+    .option("--wait", "wait until every replica runs")
+    .option("--timeout <seconds>", "with --wait: give up after this long", "900");
+}
+
+/** Adds `ship` and `rollback` to the `pack` command group. */
+export function registerPackShip(pack: Command): void {
+  const shipCommand = pack
+    .command("ship")
+    .description("deploy the latest build made from PATH (or --build-id) as redundant instances")
+    .argument("[path]", "the project directory the build was made from", ".")
+    .option("--build-id <id>", "ship this build instead of the directory's latest")
+    .option("--replicas <n>", "number of instances on distinct nodes (default 3, fewer if fewer nodes)");
+  withCommonOptions(waitOptions(shipCommand))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ form pack ship                          # latest build of the current directory
+  $ form pack ship --build-id 3f9c…e1 --replicas 1 --wait`,
+    )
+    .action(runAction(async (out, path: string, opts: TShipOptions) => ship(out, resolve(path), opts)));
+
+  const rollbackCommand = pack
+    .command("rollback")
+    .description("redeploy an earlier build of the same NAME (default: the newest one not running now)")
+    .argument("[path]", "the project directory (its Formfile gives NAME)", ".")
+    .option("--build-id <id>", "the earlier build to deploy")
+    .option("--name <name>", "the deployment's NAME (instead of reading PATH's Formfile)");
+  withCommonOptions(waitOptions(rollbackCommand))
+    .addHelpText("after", "\nExample:\n  $ form pack rollback --build-id 77ab…90 --wait")
+    .action(
+      runAction(async (out, path: string, opts: TShipOptions & { name?: string }) =>
+        rollback(out, resolve(path), opts),
+      ),
+    );
+}

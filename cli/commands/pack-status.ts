@@ -1,0 +1,97 @@
+import type { Command } from "commander";
+import { CliError } from "../errors";
+import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
+import { openSession, type TApiClient } from "../session";
+
+/** `form pack status --build-id ID`: phase, per-phase timings and the build's instances. */
+
+export type TBuild = Awaited<ReturnType<TApiClient["builds"]["get"]["query"]>>;
+export type TInstance = Awaited<ReturnType<TApiClient["instances"]["list"]["query"]>>[number];
+
+const BUILD_ID = /^[0-9a-f]{64}$/;
+
+/** Checks a --build-id before any request, so a typo is a user error with a clear message. */
+export function requireBuildId(value: string | undefined): string {
+  if (value === undefined) throw new CliError("user", "pass --build-id ID (printed by `form pack build`)");
+  const id = value.toLowerCase();
+  if (!BUILD_ID.test(id))
+    throw new CliError("user", `"${value}" is not a build id — a build id is 64 hex characters`);
+  return id;
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs` (a remote/transient failure). */
+export async function waitUntil<T>(opts: {
+  what: string;
+  timeoutMs: number;
+  intervalMs: number;
+  check: () => Promise<T | undefined>;
+}): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const value = await opts.check();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline)
+      throw new CliError(
+        "remote",
+        `timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${opts.what}`,
+      );
+    await new Promise((r) => setTimeout(r, Math.min(opts.intervalMs, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+/** Phase timings: each phase lasts until the next one starts (the last one until now). */
+export function phaseTimings(build: Pick<TBuild, "timeline">, now = Date.now()) {
+  return build.timeline.map((p, i) => {
+    const start = Date.parse(p.at);
+    const next = build.timeline[i + 1];
+    const end = next ? Date.parse(next.at) : now;
+    return { phase: p.phase, at: p.at, durationMs: end - start, message: p.message ?? null, current: !next };
+  });
+}
+
+export function renderInstances(instances: TInstance[]): string {
+  if (instances.length === 0) return "  (none — ship the build with `form pack ship`)";
+  return instances
+    .map(
+      (i) =>
+        `  ${i.instanceId}  ${i.status.padEnd(9)} node ${i.nodeId.slice(0, 12)}  formnet ${i.formnetIp ?? "—"}${i.reason ? `  (${i.reason})` : ""}`,
+    )
+    .join("\n");
+}
+
+async function status(out: Output, opts: TCommonOptions & { buildId?: string }): Promise<void> {
+  const buildId = requireBuildId(opts.buildId);
+  const session = await openSession(opts);
+  const build = await session.call((api) => api.builds.get.query({ buildId }));
+  const instances = await session.call((api) => api.instances.list.query({ buildId }));
+  const timings = phaseTimings(build);
+  const human = [
+    `build ${build.buildId}`,
+    `  name      ${build.name}`,
+    `  status    ${build.status}${build.failure ? ` — ${build.failure.reason}${build.failure.line ? ` (Formfile line ${build.failure.line})` : ""}` : ""}`,
+    `  image     ${build.imageDigest ?? "—"}`,
+    "  timeline",
+    ...timings.map(
+      (t) =>
+        `    ${t.phase.padEnd(13)} ${seconds(t.durationMs).padStart(7)}${t.current ? "  (current)" : ""}${t.message ? `  ${t.message}` : ""}`,
+    ),
+    "instances",
+    renderInstances(instances),
+  ].join("\n");
+  out.result({ build, timings, instances }, human);
+}
+
+/** Adds `status` to the `pack` command group. */
+export function registerPackStatus(pack: Command): void {
+  const command = pack
+    .command("status")
+    .description("show a build's phase, per-phase timings and its instances (node, status, formnet IP)")
+    .option("--build-id <id>", "the build (printed by `form pack build`)");
+  withCommonOptions(command)
+    .addHelpText("after", "\nExample:\n  $ form pack status --build-id 3f9c…e1 --json")
+    .action(runAction(async (out, opts: TCommonOptions & { buildId?: string }) => status(out, opts)));
+}

@@ -1,0 +1,24 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { formatDiagnostic, parseFormfile, type TFormfile } from "../lib/formfile/index";
+import { locate } from "./commands/pack-validate";
+import { CliError } from "./errors";
+
+/** A project directory with its parsed Formfile (the build context is the Formfile's directory). */
+export type TProject = { dir: string; file: string; formfile: TFormfile; warnings: string[] };
+
+/** Finds and parses the Formfile at PATH (a Formfile or its directory); errors list every problem. */
+export async function loadProject(path: string): Promise<TProject> {
+  const located = await locate(path);
+  if ("problem" in located) throw new CliError("user", located.problem.replace(/^form: /, ""));
+  const file = resolve(located.file);
+  const result = parseFormfile(await readFile(file, "utf8"));
+  if (!result.ok) {
+    const lines = result.errors.map((e) => formatDiagnostic(file, e)).join("\n");
+    throw new CliError("user", `the Formfile has errors (check with \`form pack validate\`):\n${lines}`);
+  }
+  const warnings = result.warnings.map((w) =>
+    formatDiagnostic(file, { ...w, message: `warning: ${w.message}` }),
+  );
+  return { dir: dirname(file), file, formfile: result.formfile, warnings };
+}
