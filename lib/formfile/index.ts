@@ -14,3 +14,4 @@ export {
 export { checkPolicy, DEVNET_POLICY, type TNetworkPolicy, type TPolicyInput, ZNetworkPolicy } from "./policy";
 export { ownerCryptSalt, randomCryptSalt, sha512Crypt, verifySha512Crypt } from "./sha512-crypt";
 export type { TFormfileLocations } from "./state";
+export { type TCanonicalIssue, validateCanonicalFormfile } from "./validate-canonical";
