@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
+import { acceptConfirms, screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
 
 const VALID = `NAME console-e2e
 USER username:dev passwd:secret sudo:true
@@ -99,5 +99,35 @@ test.describe("console pages", () => {
     await page.getByTestId("node-card").first().getByRole("link").first().click();
     await expect(page.getByTestId("metric-charts")).toBeVisible();
     await screenshot(page, testInfo, "node-detail");
+  });
+
+  test("deploy signs and queues a build, cancel is signed, and the audit log verifies both", async ({
+    page,
+  }, testInfo) => {
+    acceptConfirms(page);
+    await signInThroughUi(page, { path: "/deploy" });
+    await typeFormfile(page, VALID.replace("console-e2e", `console-e2e-${Date.now().toString(36)}`));
+    await page.getByTestId("submit-build").click();
+    // The wallet signs build.create (EIP-712) and the page moves to the new build.
+    await page.waitForURL(/\/builds\/[0-9a-f]{64}\?replicas=3/);
+    await expect(page.getByTestId("build-timeline")).toBeVisible();
+    await expect(page.getByTestId("phase-queued")).not.toHaveAttribute("data-state", "pending");
+    await screenshot(page, testInfo, "build-queued");
+
+    const status = page.getByTestId("build-status");
+    if (["queued", "claimed", "building"].includes((await status.textContent()) ?? "")) {
+      await page.getByTestId("cancel-build").click();
+      await expect(status).toHaveText("cancelled");
+      await expect(page.getByTestId("phase-cancelled")).toBeVisible();
+      await screenshot(page, testInfo, "build-cancelled");
+    }
+
+    await page.goto("/account");
+    const entries = page.getByTestId("audit-entry");
+    await expect(entries.filter({ hasText: "build.create" })).toHaveCount(1);
+    const create = entries.filter({ hasText: "build.create" }).first();
+    await create.getByTestId("verify-audit").click();
+    await expect(create.getByTestId("audit-verdict")).toHaveText("signature valid");
+    await screenshot(page, testInfo, "account-audit");
   });
 });

@@ -23,11 +23,11 @@ export function AppShell({ children }: { children: ReactNode }) {
   return (
     <div className="flex min-h-screen flex-col">
       <header className="sticky top-0 z-10 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
-        <div className="mx-auto flex h-14 max-w-6xl items-center gap-4 px-4">
+        <div className="mx-auto flex h-14 max-w-6xl items-center gap-2 px-4 sm:gap-4">
           <Link href="/" className="flex items-center gap-2 font-semibold">
             {/* biome-ignore lint/performance/noImgElement: tiny static SVG logo */}
             <img src="/favicon.svg" alt="" className="h-6 w-6" />
-            Formation
+            <span className="hidden sm:inline">Formation</span>
           </Link>
           <nav className="hidden gap-1 md:flex" aria-label="Main">
             {NAV.map((item) => (
@@ -44,7 +44,7 @@ export function AppShell({ children }: { children: ReactNode }) {
               </Link>
             ))}
           </nav>
-          <div className="ml-auto flex items-center gap-2">
+          <div className="ml-auto flex items-center gap-1 sm:gap-2">
             <WalletSession />
             <ThemeToggle />
             <button

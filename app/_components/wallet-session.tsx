@@ -74,16 +74,16 @@ export function WalletSession() {
   if (session.isLoading) return <span className="text-sm text-slate-500">…</span>;
   if (session.data) {
     return (
-      <div className="flex items-center gap-3 text-sm">
+      <div className="flex items-center gap-1 text-sm sm:gap-3">
         <span
-          className="rounded bg-slate-100 px-2 py-1 font-mono dark:bg-slate-800"
+          className="whitespace-nowrap rounded bg-slate-100 px-2 py-1 font-mono dark:bg-slate-800"
           data-testid="session-address"
         >
           {shortAddress(session.data.address)}
         </span>
         <button
           type="button"
-          className="rounded px-2 py-1 text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
+          className="whitespace-nowrap rounded px-2 py-1 text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
           onClick={() =>
             signOut
               .mutateAsync({})

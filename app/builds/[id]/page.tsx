@@ -14,23 +14,37 @@ import { InstancesTable } from "../_components/instances-table";
 
 const SETTLED = new Set(["running", "failed", "cancelled"]);
 
-function FailurePanel({ failure }: { failure: { reason: string; line: number | null } }) {
+function FailurePanel({
+  failure,
+  status,
+}: {
+  failure: { reason: string; line: number | null };
+  status: string;
+}) {
+  const cancelled = status === "cancelled";
+  const tone = cancelled
+    ? "border-amber-200 bg-amber-50 text-amber-900 dark:border-amber-900 dark:bg-amber-950/40 dark:text-amber-200"
+    : "border-red-200 bg-red-50 text-red-800 dark:border-red-900 dark:bg-red-950/50 dark:text-red-200";
   return (
     <div
-      role="alert"
+      role={cancelled ? "status" : "alert"}
       data-testid="build-failure"
-      className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/50 dark:text-red-200"
+      className={`rounded-lg border px-4 py-3 text-sm ${tone}`}
     >
       <p className="font-medium">
-        Build failed{failure.line !== null ? ` at Formfile line ${failure.line}` : ""}.
+        {cancelled
+          ? "Build cancelled."
+          : `Build failed${failure.line !== null ? ` at Formfile line ${failure.line}` : ""}.`}
       </p>
       <p className="mt-1 whitespace-pre-wrap font-mono text-xs">{failure.reason}</p>
       <p className="mt-2">
-        {failure.line !== null
-          ? `Fix line ${failure.line} of your Formfile and `
-          : "Check the log below, then "}
+        {cancelled
+          ? "Nothing more runs for it. "
+          : failure.line !== null
+            ? `Fix line ${failure.line} of your Formfile and `
+            : "Check the log below, then "}
         <Link href="/deploy" className="font-medium underline">
-          deploy again
+          {cancelled ? "Start a new deployment" : "deploy again"}
         </Link>
         .
       </p>
@@ -83,7 +97,7 @@ function BuildDetail({ buildId }: { buildId: string }) {
             </p>
           ) : null}
         </Card>
-        {b.failure ? <FailurePanel failure={b.failure} /> : null}
+        {b.failure ? <FailurePanel failure={b.failure} status={b.status} /> : null}
         <Card title="Details">
           <Fields
             items={[
