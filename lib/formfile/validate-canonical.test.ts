@@ -36,7 +36,9 @@ describe("validateCanonicalFormfile", () => {
     ],
     [
       "shell injection in username",
-      (f) => void (f.users[0]!.username = "root;rm -rf /"),
+      (f) => {
+        f.users[0]!.username = "root;rm -rf /";
+      },
       "users[0].username",
     ],
     [
@@ -69,17 +71,23 @@ describe("validateCanonicalFormfile", () => {
     ],
     [
       "copy escaping the context",
-      (f) => void (f.steps[0] = { kind: "copy", src: "../etc", dst: "/app", line: 6 }),
+      (f) => {
+        f.steps[0] = { kind: "copy", src: "../etc", dst: "/app", line: 6 };
+      },
       "steps[0].src",
     ],
     [
       "relative copy destination",
-      (f) => void (f.steps[0] = { kind: "copy", src: "app", dst: "app", line: 6 }),
+      (f) => {
+        f.steps[0] = { kind: "copy", src: "app", dst: "app", line: 6 };
+      },
       "steps[0].dst",
     ],
     [
       "package with shell metacharacters",
-      (f) => void (f.steps[1] = { kind: "install", packages: ["x;reboot"], line: 7 }),
+      (f) => {
+        f.steps[1] = { kind: "install", packages: ["x;reboot"], line: 7 };
+      },
       "steps[1].packages[0]",
     ],
     [
