@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -169,6 +169,14 @@ async function readIfExists(path: string): Promise<string | undefined> {
   }
 }
 
+// Two processes may build at once (the devnet and a test run): write-then-rename means a reader sees
+// either the old file or the complete new one, never half of it.
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temp, text);
+  await rename(temp, path);
+}
+
 export type TBuildResult = { skipped: boolean; sourceHash: string; artifacts: string[] };
 
 /** Compiles when the sources changed (or `force`), writing artifacts and `lib/chain/abi.ts`. */
@@ -185,13 +193,13 @@ export async function buildContracts(options: { force?: boolean } = {}): Promise
   const artifacts = await compileSources(sources);
   await mkdir(artifactsDir, { recursive: true });
   for (const a of artifacts) {
-    await writeFile(join(artifactsDir, `${a.contractName}.json`), `${JSON.stringify(a, null, 2)}\n`);
+    await writeAtomic(join(artifactsDir, `${a.contractName}.json`), `${JSON.stringify(a, null, 2)}\n`);
   }
   const orchestrator = artifacts.find((a) => a.contractName === "Orchestrator");
   if (orchestrator === undefined) throw new ContractsBuildError("no Orchestrator contract in sources", "");
   const rendered = renderAbiModule(orchestrator);
-  if (rendered !== abiText) await writeFile(abiModulePath, rendered);
-  await writeFile(stampPath, sourceHash);
+  if (rendered !== abiText) await writeAtomic(abiModulePath, rendered);
+  await writeAtomic(stampPath, sourceHash);
   return { skipped: false, sourceHash, artifacts: artifacts.map((a) => a.contractName) };
 }
 
