@@ -166,4 +166,19 @@ describe("agent admission", () => {
       offline.close();
     }
   });
+
+  it("forgets admissions when the devnet restarts empty on the same port", async () => {
+    const agent = await fundedWallet();
+    const ref = { wallet: agent, contract: devnet.orchestratorAddress };
+    await mined(
+      registerOperator({ ...ref, ...profile(nodeKeyFromAddress(agent.account.address)), stake: ONE }),
+    );
+    await eventually(agent.account.address, true);
+
+    // Hardhat keeps state in memory: a restart is a fresh chain at the same URL and contract address.
+    const port = Number(new URL(devnet.rpcUrl).port);
+    await devnet.stop();
+    devnet = await startDevnet({ port, dataDir });
+    await eventually(agent.account.address, false);
+  });
 });
