@@ -41,6 +41,9 @@ async function main(): Promise<void> {
   try {
     const context = await browser.newContext({ baseURL: base });
     const page = await context.newPage();
+    // tsx compiles with esbuild's keepNames, which wraps functions in `__name(...)`; the wallet's
+    // init script is serialised into the page, where that helper must exist too.
+    await page.addInitScript({ content: "globalThis.__name = (fn) => fn;" });
     await injectWallet(page);
     await page.goto("/");
     await page.getByRole("button", { name: "Sign in with wallet" }).click();
