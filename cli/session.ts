@@ -44,7 +44,8 @@ function trimHost(host: string): string {
 
 /** Picks the console: --host, then FORM_HOST, then the config. */
 export function resolveHost(opts: TCommonOptions, config: TCliConfig | null): string {
-  const host = opts.host ?? process.env.FORM_HOST ?? config?.host;
+  // An empty variable counts as unset (scripts often export FORM_HOST= to clear it).
+  const host = opts.host ?? (process.env.FORM_HOST || undefined) ?? config?.host;
   if (!host)
     throw new CliError("user", "no console host — pass --host URL or run `form kit init --host URL`");
   if (!/^https?:\/\//.test(host)) throw new CliError("user", `--host must be an http(s) URL, got "${host}"`);

@@ -56,7 +56,7 @@ async function chooseKey(opts: TInitOptions, wizard: boolean): Promise<{ key: st
 }
 
 async function choosePassword(opts: TInitOptions, wizard: boolean): Promise<string> {
-  const given = opts.password ?? process.env.FORM_PASSWORD;
+  const given = opts.password ?? (process.env.FORM_PASSWORD || undefined);
   let password = given ?? "";
   if (given === undefined) {
     if (!wizard)
@@ -83,7 +83,7 @@ async function init(out: Output, opts: TInitOptions): Promise<void> {
       "user",
       `${paths.keystore} already exists — pass --force to replace it (the old key is lost)`,
     );
-  let host = opts.host ?? process.env.FORM_HOST ?? DEFAULT_HOST;
+  let host = opts.host ?? (process.env.FORM_HOST || undefined) ?? DEFAULT_HOST;
   if (wizard && opts.host === undefined) host = (await ask(`Console URL [${host}]: `)) || host;
   if (!/^https?:\/\//.test(host)) throw new CliError("user", `--host must be an http(s) URL, got "${host}"`);
   host = host.replace(/\/+$/, "");

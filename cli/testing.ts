@@ -1,0 +1,43 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** Helpers for tests that drive the real `form` binary as a child process. */
+
+export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
+export const EXAMPLE_DIR = fileURLToPath(new URL("../examples/hello-server", import.meta.url));
+
+export type TFormRun = { code: number; stdout: string; stderr: string };
+
+/** Runs `form ARGS` with `env` added to this process's environment; never throws on exit codes. */
+export function runForm(opts: {
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+}): Promise<TFormRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [FORM_BIN, ...opts.args],
+      {
+        cwd: opts.cwd ?? process.cwd(),
+        env: { ...process.env, FORM_PASSWORD: "", FORM_HOST: "", ...opts.env },
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Parses a --json stdout, with the whole run in the message when it is not JSON. */
+export function jsonOf<T = Record<string, unknown>>(run: TFormRun): T {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch (cause) {
+    throw new Error(`not JSON (exit ${run.code}):\nstdout: ${run.stdout}\nstderr: ${run.stderr}`, { cause });
+  }
+}
