@@ -14,6 +14,8 @@ export const ZBuildPayload = z.object({
   contextUrl: z.string().min(1),
   contextDigest: ZDigest,
   contextSizeBytes: z.number().int().min(0),
+  /** The console's SSH user CA (OpenSSH public key line): images trust it for the web terminal. */
+  sshCaPublicKey: z.string().min(1).max(2048).optional(),
 });
 export type TBuildPayload = z.infer<typeof ZBuildPayload>;
 

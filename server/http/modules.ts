@@ -1,8 +1,9 @@
 import { controlPlaneModule } from "@/server/gateway/module";
+import { terminalModule } from "@/server/terminal/module";
 import type { TConsoleModule } from "./console-runtime";
 
 /**
  * Modules every console (the real one and in-process test consoles) starts. Add one line per
  * gateway/scheduler here; tests can pass their own list to `startConsole({ modules })`.
  */
-export const consoleModules: TConsoleModule[] = [controlPlaneModule()];
+export const consoleModules: TConsoleModule[] = [controlPlaneModule(), terminalModule()];

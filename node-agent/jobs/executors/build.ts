@@ -59,7 +59,10 @@ export function buildExecutor(deps: TBuildExecutorDeps) {
         contextDir,
         buildId: payload.buildId,
         cacheDir: deps.cacheDir,
-        ...(deps.sshCaPublicKey === undefined ? {} : { sshCaPublicKey: deps.sshCaPublicKey }),
+        // The console's terminal CA travels with the job; a key in the agent's config is the fallback.
+        ...((payload.sshCaPublicKey ?? deps.sshCaPublicKey) === undefined
+          ? {}
+          : { sshCaPublicKey: payload.sshCaPublicKey ?? deps.sshCaPublicKey }),
         onLog: ctx.log,
         signal: ctx.signal,
       });

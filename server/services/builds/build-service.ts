@@ -44,6 +44,11 @@ const ACTIVE: readonly TBuildStatus[] = ["queued", "claimed", "building"];
 export class BuildService {
   readonly #o: TBuildServiceOptions;
   readonly #now: () => Date;
+  /**
+   * The console's SSH user CA public key, set by the terminal module; carried in every build job
+   * so each image trusts the console's short-lived terminal certificates.
+   */
+  sshCaPublicKey: string | undefined;
 
   constructor(options: TBuildServiceOptions) {
     this.#o = options;
@@ -91,6 +96,7 @@ export class BuildService {
         contextUrl: agentContextPath(stored.digest),
         contextDigest: stored.digest,
         contextSizeBytes: stored.size,
+        ...(this.sshCaPublicKey ? { sshCaPublicKey: this.sshCaPublicKey } : {}),
       },
       nodeId: null,
       idempotencyKey: `build:${buildId}:${attempt}`,

@@ -1,0 +1,86 @@
+import { join, resolve } from "node:path";
+import { TERMINAL_WS_PATH } from "@/lib/protocol/terminal";
+import { readCookie } from "@/server/api/trpc";
+import type { TConsoleModule } from "@/server/http/console-runtime";
+import { SESSION_COOKIE } from "@/server/services/auth/cookie";
+import { TerminalGateway } from "./gateway";
+import { TerminalSessions, type TTerminalSessionsOptions } from "./sessions";
+import { SshCertificateAuthority } from "./ssh-ca";
+import { databaseTargetResolver, type TResolveTarget } from "./target";
+
+/** The terminal service other console parts use (the CA public key goes into every build job). */
+export type TTerminalService = { sshCaPublicKey: string; sessions: TerminalSessions };
+
+declare module "@/server/http/console-runtime" {
+  interface ConsoleServices {
+    terminal: TTerminalService;
+  }
+}
+
+export type TTerminalModuleOptions = Partial<
+  Pick<
+    TTerminalSessionsOptions,
+    | "graceMs"
+    | "scrollbackBytes"
+    | "maxSessionsPerOwner"
+    | "certificateMinutes"
+    | "connectTimeoutSeconds"
+    | "sshPort"
+  >
+> & {
+  /** Replaces the database resolver (tests pointing at a local sshd). */
+  resolveTarget?: TResolveTarget;
+  /** Source address for SSH (the console's formnet address in a multi-member host). */
+  bindAddress?: string;
+};
+
+/**
+ * Console module of the web terminal: the console's SSH user CA (key under
+ * `$FORMATION_DATA_DIR/terminal/ca`, 0600), the session manager and the `/ws/terminal` gateway.
+ * Registered after the control plane, it hands the CA public key to the build service so every
+ * image trusts it.
+ */
+export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleModule {
+  return {
+    name: "terminal",
+    async start(runtime) {
+      const log = runtime.logger.child({ component: "terminal" });
+      const stateDir = resolve(runtime.env.dataDir, "terminal");
+      const ca = await SshCertificateAuthority.open(join(stateDir, "ca"));
+      const sessions = new TerminalSessions({
+        ca,
+        stateDir,
+        graceMs: options.graceMs ?? 60_000,
+        scrollbackBytes: options.scrollbackBytes ?? 256 * 1024,
+        maxSessionsPerOwner: options.maxSessionsPerOwner ?? 16,
+        certificateMinutes: options.certificateMinutes ?? 5,
+        connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
+        sshPort: options.sshPort ?? 22,
+        ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+        log,
+      });
+      runtime.services.terminal = { sshCaPublicKey: ca.publicKey, sessions };
+      const builds = runtime.services.controlPlane?.builds;
+      if (builds) builds.sshCaPublicKey = ca.publicKey;
+      else log.warn("no control plane: build jobs will not carry the terminal CA key");
+      const gateway = new TerminalGateway({
+        sessions,
+        resolveTarget: options.resolveTarget ?? databaseTargetResolver(runtime.db),
+        resolveOwner: async (req) => {
+          const token = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
+          const session = token ? await runtime.auth.siwe.resolve(token) : null;
+          return session?.via === "cookie" ? session.address : null;
+        },
+        origin: runtime.env.consoleOrigin,
+        log,
+      });
+      runtime.upgrades.register(TERMINAL_WS_PATH, ({ req, socket, head }) =>
+        gateway.handleUpgrade(req, socket, head),
+      );
+      return async () => {
+        await gateway.close();
+        await sessions.closeAll();
+      };
+    },
+  };
+}
