@@ -36,6 +36,8 @@ const child = spawn(process.execPath, ["--import", "tsx", "bench/control-plane-c
   },
   stdio: ["pipe", "pipe", "inherit"],
 });
+// Never leave the console child behind, even when the bench itself fails.
+process.on("exit", () => child.kill());
 const pending = new Map<string, (v: Record<string, unknown>) => void>();
 createInterface({ input: child.stdout }).on("line", (line) => {
   if (!line.startsWith('{"op"')) return;
@@ -59,11 +61,13 @@ print(`console up at ${url}; idle RSS ${(Number(base.rss) / 2 ** 20).toFixed(0)}
 const received = new Map<string, number>();
 const agents: FakeAgent[] = [];
 const connectStart = Date.now();
-for (let i = 0; i < agentsWanted; i += 100) {
-  const batch = Array.from({ length: Math.min(100, agentsWanted - i) }, () =>
+// Agents join in batches of 25 (a join storm is not what this bench measures).
+for (let i = 0; i < agentsWanted; i += 25) {
+  const batch = Array.from({ length: Math.min(25, agentsWanted - i) }, () =>
     FakeAgent.connect({
       url,
       account: operator,
+      timeoutMs: 60_000,
       onOffer: (offer, agent) => {
         received.set(offer.jobId, now());
         agent.send({ type: "job.ack", jobId: offer.jobId });
@@ -72,6 +76,8 @@ for (let i = 0; i < agentsWanted; i += 100) {
     }),
   );
   agents.push(...(await Promise.all(batch)));
+  if (agents.length % 500 === 0)
+    print(`  ${agents.length} connected after ${((Date.now() - connectStart) / 1000).toFixed(0)} s`);
 }
 const connectSeconds = (Date.now() - connectStart) / 1000;
 print(`${agents.length} agents connected in ${connectSeconds.toFixed(1)} s`);

@@ -61,7 +61,16 @@ export const ZJobCancel = z.object({
   reason: z.string().max(500),
 });
 
-export const ZFormnetPeers = z.object({ type: z.literal("formnet.peers"), peers: z.array(ZFormnetPeer) });
+/**
+ * formnet peers. `full` (the default when absent) replaces the agent's peer set; `full: false` is a
+ * delta adding or updating the listed peers (sent when peers join, so a join storm does not push
+ * the whole mesh to every agent). Removals always come as a full list.
+ */
+export const ZFormnetPeers = z.object({
+  type: z.literal("formnet.peers"),
+  peers: z.array(ZFormnetPeer),
+  full: z.boolean().optional(),
+});
 
 export const ZErrorCode = z.enum(["malformed", "unexpected", "notYours", "unknownJob", "rateLimited"]);
 

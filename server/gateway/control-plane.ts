@@ -64,6 +64,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   #ticks = 0;
   #ticking = false;
   #peersTimer: NodeJS.Timeout | null = null;
+  #changedPeers = new Set<string>();
   readonly #instanceStatus = new Map<string, string>();
 
   constructor(options: TControlPlaneOptions) {
@@ -169,7 +170,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     this.#unsubscribe.push(
       n.subscribe("formation_jobs", () => void this.#safe("dispatch", () => this.jobs.dispatch())),
       n.subscribe("formation_cancel", (payload) => this.jobs.deliverCancel(payload)),
-      n.subscribe("formation_peers", () => this.#schedulePeers()),
+      n.subscribe("formation_peers", (ref) => this.#schedulePeers(ref)),
       n.subscribe("formation_node", (payload) => this.#onNodeNotice(payload)),
     );
     this.#timer = setInterval(() => void this.tick(), this.config.sweepIntervalMs);
@@ -225,19 +226,36 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     for (const d of await this.repos.deployments.list({})) await this.reconciler.reconcile(d.id);
   }
 
-  #schedulePeers(): void {
+  #schedulePeers(ref: string): void {
+    this.formnet.invalidatePeers();
+    this.#changedPeers.add(ref);
     if (this.#peersTimer) return;
-    // Coalesce bursts (many instances booting) into one push per 100 ms.
+    // Coalesce bursts (agents joining, instances booting) into one delta push per interval.
     this.#peersTimer = setTimeout(() => {
       this.#peersTimer = null;
-      void this.#safe("peers push", () => this.pushPeers());
-    }, 100);
+      void this.#safe("peers push", () => this.#pushPeerChanges());
+    }, 250);
   }
 
-  async pushPeers(only?: AgentConnection): Promise<void> {
+  async #pushPeerChanges(): Promise<void> {
+    const changed = this.#changedPeers;
+    this.#changedPeers = new Set();
     const peers = await this.formnet.peers();
-    const targets = only ? [only] : [...this.connections.values()];
-    for (const c of targets) c.send({ type: "formnet.peers", peers });
+    const delta = peers.filter((p) => changed.has(p.ref));
+    // A changed ref that is no longer a peer was removed: only a full list can say so.
+    const removed = changed.has("*") || delta.length < changed.size;
+    for (const c of this.connections.values()) {
+      c.send(
+        removed
+          ? { type: "formnet.peers", peers, full: true }
+          : { type: "formnet.peers", peers: delta, full: false },
+      );
+    }
+  }
+
+  /** Sends the full peer list to one agent (on welcome). */
+  async pushPeers(only: AgentConnection): Promise<void> {
+    only.send({ type: "formnet.peers", peers: await this.formnet.peers(), full: true });
   }
 
   #onNodeNotice(payload: string): void {
@@ -278,7 +296,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     await this.reconciler.adopt(nodeId, hello.instances);
     for (const i of hello.instances) this.#instanceStatus.set(i.instanceId, i.status);
     await this.pushPeers(connection);
-    await this.jobs.dispatch();
+    await this.jobs.dispatchNode(nodeId);
   }
 
   async handle(message: TAgentToConsole, connection: AgentConnection): Promise<TErrorFrame | null> {

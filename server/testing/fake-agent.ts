@@ -72,9 +72,9 @@ export class FakeAgent {
   }
 
   /** Connects and resolves once welcomed; rejects with the reject frame otherwise. */
-  static async connect(options: TFakeAgentOptions): Promise<FakeAgent> {
+  static async connect(options: TFakeAgentOptions & { timeoutMs?: number }): Promise<FakeAgent> {
     const agent = new FakeAgent(options);
-    await agent.waitFor((m) => m.type === "welcome" || m.type === "reject", 10_000);
+    await agent.waitFor((m) => m.type === "welcome" || m.type === "reject", options.timeoutMs ?? 10_000);
     if (!agent.welcome) throw new Error(`agent not welcomed: ${JSON.stringify(agent.received.at(-1))}`);
     return agent;
   }

@@ -98,6 +98,12 @@ export class JobService {
     }
   }
 
+  /** Offers queued work to one node that just connected (cheaper than a scan over all sockets). */
+  async dispatchNode(nodeId: string): Promise<void> {
+    for (const job of await this.#o.jobs.queuedTargeted([nodeId], 1000)) await this.#offer(job, nodeId);
+    if ((await this.#o.jobs.queuedUntargeted(1)).length > 0) await this.dispatch();
+  }
+
   async #dispatchOnce(): Promise<void> {
     const connected = this.#o.links.connectedNodeIds();
     if (connected.length === 0) return;

@@ -17,6 +17,10 @@ export class FormnetService {
   readonly #notifier: Notifier;
   readonly cidr: string;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Addresses known taken (loaded once; a unique conflict from another console reloads it). */
+  #taken: Set<string> | null = null;
+  /** Peer list cache, dropped on every `formation_peers` notice. */
+  #peers: TFormnetPeer[] | null = null;
 
   constructor(options: { repo: TFormnetRepository; notifier: Notifier; cidr?: string }) {
     this.#repo = options.repo;
@@ -44,12 +48,14 @@ export class FormnetService {
         JSON.stringify(endpoints) !== existing.endpoints
       ) {
         await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
+        this.#peers = null;
         await this.#notifier.publish("formation_peers", opts.ref);
       }
       return existing.ip;
     }
     for (let attempt = 0; attempt < 20; attempt++) {
-      const ip = allocateLowestFree({ cidr: this.cidr, taken: await this.#repo.takenIps() });
+      this.#taken ??= new Set(await this.#repo.takenIps());
+      const ip = allocateLowestFree({ cidr: this.cidr, taken: this.#taken });
       const inserted = await this.#repo.tryInsert({
         ip,
         kind: opts.kind,
@@ -58,9 +64,12 @@ export class FormnetService {
         endpoints: JSON.stringify(endpoints),
       });
       if (inserted) {
+        this.#taken.add(ip);
+        this.#peers = null;
         if (opts.publicKey) await this.#notifier.publish("formation_peers", opts.ref);
         return ip;
       }
+      this.#taken = null;
       const raced = await this.#repo.findByRef(opts.ref);
       if (raced) return raced.ip;
     }
@@ -69,11 +78,23 @@ export class FormnetService {
 
   async release(ref: string): Promise<void> {
     await this.#repo.release(ref);
+    this.#taken = null;
+    this.#peers = null;
     await this.#notifier.publish("formation_peers", ref);
   }
 
   /** Every peer with a WireGuard key (nodes, instances holding their own key, user devices). */
   async peers(): Promise<TFormnetPeer[]> {
+    this.#peers ??= await this.#loadPeers();
+    return this.#peers;
+  }
+
+  /** Drops the cached peer list (called for every `formation_peers` notice, local or remote). */
+  invalidatePeers(): void {
+    this.#peers = null;
+  }
+
+  async #loadPeers(): Promise<TFormnetPeer[]> {
     const rows = await this.#repo.list();
     const peers: TFormnetPeer[] = [];
     for (const r of rows) {
