@@ -3,7 +3,6 @@ import { createTRPCClient, httpLink, type TRPCClient } from "@trpc/client";
 import superjson from "superjson";
 import type { Hex, LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { KeystoreError, openKeystore } from "../core/keystore";
 import { createSignedInput, readAuthorizationHeaders } from "../lib/signing/client-auth";
 import type { TSignedAction } from "../lib/signing/envelope";
 import type { AppRouter } from "../server/api/root";
@@ -85,6 +84,8 @@ export async function openSession(opts: TCommonOptions): Promise<TSession> {
     throw new CliError("user", `no keystore in ${dir} — run \`form kit init\``);
   });
   const password = await resolvePassword(opts, `the key ${config.address}`);
+  // ethers (inside the keystore module) costs ~0.6 s to load: only commands that sign pay for it.
+  const { KeystoreError, openKeystore } = await import("../core/keystore");
   let privateKey: Hex;
   try {
     ({ privateKey } = await openKeystore({ json, password }));

@@ -2,7 +2,6 @@ import { access } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { type Hex, toHex } from "viem";
 import { generatePrivateKey, mnemonicToAccount } from "viem/accounts";
-import { createKeystore, DEFAULT_SCRYPT_N, KeystoreError } from "../../core/keystore";
 import { configDir, configPaths, DEFAULT_HOST, type TCliConfig, writePrivateFile } from "../config";
 import { CliError } from "../errors";
 import { type Output, runAction } from "../output";
@@ -89,6 +88,7 @@ async function init(out: Output, opts: TInitOptions): Promise<void> {
   host = host.replace(/\/+$/, "");
   const { key, source } = await chooseKey(opts, wizard);
   const password = await choosePassword(opts, wizard);
+  const { createKeystore, DEFAULT_SCRYPT_N, KeystoreError } = await import("../../core/keystore");
   const scryptN = opts.scryptN === undefined ? DEFAULT_SCRYPT_N : Number(opts.scryptN);
   out.progress("encrypting the key (scrypt)…");
   let created: { json: string; address: Hex };

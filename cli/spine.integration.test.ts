@@ -1,0 +1,191 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeInstanceAccess } from "../core/formnet/access";
+import { readStatusFile } from "../node-agent/config/status-file";
+import { defaultNetwork, QemuHypervisor } from "../node-agent/hypervisor/qemu";
+import { writeTestAgentConfig } from "../node-agent/testing/agent-config";
+import { startAgentProcess, type TAgentProcess } from "../node-agent/testing/start-agent-process";
+import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
+import { EXAMPLE_DIR, jsonOf, runForm } from "./testing";
+
+/**
+ * The developer spine with nothing faked: `form` as a child process, a real console, the real node
+ * agent daemon building `examples/hello-server` into a real QEMU VM (TCG here), formnet through a
+ * real wireguard-go tunnel, and SSH with the Formfile user's key. Minutes on a 2-core host.
+ */
+
+function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push("root");
+  for (const bin of ["qemu-system-x86_64", "wireguard-go", "wg", "ssh", "ssh-keygen", "mmdebstrap"]) {
+    if (spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0) missing.push(bin);
+  }
+  return missing;
+}
+
+const missing = missingPrerequisites();
+if (missing.length > 0)
+  // Said loudly: a skipped spine must never look like a passing one.
+  process.stderr.write(`cli/spine.integration.test.ts SKIPPED — missing: ${missing.join(", ")}\n`);
+
+const operatorKey = generatePrivateKey();
+const operator = privateKeyToAccount(operatorKey);
+const PASSWORD = "spine password 1";
+let platform: TTestPlatform;
+let agent: TAgentProcess | undefined;
+let work = "";
+let agentDir = "";
+let project = "";
+let env: Record<string, string> = {};
+let buildId = "";
+let vmIp = "";
+let laptopIp = "";
+
+const form = (args: string[], timeoutMs = 120_000) => runForm({ args, env, timeoutMs });
+
+describe.skipIf(missing.length > 0)(
+  "form spine: init → build → ship → join → formnet-up → ssh → stop → delete",
+  () => {
+    beforeAll(async () => {
+      work = await mkdtemp(join(tmpdir(), "form-spine-"));
+      platform = await startTestPlatform({
+        operators: [operator.address],
+        config: { heartbeatIntervalMs: 1_000, offlineAfterMs: 15_000, leaseMs: 30_000, ackTimeoutMs: 5_000 },
+      });
+      agentDir = await mkdtemp(join(tmpdir(), "form-spine-agent-"));
+      const { configPath } = await writeTestAgentConfig({
+        dataDir: agentDir,
+        consoleUrl: platform.url,
+        privateKey: operatorKey,
+        password: "agent password",
+        overrides: { jobs: { maxConcurrent: 1, shutdownGraceMs: 5_000, sshReadyTimeoutMs: 300_000 } },
+      });
+      agent = await startAgentProcess({ configPath, password: "agent password", env: { LOG_LEVEL: "info" } });
+      // The example, with this test's SSH key and the smallest VM (TCG on a shared 2-core host).
+      project = join(work, "hello-server");
+      await cp(EXAMPLE_DIR, project, { recursive: true });
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(work, "id")]);
+      const pub = (await readFile(join(work, "id.pub"), "utf8")).trim();
+      const formfile = (await readFile(join(project, "Formfile"), "utf8"))
+        .replace('ssh_authorized_keys:"ssh-rsa ..."', `ssh_authorized_keys:"${pub}"`)
+        .replace("VCPU 2", "VCPU 1")
+        .replace("MEM 2048", "MEM 512");
+      await writeFile(join(project, "Formfile"), formfile);
+      env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: "" };
+    }, 120_000);
+
+    afterAll(async () => {
+      if (env.FORMKIT) await form(["manage", "leave", "--password", PASSWORD]).catch(() => undefined);
+      await agent?.stop(20_000);
+      if (agentDir) {
+        const status = await readStatusFile(join(agentDir, "status.json"));
+        const bridge = defaultNetwork(agentDir).bridge;
+        const hypervisor = await QemuHypervisor.forHost({ dataDir: agentDir, accelerator: "tcg" });
+        for (const vm of await hypervisor.list()) {
+          await hypervisor.delete(vm.instanceId);
+          await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
+        }
+        hypervisor.close();
+        for (const name of [bridge, status?.formnet.interface]) {
+          if (name) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
+        }
+        await rm(agentDir, { recursive: true, force: true });
+      }
+      await platform?.close();
+      if (work) await rm(work, { recursive: true, force: true });
+    }, 120_000);
+
+    it("walks the whole workflow", async () => {
+      const init = await form([
+        "kit",
+        "init",
+        "--yes",
+        "--host",
+        platform.url,
+        "--password",
+        PASSWORD,
+        "--json",
+      ]);
+      expect(init.code, init.stderr).toBe(0);
+      env.FORM_PASSWORD = PASSWORD;
+
+      // Join first, as the README does: the instance's firewall admits the owner's devices at boot.
+      const joined = await form(["manage", "join", "--json"]);
+      expect(joined.code, joined.stderr).toBe(0);
+      laptopIp = jsonOf<{ address: string }>(joined).address;
+      // The agent (a formnet member) shares this host, so the laptop routes formnet in its own table.
+      const up = await form([
+        "manage",
+        "formnet-up",
+        "--routing-table",
+        "4242",
+        "--interval-ms",
+        "2000",
+        "--json",
+      ]);
+      expect(up.code, up.stderr).toBe(0);
+      expect(jsonOf<{ address: string }>(up).address).toBe(laptopIp);
+
+      const built = await form(["pack", "build", project, "--json"], 1_800_000);
+      expect(built.code, built.stderr.slice(-4000)).toBe(0);
+      buildId = jsonOf<{ buildId: string }>(built).buildId;
+
+      const shipped = await form(["pack", "ship", project, "--replicas", "1", "--wait", "--json"], 900_000);
+      expect(shipped.code, shipped.stderr).toBe(0);
+
+      const ips = jsonOf<Array<{ formnetIp: string; status: string }>>(
+        await form(["manage", "get-ip", "--build-id", buildId, "--json"]),
+      );
+      expect(ips).toHaveLength(1);
+      vmIp = ips[0]?.formnetIp ?? "";
+      expect(vmIp).toMatch(/^10\.42\./);
+
+      const status = jsonOf<{ instances: Array<{ formnetIp: string; status: string }> }>(
+        await form(["pack", "status", "--build-id", buildId, "--json"]),
+      );
+      expect(status.instances[0]).toMatchObject({ formnetIp: vmIp, status: "running" });
+
+      // SSH as the Formfile's user with its key, from the laptop's formnet address (through the tunnel).
+      const ssh = spawnSync(
+        "ssh",
+        [
+          ...[
+            "-i",
+            join(work, "id"),
+            "-b",
+            laptopIp,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+          ],
+          ...["-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60", `webdev@${vmIp}`],
+          "systemctl is-active formation-entrypoint; cat /etc/hostname",
+        ],
+        { encoding: "utf8", timeout: 180_000 },
+      );
+      expect(ssh.status, ssh.stderr).toBe(0);
+      expect(ssh.stdout).toMatch(/^active\n/);
+
+      for (const verb of ["stop", "delete"]) {
+        const run = await form(["manage", verb, "--build-id", buildId, "--json"]);
+        expect(run.code, `${verb}: ${run.stderr}`).toBe(0);
+      }
+      // The agent deletes the VM; get-ip then lists nothing (deleted instances are hidden).
+      await expect
+        .poll(
+          async () =>
+            jsonOf<unknown[]>(await form(["manage", "get-ip", "--build-id", buildId, "--json"])).length,
+          {
+            timeout: 180_000,
+            interval: 2_000,
+          },
+        )
+        .toBe(0);
+    }, 3_000_000);
+  },
+);
