@@ -125,8 +125,9 @@ function Audit() {
 /** One line of the interesting params (ids), not the whole Formfile. */
 function summarise(params: unknown): string {
   if (!params || typeof params !== "object") return "";
+  // Inline build contexts are long base64 blobs: the digest beside them identifies them already.
   const entries = Object.entries(params as Record<string, unknown>).filter(
-    ([, v]) => typeof v === "string" || typeof v === "number",
+    ([k, v]) => (typeof v === "string" || typeof v === "number") && !k.endsWith("Base64"),
   );
   return entries.map(([k, v]) => `${k}=${typeof v === "string" ? shortId(v, 16) : v}`).join(" ");
 }

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { useParams } from "next/navigation";
 import { SessionGate } from "../../_components/session-gate";
 import { MetricCharts } from "../../_components/sparkline";
+import { TerminalPanel } from "../../_components/terminal/terminal-panel";
 import { Card, ErrorState, Fields, ListSkeleton, Mono, PageHeader, StatusBadge } from "../../_components/ui";
 import { formatAgo, formatResources, shortId } from "../../_lib/format";
 import { useTRPC } from "../../_lib/trpc";
@@ -103,9 +104,13 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
             data-formnet-ip={i.formnetIp ?? ""}
             className="flex min-h-48 items-center justify-center rounded-md bg-slate-950 p-4 font-mono text-sm text-slate-400"
           >
-            {i.status === "running"
-              ? "Web terminal coming soon."
-              : "The terminal is available once the instance is running."}
+            {i.status === "running" ? (
+              <div className="w-full">
+                <TerminalPanel instanceId={i.instanceId} />
+              </div>
+            ) : (
+              "The terminal is available once the instance is running."
+            )}
           </div>
         </Card>
       </div>
