@@ -63,8 +63,9 @@ export const ZJobCancel = z.object({
 
 /**
  * formnet peers. `full` (the default when absent) replaces the agent's peer set; `full: false` is a
- * delta adding or updating the listed peers (sent when peers join, so a join storm does not push
- * the whole mesh to every agent). Removals always come as a full list.
+ * delta adding or updating the listed peers (sent only to agents announcing the
+ * `formnet.peers.delta` capability, so a join storm does not push the whole mesh to every agent).
+ * Removals always come as a full list.
  */
 export const ZFormnetPeers = z.object({
   type: z.literal("formnet.peers"),
@@ -125,6 +126,12 @@ export const ZHello = z.object({
   node: ZNodeInfo,
   /** Instances this host still runs, so the console can re-adopt them after a reconnect. */
   instances: z.array(z.object({ instanceId: ZId, status: ZInstanceStatus })).max(10_000),
+  /**
+   * Optional protocol features the agent understands (absent = none). Known:
+   * `formnet.peers.delta` — the console may send `formnet.peers` with `full: false` (see
+   * `applyPeerUpdate`); without it every push is a full list.
+   */
+  capabilities: z.array(z.string().max(64)).max(32).optional(),
   /** Jobs the agent still holds (running) or finished while disconnected (it re-sends results). */
   jobs: z.array(z.object({ jobId: ZId, state: z.enum(["running", "completed", "failed"]) })).max(10_000),
 });
@@ -197,3 +204,17 @@ export type TAgentToConsole = z.infer<typeof ZAgentToConsole>;
 
 /** Narrow a message union to the member with the given `type`. */
 export type TMessageOf<U extends { type: string }, T extends U["type"]> = Extract<U, { type: T }>;
+
+/** Capability an agent lists in `hello.capabilities` to receive `formnet.peers` deltas. */
+export const CAPABILITY_PEER_DELTAS = "formnet.peers.delta";
+
+/** The agent's peer set after a `formnet.peers` push: replaced by a full list, merged by `ref` for a delta. */
+export function applyPeerUpdate(
+  current: readonly z.infer<typeof ZFormnetPeer>[],
+  update: Pick<z.infer<typeof ZFormnetPeers>, "peers" | "full">,
+): z.infer<typeof ZFormnetPeer>[] {
+  if (update.full !== false) return [...update.peers];
+  const byRef = new Map(current.map((p) => [`${p.kind}:${p.ref}`, p]));
+  for (const p of update.peers) byRef.set(`${p.kind}:${p.ref}`, p);
+  return [...byRef.values()];
+}

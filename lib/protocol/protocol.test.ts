@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TFormfile } from "../formfile/canonical";
 import {
+  applyPeerUpdate,
   checkAgentVersion,
   checkConsoleVersion,
   encodeMessage,
@@ -133,5 +134,29 @@ describe("version negotiation", () => {
     expect(checkConsoleVersion({ protocolVersion: 5, minProtocolVersion: 4 }, range)).toBe("agentTooOld");
     expect(checkConsoleVersion({ protocolVersion: 1, minProtocolVersion: 1 }, range)).toBe("consoleTooOld");
     expect(checkConsoleVersion({ protocolVersion: 3, minProtocolVersion: 1 }, range)).toBeNull();
+  });
+});
+
+describe("applyPeerUpdate", () => {
+  const peer = (ref: string, ip: string) => ({
+    publicKey: wgKey,
+    ip,
+    endpoints: [],
+    kind: "node" as const,
+    ref,
+  });
+  it("replaces on a full list and merges a delta by ref", () => {
+    const start = applyPeerUpdate([], { peers: [peer("a", "10.42.0.1"), peer("b", "10.42.0.2")] });
+    expect(start.map((p) => p.ref)).toEqual(["a", "b"]);
+    const merged = applyPeerUpdate(start, {
+      peers: [peer("b", "10.42.0.9"), peer("c", "10.42.0.3")],
+      full: false,
+    });
+    expect(merged.map((p) => [p.ref, p.ip])).toEqual([
+      ["a", "10.42.0.1"],
+      ["b", "10.42.0.9"],
+      ["c", "10.42.0.3"],
+    ]);
+    expect(applyPeerUpdate(merged, { peers: [peer("c", "10.42.0.3")], full: true })).toHaveLength(1);
   });
 });

@@ -61,6 +61,8 @@ export class AgentConnection {
   readonly #o: TConnectionOptions;
   readonly nonce = randomBytes(24).toString("hex");
   nodeId: string | null = null;
+  /** `hello.capabilities` of the agent. */
+  capabilities: ReadonlySet<string> = new Set();
   operator: string | null = null;
   log: Logger;
   malformed = 0;
@@ -190,6 +192,7 @@ export class AgentConnection {
     const registered = await this.#o.handler.register(hello, this);
     if (!registered.ok) return this.#reject(registered.reason, registered.message);
     this.nodeId = registered.nodeId;
+    this.capabilities = new Set(hello.capabilities ?? []);
     this.operator = operator;
     this.log = this.log.child({ nodeId: registered.nodeId, operator });
     this.send({

@@ -1,6 +1,12 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "@/core/log";
-import type { TAgentToConsole, TConsoleToAgent, THello, TMessageOf } from "@/lib/protocol";
+import {
+  CAPABILITY_PEER_DELTAS,
+  type TAgentToConsole,
+  type TConsoleToAgent,
+  type THello,
+  type TMessageOf,
+} from "@/lib/protocol";
 import type { TDatabase } from "@/server/db/client";
 import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { createDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
@@ -245,8 +251,9 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     // A changed ref that is no longer a peer was removed: only a full list can say so.
     const removed = changed.has("*") || delta.length < changed.size;
     for (const c of this.connections.values()) {
+      const full = removed || !c.capabilities.has(CAPABILITY_PEER_DELTAS);
       c.send(
-        removed
+        full
           ? { type: "formnet.peers", peers, full: true }
           : { type: "formnet.peers", peers: delta, full: false },
       );

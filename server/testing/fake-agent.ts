@@ -3,6 +3,7 @@ import type { LocalAccount } from "viem";
 import { WebSocket } from "ws";
 import {
   AGENT_WS_PATH,
+  CAPABILITY_PEER_DELTAS,
   encodeMessage,
   PROTOCOL_VERSION,
   parseConsoleMessage,
@@ -33,6 +34,8 @@ export type TFakeAgentOptions = {
   jobs?: THello["jobs"];
   /** Override the signed text (to forge signatures in tests). */
   signText?: (challenge: { nonce: string; origin: string }) => string;
+  /** `hello.capabilities` (default: peer deltas). */
+  capabilities?: string[];
   /** Send heartbeats at the interval from `welcome` (default true). */
   heartbeats?: boolean;
   onOffer?: (offer: TOffer, agent: FakeAgent) => void | Promise<void>;
@@ -106,6 +109,7 @@ export class FakeAgent {
         },
         instances: [...this.instances].map(([instanceId, status]) => ({ instanceId, status })),
         jobs: this.#o.jobs ?? [],
+        capabilities: this.#o.capabilities ?? [CAPABILITY_PEER_DELTAS],
       });
     } else if (m.type === "welcome") {
       this.welcome = m;
