@@ -1,0 +1,112 @@
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { expect, type Page, test } from "@playwright/test";
+import { packContext } from "@/core/context";
+import { parseFormfile } from "@/lib/formfile/parse";
+import { acceptConfirms, screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
+
+const EXAMPLE = join(import.meta.dirname, "..", "examples", "hello-server");
+
+/** The visible text of the instance's xterm buffer (test hook of the terminal panel). */
+function terminalText(page: Page, instanceId: string): Promise<string> {
+  return page.evaluate((id) => window.formationTerminals?.[id]?.text() ?? "", instanceId);
+}
+
+async function typeInTerminal(page: Page, text: string): Promise<void> {
+  await page.getByTestId("terminal-screen").click();
+  await page.keyboard.type(text);
+  await page.keyboard.press("Enter");
+}
+
+async function waitForText(page: Page, instanceId: string, pattern: RegExp): Promise<RegExpExecArray> {
+  let match: RegExpExecArray | null = null;
+  await expect
+    .poll(
+      async () => {
+        match = pattern.exec(await terminalText(page, instanceId));
+        return match !== null;
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(true);
+  if (!match) throw new Error(`no ${pattern} in the terminal`);
+  return match;
+}
+
+test("web terminal: deploy hello-server, run a command on the VM, resume after reload, refuse a stranger", async ({
+  page,
+  browser,
+}, testInfo) => {
+  acceptConfirms(page);
+  await signInThroughUi(page, { path: "/nodes" });
+  await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
+
+  // Deploy the example through the Deploy page: its folder packed as the .tar.gz a user would drop.
+  const formfileText = await readFile(join(EXAMPLE, "Formfile"), "utf8");
+  const parsed = parseFormfile(formfileText);
+  if (!parsed.ok) throw new Error(`example Formfile invalid: ${JSON.stringify(parsed.errors)}`);
+  const packed = await packContext({ dir: EXAMPLE, formfile: parsed.formfile });
+  await page.goto("/deploy");
+  await page
+    .getByTestId("context-file-input")
+    .setInputFiles({ name: "hello-server.tar.gz", mimeType: "application/gzip", buffer: packed.tarGz });
+  await expect(page.getByTestId("context-summary")).toContainText("hello-server.tar.gz");
+  await typeFormfile(page, formfileText);
+  await expect(page.getByTestId("formfile-status")).toHaveText("✓ valid");
+  await page.getByTestId("replicas-input").fill("1");
+  await page.getByRole("checkbox", { name: "Ship when the build succeeds" }).check();
+  await page.getByTestId("submit-build").click();
+  await page.waitForURL(/\/builds\/[0-9a-f]{64}/);
+  await expect(page.getByTestId("build-status")).toHaveText(/running|failed/, { timeout: 900_000 });
+  await screenshot(page, testInfo, "build-running");
+  await expect(page.getByTestId("build-status")).toHaveText("running");
+
+  await page.getByTestId("instances-table").getByRole("link").first().click();
+  await page.waitForURL(/\/instances\/[^/]+$/);
+  const instanceId = decodeURIComponent(page.url().split("/").pop() ?? "");
+  const terminal = page.getByTestId("terminal");
+  await expect(terminal).toHaveAttribute("data-state", "connected", { timeout: 120_000 });
+
+  // A command whose output can only come from the VM: arithmetic by its shell and its hostname.
+  await typeInTerminal(page, "echo $((6*7)); hostname");
+  const out = await waitForText(page, instanceId, /^42\s*\n(\S+)\s*$/m);
+  expect(out[1]).not.toBe(hostname());
+  await screenshot(page, testInfo, "terminal-command");
+
+  await typeInTerminal(page, "echo pid=$$");
+  const pid = (await waitForText(page, instanceId, /^pid=(\d+)\s*$/m))[1];
+  await page.reload();
+  await expect(terminal).toHaveAttribute("data-state", "connected", { timeout: 60_000 });
+  await expect(page.getByTestId("terminal-status")).toContainText("Resumed");
+  await typeInTerminal(page, "echo again=$$");
+  await waitForText(page, instanceId, new RegExp(`^again=${pid}\\s*$`, "m"));
+  await screenshot(page, testInfo, "terminal-resumed");
+
+  // Another wallet, signed in in its own browser context, is refused with a typed reason.
+  const strangerContext = await browser.newContext();
+  const stranger = await strangerContext.newPage();
+  await signInThroughUi(stranger);
+  const refusal = await stranger.evaluate(
+    (id) =>
+      new Promise<string>((resolve) => {
+        const url = new URL("/ws/terminal", window.location.origin);
+        url.protocol = "ws:";
+        url.searchParams.set("instance", id);
+        const ws = new WebSocket(url);
+        ws.onmessage = (e) => resolve(typeof e.data === "string" ? e.data : "binary");
+        ws.onclose = () => resolve("closed without a frame");
+      }),
+    instanceId,
+  );
+  expect(JSON.parse(refusal)).toMatchObject({ type: "error", reason: "not-your-instance" });
+  await strangerContext.close();
+
+  // Stop: the terminal ends; then delete the instance.
+  await page.getByRole("button", { name: "Stop" }).click();
+  await expect(page.getByTestId("instance-status")).toHaveText(/stopp/, { timeout: 180_000 });
+  await screenshot(page, testInfo, "instance-stopped");
+  await page.getByTestId("delete-instance").click();
+  await expect(page.getByText(/deleted|No instance/i).first()).toBeVisible({ timeout: 180_000 });
+  await screenshot(page, testInfo, "instance-deleted");
+});
