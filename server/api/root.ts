@@ -5,6 +5,7 @@ import { formnetRouter } from "@/server/api/routers/formnet";
 import { instancesRouter } from "@/server/api/routers/instances";
 import { nodesRouter } from "@/server/api/routers/nodes";
 import { createCallerFactory, createTRPCRouter } from "@/server/api/trpc";
+import { stateRouter } from "@/server/statestore/router";
 
 /**
  * The console API. One router per domain; add yours here (and its procedures to the
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   instances: instancesRouter,
   nodes: nodesRouter,
   formnet: formnetRouter,
+  state: stateRouter,
 });
 
 export type AppRouter = typeof appRouter;

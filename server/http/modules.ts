@@ -1,4 +1,5 @@
 import { controlPlaneModule } from "@/server/gateway/module";
+import { stateStoreModule } from "@/server/statestore/module";
 import { terminalModule } from "@/server/terminal/module";
 import type { TConsoleModule } from "./console-runtime";
 
@@ -6,4 +7,4 @@ import type { TConsoleModule } from "./console-runtime";
  * Modules every console (the real one and in-process test consoles) starts. Add one line per
  * gateway/scheduler here; tests can pass their own list to `startConsole({ modules })`.
  */
-export const consoleModules: TConsoleModule[] = [controlPlaneModule(), terminalModule()];
+export const consoleModules: TConsoleModule[] = [controlPlaneModule(), terminalModule(), stateStoreModule()];
