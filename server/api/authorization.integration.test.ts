@@ -64,6 +64,14 @@ const ADMIN_ONLY: Record<TRole, TOutcome> = {
   agent: "FORBIDDEN",
   admin: "ok",
 };
+/** Administrators and admitted node operators (the agent role): the replicated state store. */
+const OPERATORS: Record<TRole, TOutcome> = {
+  anonymous: "UNAUTHORIZED",
+  other: "FORBIDDEN",
+  owner: "FORBIDDEN",
+  agent: "ok",
+  admin: "ok",
+};
 const all = (outcome: TOutcome): Record<TRole, TOutcome> => ({
   anonymous: outcome,
   other: outcome,
@@ -90,6 +98,10 @@ const CASES: TCase[] = [
     input: (fx) => ({ id: fx.ownerAuditId }),
     expect: OWNER_ONLY,
   },
+  { path: "state.list", type: "query", input: () => ({ kind: "nodes" }), expect: OPERATORS },
+  { path: "state.get", type: "query", input: () => ({ key: "cidrs/10.42.0.0_16" }), expect: OPERATORS },
+  { path: "state.history", type: "query", input: () => ({ key: "cidrs/10.42.0.0_16" }), expect: OPERATORS },
+  { path: "state.stats", type: "query", expect: OPERATORS },
 ];
 // Referenced so the shorthand stays available for rows the lead adds (admin routers).
 void ADMIN_ONLY;
