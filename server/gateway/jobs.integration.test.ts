@@ -132,8 +132,14 @@ describe("leased jobs", () => {
     });
     expect(back.nodeId).toBe(a.nodeId);
     back.runningJobs.add(offer.jobId);
-    // Heartbeats listing the job keep the lease alive well past leaseMs.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Heartbeats listing the job keep the lease alive well past leaseMs (2 s): observe for 3 s that
+    // the job is never taken away (a lapse would requeue it and cancel it on this agent).
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      const row = await platform.controlPlane.repos.jobs.find(offer.jobId);
+      expect(row).toMatchObject({ state: "running", nodeId: back.nodeId });
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(back.received.some((m) => m.type === "job.cancel")).toBe(false);
     await completeBuild({ url: platform.url, agent: back, offer });
     await eventually(async () => (await build(created.buildId))?.status === "built");

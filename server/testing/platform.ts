@@ -14,9 +14,10 @@ import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 /** Short timings so lease expiry, offline detection and deadlines happen within a test. */
 export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
   heartbeatIntervalMs: 200,
-  offlineAfterMs: 1_000,
-  leaseMs: 1_000,
-  ackTimeoutMs: 500,
+  // Generous against event-loop stalls on a loaded CI machine, still short enough for tests.
+  offlineAfterMs: 2_000,
+  leaseMs: 2_000,
+  ackTimeoutMs: 1_000,
   sweepIntervalMs: 100,
   handshakeTimeoutMs: 2_000,
   metricsSampleMs: 200,
