@@ -7,6 +7,21 @@ const ME = `${"C".repeat(42)}A=`;
 const OTHER_USER = `${"D".repeat(42)}A=`;
 
 describe("laptopPeersFrom", () => {
+  it("routes the user's own instances to the node hosting them", () => {
+    const peers = laptopPeersFrom({
+      selfPublicKey: ME,
+      peers: [{ publicKey: NODE, ip: "10.42.0.1", endpoints: [], kind: "node", ref: "n1" }],
+      instances: [
+        { nodeId: "n1", formnetIp: "10.42.0.9" },
+        { nodeId: "n1", formnetIp: null },
+        { nodeId: "n2", formnetIp: "10.42.0.10" },
+      ],
+    });
+    expect(peers).toEqual([
+      { publicKey: NODE, allowedIps: ["10.42.0.1/32", "10.42.0.9/32"], persistentKeepalive: 25 },
+    ]);
+  });
+
   it("merges a node with the VMs it fronts, drops users and self", () => {
     const peers = laptopPeersFrom({
       selfPublicKey: ME,

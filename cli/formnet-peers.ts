@@ -12,12 +12,21 @@ const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 export function laptopPeersFrom(options: {
   peers: readonly TFormnetPeer[];
   selfPublicKey: string;
+  /** The user's own instances: each VM's /32 is routed to the node hosting it. */
+  instances?: ReadonlyArray<{ nodeId: string; formnetIp: string | null }>;
 }): TWireguardPeer[] {
   const byKey = new Map<string, { ips: Set<string>; endpoint: string | undefined }>();
   for (const peer of options.peers) {
     if (peer.publicKey === options.selfPublicKey || peer.kind === "user") continue;
     const entry = byKey.get(peer.publicKey) ?? { ips: new Set<string>(), endpoint: undefined };
     entry.ips.add(`${peer.ip}/32`);
+    // The console lists VMs under their node's key only when the agent reported one; the laptop
+    // knows its own instances' nodes, so it routes them itself (planPeersFor's rule for laptops).
+    if (peer.kind === "node") {
+      for (const vm of options.instances ?? []) {
+        if (vm.nodeId === peer.ref && vm.formnetIp) entry.ips.add(`${vm.formnetIp}/32`);
+      }
+    }
     entry.endpoint ??= peer.endpoints.find((e) => ENDPOINT.test(e));
     byKey.set(peer.publicKey, entry);
   }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeInstanceAccess } from "../core/formnet/access";
+import { type Netns, runSuffix } from "../core/netns/netns";
 import { readStatusFile } from "../node-agent/config/status-file";
 import { defaultNetwork, QemuHypervisor } from "../node-agent/hypervisor/qemu";
 import { writeTestAgentConfig } from "../node-agent/testing/agent-config";
@@ -44,6 +45,13 @@ let env: Record<string, string> = {};
 let buildId = "";
 let vmIp = "";
 let laptopIp = "";
+// The "laptop": a network namespace wired to this host by a veth pair, so its formnet traffic
+// really crosses WireGuard to the node (on one host, local members would otherwise short-cut).
+let laptop: Netns | undefined;
+const suffix = runSuffix();
+const hostVeth = `fsl${suffix}`;
+const formnetPort = 40_000 + Math.floor(Math.random() * 20_000);
+const LAPTOP_LAN = { host: "192.168.231.1", laptop: "192.168.231.2" };
 
 const form = (args: string[], timeoutMs = 120_000) => runForm({ args, env, timeoutMs });
 

@@ -37,7 +37,8 @@ const BIN = fileURLToPath(new URL("../bin.mjs", import.meta.url));
 
 async function peersFromConsole(session: TSession, selfPublicKey: string) {
   const peers = await session.call((api) => api.formnet.peers.query());
-  return laptopPeersFrom({ peers, selfPublicKey });
+  const instances = await session.call((api) => api.instances.list.query({ all: false }));
+  return laptopPeersFrom({ peers, selfPublicKey, instances });
 }
 
 async function join(out: Output, opts: TCommonOptions): Promise<void> {
@@ -48,7 +49,8 @@ async function join(out: Output, opts: TCommonOptions): Promise<void> {
   const input = await session.sign("formnet.join", { publicKey, endpoints: [] });
   const joined = await session.call((api) => api.formnet.join.mutate(input));
   const interfaceName = formnetInterfaceName({ role: "user", id: publicKey });
-  const peers = laptopPeersFrom({ peers: joined.peers, selfPublicKey: publicKey });
+  const instances = await session.call((api) => api.instances.list.query({ all: false }));
+  const peers = laptopPeersFrom({ peers: joined.peers, selfPublicKey: publicKey, instances });
   await writeUserTunnelConfig(stateDir, {
     interfaceName,
     address: joined.ip,
