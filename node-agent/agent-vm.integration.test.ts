@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packContext } from "@/core/context";
+import { removeInstanceAccess } from "@/core/formnet/access";
 import { agentContextPath, agentImagePath, ZDigest, ZJobResult } from "@/lib/protocol";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { readStatusFile } from "./config/status-file";
-import { defaultNetwork } from "./hypervisor/qemu";
+import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import { writeTestAgentConfig } from "./testing/agent-config";
 import { startAgentProcess, type TAgentProcess } from "./testing/start-agent-process";
 
@@ -25,6 +26,7 @@ const password = "vm-e2e-password";
 let platform: TTestPlatform;
 let dataDir: string;
 let agent: TAgentProcess | undefined;
+let formnetIface: string | undefined;
 
 beforeAll(async () => {
   platform = await startTestPlatform({
@@ -40,15 +42,25 @@ beforeAll(async () => {
     overrides: { jobs: { maxConcurrent: 1, shutdownGraceMs: 5_000, sshReadyTimeoutMs: 300_000 } },
   });
   agent = await startAgentProcess({ configPath, password, env: { LOG_LEVEL: "info" } });
+  const up = await agent.waitForLog((l) => l.msg === "formnet interface up", 30_000);
+  formnetIface = typeof up.iface === "string" ? up.iface : undefined;
 });
 
 afterAll(async () => {
   await agent?.stop(20_000);
-  const status = dataDir ? await readStatusFile(join(dataDir, "status.json")) : undefined;
-  if (status?.formnet.interface)
-    execFileSync("ip", ["link", "del", status.formnet.interface], { stdio: "ignore" });
   if (dataDir) {
-    execFileSync("sh", ["-c", `ip link del ${defaultNetwork(dataDir).bridge} 2>/dev/null || true`]);
+    // The agent leaves VMs and formnet running on purpose (they are adopted on restart); a test
+    // must not, so delete whatever a failed assertion left behind through the real hypervisor.
+    const bridge = defaultNetwork(dataDir).bridge;
+    const hypervisor = await QemuHypervisor.forHost({ dataDir, accelerator: "tcg" });
+    for (const vm of await hypervisor.list()) {
+      await hypervisor.delete(vm.instanceId);
+      await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
+    }
+    hypervisor.close();
+    for (const name of [bridge, formnetIface]) {
+      if (name) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
   await platform?.close();
@@ -69,7 +81,8 @@ async function waitForJob(jobId: string, timeoutMs: number) {
 function sshBanner(host: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port: 22 });
-    socket.setTimeout(5_000, () => socket.destroy(new Error("timeout")));
+    // sshd under TCG on a loaded host can take several seconds to fork and greet.
+    socket.setTimeout(60_000, () => socket.destroy(new Error("timeout")));
     socket.once("data", (data) => {
       socket.destroy();
       resolve(data.toString("latin1").trim());
@@ -142,5 +155,42 @@ describe("node-agent build → boot → SSH against the real console", () => {
     await expect
       .poll(async () => (await readStatusFile(join(dataDir, "status.json")))?.instances.length)
       .toBe(0);
+  });
+
+  it("cancelling a build kills its RUN step's processes and reports the cancellation", async () => {
+    const nodeId = (await readStatusFile(join(dataDir, "status.json")))?.nodeId ?? "";
+    const contextDir = await mkdtemp(join(tmpdir(), "ctx-"));
+    const formfile = {
+      ...testFormfile("agent-cancel"),
+      steps: [{ kind: "run" as const, command: "sleep 477", line: 3 }],
+    };
+    const packed = await packContext({ dir: contextDir, formfile });
+    await rm(contextDir, { recursive: true, force: true });
+    const blob = await platform.controlPlane.blobs.putBytes({ bytes: packed.tarGz });
+    const contextDigest = ZDigest.parse(blob.digest);
+    const job = await platform.controlPlane.jobs.enqueue({
+      kind: "build",
+      payload: {
+        buildId: "e2e-cancel",
+        formfile,
+        contextUrl: agentContextPath(contextDigest),
+        contextDigest,
+        contextSizeBytes: blob.size,
+      },
+      nodeId,
+      idempotencyKey: `e2e-cancel-${nodeId}`,
+      buildId: "e2e-cancel",
+    });
+    const sleeping = () =>
+      execFileSync("sh", ["-c", "pgrep -f '^sleep 477$' || true"], { encoding: "utf8" }).trim();
+    await expect.poll(sleeping, { timeout: 300_000, interval: 500 }).not.toBe("");
+    await platform.controlPlane.jobs.cancel(job.id, "user pressed cancel");
+    const line = await agent?.waitForLog(
+      (l) => l.msg === "job did not complete" && l.jobId === job.id,
+      30_000,
+    );
+    expect(line).toMatchObject({ state: "cancelled", reason: "user pressed cancel" });
+    await expect.poll(sleeping, { timeout: 30_000 }).toBe("");
+    expect((await platform.controlPlane.repos.jobs.find(job.id))?.state).toBe("cancelled");
   });
 });

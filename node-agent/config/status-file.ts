@@ -38,7 +38,13 @@ export async function writeStatusFile(path: string, status: TAgentStatus): Promi
 export async function readStatusFile(path: string): Promise<TAgentStatus | undefined> {
   const text = await readFile(path, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const parsed = ZAgentStatus.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = ZAgentStatus.safeParse(json);
   return parsed.success ? parsed.data : undefined;
 }
 
