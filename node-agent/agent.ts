@@ -32,6 +32,7 @@ import type { TJobExecutors } from "./jobs/types";
 import { sampleHeartbeat } from "./metrics/heartbeat";
 import { HostMetrics } from "./metrics/host-metrics";
 import { InstanceMetrics, protocolStatus, vmEventStatus } from "./metrics/instance-metrics";
+import { AgentStoreReplica } from "./store/replica";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -74,6 +75,7 @@ export class NodeAgent {
   #welcome: TWelcome | undefined;
   #tokenWaiters: (() => void)[] = [];
   #cancelRegistration: () => void = () => {};
+  #store: AgentStoreReplica | undefined;
   #lastHeartbeatAt: string | null = null;
   readonly #startedAt = new Date().toISOString();
   #stopped = false;
@@ -125,6 +127,7 @@ export class NodeAgent {
       logger: this.#log.child({ part: "chain" }),
     });
     this.#connection.start();
+    await this.#startStore(this.#hypervisor);
     await this.#writeStatus();
     this.#log.info({ console: this.#config.console.url, accel: this.#accel }, "node agent started");
   }
@@ -137,10 +140,41 @@ export class NodeAgent {
     this.#cancelRegistration();
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
+    await this.#store?.close();
     this.#hypervisor?.close();
     for (const wake of this.#tokenWaiters) wake();
     await this.#writeStatus();
     this.#log.info("node agent stopped (VMs keep running)");
+  }
+
+  /**
+   * Replicated state store (issue #7, node-agent/store): this node's operator-signed record and its
+   * instances' statuses, synced with the console's /ws/store; while the console is unreachable the
+   * store's console-signed `peers/*` are the formnet peer source.
+   */
+  async #startStore(hypervisor: Hypervisor): Promise<void> {
+    const metrics = new HostMetrics({ diskPath: this.#paths.root });
+    const capacity = this.#config.node.capacity;
+    this.#store = await AgentStoreReplica.open({
+      dataDir: this.#paths.root,
+      account: this.#account,
+      consoleUrl: this.#config.console.url,
+      logger: this.#log.child({ part: "statestore" }),
+      node: async () => ({
+        capabilities: { accel: this.#accel, region: this.#config.node.region, agentVersion: AGENT_VERSION },
+        capacity: { vcpu: capacity.vcpu, memMb: capacity.memoryMb, diskGb: capacity.diskGb },
+        metrics: await metrics.sample(),
+      }),
+      instances: async () =>
+        (await hypervisor.list()).map((vm) => ({
+          instanceId: vm.instanceId,
+          status: protocolStatus(vm.status),
+        })),
+      onPeers: (peers) => {
+        if (!this.#connection?.welcome) this.#applyPeers(peers);
+      },
+    });
+    this.#store.start();
   }
 
   async #preflight(): Promise<TPreflightReport> {
