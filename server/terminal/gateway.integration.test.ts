@@ -1,44 +1,22 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TFormfileUser } from "@/lib/formfile/canonical";
-import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
-import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "@/server/http/testing";
-import { testFormfile } from "@/server/testing/platform";
 import { terminalModule } from "./module";
-import { pollUntil, startTestSshd, TerminalTestClient, type TTestSshd } from "./testing";
+import {
+  freePort,
+  pollUntil,
+  seedTerminalInstance,
+  startTestSshd,
+  TerminalTestClient,
+  type TTestSshd,
+} from "./testing";
 
 const owner = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 const stranger = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
-
-function user(username: string): TFormfileUser {
-  return {
-    username,
-    passwdHash: "$6$x$y",
-    sudo: false,
-    sshAuthorizedKeys: [],
-    lockPasswd: false,
-    shell: "/bin/bash",
-    sshPwauth: false,
-    disableRoot: false,
-    chpasswdExpire: false,
-    groups: [],
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 const isRoot = process.getuid?.() === 0;
 
@@ -50,36 +28,8 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
   let strangerCookie: string;
   const GRACE_MS = 3000;
 
-  async function seedInstance(opts: { id: string; username: string; ip: string; status?: string }) {
-    const db = consoleServer.runtime.db;
-    const buildId = `b-${opts.id}`;
-    const formfile = { ...testFormfile(opts.id), users: [user(opts.username)] };
-    await createBuildsRepository(db).createOrReset({
-      id: buildId,
-      owner: owner.address.toLowerCase(),
-      name: opts.id,
-      formfile: JSON.stringify(formfile),
-      contextDigest: `sha256:${"0".repeat(64)}`,
-      contextSizeBytes: 0,
-      jobId: `j-${opts.id}`,
-      deadline: new Date(Date.now() + 60_000),
-      now: new Date(),
-    });
-    await createInstancesRepository(db).create({
-      id: opts.id,
-      deploymentId: `d-${opts.id}`,
-      buildId,
-      owner: owner.address.toLowerCase(),
-      nodeId: "n1",
-      status: opts.status ?? "running",
-      desired: "running",
-      formnetIp: opts.ip,
-      imageDigest: `sha256:${"1".repeat(64)}`,
-      vcpu: 1,
-      memoryMb: 512,
-      diskGb: 5,
-    });
-  }
+  const seedInstance = (opts: { id: string; username: string; ip: string; status?: string }) =>
+    seedTerminalInstance(consoleServer.runtime.db, { ...opts, owner: owner.address });
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "formation-terminal-"));
@@ -143,7 +93,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
     const ready = await second.frame("ready");
     expect(ready.resumed).toBe(true);
     expect(ready.sessionId).toBe(sessionId);
-    expect(second.output).toContain(`pid=${pid}`);
+    await second.waitFor("replayed scrollback", () => second.output.includes(`pid=${pid}`));
     second.type("echo again=$$\r");
     await second.waitFor("same pid", () => second.output.includes(`again=${pid}`));
     // A stranger cannot take over the session with its id.

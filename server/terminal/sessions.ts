@@ -162,17 +162,13 @@ export class TerminalSessions {
     });
   }
 
-  /** Attaches a browser: replays the scrollback, then streams; replaces an older attachment. */
+  /** Attaches a browser: `ready`, the scrollback, then live output; replaces an older attachment. */
   attach(session: TerminalSession, client: TTerminalClient, opts: { resumed: boolean }): void {
     if (session.graceTimer) clearTimeout(session.graceTimer);
     session.graceTimer = null;
     const previous = session.client;
     session.client = client;
     previous?.close(4001, "the terminal was opened in another tab");
-    if (opts.resumed) {
-      const history = session.scrollback.snapshot();
-      if (history.length > 0) client.sendData(history);
-    }
     client.sendControl({
       type: "ready",
       v: 1,
@@ -183,6 +179,10 @@ export class TerminalSessions {
       host: session.spec.host,
       graceSeconds: this.graceSeconds,
     });
+    // The client clears its screen on `ready`; then the kept output (the whole bounded history on a
+    // resume, the first prompt on a new session) is replayed before live output.
+    const history = session.scrollback.snapshot();
+    if (history.length > 0) client.sendData(history);
   }
 
   /** The browser went away: keep the shell for the grace period, then end it. */

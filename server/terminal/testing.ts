@@ -6,6 +6,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
 import { parseTerminalServerFrame, type TTerminalServerFrame, terminalUrl } from "@/lib/protocol/terminal";
+import type { TDatabase } from "@/server/db/client";
+import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
+import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
+import { testFormfile } from "@/server/testing/platform";
 
 const run = promisify(execFile);
 
@@ -207,4 +211,60 @@ export async function startTestSshd(opts: {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Inserts a build (Formfile with one USER) and an instance row the terminal gateway resolves. */
+export async function seedTerminalInstance(
+  db: TDatabase,
+  opts: { id: string; owner: string; username: string; ip: string; status?: string },
+): Promise<void> {
+  const buildId = `b-${opts.id}`;
+  const user = {
+    username: opts.username,
+    passwdHash: "$6$x$y",
+    sudo: false,
+    sshAuthorizedKeys: [],
+    lockPasswd: false,
+    shell: "/bin/bash",
+    sshPwauth: false,
+    disableRoot: false,
+    chpasswdExpire: false,
+    groups: [],
+  };
+  await createBuildsRepository(db).createOrReset({
+    id: buildId,
+    owner: opts.owner.toLowerCase(),
+    name: opts.id,
+    formfile: JSON.stringify({ ...testFormfile(opts.id), users: [user] }),
+    contextDigest: `sha256:${"0".repeat(64)}`,
+    contextSizeBytes: 0,
+    jobId: `j-${opts.id}`,
+    deadline: new Date(Date.now() + 60_000),
+    now: new Date(),
+  });
+  await createInstancesRepository(db).create({
+    id: opts.id,
+    deploymentId: `d-${opts.id}`,
+    buildId,
+    owner: opts.owner.toLowerCase(),
+    nodeId: "n1",
+    status: opts.status ?? "running",
+    desired: "running",
+    formnetIp: opts.ip,
+    imageDigest: `sha256:${"1".repeat(64)}`,
+    vcpu: 1,
+    memoryMb: 512,
+    diskGb: 5,
+  });
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === "string") throw new Error("no free port");
+  return address.port;
 }

@@ -81,7 +81,8 @@ export function TerminalPanel({ instanceId }: { instanceId: string }) {
         if (!frame) return;
         if (frame.type === "ready") {
           sessionStorage.setItem(storageKey(instanceId), frame.sessionId);
-          if (!frame.resumed) t.reset();
+          // The console replays the session's output right after `ready`.
+          t.reset();
           setState({ kind: "connected", resumed: frame.resumed, username: frame.username, host: frame.host });
           t.focus();
         } else if (frame.type === "error") {
