@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../host/exec";
+import * as guestFiles from "./guest-files";
 import {
   ACPI_POWER_EVENT,
   FSTAB,
@@ -10,13 +11,15 @@ import {
   GUEST_NET_UNIT,
   HOSTKEYS_SCRIPT,
   HOSTKEYS_UNIT,
+  MASKED_GENERATORS,
   MASKED_UNITS,
+  SERIAL_GETTY_UNIT,
   SSH_EARLY_DROPIN,
   SSHD_BASE_CONF,
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "7";
+export const BASE_VERSION = "9";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -58,9 +61,8 @@ export async function debianSources(): Promise<string[]> {
 async function baseHash(sources: string[]): Promise<string> {
   const h = createHash("sha256").update(JSON.stringify({ BASE_VERSION, BASE_SUITE, BASE_PACKAGES }));
   for (const s of sources) h.update(existsSync(s) ? await readFile(s) : s);
-  h.update(
-    GUEST_NET_SCRIPT + GUEST_NET_UNIT + HOSTKEYS_UNIT + SSHD_BASE_CONF + MASKED_UNITS.join(",") + FSTAB,
-  );
+  // Every guest file and mask list is part of the key, so editing one rebuilds the base.
+  h.update(JSON.stringify(guestFiles));
   return h.digest("hex").slice(0, 32);
 }
 
@@ -153,6 +155,11 @@ async function customizeBase(root: string): Promise<void> {
     "../formation-hostkeys.service",
     join(sys, "multi-user.target.wants/formation-hostkeys.service"),
   );
+  await writeFile(join(sys, "formation-serial-getty.service"), SERIAL_GETTY_UNIT);
+  await symlink(
+    "../formation-serial-getty.service",
+    join(sys, "multi-user.target.wants/formation-serial-getty.service"),
+  );
   for (const unit of MASKED_UNITS) {
     for (const wants of [
       "timers.target.wants",
@@ -165,6 +172,9 @@ async function customizeBase(root: string): Promise<void> {
     await unlink(join(sys, unit)).catch(() => undefined);
     await symlink("/dev/null", join(sys, unit));
   }
+  await mkdir(join(root, "etc/systemd/system-generators"), { recursive: true });
+  for (const g of MASKED_GENERATORS)
+    await symlink("/dev/null", join(root, "etc/systemd/system-generators", g));
   for (const f of await readdir(join(root, "etc/ssh"))) {
     if (f.startsWith("ssh_host_")) await unlink(join(root, "etc/ssh", f));
   }
