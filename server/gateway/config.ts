@@ -15,6 +15,7 @@ export const ZControlPlaneEnv = z.object({
   FORMATION_BUILD_QUEUED_MS: ms(10 * 60_000),
   FORMATION_BUILD_CLAIMED_MS: ms(2 * 60_000),
   FORMATION_BUILD_TIMEOUT_MS: ms(30 * 60_000),
+  FORMATION_BOOT_TIMEOUT_MS: ms(10 * 60_000),
   FORMATION_METRICS_SAMPLE_MS: ms(15_000),
   FORMATION_METRICS_RETENTION_MS: ms(24 * 3600_000),
   FORMATION_MAX_CONTEXT_BYTES: z.coerce
@@ -43,6 +44,8 @@ export type TControlPlaneConfig = {
   handshakeTimeoutMs: number;
   maxBuildsPerNode: number;
   buildDeadlines: { queuedMs: number; claimedMs: number; buildingMs: number };
+  /** Longest time from placing a replica to it running (image download + boot). */
+  bootTimeoutMs: number;
   metricsSampleMs: number;
   metricsRetentionMs: number;
   maxContextBytes: number;
@@ -78,6 +81,7 @@ export function loadControlPlaneConfig(
       claimedMs: e.FORMATION_BUILD_CLAIMED_MS,
       buildingMs: e.FORMATION_BUILD_TIMEOUT_MS,
     },
+    bootTimeoutMs: e.FORMATION_BOOT_TIMEOUT_MS,
     metricsSampleMs: e.FORMATION_METRICS_SAMPLE_MS,
     metricsRetentionMs: e.FORMATION_METRICS_RETENTION_MS,
     maxContextBytes: e.FORMATION_MAX_CONTEXT_BYTES,

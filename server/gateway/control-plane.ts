@@ -219,6 +219,9 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
           for (const node of await this.nodes.sweepOffline()) await this.reconciler.nodeOffline(node);
         });
         await this.#safe("deadline sweep", () => this.builds.sweepDeadlines());
+        await this.#safe("boot deadline sweep", () =>
+          this.reconciler.sweepBootDeadlines(this.config.bootTimeoutMs),
+        );
         if (this.#ticks % 5 === 0) await this.#safe("reconcile", () => this.reconcileAll());
         if (this.#ticks % 60 === 0) await this.#safe("metrics prune", () => this.nodes.pruneMetrics());
       }

@@ -158,6 +158,39 @@ describe("scheduler", () => {
     await eventually(async () => (await running(v1)).length === 1 && (await running(v2)).length === 0);
   });
 
+  it("fails a replica that does not boot within the boot deadline and places it elsewhere", async () => {
+    await platform.close();
+    platform = await startTestPlatform({
+      operators: operators.map((o) => o.address),
+      config: { bootTimeoutMs: 1_500 },
+    });
+    const builder = await autoAgent(0);
+    const buildId = await builtBuild();
+    await builder.close();
+    agents.splice(0);
+    // This node acks boots (and heartbeats) but never finishes them.
+    const stuck = await FakeAgent.connect({
+      url: platform.url,
+      account: operators[1] ?? operators[0]!,
+      onOffer: (offer, agent) => agent.send({ type: "job.ack", jobId: offer.jobId }),
+    });
+    agents.push(stuck);
+    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    const first = shipped.instances[0]?.instanceId ?? "";
+    const failed = await eventually(async () => {
+      const row = await platform.controlPlane.repos.instances.find(first);
+      return row?.status === "failed" || row?.status === "deleted" ? row : null;
+    });
+    expect(failed.reason).toMatch(/boot did not finish within 1.5 s/);
+    await stuck.waitFor((m) => m.type === "job.cancel");
+    const good = await autoAgent(0);
+    const replaced = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    expect(replaced[0]?.nodeId).toBe(good.nodeId);
+  });
+
   it("loses nothing across a console restart", async () => {
     const a = await autoAgent(0);
     const buildId = await builtBuild();

@@ -69,6 +69,13 @@ export function createInstancesRepository(db: TDatabase) {
       return r.count === 1;
     },
 
+    /** Replicas still pending or booting that were placed before `before`. */
+    bootingSince(before: Date): Promise<TInstanceRow[]> {
+      return db.instance.findMany({
+        where: { status: { in: ["pending", "booting"] }, desired: "running", createdAt: { lt: before } },
+      });
+    },
+
     byDeployment(deploymentId: string): Promise<TInstanceRow[]> {
       return db.instance.findMany({ where: { deploymentId }, orderBy: { createdAt: "asc" } });
     },

@@ -94,9 +94,10 @@ export class Reconciler {
     // Failed replicas are cleaned up; the slot is refilled below (bounded, so a broken image stops).
     const failed = current.filter((i) => i.status === "failed");
     for (const f of failed) await this.deleteInstance(f, f.reason ?? "boot failed");
-    const failures = (await this.#o.instances.byDeployment(dep.id)).filter(
+    const failedRows = (await this.#o.instances.byDeployment(dep.id)).filter(
       (i) => i.buildId === dep.buildId && i.status === "failed",
-    ).length;
+    );
+    const failures = failedRows.length;
 
     let notice: string | null = null;
     const missing = dep.replicas - counted.length;
@@ -110,6 +111,8 @@ export class Reconciler {
         const operatorLoad = new Map<string, number>();
         for (const c of candidates)
           if (hosting.has(c.id)) operatorLoad.set(c.operator, (operatorLoad.get(c.operator) ?? 0) + 1);
+        // Nodes where this build already failed to boot are tried last: not at all in this round.
+        for (const f of failedRows) hosting.add(f.nodeId);
         const placement = placeReplicas({
           nodes: candidates,
           resources: r,
@@ -194,6 +197,20 @@ export class Reconciler {
       idempotencyKey: `delete:${instance.id}`,
       instanceId: instance.id,
     });
+  }
+
+  /** Fails replicas that did not come up within `timeoutMs` of placement; they are replaced. */
+  async sweepBootDeadlines(timeoutMs: number, now = new Date()): Promise<number> {
+    const late = await this.#o.instances.bootingSince(new Date(now.getTime() - timeoutMs));
+    for (const i of late) {
+      const reason = `boot did not finish within ${timeoutMs / 1000} s of placement (still ${i.status} on node ${i.nodeId})`;
+      for (const job of await this.#o.jobs.openJobsForInstance(i.id))
+        await this.#o.jobs.cancel(job.id, reason);
+      await this.#o.instances.update(i.id, { status: "failed", reason });
+      this.#o.log.warn({ instanceId: i.id, nodeId: i.nodeId }, reason);
+      await this.reconcile(i.deploymentId);
+    }
+    return late.length;
   }
 
   /** A node went offline: its replicas are lost and replaced elsewhere. */
