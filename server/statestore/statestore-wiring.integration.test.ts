@@ -230,8 +230,17 @@ describe("state store wiring: console ⇄ agent replica", () => {
       await eventually(() => intruder.store.get(`nodes/${stranger.address.toLowerCase()}`), {
         what: "stranger's local write",
       });
-      expect(stateOf(running).store.get(`nodes/${stranger.address.toLowerCase()}`)).toBeUndefined();
-      expect(stateOf(running).authorizer.rolesOf(stranger.address)).toEqual([]);
+      const console_ = stateOf(running);
+      expect(console_.store.get(`nodes/${stranger.address.toLowerCase()}`)).toBeUndefined();
+      expect(console_.authorizer.rolesOf(stranger.address)).toEqual([]);
+      // Relayed by someone who is connected (the store checks every change itself): refused too.
+      const envelopes = intruder.store.missingFor({ t: "heads", full: true, docs: [] });
+      expect(envelopes.length).toBeGreaterThan(0);
+      const rejected: string[] = [];
+      console_.store.on("rejected", (e: { code: string }) => rejected.push(e.code));
+      await console_.store.ingest(envelopes);
+      expect(rejected).toContain("unknown-signer");
+      expect(console_.store.get(`nodes/${stranger.address.toLowerCase()}`)).toBeUndefined();
     } finally {
       await intruder.close();
     }
