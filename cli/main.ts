@@ -36,6 +36,19 @@ export function buildProgram(): Command {
   const program = new Command("form")
     .description("Formation CLI: deploy Formfile projects onto redundant VMs on formnet")
     .showHelpAfterError()
+    .addHelpText(
+      "after",
+      `
+Workflow:
+  $ form kit init                                # key (encrypted) + console URL
+  $ sudo form manage join && sudo form manage formnet-up
+  $ form pack build                              # in your project: prints the build id, follows the log
+  $ form pack ship                               # redundant instances of the latest build
+  $ form manage get-ip --build-id <id>           # then: ssh <user>@<formnet-ip>
+
+Every command: --json (machine-readable stdout), --host URL, --password (or FORM_PASSWORD).
+Exit codes: 0 ok, 1 user error, 2 console/network failure. Config: $FORMKIT or ~/.config/form.`,
+    )
     .exitOverride();
   for (const [name, description] of Object.entries(GROUPS) as Array<[TGroup, string]>) {
     const group = program.command(name).description(description).exitOverride();

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeInstanceAccess } from "../core/formnet/access";
-import { type Netns, runSuffix } from "../core/netns/netns";
+import { Netns, runSuffix } from "../core/netns/netns";
 import { readStatusFile } from "../node-agent/config/status-file";
 import { defaultNetwork, QemuHypervisor } from "../node-agent/hypervisor/qemu";
 import { writeTestAgentConfig } from "../node-agent/testing/agent-config";
@@ -64,13 +64,38 @@ describe.skipIf(missing.length > 0)(
         operators: [operator.address],
         config: { heartbeatIntervalMs: 1_000, offlineAfterMs: 15_000, leaseMs: 30_000, ackTimeoutMs: 5_000 },
       });
+      laptop = await Netns.create(`fsl-${suffix}`);
+      execFileSync("ip", [
+        "link",
+        "add",
+        hostVeth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "lan0",
+        "netns",
+        laptop.name,
+      ]);
+      execFileSync("ip", ["address", "add", `${LAPTOP_LAN.host}/30`, "dev", hostVeth]);
+      execFileSync("ip", ["link", "set", hostVeth, "up"]);
+      await laptop.exec("ip", ["address", "add", `${LAPTOP_LAN.laptop}/30`, "dev", "lan0"]);
+      await laptop.exec("ip", ["link", "set", "lan0", "up"]);
       agentDir = await mkdtemp(join(tmpdir(), "form-spine-agent-"));
       const { configPath } = await writeTestAgentConfig({
         dataDir: agentDir,
         consoleUrl: platform.url,
         privateKey: operatorKey,
         password: "agent password",
-        overrides: { jobs: { maxConcurrent: 1, shutdownGraceMs: 5_000, sshReadyTimeoutMs: 300_000 } },
+        overrides: {
+          jobs: { maxConcurrent: 1, shutdownGraceMs: 5_000, sshReadyTimeoutMs: 300_000 },
+          // The endpoint the laptop dials: this host's side of the laptop's veth.
+          formnet: {
+            enabled: true,
+            listenPort: formnetPort,
+            endpoints: [`${LAPTOP_LAN.host}:${formnetPort}`],
+          },
+        },
       });
       agent = await startAgentProcess({ configPath, password: "agent password", env: { LOG_LEVEL: "info" } });
       // The example, with this test's SSH key and the smallest VM (TCG on a shared 2-core host).
@@ -103,6 +128,8 @@ describe.skipIf(missing.length > 0)(
         }
         await rm(agentDir, { recursive: true, force: true });
       }
+      await laptop?.destroy();
+      execFileSync("sh", ["-c", `ip link del ${hostVeth} 2>/dev/null || true`]);
       await platform?.close();
       if (work) await rm(work, { recursive: true, force: true });
     }, 120_000);
@@ -125,12 +152,11 @@ describe.skipIf(missing.length > 0)(
       const joined = await form(["manage", "join", "--json"]);
       expect(joined.code, joined.stderr).toBe(0);
       laptopIp = jsonOf<{ address: string }>(joined).address;
-      // The agent (a formnet member) shares this host, so the laptop routes formnet in its own table.
       const up = await form([
         "manage",
         "formnet-up",
-        "--routing-table",
-        "4242",
+        "--netns",
+        laptop?.name ?? "",
         "--interval-ms",
         "2000",
         "--json",
@@ -157,20 +183,12 @@ describe.skipIf(missing.length > 0)(
       );
       expect(status.instances[0]).toMatchObject({ formnetIp: vmIp, status: "running" });
 
-      // SSH as the Formfile's user with its key, from the laptop's formnet address (through the tunnel).
+      // SSH as the Formfile's user with its key, from the laptop namespace through its formnet tunnel.
       const ssh = spawnSync(
-        "ssh",
+        "ip",
         [
-          ...[
-            "-i",
-            join(work, "id"),
-            "-b",
-            laptopIp,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-          ],
+          ...["netns", "exec", laptop?.name ?? "", "ssh"],
+          ...["-i", join(work, "id"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"],
           ...["-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60", `webdev@${vmIp}`],
           "systemctl is-active formation-entrypoint; cat /etc/hostname",
         ],
