@@ -127,7 +127,10 @@ export class NodeAgent {
       logger: this.#log.child({ part: "chain" }),
     });
     this.#connection.start();
-    await this.#startStore(this.#hypervisor);
+    // The store is an extra path: an agent whose replica cannot open still runs jobs.
+    await this.#startStore(this.#hypervisor).catch((error: unknown) =>
+      this.#log.error({ err: error }, "cannot open the state-store replica"),
+    );
     await this.#writeStatus();
     this.#log.info({ console: this.#config.console.url, accel: this.#accel }, "node agent started");
   }
