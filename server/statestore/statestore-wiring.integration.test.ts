@@ -246,6 +246,32 @@ describe("state store wiring: console ⇄ agent replica", () => {
     }
   });
 
+  it("gives a second console on the same data dir the next replica slot and the same key", async () => {
+    const first = stateOf(running);
+    const env = loadEnv({
+      NODE_ENV: "test",
+      HOST: "127.0.0.1",
+      CONSOLE_ORIGIN: TEST_CONSOLE_ORIGIN,
+      DATABASE_URL: database.url,
+      FORMATION_DATA_DIR: consoleDir,
+    });
+    const second = await startConsole({
+      env,
+      port: 0,
+      migrate: false,
+      withNext: false,
+      logger: createLogger("test-console"),
+      modules: [stateStoreModule({ syncIntervalMs: 60_000 })],
+    });
+    try {
+      const state = stateOf(second);
+      expect(state.dir).toBe(join(consoleDir, "statestore-2"));
+      expect(state.store.address).toBe(first.store.address);
+    } finally {
+      await second.close();
+    }
+  });
+
   it("serves the read API with signers to admins and operators only", async () => {
     const url = running?.url ?? "";
     const state = stateOf(running);
