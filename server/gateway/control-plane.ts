@@ -69,6 +69,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   #timer: NodeJS.Timeout | null = null;
   #ticks = 0;
   #ticking = false;
+  #tickRun: Promise<void> = Promise.resolve();
   #peersTimer: NodeJS.Timeout | null = null;
   #changedPeers = new Set<string>();
   readonly #instanceStatus = new Map<string, string>();
@@ -179,12 +180,18 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       n.subscribe("formation_peers", (ref) => this.#schedulePeers(ref)),
       n.subscribe("formation_node", (payload) => this.#onNodeNotice(payload)),
     );
-    this.#timer = setInterval(() => void this.tick(), this.config.sweepIntervalMs);
+    this.#timer = setInterval(() => {
+      this.#tickRun = this.tick().catch((error: unknown) =>
+        this.log.error({ err: error }, "control plane tick failed"),
+      );
+    }, this.config.sweepIntervalMs);
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#peersTimer) clearTimeout(this.#peersTimer);
+    // Let a sweep in flight finish before the database goes away underneath it.
+    await this.#tickRun;
     for (const u of this.#unsubscribe.splice(0)) u();
     for (const c of this.connections.values()) c.close(CLOSE.shutdown, "console shutting down");
     await Promise.all([...this.connections.values()].map((c) => c.settled()));
