@@ -97,9 +97,12 @@ export async function startTestPlatform(
       platform.controlPlane = cpOf(running);
     },
     async close() {
-      await running.close();
-      await database.cleanup();
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        await running.close();
+      } finally {
+        await database.cleanup();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   };
   return platform;
