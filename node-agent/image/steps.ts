@@ -264,20 +264,34 @@ async function applyInstall(
       { src: "/etc/resolv.conf", dst: "/etc/resolv.conf" },
     ],
   };
-  try {
-    await runInRoot(argv, opts);
-  } catch (first) {
-    if (ctx.signal?.aborted)
-      throw stepError(first, { what: "INSTALL", line: step.line, command: commandLine(argv) });
-    // The base's package lists may be older than the mirror: refresh once and retry.
-    ctx.onLog("  install failed with the cached package lists; running apt-get update and retrying");
+  await withDebCache(async () => {
     try {
-      await runInRoot(["apt-get", "update", "-o", "Dpkg::Use-Pty=0"], opts);
       await runInRoot(argv, opts);
-    } catch (err) {
-      throw stepError(err, { what: "INSTALL", line: step.line, command: commandLine(argv) });
+    } catch (first) {
+      if (ctx.signal?.aborted)
+        throw stepError(first, { what: "INSTALL", line: step.line, command: commandLine(argv) });
+      // The base's package lists may be older than the mirror: refresh once and retry.
+      ctx.onLog("  install failed with the cached package lists; running apt-get update and retrying");
+      try {
+        await runInRoot(["apt-get", "update", "-o", "Dpkg::Use-Pty=0"], opts);
+        await runInRoot(argv, opts);
+      } catch (err) {
+        throw stepError(err, { what: "INSTALL", line: step.line, command: commandLine(argv) });
+      }
     }
-  }
+  });
+}
+
+let debCacheQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * apt in two build chroots sharing the bind-mounted deb cache would fail on its lock file instead
+ * of waiting, so the agent runs one INSTALL at a time (other build phases stay parallel).
+ */
+function withDebCache<T>(fn: () => Promise<T>): Promise<T> {
+  const next = debCacheQueue.then(fn, fn);
+  debCacheQueue = next.catch(() => undefined);
+  return next;
 }
 
 async function applyRun(
