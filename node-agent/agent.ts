@@ -15,6 +15,7 @@ import type { TAgentConfig } from "./config/schema";
 import { type TAgentStatus, writeStatusFile } from "./config/status-file";
 import { AgentConnection, type TSessionMessage, type TWelcome } from "./connection/agent-connection";
 import { wireguardPeersFrom } from "./connection/formnet-peers";
+import { deleteLink, linkExists } from "./host/net";
 import { runPreflight, type TAccelerator, type TPreflightReport } from "./host/preflight";
 import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
@@ -120,12 +121,16 @@ export class NodeAgent {
       maxConcurrent: this.#config.jobs.maxConcurrent,
     });
     await this.#runner.init();
-    this.#cancelRegistration = registerOnChainInBackground({
+    const registration = registerOnChainInBackground({
       config: this.#config,
       account: this.#account,
       formnetPublicKey: this.#formnetKey.publicKey,
       logger: this.#log.child({ part: "chain" }),
     });
+    this.#cancelRegistration = registration.cancel;
+    // The console admits only registered operators: dial once the first registration attempt has
+    // settled (bounded, so an unreachable chain does not keep the node from serving).
+    await Promise.race([registration.firstAttempt, new Promise((r) => setTimeout(r, 30_000).unref())]);
     this.#connection.start();
     // The store is an extra path: an agent whose replica cannot open still runs jobs.
     await this.#startStore(this.#hypervisor).catch((error: unknown) =>
@@ -144,10 +149,33 @@ export class NodeAgent {
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
     await this.#store?.close();
+    if (process.env.FORMATION_AGENT_EPHEMERAL === "1") await this.#teardownHost();
     this.#hypervisor?.close();
     for (const wake of this.#tokenWaiters) wake();
     await this.#writeStatus();
-    this.#log.info("node agent stopped (VMs keep running)");
+    this.#log.info(
+      process.env.FORMATION_AGENT_EPHEMERAL === "1"
+        ? "node agent stopped (host torn down)"
+        : "node agent stopped (VMs keep running)",
+    );
+  }
+
+  /**
+   * Ephemeral agents (FORMATION_AGENT_EPHEMERAL=1: throwaway test platforms) leave nothing behind:
+   * every VM is deleted (QEMU, tap, overlay, routes), then the bridge and the formnet interface go.
+   */
+  async #teardownHost(): Promise<void> {
+    const hypervisor = this.#hypervisor;
+    if (hypervisor) {
+      for (const vm of await hypervisor.list()) {
+        await hypervisor.delete(vm.instanceId).catch((err: unknown) => {
+          this.#log.warn({ err, instanceId: vm.instanceId }, "could not delete VM during teardown");
+        });
+      }
+    }
+    if (linkExists(this.#network.bridge)) await deleteLink(this.#network.bridge).catch(() => undefined);
+    await this.#iface?.down().catch((err: unknown) => this.#log.warn({ err }, "could not remove formnet"));
+    this.#iface = undefined;
   }
 
   /**

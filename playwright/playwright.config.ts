@@ -42,12 +42,14 @@ export default defineConfig({
     timeout: 10 * 60_000,
     reuseExistingServer: false,
     stdout: "pipe",
-    gracefulShutdown: { signal: "SIGTERM", timeout: 30_000 },
+    // The agent is ephemeral here: on stop it deletes its VMs, bridge and formnet interface.
+    gracefulShutdown: { signal: "SIGTERM", timeout: 120_000 },
     env: {
       PORT: String(port),
       CHAIN_PORT: String(port + 1),
       FORMATION_DATA_DIR: dataDir,
       NEXT_TELEMETRY_DISABLED: "1",
+      FORMATION_AGENT_EPHEMERAL: "1",
     },
   },
 });

@@ -4,6 +4,7 @@
 // contract, the console (Next.js + WebSockets on one port) and one node agent on this machine.
 // Every service is supervised and its output labelled; Ctrl-C stops everything cleanly and a second
 // start resumes with the same data directory.
+import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,12 +23,31 @@ const log = (msg) => process.stdout.write(`[start] ${msg}\n`);
 const DEVNET_MNEMONIC = "test test test test test test test test test test test junk";
 // `node --import tsx` rather than the tsx CLI: the CLI forks a child that does not receive our
 // SIGTERM, which would leave the service running after Ctrl-C.
+const exitWithParent = join(root, "scripts/lib/exit-with-parent.mjs");
 const nodeTs = (entry, args = []) => ({
   command: process.execPath,
-  args: ["--import", "tsx", entry, ...args],
+  args: ["--import", "tsx", "--import", exitWithParent, entry, ...args],
 });
 // `FORMATION_DEV=1 npm start` serves the UI with Next's dev server (hot reload) instead of a build.
 const dev = process.env.FORMATION_DEV === "1";
+
+/** Binds `port` (0 = any) on UDP and returns the port bound, or null if it is taken. */
+function bindUdp(port) {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    socket.once("error", () => resolve(null));
+    socket.bind(port, () => {
+      const bound = socket.address().port;
+      socket.close(() => resolve(bound));
+    });
+  });
+}
+
+/** formnet's UDP port for the local agent: 51820 unless something else on this host holds it. */
+async function formnetPort() {
+  const wanted = Number(process.env.FORMNET_PORT ?? 51820);
+  return (await bindUdp(wanted)) ?? (await bindUdp(0));
+}
 
 /** @type {Supervisor | null} */
 let supervisor = null;
@@ -91,6 +111,7 @@ async function main() {
       // On the local devnet the operator key is a funded test account (index 1 of the devnet
       // mnemonic), so the agent can stake and register itself on the orchestration contract.
       const args = ["init", "--yes", "--data-dir", join(dataDir, "agent"), "--console-url", consoleUrl];
+      args.push("--formnet-port", String(await formnetPort()));
       if (env.CHAIN_RPC_URL) {
         const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: 1 }).getHdKey().privateKey;
         if (!key) throw new Error("could not derive the devnet operator key");
@@ -103,8 +124,8 @@ async function main() {
     }
     await supervisor.start({
       name: "agent",
-      command: join(root, "node-agent/bin.mjs"),
-      args: ["run", "--config", agentConfig],
+      command: process.execPath,
+      args: ["--import", exitWithParent, join(root, "node-agent/bin.mjs"), "run", "--config", agentConfig],
       env: agentEnv,
       readyLine: (line) => line.includes('"msg":"connected'),
       readyTimeoutMs: 180_000,

@@ -6,7 +6,9 @@ import type { TAgentConfig } from "./schema";
 /**
  * Keep trying to make sure the operator is registered on the orchestrator. An unreachable RPC must
  * not stop the node from serving, so failures are logged and retried every `retryMs` until one
- * attempt succeeds. Returns a function that cancels further retries.
+ * attempt succeeds. Returns `cancel` (stops further retries) and `firstAttempt`, settled once the
+ * first attempt has succeeded or failed, so the agent can wait for it before dialling the console
+ * (which admits only registered operators) instead of being refused and backing off.
  */
 export function registerOnChainInBackground(options: {
   config: TAgentConfig;
@@ -14,13 +16,13 @@ export function registerOnChainInBackground(options: {
   formnetPublicKey: string;
   logger: Logger;
   retryMs?: number;
-}): () => void {
+}): { cancel: () => void; firstAttempt: Promise<void> } {
   const { config, logger } = options;
   const chain = config.chain;
-  if (!chain) return () => {};
+  if (!chain) return { cancel: () => {}, firstAttempt: Promise.resolve() };
   let timer: NodeJS.Timeout | undefined;
   let cancelled = false;
-  const attempt = () => {
+  const attempt = () =>
     ensureRegistered({
       rpcUrl: chain.rpcUrl,
       chainId: chain.chainId,
@@ -41,10 +43,12 @@ export function registerOnChainInBackground(options: {
         if (!cancelled) timer = setTimeout(attempt, options.retryMs ?? 60_000);
       },
     );
-  };
-  attempt();
-  return () => {
-    cancelled = true;
-    clearTimeout(timer);
+  const firstAttempt = attempt();
+  return {
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+    firstAttempt,
   };
 }

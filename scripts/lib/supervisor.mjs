@@ -44,8 +44,9 @@ export class Supervisor {
     const label = useColor ? `${entry.color}[${spec.name}]${RESET}` : `[${spec.name}]`;
     const child = spawn(spec.command, spec.args, {
       cwd: this.cwd,
-      env: { ...process.env, ...spec.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...spec.env, FORMATION_SUPERVISED: "1" },
+      // stdin stays an open pipe we never write to: it closes when we die (see exit-with-parent.mjs).
+      stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });
     entry.child = child;
