@@ -135,26 +135,36 @@ describe.skipIf(missing.length > 0)(
     }, 120_000);
 
     afterAll(async () => {
-      if (env.FORMKIT) await form(["manage", "leave", "--password", PASSWORD]).catch(() => undefined);
-      await agent?.stop(20_000);
-      if (agentDir) {
-        const status = await readStatusFile(join(agentDir, "status.json"));
-        const bridge = defaultNetwork(agentDir).bridge;
-        const hypervisor = await QemuHypervisor.forHost({ dataDir: agentDir, accelerator: "tcg" });
-        for (const vm of await hypervisor.list()) {
-          await hypervisor.delete(vm.instanceId);
-          await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
+      // Every step runs even if an earlier one fails: a half-torn-down spine must not leak VMs,
+      // interfaces or namespaces into the next run.
+      const step = async (what: string, fn: () => Promise<unknown> | unknown): Promise<void> => {
+        try {
+          await fn();
+        } catch (error) {
+          process.stderr.write(`spine cleanup: ${what} failed: ${String(error)}\n`);
         }
-        hypervisor.close();
-        for (const name of [bridge, status?.formnet.interface]) {
+      };
+      if (env.FORMKIT) await step("leave", () => form(["manage", "leave", "--password", PASSWORD]));
+      await step("stop agent", () => agent?.stop(20_000));
+      if (agentDir) {
+        const bridge = defaultNetwork(agentDir).bridge;
+        const status = await readStatusFile(join(agentDir, "status.json")).catch(() => undefined);
+        await step("delete VMs", async () => {
+          const hypervisor = await QemuHypervisor.forHost({ dataDir: agentDir, accelerator: "tcg" });
+          for (const vm of await hypervisor.list()) {
+            await hypervisor.delete(vm.instanceId);
+            await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
+          }
+          hypervisor.close();
+        });
+        for (const name of [bridge, status?.formnet.interface, hostVeth]) {
           if (name) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
         }
-        await rm(agentDir, { recursive: true, force: true });
+        await step("remove agent dir", () => rm(agentDir, { recursive: true, force: true }));
       }
-      await laptop?.destroy();
-      execFileSync("sh", ["-c", `ip link del ${hostVeth} 2>/dev/null || true`]);
-      await platform?.close();
-      if (work) await rm(work, { recursive: true, force: true });
+      await step("remove laptop netns", () => laptop?.destroy());
+      await step("close console", () => platform?.close());
+      if (work) await step("remove work dir", () => rm(work, { recursive: true, force: true }));
     }, 120_000);
 
     it("walks the whole workflow", async () => {
