@@ -58,11 +58,15 @@ export async function debianSources(): Promise<string[]> {
   return debian.length > 0 ? debian : ["http://deb.debian.org/debian"];
 }
 
-async function baseHash(sources: string[]): Promise<string> {
+export async function baseHash(sources: string[]): Promise<string> {
   const h = createHash("sha256").update(JSON.stringify({ BASE_VERSION, BASE_SUITE, BASE_PACKAGES }));
   for (const s of sources) h.update(existsSync(s) ? await readFile(s) : s);
   // Every guest file and mask list is part of the key, so editing one rebuilds the base.
-  h.update(JSON.stringify(guestFiles));
+  // Explicit sorted entries: a module namespace serialises differently under tsx and vitest.
+  const files = Object.entries(guestFiles)
+    .filter(([, v]) => typeof v === "string" || Array.isArray(v))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  h.update(JSON.stringify(files));
   return h.digest("hex").slice(0, 32);
 }
 

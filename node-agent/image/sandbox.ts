@@ -31,12 +31,17 @@ export type TSandboxOptions = {
   onLine?: (line: string) => void;
   signal?: AbortSignal;
   input?: string;
+  /** Hold this lock file (flock) for the duration, e.g. the shared deb cache across processes. */
+  lockFile?: string;
 };
 
 export function runInRoot(argv: readonly string[], opts: TSandboxOptions): Promise<TRunResult> {
   const binds = (opts.binds ?? []).flatMap((b) => [b.src, b.dst]);
+  // flock waits (up to 15 min) for other agents' or tests' apt runs on the shared deb cache.
+  const lock = opts.lockFile ? ["flock", "-w", "900", opts.lockFile] : [];
   return run(
     [
+      ...lock,
       "unshare",
       "--pid",
       "--fork",

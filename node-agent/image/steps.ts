@@ -258,6 +258,7 @@ async function applyInstall(
   const opts = {
     root: ctx.root,
     signal: ctx.signal,
+    lockFile: `${ctx.debCacheDir}.lock`,
     onLine: (l: string) => ctx.onLog(`  ${l}`),
     binds: [
       { src: ctx.debCacheDir, dst: "/var/cache/apt/archives" },
@@ -305,6 +306,8 @@ async function applyRun(
   const argv = ["/bin/sh", "-c", `cd ${shQuote(workdir)} || exit 1\n${step.command}`];
   try {
     await runInRoot(argv, {
+      // apt in a RUN step shares the deb cache (and its lock) with INSTALL steps of other builds.
+      lockFile: /\bapt(-get)?\b/.test(step.command) ? `${ctx.debCacheDir}.lock` : undefined,
       root: ctx.root,
       env,
       signal: ctx.signal,
