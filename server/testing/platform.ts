@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { createLogger } from "@/core/log";
 import type { TFormfile } from "@/lib/formfile/canonical";
+import { sha512Crypt } from "@/lib/formfile/sha512-crypt";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
@@ -108,13 +109,29 @@ export async function startTestPlatform(
   return platform;
 }
 
+const TEST_PASSWD_HASH = sha512Crypt("devpass1", "$6$testsalttestsalt");
+
 /** A small valid canonical Formfile for tests. */
 export function testFormfile(name = "web"): TFormfile {
   return {
     name,
     description: null,
     resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-    users: [],
+    users: [
+      {
+        username: "dev",
+        // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
+        passwdHash: TEST_PASSWD_HASH,
+        sudo: false,
+        sshAuthorizedKeys: [],
+        lockPasswd: false,
+        shell: "/bin/bash",
+        sshPwauth: true,
+        disableRoot: true,
+        chpasswdExpire: true,
+        groups: [],
+      },
+    ],
     workdir: null,
     entrypoint: null,
     expose: [],

@@ -1,7 +1,9 @@
 "use client";
 import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
+import { useAccount } from "wagmi";
 import { parseFormfile } from "@/lib/formfile/parse";
+import { ownerCryptSalt } from "@/lib/formfile/sha512-crypt";
 import { packBrowserContext, sha256Digest, toBase64 } from "../../_lib/context-pack";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { useSignedAction } from "../../_lib/use-signed-action";
@@ -21,6 +23,7 @@ export function useSubmitBuild(onStage: (s: TSubmitStage) => void) {
   const client = useTRPCClient();
   const router = useRouter();
   const sign = useSignedAction();
+  const { address } = useAccount();
   return useMutation({
     mutationKey: trpc.builds.create.mutationKey(),
     mutationFn: async (opts: {
@@ -29,7 +32,8 @@ export function useSubmitBuild(onStage: (s: TSubmitStage) => void) {
       replicas: number;
       autoShip: boolean;
     }) => {
-      const parsed = parseFormfile(opts.text);
+      // The owner-derived salt makes the canonical form, and so the build id, reproducible.
+      const parsed = parseFormfile(opts.text, address ? { salt: ownerCryptSalt(address) } : {});
       if (!parsed.ok) throw new Error("Fix the Formfile errors first.");
       onStage("packing");
       const packed =

@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import type { Logger } from "@/core/log";
 import type { TFormfile } from "@/lib/formfile/canonical";
-import { canonicalJson } from "@/lib/formfile/canonical-json";
 import { checkPolicy, type TNetworkPolicy } from "@/lib/formfile/policy";
+import { validateCanonicalFormfile } from "@/lib/formfile/validate-canonical";
+import { computeBuildId as computeContentBuildId } from "@/lib/ids";
 import { agentContextPath, type TJobResult } from "@/lib/protocol";
 import type { TBuildRow, TBuildStatus, TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { AppError } from "@/server/errors";
@@ -32,10 +32,12 @@ export type TBuildServiceOptions = {
   now?: () => Date;
 };
 
-/** Content-addressed build id: the same owner, Formfile and context always give the same build. */
+/**
+ * Content-addressed build id (lib/ids): the same owner, Formfile and context always give the same
+ * build. The console's ids are the 64 hex digits without `0x`.
+ */
 export function computeBuildId(opts: { owner: string; formfile: TFormfile; contextDigest: string }): string {
-  const text = `formation-build-v1\n${opts.owner.toLowerCase()}\n${canonicalJson(opts.formfile)}\n${opts.contextDigest}`;
-  return createHash("sha256").update(text).digest("hex");
+  return computeContentBuildId(opts).slice(2);
 }
 
 const ACTIVE: readonly TBuildStatus[] = ["queued", "claimed", "building"];
@@ -73,6 +75,19 @@ export class BuildService {
     contextDigest: string;
   }): Promise<TBuildDto> {
     const owner = input.owner.toLowerCase();
+    // The canonical form comes from an untrusted client: re-check every rule of the language before
+    // anything is stored or an agent builds from it as root.
+    const canonical = validateCanonicalFormfile(input.formfile);
+    if (!canonical.ok) {
+      const text = canonical.issues.map((i) => `${i.path} ${i.message}`).join("; ");
+      throw new AppError(
+        "BAD_REQUEST",
+        `Invalid Formfile: ${text}. Validate it with \`form pack validate\`.`,
+        {
+          details: { issues: canonical.issues },
+        },
+      );
+    }
     const violations = checkPolicy(input.formfile, this.#o.policy);
     if (violations.length > 0) {
       const text = violations
