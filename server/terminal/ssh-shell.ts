@@ -178,6 +178,16 @@ export class SshShell extends EventEmitter<{ data: [Buffer]; exit: [TShellExit] 
       return;
     }
     const log = await readFile(this.#opts.errorLogPath, "utf8").catch(() => "");
+    if (code === 255 && this.#sawOutput && log.trim() === "") {
+      // A running session whose connection closed (ssh logs that only at INFO level): the VM was
+      // stopped or rebooted, or the network dropped. Not a refusal.
+      this.#finish({
+        code,
+        reason: null,
+        message: "the connection to the VM closed (stopped, rebooted or unreachable)",
+      });
+      return;
+    }
     if (code === 255 || !this.#sawOutput) {
       const failure = classifySshFailure(log);
       this.#finish({ code, ...failure });
