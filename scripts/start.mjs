@@ -6,6 +6,7 @@
 // start resumes with the same data directory.
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bytesToHex } from "viem";
@@ -112,6 +113,9 @@ async function main() {
       // mnemonic), so the agent can stake and register itself on the orchestration contract.
       const args = ["init", "--yes", "--data-dir", join(dataDir, "agent"), "--console-url", consoleUrl];
       args.push("--formnet-port", String(await formnetPort()));
+      // The devnet's single node offers at least 2 vCPUs so the README example (VCPU 2) can run
+      // here; VMs under TCG share the host's cores.
+      args.push("--vcpu", String(Math.max(2, availableParallelism())));
       if (env.CHAIN_RPC_URL) {
         const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: 1 }).getHdKey().privateKey;
         if (!key) throw new Error("could not derive the devnet operator key");
