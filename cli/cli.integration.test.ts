@@ -186,10 +186,14 @@ describe("form CLI against a real console", () => {
     expect(noConfig.stderr).toContain("form kit init");
   });
 
-  it("pack build --detach returns at once with the build id", async () => {
+  it("pack build --detach returns at once with the build id, the same id for the same inputs", async () => {
     const run = await form(["pack", "build", EXAMPLE_DIR, "--detach", "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    expect(jsonOf<{ buildId: string }>(run).buildId).toMatch(/^[0-9a-f]{64}$/);
+    const { buildId } = jsonOf<{ buildId: string }>(run);
+    expect(buildId).toMatch(/^[0-9a-f]{64}$/);
+    // Content-addressed: the password hash is salted per owner, so a rebuild is the same build.
+    const again = await form(["pack", "build", EXAMPLE_DIR, "--detach", "--json"]);
+    expect(jsonOf<{ buildId: string }>(again).buildId).toBe(buildId);
   });
 
   it("help lists every command with descriptions and examples", async () => {

@@ -63,9 +63,10 @@ export async function followBuild(opts: {
 }
 
 async function build(out: Output, path: string, opts: TBuildOptions): Promise<void> {
-  const project = await loadProject(path);
-  for (const w of project.warnings) process.stderr.write(`${w}\n`);
+  const checked = await loadProject(path);
+  for (const w of checked.warnings) process.stderr.write(`${w}\n`);
   const session = await openSession(opts);
+  const project = await loadProject(path, { owner: session.account.address });
   out.progress(`packing ${project.dir}…`);
   const packed = await packContext({ dir: project.dir, formfile: project.formfile }).catch(
     (error: unknown) => {
