@@ -24,7 +24,7 @@ function jumpRule(options: { vmIp: string; bridge: string; chain: string }): str
  * pass. Idempotent: re-applying replaces the chain's rules atomically (iptables-restore --noflush).
  */
 export async function applyInstanceAccess(options: TInstanceAccessOptions): Promise<{ chain: string }> {
-  const chain = instanceChainName(options.vmIp);
+  const chain = instanceChainName(options);
   const sources = [...new Set(options.allowedSources.map(hostCidr))].sort();
   const script = [
     "*filter",
@@ -49,7 +49,7 @@ export async function applyInstanceAccess(options: TInstanceAccessOptions): Prom
 export async function removeInstanceAccess(
   options: Omit<TInstanceAccessOptions, "allowedSources">,
 ): Promise<void> {
-  const chain = instanceChainName(options.vmIp);
+  const chain = instanceChainName(options);
   const jump = jumpRule({ vmIp: options.vmIp, bridge: options.bridge, chain });
   while (await succeeds("iptables", ["-w", "-C", ...jump], { netns: options.netns })) {
     await run("iptables", ["-w", "-D", ...jump], { netns: options.netns });
@@ -61,8 +61,12 @@ export async function removeInstanceAccess(
 }
 
 /** Current source allow-list of a VM's chain (for status pages and tests); empty when absent. */
-export async function listInstanceAccess(options: { vmIp: string; netns?: string }): Promise<string[]> {
-  const chain = instanceChainName(options.vmIp);
+export async function listInstanceAccess(options: {
+  vmIp: string;
+  bridge: string;
+  netns?: string;
+}): Promise<string[]> {
+  const chain = instanceChainName(options);
   let text: string;
   try {
     text = await run("iptables", ["-w", "-S", chain], { netns: options.netns });

@@ -78,7 +78,7 @@ async function httpGet(from: string, url: string): Promise<string> {
 }
 /** Packets the VM's chain dropped so far (its last rule is the DROP). */
 async function droppedPackets(): Promise<number> {
-  const text = await run("iptables", ["-w", "-L", instanceChainName(vmIp), "-v", "-n", "-x"], {
+  const text = await run("iptables", ["-w", "-L", instanceChainName({ vmIp, bridge }), "-v", "-n", "-x"], {
     netns: get("node1").ns.name,
   });
   const drop = text.split("\n").find((line) => /\bDROP\b/.test(line));
@@ -243,12 +243,12 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     const sources = [get("laptopA").member.address, get("console").member.address];
     await applyInstanceAccess({ vmIp, allowedSources: sources, bridge, netns });
     await applyInstanceAccess({ vmIp, allowedSources: [...sources].reverse(), bridge, netns });
-    expect(await listInstanceAccess({ vmIp, netns })).toEqual(sources.map((s) => `${s}/32`).sort());
+    expect(await listInstanceAccess({ vmIp, bridge, netns })).toEqual(sources.map((s) => `${s}/32`).sort());
     const rules = await run("iptables", ["-w", "-S", "FORWARD"], { netns });
-    expect(rules.split("\n").filter((l) => l.includes(instanceChainName(vmIp)))).toHaveLength(1);
+    expect(rules.split("\n").filter((l) => l.includes(instanceChainName({ vmIp, bridge })))).toHaveLength(1);
     await removeInstanceAccess({ vmIp, bridge, netns });
     await removeInstanceAccess({ vmIp, bridge, netns });
-    expect(await listInstanceAccess({ vmIp, netns })).toEqual([]);
+    expect(await listInstanceAccess({ vmIp, bridge, netns })).toEqual([]);
     // With its chain gone the bridge's default deny still protects the VM.
     expect(await pings("laptopA", vmIp)).toBe(false);
     await applyInstanceAccess({ vmIp, allowedSources: sources, bridge, netns });

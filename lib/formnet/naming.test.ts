@@ -25,6 +25,9 @@ describe("formnet names", () => {
   });
 
   it("derives iptables chain names from the address", () => {
-    expect(instanceChainName("10.42.0.9")).toBe("FORMNET-0a2a0009");
+    const chain = instanceChainName({ vmIp: "10.42.0.9", bridge: "fmbr1" });
+    expect(chain).toMatch(/^FN-[0-9a-f]{6}-0a2a0009$/);
+    expect(chain.length).toBeLessThanOrEqual(28);
+    expect(instanceChainName({ vmIp: "10.42.0.9", bridge: "fmbr2" })).not.toBe(chain);
   });
 });

@@ -39,11 +39,15 @@ export function formnetBridgeName(nodeId: string): string {
   return `${prefix}${shortId(nodeId, IFNAME_MAX - prefix.length)}`;
 }
 
-/** iptables chain guarding one instance: `FORMNET-<hex of its address>` (iptables allows 28 chars). */
-export function instanceChainName(vmIp: string): string {
-  const hex = vmIp
+/**
+ * iptables chain guarding one VM: `FN-<bridge hash>-<ip hex>` (≤ 28 characters). The bridge is part
+ * of the name so two agents on one host whose formnets overlap never share (and delete) a chain.
+ */
+export function instanceChainName(options: { vmIp: string; bridge: string }): string {
+  const hex = options.vmIp
     .split(".")
     .map((octet) => Number(octet).toString(16).padStart(2, "0"))
     .join("");
-  return `FORMNET-${hex}`;
+  const bridge = bytesToHex(sha256(new TextEncoder().encode(options.bridge))).slice(0, 6);
+  return `FN-${bridge}-${hex}`;
 }
