@@ -9,7 +9,9 @@ test.describe("wallet sign-in", () => {
     await page.goto("/");
     await page.getByRole("button", { name: "Sign in with wallet" }).click();
     const badge = page.getByTestId("session-address");
-    await expect(badge).toHaveText(`${wallet.account.address.slice(0, 6)}…${wallet.account.address.slice(-4)}`);
+    await expect(badge).toHaveText(
+      `${wallet.account.address.slice(0, 6)}…${wallet.account.address.slice(-4)}`,
+    );
     await page.screenshot({ path: testInfo.outputPath("signed-in.png"), fullPage: true });
 
     await page.reload();
