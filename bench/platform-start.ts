@@ -74,7 +74,7 @@ async function oneRun(dataDir: string, idleSeconds: number) {
     );
     const connectedAt = await waitFor("the agent to connect", () => agentConnectedAt, 600_000);
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-    const consolePid = findPid(/--import tsx server\/main\.ts/);
+    const consolePid = findPid(/exit-with-parent\.mjs server\/main\.ts/);
     const agentPid = findPid(/node-agent\/bin\.mjs run/);
     return {
       healthyS: (healthyAt - started) / 1000,

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates BENCHMARKS.md: the summary (bench/results/summary.md) followed by each area's results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+{
+  cat bench/results/summary.md
+  for area in platform vm formfile auth control-plane formnet statestore chain terminal ui cli agent; do
+    file="bench/results/$area.md"
+    [ -f "$file" ] || continue
+    printf '\n---\n\n<!-- from %s -->\n' "$file"
+    sed 's/^# /## /' "$file"
+  done
+} > BENCHMARKS.md
