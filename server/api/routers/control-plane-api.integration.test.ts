@@ -176,5 +176,11 @@ describe("control-plane API over HTTP", () => {
     await agents[0]?.waitFor(
       (m) => m.type === "formnet.peers" && m.peers.some((p) => p.publicKey === publicKey),
     );
+    // Another user sees the nodes but not the owner's laptop; the owner sees their own device.
+    const othersView = (await query(other, "formnet.peers")).data as { publicKey: string; kind: string }[];
+    expect(othersView.some((p) => p.publicKey === publicKey)).toBe(false);
+    expect(othersView.filter((p) => p.kind === "node")).toHaveLength(2);
+    const ownView = (await query(owner, "formnet.peers")).data as { publicKey: string }[];
+    expect(ownView.some((p) => p.publicKey === publicKey)).toBe(true);
   });
 });

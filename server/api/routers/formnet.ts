@@ -5,6 +5,19 @@ import { controlPlaneOf } from "./control-plane-context";
 
 const ZJoinResult = z.object({ ip: z.string(), cidr: z.string(), peers: z.array(ZFormnetPeer) });
 
+type TPeer = z.infer<typeof ZFormnetPeer>;
+
+/**
+ * What a user may see of the mesh: every node (their tunnels go through nodes) and their own
+ * devices; other users' laptops and keys stay private. Admins see everything. (The node firewall,
+ * not this list, is what keeps others out of a VM.)
+ */
+function visiblePeers(peers: readonly TPeer[], viewer: { address: string; isAdmin: boolean }): TPeer[] {
+  if (viewer.isAdmin) return [...peers];
+  const own = `${viewer.address.toLowerCase()}:`;
+  return peers.filter((p) => p.kind === "node" || (p.kind === "user" && p.ref.toLowerCase().startsWith(own)));
+}
+
 /** formnet membership of users' devices (`form manage join` / `formnet-up`) and the peer list. */
 export const formnetRouter = createTRPCRouter({
   /** Allocates (or returns) the device's formnet address and returns the peers to configure. */
@@ -21,7 +34,10 @@ export const formnetRouter = createTRPCRouter({
         publicKey: input.params.publicKey,
         endpoints: input.params.endpoints,
       });
-      const peers = (await cp.formnet.peers()).filter((p) => p.publicKey !== input.params.publicKey);
+      const peers = visiblePeers(await cp.formnet.peers(), {
+        address: ctx.actor.address,
+        isAdmin: false,
+      }).filter((p) => p.publicKey !== input.params.publicKey);
       return { ip, cidr: cp.formnet.cidr, peers };
     }),
 
@@ -37,7 +53,7 @@ export const formnetRouter = createTRPCRouter({
 
   peers: protectedProcedure
     .output(z.array(ZFormnetPeer))
-    .query(async ({ ctx }) => controlPlaneOf(ctx).formnet.peers()),
+    .query(async ({ ctx }) => visiblePeers(await controlPlaneOf(ctx).formnet.peers(), ctx.session)),
 
   /** The formnet block and the caller's device addresses. */
   status: protectedProcedure
