@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
+import { changedFields } from "@/core/statestore/changed-fields";
 import type { TEntityValue } from "@/core/statestore/entity-doc";
 import type { StateStore } from "@/core/statestore/store";
 import { entityKey } from "@/lib/statestore/entities";
-import { changedFields } from "./fields";
 import type { TStateStoreRepository } from "./statestore-repository";
 
 export const FORMNET_ROOT_CIDR = "10.42.0.0/16";
