@@ -218,7 +218,16 @@ describe.skipIf(missing.length > 0)(
 
       // SSH as the Formfile's user with its key: from this host (which routes the VM's /32 onto the
       // agent's bridge) and from the laptop namespace through its WireGuard tunnel.
-      const fromHost = sshTo({ vmIp, key: join(work, "id") });
+      // `running` means sshd answered once; poll with a deadline in case it is still settling (a
+      // refused connection right after boot was seen once in CI).
+      let fromHost = sshTo({ vmIp, key: join(work, "id") });
+      for (const deadline = Date.now() + 90_000; fromHost.status !== 0 && Date.now() < deadline; ) {
+        process.stderr.write(
+          `spine: ssh from the host not yet accepted (${fromHost.stderr.trim()}); retrying\n`,
+        );
+        await new Promise((r) => setTimeout(r, 2_000));
+        fromHost = sshTo({ vmIp, key: join(work, "id") });
+      }
       expect(fromHost.status, fromHost.stderr).toBe(0);
       expect(fromHost.stdout).toMatch(/^active\n/);
       const fromLaptop = sshTo({ vmIp, key: join(work, "id"), netns: laptop?.name });
