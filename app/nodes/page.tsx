@@ -2,10 +2,11 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { SessionGate } from "../_components/session-gate";
-import { EmptyState, ErrorState, ListSkeleton, Mono, PageHeader, UsageBar } from "../_components/ui";
+import { EmptyState, ErrorState, ListSkeleton, Mono, PageHeader } from "../_components/ui";
 import { formatAgo, shortAddress, shortId } from "../_lib/format";
 import { useTRPC } from "../_lib/trpc";
 import { useNow } from "../_lib/use-now";
+import { CapacityBars } from "./_components/capacity-bars";
 import { NodeHealthBadge } from "./_components/node-health";
 
 function NodesList() {
@@ -58,21 +59,7 @@ function NodesList() {
               />
             </div>
             <div className="mt-4 space-y-2">
-              <UsageBar
-                label={`vCPU ${n.allocated.vcpu}/${n.capacity.vcpu}`}
-                used={n.allocated.vcpu}
-                total={n.capacity.vcpu}
-              />
-              <UsageBar
-                label={`Memory ${n.allocated.memoryMb}/${n.capacity.memoryMb} MB`}
-                used={n.allocated.memoryMb}
-                total={n.capacity.memoryMb}
-              />
-              <UsageBar
-                label={`Disk ${n.allocated.diskGb}/${n.capacity.diskGb} GB`}
-                used={n.allocated.diskGb}
-                total={n.capacity.diskGb}
-              />
+              <CapacityBars allocated={n.allocated} capacity={n.capacity} />
             </div>
             <p className="mt-3 text-xs text-slate-500">
               {n.instances} instance{n.instances === 1 ? "" : "s"} · CPU{" "}

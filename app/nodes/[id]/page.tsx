@@ -3,10 +3,11 @@ import { useQuery } from "@tanstack/react-query";
 import { useParams } from "next/navigation";
 import { SessionGate } from "../../_components/session-gate";
 import { MetricCharts } from "../../_components/sparkline";
-import { Card, ErrorState, Fields, ListSkeleton, Mono, PageHeader, UsageBar } from "../../_components/ui";
+import { Card, ErrorState, Fields, ListSkeleton, Mono, PageHeader } from "../../_components/ui";
 import { formatAgo, formatResources } from "../../_lib/format";
 import { useTRPC } from "../../_lib/trpc";
 import { useNow } from "../../_lib/use-now";
+import { CapacityBars } from "../_components/capacity-bars";
 import { NodeHealthBadge } from "../_components/node-health";
 
 function NodeDetail({ nodeId }: { nodeId: string }) {
@@ -36,21 +37,7 @@ function NodeDetail({ nodeId }: { nodeId: string }) {
       <div className="space-y-6">
         <Card title="Capacity">
           <div className="grid gap-3 sm:grid-cols-3">
-            <UsageBar
-              label={`vCPU ${n.allocated.vcpu}/${n.capacity.vcpu}`}
-              used={n.allocated.vcpu}
-              total={n.capacity.vcpu}
-            />
-            <UsageBar
-              label={`Memory ${n.allocated.memoryMb}/${n.capacity.memoryMb} MB`}
-              used={n.allocated.memoryMb}
-              total={n.capacity.memoryMb}
-            />
-            <UsageBar
-              label={`Disk ${n.allocated.diskGb}/${n.capacity.diskGb} GB`}
-              used={n.allocated.diskGb}
-              total={n.capacity.diskGb}
-            />
+            <CapacityBars allocated={n.allocated} capacity={n.capacity} />
           </div>
         </Card>
         <Card title="Details">
