@@ -149,14 +149,13 @@ export class NodeAgent {
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
     await this.#store?.close();
-    if (process.env.FORMATION_AGENT_EPHEMERAL === "1") await this.#teardownHost();
+    const ephemeral = process.env.FORMATION_AGENT_EPHEMERAL === "1";
+    if (ephemeral) await this.#teardownHost();
     this.#hypervisor?.close();
     for (const wake of this.#tokenWaiters) wake();
     await this.#writeStatus();
     this.#log.info(
-      process.env.FORMATION_AGENT_EPHEMERAL === "1"
-        ? "node agent stopped (host torn down)"
-        : "node agent stopped (VMs keep running)",
+      ephemeral ? "node agent stopped (host torn down)" : "node agent stopped (VMs keep running)",
     );
   }
 

@@ -4,6 +4,7 @@ import { parseFormfile } from "@/lib/formfile/parse";
 import { checkPolicy, DEVNET_POLICY } from "@/lib/formfile/policy";
 import { SessionGate } from "../_components/session-gate";
 import { buttonClass, Card, PageHeader } from "../_components/ui";
+import { clampReplicas, MAX_REPLICAS_INPUT } from "../_lib/replicas";
 import { actionErrorMessage } from "../_lib/use-signed-action";
 import { ContextDrop, type TContextSource } from "./_components/context-drop";
 import { FormfileEditor } from "./_components/formfile-editor";
@@ -82,10 +83,10 @@ function DeployForm() {
             <input
               type="number"
               min={1}
-              max={64}
+              max={MAX_REPLICAS_INPUT}
               value={replicas}
               data-testid="replicas-input"
-              onChange={(e) => setReplicas(Math.max(1, Math.min(64, Number(e.target.value) || 1)))}
+              onChange={(e) => setReplicas(clampReplicas(e.target.value))}
               className="mt-1 block w-24 rounded-md border border-slate-300 bg-transparent px-2 py-1 dark:border-slate-700"
             />
           </label>

@@ -2,6 +2,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { buttonClass } from "../../_components/ui";
+import { clampReplicas, MAX_REPLICAS_INPUT } from "../../_lib/replicas";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
 
@@ -77,10 +78,10 @@ export function BuildActions(props: {
             <input
               type="number"
               min={1}
-              max={64}
+              max={MAX_REPLICAS_INPUT}
               value={replicas}
               data-testid="ship-replicas"
-              onChange={(e) => setReplicas(Math.max(1, Math.min(64, Number(e.target.value) || 1)))}
+              onChange={(e) => setReplicas(clampReplicas(e.target.value))}
               className="w-16 rounded-md border border-slate-300 bg-transparent px-2 py-1 dark:border-slate-700"
             />
           </label>
