@@ -9,6 +9,19 @@ export {
   type TBuildCommitmentMessage,
 } from "./build-commitment";
 export {
+  buildIdToBytes32,
+  COMMITMENT_TTL_SECONDS,
+  checkSignedCommitment,
+  draftMessage,
+  imageDigestFromBytes32,
+  imageDigestToBytes32,
+  MAX_COMMITMENT_TTL_SECONDS,
+  type TCommitmentDraft,
+  type TCommitmentProblem,
+  type TSignedCommitment,
+  ZSignedCommitment,
+} from "./commitment";
+export {
   chainConfigFromEnv,
   chainFromConfig,
   DEVNET_CHAIN_ID,
