@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as Automerge from "@automerge/automerge";
+import type { LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import { actorFor, openEnvelope, sealChange, signingMessage } from "./envelope";
@@ -62,6 +63,46 @@ describe("signed change envelopes", () => {
     expect(moved.ok ? "ok" : moved.code).toBe("bad-signature");
     const junk = await openEnvelope({ ...envelope, signature: `0x${"00".repeat(65)}` });
     expect(junk.ok ? "ok" : junk.code).toBe("bad-signature");
+  });
+
+  it("signs v2 by default, still reads v1 (accounts without raw-hash signing) and refuses other versions", async () => {
+    const v2 = await sealChange({ account: writer, key: "dns/v", bytes: changeBy(writer.address, { a: 1 }) });
+    expect(v2.envelope.v).toBe(2);
+    const { sign: _sign, ...rest } = writer;
+    const messageOnly: LocalAccount = rest;
+    const v1 = await sealChange({
+      account: messageOnly,
+      key: "dns/v",
+      bytes: changeBy(writer.address, { a: 2 }),
+    });
+    expect(v1.envelope.v).toBeUndefined();
+    expect((await openEnvelope(v1.envelope)).ok).toBe(true);
+    // The same signature under the other version's message must not verify.
+    const relabelled = await openEnvelope({ ...v1.envelope, v: 2 });
+    expect(relabelled.ok ? "ok" : relabelled.code).toBe("bad-signature");
+    const downgraded = await openEnvelope({ ...v2.envelope, v: undefined });
+    expect(downgraded.ok ? "ok" : downgraded.code).toBe("bad-signature");
+    const future = await openEnvelope({ ...v2.envelope, v: 3 });
+    expect(future.ok ? "ok" : future.code).toBe("bad-version");
+    if (!future.ok) expect(future.detail).toMatch(/version 3 is unknown/);
+  });
+
+  it("rejects a forged v2 signature whether or not the signer's key is already known", async () => {
+    const fresh = privateKeyToAccount(generatePrivateKey());
+    const sealed = await sealChange({
+      account: fresh,
+      key: "dns/f",
+      bytes: changeBy(fresh.address, { a: 1 }),
+    });
+    const forged = await other.sign({ hash: `0x${"11".repeat(32)}` });
+    const unknownYet = await openEnvelope({ ...sealed.envelope, signature: forged });
+    expect(unknownYet.ok ? "ok" : unknownYet.code).toBe("bad-signature");
+    expect((await openEnvelope(sealed.envelope)).ok).toBe(true); // now the key is remembered
+    const known = await openEnvelope({ ...sealed.envelope, signature: forged });
+    expect(known.ok ? "ok" : known.code).toBe("bad-signature");
+    const flipped = `${sealed.envelope.signature.slice(0, 20)}${sealed.envelope.signature[20] === "0" ? "1" : "0"}${sealed.envelope.signature.slice(21)}`;
+    const tampered = await openEnvelope({ ...sealed.envelope, signature: flipped });
+    expect(tampered.ok ? "ok" : tampered.code).toBe("bad-signature");
   });
 
   it("rejects a change whose actor belongs to someone else", async () => {

@@ -1,14 +1,24 @@
 import * as Automerge from "@automerge/automerge";
 import type { LocalAccount } from "viem";
-import { recoverMessageAddress } from "viem";
+import { bytesToHex, recoverMessageAddress } from "viem";
 import { z } from "zod";
 import type { TRejectCode } from "../../lib/statestore/authorize";
 import { ZEntityKey } from "../../lib/statestore/entities";
+import { envelopeDigest, SignerKeys } from "./signer-keys";
 
 const ZHash = z.string().regex(/^[0-9a-f]{64}$/);
 
+/**
+ * Envelope versions (see signingMessage): absent = 1, an Ethereum personal_sign (keccak) signature,
+ * verified by recovering the address; 2 = ECDSA secp256k1 over SHA-256, verified natively against
+ * the signer's remembered public key. Other values are refused with `bad-version`.
+ */
+export const ENVELOPE_VERSIONS = [1, 2] as const;
+export const CURRENT_ENVELOPE_VERSION = 2;
+
 /** A signed change as it travels and as it is logged: the Automerge change plus who vouches for it. */
 export const ZEnvelope = z.object({
+  v: z.number().int().positive().optional(),
   key: ZEntityKey,
   hash: ZHash,
   signer: z.string().regex(/^0x[0-9a-f]{40}$/),
@@ -32,9 +42,12 @@ export type TOpenResult =
  * The signed text binds the entity key to the change hash, so a valid change of one entity cannot
  * be replayed into another entity's document (a root change has no deps tying it to a document).
  */
-export function signingMessage(key: string, hash: string): string {
-  return `formation-statestore/v1 ${key} ${hash}`;
+export function signingMessage(key: string, hash: string, version = CURRENT_ENVELOPE_VERSION): string {
+  return `formation-statestore/v${version} ${key} ${hash}`;
 }
+
+// Public keys learnt from verified signatures, shared by every store in this process.
+const signerKeys = new SignerKeys();
 
 /**
  * Actor ids embed the writer's address (20 bytes) plus a per-session nonce (12 bytes), so a writer
@@ -45,15 +58,29 @@ export function actorFor(address: string, nonce: Uint8Array): string {
   return address.slice(2).toLowerCase() + Buffer.from(nonce).toString("hex");
 }
 
-/** Signs an Automerge change made by `account` for entity `key`. */
+/**
+ * Signs an Automerge change made by `account` for entity `key`: a v2 envelope when the account can
+ * sign a raw hash (every private-key account), else a v1 personal_sign envelope.
+ */
 export async function sealChange(opts: {
   account: LocalAccount;
   key: string;
   bytes: Uint8Array;
 }): Promise<TVerifiedChange> {
   const decoded = Automerge.decodeChange(opts.bytes);
-  const signature = await opts.account.signMessage({ message: signingMessage(opts.key, decoded.hash) });
+  const { account } = opts;
+  let signature: `0x${string}`;
+  let version: number;
+  if (account.sign) {
+    version = CURRENT_ENVELOPE_VERSION;
+    const message = signingMessage(opts.key, decoded.hash, version);
+    signature = await account.sign({ hash: bytesToHex(envelopeDigest(message)) });
+  } else {
+    version = 1;
+    signature = await account.signMessage({ message: signingMessage(opts.key, decoded.hash, 1) });
+  }
   const envelope: TEnvelope = {
+    ...(version === 1 ? {} : { v: version }),
     key: opts.key,
     hash: decoded.hash,
     signer: opts.account.address.toLowerCase(),
@@ -65,10 +92,18 @@ export async function sealChange(opts: {
 
 /**
  * Checks an envelope received from anywhere (peer or disk): the bytes decode, their hash is the
- * signed hash, the actor belongs to the signer and the signature recovers to the signer. It does
- * not decide authorization: that needs the document (see authorizeWrite).
+ * signed hash, the actor belongs to the signer and the signature is the signer's. It does not
+ * decide authorization: that needs the document (see authorizeWrite).
  */
 export async function openEnvelope(envelope: TEnvelope): Promise<TOpenResult> {
+  const version = envelope.v ?? 1;
+  if (version !== 1 && version !== 2) {
+    return {
+      ok: false,
+      code: "bad-version",
+      detail: `envelope version ${version} is unknown (this replica reads ${ENVELOPE_VERSIONS.join(", ")})`,
+    };
+  }
   const bytes = new Uint8Array(Buffer.from(envelope.change, "base64"));
   let decoded: Automerge.DecodedChange;
   try {
@@ -90,21 +125,33 @@ export async function openEnvelope(envelope: TEnvelope): Promise<TOpenResult> {
       detail: `actor ${decoded.actor} is not ${envelope.signer}'s`,
     };
   }
-  let recovered: string;
-  try {
-    recovered = await recoverMessageAddress({
-      message: signingMessage(envelope.key, envelope.hash),
-      signature: envelope.signature as `0x${string}`,
-    });
-  } catch (error) {
-    return { ok: false, code: "bad-signature", detail: `signature does not recover: ${String(error)}` };
-  }
-  if (recovered.toLowerCase() !== envelope.signer) {
+  const signed =
+    version === 1
+      ? await legacySignatureValid(envelope)
+      : await signerKeys.verify({
+          signer: envelope.signer,
+          message: signingMessage(envelope.key, envelope.hash, 2),
+          signature: envelope.signature,
+        });
+  if (!signed) {
     return {
       ok: false,
       code: "bad-signature",
-      detail: `signature recovers to ${recovered}, not ${envelope.signer}`,
+      detail: `v${version} signature over ${envelope.key} ${envelope.hash} is not ${envelope.signer}'s`,
     };
   }
   return { ok: true, change: { envelope, bytes, decoded } };
+}
+
+// v1 envelopes (written before v2, or by accounts without raw-hash signing) recover the address.
+async function legacySignatureValid(envelope: TEnvelope): Promise<boolean> {
+  try {
+    const recovered = await recoverMessageAddress({
+      message: signingMessage(envelope.key, envelope.hash, 1),
+      signature: envelope.signature as `0x${string}`,
+    });
+    return recovered.toLowerCase() === envelope.signer;
+  } catch {
+    return false;
+  }
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import * as Automerge from "@automerge/automerge";
-import type { LocalAccount } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { bytesToHex, type LocalAccount } from "viem";
+import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { WebSocket } from "ws";
 import type { TRejectCode } from "../../lib/statestore/authorize";
-import { actorFor, openEnvelope, sealChange, type TEnvelope } from "./envelope";
+import { actorFor, openEnvelope, sealChange, signingMessage, type TEnvelope } from "./envelope";
 import { waitFor } from "./replica-harness";
+import { envelopeDigest } from "./signer-keys";
 import { parseWireMessage, STORE_PROTOCOL_VERSION, type TWireMessage } from "./wire";
 
 /** A raw protocol peer for tests: says hello, fetches envelopes, sends whatever it is told to. */
@@ -103,7 +104,7 @@ async function makeChange(opts: {
 export async function forgedEnvelopes(opts: {
   keys: readonly string[];
   addresses: readonly string[];
-  attacker: LocalAccount;
+  attacker: PrivateKeyAccount;
   history: readonly TEnvelope[];
   instanceKey: string;
 }): Promise<{ envelope: TEnvelope; expect: TRejectCode }[]> {
@@ -137,10 +138,14 @@ export async function forgedEnvelopes(opts: {
     }),
   );
   const genuine = await makeChange({ account: consoleAcct, key: "dns/forged", set: { value: "10.42.9.9" } });
-  const badSig = await attacker.signMessage({
-    message: `formation-statestore/v1 ${genuine.key} ${genuine.hash}`,
+  // The attacker's own valid signature over the genuine change, claiming the console signed it.
+  const badSig = await attacker.sign({
+    hash: bytesToHex(envelopeDigest(signingMessage(genuine.key, genuine.hash))),
   });
   await add("bad-signature", { ...genuine, signature: badSig });
+  const legacySig = await attacker.signMessage({ message: signingMessage(genuine.key, genuine.hash, 1) });
+  await add("bad-signature", { ...genuine, v: undefined, signature: legacySig });
+  await add("bad-version", { ...genuine, v: 9 });
   // A genuine console change moved to another entity: the signature binds the key, so it fails.
   const first = history[0];
   if (first) await add("bad-signature", { ...first, key: "instances/moved" });

@@ -5,8 +5,10 @@ import { ZEnvelope } from "./envelope";
 /**
  * Store replication protocol version. History:
  * 1 — hello/heads/changes: heads exchange per entity document, signed envelopes pushed.
+ * 2 — envelopes may be v2 (`v: 2`, SHA-256 ECDSA signatures; see envelope.ts). A v1 replica would
+ *     strip `v` and report every v2 change as forged, so the two refuse each other at hello.
  */
-export const STORE_PROTOCOL_VERSION = 1;
+export const STORE_PROTOCOL_VERSION = 2;
 
 /** Largest batch of envelopes in one `changes` message (keeps frames well under ws limits). */
 export const MAX_ENVELOPES_PER_MESSAGE = 500;

@@ -14,6 +14,7 @@ export interface Authorizer {
 
 export const REJECT_CODES = [
   "malformed",
+  "bad-version",
   "bad-hash",
   "bad-signature",
   "actor-mismatch",
