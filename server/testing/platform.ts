@@ -31,8 +31,11 @@ export type TTestPlatform = {
   console: TRunningConsole;
   dataDir: string;
   databaseUrl: string;
-  /** Stops the console and starts a new one on the same database and data dir (new port). */
-  restart(): Promise<void>;
+  /**
+   * Stops the console and starts a new one on the same database and data dir: on a new port, or on
+   * the same one with `keepPort` (real agents keep dialling the URL in their config).
+   */
+  restart(options?: { keepPort?: boolean }): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -63,10 +66,10 @@ export async function startTestPlatform(
     ...opts.env,
   });
   const allowed = new Set((opts.operators ?? []).map((a) => a.toLowerCase()));
-  const start = () =>
+  const start = (port = 0) =>
     startConsole({
       env,
-      port: 0,
+      port,
       migrate: false,
       withNext: false,
       logger: createLogger("test-console"),
@@ -90,9 +93,10 @@ export async function startTestPlatform(
     console: running,
     dataDir,
     databaseUrl: database.url,
-    async restart() {
+    async restart(options = {}) {
+      const port = options.keepPort === true ? new URL(running.url).port : "0";
       await running.close();
-      running = await start();
+      running = await start(Number(port));
       platform.url = running.url;
       platform.console = running;
       platform.controlPlane = cpOf(running);
