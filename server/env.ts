@@ -1,5 +1,6 @@
 import path from "node:path";
-import { getAddress, isAddress } from "viem";
+import { bytesToHex, getAddress, isAddress } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
 import { z } from "zod";
 
 /**
@@ -39,6 +40,14 @@ export const ZEnvSource = z.object({
     .string()
     .refine((v) => isAddress(v, { strict: false }), "ORCHESTRATOR_ADDRESS must be an address")
     .optional(),
+  /**
+   * Funded key the console relays owners' signed build commitments with (commitBuildFor pays gas).
+   * On the embedded devnet (chain 31337) it defaults to devnet account #9.
+   */
+  CHAIN_RELAYER_PRIVATE_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, "CHAIN_RELAYER_PRIVATE_KEY must be 0x + 64 hex digits")
+    .optional(),
   CONSOLE_ORIGIN: z.url().optional(),
   /** Browser session lifetime in seconds (default 7 days). */
   SESSION_TTL: ZDurationSeconds.default(7 * 24 * 3600),
@@ -58,6 +67,8 @@ export type TEnv = Readonly<{
   chainRpcUrl: string;
   chainId: number;
   orchestratorAddress: `0x${string}` | undefined;
+  /** Key that relays build commitments; undefined: commitments are recorded as failed ("no relayer"). */
+  relayerPrivateKey: `0x${string}` | undefined;
   /** Public origin of the console (scheme://host[:port]); SIWE domain and EIP-712 `origin`. */
   consoleOrigin: string;
   sessionTtlSeconds: number;
@@ -89,11 +100,26 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     chainRpcUrl: e.CHAIN_RPC_URL,
     chainId: e.CHAIN_ID,
     orchestratorAddress: e.ORCHESTRATOR_ADDRESS ? getAddress(e.ORCHESTRATOR_ADDRESS) : undefined,
+    relayerPrivateKey: relayerKey(e.CHAIN_RELAYER_PRIVATE_KEY, e.CHAIN_ID),
     consoleOrigin: origin,
     sessionTtlSeconds: e.SESSION_TTL,
     agentAllowlist: e.FORMATION_AGENT_ALLOWLIST,
     admins: e.FORMATION_ADMINS,
   });
+}
+
+// Hardhat's public test mnemonic: its keys hold ether on the local devnet only.
+const DEVNET_MNEMONIC = "test test test test test test test test test test test junk";
+// Not #0 (deployer/governance) nor #1 (the devnet agent's operator): a key of its own, so the
+// relayer's transaction nonces never race another process's.
+const DEVNET_RELAYER_INDEX = 9;
+
+function relayerKey(configured: string | undefined, chainId: number): `0x${string}` | undefined {
+  if (configured) return `0x${configured.slice(2).toLowerCase()}`;
+  if (chainId !== 31337) return undefined;
+  const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: DEVNET_RELAYER_INDEX }).getHdKey()
+    .privateKey;
+  return key ? bytesToHex(key) : undefined;
 }
 
 let cached: TEnv | undefined;

@@ -1,7 +1,17 @@
+import type { Address } from "viem";
 import { z } from "zod";
+import { ZSignedCommitment } from "@/lib/chain/commitment";
 import { ZMetrics } from "@/lib/protocol";
-import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
+import { createTRPCRouter, protectedProcedure, signedProcedure, type TContext } from "@/server/api/trpc";
+import { buildCommitmentsOf } from "@/server/chain/commitments-runtime";
 import { AppError } from "@/server/errors";
+import {
+  type TCommitmentDto,
+  toCommitmentDto,
+  ZCommitmentDto,
+  ZOnChainCheck,
+} from "@/server/services/deployments/commitment-dto";
+import type { TShipResult } from "@/server/services/deployments/deployment-service";
 import { ZDeploymentDto, ZInstanceDto } from "@/server/services/deployments/instance-dto";
 import { controlPlaneOf } from "./control-plane-context";
 
@@ -11,7 +21,30 @@ const ZShipResult = z.object({
   deployment: ZDeploymentDto,
   instances: z.array(ZInstanceDto),
   notice: z.string().nullable(),
+  /** The build commitment of this ship (pending while the console relays it). */
+  commitment: ZCommitmentDto,
 });
+
+/** The newest commitment of the owner's build, as a DTO (state no-chain / not-committed without one). */
+async function commitmentOf(
+  ctx: Pick<TContext, "runtime">,
+  opts: { owner: string; buildId: string; imageDigest: string | null },
+): Promise<TCommitmentDto> {
+  const service = buildCommitmentsOf(ctx.runtime);
+  const row = await service.forBuild({ owner: opts.owner, buildId: opts.buildId });
+  return toCommitmentDto({ row, chain: service.chain, buildId: opts.buildId, imageDigest: opts.imageDigest });
+}
+
+async function withCommitment(ctx: Pick<TContext, "runtime">, result: TShipResult) {
+  const d = result.deployment;
+  const build = await controlPlaneOf(ctx).repos.builds.find(d.buildId);
+  const commitment = await commitmentOf(ctx, {
+    owner: d.owner,
+    buildId: d.buildId,
+    imageDigest: build?.imageDigest ?? null,
+  });
+  return { ...result, commitment };
+}
 
 function actionProcedure(action: "start" | "stop" | "restart" | "delete") {
   return signedProcedure(`instance.${action}`, z.object({ instanceId: ZInstanceId }))
@@ -27,19 +60,90 @@ function actionProcedure(action: "start" | "stop" | "restart" | "delete") {
 
 /** Instances and deployments: ship, list, get-ip, start/stop/restart/delete, rollback. */
 export const instancesRouter = createTRPCRouter({
-  /** Ships a built image as N replicas (default 3) on distinct nodes; `notice` explains shortfalls. */
+  /**
+   * What the owner signs (EIP-712 BuildCommitment) to commit a build's image digest on ship; null
+   * when the console has no chain configured.
+   */
+  commitmentDraft: protectedProcedure
+    .input(z.object({ buildId: ZBuildId }))
+    .output(
+      z
+        .object({
+          chainId: z.number(),
+          contract: z.string(),
+          owner: z.string(),
+          buildId: z.string(),
+          imageDigest: z.string(),
+          nonce: z.string(),
+          deadline: z.number(),
+        })
+        .nullable(),
+    )
+    .query(async ({ ctx, input }) => {
+      const owner = ctx.session.address as Address;
+      const build = await controlPlaneOf(ctx).deployments.shippableBuild({ owner, buildId: input.buildId });
+      if (!build.imageDigest) throw new AppError("PRECONDITION_FAILED", `build ${build.id} has no image yet`);
+      return buildCommitmentsOf(ctx.runtime).draft({
+        owner,
+        buildId: build.id,
+        imageDigest: build.imageDigest,
+      });
+    }),
+
+  /**
+   * Ships a built image as N replicas (default 3) on distinct nodes; `notice` explains shortfalls.
+   * With `commitment` (the owner's signed BuildCommitment of the build's digest) the console checks
+   * it before anything changes, then relays it on chain without holding up the placement.
+   */
   ship: signedProcedure(
     "instance.ship",
-    z.object({ buildId: ZBuildId, replicas: z.number().int().min(1).max(64).optional() }),
+    z.object({
+      buildId: ZBuildId,
+      replicas: z.number().int().min(1).max(64).optional(),
+      commitment: ZSignedCommitment.optional(),
+    }),
+    {
+      precheck: async ({ ctx, params, envelope }) => {
+        if (!params.commitment) return;
+        const owner = envelope.signer as Address;
+        const build = await controlPlaneOf(ctx).deployments.shippableBuild({
+          owner,
+          buildId: params.buildId,
+        });
+        await buildCommitmentsOf(ctx.runtime).check({
+          owner,
+          buildId: build.id,
+          imageDigest: build.imageDigest ?? "",
+          commitment: params.commitment,
+        });
+      },
+    },
   )
     .output(ZShipResult)
-    .mutation(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.ship({
-        owner: ctx.actor.address,
+    .mutation(async ({ ctx, input }) => {
+      const owner = ctx.actor.address as Address;
+      const result = await controlPlaneOf(ctx).deployments.ship({
+        owner,
         buildId: input.params.buildId,
         ...(input.params.replicas === undefined ? {} : { replicas: input.params.replicas }),
-      }),
-    ),
+      });
+      const commitment = input.params.commitment;
+      if (commitment) {
+        const imageDigest =
+          result.instances[0]?.imageDigest ??
+          (await controlPlaneOf(ctx).repos.builds.find(input.params.buildId))?.imageDigest;
+        if (imageDigest) {
+          await buildCommitmentsOf(ctx.runtime).record({
+            deploymentId: result.deployment.deploymentId,
+            owner,
+            buildId: input.params.buildId,
+            imageDigest,
+            commitment,
+          });
+        }
+      }
+      return withCommitment(ctx, result);
+    }),
 
   rollback: signedProcedure(
     "deployment.rollback",
@@ -47,7 +151,10 @@ export const instancesRouter = createTRPCRouter({
   )
     .output(ZShipResult)
     .mutation(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.rollback({ owner: ctx.actor.address, ...input.params }),
+      withCommitment(
+        ctx,
+        await controlPlaneOf(ctx).deployments.rollback({ owner: ctx.actor.address, ...input.params }),
+      ),
     ),
 
   start: actionProcedure("start"),
@@ -107,9 +214,51 @@ export const instancesRouter = createTRPCRouter({
       }));
     }),
 
+  /** The caller's deployments, each with its build's commitment. */
   deployments: protectedProcedure
-    .output(z.array(ZDeploymentDto))
-    .query(async ({ ctx }) => controlPlaneOf(ctx).deployments.deployments({ owner: ctx.session.address })),
+    .output(
+      z.array(ZDeploymentDto.extend({ imageDigest: z.string().nullable(), commitment: ZCommitmentDto })),
+    )
+    .query(async ({ ctx }) => {
+      const cp = controlPlaneOf(ctx);
+      const list = await cp.deployments.deployments({ owner: ctx.session.address });
+      return Promise.all(
+        list.map(async (d) => {
+          const imageDigest = (await cp.repos.builds.find(d.buildId))?.imageDigest ?? null;
+          return {
+            ...d,
+            imageDigest,
+            commitment: await commitmentOf(ctx, { owner: d.owner, buildId: d.buildId, imageDigest }),
+          };
+        }),
+      );
+    }),
+
+  /**
+   * Image digest ⇄ commitment of one instance's build: the recorded relay (tx, block, status) and
+   * the contract's stored commitment compared with the instance's digest and owner.
+   */
+  commitment: protectedProcedure
+    .input(z.object({ instanceId: ZInstanceId }))
+    .output(z.object({ commitment: ZCommitmentDto, onChain: ZOnChainCheck.nullable() }))
+    .query(async ({ ctx, input }) => {
+      const instance = await controlPlaneOf(ctx).deployments.getInstance({
+        viewer: ctx.session.address,
+        admin: ctx.session.isAdmin,
+        instanceId: input.instanceId,
+      });
+      const commitment = await commitmentOf(ctx, {
+        owner: instance.owner,
+        buildId: instance.buildId,
+        imageDigest: instance.imageDigest,
+      });
+      const onChain = await buildCommitmentsOf(ctx.runtime).verifyOnChain({
+        owner: instance.owner,
+        buildId: instance.buildId,
+        imageDigest: instance.imageDigest,
+      });
+      return { commitment, onChain };
+    }),
 
   /** Metrics history of one instance (CPU, memory, disk, network). */
   metrics: protectedProcedure

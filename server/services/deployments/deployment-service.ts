@@ -41,7 +41,8 @@ export class DeploymentService {
     return { deployment: toDeploymentDto(dep), instances: instances.map(toInstanceDto), notice: dep.notice };
   }
 
-  async #shippableBuild(opts: { owner: string; buildId: string }) {
+  /** The owner's build if it can be shipped (built, image uploaded); throws NOT_FOUND / PRECONDITION_FAILED. */
+  async shippableBuild(opts: { owner: string; buildId: string }) {
     const build = await this.#o.builds.find(opts.buildId);
     if (!build || build.owner !== opts.owner)
       throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
@@ -67,7 +68,7 @@ export class DeploymentService {
         `replicas must be between 1 and ${this.#o.replicas.max} on this network`,
       );
     }
-    const build = await this.#shippableBuild({ owner, buildId: opts.buildId });
+    const build = await this.shippableBuild({ owner, buildId: opts.buildId });
     const dep = await this.#o.deployments.upsert({
       id: `d-${randomBytes(10).toString("hex")}`,
       owner,
@@ -85,7 +86,7 @@ export class DeploymentService {
     const owner = opts.owner.toLowerCase();
     const dep = await this.#o.deployments.findByName({ owner, name: opts.name });
     if (!dep) throw new AppError("NOT_FOUND", `No deployment named ${opts.name}`);
-    const build = await this.#shippableBuild({ owner, buildId: opts.buildId });
+    const build = await this.shippableBuild({ owner, buildId: opts.buildId });
     if (build.name !== dep.name) {
       throw new AppError("BAD_REQUEST", `build ${build.id} is named ${build.name}, not ${dep.name}`);
     }
