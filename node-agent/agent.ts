@@ -15,6 +15,7 @@ import type { TAgentConfig } from "./config/schema";
 import { type TAgentStatus, writeStatusFile } from "./config/status-file";
 import { AgentConnection, type TSessionMessage, type TWelcome } from "./connection/agent-connection";
 import { wireguardPeersFrom } from "./connection/formnet-peers";
+import { answerSerialRequest } from "./connection/serial-log";
 import { deleteLink, linkExists } from "./host/net";
 import { runPreflight, type TAccelerator, type TPreflightReport } from "./host/preflight";
 import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
@@ -354,6 +355,15 @@ export class NodeAgent {
         return;
       case "formnet.peers":
         this.#applyPeers(message.peers);
+        return;
+      case "instance.serial.request":
+        void answerSerialRequest({
+          request: message,
+          // Matched against the hypervisor's own VM list, never used to build a path.
+          lookup: async (id) => (await this.#hypervisor?.list())?.find((vm) => vm.instanceId === id) ?? null,
+          send: (reply) => this.#connection?.send(reply) ?? false,
+          log: this.#log,
+        });
         return;
       case "error":
         this.#log.warn(

@@ -7,4 +7,5 @@ export * from "./jobs";
 export * from "./messages";
 export * from "./parse";
 export * from "./paths";
+export * from "./serial";
 export * from "./version";

@@ -12,6 +12,7 @@ import {
   ZWgKey,
 } from "./common";
 import { ZJobResult, ZJobSpec } from "./jobs";
+import { ZSerialReply, ZSerialRequest } from "./serial";
 
 // ---------------------------------------------------------------------------------------------
 // console → agent
@@ -93,6 +94,8 @@ export const ZConsoleToAgent = z.union([
   ZJobCancel,
   ZFormnetPeers,
   ZErrorFrame,
+  /** Only to agents speaking protocol ≥ `SERIAL_LOG_MIN_PROTOCOL`. */
+  ZSerialRequest,
 ]);
 export type TConsoleToAgent = z.infer<typeof ZConsoleToAgent>;
 
@@ -199,6 +202,7 @@ export const ZAgentToConsole = z.discriminatedUnion("type", [
   ZJobComplete,
   ZJobFail,
   ZInstanceStatusReport,
+  ZSerialReply,
 ]);
 export type TAgentToConsole = z.infer<typeof ZAgentToConsole>;
 

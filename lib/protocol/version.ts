@@ -7,8 +7,16 @@
  *       node and instance metrics, leased jobs (build, boot, stop, start, restart, delete) with
  *       ack/progress/log/complete/fail/cancel, instance status reports, formnet peer pushes,
  *       error frames for malformed input.
+ *   2 — 2026-11: `instance.serial.request` (console → agent) / `instance.serial.reply` (agent →
+ *       console): a bounded slice of an instance's serial console log. A version-1 agent would
+ *       refuse the request frame as malformed, so the console sends it only to agents that said
+ *       `protocolVersion ≥ 2` in hello (`SERIAL_LOG_MIN_PROTOCOL`) and answers `agentTooOld` for
+ *       older ones. Version-1 agents are still admitted (everything else is unchanged).
+ *
+ * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
+ * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

@@ -4,6 +4,7 @@ import { buildsRouter } from "@/server/api/routers/builds";
 import { formnetRouter } from "@/server/api/routers/formnet";
 import { instancesRouter } from "@/server/api/routers/instances";
 import { nodesRouter } from "@/server/api/routers/nodes";
+import { serialRouter } from "@/server/api/routers/serial";
 import { createCallerFactory, createTRPCRouter } from "@/server/api/trpc";
 import { stateRouter } from "@/server/statestore/router";
 
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   builds: buildsRouter,
   instances: instancesRouter,
   nodes: nodesRouter,
+  serial: serialRouter,
   formnet: formnetRouter,
   state: stateRouter,
 });

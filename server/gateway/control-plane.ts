@@ -28,6 +28,7 @@ import { NodeService } from "@/server/services/nodes/node-service";
 import { AgentConnection, type AgentSessionHandler, CLOSE } from "./agent-connection";
 import type { TControlPlaneConfig } from "./config";
 import type { Notifier } from "./notifier";
+import { SerialLogRequests } from "./serial-log";
 
 export type TAdmissionCheck = { isAdmitted(address: string): Promise<boolean> };
 
@@ -56,6 +57,11 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   readonly log: Logger;
   readonly db: TDatabase;
   readonly connections = new Map<string, AgentConnection>();
+  /** Serial console logs read from the hosting agent over its socket (server/gateway/serial-log.ts). */
+  readonly serial = new SerialLogRequests({
+    connections: this.connections,
+    findNode: (id) => this.repos.nodes.find(id),
+  });
   readonly jobs: JobService;
   readonly builds: BuildService;
   readonly deployments: DeploymentService;
@@ -361,6 +367,8 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
         return (await this.reconciler.report(nodeId, message))
           ? null
           : notYours(`instance ${message.instanceId}`);
+      case "instance.serial.reply":
+        return this.serial.onReply(nodeId, message) ? null : notYours(`serial request ${message.requestId}`);
     }
   }
 
@@ -383,6 +391,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     const nodeId = connection.nodeId;
     if (!nodeId || this.connections.get(nodeId) !== connection) return;
     this.connections.delete(nodeId);
+    this.serial.nodeGone(nodeId);
     connection.log.info("agent disconnected");
     await this.nodes.disconnected(nodeId, this.consoleId);
     await this.jobs.disconnected(nodeId);

@@ -7,6 +7,7 @@ import {
   encodeMessage,
   PROTOCOL_VERSION,
   parseConsoleMessage,
+  serialReadRange,
   type TAgentToConsole,
   type TConsoleToAgent,
   type THello,
@@ -39,6 +40,12 @@ export type TFakeAgentOptions = {
   /** Send heartbeats at the interval from `welcome` (default true). */
   heartbeats?: boolean;
   onOffer?: (offer: TOffer, agent: FakeAgent) => void | Promise<void>;
+  /**
+   * Serial console text of a hosted instance for `instance.serial.request` (default: a line naming
+   * the instance). Return null to leave requests unanswered (console timeout tests). Instances
+   * not in `instances` get `unknownInstance`.
+   */
+  serialLog?: (instanceId: string) => string | null;
 };
 
 /**
@@ -118,8 +125,36 @@ export class FakeAgent {
       }
     } else if (m.type === "job.offer" && this.#o.onOffer) {
       await this.#o.onOffer(m, this);
+    } else if (m.type === "instance.serial.request") {
+      this.#answerSerial(m);
     }
     this.#notify();
+  }
+
+  #answerSerial(m: TMessageOf<TConsoleToAgent, "instance.serial.request">): void {
+    const base = { type: "instance.serial.reply", requestId: m.requestId, instanceId: m.instanceId } as const;
+    if (!this.instances.has(m.instanceId)) {
+      this.send({
+        ...base,
+        data: "",
+        offset: 0,
+        end: 0,
+        size: 0,
+        error: { code: "unknownInstance", message: `${m.instanceId} is not hosted here` },
+      });
+      return;
+    }
+    const text = this.#o.serialLog ? this.#o.serialLog(m.instanceId) : `serial console of ${m.instanceId}\n`;
+    if (text === null) return;
+    // ASCII test logs: bytes and characters coincide.
+    const { start, length } = serialReadRange({ size: text.length, maxBytes: m.maxBytes, offset: m.offset });
+    this.send({
+      ...base,
+      data: text.slice(start, start + length),
+      offset: start,
+      end: start + length,
+      size: text.length,
+    });
   }
 
   #notify(): void {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ZMetrics } from "@/lib/protocol";
-import { createTRPCRouter, protectedProcedure } from "@/server/api/trpc";
+import { createTRPCRouter, protectedProcedure, publicProcedure } from "@/server/api/trpc";
 import type { TNodeRow } from "@/server/db/repositories/nodes-repository";
 import { AppError } from "@/server/errors";
 import type { ControlPlane } from "@/server/gateway/control-plane";
@@ -29,6 +29,27 @@ const ZNodeDto = z.object({
   instances: z.number(),
   createdAt: z.date(),
 });
+
+/**
+ * What anyone may see of a node, signed in or not: capacity, usage, health, region and liveness.
+ * No operator address, formnet address, agent version or status text, and instance COUNTS only
+ * (never ids, owners or builds).
+ */
+export const ZPublicNodeDto = ZNodeDto.pick({
+  nodeId: true,
+  region: true,
+  accel: true,
+  capacity: true,
+  allocated: true,
+  status: true,
+  connected: true,
+  healthy: true,
+  lastHeartbeatAt: true,
+  metrics: true,
+  instances: true,
+  createdAt: true,
+}).strict();
+export type TPublicNodeDto = z.infer<typeof ZPublicNodeDto>;
 
 async function toDtos(cp: ControlPlane, rows: TNodeRow[]) {
   const usage = await cp.repos.instances.usageByNode();
@@ -70,6 +91,29 @@ export const nodesRouter = createTRPCRouter({
         await cp.repos.nodes.list(input.operator ? { operator: input.operator.toLowerCase() } : {}),
       );
     }),
+
+  /** The public view of every node (the signed-out nodes page). */
+  publicList: publicProcedure.output(z.array(ZPublicNodeDto)).query(async ({ ctx }) => {
+    const cp = controlPlaneOf(ctx);
+    const dtos = await toDtos(cp, await cp.repos.nodes.list({}));
+    // Copy field by field so a field added to ZNodeDto never leaks here by accident.
+    return dtos.map(
+      (d): TPublicNodeDto => ({
+        nodeId: d.nodeId,
+        region: d.region,
+        accel: d.accel,
+        capacity: d.capacity,
+        allocated: d.allocated,
+        status: d.status,
+        connected: d.connected,
+        healthy: d.healthy,
+        lastHeartbeatAt: d.lastHeartbeatAt,
+        metrics: d.metrics,
+        instances: d.instances,
+        createdAt: d.createdAt,
+      }),
+    );
+  }),
 
   get: protectedProcedure
     .input(
