@@ -6,6 +6,10 @@
  * and non-admins are refused according to the procedure's declared `meta.access`), so nothing is
  * silently unprotected — but only a row proves owners are separated from other users.
  */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { AnyProcedure } from "@trpc/server";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +24,7 @@ import {
   TEST_CONSOLE_ORIGIN,
   type TTestConsole,
 } from "@/server/http/testing";
+import { FakeAgent } from "@/server/testing/fake-agent";
 
 const ROLES = ["anonymous", "other", "owner", "agent", "admin"] as const;
 type TRole = (typeof ROLES)[number];
@@ -30,6 +35,8 @@ type TFixture = {
   accounts: Record<Exclude<TRole, "anonymous">, PrivateKeyAccount>;
   /** An audit entry signed by the owner. */
   ownerAuditId: string;
+  /** An instance of the owner on the fake agent's node (its serial log is served). */
+  ownerInstanceId: string;
   /** Signs `action` with the role's key (anonymous: a throwaway key nobody knows). */
   sign(role: TRole, action: string, params: unknown): Promise<unknown>;
 };
@@ -102,11 +109,22 @@ const CASES: TCase[] = [
   { path: "state.get", type: "query", input: () => ({ key: "cidrs/10.42.0.0_16" }), expect: OPERATORS },
   { path: "state.history", type: "query", input: () => ({ key: "cidrs/10.42.0.0_16" }), expect: OPERATORS },
   { path: "state.stats", type: "query", expect: OPERATORS },
+  // The public nodes view: anyone, signed in or not (what it may show is checked below).
+  { path: "nodes.publicList", type: "query", expect: EVERYONE },
+  // Boot logs can hold secrets: the owner only; admins and the hosting operator see "not found".
+  {
+    path: "serial.tail",
+    type: "query",
+    input: (fx) => ({ instanceId: fx.ownerInstanceId, maxBytes: 1024 }),
+    expect: OWNER_ONLY,
+  },
 ];
 // Referenced so the shorthand stays available for rows the lead adds (admin routers).
 void ADMIN_ONLY;
 
 let fx: TFixture;
+let agent: FakeAgent | undefined;
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "formation-authz-"));
 
 beforeAll(async () => {
   const accounts = {
@@ -116,7 +134,12 @@ beforeAll(async () => {
     admin: privateKeyToAccount(generatePrivateKey()),
   };
   const console_ = await startTestConsole({
-    env: { FORMATION_AGENT_ALLOWLIST: accounts.agent.address, FORMATION_ADMINS: accounts.admin.address },
+    env: {
+      FORMATION_AGENT_ALLOWLIST: accounts.agent.address,
+      FORMATION_ADMINS: accounts.admin.address,
+      // The default modules run (control plane, terminal, state store): keep their files out of cwd.
+      FORMATION_DATA_DIR: dataDir,
+    },
   });
   const sign = (role: TRole, action: string, params: unknown) =>
     signAction(role === "anonymous" ? privateKeyToAccount(generatePrivateKey()) : accounts[role], {
@@ -129,11 +152,37 @@ beforeAll(async () => {
     await sign("owner", "build.cancel", { buildId: "b-1" }),
     "build.cancel",
   );
-  fx = { console: console_, accounts, ownerAuditId: actor.auditId, sign };
+  // The agent role's node hosts one instance of the owner, with a serial log that names it.
+  agent = await FakeAgent.connect({
+    url: console_.url,
+    account: accounts.agent,
+    serialLog: (id) => `serial console of ${id}\n`,
+  });
+  const cp = console_.runtime.services.controlPlane;
+  if (!cp) throw new Error("control plane module did not start");
+  const ownerInstanceId = `i-${randomBytes(10).toString("hex")}`;
+  await cp.repos.instances.create({
+    id: ownerInstanceId,
+    deploymentId: "d-authz",
+    buildId: "b-authz",
+    owner: accounts.owner.address.toLowerCase(),
+    nodeId: agent.nodeId,
+    status: "running",
+    desired: "running",
+    formnetIp: null,
+    imageDigest: `sha256:${"a".repeat(64)}`,
+    vcpu: 1,
+    memoryMb: 512,
+    diskGb: 5,
+  });
+  agent.instances.set(ownerInstanceId, "running");
+  fx = { console: console_, accounts, ownerAuditId: actor.auditId, ownerInstanceId, sign };
 });
 
 afterAll(async () => {
+  await agent?.close();
   await fx?.console.close();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Fresh credentials per call, so a sign-out in one cell cannot affect another. */
@@ -174,6 +223,43 @@ describe("authorization matrix", () => {
   it("lists only procedures that exist", () => {
     const known = new Set(procedures.map((p) => p.path));
     expect(CASES.map((c) => c.path).filter((p) => !known.has(p))).toEqual([]);
+  });
+});
+
+describe("public procedures leak nothing private", () => {
+  it("nodes.publicList shows capacity, usage and health, but no operator, address or instance ids", async () => {
+    const res = await callTrpc({ url: fx.console.url, path: "nodes.publicList", type: "query" });
+    expect(res.ok).toBe(true);
+    const nodes = res.data as Record<string, unknown>[];
+    expect(nodes).toHaveLength(1);
+    const [node] = nodes;
+    expect(Object.keys(node ?? {}).sort()).toEqual(
+      [
+        "accel",
+        "allocated",
+        "capacity",
+        "connected",
+        "createdAt",
+        "healthy",
+        "instances",
+        "lastHeartbeatAt",
+        "metrics",
+        "nodeId",
+        "region",
+        "status",
+      ].sort(),
+    );
+    expect(node).toMatchObject({ instances: 1, allocated: { vcpu: 1, memoryMb: 512, diskGb: 5 } });
+    const text = JSON.stringify(res.data).toLowerCase();
+    for (const secret of [
+      fx.ownerInstanceId,
+      fx.accounts.owner.address.toLowerCase(),
+      fx.accounts.agent.address.toLowerCase(),
+      agent?.wgPublicKey.toLowerCase() ?? "",
+      "10.42.",
+    ]) {
+      expect(text).not.toContain(secret);
+    }
   });
 });
 
