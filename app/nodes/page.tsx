@@ -1,13 +1,14 @@
 "use client";
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { SessionGate } from "../_components/session-gate";
 import { EmptyState, ErrorState, ListSkeleton, Mono, PageHeader } from "../_components/ui";
+import { useSession } from "../_components/wallet-session";
 import { formatAgo, shortAddress, shortId } from "../_lib/format";
 import { useTRPC } from "../_lib/trpc";
 import { useNow } from "../_lib/use-now";
 import { CapacityBars } from "./_components/capacity-bars";
 import { NodeHealthBadge } from "./_components/node-health";
+import { PublicNodes } from "./_components/public-nodes";
 
 function NodesList() {
   const trpc = useTRPC();
@@ -73,16 +74,16 @@ function NodesList() {
   );
 }
 
+/** Signed in: the operators' view (operators, formnet addresses, node pages); signed out: the public view. */
 export default function NodesPage() {
+  const session = useSession();
   return (
     <>
       <PageHeader
         title="Nodes"
         description="Operators' machines: capacity promised to instances, health and heartbeats."
       />
-      <SessionGate what="the network's nodes">
-        <NodesList />
-      </SessionGate>
+      {session.isLoading ? <ListSkeleton rows={3} /> : session.data ? <NodesList /> : <PublicNodes />}
     </>
   );
 }
