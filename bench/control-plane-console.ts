@@ -2,9 +2,12 @@
  * Console process driven by bench/control-plane-bench.ts: API + agent gateway only, on the database
  * and data dir from the environment. Reads JSON commands on stdin, answers JSON lines on stdout:
  *   {"op":"enqueue","nodeIds":[…]}  → {"op":"enqueued","jobs":[{"jobId","t0"}]} (t0 = epoch ms, sub-ms)
- *   {"op":"stats"}                  → {"op":"stats","rss","heapUsed","cpuUserMs","cpuSystemMs","connected"}
+ *   {"op":"stats"}                  → {"op":"stats","rss","maxRss","heapUsed","cpuUserMs","cpuSystemMs",
+ *                                       "connected","heartbeats","loopP99Ms","loopMaxMs"} (loop delay since
+ *                                       the previous stats call)
  */
 import { randomUUID } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { createLogger } from "@/core/log";
 import { controlPlaneModule } from "@/server/gateway/module";
@@ -21,6 +24,15 @@ const running = await startConsole({
 });
 const cp = running.runtime.services.controlPlane;
 if (!cp) throw new Error("control plane did not start");
+// Count heartbeats as the console handles them (the rate the bench reports is the console's view).
+let heartbeats = 0;
+const heartbeat = cp.nodes.heartbeat.bind(cp.nodes);
+cp.nodes.heartbeat = (nodeId, beat) => {
+  heartbeats++;
+  heartbeat(nodeId, beat);
+};
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
 out({ op: "ready", url: running.url });
 
 for await (const line of createInterface({ input: process.stdin })) {
@@ -46,11 +58,16 @@ for await (const line of createInterface({ input: process.stdin })) {
     out({
       op: "stats",
       rss: m.rss,
+      maxRss: process.resourceUsage().maxRSS * 1024,
       heapUsed: m.heapUsed,
       cpuUserMs: c.user / 1000,
       cpuSystemMs: c.system / 1000,
       connected: cp.connections.size,
+      heartbeats,
+      loopP99Ms: loop.percentile(99) / 1e6,
+      loopMaxMs: loop.max / 1e6,
     });
+    loop.reset();
   } else if (cmd.op === "exit") {
     await running.close();
     process.exit(0);

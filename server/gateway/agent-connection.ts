@@ -114,6 +114,13 @@ export class AgentConnection {
     return true;
   }
 
+  /** Sends a frame already encoded with `encodeMessage` (one encoding shared by many sockets). */
+  sendEncoded(text: string): boolean {
+    if (!this.isOpen) return false;
+    this.#o.socket.send(text);
+    return true;
+  }
+
   close(code: number, reason: string): void {
     if (this.#closed) return;
     this.#o.socket.close(code, reason.slice(0, 120));

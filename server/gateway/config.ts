@@ -33,6 +33,9 @@ export const ZControlPlaneEnv = z.object({
   /** JSON network policy (ZNetworkPolicy); defaults to devnet's limits. */
   FORMATION_NETWORK_POLICY: z.string().optional(),
   FORMATION_MAX_MALFORMED: z.coerce.number().int().positive().default(5),
+  FORMATION_PEERS_COALESCE_MS: ms(250),
+  FORMATION_PEERS_COALESCE_MAX_MS: ms(2_000),
+  FORMATION_PEERS_PAGE_SIZE: z.coerce.number().int().positive().default(2_000),
 });
 
 export type TControlPlaneConfig = {
@@ -53,6 +56,15 @@ export type TControlPlaneConfig = {
   replicas: { default: number; max: number };
   policy: TNetworkPolicy;
   maxMalformed: number;
+  /**
+   * Peer changes are pushed at most once per window: `peersCoalesceMs`, growing by 1 ms per 4
+   * connected agents up to `peersCoalesceMaxMs` (a join storm at 5,000 agents would otherwise
+   * send thousands of frames per change).
+   */
+  peersCoalesceMs: number;
+  peersCoalesceMaxMs: number;
+  /** Peers per `formnet.peers` frame of a full list sent to delta-capable agents (frame limit). */
+  peersPageSize: number;
 };
 
 /** Parses the control-plane settings; throws one error naming every bad variable. */
@@ -89,5 +101,8 @@ export function loadControlPlaneConfig(
     replicas: { default: e.FORMATION_DEFAULT_REPLICAS, max: e.FORMATION_MAX_REPLICAS },
     policy,
     maxMalformed: e.FORMATION_MAX_MALFORMED,
+    peersCoalesceMs: e.FORMATION_PEERS_COALESCE_MS,
+    peersCoalesceMaxMs: e.FORMATION_PEERS_COALESCE_MAX_MS,
+    peersPageSize: e.FORMATION_PEERS_PAGE_SIZE,
   };
 }

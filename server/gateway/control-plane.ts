@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "@/core/log";
 import {
   CAPABILITY_PEER_DELTAS,
+  encodeMessage,
   type TAgentToConsole,
   type TConsoleToAgent,
   type THello,
@@ -249,14 +250,19 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   }
 
   #schedulePeers(ref: string): void {
-    this.formnet.invalidatePeers();
+    this.formnet.invalidatePeers(ref);
     this.#changedPeers.add(ref);
     if (this.#peersTimer) return;
-    // Coalesce bursts (agents joining, instances booting) into one delta push per interval.
+    // Coalesce bursts (agents joining, instances booting) into one delta push per interval; the
+    // interval grows with the number of sockets so a join storm does not turn into n² sends.
+    const windowMs = Math.min(
+      this.config.peersCoalesceMaxMs,
+      Math.max(this.config.peersCoalesceMs, Math.round(this.connections.size / 4)),
+    );
     this.#peersTimer = setTimeout(() => {
       this.#peersTimer = null;
       void this.#safe("peers push", () => this.#pushPeerChanges());
-    }, 250);
+    }, windowMs);
   }
 
   async #pushPeerChanges(): Promise<void> {
@@ -266,19 +272,34 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     const delta = peers.filter((p) => changed.has(p.ref));
     // A changed ref that is no longer a peer was removed: only a full list can say so.
     const removed = changed.has("*") || delta.length < changed.size;
+    // Encoded once and shared by every socket (JSON.stringify per agent dominated at thousands).
+    let deltaFrame: string[] | null = null;
+    let fullFrames: string[] | null = null;
+    let singleFull: string[] | null = null;
     for (const c of this.connections.values()) {
-      const full = removed || !c.capabilities.has(CAPABILITY_PEER_DELTAS);
-      c.send(
-        full
-          ? { type: "formnet.peers", peers, full: true }
-          : { type: "formnet.peers", peers: delta, full: false },
-      );
+      let frames: string[];
+      if (!c.capabilities.has(CAPABILITY_PEER_DELTAS)) {
+        singleFull ??= await this.formnet.fullFrames();
+        frames = singleFull;
+      } else if (removed) {
+        fullFrames ??= await this.formnet.fullFrames(this.config.peersPageSize);
+        frames = fullFrames;
+      } else {
+        deltaFrame ??= [encodeMessage({ type: "formnet.peers", peers: delta, full: false })];
+        frames = deltaFrame;
+      }
+      for (const f of frames) c.sendEncoded(f);
     }
   }
 
-  /** Sends the full peer list to one agent (on welcome). */
+  /**
+   * Sends the full peer list to one agent (on welcome): the cached encoded frames, paged for
+   * agents that merge deltas.
+   */
   async pushPeers(only: AgentConnection): Promise<void> {
-    only.send({ type: "formnet.peers", peers: await this.formnet.peers(), full: true });
+    const paged = only.capabilities.has(CAPABILITY_PEER_DELTAS);
+    const frames = await this.formnet.fullFrames(paged ? this.config.peersPageSize : undefined);
+    for (const f of frames) only.sendEncoded(f);
   }
 
   #onNodeNotice(payload: string): void {

@@ -44,6 +44,10 @@ export function createFormnetRepository(db: TDatabase) {
       await db.formnetAddress.deleteMany({ where: { ref } });
     },
 
+    listByRefs(refs: string[]): Promise<TFormnetRow[]> {
+      return db.formnetAddress.findMany({ where: { ref: { in: refs } } });
+    },
+
     list(): Promise<TFormnetRow[]> {
       return db.formnetAddress.findMany({ orderBy: { createdAt: "asc" } });
     },

@@ -35,6 +35,8 @@ export type TNewJob = {
   buildId?: string | null;
   instanceId?: string | null;
   maxAttempts?: number;
+  /** Insert already leased (to `nodeId`, whose socket this console holds): saves the lease update. */
+  leaseUntil?: Date;
 };
 
 /** Job queue persistence. State changes are conditional updates, so two consoles cannot both win. */
@@ -43,13 +45,15 @@ export function createJobsRepository(db: TDatabase) {
     /** Inserts the job unless one with the same idempotency key exists; returns the stored row. */
     async enqueue(job: TNewJob): Promise<{ job: TJobRow; created: boolean }> {
       // Insert first and look up only on conflict: the common case costs one statement.
+      const leased = job.leaseUntil !== undefined && job.nodeId !== null;
       try {
         const created = await db.job.create({
           data: {
             id: job.id,
             kind: job.kind,
             payload: job.payload,
-            state: "queued",
+            state: leased ? "leased" : "queued",
+            ...(leased ? { leaseExpiresAt: job.leaseUntil, attempts: 1 } : {}),
             targeted: job.nodeId !== null,
             nodeId: job.nodeId,
             idempotencyKey: job.idempotencyKey,

@@ -42,6 +42,7 @@ export type THelloNode = {
   protocolVersion: number;
   consoleId: string;
   agentTokenHash: string;
+  formnetIp: string;
 };
 
 /** Node registry and heartbeat history. */
@@ -71,6 +72,7 @@ export function createNodesRepository(db: TDatabase) {
         protocolVersion: n.protocolVersion,
         consoleId: n.consoleId,
         agentTokenHash: n.agentTokenHash,
+        formnetIp: n.formnetIp,
         connectedAt: now,
         lastHeartbeatAt: now,
         status: "online",
@@ -82,10 +84,6 @@ export function createNodesRepository(db: TDatabase) {
     /** The connected node holding this blob-endpoint token, if any. */
     findByToken(agentTokenHash: string): Promise<TNodeRow | null> {
       return db.node.findFirst({ where: { agentTokenHash, consoleId: { not: null } } });
-    },
-
-    setFormnetIp(id: string, formnetIp: string): Promise<TNodeRow> {
-      return db.node.update({ where: { id }, data: { formnetIp } });
     },
 
     /** Clears the socket owner, unless another console took the node over meanwhile. */
@@ -124,11 +122,22 @@ export function createNodesRepository(db: TDatabase) {
       await db.nodeMetric.createMany({
         data: opts.samples.map((s) => ({ nodeId: s.nodeId, at: opts.at, ...s.metrics })),
       });
-      for (const s of opts.samples) {
-        await db.node.updateMany({
-          where: { id: s.nodeId },
-          data: { lastMetrics: JSON.stringify(s.metrics) },
+      // One `UPDATE … CASE` per 200 nodes instead of one statement per node: at thousands of
+      // agents the per-node updates held the database for seconds and delayed job offers.
+      for (let i = 0; i < opts.samples.length; i += 200) {
+        const chunk = opts.samples.slice(i, i + 200);
+        const parts = ['UPDATE "Node" SET "lastMetrics" = CASE "id" WHEN '];
+        const values: string[] = [];
+        chunk.forEach((s, k) => {
+          values.push(s.nodeId, JSON.stringify(s.metrics));
+          parts.push(" THEN ", k === chunk.length - 1 ? ' END WHERE "id" IN (' : " WHEN ");
         });
+        chunk.forEach((s, k) => {
+          values.push(s.nodeId);
+          parts.push(k === chunk.length - 1 ? ")" : ", ");
+        });
+        // Tagged-template form (placeholders per provider: `?` on SQLite, `$n` on PostgreSQL).
+        await db.$executeRaw(Object.assign([...parts], { raw: [...parts] }), ...values);
       }
     },
 

@@ -61,6 +61,13 @@ export class JobService {
   }
 
   async enqueue(spec: TEnqueue): Promise<TJobRow> {
+    // Fast path: this process holds the target's socket, so the job is inserted already leased to
+    // it and offered at once (one statement, no queue scan). Nobody else can lease it meanwhile.
+    const offer =
+      spec.nodeId !== null && this.#o.links.isConnected(spec.nodeId)
+        ? ZJobSpec.safeParse({ kind: spec.kind, payload: spec.payload })
+        : null;
+    const direct = offer?.success === true;
     const { job, created } = await this.#o.jobs.enqueue({
       id: randomUUID(),
       kind: spec.kind,
@@ -70,11 +77,11 @@ export class JobService {
       buildId: spec.buildId ?? null,
       instanceId: spec.instanceId ?? null,
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+      ...(direct ? { leaseUntil: this.#until(this.#o.timing.ackTimeoutMs) } : {}),
     });
     if (!created) return job;
-    if (spec.nodeId !== null && this.#o.links.isConnected(spec.nodeId)) {
-      // Fast path: this process holds the target's socket, so offer now instead of a queue scan.
-      await this.#offer(job, spec.nodeId);
+    if (offer?.success && spec.nodeId !== null) {
+      await this.#sendOffer(job, spec.nodeId, offer.data);
     } else {
       await this.#o.notifier.publish("formation_jobs", spec.nodeId ?? "*");
     }
@@ -151,25 +158,34 @@ export class JobService {
     ) {
       return false;
     }
-    const leased = { ...job, state: "leased", nodeId, attempts: job.attempts + 1 };
+    return this.#sendOffer(
+      { ...job, state: "leased", nodeId, attempts: job.attempts + 1 },
+      nodeId,
+      spec.data,
+    );
+  }
+
+  /** Sends the offer of a job already leased to `nodeId`; gives it back if the socket is gone. */
+  async #sendOffer(leased: TJobRow, nodeId: string, spec: TJobSpec): Promise<boolean> {
     // Build listeners must see the lease before the agent can answer (the ack would race the
     // "claimed" phase); instance jobs are latency-sensitive and nobody needs their lease first.
-    const early = job.kind === "build";
+    const early = leased.kind === "build";
     if (early) await this.#emit({ type: "leased", job: leased, nodeId });
     const sent = this.#o.links.send(nodeId, {
       type: "job.offer",
-      jobId: job.id,
+      jobId: leased.id,
       leaseMs: this.#o.timing.leaseMs,
-      ...spec.data,
+      ...spec,
     });
     if (!sent) {
       // The socket went away between listing and sending: give the job straight back.
-      if (await this.#o.jobs.requeue({ id: job.id, nodeId })) {
+      if (await this.#o.jobs.requeue({ id: leased.id, nodeId })) {
         await this.#emit({
           type: "requeued",
           job: leased,
           reason: `node ${nodeId} disconnected before the offer`,
         });
+        await this.#o.notifier.publish("formation_jobs", nodeId);
       }
       return false;
     }

@@ -1,6 +1,10 @@
 import { allocateLowestFree } from "@/lib/formnet/allocate";
-import type { TFormnetPeer } from "@/lib/protocol";
-import type { TFormnetKind, TFormnetRepository } from "@/server/db/repositories/formnet-repository";
+import { encodeMessage, type TFormnetPeer } from "@/lib/protocol";
+import type {
+  TFormnetKind,
+  TFormnetRepository,
+  TFormnetRow,
+} from "@/server/db/repositories/formnet-repository";
 import type { Notifier } from "@/server/gateway/notifier";
 
 export const FORMNET_CIDR = "10.42.0.0/16";
@@ -19,8 +23,16 @@ export class FormnetService {
   #queue: Promise<unknown> = Promise.resolve();
   /** Addresses known taken (loaded once; a unique conflict from another console reloads it). */
   #taken: Set<string> | null = null;
-  /** Peer list cache, dropped on every `formation_peers` notice. */
-  #peers: TFormnetPeer[] | null = null;
+  /**
+   * Peer cache keyed by ref, in allocation order. A `formation_peers` notice marks its ref dirty
+   * and only dirty refs are re-read, so a join costs O(1) statements instead of re-reading (and
+   * re-serialising) every peer: at thousands of nodes that reload made joins O(n²).
+   */
+  #cache: Map<string, TFormnetPeer> | null = null;
+  readonly #dirty = new Set<string>();
+  #list: TFormnetPeer[] | null = null;
+  #frames: { pageSize: number; frames: string[] } | null = null;
+  #refreshing: Promise<void> | null = null;
 
   constructor(options: { repo: TFormnetRepository; notifier: Notifier; cidr?: string }) {
     this.#repo = options.repo;
@@ -48,7 +60,7 @@ export class FormnetService {
         JSON.stringify(endpoints) !== existing.endpoints
       ) {
         await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
-        this.#peers = null;
+        this.invalidatePeers(opts.ref);
         await this.#notifier.publish("formation_peers", opts.ref);
       }
       return existing.ip;
@@ -65,7 +77,7 @@ export class FormnetService {
       });
       if (inserted) {
         this.#taken.add(ip);
-        this.#peers = null;
+        this.invalidatePeers(opts.ref);
         if (opts.publicKey) await this.#notifier.publish("formation_peers", opts.ref);
         return ip;
       }
@@ -79,37 +91,100 @@ export class FormnetService {
   async release(ref: string): Promise<void> {
     await this.#repo.release(ref);
     this.#taken = null;
-    this.#peers = null;
+    this.invalidatePeers(ref);
     await this.#notifier.publish("formation_peers", ref);
   }
 
   /** Every peer with a WireGuard key (nodes, instances holding their own key, user devices). */
   async peers(): Promise<TFormnetPeer[]> {
-    this.#peers ??= await this.#loadPeers();
-    return this.#peers;
-  }
-
-  /** Drops the cached peer list (called for every `formation_peers` notice, local or remote). */
-  invalidatePeers(): void {
-    this.#peers = null;
-  }
-
-  async #loadPeers(): Promise<TFormnetPeer[]> {
-    const rows = await this.#repo.list();
-    const peers: TFormnetPeer[] = [];
-    for (const r of rows) {
-      if (!r.publicKey) continue;
-      const endpoints = r.endpoints ? (JSON.parse(r.endpoints) as unknown) : [];
-      peers.push({
-        publicKey: r.publicKey,
-        ip: r.ip,
-        endpoints: Array.isArray(endpoints)
-          ? endpoints.filter((e): e is string => typeof e === "string")
-          : [],
-        kind: r.kind === "node" || r.kind === "instance" ? r.kind : "user",
-        ref: r.ref,
+    // One refresh at a time: concurrent callers (a join storm) share it instead of racing.
+    while (this.#cache === null || this.#dirty.size > 0) {
+      this.#refreshing ??= this.#refresh().finally(() => {
+        this.#refreshing = null;
       });
+      await this.#refreshing;
     }
-    return peers;
+    if (this.#list === null) {
+      this.#list = [...this.#cache.values()];
+      this.#frames = null;
+    }
+    return this.#list;
   }
+
+  async #refresh(): Promise<void> {
+    if (this.#cache === null) {
+      // Refs invalidated while the table is read stay dirty and are re-read next round.
+      this.#dirty.clear();
+      const cache = new Map<string, TFormnetPeer>();
+      for (const r of await this.#repo.list()) {
+        const peer = toPeer(r);
+        if (peer) cache.set(r.ref, peer);
+      }
+      this.#cache = cache;
+      this.#list = null;
+      return;
+    }
+    const refs = [...this.#dirty];
+    this.#dirty.clear();
+    const rows = new Map<string, TFormnetRow>();
+    for (let i = 0; i < refs.length; i += 500) {
+      for (const r of await this.#repo.listByRefs(refs.slice(i, i + 500))) rows.set(r.ref, r);
+    }
+    // A full invalidation during the read dropped the cache; the next round reloads it all.
+    const cache = this.#cache;
+    if (cache === null) return;
+    for (const ref of refs) {
+      const row = rows.get(ref);
+      const peer = row ? toPeer(row) : null;
+      if (peer) cache.set(ref, peer);
+      else cache.delete(ref);
+    }
+    this.#list = null;
+  }
+
+  /**
+   * The full peer list as encoded `formnet.peers` frames of at most `pageSize` peers (one frame
+   * when `pageSize` is Infinity), cached until the list changes: every joining agent gets the
+   * same bytes, so they are serialised once per change instead of once per join. The first frame
+   * is `full: true`, the rest are `full: false` deltas (only for agents that merge deltas), which
+   * keeps every frame under the protocol's frame limit however large the mesh grows.
+   */
+  async fullFrames(pageSize = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const peers = await this.peers();
+    if (this.#frames?.pageSize === pageSize) return this.#frames.frames;
+    const frames: string[] = [];
+    const size = Number.isFinite(pageSize) ? Math.max(1, pageSize) : Math.max(1, peers.length);
+    for (let i = 0; i === 0 || i < peers.length; i += size) {
+      frames.push(encodeMessage({ type: "formnet.peers", peers: peers.slice(i, i + size), full: i === 0 }));
+    }
+    this.#frames = { pageSize, frames };
+    return frames;
+  }
+
+  /**
+   * Marks a changed peer (called for every `formation_peers` notice, local or remote); `*` or no
+   * ref drops the whole cache.
+   */
+  invalidatePeers(ref?: string): void {
+    if (ref === undefined || ref === "*") {
+      this.#cache = null;
+      this.#dirty.clear();
+    } else {
+      this.#dirty.add(ref);
+    }
+    this.#list = null;
+    this.#frames = null;
+  }
+}
+
+function toPeer(r: TFormnetRow): TFormnetPeer | null {
+  if (!r.publicKey) return null;
+  const endpoints = r.endpoints ? (JSON.parse(r.endpoints) as unknown) : [];
+  return {
+    publicKey: r.publicKey,
+    ip: r.ip,
+    endpoints: Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [],
+    kind: r.kind === "node" || r.kind === "instance" ? r.kind : "user",
+    ref: r.ref,
+  };
 }
