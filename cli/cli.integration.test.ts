@@ -1,8 +1,13 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createPublicClient, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevnet, type TDevnet } from "../contracts/devnet";
+import { buildIdToBytes32, imageDigestToBytes32 } from "../lib/chain/commitment";
+import { chainFromConfig } from "../lib/chain/config";
+import { readBuildCommitment } from "../lib/chain/read";
 import { completeBoot, completeBuild, completeInstanceJob } from "../server/testing/agent-actions";
 import { FakeAgent, type TOffer } from "../server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
@@ -20,6 +25,7 @@ const owner = privateKeyToAccount(ownerKey);
 const operator = privateKeyToAccount(generatePrivateKey());
 
 let platform: TTestPlatform;
+let devnet: TDevnet;
 let agent: FakeAgent;
 let dir = "";
 let env: Record<string, string> = {};
@@ -29,7 +35,17 @@ const form = (args: string[], extra: Record<string, string> = {}) =>
   runForm({ args, env: { ...env, ...extra } });
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ operators: [operator.address] });
+  dir = await mkdtemp(join(tmpdir(), "form-cli-"));
+  // A real Hardhat node: `pack ship` signs the build commitment and the console relays it there.
+  devnet = await startDevnet({ port: 0, dataDir: join(dir, "chain") });
+  platform = await startTestPlatform({
+    operators: [operator.address],
+    env: {
+      CHAIN_RPC_URL: devnet.rpcUrl,
+      CHAIN_ID: String(devnet.chainId),
+      ORCHESTRATOR_ADDRESS: devnet.orchestratorAddress,
+    },
+  });
   agent = await FakeAgent.connect({
     url: platform.url,
     account: operator,
@@ -39,13 +55,13 @@ beforeAll(async () => {
       else completeInstanceJob(a, offer);
     },
   });
-  dir = await mkdtemp(join(tmpdir(), "form-cli-"));
   env = { FORMKIT: join(dir, "kit"), FORM_PASSWORD: PASSWORD };
 }, 60_000);
 
 afterAll(async () => {
   await agent?.close();
   await platform?.close();
+  await devnet?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -102,10 +118,38 @@ describe("form CLI against a real console", () => {
   it("pack ship deploys the directory's latest build and waits for it", async () => {
     const run = await form(["pack", "ship", EXAMPLE_DIR, "--replicas", "1", "--wait", "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    const out = jsonOf<{ instances: Array<{ status: string; formnetIp: string }> }>(run);
+    const out = jsonOf<{
+      instances: Array<{ status: string; formnetIp: string }>;
+      commitment: { state: string; txHash: string | null; existing: boolean };
+    }>(run);
+    expect(out.commitment).toMatchObject({ state: "confirmed", existing: false });
+    expect(out.commitment.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     expect(out.instances).toHaveLength(1);
     expect(out.instances[0]).toMatchObject({ status: "running" });
     expect(out.instances[0]?.formnetIp).toMatch(/^10\.42\./);
+  });
+
+  it("a second pack ship links the commitment already on chain; the contract holds the digest", async () => {
+    const run = await form(["pack", "ship", EXAMPLE_DIR, "--replicas", "1", "--wait"]);
+    expect(run.code, run.stderr).toBe(0);
+    // Shipped twice: the second ship links the commitment the first one put on chain.
+    expect(run.stdout).toMatch(
+      /commitment: confirmed, already on chain — sha256:[0-9a-f]{64} on chain 31337 tx 0x[0-9a-f]{64} \(block \d+\)/,
+    );
+    const status = jsonOf<{ build: { imageDigest: string } }>(
+      await form(["pack", "status", "--build-id", buildId, "--json"]),
+    );
+    const client = createPublicClient({
+      chain: chainFromConfig({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl }),
+      transport: http(devnet.rpcUrl, { retryCount: 0 }),
+    });
+    const stored = await readBuildCommitment({
+      client,
+      contract: devnet.orchestratorAddress,
+      owner: owner.address,
+      buildId: buildIdToBytes32(buildId),
+    });
+    expect(stored?.imageDigest).toBe(imageDigestToBytes32(status.build.imageDigest));
   });
 
   it("manage get-ip lists the formnet addresses", async () => {

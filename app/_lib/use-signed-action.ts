@@ -2,6 +2,8 @@
 import { useCallback } from "react";
 import type { Hex } from "viem";
 import { useAccount, useChainId, useSignTypedData } from "wagmi";
+import { buildCommitmentTypedData } from "@/lib/chain/build-commitment";
+import { draftMessage, type TCommitmentDraft, type TSignedCommitment } from "@/lib/chain/commitment";
 import { MAX_ACTION_TTL_SECONDS } from "@/lib/signing/actions";
 import type { TSignedAction } from "@/lib/signing/envelope";
 import { randomNonce } from "@/lib/signing/sign-action";
@@ -48,4 +50,33 @@ export function actionErrorMessage(error: unknown): string {
   const short = (error as Error & { shortMessage?: string }).shortMessage;
   if (/reject|denied/i.test(error.message)) return "You declined the signature in your wallet.";
   return short ?? error.message;
+}
+
+/**
+ * Signs the owner's EIP-712 BuildCommitment for a ship (no transaction, no gas): the console hands
+ * out the draft (`instances.commitmentDraft`: chain, contract, build id, the build's image digest,
+ * the contract's nonce, a short deadline), the wallet signs it, the console relays it on chain.
+ * Returns null when the console has no chain configured.
+ */
+export function useSignBuildCommitment() {
+  const { address } = useAccount();
+  const { signTypedDataAsync } = useSignTypedData();
+  return useCallback(
+    async (draft: TCommitmentDraft | null): Promise<TSignedCommitment | null> => {
+      if (!draft) return null;
+      if (!address) throw new Error("Connect your wallet (Sign in with wallet) before signing actions.");
+      if (draft.owner.toLowerCase() !== address.toLowerCase())
+        throw new Error("The build commitment is for another wallet than the one connected.");
+      const signature = await signTypedDataAsync({
+        ...buildCommitmentTypedData({
+          chainId: draft.chainId,
+          contract: draft.contract,
+          message: draftMessage(draft),
+        }),
+        account: address,
+      });
+      return { imageDigest: draft.imageDigest, nonce: draft.nonce, deadline: draft.deadline, signature };
+    },
+    [address, signTypedDataAsync],
+  );
 }

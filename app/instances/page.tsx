@@ -5,6 +5,7 @@ import { SessionGate } from "../_components/session-gate";
 import { buttonClass, EmptyState, ErrorState, ListSkeleton, PageHeader } from "../_components/ui";
 import { useTRPC } from "../_lib/trpc";
 import { InstancesTable } from "../builds/_components/instances-table";
+import { DeploymentsTable } from "./_components/deployments-table";
 
 function InstancesList() {
   const trpc = useTRPC();
@@ -25,7 +26,15 @@ function InstancesList() {
       </EmptyState>
     );
   }
-  return <InstancesTable instances={instances.data} showBuild />;
+  return (
+    <div className="space-y-6">
+      <InstancesTable instances={instances.data} showBuild />
+      <section>
+        <h2 className="mb-2 text-sm font-semibold">Deployments · image digest ⇄ on-chain commitment</h2>
+        <DeploymentsTable />
+      </section>
+    </div>
+  );
 }
 
 export default function InstancesPage() {

@@ -1,5 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { buildCommitmentTypedData } from "../../lib/chain/build-commitment";
+import { draftMessage, type TSignedCommitment } from "../../lib/chain/commitment";
 import { readBuildsState } from "../config";
 import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
@@ -40,17 +42,81 @@ async function waitRunning(opts: { session: TSession; out: Output; buildId: stri
   });
 }
 
+type TCommitment = TShipResult["commitment"];
+
+/**
+ * Signs the owner's EIP-712 BuildCommitment of the build's image digest with the keystore key (no
+ * gas: the console relays it on chain). Undefined when the console has no chain configured.
+ */
+async function signCommitment(session: TSession, buildId: string): Promise<TSignedCommitment | undefined> {
+  const draft = await session.call((api) => api.instances.commitmentDraft.query({ buildId }));
+  if (!draft) return undefined;
+  if (draft.owner.toLowerCase() !== session.account.address.toLowerCase())
+    throw new CliError("remote", `the console offered a commitment for ${draft.owner}, not your key`);
+  const typed = buildCommitmentTypedData({
+    chainId: draft.chainId,
+    contract: draft.contract,
+    message: draftMessage(draft),
+  });
+  const signature = await session.account.signTypedData(typed);
+  return { imageDigest: draft.imageDigest, nonce: draft.nonce, deadline: draft.deadline, signature };
+}
+
+/** Waits until the console's relay of the commitment is mined or failed. */
+async function waitCommitment(opts: {
+  session: TSession;
+  out: Output;
+  instanceId: string;
+  timeoutMs: number;
+}) {
+  return waitUntil<TCommitment>({
+    what: "the build commitment to be mined",
+    timeoutMs: opts.timeoutMs,
+    intervalMs: 500,
+    check: async () => {
+      const c = await opts.session.call((api) =>
+        api.instances.commitment.query({ instanceId: opts.instanceId }),
+      );
+      return c.commitment.state === "pending" ? undefined : c.commitment;
+    },
+  });
+}
+
+/** One line on the build commitment: digest ⇄ transaction. */
+export function renderCommitment(c: TCommitment): string {
+  switch (c.state) {
+    case "no-chain":
+      return "commitment: no chain configured on this console";
+    case "not-committed":
+      return "commitment: none (shipped without a signed commitment)";
+    case "failed":
+      return `commitment: FAILED — ${c.reason ?? "unknown reason"}`;
+    default: {
+      const tx = c.txHash
+        ? ` tx ${c.txHash}${c.blockNumber === null ? "" : ` (block ${c.blockNumber})`}`
+        : "";
+      const linked = c.existing ? ", already on chain" : "";
+      return `commitment: ${c.state}${linked} — ${c.imageDigest ?? "?"} on chain ${c.chainId ?? "?"}${tx}`;
+    }
+  }
+}
+
 async function report(opts: { out: Output; session: TSession; result: TShipResult; options: TShipOptions }) {
   const { out, session, result, options } = opts;
   if (result.notice) out.note(`note: ${result.notice}`);
   const buildId = result.deployment.buildId;
-  const instances = options.wait
-    ? await waitRunning({ session, out, buildId, timeoutMs: Number(options.timeout ?? "900") * 1000 })
-    : result.instances;
+  const timeoutMs = Number(options.timeout ?? "900") * 1000;
+  const instances = options.wait ? await waitRunning({ session, out, buildId, timeoutMs }) : result.instances;
+  const first = instances[0]?.instanceId;
+  const commitment =
+    options.wait && result.commitment.state === "pending" && first
+      ? await waitCommitment({ session, out, instanceId: first, timeoutMs })
+      : result.commitment;
   out.result(
-    { deployment: result.deployment, instances, notice: result.notice },
+    { deployment: result.deployment, instances, notice: result.notice, commitment },
     [
       `deployment ${result.deployment.name}: build ${buildId}, ${result.deployment.replicas} replica(s)`,
+      renderCommitment(commitment),
       renderInstances(instances),
       options.wait ? "" : `watch: form pack status --build-id ${buildId}`,
       `addresses: form manage get-ip --build-id ${buildId}`,
@@ -77,9 +143,11 @@ async function ship(out: Output, path: string, opts: TShipOptions): Promise<void
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64))
     throw new CliError("user", "--replicas must be a whole number from 1 to 64");
   out.progress(`shipping build ${buildId.slice(0, 12)}…`);
+  const commitment = await signCommitment(session, buildId);
   const input = await session.sign("instance.ship", {
     buildId,
     ...(replicas === undefined ? {} : { replicas }),
+    ...(commitment ? { commitment } : {}),
   });
   const result = await session.call((api) => api.instances.ship.mutate(input));
   await report({ out, session, result, options: opts });

@@ -27,16 +27,21 @@ export const ZSignedCommitment = z.object({
 });
 export type TSignedCommitment = z.infer<typeof ZSignedCommitment>;
 
+const hexOf = (pattern: RegExp, message: string) =>
+  z.custom<Hex>((v) => typeof v === "string" && pattern.test(v), message);
+const ZAddressHex = z.custom<Address>((v) => typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v));
+
 /** What a client needs to sign a commitment, as the console hands it out (`instances.commitmentDraft`). */
-export type TCommitmentDraft = {
-  chainId: number;
-  contract: Address;
-  owner: Address;
-  buildId: Hex;
-  imageDigest: Hex;
-  nonce: string;
-  deadline: number;
-};
+export const ZCommitmentDraft = z.object({
+  chainId: z.number().int().positive(),
+  contract: ZAddressHex,
+  owner: ZAddressHex,
+  buildId: hexOf(/^0x[0-9a-f]{64}$/, "buildId is bytes32"),
+  imageDigest: hexOf(/^0x[0-9a-f]{64}$/, "imageDigest is bytes32"),
+  nonce: z.string().regex(/^\d{1,78}$/),
+  deadline: z.number().int().positive(),
+});
+export type TCommitmentDraft = z.infer<typeof ZCommitmentDraft>;
 
 /** The console's build id (64 hex digits, optionally 0x-prefixed) as the contract's bytes32. */
 export function buildIdToBytes32(buildId: string): Hex {

@@ -19,6 +19,7 @@ export {
   type TCommitmentDraft,
   type TCommitmentProblem,
   type TSignedCommitment,
+  ZCommitmentDraft,
   ZSignedCommitment,
 } from "./commitment";
 export {

@@ -4,8 +4,10 @@ import {
   BaseError,
   createPublicClient,
   createWalletClient,
+  getAddress,
   type Hex,
   http,
+  isHex,
   type PublicClient,
   type WalletClient,
 } from "viem";
@@ -63,6 +65,12 @@ export type TOnChainCheck = {
   error: string | null;
 };
 
+/** A hex string read back from the database (written by this service, so malformed means corrupt). */
+function hexOf(value: string): Hex {
+  if (!isHex(value)) throw new Error(`stored value is not hex: ${value.slice(0, 20)}…`);
+  return value;
+}
+
 /** Turns a relay failure into a sentence for the instance page. */
 export function describeRelayError(error: unknown): string {
   const name = orchestratorErrorName(error);
@@ -117,7 +125,7 @@ export function createBuildCommitments(o: TBuildCommitmentsOptions) {
         address: chain.contract,
         abi: orchestratorAbi,
         eventName: "BuildCommitted",
-        args: { owner: row.owner as Address, buildId: buildIdToBytes32(row.buildId) },
+        args: { owner: getAddress(row.owner), buildId: buildIdToBytes32(row.buildId) },
         fromBlock: 0n,
       });
       const digest = imageDigestToBytes32(row.imageDigest);
@@ -142,7 +150,7 @@ export function createBuildCommitments(o: TBuildCommitmentsOptions) {
       const stored = await readBuildCommitment({
         client,
         contract: chain.contract,
-        owner: row.owner as Address,
+        owner: getAddress(row.owner),
         buildId: buildIdToBytes32(row.buildId),
       });
       if (stored && imageDigestFromBytes32(stored.imageDigest) === row.imageDigest) {
@@ -159,18 +167,18 @@ export function createBuildCommitments(o: TBuildCommitmentsOptions) {
         return;
       }
       if (!wallet) throw new Error("this console has no relayer key (set CHAIN_RELAYER_PRIVATE_KEY)");
-      let txHash = row.txHash as Hex | null;
+      let txHash = row.txHash === null ? null : hexOf(row.txHash);
       if (!txHash) {
         txHash = await commitBuildFor({
           wallet,
           contract: chain.contract,
           message: {
-            owner: row.owner as Address,
+            owner: getAddress(row.owner),
             buildId: buildIdToBytes32(row.buildId),
             imageDigest: imageDigestToBytes32(row.imageDigest),
             deadline: BigInt(row.deadline),
           },
-          signature: row.signature as Hex,
+          signature: hexOf(row.signature),
         });
         await repo.update(row.id, { txHash });
       }
@@ -307,7 +315,7 @@ export function createBuildCommitments(o: TBuildCommitmentsOptions) {
         const stored = await readBuildCommitment({
           client,
           contract: chain.contract,
-          owner: opts.owner as Address,
+          owner: getAddress(opts.owner),
           buildId: buildIdToBytes32(opts.buildId),
         });
         const onChainDigest = stored ? imageDigestFromBytes32(stored.imageDigest) : null;

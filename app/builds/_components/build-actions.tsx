@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { buttonClass } from "../../_components/ui";
 import { clampReplicas, MAX_REPLICAS_INPUT } from "../../_lib/replicas";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
-import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
+import { actionErrorMessage, useSignBuildCommitment, useSignedAction } from "../../_lib/use-signed-action";
 
 const CANCELLABLE = new Set(["queued", "claimed", "building"]);
 const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
@@ -20,6 +20,7 @@ export function BuildActions(props: {
   const client = useTRPCClient();
   const queryClient = useQueryClient();
   const sign = useSignedAction();
+  const signCommitment = useSignBuildCommitment();
   const [replicas, setReplicas] = useState(props.initialReplicas);
   const [notice, setNotice] = useState<string | null>(null);
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.builds.pathKey() });
@@ -35,9 +36,18 @@ export function BuildActions(props: {
   });
   const ship = useMutation({
     mutationFn: async () => {
-      const envelope = await sign({ action: "instance.ship", params: { buildId: props.buildId, replicas } });
+      // First the owner's on-chain approval of the image digest (relayed by the console), then the ship.
+      const commitment = await signCommitment(
+        await client.instances.commitmentDraft.query({ buildId: props.buildId }),
+      );
+      const envelope = await sign({
+        action: "instance.ship",
+        params: { buildId: props.buildId, replicas, ...(commitment ? { commitment } : {}) },
+      });
       const result = await client.instances.ship.mutate(envelope);
-      setNotice(result.notice ?? `Shipping ${result.instances.length} replica(s).`);
+      const committing =
+        result.commitment.state === "no-chain" ? " (no chain configured: not committed)" : "";
+      setNotice(`${result.notice ?? `Shipping ${result.instances.length} replica(s).`}${committing}`);
       return result;
     },
     onSettled: async () => {

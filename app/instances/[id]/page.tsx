@@ -8,6 +8,7 @@ import { TerminalPanel } from "../../_components/terminal/terminal-panel";
 import { Card, ErrorState, Fields, ListSkeleton, Mono, PageHeader, StatusBadge } from "../../_components/ui";
 import { formatAgo, formatResources, shortId } from "../../_lib/format";
 import { useTRPC } from "../../_lib/trpc";
+import { BuildCommitmentPanel } from "../_components/build-commitment";
 import { InstanceActions } from "../_components/instance-actions";
 
 function InstanceDetail({ instanceId }: { instanceId: string }) {
@@ -80,6 +81,9 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
               </code>
             </p>
           ) : null}
+        </Card>
+        <Card title="Image digest ⇄ on-chain commitment">
+          <BuildCommitmentPanel instanceId={i.instanceId} />
         </Card>
         <Card title="Actions">
           <InstanceActions

@@ -1,6 +1,5 @@
-import type { Address } from "viem";
 import { z } from "zod";
-import { ZSignedCommitment } from "@/lib/chain/commitment";
+import { ZCommitmentDraft, ZSignedCommitment } from "@/lib/chain/commitment";
 import { ZMetrics } from "@/lib/protocol";
 import { createTRPCRouter, protectedProcedure, signedProcedure, type TContext } from "@/server/api/trpc";
 import { buildCommitmentsOf } from "@/server/chain/commitments-runtime";
@@ -66,21 +65,9 @@ export const instancesRouter = createTRPCRouter({
    */
   commitmentDraft: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
-    .output(
-      z
-        .object({
-          chainId: z.number(),
-          contract: z.string(),
-          owner: z.string(),
-          buildId: z.string(),
-          imageDigest: z.string(),
-          nonce: z.string(),
-          deadline: z.number(),
-        })
-        .nullable(),
-    )
+    .output(ZCommitmentDraft.nullable())
     .query(async ({ ctx, input }) => {
-      const owner = ctx.session.address as Address;
+      const owner = ctx.session.address;
       const build = await controlPlaneOf(ctx).deployments.shippableBuild({ owner, buildId: input.buildId });
       if (!build.imageDigest) throw new AppError("PRECONDITION_FAILED", `build ${build.id} has no image yet`);
       return buildCommitmentsOf(ctx.runtime).draft({
@@ -105,7 +92,7 @@ export const instancesRouter = createTRPCRouter({
     {
       precheck: async ({ ctx, params, envelope }) => {
         if (!params.commitment) return;
-        const owner = envelope.signer as Address;
+        const owner = envelope.signer;
         const build = await controlPlaneOf(ctx).deployments.shippableBuild({
           owner,
           buildId: params.buildId,
@@ -121,7 +108,7 @@ export const instancesRouter = createTRPCRouter({
   )
     .output(ZShipResult)
     .mutation(async ({ ctx, input }) => {
-      const owner = ctx.actor.address as Address;
+      const owner = ctx.actor.address;
       const result = await controlPlaneOf(ctx).deployments.ship({
         owner,
         buildId: input.params.buildId,
