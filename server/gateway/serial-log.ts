@@ -5,6 +5,7 @@ import {
   SERIAL_LOG_MIN_PROTOCOL,
   type TConsoleToAgent,
   type TSerialReply,
+  ZSerialRequest,
 } from "@/lib/protocol";
 
 /** Why a serial log could not be read; each names what the user can do about it. */
@@ -102,6 +103,20 @@ export class SerialLogRequests {
       );
     }
     const requestId = `s-${randomUUID()}`;
+    // Validated before it leaves, like every frame on receipt: a bad id fails here, not at the timeout.
+    const parsed = ZSerialRequest.safeParse({
+      type: "instance.serial.request",
+      requestId,
+      instanceId,
+      maxBytes: Math.min(Math.max(1, Math.floor(opts.maxBytes)), MAX_SERIAL_BYTES),
+      ...(opts.offset === undefined ? {} : { offset: opts.offset }),
+    });
+    if (!parsed.success) {
+      throw new SerialLogError("notOnNode", `${instanceId.slice(0, 140)} is not a valid instance id`, {
+        cause: parsed.error,
+      });
+    }
+    const frame = parsed.data;
     const timeoutMs = opts.timeoutMs ?? this.#o.timeoutMs ?? 5_000;
     return new Promise<TSerialSlice>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -114,13 +129,7 @@ export class SerialLogRequests {
         );
       }, timeoutMs);
       this.#pending.set(requestId, { nodeId, instanceId, resolve, reject, timer });
-      const sent = socket.send({
-        type: "instance.serial.request",
-        requestId,
-        instanceId,
-        maxBytes: Math.min(Math.max(1, Math.floor(opts.maxBytes)), MAX_SERIAL_BYTES),
-        ...(opts.offset === undefined ? {} : { offset: opts.offset }),
-      });
+      const sent = socket.send(frame);
       if (!sent) this.#fail(requestId, new SerialLogError("nodeOffline", `node ${nodeId} just disconnected`));
     });
   }
