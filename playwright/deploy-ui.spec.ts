@@ -2,7 +2,8 @@ import { expect, test } from "@playwright/test";
 import { deployThroughUi, screenshot, signInThroughUi } from "./fixtures/session";
 
 // The whole deploy through the browser on the real platform (its own node agent, real VM under
-// TCG): sign → build with live log → auto-ship → running replica with a formnet IP.
+// TCG): sign → build with live log → auto-ship (with the owner's signed build commitment) → running
+// replica with a formnet IP and its commitment mined on the devnet.
 test("deploys a Formfile from the browser to a running instance", async ({ page }, testInfo) => {
   await signInThroughUi(page, { path: "/nodes" });
   await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
@@ -31,5 +32,14 @@ test("deploys a Formfile from the browser to a running instance", async ({ page 
   await expect(page.getByText(/^10\.42\.\d+\.\d+$/).first()).toBeVisible();
   await expect(page.getByTestId("metric-charts")).toBeVisible();
   await expect(page.getByTestId("terminal-slot")).toBeVisible();
+  // The ship carried the owner's signed BuildCommitment; the console relayed it to the devnet's
+  // Orchestrator and the page reads the contract back: image digest ⇄ mined commitment.
+  await expect(page.getByTestId("commitment-state")).toHaveText("confirmed", { timeout: 60_000 });
+  await expect(page.getByTestId("commitment-tx")).toHaveText(/^0x[0-9a-f]{64}$/);
+  await expect(page.getByTestId("commitment-block")).toHaveText(/^\d+$/);
+  await expect(page.getByTestId("commitment-verified")).toHaveText("verified on chain");
   await screenshot(page, testInfo, "instance");
+  await page.goto("/instances");
+  await expect(page.getByTestId("deployments-table")).toContainText("ui-deploy");
+  await expect(page.getByTestId("deployments-table")).toContainText("confirmed");
 });
