@@ -86,6 +86,7 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
     void generation;
     let cancelled = false;
     let end: number | null = null;
+    let node: string | null = null;
     let timer: ReturnType<typeof setTimeout> | undefined;
     resume.current = null;
     setText("");
@@ -100,11 +101,12 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
         });
         if (cancelled) return;
         const chunk = serialLogText(slice.data);
-        // A slice that does not start where the last one ended means the log was reset (VM
-        // recreated on another node, log rotated): start over rather than splice.
-        const restarted = end !== null && slice.offset !== end;
-        setText((prev) => (restarted || end === null ? chunk : prev + chunk).slice(-KEEP_CHARS));
+        // A slice from another node (replica moved) or not starting where the last one ended (log
+        // recreated) is a different log: start over rather than splice.
+        const replace = end === null || slice.offset !== end || slice.nodeId !== node;
+        setText((prev) => (replace ? chunk : prev + chunk).slice(-KEEP_CHARS));
         end = slice.end;
+        node = slice.nodeId;
         setSize(slice.size);
         setLoaded(true);
         setProblem(null);
