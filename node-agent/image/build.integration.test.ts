@@ -11,8 +11,8 @@ import { ImageBuildError } from "./errors";
 
 /**
  * The builder against the real cached base (no boot): every Formfile option lands in the image
- * (read back from the ext4 with debugfs), failures carry line + exit code, cancel kills the step,
- * and nothing stays mounted.
+ * (read back from the ext4 with debugfs), DISK sizes the filesystem, failures carry line + exit
+ * code, cancel kills the step, and no mount or loop device outlives a build (success or failure).
  */
 function parse(text: string): TFormfile {
   const r = parseFormfile(text);
@@ -20,13 +20,18 @@ function parse(text: string): TFormfile {
   return r.formfile;
 }
 
+/** Mounts and loop devices a build left behind under the builder's work directory. */
 async function formationMounts(): Promise<number> {
-  return (await readFile("/proc/mounts", "utf8"))
+  const mounts = (await readFile("/proc/mounts", "utf8"))
     .split("\n")
     .filter((l) => l.includes("/var/cache/formation/work")).length;
+  const loops = (await run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"])).stdout
+    .split("\n")
+    .filter((l) => l.includes("/var/cache/formation/work")).length;
+  return mounts + loops;
 }
 
-describe("image builder (real base, chroot, mkfs)", () => {
+describe("image builder (real base, loop-mounted ext4, chroot)", () => {
   let work: string;
   let ctx: string;
   let raw: string;
@@ -103,6 +108,44 @@ describe("image builder (real base, chroot, mkfs)", () => {
     expect(group).toMatch(/^docker:x:\d+:alice$/m);
     expect(group).toMatch(/^sudo:x:27:bob$/m);
     expect(await cat("/usr/sbin/policy-rc.d")).toBe("");
+    expect(await formationMounts()).toBe(0);
+  });
+
+  it("sizes the filesystem to DISK and leaves no garbage from COPY staging", async () => {
+    const formfile = parse(
+      ["NAME sized", "USER username:dev passwd:pw", "DISK 9", "COPY sub /data"].join("\n"),
+    );
+    const result = await buildImage({ formfile, contextDir: ctx, buildId: "sized", onLog: () => undefined });
+    const info = JSON.parse((await run(["qemu-img", "info", "--output=json", result.imagePath])).stdout) as {
+      "virtual-size": number;
+      format: string;
+      "backing-filename"?: string;
+    };
+    expect(info.format).toBe("qcow2");
+    expect(info["backing-filename"]).toBeUndefined();
+    expect(info["virtual-size"]).toBe(9 * 1024 ** 3);
+    await run(["qemu-img", "convert", "-O", "raw", result.imagePath, raw]);
+    const super_ = (await run(["dumpe2fs", "-h", raw])).stdout;
+    const blocks = Number(/^Block count:\s+(\d+)/m.exec(super_)?.[1]);
+    const blockSize = Number(/^Block size:\s+(\d+)/m.exec(super_)?.[1]);
+    expect(blocks * blockSize).toBe(9 * 1024 ** 3);
+    expect(super_).toMatch(/^Filesystem state:\s+clean$/m);
+    expect(await cat("/data/hello.txt")).toMatch(/^hello /);
+    expect((await run(["debugfs", "-R", "ls /", raw])).stdout).not.toContain(".formation-stage-");
+    expect(await formationMounts()).toBe(0);
+  });
+
+  it("a step that fills the disk fails cleanly (ENOSPC is the step's error; nothing stays attached)", async () => {
+    const formfile = parse(
+      ["NAME full", "USER username:dev passwd:pw", "DISK 5", "RUN fallocate -l 6G /big"].join("\n"),
+    );
+    const err = await buildImage({
+      formfile,
+      contextDir: ctx,
+      buildId: "full",
+      onLog: () => undefined,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "STEP_FAILED", line: 4 });
     expect(await formationMounts()).toBe(0);
   });
 

@@ -74,26 +74,3 @@ export function runInRoot(argv: readonly string[], opts: TSandboxOptions): Promi
     },
   );
 }
-
-/** Writes a file inside the root, resolving the path in the chroot (parents created). */
-export async function writeInRoot(opts: {
-  root: string;
-  path: string;
-  content: string;
-  mode?: string;
-  append?: boolean;
-  owner?: string;
-}): Promise<void> {
-  const script = [
-    'mkdir -p -- "$(dirname -- "$1")"',
-    opts.append ? 'cat >> "$1"' : 'cat > "$1"',
-    opts.mode ? `chmod ${opts.mode} -- "$1"` : "",
-    opts.owner ? 'chown -- "$2" "$1"' : "",
-  ]
-    .filter(Boolean)
-    .join(" && ");
-  await runInRoot(["/bin/sh", "-c", script, "sh", opts.path, opts.owner ?? ""], {
-    root: opts.root,
-    input: opts.content,
-  });
-}

@@ -1,25 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, realpath, rm, stat } from "node:fs/promises";
 import { join, posix, sep } from "node:path";
-import type { TFormfile, TFormfileStep, TFormfileUser } from "@/lib/formfile/canonical";
-import { commandLine } from "../host/exec";
+import type { TFormfile, TFormfileStep } from "@/lib/formfile/canonical";
+import { CommandError, commandLine } from "../host/exec";
+import { epilogueScript, prologueScript } from "./config-script";
 import { ImageBuildError, stepError } from "./errors";
-import { POLICY_RC_D } from "./guest-files";
-import {
-  APT_PACKAGE,
-  DEFAULT_WORKDIR,
-  ENTRYPOINT_UNIT,
-  entrypointUnit,
-  envByScope,
-  etcEnvironmentLine,
-  SSH_CA_PATH,
-  shouldExpirePassword,
-  shQuote,
-  sshdConfig,
-  sudoersLine,
-  systemdEnvLine,
-} from "./render";
-import { runInRoot, type TSandboxOptions, writeInRoot } from "./sandbox";
+import { APT_PACKAGE, DEFAULT_WORKDIR, ENTRYPOINT_UNIT, envByScope, shQuote } from "./render";
+import type { RootScript } from "./root-script";
+import { runInRoot } from "./sandbox";
 
 export type TApplyContext = {
   root: string;
@@ -34,20 +22,18 @@ export type TApplyContext = {
 /**
  * Applies a canonical Formfile to a mounted copy of the base root filesystem: users first (so RUN
  * steps can chown to them, as cloud-init orders it in the original), then COPY / INSTALL / RUN in
- * file order, then ENV, sshd, ENTRYPOINT and EXPOSE.
+ * file order, then ENV, sshd, ENTRYPOINT and EXPOSE. The fixed phases before and after the steps
+ * run as one shell script each (one sandbox entry instead of one per file or command).
  */
 export async function applyFormfile(ctx: TApplyContext): Promise<void> {
   const { formfile } = ctx;
   const workdir = formfile.workdir ?? DEFAULT_WORKDIR;
-  const sb = (extra: Partial<TSandboxOptions> = {}): TSandboxOptions => ({
-    root: ctx.root,
-    signal: ctx.signal,
-    ...extra,
-  });
-  await writeInRoot({ root: ctx.root, path: "/usr/sbin/policy-rc.d", content: POLICY_RC_D, mode: "0755" });
-  await runInRoot(["mkdir", "-p", "--", workdir], sb());
-
-  for (const user of formfile.users) await applyUser(ctx, user);
+  for (const u of formfile.users) {
+    ctx.onLog(
+      `USER ${u.username} (sudo=${u.sudo}, keys=${u.sshAuthorizedKeys.length}, groups=${u.groups.join(",") || "-"})`,
+    );
+  }
+  await runScript(ctx, prologueScript({ formfile, workdir }));
 
   const steps: TFormfileStep[] = formfile.steps.some((s) => s.kind === "copy")
     ? formfile.steps
@@ -61,51 +47,26 @@ export async function applyFormfile(ctx: TApplyContext): Promise<void> {
     else await applyRun(ctx, step, workdir, systemEnv, n);
   }
 
-  await applyEnv(ctx);
-  await writeInRoot({
-    root: ctx.root,
-    path: "/etc/ssh/sshd_config.d/50-formation.conf",
-    content: sshdConfig({ users: formfile.users, sshCaPublicKey: ctx.sshCaPublicKey }),
-  });
-  if (ctx.sshCaPublicKey)
-    await writeInRoot({
-      root: ctx.root,
-      path: SSH_CA_PATH,
-      content: `${ctx.sshCaPublicKey.trim()}\n`,
-      mode: "0644",
-    });
+  await runScript(ctx, epilogueScript({ formfile, workdir, sshCaPublicKey: ctx.sshCaPublicKey }));
   if (formfile.entrypoint) {
-    const env = envByScope(formfile).services.get(ENTRYPOINT_UNIT) ?? [];
-    await writeInRoot({
-      root: ctx.root,
-      path: `/etc/systemd/system/${ENTRYPOINT_UNIT}`,
-      content: entrypointUnit({ argv: formfile.entrypoint, workdir, env }),
-    });
-    await runInRoot(
-      [
-        "ln",
-        "-sf",
-        `../${ENTRYPOINT_UNIT}`,
-        `/etc/systemd/system/multi-user.target.wants/${ENTRYPOINT_UNIT}`,
-      ],
-      sb(),
-    );
     ctx.onLog(
       `ENTRYPOINT ${JSON.stringify(formfile.entrypoint)} → ${ENTRYPOINT_UNIT} (Restart=always, WorkingDirectory=${workdir})`,
     );
   }
-  await writeInRoot({
-    root: ctx.root,
-    path: "/etc/formation/expose",
-    content: formfile.expose.map((p) => `${p}\n`).join(""),
-  });
-  await writeInRoot({
-    root: ctx.root,
-    path: "/etc/formation/formfile.json",
-    content: `${JSON.stringify({ ...formfile, users: formfile.users.map((u) => ({ ...u, passwdHash: "*" })) }, null, 2)}\n`,
-    mode: "0644",
-  });
-  await runInRoot(["rm", "-f", "/usr/sbin/policy-rc.d"], sb());
+}
+
+/** Runs a batched script; a failure names the part (e.g. `USER alice`) and its command. */
+async function runScript(ctx: TApplyContext, script: RootScript): Promise<void> {
+  try {
+    await script.run({ root: ctx.root, signal: ctx.signal, onLine: (l) => ctx.onLog(`  ${l}`) });
+  } catch (err) {
+    const part = err instanceof CommandError ? script.failedPart(err.stderrTail) : null;
+    throw stepError(err, {
+      what: part?.label ?? "image configuration",
+      line: null,
+      command: part?.command ?? "/bin/sh -s",
+    });
+  }
 }
 
 async function inRoot(ctx: TApplyContext, argv: string[], what: string, line: number | null): Promise<void> {
@@ -113,61 +74,6 @@ async function inRoot(ctx: TApplyContext, argv: string[], what: string, line: nu
     await runInRoot(argv, { root: ctx.root, signal: ctx.signal, onLine: (l) => ctx.onLog(`  ${l}`) });
   } catch (err) {
     throw stepError(err, { what, line, command: commandLine(argv) });
-  }
-}
-
-async function applyUser(ctx: TApplyContext, u: TFormfileUser): Promise<void> {
-  ctx.onLog(
-    `USER ${u.username} (sudo=${u.sudo}, keys=${u.sshAuthorizedKeys.length}, groups=${u.groups.join(",") || "-"})`,
-  );
-  const what = `USER ${u.username}`;
-  const groups = [...u.groups, ...(u.sudo ? ["sudo"] : [])];
-  for (const g of groups) {
-    await inRoot(
-      ctx,
-      ["/bin/sh", "-c", 'getent group "$1" >/dev/null || groupadd -- "$1"', "sh", g],
-      what,
-      null,
-    );
-  }
-  await inRoot(
-    ctx,
-    [
-      "/bin/sh",
-      "-c",
-      'id -u -- "$1" >/dev/null 2>&1 || useradd -m -U -s "$2" -- "$1"',
-      "sh",
-      u.username,
-      u.shell,
-    ],
-    what,
-    null,
-  );
-  await inRoot(
-    ctx,
-    ["usermod", "-s", u.shell, ...(groups.length ? ["-a", "-G", groups.join(",")] : []), "--", u.username],
-    what,
-    null,
-  );
-  await inRoot(ctx, ["usermod", "-p", u.passwdHash, "--", u.username], what, null);
-  if (u.lockPasswd) await inRoot(ctx, ["usermod", "-L", "--", u.username], what, null);
-  if (shouldExpirePassword(u)) await inRoot(ctx, ["chage", "-d", "0", "--", u.username], what, null);
-  if (u.sudo) {
-    await writeInRoot({
-      root: ctx.root,
-      path: `/etc/sudoers.d/90-formation-${u.username}`,
-      content: sudoersLine(u.username),
-      mode: "0440",
-    });
-  }
-  if (u.sshAuthorizedKeys.length > 0) {
-    const script =
-      'h=$(getent passwd "$1" | cut -d: -f6) && mkdir -p "$h/.ssh" && cat > "$h/.ssh/authorized_keys" && chmod 700 "$h/.ssh" && chmod 600 "$h/.ssh/authorized_keys" && chown -R "$1:" "$h/.ssh"';
-    await runInRoot(["/bin/sh", "-c", script, "sh", u.username], {
-      root: ctx.root,
-      input: `${u.sshAuthorizedKeys.join("\n")}\n`,
-      signal: ctx.signal,
-    });
   }
 }
 
@@ -319,40 +225,5 @@ async function applyRun(
     });
   } catch (err) {
     throw stepError(err, { what: "RUN", line: step.line, command: step.command });
-  }
-}
-
-async function applyEnv(ctx: TApplyContext): Promise<void> {
-  const { system, users, services } = envByScope(ctx.formfile);
-  if (system.length > 0) {
-    const content = system.map((e) => `${etcEnvironmentLine(e.key, e.value)}\n`).join("");
-    await writeInRoot({ root: ctx.root, path: "/etc/environment", content, append: true });
-  }
-  for (const [username, entries] of users) {
-    const content = `\n# Formation ENV --scope=user:${username}\n${entries.map((e) => `export ${e.key}=${shQuote(e.value)}\n`).join("")}`;
-    const script =
-      'h=$(getent passwd "$1" | cut -d: -f6) || { echo "ENV: no user $1" >&2; exit 1; }; cat >> "$h/.profile" && chown "$1:" "$h/.profile"';
-    try {
-      await runInRoot(["/bin/sh", "-c", script, "sh", username], {
-        root: ctx.root,
-        input: content,
-        signal: ctx.signal,
-      });
-    } catch (err) {
-      throw stepError(err, {
-        what: `ENV --scope=user:${username}`,
-        line: null,
-        command: "append to ~/.profile",
-      });
-    }
-  }
-  for (const [unit, entries] of services) {
-    if (unit === ENTRYPOINT_UNIT) continue;
-    const content = `[Service]\n${entries.map((e) => `${systemdEnvLine(e.key, e.value)}\n`).join("")}`;
-    await writeInRoot({
-      root: ctx.root,
-      path: `/etc/systemd/system/${unit}.d/50-formation-env.conf`,
-      content,
-    });
   }
 }

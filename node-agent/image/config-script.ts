@@ -1,0 +1,147 @@
+import type { TFormfile, TFormfileUser } from "@/lib/formfile/canonical";
+import { POLICY_RC_D } from "./guest-files";
+import {
+  ENTRYPOINT_UNIT,
+  entrypointUnit,
+  envByScope,
+  etcEnvironmentLine,
+  SSH_CA_PATH,
+  shouldExpirePassword,
+  shQuote,
+  sshdConfig,
+  sudoersLine,
+  systemdEnvLine,
+} from "./render";
+import { RootScript } from "./root-script";
+
+/**
+ * The build's first sandbox entry: policy-rc.d (maintainer scripts never start services), WORKDIR,
+ * then every USER — before COPY/INSTALL/RUN, as cloud-init orders it in the original, so RUN steps
+ * can chown to them.
+ */
+export function prologueScript(opts: { formfile: TFormfile; workdir: string }): RootScript {
+  const s = new RootScript()
+    .write({ label: "policy-rc.d", path: "/usr/sbin/policy-rc.d", content: POLICY_RC_D, mode: "0755" })
+    .command("WORKDIR", ["mkdir", "-p", "--", opts.workdir]);
+  for (const user of opts.formfile.users) addUser(s, user);
+  return s;
+}
+
+function addUser(s: RootScript, u: TFormfileUser): void {
+  const label = `USER ${u.username}`;
+  const groups = [...u.groups, ...(u.sudo ? ["sudo"] : [])];
+  for (const g of groups) {
+    s.shell({ label, snippet: 'getent group "$1" >/dev/null || groupadd -- "$1"', args: [g] });
+  }
+  s.shell({
+    label,
+    snippet: 'id -u -- "$1" >/dev/null 2>&1 || useradd -m -U -s "$2" -- "$1"',
+    args: [u.username, u.shell],
+  });
+  s.command(label, [
+    "usermod",
+    "-s",
+    u.shell,
+    ...(groups.length ? ["-a", "-G", groups.join(",")] : []),
+    "--",
+    u.username,
+  ]);
+  s.command(label, ["usermod", "-p", u.passwdHash, "--", u.username]);
+  if (u.lockPasswd) s.command(label, ["usermod", "-L", "--", u.username]);
+  if (shouldExpirePassword(u)) s.command(label, ["chage", "-d", "0", "--", u.username]);
+  if (u.sudo) {
+    s.write({
+      label,
+      path: `/etc/sudoers.d/90-formation-${u.username}`,
+      content: sudoersLine(u.username),
+      mode: "0440",
+    });
+  }
+  if (u.sshAuthorizedKeys.length > 0) {
+    s.shell({
+      label,
+      snippet:
+        'h=$(getent passwd "$1" | cut -d: -f6); [ -n "$h" ]; mkdir -p "$h/.ssh"; cat > "$h/.ssh/authorized_keys"; chmod 700 "$h/.ssh"; chmod 600 "$h/.ssh/authorized_keys"; chown -R "$1:" "$h/.ssh"',
+      args: [u.username],
+      stdin: `${u.sshAuthorizedKeys.join("\n")}\n`,
+    });
+  }
+}
+
+/**
+ * The build's last sandbox entry, after the Formfile's steps: ENV by scope, sshd and the SSH CA,
+ * the ENTRYPOINT unit, EXPOSE, the Formfile record, and policy-rc.d removed again.
+ */
+export function epilogueScript(opts: {
+  formfile: TFormfile;
+  workdir: string;
+  sshCaPublicKey?: string;
+}): RootScript {
+  const { formfile } = opts;
+  const s = new RootScript();
+  addEnv(s, formfile);
+  s.write({
+    label: "sshd",
+    path: "/etc/ssh/sshd_config.d/50-formation.conf",
+    content: sshdConfig({ users: formfile.users, sshCaPublicKey: opts.sshCaPublicKey }),
+  });
+  if (opts.sshCaPublicKey) {
+    s.write({ label: "SSH CA", path: SSH_CA_PATH, content: `${opts.sshCaPublicKey.trim()}\n`, mode: "0644" });
+  }
+  if (formfile.entrypoint) {
+    const env = envByScope(formfile).services.get(ENTRYPOINT_UNIT) ?? [];
+    s.write({
+      label: "ENTRYPOINT",
+      path: `/etc/systemd/system/${ENTRYPOINT_UNIT}`,
+      content: entrypointUnit({ argv: formfile.entrypoint, workdir: opts.workdir, env }),
+    });
+    s.command("ENTRYPOINT", [
+      "ln",
+      "-sf",
+      `../${ENTRYPOINT_UNIT}`,
+      `/etc/systemd/system/multi-user.target.wants/${ENTRYPOINT_UNIT}`,
+    ]);
+  }
+  s.write({
+    label: "EXPOSE",
+    path: "/etc/formation/expose",
+    content: formfile.expose.map((p) => `${p}\n`).join(""),
+  });
+  s.write({
+    label: "Formfile record",
+    path: "/etc/formation/formfile.json",
+    content: `${JSON.stringify({ ...formfile, users: formfile.users.map((u) => ({ ...u, passwdHash: "*" })) }, null, 2)}\n`,
+    mode: "0644",
+  });
+  s.command("policy-rc.d", ["rm", "-f", "/usr/sbin/policy-rc.d"]);
+  return s;
+}
+
+function addEnv(s: RootScript, formfile: TFormfile): void {
+  const { system, users, services } = envByScope(formfile);
+  if (system.length > 0) {
+    s.write({
+      label: "ENV --scope=system",
+      path: "/etc/environment",
+      content: system.map((e) => `${etcEnvironmentLine(e.key, e.value)}\n`).join(""),
+      append: true,
+    });
+  }
+  for (const [username, entries] of users) {
+    s.shell({
+      label: `ENV --scope=user:${username}`,
+      snippet:
+        'h=$(getent passwd "$1" | cut -d: -f6); [ -n "$h" ] || { echo "ENV: no user $1" >&2; exit 1; }; cat >> "$h/.profile"; chown "$1:" "$h/.profile"',
+      args: [username],
+      stdin: `\n# Formation ENV --scope=user:${username}\n${entries.map((e) => `export ${e.key}=${shQuote(e.value)}\n`).join("")}`,
+    });
+  }
+  for (const [unit, entries] of services) {
+    if (unit === ENTRYPOINT_UNIT) continue;
+    s.write({
+      label: `ENV --scope=service:${unit}`,
+      path: `/etc/systemd/system/${unit}.d/50-formation-env.conf`,
+      content: `[Service]\n${entries.map((e) => `${systemdEnvLine(e.key, e.value)}\n`).join("")}`,
+    });
+  }
+}

@@ -1,0 +1,110 @@
+import { readFile } from "node:fs/promises";
+import { run } from "../host/exec";
+import { BASE_IMAGE_GB } from "./base-image";
+import { ImageBuildError, stepError } from "./errors";
+
+/**
+ * Per-build disk: a sparse copy of the base's ext4 image grown (or, below the base size, shrunk)
+ * to DISK GB. Growing an unmounted ext4 with resize2fs only adds block groups (~0.1 s).
+ */
+export async function prepareDisk(opts: {
+  baseImage: string;
+  raw: string;
+  diskGb: number;
+  signal?: AbortSignal;
+}): Promise<void> {
+  const { raw, diskGb, signal } = opts;
+  await phase(["cp", "--sparse=always", opts.baseImage, raw], signal);
+  if (diskGb > BASE_IMAGE_GB) {
+    await phase(["truncate", "-s", `${diskGb}G`, raw], signal);
+    // -f: the copy was never mounted, so resize2fs's "run e2fsck first" check is moot.
+    await phase(["resize2fs", "-f", raw], signal);
+  } else if (diskGb < BASE_IMAGE_GB) {
+    // Only canonical Formfiles from elsewhere can ask for less than the parser's minimum.
+    await phase(["e2fsck", "-f", "-p", raw], signal);
+    await phase(["resize2fs", raw, `${diskGb}G`], signal);
+    await phase(["truncate", "-s", `${diskGb}G`, raw], signal);
+  }
+}
+
+/**
+ * Loop-mounts `raw` at `mountpoint`, runs `fn` on the mounted tree, then trims (deleted files'
+ * blocks become holes, so the image carries no garbage) and unmounts. `mount -o loop` sets the
+ * loop device to auto-clear, so unmounting frees it; on any error the mount is forced off and any
+ * loop device still backed by `raw` is detached, so a failed or cancelled build leaks neither.
+ */
+export async function withMountedDisk<T>(opts: {
+  raw: string;
+  mountpoint: string;
+  signal?: AbortSignal;
+  onLog?: (line: string) => void;
+  fn: () => Promise<T>;
+}): Promise<T> {
+  const { raw, mountpoint } = opts;
+  await phase(["mount", "-t", "ext4", "-o", "loop,noatime", raw, mountpoint], opts.signal);
+  let mounted = true;
+  try {
+    const result = await opts.fn();
+    opts.onLog?.("image: fstrim + unmount");
+    // Trim cannot be cancelled halfway in a harmful way, but a failure only costs image size.
+    const trim = await run(["fstrim", mountpoint], { allowFailure: true });
+    if (trim.exitCode !== 0) opts.onLog?.(`image: fstrim failed (${trim.stderr.trim()}); continuing`);
+    await phase(["umount", mountpoint], opts.signal);
+    mounted = false;
+    return result;
+  } finally {
+    if (mounted) await unmountForce(mountpoint);
+    await detachLoops(raw);
+  }
+}
+
+/** Loop devices whose backing file is `raw` (normally none once it is unmounted). */
+export async function loopDevicesFor(raw: string): Promise<string[]> {
+  const r = await run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], {
+    allowFailure: true,
+  }).catch(() => null);
+  if (r?.exitCode !== 0) return [];
+  return r.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/, 2))
+    .filter(([name, back]) => name !== undefined && back === raw)
+    .map(([name]) => name ?? "");
+}
+
+async function detachLoops(raw: string): Promise<void> {
+  for (const dev of await loopDevicesFor(raw)) {
+    await run(["losetup", "-d", dev], { allowFailure: true }).catch(() => null);
+  }
+}
+
+/** Unmounts; falls back to a lazy unmount when something still holds the tree. */
+async function unmountForce(path: string): Promise<void> {
+  if (!(await isMounted(path))) return;
+  const r = await run(["umount", path], { allowFailure: true }).catch(() => null);
+  if (r?.exitCode !== 0) await run(["umount", "-l", path], { allowFailure: true }).catch(() => null);
+}
+
+async function isMounted(path: string): Promise<boolean> {
+  const mounts = await readFile("/proc/self/mounts", "utf8").catch(() => "");
+  return mounts.split("\n").some((l) => l.split(" ")[1] === path);
+}
+
+/** Runs one image-assembly command; failures become IMAGE_FAILED with the command and exit code. */
+export async function phase(argv: string[], signal?: AbortSignal): Promise<void> {
+  try {
+    await run(argv, { signal });
+  } catch (err) {
+    const e = stepError(err, { what: "image assembly", line: null, command: argv.join(" ") });
+    if (e.code === "STEP_FAILED") {
+      const hint = argv[0] === "resize2fs" ? " (is DISK large enough for the installed files?)" : "";
+      throw new ImageBuildError({
+        code: "IMAGE_FAILED",
+        message: `${e.message}${hint}`,
+        command: e.command,
+        exitCode: e.exitCode,
+        cause: err,
+      });
+    }
+    throw e;
+  }
+}
