@@ -244,12 +244,12 @@ describe.sequential("three real agents on one console", () => {
       .toBe("lost");
     const lost = await platform.controlPlane.repos.instances.find(lostId);
     expect(lost?.reason).toContain(`node ${nodeOf(c)} offline`);
-    // Only 3 nodes, 2 healthy ones already host a replica: the console says why it cannot place.
+    // Only 3 nodes and both healthy ones already host a replica: the console says why it cannot place.
     await expect
       .poll(async () => (await platform.controlPlane.repos.deployments.find(deploymentId))?.notice, {
         timeout: 30_000,
       })
-      .toMatch(/^placed 0 of 1 replicas: 2 healthy node\(s\)/);
+      .toMatch(/^placed 0 of 1 replicas: 0 healthy node\(s\) available besides those already hosting/);
 
     // A fourth node joins: the missing replica lands there and boots.
     await start(d);

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hex } from "viem";
@@ -123,6 +123,15 @@ export function hashAgentImage(agent: TFleetAgent, digest: string): Promise<stri
  */
 export async function teardownFleet(agents: TFleetAgent[]): Promise<void> {
   await Promise.all(agents.map((a) => a.process?.stop(30_000)));
+  // FLEET_LOG_DIR keeps every agent's JSON log lines for post-mortems (CI artefacts, local runs).
+  const logDir = process.env.FLEET_LOG_DIR;
+  if (logDir) {
+    await mkdir(logDir, { recursive: true });
+    for (const agent of agents) {
+      const text = agent.history.flatMap((p) => p.lines.map((l) => JSON.stringify(l))).join("\n");
+      await writeFile(join(logDir, `agent-${agent.name}.log`), `${text}\n`);
+    }
+  }
   for (const agent of agents) {
     agent.process = undefined;
     const bridge = defaultNetwork(agent.dataDir).bridge;

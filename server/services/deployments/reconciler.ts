@@ -246,6 +246,7 @@ export class Reconciler {
         continue;
       }
       if (await this.#replacedWhileAway(row)) continue;
+      if (await this.#bootNotDone(row, r.status)) continue;
       if (row.status !== r.status) {
         await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
         deployments.add(row.deploymentId);
@@ -272,6 +273,16 @@ export class Reconciler {
     return true;
   }
 
+  /**
+   * Agents list a VM whose QEMU process is up as "running" (hello, heartbeats) before its guest
+   * answers SSH; while its boot job is open, only that job's completion (sshd answered) may make
+   * the replica "running" — otherwise users (and a console restarted mid-boot) see it too early.
+   */
+  async #bootNotDone(row: TInstanceRow, reported: TInstanceStatus): Promise<boolean> {
+    if (reported !== "running" || row.status === "running") return false;
+    return (await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "boot");
+  }
+
   /** `instance.status` from the agent hosting the instance. */
   async report(
     nodeId: string,
@@ -281,6 +292,7 @@ export class Reconciler {
     if (!row || row.nodeId !== nodeId) return false;
     if ((row.desired === "deleted" && r.status !== "deleted") || (await this.#replacedWhileAway(row)))
       return true;
+    if (await this.#bootNotDone(row, r.status)) return true;
     await this.#o.instances.reportStatus({
       id: row.id,
       nodeId,
