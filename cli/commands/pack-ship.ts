@@ -48,8 +48,23 @@ type TCommitment = TShipResult["commitment"];
  * Signs the owner's EIP-712 BuildCommitment of the build's image digest with the keystore key (no
  * gas: the console relays it on chain). Undefined when the console has no chain configured.
  */
-async function signCommitment(session: TSession, buildId: string): Promise<TSignedCommitment | undefined> {
-  const draft = await session.call((api) => api.instances.commitmentDraft.query({ buildId }));
+async function signCommitment(opts: {
+  session: TSession;
+  out: Output;
+  buildId: string;
+}): Promise<TSignedCommitment | undefined> {
+  const { session } = opts;
+  let draft: Awaited<ReturnType<TSession["api"]["instances"]["commitmentDraft"]["query"]>>;
+  try {
+    draft = await session.call((api) => api.instances.commitmentDraft.query({ buildId: opts.buildId }));
+  } catch (error) {
+    // An unreachable chain must not stop the ship: it goes out uncommitted and says so.
+    if (error instanceof CliError && error.appCode === "UNAVAILABLE") {
+      opts.out.note(`note: shipping without a build commitment — ${error.message}`);
+      return undefined;
+    }
+    throw error;
+  }
   if (!draft) return undefined;
   if (draft.owner.toLowerCase() !== session.account.address.toLowerCase())
     throw new CliError("remote", `the console offered a commitment for ${draft.owner}, not your key`);
@@ -143,7 +158,7 @@ async function ship(out: Output, path: string, opts: TShipOptions): Promise<void
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64))
     throw new CliError("user", "--replicas must be a whole number from 1 to 64");
   out.progress(`shipping build ${buildId.slice(0, 12)}…`);
-  const commitment = await signCommitment(session, buildId);
+  const commitment = await signCommitment({ session, out, buildId });
   const input = await session.sign("instance.ship", {
     buildId,
     ...(replicas === undefined ? {} : { replicas }),

@@ -303,6 +303,47 @@ describe("build commitments on ship (real hardhat node + console)", () => {
     );
   });
 
+  it("with the chain unreachable: the draft says UNAVAILABLE, an uncommitted ship still works", async () => {
+    const { p: down, agent } = await startPlatform({
+      CHAIN_RPC_URL: "http://127.0.0.1:9",
+      CHAIN_ID: String(devnet.chainId),
+      ORCHESTRATOR_ADDRESS: devnet.orchestratorAddress,
+    });
+    try {
+      const b = await built(down, "chain-down");
+      const authorization = await createReadAuthorization(owner, {
+        origin: TEST_CONSOLE_ORIGIN,
+        chainId: down.env.chainId,
+      });
+      const draft = await callTrpc({
+        url: down.url,
+        path: "instances.commitmentDraft",
+        type: "query",
+        input: { buildId: b.buildId },
+        headers: { authorization },
+      });
+      expect(draft.appCode).toBe("UNAVAILABLE");
+      const r = await mutate(down, owner, "instances.ship", "instance.ship", {
+        buildId: b.buildId,
+        replicas: 1,
+      });
+      expect(r.ok, r.message ?? "").toBe(true);
+      const instanceId = (r.data as { instances: { instanceId: string }[] }).instances[0]?.instanceId ?? "";
+      const c = await query<TInstanceCommitment & { onChain: { error: string | null } }>(
+        down,
+        "instances.commitment",
+        { instanceId },
+      );
+      expect(c.commitment.state).toBe("not-committed");
+      expect(c.onChain?.verified).toBe(false);
+      expect(c.onChain?.error).toBeTruthy();
+    } finally {
+      await agent.close();
+      agents.splice(agents.indexOf(agent), 1);
+      await down.close();
+    }
+  });
+
   it("without a chain: no draft, ships without a commitment, refuses one", async () => {
     const { p: bare, agent } = await startPlatform({});
     try {

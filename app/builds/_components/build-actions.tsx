@@ -1,10 +1,20 @@
 "use client";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { TRPCClientError } from "@trpc/client";
 import { useEffect, useRef, useState } from "react";
 import { buttonClass } from "../../_components/ui";
 import { clampReplicas, MAX_REPLICAS_INPUT } from "../../_lib/replicas";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignBuildCommitment, useSignedAction } from "../../_lib/use-signed-action";
+
+/** The console's `appCode` of a failed tRPC call, if any. */
+function appCodeOf(error: unknown): string | null {
+  if (!(error instanceof TRPCClientError)) return null;
+  const data: unknown = error.data;
+  return typeof data === "object" && data !== null && "appCode" in data && typeof data.appCode === "string"
+    ? data.appCode
+    : null;
+}
 
 const CANCELLABLE = new Set(["queued", "claimed", "building"]);
 const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
@@ -37,16 +47,25 @@ export function BuildActions(props: {
   const ship = useMutation({
     mutationFn: async () => {
       // First the owner's on-chain approval of the image digest (relayed by the console), then the ship.
-      const commitment = await signCommitment(
-        await client.instances.commitmentDraft.query({ buildId: props.buildId }),
-      );
+      const draft = await client.instances.commitmentDraft
+        .query({ buildId: props.buildId })
+        .catch((error: unknown) => {
+          // An unreachable chain must not stop the ship: it goes out uncommitted and the page says so.
+          if (appCodeOf(error) === "UNAVAILABLE") return "unavailable" as const;
+          throw error;
+        });
+      const commitment = draft === "unavailable" ? null : await signCommitment(draft);
       const envelope = await sign({
         action: "instance.ship",
         params: { buildId: props.buildId, replicas, ...(commitment ? { commitment } : {}) },
       });
       const result = await client.instances.ship.mutate(envelope);
       const committing =
-        result.commitment.state === "no-chain" ? " (no chain configured: not committed)" : "";
+        result.commitment.state === "no-chain"
+          ? " (no chain configured: not committed)"
+          : draft === "unavailable"
+            ? " (chain unreachable: shipped without a build commitment)"
+            : "";
       setNotice(`${result.notice ?? `Shipping ${result.instances.length} replica(s).`}${committing}`);
       return result;
     },
