@@ -21,6 +21,7 @@ import { runPreflight, type TAccelerator, type TPreflightReport } from "./host/p
 import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
 import { buildImage } from "./image/build";
+import { collectImageGarbage } from "./image/gc";
 import { buildExecutor } from "./jobs/executors/build";
 import {
   bootExecutor,
@@ -81,6 +82,7 @@ export class NodeAgent {
   #lastHeartbeatAt: string | null = null;
   readonly #startedAt = new Date().toISOString();
   #stopped = false;
+  #imageGcRunning = false;
 
   constructor(options: TNodeAgentOptions) {
     this.#options = options;
@@ -104,6 +106,7 @@ export class NodeAgent {
     this.#hypervisor = this.#options.hypervisor ?? (await this.#createHypervisor());
     const { adopted, cleaned } = await this.#hypervisor.adopt();
     this.#log.info({ adopted, cleaned }, "VMs adopted");
+    await this.#collectImages("start");
 
     this.#connection = new AgentConnection({
       consoleUrl: this.#config.console.url,
@@ -245,7 +248,12 @@ export class NodeAgent {
       build: buildExecutor({
         ...common,
         cacheDir: this.#config.cacheDir,
-        buildImage,
+        buildImage: async (options) => {
+          const image = await buildImage(options);
+          // The fresh image is the most recent one and younger than the GC's minimum age: safe.
+          void this.#collectImages("build");
+          return image;
+        },
         unpackContext: async ({ archivePath, destDir }) => {
           await unpackContext({ tarGz: await readFile(archivePath), destDir });
         },
@@ -253,6 +261,36 @@ export class NodeAgent {
       boot: bootExecutor(instanceDeps),
       ...lifecycleExecutors(instanceDeps),
     };
+  }
+
+  /**
+   * Image GC (node-agent/image/gc.ts): drops images no VM here uses that are not among the most
+   * recently used. One run at a time; skipped while a boot job runs, so an image it has just
+   * found in the store cannot vanish before its VM is created.
+   */
+  async #collectImages(reason: "start" | "build"): Promise<void> {
+    if (this.#imageGcRunning || !this.#hypervisor) return;
+    if (this.#runner?.snapshot().some((job) => job.kind === "boot" && job.state === "running")) return;
+    this.#imageGcRunning = true;
+    try {
+      const vms = await this.#hypervisor.list();
+      const result = await collectImageGarbage({
+        storeDir: this.#paths.images,
+        cacheDir: this.#config.cacheDir,
+        vmImagePaths: vms.flatMap((vm) => (vm.imagePath ? [vm.imagePath] : [])),
+        keepRecent: this.#config.images.keepRecent,
+      });
+      if (result.deleted.length > 0) {
+        this.#log.info(
+          { reason, deleted: result.deleted.length, kept: result.kept, freedBytes: result.freedBytes },
+          "image GC",
+        );
+      }
+    } catch (error) {
+      this.#log.warn({ err: error, reason }, "image GC failed");
+    } finally {
+      this.#imageGcRunning = false;
+    }
   }
 
   /** The blob token of the live session; waits through an outage (or until the job is cancelled). */

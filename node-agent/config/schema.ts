@@ -81,6 +81,11 @@ export const ZAgentConfig = z.object({
       sshReadyTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(180_000),
     })
     .default({ maxConcurrent: 2, shutdownGraceMs: 10_000, sshReadyTimeoutMs: 180_000 }),
+  /**
+   * Image GC (at start and after each build): images no VM here uses and not among the
+   * `keepRecent` most recently used are deleted from the store and the builder cache.
+   */
+  images: z.object({ keepRecent: z.number().int().min(0).max(10_000).default(5) }).default({ keepRecent: 5 }),
 });
 export type TAgentConfig = z.infer<typeof ZAgentConfig>;
 export type TAgentConfigInput = z.input<typeof ZAgentConfig>;

@@ -414,6 +414,7 @@ function info(state: TVmState): TVmInfo {
     serialLogPath: state.serialLogPath,
     startedAt: state.startedAt,
     sshHostKey: state.hostKeyPublic,
+    imagePath: state.spec.imagePath,
   };
 }
 

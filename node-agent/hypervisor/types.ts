@@ -68,6 +68,11 @@ export type TVmInfo = {
   startedAt: string | null;
   /** The VM's SSH host public key (`ssh-ed25519 …`), for known_hosts pinning by the console. */
   sshHostKey: string;
+  /**
+   * The image the VM's overlay is backed by: the image GC never deletes it while the VM exists.
+   * QemuHypervisor always reports it; only in-memory test doubles leave it out.
+   */
+  imagePath?: string;
 };
 
 export type TVmMetrics = {
