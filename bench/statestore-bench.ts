@@ -162,7 +162,7 @@ async function partitionHeal(): Promise<void> {
       `  total changes per replica ${stats[0]?.stats.changes}; received per replica ${stats.map((s) => s.stats.received).join(", ")}; duplicates ${stats.map((s) => s.stats.duplicates).join(", ")}`,
     );
   } finally {
-    await Promise.all(replicas.map((x) => x.stop("kill")));
+    await Promise.all(replicas.map((x) => x.stop("close")));
   }
 }
 

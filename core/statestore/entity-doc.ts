@@ -112,6 +112,13 @@ export class EntityDoc {
     return out;
   }
 
+  /** Replaces the envelope of a recorded local change once the batch is signed. */
+  setEnvelope(envelope: TEnvelope): void {
+    const record = this.changes.get(envelope.hash);
+    if (!record) throw new Error(`${this.key} has no change ${envelope.hash} to sign`);
+    record.envelope = envelope;
+  }
+
   /** Drops a local change that was recorded but never committed (a refused batch). */
   forget(hash: string): void {
     const record = this.changes.get(hash);

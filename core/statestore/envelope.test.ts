@@ -3,7 +3,7 @@ import * as Automerge from "@automerge/automerge";
 import type { LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
-import { actorFor, openEnvelope, sealChange, signingMessage } from "./envelope";
+import { actorFor, openEnvelope, sealChange, sealChanges, signingMessage } from "./envelope";
 
 const writer = privateKeyToAccount(generatePrivateKey());
 const other = privateKeyToAccount(generatePrivateKey());
@@ -103,6 +103,35 @@ describe("signed change envelopes", () => {
     const flipped = `${sealed.envelope.signature.slice(0, 20)}${sealed.envelope.signature[20] === "0" ? "1" : "0"}${sealed.envelope.signature.slice(21)}`;
     const tampered = await openEnvelope({ ...sealed.envelope, signature: flipped });
     expect(tampered.ok ? "ok" : tampered.code).toBe("bad-signature");
+  });
+
+  it("signs a batch once: each change opens alone with its path, and no path, key or hash can be swapped", async () => {
+    const fresh = privateKeyToAccount(generatePrivateKey());
+    const changes = Array.from({ length: 5 }, (_, i) => ({
+      key: `dns/b${i}`,
+      bytes: changeBy(fresh.address, { i }),
+    }));
+    const sealed = (await sealChanges({ account: fresh, changes })).map((c) => c.envelope);
+    expect(new Set(sealed.map((e) => e.signature)).size).toBe(1);
+    expect(sealed.every((e) => (e.proof?.length ?? 0) >= 1)).toBe(true);
+    for (const envelope of sealed) expect((await openEnvelope(envelope)).ok).toBe(true);
+    const [a, b] = sealed as [(typeof sealed)[number], (typeof sealed)[number]];
+    const code = async (e: typeof a) => {
+      const opened = await openEnvelope(e);
+      return opened.ok ? "ok" : opened.code;
+    };
+    expect(await code({ ...a, proof: b.proof })).toBe("bad-signature");
+    expect(await code({ ...a, key: b.key })).toBe("bad-signature");
+    expect(await code({ ...a, proof: undefined })).toBe("bad-signature");
+    const other5 = await sealChanges({
+      account: other,
+      changes: [changes[0], changes[1]].flatMap((c) => (c ? [c] : [])),
+    });
+    expect(await code({ ...a, signature: other5[0]?.envelope.signature ?? "0x" })).toBe("bad-signature");
+    // A batch root this process already verified does not vouch for another signer.
+    expect(await code({ ...a, signer: other.address.toLowerCase() })).toMatch(
+      /^(bad-signature|actor-mismatch)$/,
+    );
   });
 
   it("rejects a change whose actor belongs to someone else", async () => {

@@ -4,6 +4,7 @@ import { bytesToHex, recoverMessageAddress } from "viem";
 import { z } from "zod";
 import type { TRejectCode } from "../../lib/statestore/authorize";
 import { ZEntityKey } from "../../lib/statestore/entities";
+import { MAX_PROOF_STEPS, merkleTree, rootFromProof, type TProofStep } from "./merkle";
 import { envelopeDigest, SignerKeys } from "./signer-keys";
 
 const ZHash = z.string().regex(/^[0-9a-f]{64}$/);
@@ -11,7 +12,8 @@ const ZHash = z.string().regex(/^[0-9a-f]{64}$/);
 /**
  * Envelope versions (see signingMessage): absent = 1, an Ethereum personal_sign (keccak) signature,
  * verified by recovering the address; 2 = ECDSA secp256k1 over SHA-256, verified natively against
- * the signer's remembered public key. Other values are refused with `bad-version`.
+ * the signer's remembered public key, either of the change itself or (with `proof`) of the Merkle
+ * root of the writer's batch. Other values are refused with `bad-version`.
  */
 export const ENVELOPE_VERSIONS = [1, 2] as const;
 export const CURRENT_ENVELOPE_VERSION = 2;
@@ -23,6 +25,12 @@ export const ZEnvelope = z.object({
   hash: ZHash,
   signer: z.string().regex(/^0x[0-9a-f]{40}$/),
   signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/),
+  /** v2 batches: path from this change's leaf to the signed root (see merkle.ts). */
+  proof: z
+    .array(z.custom<TProofStep>((step) => typeof step === "string" && /^[lr][0-9a-f]{64}$/.test(step)))
+    .min(1)
+    .max(MAX_PROOF_STEPS)
+    .optional(),
   change: z.string().min(1).max(4_000_000),
 });
 export type TEnvelope = z.infer<typeof ZEnvelope>;
@@ -46,6 +54,11 @@ export function signingMessage(key: string, hash: string, version = CURRENT_ENVE
   return `formation-statestore/v${version} ${key} ${hash}`;
 }
 
+/** What a v2 batch signature signs: its Merkle root ("batch" is no entity key, so no clash). */
+export function batchSigningMessage(root: Buffer): string {
+  return `formation-statestore/v2 batch ${root.toString("hex")}`;
+}
+
 // Public keys learnt from verified signatures, shared by every store in this process.
 const signerKeys = new SignerKeys();
 
@@ -58,36 +71,73 @@ export function actorFor(address: string, nonce: Uint8Array): string {
   return address.slice(2).toLowerCase() + Buffer.from(nonce).toString("hex");
 }
 
-/**
- * Signs an Automerge change made by `account` for entity `key`: a v2 envelope when the account can
- * sign a raw hash (every private-key account), else a v1 personal_sign envelope.
- */
+/** A local change before signing (for the writer's own checks; never sent or logged as is). */
+export function unsignedChange(signer: string, key: string, bytes: Uint8Array): TVerifiedChange {
+  const decoded = Automerge.decodeChange(bytes);
+  const change = Buffer.from(bytes).toString("base64");
+  return { envelope: { key, hash: decoded.hash, signer, signature: "0x", change }, bytes, decoded };
+}
+
+/** Signs an Automerge change made by `account` for entity `key` (see sealChanges). */
 export async function sealChange(opts: {
   account: LocalAccount;
   key: string;
   bytes: Uint8Array;
 }): Promise<TVerifiedChange> {
-  const decoded = Automerge.decodeChange(opts.bytes);
+  const [sealed] = await sealChanges({ account: opts.account, changes: [opts] });
+  if (!sealed) throw new Error("sealChanges returned nothing for one change");
+  return sealed;
+}
+
+/**
+ * Signs a batch of changes made by `account`. v2 (accounts that sign raw hashes, i.e. every
+ * private-key account): one signature over the Merkle root of the batch, each envelope carrying
+ * its path, so verifying a batch costs one ECDSA check however many changes it holds; a batch of
+ * one signs the change's own message. Accounts without raw-hash signing get v1 envelopes, one
+ * personal_sign each.
+ */
+export async function sealChanges(opts: {
+  account: LocalAccount;
+  changes: readonly { key: string; bytes: Uint8Array }[];
+}): Promise<TVerifiedChange[]> {
   const { account } = opts;
-  let signature: `0x${string}`;
-  let version: number;
-  if (account.sign) {
-    version = CURRENT_ENVELOPE_VERSION;
-    const message = signingMessage(opts.key, decoded.hash, version);
-    signature = await account.sign({ hash: bytesToHex(envelopeDigest(message)) });
-  } else {
-    version = 1;
-    signature = await account.signMessage({ message: signingMessage(opts.key, decoded.hash, 1) });
-  }
-  const envelope: TEnvelope = {
-    ...(version === 1 ? {} : { v: version }),
-    key: opts.key,
-    hash: decoded.hash,
-    signer: opts.account.address.toLowerCase(),
-    signature,
-    change: Buffer.from(opts.bytes).toString("base64"),
+  const decoded = opts.changes.map((c) => Automerge.decodeChange(c.bytes));
+  const base = (i: number) => {
+    const { key, bytes } = opts.changes[i] as { key: string; bytes: Uint8Array };
+    const d = decoded[i] as Automerge.DecodedChange;
+    return { key, bytes, decoded: d, hash: d.hash, change: Buffer.from(bytes).toString("base64") };
   };
-  return { envelope, bytes: opts.bytes, decoded };
+  const out: TVerifiedChange[] = [];
+  if (!account.sign) {
+    for (let i = 0; i < opts.changes.length; i++) {
+      const { key, bytes, decoded: d, hash, change } = base(i);
+      const signature = await account.signMessage({ message: signingMessage(key, hash, 1) });
+      const envelope: TEnvelope = { key, hash, signer: account.address.toLowerCase(), signature, change };
+      out.push({ envelope, bytes, decoded: d });
+    }
+    return out;
+  }
+  if (opts.changes.length === 0) return out;
+  const leaves = opts.changes.map((_, i) => envelopeDigest(signingMessage(base(i).key, base(i).hash)));
+  const { root, proofs } = merkleTree(leaves);
+  const signature = await account.sign({
+    hash: bytesToHex(opts.changes.length === 1 ? root : envelopeDigest(batchSigningMessage(root))),
+  });
+  for (let i = 0; i < opts.changes.length; i++) {
+    const { key, bytes, decoded: d, hash, change } = base(i);
+    const proof = proofs[i] ?? [];
+    const envelope: TEnvelope = {
+      v: CURRENT_ENVELOPE_VERSION,
+      key,
+      hash,
+      signer: account.address.toLowerCase(),
+      signature,
+      ...(proof.length > 0 ? { proof } : {}),
+      change,
+    };
+    out.push({ envelope, bytes, decoded: d });
+  }
+  return out;
 }
 
 /**
@@ -125,14 +175,7 @@ export async function openEnvelope(envelope: TEnvelope): Promise<TOpenResult> {
       detail: `actor ${decoded.actor} is not ${envelope.signer}'s`,
     };
   }
-  const signed =
-    version === 1
-      ? await legacySignatureValid(envelope)
-      : await signerKeys.verify({
-          signer: envelope.signer,
-          message: signingMessage(envelope.key, envelope.hash, 2),
-          signature: envelope.signature,
-        });
+  const signed = version === 1 ? await legacySignatureValid(envelope) : await v2SignatureValid(envelope);
   if (!signed) {
     return {
       ok: false,
@@ -141,6 +184,19 @@ export async function openEnvelope(envelope: TEnvelope): Promise<TOpenResult> {
     };
   }
   return { ok: true, change: { envelope, bytes, decoded } };
+}
+
+function v2SignatureValid(envelope: TEnvelope): Promise<boolean> {
+  const message = signingMessage(envelope.key, envelope.hash, 2);
+  if (!envelope.proof)
+    return signerKeys.verify({ signer: envelope.signer, message, signature: envelope.signature });
+  const root = rootFromProof(envelopeDigest(message), envelope.proof);
+  return signerKeys.verify({
+    signer: envelope.signer,
+    message: batchSigningMessage(root),
+    signature: envelope.signature,
+    remember: true,
+  });
 }
 
 // v1 envelopes (written before v2, or by accounts without raw-hash signing) recover the address.

@@ -47,7 +47,8 @@ export class ReplicaHandle {
   async spawn(): Promise<void> {
     const config = { ...this.config, port: this.port || this.config.port };
     const child = fork(ENTRY, [], {
-      execArgv: ["--import", "tsx"],
+      // STATESTORE_CPU_PROF_DIR profiles each replica (written when it closes, not when killed).
+      execArgv: ["--import", "tsx", ...cpuProfArgs(process.env.STATESTORE_CPU_PROF_DIR)],
       env: {
         ...process.env,
         LOG_LEVEL: process.env.LOG_LEVEL ?? "fatal",
@@ -113,6 +114,10 @@ export class ReplicaHandle {
     else await this.call({ cmd: "close" }).catch(() => child.kill("SIGKILL"));
     await exited;
   }
+}
+
+function cpuProfArgs(dir: string | undefined): string[] {
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
 }
 
 /** Polls `check` until it returns true or the deadline passes. */

@@ -19,6 +19,10 @@ const MAX_KEYS = 4096;
  */
 export class SignerKeys {
   readonly #keys = new Map<string, KeyObject>();
+  // Signed batch roots already verified ("signer message signature"): the other changes of a batch
+  // then cost only their Merkle path. The signature is part of the id, so an envelope can never be
+  // accepted (and then logged and relayed) with another signature than the one that was checked.
+  readonly #verified = new Set<string>();
 
   get size(): number {
     return this.#keys.size;
@@ -33,9 +37,29 @@ export class SignerKeys {
 
   /**
    * True iff `signature` (65-byte r‖s‖v hex) signs `message` with `signer`'s key (lower-case
-   * address). Never throws on garbage input.
+   * address). Never throws on garbage input. With `remember`, a verified (signer, message,
+   * signature) is kept and later calls for exactly it succeed without checking again.
    */
-  async verify(opts: { signer: string; message: string; signature: string }): Promise<boolean> {
+  async verify(opts: {
+    signer: string;
+    message: string;
+    signature: string;
+    remember?: boolean;
+  }): Promise<boolean> {
+    const id = `${opts.signer} ${opts.message} ${opts.signature}`;
+    if (opts.remember && this.#verified.has(id)) return true;
+    const ok = await this.#check(opts);
+    if (ok && opts.remember) {
+      if (this.#verified.size >= MAX_KEYS) {
+        const oldest = this.#verified.values().next().value;
+        if (oldest !== undefined) this.#verified.delete(oldest);
+      }
+      this.#verified.add(id);
+    }
+    return ok;
+  }
+
+  async #check(opts: { signer: string; message: string; signature: string }): Promise<boolean> {
     const known = this.#keys.get(opts.signer);
     if (known) {
       try {

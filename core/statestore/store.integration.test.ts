@@ -150,7 +150,9 @@ describe("replicated state store across five processes", () => {
     await waitConverged(replicas, "restarted replica catching up");
     const after = await victim.status();
     const total = after.stats.changes;
-    expect(total).toBe(before.stats.changes + 30);
+    expect(total, JSON.stringify({ before: before.stats, after: after.stats })).toBe(
+      before.stats.changes + 30,
+    );
     // Each of four peers may offer the 30 missing changes once; a full resend would be `total` each.
     expect(after.stats.received).toBeLessThanOrEqual(4 * 30);
     expect(after.stats.received).toBeLessThan(total);

@@ -8,7 +8,14 @@ import { parseEntityKey, type TEntityKind } from "../../lib/statestore/entities"
 import { createLogger, type Logger } from "../log";
 import { checkChange, PendingChanges } from "./admission";
 import { EntityDoc, type TEntityValue } from "./entity-doc";
-import { actorFor, openEnvelope, sealChange, type TEnvelope, type TVerifiedChange } from "./envelope";
+import {
+  actorFor,
+  openEnvelope,
+  sealChanges,
+  type TEnvelope,
+  type TVerifiedChange,
+  unsignedChange,
+} from "./envelope";
 import { StateStoreError } from "./errors";
 import { ChangeLog } from "./persistence";
 import { type Dialer, type PeerLink, Replicator } from "./replication";
@@ -163,7 +170,8 @@ export class StateStore extends EventEmitter {
   ): Promise<(string | undefined)[]> {
     return this.#serial(async () => {
       if (this.#closed) throw new StateStoreError("closed", "store is closed");
-      const sealed: { entity: EntityDoc; change: TVerifiedChange }[] = [];
+      const made: { entity: EntityDoc; key: string; bytes: Uint8Array }[] = [];
+      let sealed: TVerifiedChange[] = [];
       const hashes: (string | undefined)[] = [];
       try {
         for (const { key, mutate } of writes) {
@@ -176,23 +184,24 @@ export class StateStore extends EventEmitter {
             hashes.push(undefined);
             continue;
           }
-          const change = await sealChange({ account: this.#account, key, bytes });
+          // Checked (and indexed, so the batch's next change to this entity sees it) before signing:
+          // the whole batch is then signed at once.
+          const change = unsignedChange(this.address, key, bytes);
+          made.push({ entity, key, bytes });
           const verdict = checkChange({ entity, change, authorizer: this.#authorizer });
           if (!verdict.ok) throw new StateStoreError(verdict.code, `local write refused: ${verdict.detail}`);
           entity.record(change, verdict.created, false);
-          sealed.push({ entity, change });
           hashes.push(change.decoded.hash);
         }
+        sealed = await sealChanges({ account: this.#account, changes: made });
+        sealed.forEach((change, i) => made[i]?.entity.setEnvelope(change.envelope));
       } catch (error) {
         // Nothing of the batch left this process yet: forget it and rebuild the touched documents.
-        for (const { entity, change } of sealed) entity.forget(change.decoded.hash);
+        for (const { entity, bytes } of made) entity.forget(Automerge.decodeChange(bytes).hash);
         for (const { key } of writes) this.#docs.get(key)?.rebuild();
         throw error;
       }
-      await this.#commit(
-        sealed.map((s) => s.change),
-        undefined,
-      );
+      await this.#commit(sealed, undefined);
       return hashes;
     });
   }

@@ -4,7 +4,7 @@ import { bytesToHex, type LocalAccount } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { WebSocket } from "ws";
 import type { TRejectCode } from "../../lib/statestore/authorize";
-import { actorFor, openEnvelope, sealChange, signingMessage, type TEnvelope } from "./envelope";
+import { actorFor, openEnvelope, sealChange, sealChanges, signingMessage, type TEnvelope } from "./envelope";
 import { waitFor } from "./replica-harness";
 import { envelopeDigest } from "./signer-keys";
 import { parseWireMessage, STORE_PROTOCOL_VERSION, type TWireMessage } from "./wire";
@@ -146,6 +146,27 @@ export async function forgedEnvelopes(opts: {
   const legacySig = await attacker.signMessage({ message: signingMessage(genuine.key, genuine.hash, 1) });
   await add("bad-signature", { ...genuine, v: undefined, signature: legacySig });
   await add("bad-version", { ...genuine, v: 9 });
+  // A genuine batch-signed console change whose Merkle path was bent to carry a forged change.
+  const [batched] = await sealChanges({
+    account: consoleAcct,
+    changes: await Promise.all(
+      ["dns/batch-a", "dns/batch-b"].map(async (key) => ({
+        key,
+        bytes: Buffer.from(
+          (await makeChange({ account: consoleAcct, key, set: { value: key } })).change,
+          "base64",
+        ),
+      })),
+    ),
+  });
+  if (batched?.envelope.proof) {
+    const evil = await makeChange({ account: consoleAcct, key: "dns/batch-evil", set: { value: "6.6.6.6" } });
+    await add("bad-signature", {
+      ...evil,
+      signature: batched.envelope.signature,
+      proof: batched.envelope.proof,
+    });
+  }
   // A genuine console change moved to another entity: the signature binds the key, so it fails.
   const first = history[0];
   if (first) await add("bad-signature", { ...first, key: "instances/moved" });
