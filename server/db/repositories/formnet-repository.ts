@@ -18,9 +18,9 @@ export function createFormnetRepository(db: TDatabase) {
       return db.formnetAddress.findUnique({ where: { ref } });
     },
 
-    async takenIps(): Promise<string[]> {
-      const rows = await db.formnetAddress.findMany({ select: { ip: true } });
-      return rows.map((r) => r.ip);
+    /** Every allocated address and the ref holding it. */
+    addressBook(): Promise<{ ip: string; ref: string }[]> {
+      return db.formnetAddress.findMany({ select: { ip: true, ref: true } });
     },
 
     /** Inserts; returns false on a unique conflict (another allocation won the address). */

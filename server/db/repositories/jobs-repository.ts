@@ -83,6 +83,15 @@ export function createJobsRepository(db: TDatabase) {
       });
     },
 
+    /** Queued jobs targeted at `nodeId` plus (at most `limit` in all) untargeted ones: one query per join. */
+    queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { state: "queued", OR: [{ targeted: true, nodeId }, { targeted: false }] },
+        orderBy: { createdAt: "asc" },
+        take: limit,
+      });
+    },
+
     queuedUntargeted(limit: number): Promise<TJobRow[]> {
       return db.job.findMany({
         where: { state: "queued", targeted: false },

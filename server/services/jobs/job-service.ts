@@ -107,8 +107,13 @@ export class JobService {
 
   /** Offers queued work to one node that just connected (cheaper than a scan over all sockets). */
   async dispatchNode(nodeId: string): Promise<void> {
-    for (const job of await this.#o.jobs.queuedTargeted([nodeId], 1000)) await this.#offer(job, nodeId);
-    if ((await this.#o.jobs.queuedUntargeted(1)).length > 0) await this.dispatch();
+    let untargeted = false;
+    for (const job of await this.#o.jobs.queuedForNode(nodeId, 1000)) {
+      if (job.targeted) await this.#offer(job, nodeId);
+      else untargeted = true;
+    }
+    // Untargeted work (builds) goes to the least busy node, which the full dispatch decides.
+    if (untargeted) await this.dispatch();
   }
 
   async #dispatchOnce(): Promise<void> {

@@ -9,6 +9,8 @@ import type { Notifier } from "@/server/gateway/notifier";
 
 export const FORMNET_CIDR = "10.42.0.0/16";
 
+type TAddressBook = { taken: Set<string>; byRef: Map<string, string> };
+
 type TAllocation = { kind: TFormnetKind; ref: string; publicKey?: string | null; endpoints?: string[] };
 
 /**
@@ -20,9 +22,8 @@ export class FormnetService {
   readonly #repo: TFormnetRepository;
   readonly #notifier: Notifier;
   readonly cidr: string;
-  #queue: Promise<unknown> = Promise.resolve();
   /** Addresses known taken (loaded once; a unique conflict from another console reloads it). */
-  #taken: Set<string> | null = null;
+  #address: Promise<TAddressBook> | null = null;
   /**
    * Peer cache keyed by ref, in allocation order. A `formation_peers` notice marks its ref dirty
    * and only dirty refs are re-read, so a join costs O(1) statements instead of re-reading (and
@@ -41,33 +42,36 @@ export class FormnetService {
   }
 
   /**
-   * Returns the address held by `ref`, allocating the lowest free one on first use. Allocations of
-   * this process run one at a time (many agents welcomed at once would otherwise all race for the
-   * same lowest address); other console processes are handled by the unique constraint + retry.
+   * Returns the address held by `ref`, allocating the lowest free one on first use. Concurrent
+   * allocations of this process do not wait for each other: the address is reserved in memory
+   * before the insert, so many agents welcomed at once get distinct addresses without serialising
+   * the join path. Other console processes are handled by the unique constraints + retry.
    */
-  allocate(opts: TAllocation): Promise<string> {
-    const next = this.#queue.then(() => this.#allocate(opts));
-    this.#queue = next.catch(() => undefined);
-    return next;
-  }
-
-  async #allocate(opts: TAllocation): Promise<string> {
-    const existing = await this.#repo.findByRef(opts.ref);
+  async allocate(opts: TAllocation): Promise<string> {
     const endpoints = opts.endpoints ?? [];
-    if (existing) {
-      if (
-        (opts.publicKey ?? null) !== existing.publicKey ||
-        JSON.stringify(endpoints) !== existing.endpoints
-      ) {
-        await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
-        this.invalidatePeers(opts.ref);
-        await this.#notifier.publish("formation_peers", opts.ref);
+    const book = await this.#book();
+    // Refs this process has not seen are new (or were allocated by another console, which the
+    // insert's unique constraint reveals): skip the lookup, it costs a statement per join.
+    if (book.byRef.has(opts.ref)) {
+      const existing = await this.#repo.findByRef(opts.ref);
+      if (existing) {
+        if (
+          (opts.publicKey ?? null) !== existing.publicKey ||
+          JSON.stringify(endpoints) !== existing.endpoints
+        ) {
+          await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
+          this.invalidatePeers(opts.ref);
+          await this.#notifier.publish("formation_peers", opts.ref);
+        }
+        return existing.ip;
       }
-      return existing.ip;
     }
     for (let attempt = 0; attempt < 20; attempt++) {
-      this.#taken ??= new Set(await this.#repo.takenIps());
-      const ip = allocateLowestFree({ cidr: this.cidr, taken: this.#taken });
+      const loading = this.#book();
+      const current = await loading;
+      // Synchronous pick-and-reserve: no await between choosing the address and marking it taken.
+      const ip = allocateLowestFree({ cidr: this.cidr, taken: current.taken });
+      current.taken.add(ip);
       const inserted = await this.#repo.tryInsert({
         ip,
         kind: opts.kind,
@@ -76,21 +80,37 @@ export class FormnetService {
         endpoints: JSON.stringify(endpoints),
       });
       if (inserted) {
-        this.#taken.add(ip);
+        current.byRef.set(opts.ref, ip);
         this.invalidatePeers(opts.ref);
         if (opts.publicKey) await this.#notifier.publish("formation_peers", opts.ref);
         return ip;
       }
-      this.#taken = null;
+      // Lost the address or the ref to another console (or a concurrent allocation of the same
+      // ref): reload what is taken and see whether the ref got an address meanwhile.
+      if (this.#address === loading) this.#address = null;
       const raced = await this.#repo.findByRef(opts.ref);
       if (raced) return raced.ip;
     }
     throw new Error(`could not allocate a formnet address for ${opts.kind} ${opts.ref} after 20 attempts`);
   }
 
+  /** Addresses known taken and refs known to hold one (loaded once, reloaded after a conflict). */
+  #book(): Promise<TAddressBook> {
+    this.#address ??= this.#repo.addressBook().then((rows) => ({
+      taken: new Set(rows.map((r) => r.ip)),
+      byRef: new Map(rows.map((r) => [r.ref, r.ip])),
+    }));
+    const loading = this.#address;
+    // A failed load must not stick: the next call retries.
+    loading.catch(() => {
+      if (this.#address === loading) this.#address = null;
+    });
+    return loading;
+  }
+
   async release(ref: string): Promise<void> {
     await this.#repo.release(ref);
-    this.#taken = null;
+    this.#address = null;
     this.invalidatePeers(ref);
     await this.#notifier.publish("formation_peers", ref);
   }
