@@ -6,6 +6,7 @@ import { createPublicClient, type Hex, http } from "viem";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevnet, type TDevnet } from "@/contracts/devnet";
+import { createLogger } from "@/core/log";
 import { buildCommitmentTypedData } from "@/lib/chain/build-commitment";
 import {
   buildIdToBytes32,
@@ -24,6 +25,7 @@ import type { TCommitmentDto } from "@/server/services/deployments/commitment-dt
 import { completeBoot, completeBuild, sha256Digest } from "@/server/testing/agent-actions";
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
+import { createBuildCommitments } from "./build-commitments";
 
 // Real Hardhat node with the Orchestrator, real console (HTTP + tRPC + agent WebSocket), a protocol
 // agent that "builds" and "boots". The console relays with its embedded devnet relayer key (#9).
@@ -301,6 +303,48 @@ describe("build commitments on ship (real hardhat node + console)", () => {
     expect((await query<{ status: string }>(platform, "instances.get", { instanceId })).status).not.toBe(
       "deleted",
     );
+  });
+
+  it("a console that stopped mid-relay resumes pending commitments on start", async () => {
+    const third = await built(platform, "resumed");
+    const draft = await query<TCommitmentDraft>(platform, "instances.commitmentDraft", {
+      buildId: third.buildId,
+    });
+    const c = await sign(draft);
+    // As a stopped console leaves it: recorded, never sent.
+    await db.buildCommitment.create({
+      data: {
+        id: "c-resumed",
+        deploymentId: "d-resumed",
+        owner: owner.address.toLowerCase(),
+        buildId: third.buildId,
+        imageDigest: third.imageDigest,
+        chainId: devnet.chainId,
+        contract: devnet.orchestratorAddress,
+        nonce: c.nonce,
+        deadline: c.deadline,
+        signature: c.signature,
+      },
+    });
+    const service = createBuildCommitments({
+      db,
+      chain: { rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, contract: devnet.orchestratorAddress },
+      relayerPrivateKey: platform.env.relayerPrivateKey,
+      log: createLogger("test-resume"),
+    });
+    expect(await service.resumePending()).toBeGreaterThanOrEqual(1);
+    await service.settled("c-resumed");
+    const row = await db.buildCommitment.findUniqueOrThrow({ where: { id: "c-resumed" } });
+    expect(row).toMatchObject({ status: "confirmed", existing: false });
+    expect(row.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(
+      await service.verifyOnChain({
+        owner: owner.address,
+        buildId: third.buildId,
+        imageDigest: third.imageDigest,
+      }),
+    ).toMatchObject({ verified: true });
+    await service.close();
   });
 
   it("with the chain unreachable: the draft says UNAVAILABLE, an uncommitted ship still works", async () => {
