@@ -176,9 +176,16 @@ try {
   print(`ship → all replicas running:   ${secs(tRunning - tBuilt)}`);
   print(`running → SSH login (all):     ${secs(tSsh - tRunning)}`);
   print(`create → all SSH-reachable:    ${secs(tSsh - t0)}`);
+} catch (error) {
+  process.exitCode = 1;
+  process.stderr.write(
+    `deploy bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
 } finally {
   await teardownFleet(agents);
   if (buildId && !values.warm) await cleanBuilderCache({ cacheDir: DEFAULT_CACHE_DIR, buildId, imageDigest });
   await platform?.close();
   await rm(work, { recursive: true, force: true });
 }
+// Pooled HTTP sockets and the console's loggers would keep the loop alive after a finished run.
+process.exit();

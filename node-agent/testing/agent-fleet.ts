@@ -153,8 +153,9 @@ export async function teardownFleet(agents: TFleetAgent[]): Promise<void> {
 }
 
 /**
- * An agent killed mid-build leaves its overlay mounted under `<cacheDir>/work/<buildId…>-*`
- * (the builder's own cleanup never ran): unmount and remove those, and the cached image of
+ * An agent killed mid-build leaves its build disk mounted (and its loop device attached) under
+ * `<cacheDir>/work/<buildId…>-*` (the builder's own cleanup never ran): unmount, detach and remove
+ * those, and the cached image of
  * `imageDigest` (tests build a fresh context each run, so the entry would only pile up).
  */
 export async function cleanBuilderCache(opts: {
@@ -168,6 +169,11 @@ export async function cleanBuilderCache(opts: {
     .map((l) => l.split(" ")[1] ?? "")
     .filter((m) => m.startsWith(prefix));
   for (const m of mounts) execFileSync("umount", ["-l", m]);
+  // The builder loop-mounts a per-build disk file: detach loop devices still backed by one.
+  const loops = execFileSync("losetup", ["-l", "-n", "-O", "NAME,BACK-FILE"], { encoding: "utf8" });
+  for (const [device, backFile] of loops.split("\n").map((l) => l.trim().split(/\s+/, 2))) {
+    if (device && backFile?.startsWith(prefix)) execFileSync("losetup", ["-d", device]);
+  }
   const workDir = join(opts.cacheDir, "work");
   for (const entry of await readdir(workDir).catch(() => [])) {
     const path = join(workDir, entry);
