@@ -1,3 +1,4 @@
+import { buildCommitmentsModule } from "@/server/chain/commitments-runtime";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { stateStoreModule } from "@/server/statestore/module";
 import { terminalModule } from "@/server/terminal/module";
@@ -7,4 +8,9 @@ import type { TConsoleModule } from "./console-runtime";
  * Modules every console (the real one and in-process test consoles) starts. Add one line per
  * gateway/scheduler here; tests can pass their own list to `startConsole({ modules })`.
  */
-export const consoleModules: TConsoleModule[] = [controlPlaneModule(), terminalModule(), stateStoreModule()];
+export const consoleModules: TConsoleModule[] = [
+  controlPlaneModule(),
+  terminalModule(),
+  stateStoreModule(),
+  buildCommitmentsModule(),
+];

@@ -10,6 +10,7 @@ import { formatAgo, formatResources, shortId } from "../../_lib/format";
 import { useTRPC } from "../../_lib/trpc";
 import { BuildCommitmentPanel } from "../_components/build-commitment";
 import { InstanceActions } from "../_components/instance-actions";
+import { SerialLog } from "../_components/serial-log";
 
 function InstanceDetail({ instanceId }: { instanceId: string }) {
   const trpc = useTRPC();
@@ -99,6 +100,9 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
             memoryMb={i.resources.memoryMb}
             diskGb={i.resources.diskGb}
           />
+        </Card>
+        <Card title="Serial console">
+          <SerialLog instanceId={i.instanceId} />
         </Card>
         <Card title="Terminal">
           {/* The web SSH terminal (xterm ⇄ WebSocket ⇄ SSH over formnet) mounts here; see the terminal helper's component. */}
