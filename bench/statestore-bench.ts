@@ -11,10 +11,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { converged, ReplicaHandle, waitFor } from "../core/statestore/replica-harness";
 import { StateStore } from "../core/statestore/store";
-import { StaticAuthorizer } from "../lib/statestore/authorize";
+import { type Authorizer, StaticAuthorizer } from "../lib/statestore/authorize";
 
 const { values } = parseArgs({
   options: {
@@ -22,54 +23,73 @@ const { values } = parseArgs({
     "per-side": { type: "string", default: "1000" },
     docs: { type: "string", default: "100" },
     skip: { type: "string", default: "" },
+    // Sign each side's writes in batches of 200 (one signature each, as the console publishes)
+    // instead of one signature per change (as agents write).
+    batched: { type: "boolean", default: false },
   },
 });
 const APPLY = Number(values.apply);
 const PER_SIDE = Number(values["per-side"]);
 const DOCS = Number(values.docs);
+const BATCHED = values.batched;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const base = mkdtempSync(join(tmpdir(), "statestore-bench-"));
 const rate = (n: number, ms: number) => `${Math.round((n / ms) * 1000)}/s`;
+
+async function ingestInto(name: string, from: StateStore, account: LocalAccount, authorizer: Authorizer) {
+  const all = from.missingFor({ t: "heads", full: true, docs: [] });
+  const dst = await StateStore.open({ dir: join(base, name), account, authorizer });
+  const t = performance.now();
+  for (let i = 0; i < all.length; i += 500) await dst.ingest(all.slice(i, i + 500));
+  const ms = performance.now() - t;
+  if (dst.digest() !== from.digest()) throw new Error(`single-replica bench diverged (${name})`);
+  return { dst, all, ms };
+}
 
 async function singleReplica(): Promise<void> {
   const writer = privateKeyToAccount(generatePrivateKey());
   const reader = privateKeyToAccount(generatePrivateKey());
   const authorizer = new StaticAuthorizer({ console: writer.address, nodes: [reader.address] });
-  const src = await StateStore.open({ dir: join(base, "src"), account: writer, authorizer });
-  const singles = Math.min(200, APPLY);
+  const alone = await StateStore.open({ dir: join(base, "alone"), account: writer, authorizer });
   let t = performance.now();
-  for (let i = 0; i < singles; i++)
-    await src.write(`dns/d${i % DOCS}`, (d) => Object.assign(d, { value: `v${i}` }));
+  for (let i = 0; i < APPLY; i++)
+    await alone.write(`dns/d${i % DOCS}`, (d) => Object.assign(d, { value: `v${i}` }));
   out(
-    `local write, one fsync each: ${singles} changes in ${Math.round(performance.now() - t)} ms = ${rate(singles, performance.now() - t)}`,
+    `local write, one signature + fsync each: ${APPLY} changes in ${Math.round(performance.now() - t)} ms = ${rate(APPLY, performance.now() - t)}`,
   );
+  const batched = await StateStore.open({ dir: join(base, "batched"), account: writer, authorizer });
   t = performance.now();
   for (let i = 0; i < APPLY; i += 100) {
     const batch = Array.from({ length: Math.min(100, APPLY - i) }, (_, k) => ({
       key: `dns/d${(i + k) % DOCS}`,
       mutate: (d: Record<string, unknown>) => Object.assign(d, { value: `w${i + k}` }),
     }));
-    await src.writeBatch(batch);
+    await batched.writeBatch(batch);
   }
   const localMs = performance.now() - t;
-  out(`local write, batches of 100: ${APPLY} changes in ${Math.round(localMs)} ms = ${rate(APPLY, localMs)}`);
-  const all = src.missingFor({ t: "heads", full: true, docs: [] });
-  const dst = await StateStore.open({ dir: join(base, "dst"), account: reader, authorizer });
-  t = performance.now();
-  for (let i = 0; i < all.length; i += 500) await dst.ingest(all.slice(i, i + 500));
-  const ingestMs = performance.now() - t;
   out(
-    `remote ingest (verify+authorize+apply+fsync/500): ${all.length} changes in ${Math.round(ingestMs)} ms = ${rate(all.length, ingestMs)}`,
+    `local write, writeBatch of 100 (one signature + fsync each): ${APPLY} changes in ${Math.round(localMs)} ms = ${rate(APPLY, localMs)}`,
   );
+  for (const [label, src, name] of [
+    ["each signed alone", alone, "dst-alone"],
+    ["signed in batches of 100", batched, "dst-batched"],
+  ] as const) {
+    const { dst, all, ms } = await ingestInto(name, src, reader, authorizer);
+    out(
+      `remote ingest, ${label} (verify+authorize+apply, fsync/500): ${all.length} changes in ${Math.round(ms)} ms = ${rate(all.length, ms)}`,
+    );
+    if (src !== alone) {
+      t = performance.now();
+      await dst.ingest(all);
+      out(`replay of the same ${all.length} changes (duplicates): ${Math.round(performance.now() - t)} ms`);
+    }
+    await dst.close();
+  }
+  await alone.close();
+  await batched.close();
   t = performance.now();
-  await dst.ingest(all);
-  out(`replay of the same ${all.length} changes (duplicates): ${Math.round(performance.now() - t)} ms`);
-  if (dst.digest() !== src.digest()) throw new Error("single-replica bench diverged");
-  await src.close();
-  await dst.close();
-  t = performance.now();
-  const reopened = await StateStore.open({ dir: join(base, "dst"), account: reader, authorizer });
-  out(`reopen from disk (snapshot + log, ${all.length} changes): ${Math.round(performance.now() - t)} ms`);
+  const reopened = await StateStore.open({ dir: join(base, "dst-batched"), account: reader, authorizer });
+  out(`reopen from disk (snapshot + log, ${APPLY} changes): ${Math.round(performance.now() - t)} ms`);
   await reopened.close();
 }
 
@@ -116,7 +136,7 @@ async function partitionHeal(): Promise<void> {
           key: `dns/d${(i + k) % DOCS}`,
           set: { value: `a${i + k}` },
         }));
-        await r(0).call({ cmd: "writeMany", writes });
+        await r(0).call({ cmd: "writeMany", writes, batch: BATCHED });
       }
     };
     const writesB = async (node: number, count: number) => {
@@ -126,7 +146,7 @@ async function partitionHeal(): Promise<void> {
           key: `instances/i${hosted[(i + k) % hosted.length]}`,
           set: { status: `s${i + k}`, metrics: { cpu: (i + k) % 100 } },
         }));
-        await r(node).call({ cmd: "writeMany", writes });
+        await r(node).call({ cmd: "writeMany", writes, batch: BATCHED });
       }
     };
     const third = Math.ceil(PER_SIDE / 3);
@@ -142,7 +162,7 @@ async function partitionHeal(): Promise<void> {
     });
     const sidesMs = performance.now() - t0;
     out(
-      `partitioned writes: ${PER_SIDE} changes per side over ${DOCS} docs written in ${Math.round(wroteMs)} ms, sides converged after ${Math.round(sidesMs)} ms`,
+      `partitioned writes (${BATCHED ? "signed in batches of 200" : "each change signed alone"}): ${PER_SIDE} changes per side over ${DOCS} docs written in ${Math.round(wroteMs)} ms, sides converged after ${Math.round(sidesMs)} ms`,
     );
 
     const t1 = performance.now();

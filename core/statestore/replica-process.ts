@@ -34,6 +34,7 @@ export const ZReplicaCommand = z.discriminatedUnion("cmd", [
     id: z.number(),
     cmd: z.literal("writeMany"),
     writes: z.array(z.object({ key: z.string(), set: z.record(z.string(), ZJson) })),
+    batch: z.boolean().optional(),
   }),
   z.object({ id: z.number(), cmd: z.literal("dial"), peer: z.string(), url: z.string() }),
   z.object({ id: z.number(), cmd: z.literal("hangup"), peer: z.string() }),
@@ -70,6 +71,15 @@ async function main(): Promise<void> {
           for (const field of command.del) delete doc[field];
         });
       case "writeMany": {
+        // batch: one writeBatch (one signature, one fsync), as the console's publisher writes;
+        // otherwise independent writes, each signed and fsynced alone, as agents write.
+        if (command.batch) {
+          const writes = command.writes.map(({ key, set }) => ({
+            key,
+            mutate: (doc: Record<string, unknown>) => Object.assign(doc, structuredClone(set)),
+          }));
+          return (await store.writeBatch(writes)).length;
+        }
         const hashes = command.writes.map(({ key, set }) =>
           store.write(key, (doc) => Object.assign(doc, structuredClone(set))),
         );
