@@ -214,6 +214,8 @@ describe.sequential("three real agents on one console", () => {
       ),
     );
     const before = placed.map((i) => ({ id: i.id, nodeId: i.nodeId, formnetIp: i.formnetIp }));
+    // The restart must really fall mid-deployment: some replica still boots (sshd not answering).
+    expect((await instances()).some((i) => i.status !== "running")).toBe(true);
     await platform.restart({ keepPort: true });
     for (const a of trio) {
       await expect.poll(() => platform.controlPlane.isConnected(nodeOf(a)), { timeout: 60_000 }).toBe(true);
