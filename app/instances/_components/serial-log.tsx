@@ -157,7 +157,7 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
     <div data-testid="serial-log-panel">
       <div className="mb-2 flex flex-wrap items-center justify-between gap-2">
         <p className="text-xs text-slate-500">
-          Serial console (ttyS0): kernel, systemd and login prompt, read live from the node.
+          What the VM writes to its serial port (ttyS0) while it boots and runs, read live from its node.
         </p>
         <div className="flex gap-2">
           <button
