@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { run } from "../host/exec";
 
 /** Bump when the init script or layout changes so cached initrds are rebuilt. */
-const INITRD_VERSION = "1";
+const INITRD_VERSION = "2";
 
 /** Virtio drivers (plus the ACPI power button for QMP system_powerdown and fw_cfg for the per-VM host key) the guest needs before it can mount its root disk and reach the network. */
 export const GUEST_MODULES = [
@@ -73,6 +73,41 @@ mkdir -p /newroot
 if ! mount -t ext4 -o rw,noatime "$root" /newroot; then
   echo "initrd: cannot mount root $root; powering off"
   poweroff -f
+fi
+# What the rootfs's formation-guest-net and formation-hostkeys units would do after systemd starts
+# (shell scripts, ~1 s of emulated CPU each under TCG) is done here with the static busybox, before
+# systemd, so sshd can start at once. A tmpfs /run (kept by systemd) carries a marker per finished
+# task; the units skip when they see it and still do the work under an older initrd.
+mkdir -p /newroot/run
+mount -t tmpfs -o mode=0755,nosuid,nodev,size=20% tmpfs /newroot/run
+mkdir -p /newroot/run/formation
+ip=""; gw=""; name=""
+for a in $(cat /proc/cmdline); do
+  case "$a" in
+    formation.ip=*) ip="\${a#formation.ip=}" ;;
+    formation.gw=*) gw="\${a#formation.gw=}" ;;
+    systemd.hostname=*) name="\${a#systemd.hostname=}" ;;
+  esac
+done
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do usleep 50000; i=$((i + 1)); done
+if [ -n "$ip" ] && [ -n "$gw" ] && ip link set lo up && ip link set eth0 up &&
+  ip addr add "$ip/32" dev eth0 && ip route add "$gw/32" dev eth0 scope link &&
+  ip route add default via "$gw" dev eth0 onlink; then
+  if [ -n "$name" ] && ! grep -q "[[:space:]]$name$" /newroot/etc/hosts; then
+    echo "127.0.1.1 $name" >> /newroot/etc/hosts
+  fi
+  touch /newroot/run/formation/early-net
+fi
+fw=/sys/firmware/qemu_fw_cfg/by_name/opt/formation
+key=/newroot/etc/ssh/ssh_host_ed25519_key
+if [ -r "$fw/ssh_host_ed25519_key/raw" ] && [ -d /newroot/etc/ssh ]; then
+  umask 077
+  if cat "$fw/ssh_host_ed25519_key/raw" > "$key.tmp" && mv "$key.tmp" "$key"; then
+    umask 022
+    cat "$fw/ssh_host_ed25519_key.pub/raw" > "$key.pub" && touch /newroot/run/formation/early-hostkey
+  fi
+  umask 022
 fi
 umount /sys /proc
 mount -o move /dev /newroot/dev

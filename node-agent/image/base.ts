@@ -19,7 +19,7 @@ import {
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "9";
+export const BASE_VERSION = "10";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -197,6 +197,9 @@ async function customizeBase(root: string): Promise<void> {
   await unlink(join(root, "lib/systemd/system/multi-user.target.wants/dbus.service")).catch(() => undefined);
   // minbase ships no /etc/hosts; formation-guest-net adds the VM's hostname at boot.
   await writeFile(join(root, "etc/hosts"), "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
+  // pam_motd runs update-motd.d at every SSH session, non-interactive ones included: the uname
+  // line is not worth a fork of run-parts, sh and uname per login under TCG.
+  await rm(join(root, "etc/update-motd.d/10-uname"), { force: true });
   // Empty machine-id: systemd makes a fresh one per VM at boot instead of every replica sharing one.
   await writeFile(join(root, "etc/machine-id"), "");
   await rm(join(root, "var/lib/dbus/machine-id"), { force: true });
