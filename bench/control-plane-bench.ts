@@ -8,7 +8,8 @@
  *
  * Each agent holds one socket in this process and one in the console, so 5,000 agents need more
  * than the common 1,024 open files (Node cannot raise its own limit: raise it in the shell).
- * BENCH_JOIN_CONCURRENCY (default 64) agents handshake at a time.
+ * BENCH_JOIN_CONCURRENCY (default 64) agents handshake at a time; BENCH_CPU_PROFILE=FILE writes a
+ * CPU profile of the console's steady state.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -114,6 +115,9 @@ print(
 // Let every agent's first heartbeat happen (they start at a random phase within one interval).
 await new Promise((resolve) => setTimeout(resolve, 5500));
 
+// BENCH_CPU_PROFILE=file.cpuprofile profiles the console during the steady-state phase.
+const profileFile = process.env.BENCH_CPU_PROFILE;
+if (profileFile) await ask("profile");
 const cpuBefore = await ask("stats");
 const t0 = Date.now();
 const sent: { jobId: string; t0: number }[] = [];
@@ -134,6 +138,10 @@ while (sent.some((s) => !received.has(s.jobId)) && Date.now() < drainUntil) {
   await new Promise((resolve) => setTimeout(resolve, 50));
 }
 const after = await ask("stats");
+if (profileFile) {
+  await ask("profile", { file: path.resolve(profileFile) });
+  print(`console CPU profile of the steady state written to ${profileFile}`);
+}
 const lat = sent
   .map((s) => (received.get(s.jobId) ?? Number.NaN) - s.t0)
   .filter((x) => Number.isFinite(x))

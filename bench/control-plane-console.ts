@@ -5,8 +5,12 @@
  *   {"op":"stats"}                  → {"op":"stats","rss","maxRss","heapUsed","cpuUserMs","cpuSystemMs",
  *                                       "connected","heartbeats","loopP99Ms","loopMaxMs"} (loop delay since
  *                                       the previous stats call)
+ *   {"op":"profile","file"?}        → starts a CPU profile, or (with file) stops it and writes it there
+ *                                       (open in Chrome DevTools); answers {"op":"profile"}
  */
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { createLogger } from "@/core/log";
@@ -31,12 +35,14 @@ cp.nodes.heartbeat = (nodeId, beat) => {
   heartbeats++;
   heartbeat(nodeId, beat);
 };
+const inspector = new Session();
+inspector.connect();
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 out({ op: "ready", url: running.url });
 
 for await (const line of createInterface({ input: process.stdin })) {
-  const cmd = JSON.parse(line) as { op: string; nodeIds?: string[] };
+  const cmd = JSON.parse(line) as { op: string; nodeIds?: string[]; file?: string };
   if (cmd.op === "enqueue") {
     const jobs: { jobId: string; t0: number }[] = [];
     await Promise.all(
@@ -68,6 +74,15 @@ for await (const line of createInterface({ input: process.stdin })) {
       loopMaxMs: loop.max / 1e6,
     });
     loop.reset();
+  } else if (cmd.op === "profile") {
+    if (cmd.file) {
+      const { profile } = await inspector.post("Profiler.stop");
+      writeFileSync(cmd.file, JSON.stringify(profile));
+    } else {
+      await inspector.post("Profiler.enable");
+      await inspector.post("Profiler.start");
+    }
+    out({ op: "profile" });
   } else if (cmd.op === "exit") {
     await running.close();
     process.exit(0);

@@ -83,6 +83,15 @@ export function createJobsRepository(db: TDatabase) {
       });
     },
 
+    /** Queued targeted jobs of any node, oldest first. */
+    queuedTargetedAll(limit: number): Promise<TJobRow[]> {
+      return db.job.findMany({
+        where: { state: "queued", targeted: true },
+        orderBy: { createdAt: "asc" },
+        take: limit,
+      });
+    },
+
     /** Queued jobs targeted at `nodeId` plus (at most `limit` in all) untargeted ones: one query per join. */
     queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
       return db.job.findMany({

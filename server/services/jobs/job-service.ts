@@ -119,10 +119,19 @@ export class JobService {
   async #dispatchOnce(): Promise<void> {
     const connected = this.#o.links.connectedNodeIds();
     if (connected.length === 0) return;
-    for (let i = 0; i < connected.length; i += 500) {
-      const batch = connected.slice(i, i + 500);
-      for (const job of await this.#o.jobs.queuedTargeted(batch, 1000)) {
-        if (job.nodeId) await this.#offer(job, job.nodeId);
+    // Targeted jobs are normally offered at enqueue, so the queue holds few: read them all and
+    // keep those for our sockets. Scanning by node id (500 per query) is the fallback for a long
+    // queue; at thousands of agents it cost ten queries every dispatch.
+    const all = await this.#o.jobs.queuedTargetedAll(1000);
+    if (all.length < 1000) {
+      const mine = new Set(connected);
+      for (const job of all) if (job.nodeId && mine.has(job.nodeId)) await this.#offer(job, job.nodeId);
+    } else {
+      for (let i = 0; i < connected.length; i += 500) {
+        const batch = connected.slice(i, i + 500);
+        for (const job of await this.#o.jobs.queuedTargeted(batch, 1000)) {
+          if (job.nodeId) await this.#offer(job, job.nodeId);
+        }
       }
     }
     const untargeted = await this.#o.jobs.queuedUntargeted(100);
