@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { link, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { link, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -30,6 +30,15 @@ describe("collectImageGarbage (real files)", () => {
   });
 
   const hex = (n: number) => String(n).repeat(64).slice(0, 64);
+  const t0 = Date.now();
+  /**
+   * "Last used" is the newest of mtime and ctime. ctime cannot be set and ext4 stamps it with a
+   * coarse clock (files made in one tick tie), so each file gets a distinct mtime ahead of it.
+   */
+  const stamp = async (n: number, paths: string[]) => {
+    const t = new Date(t0 + n * 60_000);
+    for (const p of paths) await utimes(p, t, t);
+  };
   /** A built image: cache entry with meta.json, hard-linked into the store. Created in call order. */
   async function built(n: number): Promise<{ cacheDir: string; storePath: string }> {
     const cacheDir = join(cache, "images", `key${n}`);
@@ -38,6 +47,7 @@ describe("collectImageGarbage (real files)", () => {
     await writeFile(join(cacheDir, "meta.json"), JSON.stringify({ digest: `sha256:${hex(n)}` }));
     const storePath = join(store, `sha256-${hex(n)}.img`);
     await link(join(cacheDir, "image.qcow2"), storePath);
+    await stamp(n, [join(cacheDir, "image.qcow2"), join(cacheDir, "meta.json"), cacheDir]);
     return { cacheDir, storePath };
   }
 
@@ -47,9 +57,11 @@ describe("collectImageGarbage (real files)", () => {
     const garbage = await built(3);
     const downloaded = join(store, `sha256-${hex(4)}.img`);
     await writeFile(downloaded, "downloaded");
+    await stamp(4, [downloaded]);
     const incomplete = join(cache, "images", "crashed");
     await mkdir(incomplete);
     await writeFile(join(incomplete, "image.qcow2"), "half");
+    await stamp(0, [join(incomplete, "image.qcow2"), incomplete]);
     const newest = await built(5);
     await writeFile(join(store, "not-an-image.tmp"), "x");
 
@@ -65,11 +77,11 @@ describe("collectImageGarbage (real files)", () => {
     await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
 
     const opts = { storeDir: store, cacheDir: cache, vmImagePaths: [vmImage.storePath], keepRecent: 1 };
-    // Everything is seconds old: the minimum age protects it all.
+    // Everything is at most minutes old: the 30-minute minimum age protects it all.
     const young = await collectImageGarbage(opts);
     expect(young.deleted).toEqual([]);
 
-    const result = await collectImageGarbage({ ...opts, nowMs: Date.now() + 3_600_000 });
+    const result = await collectImageGarbage({ ...opts, nowMs: t0 + 3 * 3_600_000 });
     expect(result.deleted.map((d) => d.digest).sort()).toEqual([
       null,
       `sha256:${hex(3)}`,
@@ -95,7 +107,7 @@ describe("collectImageGarbage (real files)", () => {
       cacheDir: cache,
       vmImagePaths: [join(a.cacheDir, "image.qcow2")],
       keepRecent: 0,
-      nowMs: Date.now() + 3_600_000,
+      nowMs: t0 + 3 * 3_600_000,
     });
     expect(result.deleted.map((d) => d.digest)).toEqual([`sha256:${hex(2)}`]);
     expect(existsSync(a.storePath)).toBe(true);
