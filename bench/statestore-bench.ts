@@ -179,7 +179,7 @@ async function partitionHeal(): Promise<void> {
       `heal: five replicas converged ${Math.round(healMs)} ms after reconnecting (${rate(PER_SIDE, healMs)} of one side's changes)`,
     );
     out(
-      `  total changes per replica ${stats[0]?.stats.changes}; received per replica ${stats.map((s) => s.stats.received).join(", ")}; duplicates ${stats.map((s) => s.stats.duplicates).join(", ")}`,
+      `  changes per replica ${stats.map((s) => s.stats.changes).join(", ")}; held changes dropped ${stats.map((s) => s.stats.pendingDropped).join(", ")}; received per replica ${stats.map((s) => s.stats.received).join(", ")}; duplicates ${stats.map((s) => s.stats.duplicates).join(", ")}`,
     );
   } finally {
     await Promise.all(replicas.map((x) => x.stop("close")));

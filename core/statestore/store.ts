@@ -211,20 +211,25 @@ export class StateStore extends EventEmitter {
     return this.#serial(async () => {
       if (this.#closed) return;
       const accepted: TVerifiedChange[] = [];
-      for (const envelope of envelopes) {
-        this.#stats.received += 1;
-        if (this.#docs.get(envelope.key)?.has(envelope.hash) || this.#pending.has(envelope.hash)) {
-          this.#stats.duplicates += 1;
-          continue;
+      try {
+        for (const envelope of envelopes) {
+          this.#stats.received += 1;
+          if (this.#docs.get(envelope.key)?.has(envelope.hash) || this.#pending.has(envelope.hash)) {
+            this.#stats.duplicates += 1;
+            continue;
+          }
+          const opened = await openEnvelope(envelope);
+          if (!opened.ok) {
+            this.#reject(peer, envelope, opened.code, opened.detail);
+            continue;
+          }
+          this.#admit({ change: opened.change, peer }, accepted);
         }
-        const opened = await openEnvelope(envelope);
-        if (!opened.ok) {
-          this.#reject(peer, envelope, opened.code, opened.detail);
-          continue;
-        }
-        this.#admit({ change: opened.change, peer }, accepted);
+      } finally {
+        // Changes admitted before a failure are already in their documents: they must reach the
+        // log and the other peers too, or this replica would hold state it never persisted.
+        await this.#commit(accepted, peer);
       }
-      await this.#commit(accepted, peer);
     });
   }
 
@@ -264,7 +269,12 @@ export class StateStore extends EventEmitter {
         local: !from,
       };
       if (from) event.peer = from.label;
-      this.emit("change", event);
+      // A failing listener must not stop the other events, the gossip or the snapshot below.
+      try {
+        this.emit("change", event);
+      } catch (error) {
+        this.#logger.error({ err: error, key: envelope.key }, "change listener failed");
+      }
     }
     this.#replicator.broadcast(
       accepted.map((c) => c.envelope),
