@@ -48,6 +48,32 @@ afterEach(async () => {
 });
 
 describe("StateStore", () => {
+  it("commits what a failing ingest batch admitted before the failure (log, count, events)", async () => {
+    const src = await newStore();
+    await src.writeBatch([0, 1, 2].map((i) => ({ key: `dns/f${i}`, mutate: set({ value: i }) })));
+    const fromB = await newStore(nodeB);
+    await fromB.write(`nodes/${B}`, set({ heartbeat: 1 }));
+    // An authorizer that fails (as a bug or an I/O-backed authorizer might) on nodeB's change.
+    const failing = {
+      rolesOf: (address: string) => {
+        if (address === B) throw new Error("authorizer down");
+        return authorizer.rolesOf(address);
+      },
+    };
+    const dir = mkdtempSync(join(tmpdir(), "statestore-unit-"));
+    dirs.push(dir);
+    const dst = await StateStore.open({ dir, account: nodeA, authorizer: failing });
+    const seen: string[] = [];
+    dst.on("change", (e: { key: string }) => seen.push(e.key));
+    await expect(dst.ingest([...everything(src), ...everything(fromB)])).rejects.toThrow("authorizer down");
+    expect(seen.sort()).toEqual(["dns/f0", "dns/f1", "dns/f2"]);
+    expect(dst.stats().changes).toBe(3);
+    await dst.close();
+    const reopened = await newStore(nodeA, { dir });
+    expect(reopened.stats().changes).toBe(3);
+    expect(reopened.get("dns/f2")).toEqual({ value: 2 });
+  });
+
   it("holds a change until its deps arrive, then applies both exactly once", async () => {
     const src = await newStore();
     for (let i = 0; i < 3; i++) await src.write("dns/a", set({ value: `v${i}` }));
