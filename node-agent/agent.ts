@@ -22,6 +22,7 @@ import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
 import { buildImage } from "./image/build";
 import { collectImageGarbage } from "./image/gc";
+import { cleanStaleBuildWork } from "./image/stale-work";
 import { buildExecutor } from "./jobs/executors/build";
 import {
   bootExecutor,
@@ -106,6 +107,7 @@ export class NodeAgent {
     this.#hypervisor = this.#options.hypervisor ?? (await this.#createHypervisor());
     const { adopted, cleaned } = await this.#hypervisor.adopt();
     this.#log.info({ adopted, cleaned }, "VMs adopted");
+    await this.#cleanStaleBuilds();
     await this.#collectImages("start");
 
     this.#connection = new AgentConnection({
@@ -261,6 +263,16 @@ export class NodeAgent {
       boot: bootExecutor(instanceDeps),
       ...lifecycleExecutors(instanceDeps),
     };
+  }
+
+  /** Unmounts and deletes what builds killed mid-way (this agent crashed) left in the cache. */
+  async #cleanStaleBuilds(): Promise<void> {
+    try {
+      const { removed } = await cleanStaleBuildWork({ cacheDir: this.#config.cacheDir });
+      if (removed.length > 0) this.#log.info({ removed }, "removed build work left by a crashed build");
+    } catch (error) {
+      this.#log.warn({ err: error }, "cleaning stale build work failed");
+    }
   }
 
   /**

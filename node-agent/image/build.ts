@@ -10,6 +10,7 @@ import { ensureBaseImage } from "./base-image";
 import { digestDirectory } from "./context-digest";
 import { phase, prepareDisk, withMountedDisk } from "./disk";
 import { ImageBuildError, stepError } from "./errors";
+import { WORK_OWNER_FILE } from "./stale-work";
 import { applyFormfile } from "./steps";
 
 /** Bump when the way a Formfile is applied changes: it is part of every image's cache key. */
@@ -104,6 +105,9 @@ async function buildUncached(
   const work = await mkdtemp(
     join(opts.cacheDir, "work", `${opts.buildId.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 24)}-`),
   );
+  // Marks the directory as this process's, so a restarted agent (or another agent sharing the
+  // cache) only cleans up directories whose builder died (node-agent/image/stale-work.ts).
+  await writeFile(join(work, WORK_OWNER_FILE), `${process.pid}\n`);
   try {
     const raw = join(work, "disk.raw");
     const root = join(work, "root");

@@ -71,14 +71,14 @@ export async function loopDevicesFor(raw: string): Promise<string[]> {
     .map(([name]) => name ?? "");
 }
 
-async function detachLoops(raw: string): Promise<void> {
+export async function detachLoops(raw: string): Promise<void> {
   for (const dev of await loopDevicesFor(raw)) {
     await run(["losetup", "-d", dev], { allowFailure: true }).catch(() => null);
   }
 }
 
 /** Unmounts; falls back to a lazy unmount when something still holds the tree. */
-async function unmountForce(path: string): Promise<void> {
+export async function unmountForce(path: string): Promise<void> {
   if (!(await isMounted(path))) return;
   const r = await run(["umount", path], { allowFailure: true }).catch(() => null);
   if (r?.exitCode !== 0) await run(["umount", "-l", path], { allowFailure: true }).catch(() => null);
