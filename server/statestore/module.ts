@@ -5,6 +5,7 @@ import { StateStore } from "@/core/statestore/store";
 import { createStoreUpgradeHandler, STORE_WS_PATH } from "@/core/statestore/upgrade";
 import { StaticAuthorizer } from "@/lib/statestore/authorize";
 import { parseEntityKey } from "@/lib/statestore/entities";
+import { StoreDialer } from "@/node-agent/store/dialer";
 import type { TConsoleModule, TConsoleRuntime } from "@/server/http/console-runtime";
 import { sendJson } from "@/server/http/send";
 import { loadOrCreateConsoleKey } from "./console-key";
@@ -33,6 +34,12 @@ declare module "@/server/http/console-runtime" {
 export type TStateStoreModuleOptions = {
   /** How often the database is compared with the store (default 2000 ms). */
   syncIntervalMs?: number;
+  /**
+   * Base URLs (`http://host:port`) of other consoles sharing this one's database and data dir
+   * (hence its console key): this console's replica dials each one's `/ws/store`, authenticated
+   * with the shared console key, so the consoles' replicas stay in step with each other too.
+   */
+  peers?: readonly string[];
 };
 
 // Consoles sharing a data dir (several replicas on one PostgreSQL) each need their own replica
@@ -109,7 +116,11 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
         const cp = runtime.services.controlPlane;
         return cp ? cp.isAdmitted(address) : allow.has(address.toLowerCase());
       };
-      const auth = new StoreAuthenticator({ origin: runtime.env.consoleOrigin, isAdmitted });
+      // Other consoles of this data dir sign with the same key: they are peers, not nodes.
+      const auth = new StoreAuthenticator({
+        origin: runtime.env.consoleOrigin,
+        isAdmitted: async (address) => address === store.address || (await isAdmitted(address)),
+      });
 
       let syncing: Promise<unknown> = Promise.resolve();
       const sync = () => {
@@ -138,7 +149,7 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
           socket.end(`HTTP/1.1 ${verdict.status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
           return;
         }
-        if (admit(verdict.address)) {
+        if (verdict.address !== store.address && admit(verdict.address)) {
           // Record the admission in the store so every replica learns this node may write.
           await store.write(`nodes/${verdict.address}`, (doc) => {
             doc.operator = verdict.address;
@@ -147,6 +158,20 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
           store.resync();
         }
         if (!onStoreUpgrade(req, socket, head)) socket.destroy();
+      });
+
+      const account = await loadOrCreateConsoleKey(runtime.env.dataDir);
+      const peerDialers = (options.peers ?? []).map((consoleUrl) => {
+        const dialer = new StoreDialer({
+          consoleUrl,
+          account,
+          store,
+          logger: log.child({ peer: consoleUrl }),
+          // A console with another key is not of this data dir: never sync with it.
+          onConsole: (address) => address === store.address,
+        });
+        dialer.start();
+        return dialer;
       });
 
       mirror.mirrorAllNodes();
@@ -164,6 +189,7 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
       log.info({ dir, console: store.address }, "state store open");
       return async () => {
         clearInterval(timer);
+        for (const dialer of peerDialers) dialer.close();
         await syncing;
         await mirror.close();
         await store.close();
