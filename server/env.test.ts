@@ -27,6 +27,15 @@ describe("loadEnv", () => {
     expect(env.admins).toEqual(["0xabcdef0123456789abcdef0123456789abcdef01"]);
   });
 
+  it("reads state-store peer consoles and refuses what is not an http(s) URL", () => {
+    expect(loadEnv({}).stateStorePeers).toEqual([]);
+    const env = loadEnv({ FORMATION_STATESTORE_PEERS: "http://10.0.0.2:3000, https://c3.example.org ," });
+    expect(env.stateStorePeers).toEqual(["http://10.0.0.2:3000", "https://c3.example.org"]);
+    expect(() => loadEnv({ FORMATION_STATESTORE_PEERS: "ws://c2:3000" })).toThrow(
+      /FORMATION_STATESTORE_PEERS/,
+    );
+  });
+
   it("lists every invalid variable in one error", () => {
     expect(() =>
       loadEnv({ PORT: "http", CHAIN_ID: "-1", FORMATION_AGENT_ALLOWLIST: "0x12", DATABASE_URL: "mysql://x" }),

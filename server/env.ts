@@ -54,6 +54,26 @@ export const ZEnvSource = z.object({
   /** Operator addresses admitted to the agent gateway until the contract's registry is used. */
   FORMATION_AGENT_ALLOWLIST: ZAddressList,
   FORMATION_ADMINS: ZAddressList,
+  /**
+   * Comma-separated URLs of other console replicas (same database, same state-store key) whose
+   * state store this console replicates with over `/ws/store`.
+   */
+  FORMATION_STATESTORE_PEERS: z
+    .string()
+    .default("")
+    .transform((raw, ctx) => {
+      const urls = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const url of urls) {
+        if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+          ctx.addIssue({ code: "custom", message: `not an http(s) console URL: ${url}` });
+          return z.NEVER;
+        }
+      }
+      return urls;
+    }),
 });
 
 export type TEnv = Readonly<{
@@ -74,6 +94,8 @@ export type TEnv = Readonly<{
   sessionTtlSeconds: number;
   agentAllowlist: readonly `0x${string}`[];
   admins: readonly `0x${string}`[];
+  /** Other console replicas to peer the state store with. */
+  stateStorePeers: readonly string[];
 }>;
 
 /** Parses and validates the console environment; throws one error listing every bad variable. */
@@ -105,6 +127,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     sessionTtlSeconds: e.SESSION_TTL,
     agentAllowlist: e.FORMATION_AGENT_ALLOWLIST,
     admins: e.FORMATION_ADMINS,
+    stateStorePeers: e.FORMATION_STATESTORE_PEERS,
   });
 }
 

@@ -161,7 +161,7 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
       });
 
       const account = await loadOrCreateConsoleKey(runtime.env.dataDir);
-      const peerDialers = (options.peers ?? []).map((consoleUrl) => {
+      const peerDialers = (options.peers ?? runtime.env.stateStorePeers).map((consoleUrl) => {
         const dialer = new StoreDialer({
           consoleUrl,
           account,
