@@ -194,7 +194,7 @@ export class StateStore extends EventEmitter {
           hashes.push(change.decoded.hash);
         }
         sealed = await sealChanges({ account: this.#account, changes: made });
-        sealed.forEach((change, i) => made[i]?.entity.setEnvelope(change.envelope));
+        for (const [i, change] of sealed.entries()) made[i]?.entity.setEnvelope(change.envelope);
       } catch (error) {
         // Nothing of the batch left this process yet: forget it and rebuild the touched documents.
         for (const { entity, bytes } of made) entity.forget(Automerge.decodeChange(bytes).hash);
