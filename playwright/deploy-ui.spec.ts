@@ -1,10 +1,17 @@
 import { expect, test } from "@playwright/test";
-import { deployThroughUi, screenshot, signInThroughUi } from "./fixtures/session";
+import {
+  acceptConfirms,
+  deleteInstanceThroughUi,
+  deployThroughUi,
+  screenshot,
+  signInThroughUi,
+} from "./fixtures/session";
 
 // The whole deploy through the browser on the real platform (its own node agent, real VM under
 // TCG): sign → build with live log → auto-ship (with the owner's signed build commitment) → running
 // replica with a formnet IP and its commitment mined on the devnet.
 test("deploys a Formfile from the browser to a running instance", async ({ page }, testInfo) => {
+  acceptConfirms(page);
   await signInThroughUi(page, { path: "/nodes" });
   await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
 
@@ -39,7 +46,10 @@ test("deploys a Formfile from the browser to a running instance", async ({ page 
   await expect(page.getByTestId("commitment-block")).toHaveText(/^\d+$/);
   await expect(page.getByTestId("commitment-verified")).toHaveText("verified on chain");
   await screenshot(page, testInfo, "instance");
+  const instanceUrl = page.url();
   await page.goto("/instances");
   await expect(page.getByTestId("deployments-table")).toContainText("ui-deploy");
   await expect(page.getByTestId("deployments-table")).toContainText("confirmed");
+  await page.goto(instanceUrl);
+  await deleteInstanceThroughUi(page);
 });

@@ -1,10 +1,17 @@
 import { expect, test } from "@playwright/test";
-import { deployThroughUi, screenshot, signInThroughUi } from "./fixtures/session";
+import {
+  acceptConfirms,
+  deleteInstanceThroughUi,
+  deployThroughUi,
+  screenshot,
+  signInThroughUi,
+} from "./fixtures/session";
 
 // A real VM's serial console (ttyS0, written by QEMU on the node) read by its owner
 // through `serial.tail`: console → agent socket → the VM's serial.log → reply. ~2–3 min (image
 // build + TCG boot).
 test("the owner reads a running instance's serial console log", async ({ page }, testInfo) => {
+  acceptConfirms(page);
   await signInThroughUi(page, { path: "/nodes" });
   await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
   await deployThroughUi(page, {
@@ -44,4 +51,5 @@ test("the owner reads a running instance's serial console log", async ({ page },
   await expect(page.getByTestId("serial-log")).toContainText("systemd", { timeout: 30_000 });
   await expect(page.getByTestId("serial-log-status")).toContainText("live");
   await screenshot(page, testInfo, "instance-serial");
+  await deleteInstanceThroughUi(page);
 });

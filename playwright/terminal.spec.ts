@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { expect, type Page, test } from "@playwright/test";
 import { packContext } from "@/core/context";
 import { parseFormfile } from "@/lib/formfile/parse";
-import { acceptConfirms, screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
+import {
+  acceptConfirms,
+  deleteInstanceThroughUi,
+  screenshot,
+  signInThroughUi,
+  typeFormfile,
+} from "./fixtures/session";
 
 const EXAMPLE = join(import.meta.dirname, "..", "examples", "hello-server");
 
@@ -110,9 +116,6 @@ test("web terminal: deploy hello-server, run a command on the VM, resume after r
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(page.getByTestId("instance-status")).toHaveText(/stopp/, { timeout: 180_000 });
   await screenshot(page, testInfo, "instance-stopped");
-  await page.getByTestId("delete-instance").click();
-  await page.waitForURL(/\/instances$/);
-  // The list drops the instance once its node reports it deleted.
-  await expect(page.locator(`a[href$="/instances/${instanceId}"]`)).toHaveCount(0, { timeout: 180_000 });
+  await deleteInstanceThroughUi(page);
   await screenshot(page, testInfo, "instance-deleted");
 });

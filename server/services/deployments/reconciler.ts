@@ -320,6 +320,9 @@ export class Reconciler {
     if (!row) return;
     const kind = event.job.kind;
     if (event.type === "running" && kind === "boot") {
+      // The ack's "running" event can be handled after the same job's completion (both frames
+      // arrive back to back); a replica its boot job already made running must not go back.
+      if (row.status === "running") return;
       await this.#o.instances.reportStatus({
         id: row.id,
         nodeId: row.nodeId,
