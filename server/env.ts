@@ -8,23 +8,34 @@ import { z } from "zod";
  * from `process.env` goes through here so a bad value fails at start with one clear message.
  */
 
-const ZAddressList = z
-  .string()
-  .default("")
-  .transform((raw, ctx) => {
-    const items = raw
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const item of items) {
-      if (!isAddress(item, { strict: false })) {
-        ctx.addIssue({ code: "custom", message: `not an Ethereum address: ${item}` });
+/** A comma-separated list (blank items dropped), each item checked by `valid`. */
+function commaList(valid: (item: string) => boolean, what: string) {
+  return z
+    .string()
+    .default("")
+    .transform((raw, ctx) => {
+      const items = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = items.find((item) => !valid(item));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: "custom", message: `not ${what}: ${bad}` });
         return z.NEVER;
       }
-    }
-    // Addresses are compared lowercase everywhere in the console.
-    return items.map((a) => getAddress(a).toLowerCase() as `0x${string}`);
-  });
+      return items;
+    });
+}
+
+// Addresses are compared lowercase everywhere in the console.
+const ZAddressList = commaList((a) => isAddress(a, { strict: false }), "an Ethereum address").transform(
+  (items) => items.map((a) => getAddress(a).toLowerCase() as `0x${string}`),
+);
+
+const ZConsoleUrlList = commaList(
+  (url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol),
+  "an http(s) console URL",
+);
 
 const ZDurationSeconds = z.coerce.number().int().positive();
 
@@ -58,22 +69,7 @@ export const ZEnvSource = z.object({
    * Comma-separated URLs of other console replicas (same database, same state-store key) whose
    * state store this console replicates with over `/ws/store`.
    */
-  FORMATION_STATESTORE_PEERS: z
-    .string()
-    .default("")
-    .transform((raw, ctx) => {
-      const urls = raw
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
-      for (const url of urls) {
-        if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
-          ctx.addIssue({ code: "custom", message: `not an http(s) console URL: ${url}` });
-          return z.NEVER;
-        }
-      }
-      return urls;
-    }),
+  FORMATION_STATESTORE_PEERS: ZConsoleUrlList,
 });
 
 export type TEnv = Readonly<{
