@@ -14,6 +14,7 @@ import { createDatabase, pingDatabase } from "@/server/db/client";
 import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
 import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import { loadEnv, type TEnv } from "@/server/env";
+import { findAppError } from "@/server/errors";
 import { createAuthServices } from "@/server/services/auth";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
 import { consoleModules } from "./modules";
@@ -235,8 +236,18 @@ async function handleRequest(opts: {
       createContext: ({ req: r, res: s }) =>
         createContext(runtime, { headers: headerGetter(r), setCookie: (c) => appendSetCookie(s, c) }),
       onError: ({ error, path: p }) => {
-        if (error.code === "INTERNAL_SERVER_ERROR")
+        if (error.code !== "INTERNAL_SERVER_ERROR") return;
+        // A dependency the procedure reported as unreachable (chain, node) is an operational
+        // condition the user already sees explained: one line, not a stack trace.
+        const app = findAppError(error);
+        if (app?.code === "UNAVAILABLE") {
+          runtime.logger.warn(
+            { path: p, code: app.code, reason: app.message },
+            "tRPC dependency unavailable",
+          );
+        } else {
           runtime.logger.error({ err: error, path: p }, "tRPC error");
+        }
       },
     });
     return;
