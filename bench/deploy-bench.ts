@@ -183,7 +183,7 @@ try {
   );
 } finally {
   await teardownFleet(agents);
-  if (buildId && !values.warm) await cleanBuilderCache({ cacheDir: DEFAULT_CACHE_DIR, buildId, imageDigest });
+  if (buildId && !values.warm) await cleanBuilderCache({ cacheDir: DEFAULT_CACHE_DIR, imageDigest });
   await platform?.close();
   await rm(work, { recursive: true, force: true });
 }

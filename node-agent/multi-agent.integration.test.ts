@@ -109,7 +109,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await teardownFleet(agents);
-  if (buildId) await cleanBuilderCache({ cacheDir: DEFAULT_CACHE_DIR, buildId, imageDigest });
+  if (buildId) await cleanBuilderCache({ cacheDir: DEFAULT_CACHE_DIR, imageDigest });
   await platform?.close();
 });
 

@@ -84,7 +84,8 @@ export async function unmountForce(path: string): Promise<void> {
   if (r?.exitCode !== 0) await run(["umount", "-l", path], { allowFailure: true }).catch(() => null);
 }
 
-async function isMounted(path: string): Promise<boolean> {
+/** Is `path` a mount point in this process's mount namespace? */
+export async function isMounted(path: string): Promise<boolean> {
   const mounts = await readFile("/proc/self/mounts", "utf8").catch(() => "");
   return mounts.split("\n").some((l) => l.split(" ")[1] === path);
 }

@@ -1,22 +1,17 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../host/exec";
-import { loopDevicesFor } from "./disk";
+import { isMounted, loopDevicesFor } from "./disk";
 import { cleanStaleBuildWork, WORK_OWNER_FILE } from "./stale-work";
 
 /** A pid that certainly belongs to no live process: a child that has already exited. */
 function deadPid(): number {
   const child = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });
   return Number.parseInt(child.stdout.trim(), 10);
-}
-
-async function isMounted(path: string): Promise<boolean> {
-  const mounts = await readFile("/proc/self/mounts", "utf8");
-  return mounts.split("\n").some((line) => line.split(" ")[1] === path);
 }
 
 /** A work directory as the builder leaves it mid-build: a loop-mounted ext4 disk at `root`. */

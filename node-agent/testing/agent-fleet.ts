@@ -10,6 +10,7 @@ import { removeInstanceAccess } from "@/core/formnet/access";
 import type { TCapacity } from "../config/schema";
 import { readStatusFile } from "../config/status-file";
 import { defaultNetwork, QemuHypervisor } from "../hypervisor/qemu";
+import { cleanStaleBuildWork } from "../image/stale-work";
 import { writeTestAgentConfig } from "./agent-config";
 import { startAgentProcess, type TAgentProcess } from "./start-agent-process";
 
@@ -154,31 +155,16 @@ export async function teardownFleet(agents: TFleetAgent[]): Promise<void> {
 
 /**
  * An agent killed mid-build leaves its build disk mounted (and its loop device attached) under
- * `<cacheDir>/work/<buildId…>-*` (the builder's own cleanup never ran): unmount, detach and remove
- * those, and the cached image of
- * `imageDigest` (tests build a fresh context each run, so the entry would only pile up).
+ * `<cacheDir>/work/` (the builder's own cleanup never ran): the agent's start-up cleanup removes
+ * work whose builder is gone (`cleanStaleBuildWork`), run here too in case the agent never came
+ * back. Also removes the cached image of `imageDigest` (tests build a fresh context each run, so
+ * the entry would only pile up).
  */
 export async function cleanBuilderCache(opts: {
   cacheDir: string;
-  buildId: string;
   imageDigest?: string | undefined;
 }): Promise<void> {
-  const prefix = join(opts.cacheDir, "work", opts.buildId.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 24));
-  const mounts = (await readFile("/proc/mounts", "utf8"))
-    .split("\n")
-    .map((l) => l.split(" ")[1] ?? "")
-    .filter((m) => m.startsWith(prefix));
-  for (const m of mounts) execFileSync("umount", ["-l", m]);
-  // The builder loop-mounts a per-build disk file: detach loop devices still backed by one.
-  const loops = execFileSync("losetup", ["-l", "-n", "-O", "NAME,BACK-FILE"], { encoding: "utf8" });
-  for (const [device, backFile] of loops.split("\n").map((l) => l.trim().split(/\s+/, 2))) {
-    if (device && backFile?.startsWith(prefix)) execFileSync("losetup", ["-d", device]);
-  }
-  const workDir = join(opts.cacheDir, "work");
-  for (const entry of await readdir(workDir).catch(() => [])) {
-    const path = join(workDir, entry);
-    if (path.startsWith(prefix)) await rm(path, { recursive: true, force: true });
-  }
+  await cleanStaleBuildWork({ cacheDir: opts.cacheDir });
   if (!opts.imageDigest) return;
   const imagesDir = join(opts.cacheDir, "images");
   for (const key of await readdir(imagesDir).catch(() => [])) {
