@@ -2,9 +2,9 @@
 import { useMemo, useState } from "react";
 import { parseFormfile } from "@/lib/formfile/parse";
 import { checkPolicy, DEVNET_POLICY } from "@/lib/formfile/policy";
+import { ReplicasInput } from "../_components/replicas-input";
 import { SessionGate } from "../_components/session-gate";
 import { buttonClass, Card, PageHeader } from "../_components/ui";
-import { clampReplicas, MAX_REPLICAS_INPUT } from "../_lib/replicas";
 import { actionErrorMessage } from "../_lib/use-signed-action";
 import { ContextDrop, type TContextSource } from "./_components/context-drop";
 import { FormfileEditor } from "./_components/formfile-editor";
@@ -78,18 +78,13 @@ function DeployForm() {
           <ResourcesSummary formfile={result.ok ? result.formfile : null} violations={violations} />
         </Card>
         <Card title="Ship">
-          <label className="block text-sm">
-            Replicas
-            <input
-              type="number"
-              min={1}
-              max={MAX_REPLICAS_INPUT}
-              value={replicas}
-              data-testid="replicas-input"
-              onChange={(e) => setReplicas(clampReplicas(e.target.value))}
-              className="mt-1 block w-24 rounded-md border border-slate-300 bg-transparent px-2 py-1 dark:border-slate-700"
-            />
-          </label>
+          <ReplicasInput
+            value={replicas}
+            onChange={setReplicas}
+            testId="replicas-input"
+            labelClassName="block"
+            inputClassName="mt-1 block w-24"
+          />
           <p className="mt-1 text-xs text-slate-500">
             Placed on distinct healthy nodes; fewer if the network has fewer nodes (you&apos;ll be told).
           </p>

@@ -2,8 +2,8 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { TRPCClientError } from "@trpc/client";
 import { useEffect, useRef, useState } from "react";
+import { ReplicasInput } from "../../_components/replicas-input";
 import { buttonClass } from "../../_components/ui";
-import { clampReplicas, MAX_REPLICAS_INPUT } from "../../_lib/replicas";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignBuildCommitment, useSignedAction } from "../../_lib/use-signed-action";
 
@@ -102,18 +102,13 @@ export function BuildActions(props: {
       ) : null}
       {SHIPPABLE.has(props.status) ? (
         <>
-          <label className="flex items-center gap-1 text-sm">
-            Replicas
-            <input
-              type="number"
-              min={1}
-              max={MAX_REPLICAS_INPUT}
-              value={replicas}
-              data-testid="ship-replicas"
-              onChange={(e) => setReplicas(clampReplicas(e.target.value))}
-              className="w-16 rounded-md border border-slate-300 bg-transparent px-2 py-1 dark:border-slate-700"
-            />
-          </label>
+          <ReplicasInput
+            value={replicas}
+            onChange={setReplicas}
+            testId="ship-replicas"
+            labelClassName="flex items-center gap-1"
+            inputClassName="w-16"
+          />
           <button
             type="button"
             className={buttonClass.primary}
