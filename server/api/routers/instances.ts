@@ -34,14 +34,19 @@ async function commitmentOf(
   return toCommitmentDto({ row, chain: service.chain, buildId: opts.buildId, imageDigest: opts.imageDigest });
 }
 
-async function withCommitment(ctx: Pick<TContext, "runtime">, result: TShipResult) {
+/** The image digest of a build (null while it has none). */
+async function digestOf(ctx: Pick<TContext, "runtime">, buildId: string): Promise<string | null> {
+  return (await controlPlaneOf(ctx).repos.builds.find(buildId))?.imageDigest ?? null;
+}
+
+/** A ship/rollback result with its build's commitment; `imageDigest` is that build's digest. */
+async function withCommitment(
+  ctx: Pick<TContext, "runtime">,
+  result: TShipResult,
+  imageDigest: string | null,
+) {
   const d = result.deployment;
-  const build = await controlPlaneOf(ctx).repos.builds.find(d.buildId);
-  const commitment = await commitmentOf(ctx, {
-    owner: d.owner,
-    buildId: d.buildId,
-    imageDigest: build?.imageDigest ?? null,
-  });
+  const commitment = await commitmentOf(ctx, { owner: d.owner, buildId: d.buildId, imageDigest });
   return { ...result, commitment };
 }
 
@@ -114,22 +119,18 @@ export const instancesRouter = createTRPCRouter({
         buildId: input.params.buildId,
         ...(input.params.replicas === undefined ? {} : { replicas: input.params.replicas }),
       });
+      const imageDigest = await digestOf(ctx, input.params.buildId);
       const commitment = input.params.commitment;
-      if (commitment) {
-        const imageDigest =
-          result.instances[0]?.imageDigest ??
-          (await controlPlaneOf(ctx).repos.builds.find(input.params.buildId))?.imageDigest;
-        if (imageDigest) {
-          await buildCommitmentsOf(ctx.runtime).record({
-            deploymentId: result.deployment.deploymentId,
-            owner,
-            buildId: input.params.buildId,
-            imageDigest,
-            commitment,
-          });
-        }
+      if (commitment && imageDigest) {
+        await buildCommitmentsOf(ctx.runtime).record({
+          deploymentId: result.deployment.deploymentId,
+          owner,
+          buildId: input.params.buildId,
+          imageDigest,
+          commitment,
+        });
       }
-      return withCommitment(ctx, result);
+      return withCommitment(ctx, result, imageDigest);
     }),
 
   rollback: signedProcedure(
@@ -137,12 +138,13 @@ export const instancesRouter = createTRPCRouter({
     z.object({ name: z.string().min(1).max(128), buildId: ZBuildId }),
   )
     .output(ZShipResult)
-    .mutation(async ({ ctx, input }) =>
-      withCommitment(
-        ctx,
-        await controlPlaneOf(ctx).deployments.rollback({ owner: ctx.actor.address, ...input.params }),
-      ),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const result = await controlPlaneOf(ctx).deployments.rollback({
+        owner: ctx.actor.address,
+        ...input.params,
+      });
+      return withCommitment(ctx, result, await digestOf(ctx, result.deployment.buildId));
+    }),
 
   start: actionProcedure("start"),
   stop: actionProcedure("stop"),
@@ -207,11 +209,10 @@ export const instancesRouter = createTRPCRouter({
       z.array(ZDeploymentDto.extend({ imageDigest: z.string().nullable(), commitment: ZCommitmentDto })),
     )
     .query(async ({ ctx }) => {
-      const cp = controlPlaneOf(ctx);
-      const list = await cp.deployments.deployments({ owner: ctx.session.address });
+      const list = await controlPlaneOf(ctx).deployments.deployments({ owner: ctx.session.address });
       return Promise.all(
         list.map(async (d) => {
-          const imageDigest = (await cp.repos.builds.find(d.buildId))?.imageDigest ?? null;
+          const imageDigest = await digestOf(ctx, d.buildId);
           return {
             ...d,
             imageDigest,
