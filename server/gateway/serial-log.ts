@@ -120,8 +120,8 @@ export class SerialLogRequests {
     const timeoutMs = opts.timeoutMs ?? this.#o.timeoutMs ?? 5_000;
     return new Promise<TSerialSlice>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(requestId);
-        reject(
+        this.#fail(
+          requestId,
           new SerialLogError(
             "timeout",
             `node ${nodeId} did not answer within ${timeoutMs} ms; it may be overloaded, retry`,
