@@ -251,7 +251,7 @@ export class NodeAgent {
         ...common,
         cacheDir: this.#config.cacheDir,
         buildImage: async (options) => {
-          const image = await buildImage(options);
+          const image = await buildImage({ ...options, accelerator: this.#accel });
           // The fresh image is the most recent one and younger than the GC's minimum age: safe.
           void this.#collectImages("build");
           return image;

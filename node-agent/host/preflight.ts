@@ -137,21 +137,6 @@ async function binaryCheck(
     : { id, ok: false, detail: `missing ${missing.join(", ")}`, fix: `apt-get install -y ${pkg}`, required };
 }
 
-/** The image builder loop-mounts each build's disk: a free loop device must be obtainable. */
-async function loopCheck(): Promise<TPreflightCheck> {
-  const r = await run(["losetup", "--find"], { allowFailure: true }).catch(() => null);
-  const device = r?.exitCode === 0 ? r.stdout.trim() : "";
-  return device !== ""
-    ? { id: "loop-device", ok: true, detail: `free loop device ${device}`, required: true }
-    : {
-        id: "loop-device",
-        ok: false,
-        detail: `no free loop device (${r?.stderr.trim() || "losetup failed"})`,
-        fix: "modprobe loop (or start the agent's container with access to /dev/loop-control)",
-        required: true,
-      };
-}
-
 async function bridgeCheck(): Promise<TPreflightCheck> {
   const suffix = randomBytes(3).toString("hex");
   const br = `fmpfb${suffix}`;
@@ -234,6 +219,9 @@ export async function runPreflight(
   checks.push(await binaryCheck("mmdebstrap", ["mmdebstrap"], "mmdebstrap"));
   checks.push(await binaryCheck("mkfs-ext4", ["mkfs.ext4"], "e2fsprogs"));
   checks.push(await binaryCheck("busybox", ["busybox"], "busybox-static"));
+  // The build VM: its guestfwd pipe to the egress proxy, and the privilege drop of its QEMU.
+  checks.push(await binaryCheck("socat", ["socat"], "socat"));
+  checks.push(await binaryCheck("setpriv", ["setpriv", "unshare"], "util-linux"));
   checks.push(await binaryCheck("iproute2", ["ip"], "iproute2"));
   checks.push(await binaryCheck("wg", ["wg"], "wireguard-tools"));
 
@@ -264,7 +252,7 @@ export async function runPreflight(
   });
 
   checks.push(await diskCheck(opts.cacheDir ?? "/var/cache/formation", opts.minFreeGb ?? 10));
-  if (root) checks.push(await bridgeCheck(), await loopCheck());
+  if (root) checks.push(await bridgeCheck());
 
   for (const c of checks) if (!c.ok && c.fix?.startsWith("apt-get")) c.fix = `${c.fix}   (or: ${SETUP})`;
   return {

@@ -10,9 +10,10 @@ import { buildImage } from "./build";
 import { ImageBuildError } from "./errors";
 
 /**
- * The builder against the real cached base (no boot): every Formfile option lands in the image
- * (read back from the ext4 with debugfs), DISK sizes the filesystem, failures carry line + exit
- * code, cancel kills the step, and no mount or loop device outlives a build (success or failure).
+ * The builder against the real cached base, each build in its build VM: every Formfile option
+ * lands in the image (read back from the ext4 with debugfs), DISK sizes the filesystem, failures
+ * carry line + exit code, cancel stops the VM, and the host never mounts the image nor keeps a
+ * build VM running after a build (success or failure).
  */
 function parse(text: string): TFormfile {
   const r = parseFormfile(text);
@@ -20,18 +21,21 @@ function parse(text: string): TFormfile {
   return r.formfile;
 }
 
-/** Mounts and loop devices a build left behind under the builder's work directory. */
+/** Mounts, loop devices and build VMs a build left behind on the host. */
 async function formationMounts(): Promise<number> {
+  const vms = (await run(["ps", "-eo", "args"])).stdout
+    .split("\n")
+    .filter((l) => l.includes("formation-build")).length;
   const mounts = (await readFile("/proc/mounts", "utf8"))
     .split("\n")
     .filter((l) => l.includes("/var/cache/formation/work")).length;
   const loops = (await run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"])).stdout
     .split("\n")
     .filter((l) => l.includes("/var/cache/formation/work")).length;
-  return mounts + loops;
+  return mounts + loops + vms;
 }
 
-describe("image builder (real base, loop-mounted ext4, chroot)", () => {
+describe("image builder (real base, build VM)", () => {
   let work: string;
   let ctx: string;
   let raw: string;

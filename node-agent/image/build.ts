@@ -5,16 +5,21 @@ import { join } from "node:path";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { canonicalJson } from "@/lib/formfile/canonical-json";
 import { CommandAbortedError } from "../host/exec";
+import { detectAccelerator, findGuestKernel, type TAccelerator } from "../host/preflight";
 import { DEFAULT_CACHE_DIR, ensureBaseRootfs, type TBaseRootfs } from "./base";
 import { ensureBaseImage } from "./base-image";
+import { buildEgressRules } from "./build-vm/egress-rules";
+import { renderBuildJob } from "./build-vm/job";
+import { DEFAULT_BUILD_LIMITS, runBuildVm, type TBuildLimits } from "./build-vm/run";
 import { digestDirectory } from "./context-digest";
-import { phase, prepareDisk, withMountedDisk } from "./disk";
+import { resolveCopySources } from "./copy-sources";
+import { phase, prepareDisk } from "./disk";
 import { ImageBuildError, stepError } from "./errors";
+import { ENTRYPOINT_UNIT } from "./render";
 import { WORK_OWNER_FILE } from "./stale-work";
-import { applyFormfile } from "./steps";
 
 /** Bump when the way a Formfile is applied changes: it is part of every image's cache key. */
-export const BUILDER_VERSION = "2";
+export const BUILDER_VERSION = "3";
 
 export type TBuildImageOptions = {
   formfile: TFormfile;
@@ -27,6 +32,10 @@ export type TBuildImageOptions = {
   sshCaPublicKey?: string;
   onLog: (line: string) => void;
   signal?: AbortSignal;
+  /** The build VM's accelerator (the agent passes its preflight's); detected when absent. */
+  accelerator?: TAccelerator;
+  /** Per-build limits; defaults in DEFAULT_BUILD_LIMITS. */
+  limits?: Partial<TBuildLimits>;
 };
 
 export type TBuildImageResult = {
@@ -44,8 +53,9 @@ const inflight = new Map<string, Promise<TBuildImageResult>>();
 
 /**
  * Builds a bootable disk image from a canonical Formfile without Docker: a sparse copy of the cached
- * base's ext4 image grown to DISK GB, loop-mounted, the Formfile applied in a namespaced chroot,
- * trimmed, unmounted and converted to one self-contained qcow2. Same (base, Formfile, context, CA) → the cached
+ * base's ext4 image grown to DISK GB becomes the root disk of a disposable build VM that applies the
+ * Formfile (no step of it runs on the host; see docs/node-agent-vm.md), then the disk is converted
+ * to one self-contained qcow2. Same (base, Formfile, context, CA) → the cached
  * image is returned. Cancel with `signal`: child processes (apt, RUN steps) are killed.
  */
 export async function buildImage(opts: TBuildImageOptions): Promise<TBuildImageResult> {
@@ -110,27 +120,50 @@ async function buildUncached(
   await writeFile(join(work, WORK_OWNER_FILE), `${process.pid}\n`);
   try {
     const raw = join(work, "disk.raw");
-    const root = join(work, "root");
-    await mkdir(root);
     const diskGb = opts.formfile.resources.diskGb;
     opts.onLog(`image: copy of the base ext4 image, ${diskGb} GB virtual`);
     await prepareDisk({ baseImage, raw, diskGb, signal: opts.signal });
-    await withMountedDisk({
-      raw,
-      mountpoint: root,
-      signal: opts.signal,
-      onLog: opts.onLog,
-      fn: () =>
-        applyFormfile({
-          root,
-          contextDir: opts.contextDir,
-          debCacheDir: join(opts.cacheDir, "debs"),
-          formfile: opts.formfile,
-          sshCaPublicKey: opts.sshCaPublicKey,
-          onLog: opts.onLog,
-          signal: opts.signal,
-        }),
+    const copySources = await resolveCopySources(opts.contextDir, opts.formfile);
+    const job = renderBuildJob({
+      formfile: opts.formfile,
+      sshCaPublicKey: opts.sshCaPublicKey,
+      copySources,
     });
+    for (const u of opts.formfile.users) {
+      opts.onLog(
+        `USER ${u.username} (sudo=${u.sudo}, keys=${u.sshAuthorizedKeys.length}, groups=${u.groups.join(",") || "-"})`,
+      );
+    }
+    const kernel = await findGuestKernel();
+    if (kernel === null) {
+      throw new ImageBuildError({
+        code: "IMAGE_FAILED",
+        message: "no guest kernel (/boot/vmlinuz-*-cloud-amd64) for the build VM: run scripts/setup-host.sh",
+      });
+    }
+    const limits = { ...DEFAULT_BUILD_LIMITS, ...opts.limits };
+    const accelerator = opts.accelerator ?? (await detectAccelerator()).accelerator;
+    opts.onLog(
+      `image: build VM (${accelerator}, ${limits.vcpus} vCPU, ${limits.memoryMb} MiB, limit ${Math.round(limits.timeoutMs / 1000)} s)`,
+    );
+    await runBuildVm({
+      workDir: work,
+      raw,
+      job,
+      contextDir: opts.contextDir,
+      kernel,
+      cacheDir: opts.cacheDir,
+      accelerator,
+      limits,
+      egress: await buildEgressRules(),
+      onLog: opts.onLog,
+      signal: opts.signal,
+    });
+    if (opts.formfile.entrypoint) {
+      opts.onLog(
+        `ENTRYPOINT ${JSON.stringify(opts.formfile.entrypoint)} → ${ENTRYPOINT_UNIT} (Restart=always, WorkingDirectory=${opts.formfile.workdir ?? "/app"})`,
+      );
+    }
     // One self-contained file (VMs on other nodes fetch it by digest): uncompressed qcow2, which
     // convert writes from the sparse raw disk in well under a second, while `-c` costs ~9 s per
     // build for a 3x smaller file (see bench/results/vm.md).

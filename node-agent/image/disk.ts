@@ -27,37 +27,6 @@ export async function prepareDisk(opts: {
   }
 }
 
-/**
- * Loop-mounts `raw` at `mountpoint`, runs `fn` on the mounted tree, then trims (deleted files'
- * blocks become holes, so the image carries no garbage) and unmounts. `mount -o loop` sets the
- * loop device to auto-clear, so unmounting frees it; on any error the mount is forced off and any
- * loop device still backed by `raw` is detached, so a failed or cancelled build leaks neither.
- */
-export async function withMountedDisk<T>(opts: {
-  raw: string;
-  mountpoint: string;
-  signal?: AbortSignal;
-  onLog?: (line: string) => void;
-  fn: () => Promise<T>;
-}): Promise<T> {
-  const { raw, mountpoint } = opts;
-  await phase(["mount", "-t", "ext4", "-o", "loop,noatime", raw, mountpoint], opts.signal);
-  let mounted = true;
-  try {
-    const result = await opts.fn();
-    opts.onLog?.("image: fstrim + unmount");
-    // Trim cannot be cancelled halfway in a harmful way, but a failure only costs image size.
-    const trim = await run(["fstrim", mountpoint], { allowFailure: true });
-    if (trim.exitCode !== 0) opts.onLog?.(`image: fstrim failed (${trim.stderr.trim()}); continuing`);
-    await phase(["umount", mountpoint], opts.signal);
-    mounted = false;
-    return result;
-  } finally {
-    if (mounted) await unmountForce(mountpoint);
-    await detachLoops(raw);
-  }
-}
-
 /** Loop devices whose backing file is `raw` (normally none once it is unmounted). */
 export async function loopDevicesFor(raw: string): Promise<string[]> {
   const r = await run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], {

@@ -5,6 +5,8 @@ export type TImageBuildErrorCode =
   | "BAD_FORMFILE"
   | "BASE_FAILED"
   | "IMAGE_FAILED"
+  /** A per-build limit (time, memory, disk) was hit: the message names it. */
+  | "LIMIT_EXCEEDED"
   | "CANCELLED";
 
 /**

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommandError, run } from "../host/exec";
 import { RootScript } from "./root-script";
 
-/** The script's text run by a plain /bin/sh on temporary paths (the sandbox only adds the chroot). */
+/** The script's text run by a plain /bin/sh on temporary paths (the build VM runs the same text). */
 async function runText(script: RootScript) {
   return run(["/bin/sh", "-s"], { input: script.text() });
 }

@@ -1,9 +1,8 @@
 import { commandLine } from "../host/exec";
 import { shQuote } from "./render";
-import { runInRoot } from "./sandbox";
 
 /** Marker the script prints on stderr when a part fails, so the error names that part's command. */
-const FAILED_MARK = "formation-script-part-failed";
+export const FAILED_MARK = "formation-script-part-failed";
 /** Not in the base64 alphabet, so no line of encoded content can end the here-document early. */
 const HEREDOC_END = "FORMATION_B64_END";
 
@@ -21,11 +20,9 @@ fm_write() {
 type TPart = { label: string; command: string; text: string };
 
 /**
- * Several file writes and commands run by one shell in one sandbox entry. Each entry forks
- * unshare + mounts + chroot (~0.1 s on an idle machine, several times that under load), and a
- * Formfile's USER and configuration phases used to need a dozen of them. Contents travel base64
- * encoded in here-documents of the script (read from stdin), so any byte sequence is safe; paths are
- * resolved inside the chroot exactly as single writes were.
+ * Several file writes and commands run by one shell as one build step (in the build VM): a
+ * Formfile's USER and configuration phases. Contents travel base64 encoded in here-documents of the
+ * script, so any byte sequence is safe; a failing part prints a marker naming itself.
  */
 export class RootScript {
   readonly #parts: TPart[] = [];
@@ -85,19 +82,6 @@ export class RootScript {
     const m = new RegExp(`${FAILED_MARK} (\\d+)`).exec(stderr);
     const part = m?.[1] === undefined ? undefined : this.#parts[Number(m[1])];
     return part === undefined ? null : { label: part.label, command: part.command };
-  }
-
-  /** Runs every part in one sandbox entry; stops at the first failing part. */
-  async run(opts: { root: string; signal?: AbortSignal; onLine?: (line: string) => void }): Promise<void> {
-    if (this.#parts.length === 0) return;
-    await runInRoot(["/bin/sh", "-s"], {
-      root: opts.root,
-      signal: opts.signal,
-      input: this.text(),
-      onLine: (l) => {
-        if (!l.startsWith(FAILED_MARK)) opts.onLine?.(l);
-      },
-    });
   }
 
   #push(part: TPart): this {
