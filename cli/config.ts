@@ -22,7 +22,14 @@ export const ZCliConfig = z.object({
 });
 export type TCliConfig = z.infer<typeof ZCliConfig>;
 
-const ZLastBuild = z.object({ buildId: z.string(), name: z.string(), host: z.string(), at: z.string() });
+const ZLastBuild = z.object({
+  buildId: z.string(),
+  name: z.string(),
+  host: z.string(),
+  at: z.string(),
+  /** sha256 of the Formfile the build was made from (absent in state written by older CLIs). */
+  formfileDigest: z.string().optional(),
+});
 const ZBuildsState = z.record(z.string(), ZLastBuild);
 export type TLastBuild = z.infer<typeof ZLastBuild>;
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerCompletion } from "./commands/completion";
 import { registerKitInit } from "./commands/kit-init";
 import { registerManageFormnet } from "./commands/manage-formnet";
 import { registerManageInstances } from "./commands/manage-instances";
@@ -6,6 +7,7 @@ import { registerPackBuild } from "./commands/pack-build";
 import { registerPackShip } from "./commands/pack-ship";
 import { registerPackStatus } from "./commands/pack-status";
 import { registerPackValidate } from "./commands/pack-validate";
+import pkg from "./package.json" with { type: "json" };
 
 /**
  * The `form` CLI. Commands live one per file in `cli/commands/` and export a `register…(group)`
@@ -35,6 +37,7 @@ const GROUPS: Record<TGroup, string> = {
 export function buildProgram(): Command {
   const program = new Command("form")
     .description("Formation CLI: deploy Formfile projects onto redundant VMs on formnet")
+    .version(pkg.version, "-V, --version", "print the CLI's version")
     .showHelpAfterError()
     .addHelpText(
       "after",
@@ -54,6 +57,7 @@ Exit codes: 0 ok, 1 user error, 2 console/network failure. Config: $FORMKIT or ~
     const group = program.command(name).description(description).exitOverride();
     for (const command of COMMANDS.filter((c) => c.group === name)) command.register(group);
   }
+  registerCompletion(program);
   return program;
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { formatDiagnostic, ownerCryptSalt, parseFormfile, type TFormfile } from "../lib/formfile/index";
@@ -5,7 +6,14 @@ import { locate } from "./commands/pack-validate";
 import { CliError } from "./errors";
 
 /** A project directory with its parsed Formfile (the build context is the Formfile's directory). */
-export type TProject = { dir: string; file: string; formfile: TFormfile; warnings: string[] };
+export type TProject = {
+  dir: string;
+  file: string;
+  formfile: TFormfile;
+  warnings: string[];
+  /** sha256 of the Formfile's bytes: `pack ship` checks it against the build made here. */
+  digest: string;
+};
 
 /**
  * Finds and parses the Formfile at PATH (a Formfile or its directory); errors list every problem.
@@ -16,10 +24,8 @@ export async function loadProject(path: string, opts: { owner?: string } = {}): 
   const located = await locate(path);
   if ("problem" in located) throw new CliError("user", located.problem.replace(/^form: /, ""));
   const file = resolve(located.file);
-  const result = parseFormfile(
-    await readFile(file, "utf8"),
-    opts.owner ? { salt: ownerCryptSalt(opts.owner) } : {},
-  );
+  const text = await readFile(file, "utf8");
+  const result = parseFormfile(text, opts.owner ? { salt: ownerCryptSalt(opts.owner) } : {});
   if (!result.ok) {
     const lines = result.errors.map((e) => formatDiagnostic(file, e)).join("\n");
     throw new CliError("user", `the Formfile has errors (check with \`form pack validate\`):\n${lines}`);
@@ -27,5 +33,6 @@ export async function loadProject(path: string, opts: { owner?: string } = {}): 
   const warnings = result.warnings.map((w) =>
     formatDiagnostic(file, { ...w, message: `warning: ${w.message}` }),
   );
-  return { dir: dirname(file), file, formfile: result.formfile, warnings };
+  const digest = createHash("sha256").update(text).digest("hex");
+  return { dir: dirname(file), file, formfile: result.formfile, warnings, digest };
 }

@@ -11,7 +11,7 @@ import { defaultNetwork, QemuHypervisor } from "../node-agent/hypervisor/qemu";
 import { writeTestAgentConfig } from "../node-agent/testing/agent-config";
 import { startAgentProcess, type TAgentProcess } from "../node-agent/testing/start-agent-process";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
-import { EXAMPLE_DIR, jsonOf, runForm } from "./testing";
+import { EXAMPLE_DIR, installCliPackage, jsonOf, runForm } from "./testing";
 
 /**
  * The developer spine with nothing faked: `form` as a child process, a real console, the real node
@@ -39,6 +39,8 @@ const PASSWORD = "spine password 1";
 let platform: TTestPlatform;
 let agent: TAgentProcess | undefined;
 let work = "";
+/** `form` as a developer gets it: the package, installed with `npm install -g` into a throwaway prefix. */
+let formBin = "";
 let agentDir = "";
 let project = "";
 let env: Record<string, string> = {};
@@ -53,7 +55,7 @@ const hostVeth = `fsl${suffix}`;
 const formnetPort = 40_000 + Math.floor(Math.random() * 20_000);
 const LAPTOP_LAN = { host: "192.168.231.1", laptop: "192.168.231.2" };
 
-const form = (args: string[], timeoutMs = 120_000) => runForm({ args, env, timeoutMs });
+const form = (args: string[], timeoutMs = 120_000) => runForm({ args, env, timeoutMs, bin: formBin });
 
 function sshTo(opts: { vmIp: string; key: string; netns?: string | undefined }) {
   const ssh = [
@@ -83,6 +85,7 @@ describe.skipIf(missing.length > 0)(
   () => {
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), "form-spine-"));
+      formBin = await installCliPackage(join(work, "cli-prefix"));
       platform = await startTestPlatform({
         operators: [operator.address],
         config: { heartbeatIntervalMs: 1_000, offlineAfterMs: 15_000, leaseMs: 30_000, ackTimeoutMs: 5_000 },

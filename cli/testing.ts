@@ -1,9 +1,27 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Helpers for tests that drive the real `form` binary as a child process. */
 
 export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
+const REPO = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * Bundles and packs the CLI (`npm run cli:pack`) and installs the tarball with `npm install -g`
+ * into `prefix`, offline (the package has no dependencies); resolves to the installed `form`.
+ */
+export async function installCliPackage(prefix: string): Promise<string> {
+  // npm expects the global prefix's lib/ to exist.
+  mkdirSync(join(prefix, "lib"), { recursive: true });
+  const npm = (args: string[]) => execFileSync("npm", args, { cwd: REPO, encoding: "utf8", stdio: "pipe" });
+  npm(["run", "--silent", "cli:pack", "--", "--pack-destination", prefix, "--json"]);
+  const tarball = join(prefix, "formation-cli-0.1.0.tgz");
+  npm(["install", "-g", "--prefix", prefix, "--offline", "--no-audit", "--no-fund", tarball]);
+  return join(prefix, "bin", "form");
+}
+
 export const EXAMPLE_DIR = fileURLToPath(new URL("../examples/hello-server", import.meta.url));
 
 export type TFormRun = { code: number; stdout: string; stderr: string };
@@ -14,11 +32,13 @@ export function runForm(opts: {
   env: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** The `form` entry to run (default: the checkout's cli/bin.mjs). */
+  bin?: string;
 }): Promise<TFormRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [FORM_BIN, ...opts.args],
+      [opts.bin || FORM_BIN, ...opts.args],
       {
         cwd: opts.cwd ?? process.cwd(),
         env: { ...process.env, FORM_PASSWORD: "", FORM_HOST: "", ...opts.env },

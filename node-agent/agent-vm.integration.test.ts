@@ -157,17 +157,22 @@ describe("node-agent build → boot → SSH against the real console", () => {
       .toBe(0);
   });
 
-  it("cancelling a build kills its RUN step's processes and reports the cancellation", async () => {
+  it("cancelling a build stops its build VM (and with it every process of the RUN step) and reports it", async () => {
     const nodeId = (await readStatusFile(join(dataDir, "status.json")))?.nodeId ?? "";
     const contextDir = await mkdtemp(join(tmpdir(), "ctx-"));
+    const marker = `cancel-me-${Date.now()}`;
     const formfile = {
       ...testFormfile("agent-cancel"),
-      steps: [{ kind: "run" as const, command: "sleep 477", line: 3 }],
+      steps: [{ kind: "run" as const, command: `echo ${marker} && sleep 477`, line: 3 }],
     };
     const packed = await packContext({ dir: contextDir, formfile });
     await rm(contextDir, { recursive: true, force: true });
     const blob = await platform.controlPlane.blobs.putBytes({ bytes: packed.tarGz });
     const contextDigest = ZDigest.parse(blob.digest);
+    const logged: string[] = [];
+    platform.controlPlane.jobs.onEvent(async (e) => {
+      if (e.type === "log" && e.job.buildId === "e2e-cancel") logged.push(...e.lines);
+    });
     const job = await platform.controlPlane.jobs.enqueue({
       kind: "build",
       payload: {
@@ -181,16 +186,22 @@ describe("node-agent build → boot → SSH against the real console", () => {
       idempotencyKey: `e2e-cancel-${nodeId}`,
       buildId: "e2e-cancel",
     });
-    const sleeping = () =>
-      execFileSync("sh", ["-c", "pgrep -f '^sleep 477$' || true"], { encoding: "utf8" }).trim();
-    await expect.poll(sleeping, { timeout: 300_000, interval: 500 }).not.toBe("");
+    // The step runs inside the build VM: its output reaching the console says it is running.
+    await expect
+      .poll(() => logged.some((l) => l.includes(marker)), { timeout: 300_000, interval: 500 })
+      .toBe(true);
+    const buildVm = () =>
+      execFileSync("sh", ["-c", "pgrep -f 'formation-build.*/work/e2e-cancel-' || true"], {
+        encoding: "utf8",
+      }).trim();
+    expect(buildVm()).not.toBe("");
     await platform.controlPlane.jobs.cancel(job.id, "user pressed cancel");
     const line = await agent?.waitForLog(
       (l) => l.msg === "job did not complete" && l.jobId === job.id,
       30_000,
     );
     expect(line).toMatchObject({ state: "cancelled", reason: "user pressed cancel" });
-    await expect.poll(sleeping, { timeout: 30_000 }).toBe("");
+    await expect.poll(buildVm, { timeout: 30_000 }).toBe("");
     expect((await platform.controlPlane.repos.jobs.find(job.id))?.state).toBe("cancelled");
   });
 });

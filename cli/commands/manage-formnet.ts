@@ -33,7 +33,8 @@ type TTunnelOptions = TCommonOptions & {
   intervalMs?: string;
 };
 
-const BIN = fileURLToPath(new URL("../bin.mjs", import.meta.url));
+/** The running CLI entry (sources or bundle), to start `formnet-up --foreground` in the background. */
+const cliEntry = () => process.env.FORM_CLI_ENTRY ?? fileURLToPath(new URL("../bin.mjs", import.meta.url));
 
 async function peersFromConsole(session: TSession, selfPublicKey: string) {
   const peers = await session.call((api) => api.formnet.peers.query());
@@ -126,7 +127,15 @@ async function background(out: Output, opts: TTunnelOptions): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const paths = userTunnelPaths(stateDir);
   const fd = openSync(paths.log, "a", 0o600);
-  const args = [BIN, "manage", "formnet-up", "--foreground", "--password-stdin", "--host", session.host];
+  const args = [
+    cliEntry(),
+    "manage",
+    "formnet-up",
+    "--foreground",
+    "--password-stdin",
+    "--host",
+    session.host,
+  ];
   if (opts.netns) args.push("--netns", opts.netns);
   if (opts.routingTable) args.push("--routing-table", opts.routingTable);
   if (opts.intervalMs) args.push("--interval-ms", opts.intervalMs);

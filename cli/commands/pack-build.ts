@@ -92,7 +92,13 @@ async function build(out: Output, path: string, opts: TBuildOptions): Promise<vo
   await rememberBuild({
     dir: session.dir,
     projectDir: project.dir,
-    build: { buildId: created.buildId, name: created.name, host: session.host, at: new Date().toISOString() },
+    build: {
+      buildId: created.buildId,
+      name: created.name,
+      host: session.host,
+      at: new Date().toISOString(),
+      formfileDigest: project.digest,
+    },
   });
   out.stopProgress();
   if (opts.detach) {

@@ -153,6 +153,13 @@ async function ship(out: Output, path: string, opts: TShipOptions): Promise<void
         `no build was made from ${path} — run \`form pack build\` there, or pass --build-id`,
       );
     buildId = last.buildId;
+    // As the original says: ship from the directory of the build, with the Formfile it was made from.
+    const project = await loadProject(path);
+    if (last.formfileDigest !== undefined && last.formfileDigest !== project.digest)
+      throw new CliError(
+        "user",
+        `the Formfile in ${path} changed since build ${buildId.slice(0, 12)} was made from it — run \`form pack build\` again, or pass --build-id to ship that build anyway`,
+      );
   }
   const replicas = opts.replicas === undefined ? undefined : Number(opts.replicas);
   if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 64))

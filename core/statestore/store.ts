@@ -85,7 +85,7 @@ export class StateStore extends EventEmitter {
   #sinceSnapshot = 0;
   #closed = false;
   readonly #servers: WebSocketServer[] = [];
-  readonly #stats = { received: 0, duplicates: 0, changes: 0 };
+  readonly #stats = { received: 0, duplicates: 0 };
   readonly #rejected = new Map<string, number>();
   readonly #malformed = new Map<string, number>();
 
@@ -134,7 +134,6 @@ export class StateStore extends EventEmitter {
       const touched = entity.roots.touched(decoded);
       const apply = !(inSnapshot && snapshotDocs.has(envelope.key));
       entity.record({ envelope, bytes, decoded }, touched.ok ? touched.created : new Map(), apply);
-      this.#stats.changes += 1;
     }
   }
 
@@ -260,7 +259,6 @@ export class StateStore extends EventEmitter {
   async #commit(accepted: readonly TVerifiedChange[], from: PeerLink | undefined): Promise<void> {
     if (accepted.length === 0) return;
     await this.#log.append(accepted.map((c) => c.envelope));
-    this.#stats.changes += accepted.length;
     for (const { envelope } of accepted) {
       const event: TChangeEvent = {
         key: envelope.key,
@@ -351,7 +349,9 @@ export class StateStore extends EventEmitter {
   stats(): TStoreStats {
     return {
       docs: [...this.#docs.values()].filter((e) => e.order.length > 0).length,
-      changes: this.#stats.changes,
+      // Distinct changes held (not a running count: the same change reaching the log twice, or a
+      // restart replaying it, must not make a replica look like it holds more than it does).
+      changes: [...this.#docs.values()].reduce((n, e) => n + e.changes.size, 0),
       pending: this.#pending.size,
       received: this.#stats.received,
       duplicates: this.#stats.duplicates,

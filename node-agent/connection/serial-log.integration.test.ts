@@ -31,7 +31,10 @@ let configPath: string;
 let agent: TAgentProcess | undefined;
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ operators: [operator.address] });
+  // Nothing here tests offline detection: on a loaded 2-core CI host (VMs under TCG in parallel)
+  // the test timings' 2 s would mark the node offline between two starved heartbeats, and the
+  // console then answers serial.tail with "node offline".
+  platform = await startTestPlatform({ operators: [operator.address], config: { offlineAfterMs: 60_000 } });
   dataDir = await mkdtemp(join(tmpdir(), "serial-log-it-"));
   ({ configPath } = await writeTestAgentConfig({
     dataDir,

@@ -23,9 +23,12 @@ function parse(text: string): TFormfile {
 
 /** Mounts, loop devices and build VMs a build left behind on the host. */
 async function formationMounts(): Promise<number> {
+  // Only this file's builds: other test files may run build VMs meanwhile.
   const vms = (await run(["ps", "-eo", "args"])).stdout
     .split("\n")
-    .filter((l) => l.includes("formation-build")).length;
+    .filter(
+      (l) => l.includes("formation-build") && /\/work\/(opts|sized|full|fail|escape|cancel)-/.test(l),
+    ).length;
   const mounts = (await readFile("/proc/mounts", "utf8"))
     .split("\n")
     .filter((l) => l.includes("/var/cache/formation/work")).length;

@@ -92,7 +92,7 @@ describe("hostile Formfiles cannot reach the build host", () => {
       // Root in the VM writes "host" paths: they are the image's, never the host's.
       `RUN echo pwned > ${marker} && id -u && cat /proc/1/cmdline | tr '\\0' ' '; echo`,
     ]);
-    const { result, logs } = await build(`net-${nonce()}`, formfile);
+    const { result, logs } = await build(`hostile-net-${nonce()}`, formfile);
     expect(result).not.toBeInstanceOf(Error);
     expect(logs).toContain("no-route-ok");
     expect(logs).toContain("proxy-refused-ok");
@@ -108,7 +108,7 @@ describe("hostile Formfiles cannot reach the build host", () => {
     const ac = new AbortController();
     let seen: Record<string, string> | null = null;
     const formfile = parse([`RUN echo waiting-${nonce()} && sleep 600`]);
-    const p = build(`priv-${nonce()}`, formfile, {
+    const p = build(`hostile-priv-${nonce()}`, formfile, {
       signal: ac.signal,
       onLog: (l) => {
         if (!l.includes("waiting-") || seen !== null) return;
@@ -147,7 +147,7 @@ describe("hostile Formfiles cannot reach the build host", () => {
 
   it("a fork bomb hits the time limit, is stopped with a clear error, and the host goes on", async () => {
     const formfile = parse([`RUN echo ${nonce()}; b() { b | b & }; b; sleep 600`]);
-    const { result } = await build(`bomb-${nonce()}`, formfile, { limits: { timeoutMs: 45_000 } });
+    const { result } = await build(`hostile-bomb-${nonce()}`, formfile, { limits: { timeoutMs: 45_000 } });
     expect(result).toBeInstanceOf(ImageBuildError);
     expect(result).toMatchObject({ code: "LIMIT_EXCEEDED", line: 3 });
     expect(String((result as ImageBuildError).message)).toMatch(
@@ -158,14 +158,14 @@ describe("hostile Formfiles cannot reach the build host", () => {
 
   it("memory exhaustion is the step's failure, with the VM's memory in the message", async () => {
     const formfile = parse([`RUN echo ${nonce()}; head -c 3000M /dev/zero | tail > /dev/null`]);
-    const { result } = await build(`oom-${nonce()}`, formfile);
+    const { result } = await build(`hostile-oom-${nonce()}`, formfile);
     expect(result).toMatchObject({ code: "STEP_FAILED", line: 3, exitCode: 137 });
     expect(String((result as ImageBuildError).message)).toContain("out of memory? the build VM has 1024 MiB");
   });
 
   it("a step that powers the build VM off fails as that step", async () => {
     const formfile = parse([`RUN echo ${nonce()}; echo o > /proc/sysrq-trigger; sleep 60`]);
-    const { result } = await build(`off-${nonce()}`, formfile);
+    const { result } = await build(`hostile-off-${nonce()}`, formfile);
     expect(result).toMatchObject({ code: "STEP_FAILED", line: 3 });
     expect(String((result as ImageBuildError).message)).toContain("stopped the build VM before it finished");
     expect(await buildVmProcesses()).toEqual([]);
