@@ -190,10 +190,13 @@ describe("node-agent build → boot → SSH against the real console", () => {
     await expect
       .poll(() => logged.some((l) => l.includes(marker)), { timeout: 300_000, interval: 500 })
       .toBe(true);
+    // The build VM's QEMU (its drives live in the build's work directory), by its pid.
     const buildVm = () =>
-      execFileSync("sh", ["-c", "pgrep -f 'formation-build.*/work/e2e-cancel-' || true"], {
-        encoding: "utf8",
-      }).trim();
+      execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes("formation-build") && l.includes("/work/e2e-cancel-"))
+        .map((l) => l.trim().split(/\s+/)[0])
+        .join(",");
     expect(buildVm()).not.toBe("");
     await platform.controlPlane.jobs.cancel(job.id, "user pressed cancel");
     const line = await agent?.waitForLog(
