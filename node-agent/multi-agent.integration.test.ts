@@ -157,8 +157,11 @@ describe.sequential("three real agents on one console", () => {
     expect(job.state, job.error ?? "").toBe("done");
     expect(job.attempts).toBe(2);
     expect(job.nodeId).not.toBe(first.nodeId);
+    // The job row is done first; the build service then records the image (a job listener).
+    await expect
+      .poll(async () => (await platform.controlPlane.repos.builds.find(buildId))?.status, { timeout: 30_000 })
+      .toBe("built");
     const built = await platform.controlPlane.repos.builds.find(buildId);
-    expect(built?.status).toBe("built");
     imageDigest = built?.imageDigest ?? undefined;
     expect(imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // The user sees the re-queue and its reason in the build's timeline, and one completion.
