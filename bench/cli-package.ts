@@ -5,16 +5,16 @@
  *   npx tsx bench/cli-package.ts [runs=10]
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FORM_BIN, installCliPackage } from "../cli/testing";
+import { CLI_TARBALL, FORM_BIN, installCliPackage } from "../cli/testing";
 
 const runs = Number(process.argv[2] ?? "10");
 const prefix = await mkdtemp(join(tmpdir(), "form-pkg-bench-"));
 try {
   const bin = await installCliPackage(prefix);
-  const tarball = (await stat(join(prefix, "formation-cli-0.1.0.tgz"))).size;
+  const tarball = (await stat(join(prefix, CLI_TARBALL))).size;
   const installed = Number(
     execFileSync("du", ["-sb", join(prefix, "lib", "node_modules", "@formation", "cli")], {
       encoding: "utf8",
@@ -31,7 +31,7 @@ try {
     const ms = (q: number) => (samples[Math.floor(q * (samples.length - 1))] ?? 0).toFixed(0);
     return `median ${ms(0.5)} ms, min ${ms(0)} ms, max ${ms(1)} ms`;
   };
-  const load = (await import("node:fs")).readFileSync("/proc/loadavg", "utf8").trim();
+  const load = (await readFile("/proc/loadavg", "utf8")).trim();
   const rows = [
     ["tarball (`npm run cli:pack`)", `${(tarball / 1024).toFixed(0)} KiB`],
     ["installed (`npm install -g`, no dependencies)", `${(installed / 1024).toFixed(0)} KiB`],

@@ -2,10 +2,14 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import pkg from "./package.json" with { type: "json" };
 
 /** Helpers for tests that drive the real `form` binary as a child process. */
 
 export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
+/** What `npm run cli:pack` writes (npm's name for the scoped package and its version). */
+export const CLI_TARBALL = `formation-cli-${pkg.version}.tgz`;
+
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 
 /**
@@ -17,7 +21,7 @@ export async function installCliPackage(prefix: string): Promise<string> {
   mkdirSync(join(prefix, "lib"), { recursive: true });
   const npm = (args: string[]) => execFileSync("npm", args, { cwd: REPO, encoding: "utf8", stdio: "pipe" });
   npm(["run", "--silent", "cli:pack", "--", "--pack-destination", prefix, "--json"]);
-  const tarball = join(prefix, "formation-cli-0.1.0.tgz");
+  const tarball = join(prefix, CLI_TARBALL);
   npm(["install", "-g", "--prefix", prefix, "--offline", "--no-audit", "--no-fund", tarball]);
   return join(prefix, "bin", "form");
 }

@@ -135,25 +135,33 @@ export async function addFile(root: string, src: string, dst: string, mode?: num
 }
 
 /**
- * Builds (once, cached by content) the small busybox initrd that loads the virtio modules of the
- * guest kernel and switch_roots into /dev/vda. The Debian cloud kernel builds virtio as modules, so
- * booting it directly needs this; Debian's own initramfs-tools image is far slower to boot under TCG.
+ * Builds (once, cached by content) a busybox initrd: the given modules of the guest kernel (with
+ * their dependencies, in load order in /etc/modules.order) and `init` as PID 1, at
+ * `<cacheDir>/initrd/<name>-<hash>.img`. The guest VM's and the build VM's initrds are both this.
  */
-export async function ensureGuestInitrd(opts: {
+export async function ensureBusyboxInitrd(opts: {
   cacheDir: string;
   kernelVersion: string;
   modulesDir: string;
+  /** File name prefix, e.g. `guest`. */
+  name: string;
+  /** Bumped by the caller when its layout changes, so cached initrds are rebuilt. */
+  version: string;
+  modules: readonly string[];
+  init: string;
+  /** Extra empty directories the init expects. */
+  dirs?: readonly string[];
 }): Promise<string> {
   const modulesDep = await readFile(join(opts.modulesDir, "modules.dep"), "utf8");
-  const order = resolveModuleOrder(modulesDep, GUEST_MODULES);
+  const order = resolveModuleOrder(modulesDep, opts.modules);
   const busybox = await readFile("/bin/busybox");
   const hash = createHash("sha256")
-    .update(JSON.stringify({ INITRD_VERSION, kernel: opts.kernelVersion, order, INIT_SCRIPT }))
+    .update(JSON.stringify({ version: opts.version, kernel: opts.kernelVersion, order, init: opts.init }))
     .update(createHash("sha256").update(busybox).digest())
     .digest("hex")
     .slice(0, 24);
   const dir = join(opts.cacheDir, "initrd");
-  const out = join(dir, `guest-${hash}.img`);
+  const out = join(dir, `${opts.name}-${hash}.img`);
   if (
     await stat(out).then(
       () => true,
@@ -162,15 +170,15 @@ export async function ensureGuestInitrd(opts: {
   )
     return out;
   await mkdir(dir, { recursive: true });
-  const tmp = await mkdtemp(join(dir, ".build-"));
+  const tmp = await mkdtemp(join(dir, `.${opts.name}-`));
   try {
     const root = join(tmp, "root");
-    for (const d of ["bin", "dev", "proc", "sys", "etc", "newroot", "lib/modules"])
+    for (const d of ["bin", "dev", "proc", "sys", "etc", "newroot", "lib/modules", ...(opts.dirs ?? [])])
       await mkdir(join(root, d), { recursive: true });
     await addFile(root, "/bin/busybox", "bin/busybox", 0o755);
     for (const m of order) await addFile(root, join(opts.modulesDir, m), join("lib/modules", m), 0o644);
     await writeFile(join(root, "etc/modules.order"), `${order.join("\n")}\n`);
-    await writeFile(join(root, "init"), INIT_SCRIPT, { mode: 0o755 });
+    await writeFile(join(root, "init"), opts.init, { mode: 0o755 });
     const img = join(tmp, "initrd.img");
     await packInitramfs({ rootDir: root, outFile: img });
     await rename(img, out);
@@ -178,4 +186,23 @@ export async function ensureGuestInitrd(opts: {
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The small busybox initrd that loads the virtio modules of the guest kernel and switch_roots into
+ * /dev/vda. The Debian cloud kernel builds virtio as modules, so booting it directly needs this;
+ * Debian's own initramfs-tools image is far slower to boot under TCG.
+ */
+export function ensureGuestInitrd(opts: {
+  cacheDir: string;
+  kernelVersion: string;
+  modulesDir: string;
+}): Promise<string> {
+  return ensureBusyboxInitrd({
+    ...opts,
+    name: "guest",
+    version: INITRD_VERSION,
+    modules: GUEST_MODULES,
+    init: INIT_SCRIPT,
+  });
 }

@@ -15,7 +15,7 @@ import { digestDirectory } from "./context-digest";
 import { resolveCopySources } from "./copy-sources";
 import { phase, prepareDisk } from "./disk";
 import { ImageBuildError, stepError } from "./errors";
-import { ENTRYPOINT_UNIT } from "./render";
+import { DEFAULT_WORKDIR, ENTRYPOINT_UNIT } from "./render";
 import { WORK_OWNER_FILE } from "./stale-work";
 
 /** Bump when the way a Formfile is applied changes: it is part of every image's cache key. */
@@ -161,7 +161,7 @@ async function buildUncached(
     });
     if (opts.formfile.entrypoint) {
       opts.onLog(
-        `ENTRYPOINT ${JSON.stringify(opts.formfile.entrypoint)} → ${ENTRYPOINT_UNIT} (Restart=always, WorkingDirectory=${opts.formfile.workdir ?? "/app"})`,
+        `ENTRYPOINT ${JSON.stringify(opts.formfile.entrypoint)} → ${ENTRYPOINT_UNIT} (Restart=always, WorkingDirectory=${opts.formfile.workdir ?? DEFAULT_WORKDIR})`,
       );
     }
     // One self-contained file (VMs on other nodes fetch it by digest): uncompressed qcow2, which

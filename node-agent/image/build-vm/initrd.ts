@@ -1,8 +1,4 @@
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { addFile, packInitramfs, resolveModuleOrder } from "../../hypervisor/initrd";
+import { ensureBusyboxInitrd } from "../../hypervisor/initrd";
 import { BUILD_MARK } from "./protocol";
 
 /** Bump when the init script or layout changes so cached build initrds are rebuilt. */
@@ -74,38 +70,18 @@ echo "$M done $rc"
 poweroff -f
 `;
 
-/** Builds (once, cached by content) the build VM's initrd from busybox and the guest kernel's modules. */
-export async function ensureBuildInitrd(opts: {
+/** The build VM's initrd (built once, cached by content). */
+export function ensureBuildInitrd(opts: {
   cacheDir: string;
   kernelVersion: string;
   modulesDir: string;
 }): Promise<string> {
-  const modulesDep = await readFile(join(opts.modulesDir, "modules.dep"), "utf8");
-  const order = resolveModuleOrder(modulesDep, BUILD_MODULES);
-  const busybox = await readFile("/bin/busybox");
-  const hash = createHash("sha256")
-    .update(JSON.stringify({ BUILD_INITRD_VERSION, kernel: opts.kernelVersion, order, BUILD_INIT }))
-    .update(createHash("sha256").update(busybox).digest())
-    .digest("hex")
-    .slice(0, 24);
-  const dir = join(opts.cacheDir, "initrd");
-  const out = join(dir, `build-${hash}.img`);
-  if (existsSync(out)) return out;
-  await mkdir(dir, { recursive: true });
-  const tmp = await mkdtemp(join(dir, ".build-vm-"));
-  try {
-    const root = join(tmp, "root");
-    for (const d of ["bin", "dev", "proc", "sys", "etc", "newroot", "job", "lib/modules"])
-      await mkdir(join(root, d), { recursive: true });
-    await addFile(root, "/bin/busybox", "bin/busybox", 0o755);
-    for (const m of order) await addFile(root, join(opts.modulesDir, m), join("lib/modules", m), 0o644);
-    await writeFile(join(root, "etc/modules.order"), `${order.join("\n")}\n`);
-    await writeFile(join(root, "init"), BUILD_INIT, { mode: 0o755 });
-    const img = join(tmp, "initrd.img");
-    await packInitramfs({ rootDir: root, outFile: img });
-    await rename(img, out);
-    return out;
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  return ensureBusyboxInitrd({
+    ...opts,
+    name: "build",
+    version: BUILD_INITRD_VERSION,
+    modules: BUILD_MODULES,
+    init: BUILD_INIT,
+    dirs: ["job"],
+  });
 }

@@ -78,13 +78,11 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
   await chown(opts.raw, user.uid, user.gid);
   await chmod(opts.raw, 0o600);
 
-  const refused: string[] = [];
   const proxy = new EgressProxy({
     socketPath: join(workDir, "egress.sock"),
     allow: opts.egress,
     debCacheDir: join(opts.cacheDir, "debs-proxy"),
     onRefused: (what) => {
-      refused.push(what);
       opts.onLog(`  build egress refused: ${what} is not an allowed mirror (see FORMATION_BUILD_EGRESS)`);
     },
   });
