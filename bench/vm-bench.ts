@@ -6,8 +6,10 @@
  * - per build on the warm shared cache (/var/cache/formation): the README example (INSTALL python3)
  *   and a COPY-only Formfile (several times, with its phase breakdown), each with a fresh context
  *   so the image cache misses;
- * - launch → SSH ready: `QemuHypervisor.start` until `ssh true` succeeds, for our image and for a
- *   bare busybox + dropbear initramfs on the same kernel/machine/accelerator (the floor).
+ * - launch → SSH ready: `QemuHypervisor.start` until `ssh true` succeeds, for our image (with the
+ *   pre-installed nginx enabled, and the same image with `RUN systemctl disable nginx`) and for a
+ *   bare busybox + dropbear initramfs on the same kernel/machine/accelerator (the floor);
+ * - what the pre-installed nginx adds to the base (dpkg's installed size of its packages).
  * Prints a markdown table. Needs root, QEMU, mmdebstrap, the cloud kernel, dropbear-bin.
  */
 import { randomBytes } from "node:crypto";
@@ -17,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseFormfile } from "@/lib/formfile";
 import { run } from "@/node-agent/host/exec";
+import { deleteBridge } from "@/node-agent/host/guest-isolation";
 import { createTap, deleteLink, ensureBridge, shortIfName } from "@/node-agent/host/net";
 import { runPreflight } from "@/node-agent/host/preflight";
 import { waitForSsh } from "@/node-agent/host/ssh-probe";
@@ -115,6 +118,9 @@ async function main(): Promise<void> {
     // The first build after a base change also makes the base's ext4 image (once per base).
     await build(parse([...copyOnly, `EXPOSE ${1000 + Math.floor(Math.random() * 9000)}`]));
     const ex = await timed("image, README example (INSTALL python3), warm base", () => build(exampleFf));
+    const noNginx = await timed("image, README example with nginx disabled", () =>
+      build(parse([...example, "RUN systemctl disable nginx"])),
+    );
     rows.push(["image build: README example (INSTALL python3), warm base", secs(ex.ms)]);
     const copyTimes: number[] = [];
     for (let i = 0; i < COPY_BUILDS; i++) {
@@ -130,6 +136,25 @@ async function main(): Promise<void> {
     const hit = await timed("image, same inputs again", () => build(copyOnlyFf));
     rows.push(["image build: same inputs again (cache hit)", secs(hit.ms)]);
     rows.push(["image size (qcow2, README example)", `${(ex.value.sizeBytes / 1e6).toFixed(0)} MB`]);
+    const base = await ensureBaseRootfs({});
+    const nginxKb = (
+      await run([
+        "dpkg-query",
+        `--admindir=${join(base.dir, "var/lib/dpkg")}`,
+        "-W",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not JS
+        "-f=${Installed-Size}\\n",
+        "nginx",
+        "nginx-common",
+      ])
+    ).stdout
+      .split("\n")
+      .filter(Boolean)
+      .reduce((sum, kb) => sum + Number(kb), 0);
+    rows.push([
+      "pre-installed nginx in the base (nginx + nginx-common, installed)",
+      `${(nginxKb / 1024).toFixed(1)} MiB`,
+    ]);
 
     const network = defaultNetwork(dataDir);
     const initramfs = join(work, "floor.img");
@@ -142,6 +167,7 @@ async function main(): Promise<void> {
     await ensureBridge({ name: network.bridge, gatewayIp: network.gatewayIp });
     // Ours and the floor alternate, so both see the same (shared, noisy) host load.
     const ours: number[] = [];
+    const oursNoNginx: number[] = [];
     const floor: number[] = [];
     for (let i = 0; i < BOOTS; i++) {
       const id = `bench-${i}`;
@@ -161,6 +187,22 @@ async function main(): Promise<void> {
       ours.push(Date.now() - t);
       say(`launch → SSH (Debian + systemd, our image) #${i + 1}: ${secs(ours[i] ?? 0)}`);
       await hv.delete(id);
+
+      await hv.create({
+        instanceId: `${id}-n`,
+        imagePath: noNginx.value.imagePath,
+        vcpu: 1,
+        memoryMb: 1024,
+        diskGb: 5,
+        ipv4: ip,
+        network,
+      });
+      t = Date.now();
+      await hv.start(`${id}-n`);
+      await waitForSsh({ host: ip, user: "webdev", keyPath }, { timeoutMs: 240_000, intervalMs: 100 });
+      oursNoNginx.push(Date.now() - t);
+      say(`launch → SSH (our image, nginx disabled) #${i + 1}: ${secs(oursNoNginx[i] ?? 0)}`);
+      await hv.delete(`${id}-n`);
 
       const fip = `10.42.253.${150 + i}`;
       const tap = shortIfName("fmtb", `${work}${i}`);
@@ -187,7 +229,8 @@ async function main(): Promise<void> {
     }
     const stats = (xs: number[]) =>
       `median ${secs(median(xs))}, min ${secs(Math.min(...xs))} (${xs.map(secs).join(", ")})`;
-    rows.push([`launch → SSH ready, our image (${BOOTS} boots)`, stats(ours)]);
+    rows.push([`launch → SSH ready, our image, nginx enabled (${BOOTS} boots)`, stats(ours)]);
+    rows.push([`launch → SSH ready, same image, nginx disabled (${BOOTS} boots)`, stats(oursNoNginx)]);
     rows.push([`launch → SSH ready, busybox + dropbear floor (${BOOTS} boots)`, stats(floor)]);
     rows.push([
       "ours / floor (per-round ratios)",
@@ -196,7 +239,7 @@ async function main(): Promise<void> {
   } finally {
     hv.close();
     for (const p of await qemuProcessesUnder(join(dataDir, "vms"))) process.kill(p.pid, "SIGKILL");
-    await deleteLink(defaultNetwork(dataDir).bridge);
+    await deleteBridge(defaultNetwork(dataDir).bridge);
     await rm(work, { recursive: true, force: true });
   }
   say(`load at the end: ${(await readFile("/proc/loadavg", "utf8")).trim()}`);

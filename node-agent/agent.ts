@@ -16,7 +16,8 @@ import { type TAgentStatus, writeStatusFile } from "./config/status-file";
 import { AgentConnection, type TSessionMessage, type TWelcome } from "./connection/agent-connection";
 import { wireguardPeersFrom } from "./connection/formnet-peers";
 import { answerSerialRequest } from "./connection/serial-log";
-import { deleteLink, linkExists } from "./host/net";
+import { deleteBridge } from "./host/guest-isolation";
+import { linkExists } from "./host/net";
 import { runPreflight, type TAccelerator, type TPreflightReport } from "./host/preflight";
 import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
@@ -178,7 +179,7 @@ export class NodeAgent {
         });
       }
     }
-    if (linkExists(this.#network.bridge)) await deleteLink(this.#network.bridge).catch(() => undefined);
+    if (linkExists(this.#network.bridge)) await deleteBridge(this.#network.bridge).catch(() => undefined);
     await this.#iface?.down().catch((err: unknown) => this.#log.warn({ err }, "could not remove formnet"));
     this.#iface = undefined;
   }

@@ -45,6 +45,20 @@ describe("qemu argv", () => {
     expect(qemuArgv({ state, accelerator: "kvm", kernelPath: "k", initrdPath: "i" }).join(" ")).toContain(
       "-cpu host",
     );
+    expect(joined).not.toContain("-runas");
+  });
+
+  it("confines QEMU: unprivileged user, empty chroot, seccomp with the deny options", () => {
+    const argv = qemuArgv({
+      state,
+      accelerator: "tcg",
+      kernelPath: "k",
+      initrdPath: "i",
+      confinement: { user: "formation-vm", chrootDir: "/var/cache/formation/qemu-root" },
+    });
+    const joined = argv.join(" ");
+    expect(joined).toContain("-runas formation-vm -chroot /var/cache/formation/qemu-root");
+    expect(joined).toMatch(/-sandbox on,obsolete=deny,.*resourcecontrol=deny/);
   });
 
   it("passes per-VM network and hostname on the kernel command line", () => {

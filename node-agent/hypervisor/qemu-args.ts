@@ -22,6 +22,9 @@ export function kernelCmdline(state: TVmState, accelerator: TAccelerator = "kvm"
     "console=ttyS0",
     "quiet",
     "net.ifnames=0",
+    // The base installs no AppArmor profiles or parser; with the LSM on, Debian's docker.io (the
+    // original README's "Option 2") refuses to start containers for want of apparmor_parser.
+    "apparmor=0",
     "panic=-1",
     `systemd.hostname=${
       spec.hostname ??
@@ -35,6 +38,17 @@ export function kernelCmdline(state: TVmState, accelerator: TAccelerator = "kvm"
   ].join(" ");
 }
 
+/**
+ * How a VM's QEMU is confined once it has opened its files, tap and sockets (as root): it becomes
+ * `user` (no capabilities, no_new_privs), chroots into the empty `chrootDir`, and runs under QEMU's
+ * seccomp filter. `elevateprivileges` and `spawn` stay allowed because `-daemonize` forks and
+ * `-runas` calls setuid after the filter is loaded (tried: `deny` kills QEMU at start with SIGSYS);
+ * without capabilities and with an empty root neither gains anything. See docs/node-agent-vm.md.
+ */
+export type TQemuConfinement = { user: string; chrootDir: string };
+
+export const QEMU_SANDBOX = "on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny";
+
 /** argv for one VM: q35, direct kernel boot, virtio disk (overlay) and NIC (tap), QMP, serial file. */
 export function qemuArgv(opts: {
   state: TVmState;
@@ -42,6 +56,7 @@ export function qemuArgv(opts: {
   kernelPath: string;
   initrdPath: string;
   qemuBinary?: string;
+  confinement?: TQemuConfinement;
 }): string[] {
   const { state, accelerator } = opts;
   const { spec } = state;
@@ -84,6 +99,10 @@ export function qemuArgv(opts: {
     "none",
     "-daemonize",
   ];
+  if (opts.confinement) {
+    argv.push("-runas", opts.confinement.user, "-chroot", opts.confinement.chrootDir);
+    argv.push("-sandbox", QEMU_SANDBOX);
+  }
   // QEMU's option parser treats a comma as a separator unless doubled.
   const esc = (p: string) => p.replaceAll(",", ",,");
   argv.push("-fw_cfg", `name=opt/formation/ssh_host_ed25519_key,file=${esc(state.hostKeyPath)}`);

@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { join } from "node:path";
 import { createLogger, type Logger } from "@/core/log";
 import { run } from "../host/exec";
+import { guardBridge, isolatePort, releasePort } from "../host/guest-isolation";
 import {
   addHostRoute,
   createTap,
@@ -14,9 +15,11 @@ import {
   shortIfName,
 } from "../host/net";
 import { detectAccelerator, findGuestKernel, type TAccelerator } from "../host/preflight";
+import { confineVmProcess, removeVmCgroup } from "../host/vm-cgroup";
+import { ensureVmUser } from "../host/vm-user";
 import { ensureGuestInitrd } from "./initrd";
 import { isVmProcess, pidAlive, processUsage, qemuProcessesUnder } from "./proc";
-import { macFor, qemuArgv } from "./qemu-args";
+import { macFor, qemuArgv, type TQemuConfinement } from "./qemu-args";
 import { qmpCommand } from "./qmp";
 import {
   type Hypervisor,
@@ -67,6 +70,7 @@ export class QemuHypervisor implements Hypervisor {
   private readonly locks = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private initrd: string | undefined;
+  private confined: Promise<TQemuConfinement> | undefined;
 
   constructor(private readonly opts: TQemuHypervisorOptions) {
     this.log = opts.logger ?? createLogger("hypervisor");
@@ -156,7 +160,9 @@ export class QemuHypervisor implements Hypervisor {
       return info(state);
     const { spec } = state;
     await ensureBridge({ name: spec.network.bridge, gatewayIp: spec.network.gatewayIp });
+    await guardBridge(spec.network.bridge);
     await createTap({ name: state.tap, bridge: spec.network.bridge });
+    await isolatePort({ tap: state.tap, mac: state.mac, ip: spec.ipv4, bridge: spec.network.bridge });
     await addHostRoute({ ip: spec.ipv4, bridge: spec.network.bridge });
     await rm(state.pidfilePath, { force: true });
     await rm(state.qmpPath, { force: true });
@@ -165,6 +171,7 @@ export class QemuHypervisor implements Hypervisor {
       accelerator: this.opts.accelerator,
       kernelPath: this.opts.kernel.vmlinuz,
       initrdPath: await this.guestInitrd(),
+      confinement: await this.confinement(),
     });
     try {
       // With -daemonize the command returns once the VM is set up, and the pidfile is written.
@@ -178,6 +185,7 @@ export class QemuHypervisor implements Hypervisor {
       );
     }
     const pid = Number((await readFile(state.pidfilePath, "utf8")).trim());
+    await this.confineToCgroup(state, pid);
     state.pid = pid;
     state.status = "running";
     state.startedAt = new Date().toISOString();
@@ -358,6 +366,34 @@ export class QemuHypervisor implements Hypervisor {
   private async releaseNetwork(state: TVmState): Promise<void> {
     await deleteLink(state.tap);
     await deleteHostRoute({ ip: state.spec.ipv4, bridge: state.spec.network.bridge });
+    await releasePort({ ip: state.spec.ipv4, bridge: state.spec.network.bridge });
+    await removeVmCgroup(state.tap);
+  }
+
+  /** CPU, memory, pids and disk limits for the VM's QEMU (see host/vm-cgroup.ts). */
+  private async confineToCgroup(state: TVmState, pid: number): Promise<void> {
+    const { instanceId, vcpu, memoryMb } = state.spec;
+    try {
+      const r = await confineVmProcess(state.tap, pid, { vcpu, memoryMb, diskPath: state.overlayPath });
+      if (r.skipped.length > 0)
+        this.log.warn({ instanceId, skipped: r.skipped }, "some VM cgroup limits not applied");
+    } catch (err) {
+      this.log.warn(
+        { instanceId, err },
+        "VM runs without cgroup limits: the host's cgroups are not writable",
+      );
+    }
+  }
+
+  /** The unprivileged user and empty root every VM's QEMU ends up in (see TQemuConfinement). */
+  private confinement(): Promise<TQemuConfinement> {
+    this.confined ??= (async () => {
+      const user = await ensureVmUser();
+      const chrootDir = join(this.opts.cacheDir ?? "/var/cache/formation", "qemu-root");
+      await mkdir(chrootDir, { recursive: true, mode: 0o555 });
+      return { user: user.name, chrootDir };
+    })();
+    return this.confined;
   }
 
   private async guestInitrd(): Promise<string> {

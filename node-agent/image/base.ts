@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { run } from "../host/exec";
 import * as guestFiles from "./guest-files";
 import {
@@ -11,15 +11,20 @@ import {
   GUEST_NET_UNIT,
   HOSTKEYS_SCRIPT,
   HOSTKEYS_UNIT,
+  LOGIN_KIND_PATH,
+  LOGIN_KIND_SCRIPT,
   MASKED_GENERATORS,
   MASKED_UNITS,
+  NGINX_DROPIN,
   SERIAL_GETTY_UNIT,
   SSH_EARLY_DROPIN,
   SSHD_BASE_CONF,
+  SSHD_PAM_KEY_ACCOUNT,
+  SSHD_PAM_PASSWORD_MARK,
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "11";
+export const BASE_VERSION = "12";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -32,6 +37,9 @@ export const BASE_PACKAGES = [
   "dbus",
   // Turns the ACPI power button (QMP system_powerdown) into a clean poweroff without dbus/logind.
   "acpid",
+  // "Formation instances come with a pre-installed nginx server" (the original's README): enabled,
+  // serving Debian's default page on port 80 until a Formfile replaces its configuration.
+  "nginx",
 ];
 export const DEFAULT_CACHE_DIR = "/var/cache/formation";
 
@@ -145,6 +153,20 @@ async function buildBase(
   }
 }
 
+/** /etc/pam.d/sshd with the login-kind rules right before the standard auth and account stacks. */
+export function withLoginKindRules(pam: string): string {
+  let out = pam;
+  for (const [stack, rule] of [
+    ["common-auth", SSHD_PAM_PASSWORD_MARK],
+    ["common-account", SSHD_PAM_KEY_ACCOUNT],
+  ] as const) {
+    const include = new RegExp(`^@include ${stack}$`, "m");
+    if (!include.test(out)) throw new Error(`base: /etc/pam.d/sshd has no '@include ${stack}' line`);
+    out = out.replace(include, `${rule}@include ${stack}`);
+  }
+  return out;
+}
+
 /** Guest-side settings shared by every image: network from the cmdline, per-VM host keys, masks. */
 async function customizeBase(root: string): Promise<void> {
   const sys = join(root, "etc/systemd/system");
@@ -195,6 +217,12 @@ async function customizeBase(root: string): Promise<void> {
   await mkdir(join(root, "etc/acpi/events"), { recursive: true });
   await writeFile(join(root, "etc/acpi/events/formation-power"), ACPI_POWER_EVENT);
   await writeFile(join(root, "etc/hostname"), "formation\n");
+  await mkdir(join(sys, "nginx.service.d"), { recursive: true });
+  await writeFile(join(sys, "nginx.service.d/10-formation.conf"), NGINX_DROPIN);
+  await mkdir(dirname(join(root, LOGIN_KIND_PATH)), { recursive: true });
+  await writeFile(join(root, LOGIN_KIND_PATH), LOGIN_KIND_SCRIPT, { mode: 0o755 });
+  const pam = join(root, "etc/pam.d/sshd");
+  await writeFile(pam, withLoginKindRules(await readFile(pam, "utf8")));
   // dbus stays socket-activated (started on first use, e.g. a non-root `systemctl`) instead of
   // competing with sshd for the single vCPU during boot.
   await unlink(join(root, "lib/systemd/system/multi-user.target.wants/dbus.service")).catch(() => undefined);

@@ -5,6 +5,7 @@ import {
   entrypointUnit,
   envByScope,
   etcEnvironmentLine,
+  instanceSystemEnv,
   SSH_CA_PATH,
   shouldExpirePassword,
   shQuote,
@@ -101,6 +102,16 @@ export function epilogueScript(opts: {
       `../${ENTRYPOINT_UNIT}`,
       `/etc/systemd/system/multi-user.target.wants/${ENTRYPOINT_UNIT}`,
     ]);
+    if (entrypointRunsNginx(formfile.entrypoint)) {
+      // `ENTRYPOINT nginx -g "daemon off;"` (the original's own example) would lose port 80 to the
+      // pre-installed nginx service: the entrypoint's nginx is the one the Formfile means.
+      s.shell({
+        label: "ENTRYPOINT",
+        snippet:
+          'rm -f /etc/systemd/system/multi-user.target.wants/nginx.service && echo "ENTRYPOINT runs nginx: the pre-installed nginx service is disabled so that the two do not compete for port 80"',
+        args: [],
+      });
+    }
   }
   s.write({
     label: "EXPOSE",
@@ -117,8 +128,15 @@ export function epilogueScript(opts: {
   return s;
 }
 
+/** Whether the ENTRYPOINT's program is nginx itself (`nginx`, `/usr/sbin/nginx`). */
+export function entrypointRunsNginx(argv: readonly string[]): boolean {
+  const program = argv[0] ?? "";
+  return program === "nginx" || program.endsWith("/nginx");
+}
+
 function addEnv(s: RootScript, formfile: TFormfile): void {
-  const { system, users, services } = envByScope(formfile);
+  const { users, services } = envByScope(formfile);
+  const system = instanceSystemEnv(formfile);
   if (system.length > 0) {
     s.write({
       label: "ENV --scope=system",

@@ -205,3 +205,46 @@ export const FSTAB = "/dev/vda / ext4 rw,noatime 0 0\n";
 
 /** Makes maintainer scripts in the build chroot never start services. */
 export const POLICY_RC_D = "#!/bin/sh\nexit 101\n";
+
+/**
+ * nginx, pre-installed and enabled as the original documents, starts after sshd so the first login
+ * of a booting VM does not wait for it (one emulated vCPU under TCG).
+ */
+export const NGINX_DROPIN = `[Unit]
+After=ssh.service
+`;
+
+/**
+ * pam_exec helper for sshd, telling its account stack how this connection logged in. sshd runs the
+ * auth stack only for password logins (`password`: leave a mark for the connection's sshd process,
+ * named by its pid and start time so a reused pid never inherits it) and the account stack for
+ * every login (`key`: succeed when there is no mark, i.e. the user authenticated by key or by the
+ * console's certificate). sshd's own SSH_AUTH_INFO_0 is still empty at that point, hence the mark.
+ */
+export const LOGIN_KIND_SCRIPT = `#!/bin/sh
+dir=/run/formation-password-logins
+start=$(cut -d' ' -f22 "/proc/$PPID/stat" 2>/dev/null) || exit 1
+mark="$dir/$PPID-$start"
+case "$1" in
+  password)
+    mkdir -p -m 0700 "$dir" || exit 1
+    for f in "$dir"/*; do p=\${f##*/}; [ -d "/proc/\${p%%-*}" ] || rm -f "$f"; done
+    : > "$mark" ;;
+  key) if [ -e "$mark" ]; then rm -f "$mark"; exit 1; fi ;;
+  *) exit 1 ;;
+esac
+exit 0
+`;
+export const LOGIN_KIND_PATH = "usr/local/lib/formation/login-kind";
+
+/**
+ * Rules inserted into /etc/pam.d/sshd. USER chpasswd_expire:true expires the password (\`chage -d
+ * 0\`): a password login must change it first, but a key or certificate login never used the
+ * password, so its account check ends after pam_nologin and before pam_unix's expiry check.
+ */
+export const SSHD_PAM_PASSWORD_MARK = `# Formation: remember that this connection logs in with a password (see login-kind).
+auth optional pam_exec.so quiet /${LOGIN_KIND_PATH} password
+`;
+export const SSHD_PAM_KEY_ACCOUNT = `# Formation: a key-authenticated login is not held up by an expired password (chpasswd_expire).
+account [success=done default=ignore] pam_exec.so quiet /${LOGIN_KIND_PATH} key
+`;

@@ -5,6 +5,8 @@ import {
   entrypointUnit,
   envByScope,
   etcEnvironmentLine,
+  instanceSystemEnv,
+  SYSTEM_PATH,
   serviceUnitName,
   shouldExpirePassword,
   sshdConfig,
@@ -51,9 +53,9 @@ describe("image render helpers", () => {
     expect(sshdConfig({ users: [] })).not.toContain("PasswordAuthentication");
   });
 
-  it("expires passwords only for password-login users", () => {
+  it("expires the password of every user who can log in with it (keys are not held up)", () => {
     expect(shouldExpirePassword(user())).toBe(true);
-    expect(shouldExpirePassword(user({ sshAuthorizedKeys: ["ssh-ed25519 AAAA"] }))).toBe(false);
+    expect(shouldExpirePassword(user({ sshAuthorizedKeys: ["ssh-ed25519 AAAA"] }))).toBe(true);
     expect(shouldExpirePassword(user({ lockPasswd: true }))).toBe(false);
     expect(shouldExpirePassword(user({ chpasswdExpire: false }))).toBe(false);
   });
@@ -73,6 +75,23 @@ describe("image render helpers", () => {
     expect([...g.services.keys()]).toEqual(["nginx.service", "formation-entrypoint.service"]);
     expect(serviceUnitName("x.socket")).toBe("x.socket");
     expect(etcEnvironmentLine("K", 'say "hi" $X')).toBe('K="say \\"hi\\" \\$X"');
+  });
+
+  it("expands system ENV for the instance against its PATH and the entries before it", () => {
+    const ff = {
+      env: [
+        { scope: "system", key: "PATH", value: "/usr/local/bin:$PATH" },
+        { scope: "user:webdev", key: "PATH", value: "/home/webdev/bin:$PATH" },
+        { scope: "system", key: "APP_HOME", value: "/srv/app" },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell syntax under test
+        { scope: "system", key: "APP_BIN", value: "${APP_HOME}/bin:$NOPE" },
+      ],
+    } as unknown as TFormfile;
+    expect(instanceSystemEnv(ff)).toEqual([
+      { key: "PATH", value: `/usr/local/bin:${SYSTEM_PATH}` },
+      { key: "APP_HOME", value: "/srv/app" },
+      { key: "APP_BIN", value: "/srv/app/bin:" },
+    ]);
   });
 
   it("accepts Debian package names and rejects option-like input", () => {

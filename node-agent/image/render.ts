@@ -26,6 +26,35 @@ export function systemdEnvLine(key: string, value: string): string {
   return `Environment=${systemdQuote(`${key}=${value}`)}`;
 }
 
+/** The PATH of build steps and of the instance's sessions and services before any ENV. */
+export const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * `$NAME` and `${NAME}` in an ENV value, expanded against the environment built so far — what a
+ * user means by `ENV --scope=system PATH=/usr/local/bin:$PATH`. Nothing else of shell syntax is
+ * interpreted (no command substitution): an unknown name expands to the empty string.
+ */
+export function expandEnvValue(value: string, env: Readonly<Record<string, string>>): string {
+  return value.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_m, a, b) => {
+    const name = String(a ?? b);
+    return env[name] ?? "";
+  });
+}
+
+/**
+ * The system-scope ENV as the booted instance gets it (/etc/environment, which neither pam_env nor
+ * systemd expands): each value expanded against SYSTEM_PATH and the entries before it, so
+ * `PATH=/usr/local/bin:$PATH` means what it says in SSH sessions and the ENTRYPOINT too.
+ */
+export function instanceSystemEnv(formfile: TFormfile): { key: string; value: string }[] {
+  const env: Record<string, string> = { PATH: SYSTEM_PATH };
+  return envByScope(formfile).system.map((e) => {
+    const value = expandEnvValue(e.value, env);
+    env[e.key] = value;
+    return { key: e.key, value };
+  });
+}
+
 /** A line of /etc/environment (read by pam_env and, here, by the entrypoint's EnvironmentFile=). */
 export function etcEnvironmentLine(key: string, value: string): string {
   return `${key}="${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("$", "\\$")}"`;
@@ -89,12 +118,12 @@ export function sudoersLine(username: string): string {
 }
 
 /**
- * Whether to expire the password (`chage -d 0`). sshd refuses non-interactive sessions (and the web
- * terminal's first command) of a user whose password has expired, even after key authentication, so
- * the expiry applies to users who log in with their password: those without SSH keys.
+ * Whether to expire the password (`chage -d 0`): USER chpasswd_expire (default true) on a user whose
+ * password can log in. The first password login must change it; logins by key or by the console's
+ * SSH certificate are not held up (the base's sshd PAM rule, `SSHD_PAM_PUBKEY_ACCOUNT`).
  */
 export function shouldExpirePassword(user: TFormfileUser): boolean {
-  return user.chpasswdExpire && !user.lockPasswd && user.sshAuthorizedKeys.length === 0;
+  return user.chpasswdExpire && !user.lockPasswd;
 }
 
 /** ENV entries grouped by scope. */

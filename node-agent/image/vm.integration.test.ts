@@ -3,14 +3,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseFormfile } from "@/lib/formfile";
 import { run } from "../host/exec";
-import { deleteLink, linkExists } from "../host/net";
+import { deleteBridge } from "../host/guest-isolation";
+import { linkExists } from "../host/net";
 import { runPreflight } from "../host/preflight";
 import { sshRun, waitForSsh } from "../host/ssh-probe";
 import { qemuProcessesUnder } from "../hypervisor/proc";
 import { defaultNetwork, QemuHypervisor } from "../hypervisor/qemu";
 import type { TVmEvent } from "../hypervisor/types";
+import { cachedSshKey, httpGet, parseTestFormfile, waitFor } from "../testing/booted-image";
 import { buildImage } from "./build";
 
 /**
@@ -37,33 +38,11 @@ HTTPServer(("0.0.0.0", 8080), Hello).serve_forever()
 
 const BOOT_TIMEOUT = 180_000;
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-async function httpGet(url: string): Promise<string | null> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    return res.ok ? await res.text() : null;
-  } catch {
-    return null;
-  }
-}
-
 describe("Formfile → image → QEMU VM (real)", () => {
   let work: string;
   let dataDir: string;
   let keyPath: string;
+  let pub: string;
   let hv: QemuHypervisor;
   let imagePath: string;
   const events: TVmEvent[] = [];
@@ -74,8 +53,10 @@ describe("Formfile → image → QEMU VM (real)", () => {
     await run(["sh", "scripts/setup-host.sh", "--check"]);
     work = await mkdtemp(join(tmpdir(), "fm-vm-it-"));
     dataDir = join(work, "agent");
-    keyPath = join(work, "id_ed25519");
-    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vm-it", "-f", keyPath]);
+    // A cached key and a fixed salt: the same Formfile every run, so a warm machine skips the build.
+    const key = await cachedSshKey("vm-it-webdev");
+    keyPath = key.path;
+    pub = key.pub;
     await mkdir(join(work, "ctx/app"), { recursive: true });
     await writeFile(join(work, "ctx/app/server.py"), SERVER_PY);
   });
@@ -86,12 +67,11 @@ describe("Formfile → image → QEMU VM (real)", () => {
     hv?.close();
     if (dataDir)
       for (const p of await qemuProcessesUnder(join(dataDir, "vms"))) process.kill(p.pid, "SIGKILL");
-    if (dataDir) await deleteLink(defaultNetwork(dataDir).bridge);
+    if (dataDir) await deleteBridge(defaultNetwork(dataDir).bridge);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
   it("builds the README example (cached on a warm machine)", async () => {
-    const pub = (await readFile(`${keyPath}.pub`, "utf8")).trim();
     const text = [
       "NAME hello-server",
       `USER username:webdev passwd:webpass123 sudo:true ssh_authorized_keys:"${pub}"`,
@@ -103,11 +83,10 @@ describe("Formfile → image → QEMU VM (real)", () => {
       "WORKDIR /app",
       'ENTRYPOINT ["python3", "server.py"]',
     ].join("\n");
-    const parsed = parseFormfile(text);
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const formfile = parseTestFormfile(text);
     const logs: string[] = [];
     const result = await buildImage({
-      formfile: parsed.formfile,
+      formfile,
       contextDir: join(work, "ctx"),
       buildId: "vm-it",
       onLog: (l) => logs.push(l),
@@ -123,7 +102,7 @@ describe("Formfile → image → QEMU VM (real)", () => {
     imagePath = result.imagePath;
 
     const again = await buildImage({
-      formfile: parsed.formfile,
+      formfile,
       contextDir: join(work, "ctx"),
       buildId: "vm-it-2",
       onLog: () => undefined,

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { parseFormfile } from "@/lib/formfile";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { run } from "../../host/exec";
-import { BUILD_PATH, driverScript, expandEnvValue, renderBuildJob, systemEnv } from "./job";
+import { expandEnvValue } from "../render";
+import { BUILD_PATH, driverScript, renderBuildJob, systemEnv } from "./job";
 import { BUILD_MARK } from "./protocol";
 
 function parse(text: string): TFormfile {

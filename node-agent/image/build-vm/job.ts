@@ -1,13 +1,15 @@
 import { posix } from "node:path";
 import type { TFormfile, TFormfileStep } from "@/lib/formfile/canonical";
 import { epilogueScript, prologueScript } from "../config-script";
-import { APT_PACKAGE, DEFAULT_WORKDIR, envByScope, shQuote } from "../render";
+import { APT_PACKAGE, DEFAULT_WORKDIR, envByScope, expandEnvValue, SYSTEM_PATH, shQuote } from "../render";
 import { BUILD_MARK, GUEST_PROXY } from "./protocol";
 
 /** The PATH every build step starts from (a Formfile's `ENV PATH=…:$PATH` extends it). */
-export const BUILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const BUILD_PATH = SYSTEM_PATH;
 /** Where the build VM's init bind-mounts the job (tmpfs: nothing of it lands in the image). */
 export const JOB_DIR = "/run/formation-job";
+/** sudoers drop-in present during the build only. */
+const BUILD_SUDOERS = "/etc/sudoers.d/00formation-build";
 /** Where the prepare step unpacks the build context inside the image (removed by the last step). */
 export const CONTEXT_DIR = "/.formation-context";
 
@@ -51,18 +53,6 @@ const BASE_ENV: Record<string, string> = {
   HTTPS_PROXY: GUEST_PROXY,
   no_proxy: "localhost,127.0.0.1,::1",
 };
-
-/**
- * `$NAME` and `${NAME}` in an ENV value, expanded against the environment built so far — what a
- * user means by `ENV --scope=system PATH=/usr/local/bin:$PATH`. Nothing else of shell syntax is
- * interpreted (no command substitution): an unknown name expands to the empty string.
- */
-export function expandEnvValue(value: string, env: Readonly<Record<string, string>>): string {
-  return value.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_m, a, b) => {
-    const name = String(a ?? b);
-    return env[name] ?? "";
-  });
-}
 
 /** The system-scope ENV of a Formfile, each value expanded against the build's environment. */
 export function systemEnv(formfile: TFormfile): Record<string, string> {
@@ -167,6 +157,9 @@ export function renderBuildJob(opts: {
       "mkdir -p /etc/apt/apt.conf.d /etc/dpkg/dpkg.cfg.d",
       // The image is written once and trimmed at the end: dpkg's fsync per file only costs time.
       "echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/00formation-build",
+      // `sudo systemctl …` in a RUN step meets the systemctl shim too (sudo resets PATH).
+      `printf 'Defaults secure_path="%s"\\n' ${shQuote(`${JOB_DIR}/bin:${BUILD_PATH}`)} > ${BUILD_SUDOERS}`,
+      `chmod 0440 ${BUILD_SUDOERS}`,
       `printf 'Acquire::http::Proxy "%s";\\nAcquire::https::Proxy "%s";\\n' ${shQuote(GUEST_PROXY)} ${shQuote(GUEST_PROXY)} > /etc/apt/apt.conf.d/00formation-build-proxy`,
       "",
     ].join("\n"),
@@ -245,7 +238,7 @@ export function renderBuildJob(opts: {
     user: false,
     script: [
       platformEnv,
-      `rm -rf ${CONTEXT_DIR} /etc/apt/apt.conf.d/00formation-build-proxy /etc/dpkg/dpkg.cfg.d/00formation-build`,
+      `rm -rf ${CONTEXT_DIR} ${BUILD_SUDOERS} /etc/apt/apt.conf.d/00formation-build-proxy /etc/dpkg/dpkg.cfg.d/00formation-build`,
       // Downloaded .debs stay in the agent's proxy cache, not in every image.
       "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb",
       "exit 0",
