@@ -19,6 +19,8 @@ export const VM_DISK_IOPS = 4000;
 
 export type TVmCgroupLimits = { vcpu: number; memoryMb: number; diskPath: string };
 export type TVmCgroupResult = { paths: string[]; skipped: string[] };
+/** The VM's cgroup(s), made and limited; a process joins them by writing its pid to each of `procs`. */
+export type TVmCgroup = TVmCgroupResult & { procs: string[] };
 
 /** QEMU's own memory beyond guest RAM (TCG translation cache, device state, I/O buffers). */
 export function memoryLimitBytes(memoryMb: number): number {
@@ -63,6 +65,13 @@ export async function confineVmProcess(
   pid: number,
   limits: TVmCgroupLimits,
 ): Promise<TVmCgroupResult> {
+  const group = await prepareVmCgroup(key, limits);
+  for (const procs of group.procs) await writeFile(procs, String(pid));
+  return group;
+}
+
+/** Makes the VM's cgroup(s) with `limits` (idempotent); nothing joins them yet. */
+export async function prepareVmCgroup(key: string, limits: TVmCgroupLimits): Promise<TVmCgroup> {
   const name = cgroupName(key);
   const skipped: string[] = [];
   const paths: string[] = [];
@@ -84,9 +93,8 @@ export async function confineVmProcess(
         `${dev} rbps=${VM_DISK_BPS} wbps=${VM_DISK_BPS} riops=${VM_DISK_IOPS} wiops=${VM_DISK_IOPS}`,
         skipped,
       );
-    await writeFile(join(dir, "cgroup.procs"), String(pid));
     paths.push(dir);
-    return { paths, skipped };
+    return { paths, skipped, procs: [join(dir, "cgroup.procs")] };
   }
   const v1: Record<string, [string, string][]> = {
     cpu: [
@@ -118,10 +126,9 @@ export async function confineVmProcess(
       continue;
     }
     for (const [file, value] of files) await tryWrite(join(dir, file), value, skipped);
-    await writeFile(join(dir, "cgroup.procs"), String(pid));
     paths.push(dir);
   }
-  return { paths, skipped };
+  return { paths, skipped, procs: paths.map((d) => join(d, "cgroup.procs")) };
 }
 
 /** Every cgroup directory of the VM (v2: one; v1: one per controller), existing or not. */

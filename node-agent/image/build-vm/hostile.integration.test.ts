@@ -1,6 +1,7 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -125,6 +126,8 @@ describe("hostile Formfiles cannot reach the build host", () => {
           seen = { ...seen, sameNetns: String(ns === ours) };
           const links = (await run(["nsenter", "-t", pid, "-n", "ip", "-o", "link"])).stdout;
           seen = { ...seen, links: links.split("\n").filter(Boolean).length.toString() };
+          const cgroup = await readFile(`/proc/${pid}/cgroup`, "utf8");
+          seen = { ...seen, cgroup: String(/\/formation-vms\/fmbuild-/.test(cgroup)) };
           ac.abort();
         })();
       },
@@ -141,8 +144,31 @@ describe("hostile Formfiles cannot reach the build host", () => {
       Seccomp: "2",
       sameNetns: "false",
       links: "1", // its own loopback only
+      cgroup: "true", // CPU, memory, pids and disk limits of its own
     });
     expect(await buildVmProcesses()).toEqual([]);
+  });
+
+  it("signals, module loading and mounts stay inside the build VM: a host process and the host kernel are untouched", async () => {
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    // The host's loaded modules (/sys/module: /proc/modules is absent on some kernels).
+    const modules = async () => (await readdir("/sys/module")).sort().join(" ");
+    const before = await modules();
+    try {
+      const formfile = parse([
+        `RUN echo ${nonce()}; kill -9 ${sleeper.pid} 2>&1; echo kill-rc=$?; modprobe dummy 2>&1; echo modprobe-rc=$?; mount -t tmpfs none /mnt && echo mounted; umount /mnt; exit 0`,
+      ]);
+      const { result, logs } = await build(`hostile-kill-${nonce()}`, formfile);
+      expect(result).toMatchObject({ fromCache: false });
+      expect(logs).toMatch(/kill-rc=1/); // no such process in the VM
+      expect(logs).toMatch(/modprobe-rc=[1-9]/);
+      expect(logs).toContain("mounted"); // root of the VM may mount: inside the VM
+      expect(sleeper.exitCode).toBeNull();
+      expect(sleeper.signalCode).toBeNull();
+      expect(await modules()).toBe(before);
+    } finally {
+      sleeper.kill("SIGKILL");
+    }
   });
 
   it("a fork bomb hits the time limit, is stopped with a clear error, and the host goes on", async () => {

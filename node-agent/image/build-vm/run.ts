@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { CommandAbortedError, CommandError, run } from "../../host/exec";
 import type { TAccelerator } from "../../host/preflight";
+import { prepareVmCgroup, removeVmCgroup } from "../../host/vm-cgroup";
 import { dropPrivileges, ensureVmUser } from "../../host/vm-user";
 import { ImageBuildError } from "../errors";
 import { FAILED_MARK } from "../root-script";
@@ -93,10 +94,11 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     "--net",
     "--",
     // libslirp pairs guestfwd's socat with QEMU over a loopback TCP socket: the new namespace's
-    // own loopback (not the host's) must be up.
+    // own loopback (not the host's) must be up. The shell (still root) joins the build's cgroups
+    // first, so QEMU and everything it forks are limited from their first instruction.
     "/bin/sh",
     "-c",
-    'ip link set lo up && exec "$@"',
+    'for f in $FM_CGROUP_PROCS; do echo $$ > "$f" || exit 1; done; ip link set lo up && exec "$@"',
     "sh",
     ...dropPrivileges(user),
     "qemu-system-x86_64",
@@ -156,8 +158,21 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
   const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
   const started = Date.now();
+  const cgroupKey = `fmbuild-${basename(workDir)}`;
+  const cgroup = await prepareVmCgroup(cgroupKey, {
+    vcpu: limits.vcpus,
+    memoryMb: limits.memoryMb,
+    diskPath: opts.raw,
+  }).catch((err: unknown) => {
+    opts.onLog(`  (build VM without cgroup limits: ${err instanceof Error ? err.message : String(err)})`);
+    return { procs: [] as string[] };
+  });
   try {
-    await run(argv, { signal, onLine: (l) => state.line(l) });
+    await run(argv, {
+      signal,
+      onLine: (l) => state.line(l),
+      env: { ...definedEnv(process.env), FM_CGROUP_PROCS: cgroup.procs.join(" ") },
+    });
   } catch (err) {
     if (err instanceof CommandAbortedError) {
       if (opts.signal?.aborted) {
@@ -175,8 +190,13 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
   } finally {
     clearTimeout(timer);
     await proxy.close();
+    await removeVmCgroup(cgroupKey);
   }
   state.finish({ seconds: (Date.now() - started) / 1000, memoryMb: limits.memoryMb });
+}
+
+function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 const TAIL_LINES = 12;
