@@ -389,7 +389,18 @@ export class NodeAgent {
       if (this.#peers) this.#applyPeers(this.#peers);
     } catch (error) {
       // Jobs can still build and boot; the next welcome retries. The operator sees why.
-      this.#log.error({ err: error, iface: name }, "cannot bring up the formnet interface");
+      const port = this.#config.formnet.listenPort;
+      const inUse = String(error instanceof Error ? error.message : error).includes("address already in use");
+      this.#log.error(
+        {
+          err: error,
+          iface: name,
+          ...(inUse && {
+            hint: `UDP port ${port} is held by another process on this host (another agent?): pick a free one with \`node-agent init --formnet-port <port>\``,
+          }),
+        },
+        "cannot bring up the formnet interface",
+      );
     }
   }
 

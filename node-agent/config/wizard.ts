@@ -1,4 +1,5 @@
 import type { Hex } from "viem";
+import { firstFreeUdpPort } from "../host/udp-port";
 import { ConfigError } from "./errors";
 import { generatePrivateKey, parsePrivateKey } from "./operator-key";
 import type { TPrompter } from "./prompt";
@@ -61,6 +62,8 @@ export async function collectInitAnswers(options: {
   /** Address of an existing keystore in the chosen data dir, if one exists. */
   existingKeystore?: (dataDir: string) => Promise<string | undefined>;
   passwordFromEnv?: string;
+  /** First UDP port from the given one that nothing on this host holds (injected by unit tests). */
+  freeUdpPort?: (from: number) => Promise<number>;
 }): Promise<TInitAnswers> {
   const { flags, host } = options;
   const prompter = flags.yes ? undefined : options.prompter;
@@ -90,7 +93,18 @@ export async function collectInitAnswers(options: {
   const vcpu = await ask("vCPUs offered", flags.vcpu, String(host.vcpu));
   const memoryMb = await ask("Memory offered (MB)", flags.memoryMb, String(host.memoryMb));
   const diskGb = await ask("Disk offered (GB)", flags.diskGb, String(host.diskGb));
-  const listenPort = await ask("formnet WireGuard UDP port", flags.formnetPort, String(DEFAULT_FORMNET_PORT));
+  // The default is a port nothing on this host holds yet (a second agent, a laptop tunnel…).
+  const freePort =
+    flags.formnetPort === undefined
+      ? await (options.freeUdpPort ?? firstFreeUdpPort)(DEFAULT_FORMNET_PORT)
+      : DEFAULT_FORMNET_PORT;
+  const listenPort = await ask(
+    freePort === DEFAULT_FORMNET_PORT
+      ? "formnet WireGuard UDP port"
+      : `formnet WireGuard UDP port (${DEFAULT_FORMNET_PORT} is in use on this host)`,
+    flags.formnetPort,
+    String(freePort),
+  );
   const endpoints =
     flags.formnetEndpoint ??
     splitList(

@@ -145,10 +145,12 @@ async function bridgeCheck(): Promise<TPreflightCheck> {
     await run(["ip", "link", "add", "name", br, "type", "bridge"]);
     await run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"]);
     await run(["ip", "link", "set", tap, "master", br]);
+    // What every VM's tap gets (host/guest-isolation.ts): an isolated port without learning.
+    await run(["bridge", "link", "set", "dev", tap, "isolated", "on", "learning", "off"]);
     return {
       id: "bridge-tap",
       ok: true,
-      detail: "created and removed a test bridge and tap",
+      detail: "created and removed a test bridge and an isolated tap",
       required: true,
     };
   } catch (err) {

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import type { TPrompter } from "./prompt";
+import { collectInitAnswers } from "./wizard";
+
+/** Answers every question with its default and records what was asked. */
+function defaultsPrompter(asked: string[]): TPrompter {
+  return {
+    ask: async (question, defaultValue) => {
+      asked.push(question);
+      return defaultValue ?? "";
+    },
+    secret: async () => "a long enough password",
+    confirm: async (_q, d) => d,
+    close: () => undefined,
+  };
+}
+
+const host = { vcpu: 2, memoryMb: 4096, diskGb: 20 };
+
+describe("init wizard", () => {
+  it("offers a formnet port nothing on this host holds, and says why it is not 51820", async () => {
+    const asked: string[] = [];
+    const answers = await collectInitAnswers({
+      flags: { generateKey: true, password: "a long enough password" },
+      prompter: defaultsPrompter(asked),
+      host,
+      freeUdpPort: async () => 51821,
+    });
+    expect(answers.config.formnet?.listenPort).toBe(51821);
+    expect(asked).toContain("formnet WireGuard UDP port (51820 is in use on this host)");
+  });
+
+  it("keeps 51820 when it is free and an explicit --formnet-port always", async () => {
+    const free = await collectInitAnswers({
+      flags: { generateKey: true, password: "a long enough password" },
+      prompter: defaultsPrompter([]),
+      host,
+      freeUdpPort: async (from) => from,
+    });
+    expect(free.config.formnet?.listenPort).toBe(51820);
+    const flagged = await collectInitAnswers({
+      flags: { generateKey: true, password: "a long enough password", formnetPort: 51900 },
+      prompter: defaultsPrompter([]),
+      host,
+      freeUdpPort: async () => 51821,
+    });
+    expect(flagged.config.formnet?.listenPort).toBe(51900);
+  });
+});
