@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeInstanceAccess } from "../core/formnet/access";
 import { Netns, runSuffix } from "../core/netns/netns";
 import { readStatusFile } from "../node-agent/config/status-file";
-import { defaultNetwork, QemuHypervisor } from "../node-agent/hypervisor/qemu";
+import { defaultNetwork } from "../node-agent/hypervisor/qemu";
 import { writeTestAgentConfig } from "../node-agent/testing/agent-config";
+import { cleanAgentHost } from "../node-agent/testing/host-cleanup";
 import { startAgentProcess, type TAgentProcess } from "../node-agent/testing/start-agent-process";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
 import { EXAMPLE_DIR, installCliPackage, jsonOf, runForm } from "./testing";
@@ -155,19 +155,11 @@ describe.skipIf(missing.length > 0)(
       if (env.FORMKIT) await step("leave", () => form(["manage", "leave", "--password", PASSWORD]));
       await step("stop agent", () => agent?.stop(20_000));
       if (agentDir) {
-        const bridge = defaultNetwork(agentDir).bridge;
-        const status = await readStatusFile(join(agentDir, "status.json")).catch(() => undefined);
-        await step("delete VMs", async () => {
-          const hypervisor = await QemuHypervisor.forHost({ dataDir: agentDir, accelerator: "tcg" });
-          for (const vm of await hypervisor.list()) {
-            await hypervisor.delete(vm.instanceId);
-            await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
-          }
-          hypervisor.close();
-        });
-        for (const name of [bridge, status?.formnet.interface, hostVeth]) {
-          if (name) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
-        }
+        const dir = agentDir;
+        const status = await readStatusFile(join(dir, "status.json")).catch(() => undefined);
+        await step("delete VMs, bridge and interfaces", () =>
+          cleanAgentHost({ dataDir: dir, interfaces: [status?.formnet.interface, hostVeth] }),
+        );
         await step("remove agent dir", () => rm(agentDir, { recursive: true, force: true }));
       }
       await step("remove laptop netns", () => laptop?.destroy());

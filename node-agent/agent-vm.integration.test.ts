@@ -6,12 +6,11 @@ import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packContext } from "@/core/context";
-import { removeInstanceAccess } from "@/core/formnet/access";
 import { agentContextPath, agentImagePath, ZDigest, ZJobResult } from "@/lib/protocol";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { readStatusFile } from "./config/status-file";
-import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import { writeTestAgentConfig } from "./testing/agent-config";
+import { cleanAgentHost } from "./testing/host-cleanup";
 import { startAgentProcess, type TAgentProcess } from "./testing/start-agent-process";
 
 /**
@@ -51,16 +50,7 @@ afterAll(async () => {
   if (dataDir) {
     // The agent leaves VMs and formnet running on purpose (they are adopted on restart); a test
     // must not, so delete whatever a failed assertion left behind through the real hypervisor.
-    const bridge = defaultNetwork(dataDir).bridge;
-    const hypervisor = await QemuHypervisor.forHost({ dataDir, accelerator: "tcg" });
-    for (const vm of await hypervisor.list()) {
-      await hypervisor.delete(vm.instanceId);
-      await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
-    }
-    hypervisor.close();
-    for (const name of [bridge, formnetIface]) {
-      if (name) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
-    }
+    await cleanAgentHost({ dataDir, interfaces: [formnetIface] });
     await rm(dataDir, { recursive: true, force: true });
   }
   await platform?.close();

@@ -173,9 +173,13 @@ export class NodeAgent {
   async #teardownHost(): Promise<void> {
     const hypervisor = this.#hypervisor;
     if (hypervisor) {
+      const access = this.#options.access ?? iptablesAccess;
       for (const vm of await hypervisor.list()) {
         await hypervisor.delete(vm.instanceId).catch((err: unknown) => {
           this.#log.warn({ err, instanceId: vm.instanceId }, "could not delete VM during teardown");
+        });
+        await access.remove({ vmIp: vm.ipv4, bridge: this.#network.bridge }).catch((err: unknown) => {
+          this.#log.warn({ err, instanceId: vm.instanceId }, "could not remove the VM's access chain");
         });
       }
     }

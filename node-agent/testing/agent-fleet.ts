@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -6,12 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { removeInstanceAccess } from "@/core/formnet/access";
 import type { TCapacity } from "../config/schema";
 import { readStatusFile } from "../config/status-file";
-import { defaultNetwork, QemuHypervisor } from "../hypervisor/qemu";
 import { cleanStaleBuildWork } from "../image/stale-work";
 import { writeTestAgentConfig } from "./agent-config";
+import { cleanAgentHost } from "./host-cleanup";
 import { startAgentProcess, type TAgentProcess } from "./start-agent-process";
 
 /**
@@ -135,20 +133,13 @@ export async function teardownFleet(agents: TFleetAgent[]): Promise<void> {
   }
   for (const agent of agents) {
     agent.process = undefined;
-    const bridge = defaultNetwork(agent.dataDir).bridge;
-    const hypervisor = await QemuHypervisor.forHost({ dataDir: agent.dataDir, accelerator: "tcg" });
-    for (const vm of await hypervisor.list()) {
-      await hypervisor.delete(vm.instanceId);
-      await removeInstanceAccess({ vmIp: vm.ipv4, bridge });
-    }
-    hypervisor.close();
-    const ifaces = new Set<string>([bridge]);
+    const ifaces: string[] = [];
     for (const proc of agent.history) {
       for (const line of proc.lines) {
-        if (line.msg === "formnet interface up" && typeof line.iface === "string") ifaces.add(line.iface);
+        if (line.msg === "formnet interface up" && typeof line.iface === "string") ifaces.push(line.iface);
       }
     }
-    for (const name of ifaces) execFileSync("sh", ["-c", `ip link del ${name} 2>/dev/null || true`]);
+    await cleanAgentHost({ dataDir: agent.dataDir, interfaces: ifaces });
     await rm(agent.dataDir, { recursive: true, force: true });
   }
 }
