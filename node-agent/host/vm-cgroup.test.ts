@@ -7,8 +7,9 @@ describe("VM cgroup limits", () => {
     expect(cpuQuotaUs(4)).toBe(450_000);
   });
 
-  it("caps memory at MEM plus QEMU's overhead (at least 512 MiB, a quarter of MEM for big VMs)", () => {
-    expect(memoryLimitBytes(1024)).toBe((1024 + 512) * 1024 * 1024);
-    expect(memoryLimitBytes(8192)).toBe((8192 + 2048) * 1024 * 1024);
+  it("caps memory at MEM plus QEMU's overhead (at least 512 MiB, a quarter of MEM for big VMs, TCG's code cache)", () => {
+    expect(memoryLimitBytes(1024, "kvm")).toBe((1024 + 512) * 1024 * 1024);
+    expect(memoryLimitBytes(8192, "kvm")).toBe((8192 + 2048) * 1024 * 1024);
+    expect(memoryLimitBytes(1024, "tcg")).toBe((1024 + 512 + 1024) * 1024 * 1024);
   });
 });

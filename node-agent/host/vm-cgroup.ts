@@ -17,14 +17,24 @@ export const VM_PIDS_MAX = 512;
 export const VM_DISK_BPS = 200 * 1024 * 1024;
 export const VM_DISK_IOPS = 4000;
 
-export type TVmCgroupLimits = { vcpu: number; memoryMb: number; diskPath: string };
+export type TVmCgroupLimits = {
+  vcpu: number;
+  memoryMb: number;
+  diskPath: string;
+  accelerator: "kvm" | "tcg";
+};
 export type TVmCgroupResult = { paths: string[]; skipped: string[] };
 /** The VM's cgroup(s), made and limited; a process joins them by writing its pid to each of `procs`. */
 export type TVmCgroup = TVmCgroupResult & { procs: string[] };
 
-/** QEMU's own memory beyond guest RAM (TCG translation cache, device state, I/O buffers). */
-export function memoryLimitBytes(memoryMb: number): number {
-  return (memoryMb + Math.max(512, Math.ceil(memoryMb / 4))) * 1024 * 1024;
+/**
+ * Guest RAM plus QEMU's own memory: device state and I/O buffers (max(512 MiB, MEM/4)) and, under
+ * TCG, the translated-code cache, which QEMU 7.2 lets grow to 1 GiB (seen: a build VM of 1 GiB
+ * installing docker.io reached 1.53 GiB of anonymous memory and was OOM-killed at a 1.5 GiB cap).
+ */
+export function memoryLimitBytes(memoryMb: number, accelerator: "kvm" | "tcg"): number {
+  const tcgCache = accelerator === "tcg" ? 1024 : 0;
+  return (memoryMb + Math.max(512, Math.ceil(memoryMb / 4)) + tcgCache) * 1024 * 1024;
 }
 
 export function cpuQuotaUs(vcpu: number): number {
@@ -84,7 +94,11 @@ export async function prepareVmCgroup(key: string, limits: TVmCgroupLimits): Pro
     const dir = join(parent, name);
     await mkdir(dir, { recursive: true });
     await tryWrite(join(dir, "cpu.max"), `${cpuQuotaUs(limits.vcpu)} ${PERIOD_US}`, skipped);
-    await tryWrite(join(dir, "memory.max"), String(memoryLimitBytes(limits.memoryMb)), skipped);
+    await tryWrite(
+      join(dir, "memory.max"),
+      String(memoryLimitBytes(limits.memoryMb, limits.accelerator)),
+      skipped,
+    );
     await tryWrite(join(dir, "memory.swap.max"), "0", skipped);
     await tryWrite(join(dir, "pids.max"), String(VM_PIDS_MAX), skipped);
     if (dev)
@@ -101,7 +115,7 @@ export async function prepareVmCgroup(key: string, limits: TVmCgroupLimits): Pro
       ["cpu.cfs_period_us", String(PERIOD_US)],
       ["cpu.cfs_quota_us", String(cpuQuotaUs(limits.vcpu))],
     ],
-    memory: [["memory.limit_in_bytes", String(memoryLimitBytes(limits.memoryMb))]],
+    memory: [["memory.limit_in_bytes", String(memoryLimitBytes(limits.memoryMb, limits.accelerator))]],
     pids: [["pids.max", String(VM_PIDS_MAX)]],
     blkio: dev
       ? [

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../host/exec";
 import { guardChains } from "../host/guest-isolation";
+import { runPreflight } from "../host/preflight";
 import { sshRun, type TSshTarget } from "../host/ssh-probe";
 import { memoryLimitBytes, vmCgroupPaths } from "../host/vm-cgroup";
 import { ensureVmUser } from "../host/vm-user";
@@ -109,7 +110,7 @@ describe("hostile guests on one node", () => {
       const memory = vmCgroupPaths(tap).find((p) => p.includes("/memory/") || !p.includes("/cpu/"));
       const limitFile = memory?.includes("/memory/") ? "memory.limit_in_bytes" : "memory.max";
       expect(Number((await readFile(join(memory ?? "", limitFile), "utf8")).trim())).toBe(
-        memoryLimitBytes(1024),
+        memoryLimitBytes(1024, (await runPreflight()).accelerator),
       );
     }
   });

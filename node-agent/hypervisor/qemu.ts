@@ -374,7 +374,12 @@ export class QemuHypervisor implements Hypervisor {
   private async confineToCgroup(state: TVmState, pid: number): Promise<void> {
     const { instanceId, vcpu, memoryMb } = state.spec;
     try {
-      const r = await confineVmProcess(state.tap, pid, { vcpu, memoryMb, diskPath: state.overlayPath });
+      const r = await confineVmProcess(state.tap, pid, {
+        vcpu,
+        memoryMb,
+        diskPath: state.overlayPath,
+        accelerator: this.opts.accelerator,
+      });
       if (r.skipped.length > 0)
         this.log.warn({ instanceId, skipped: r.skipped }, "some VM cgroup limits not applied");
     } catch (err) {

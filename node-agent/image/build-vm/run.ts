@@ -163,6 +163,7 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     vcpu: limits.vcpus,
     memoryMb: limits.memoryMb,
     diskPath: opts.raw,
+    accelerator: opts.accelerator,
   }).catch((err: unknown) => {
     opts.onLog(`  (build VM without cgroup limits: ${err instanceof Error ? err.message : String(err)})`);
     return { procs: [] as string[] };
