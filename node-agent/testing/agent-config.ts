@@ -34,6 +34,9 @@ export async function writeTestAgentConfig(options: {
       listenPort: options.formnetPort ?? 40_000 + Math.floor(Math.random() * 20_000),
     },
     network: {},
+    // Test agents share this machine's builder cache with the VM tests, whose byte-stable images
+    // are cached there between runs: their image GC must not collect those.
+    images: { keepRecent: 10_000 },
     ...options.overrides,
   });
   return { configPath, config };
