@@ -5,14 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../host/exec";
 import { sshRun, type TSshTarget } from "../host/ssh-probe";
-import {
-  bootImage,
-  buildFormfile,
-  cachedSshKey,
-  httpGet,
-  type TBootedVm,
-  waitFor,
-} from "../testing/booted-image";
+import { buildAndBoot, cachedSshKey, httpGet, type TBootedVm, waitFor } from "../testing/booted-image";
 
 /**
  * The original README's "Option 2: Containerized Nginx with Docker Networking": the Formfile stops
@@ -91,9 +84,14 @@ describe("README Option 2: docker-compose inside the instance, system nginx out 
       'ENTRYPOINT ["/bin/sh", "-c", "docker load -i tiny.tar && exec docker-compose up"]',
       "EXPOSE 80",
     ].join("\n");
-    const image = await buildFormfile({ text, contextDir: ctx, buildId: "readme-compose", log: buildLog });
-    fromCache = image.fromCache;
-    vm = await bootImage({ imagePath: image.imagePath, user: "webdev", keyPath: key.path });
+    ({ vm, fromCache } = await buildAndBoot({
+      text,
+      contextDir: ctx,
+      buildId: "readme-compose",
+      log: buildLog,
+      user: "webdev",
+      keyPath: key.path,
+    }));
     webdev = vm.target("webdev", key.path);
   });
 

@@ -5,14 +5,7 @@ import { Client } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../host/exec";
 import { sshRun, type TSshTarget } from "../host/ssh-probe";
-import {
-  bootImage,
-  buildFormfile,
-  cachedSshKey,
-  httpGet,
-  type TBootedVm,
-  waitFor,
-} from "../testing/booted-image";
+import { buildAndBoot, cachedSshKey, httpGet, type TBootedVm, waitFor } from "../testing/booted-image";
 import { SYSTEM_PATH } from "./render";
 
 /**
@@ -105,9 +98,14 @@ describe("the original README's Formfile sections, built and booted", () => {
       'ENTRYPOINT sh -c "echo entry $GREETING $PWD > /run/entry.txt && exec sleep infinity"',
       "EXPOSE 80 443 8080",
     ].join("\n");
-    const image = await buildFormfile({ text, contextDir: ctx, buildId: "readme-sections", log: buildLog });
-    fromCache = image.fromCache;
-    vm = await bootImage({ imagePath: image.imagePath, user: "webdev", keyPath: k1.path });
+    ({ vm, fromCache } = await buildAndBoot({
+      text,
+      contextDir: ctx,
+      buildId: "readme-sections",
+      log: buildLog,
+      user: "webdev",
+      keyPath: k1.path,
+    }));
     webdev = vm.target("webdev", k1.path);
     ops = vm.target("ops", k2.path);
   });

@@ -161,6 +161,23 @@ export class VmHost {
   }
 }
 
+/**
+ * `buildFormfile` then `bootImage` as `user`: the booted VM and whether the image came from the
+ * cache (then `log` holds no build output: an earlier run built it).
+ */
+export async function buildAndBoot(opts: {
+  text: string;
+  contextDir: string;
+  buildId: string;
+  log: string[];
+  user: string;
+  keyPath: string;
+}): Promise<{ vm: TBootedVm; fromCache: boolean }> {
+  const image = await buildFormfile(opts);
+  const vm = await bootImage({ imagePath: image.imagePath, user: opts.user, keyPath: opts.keyPath });
+  return { vm, fromCache: image.fromCache };
+}
+
 /** Boots `imagePath` on a host of its own; `close()` of the VM tears the host down. */
 export async function bootImage(opts: TBootOptions): Promise<TBootedVm> {
   const host = await VmHost.create();
