@@ -50,6 +50,8 @@ export default defineConfig({
       FORMATION_DATA_DIR: dataDir,
       NEXT_TELEMETRY_DISABLED: "1",
       FORMATION_AGENT_EPHEMERAL: "1",
+      // The machine's image cache is shared with the integration tests' agents: GC keeps it.
+      FORMATION_AGENT_IMAGES_KEEP_RECENT: "10000",
     },
   },
 });

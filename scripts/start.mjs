@@ -116,6 +116,10 @@ async function main() {
       // The devnet's single node offers at least 2 vCPUs so the README example (VCPU 2) can run
       // here; VMs under TCG share the host's cores.
       args.push("--vcpu", String(Math.max(2, availableParallelism())));
+      // Tests share the machine's image cache with other test agents: keep what they cached.
+      if (process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT) {
+        args.push("--images-keep-recent", process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT);
+      }
       if (env.CHAIN_RPC_URL) {
         const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: 1 }).getHdKey().privateKey;
         if (!key) throw new Error("could not derive the devnet operator key");

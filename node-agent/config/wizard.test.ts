@@ -46,4 +46,13 @@ describe("init wizard", () => {
     });
     expect(flagged.config.formnet?.listenPort).toBe(51900);
   });
+
+  it("writes --images-keep-recent into the image GC settings and leaves the default otherwise", async () => {
+    const base = { generateKey: true, password: "a long enough password" };
+    const options = { prompter: defaultsPrompter([]), host, freeUdpPort: async (from: number) => from };
+    const kept = await collectInitAnswers({ ...options, flags: { ...base, imagesKeepRecent: 10_000 } });
+    expect(kept.config.images?.keepRecent).toBe(10_000);
+    const plain = await collectInitAnswers({ ...options, flags: base });
+    expect(plain.config.images).toBeUndefined();
+  });
 });

@@ -32,6 +32,8 @@ export interface TInitFlags {
   formnetPort?: number;
   formnetEndpoint?: string[];
   bridgeName?: string;
+  /** Image GC: how many unused images to keep (not asked; default 5). */
+  imagesKeepRecent?: number;
 }
 
 /** What the host can offer, used as the wizard's defaults. */
@@ -136,6 +138,7 @@ export async function collectInitAnswers(options: {
     cacheDir,
     formnet: { listenPort: toInt(listenPort), endpoints },
     network: bridgeName ? { bridgeName } : {},
+    ...(flags.imagesKeepRecent === undefined ? {} : { images: { keepRecent: flags.imagesKeepRecent } }),
   };
   return { key, password, config };
 }
