@@ -109,7 +109,12 @@ test("web terminal: deploy hello-server, run a command on the VM, resume after r
       }),
     instanceId,
   );
-  expect(JSON.parse(refusal)).toMatchObject({ type: "error", reason: "not-your-instance" });
+  // Exactly what an id that does not exist gets: the terminal reveals no other account's instances.
+  expect(JSON.parse(refusal)).toMatchObject({
+    type: "error",
+    reason: "not-found",
+    message: `There is no instance ${instanceId} in your account.`,
+  });
   await strangerContext.close();
 
   // Stop: the terminal ends; then delete the instance.

@@ -25,11 +25,13 @@ describe("terminal protocol", () => {
     });
     expect(parseTerminalClientFrame('{"type":"resize","cols":0,"rows":40}')).toBeNull();
     expect(parseTerminalClientFrame("not json")).toBeNull();
+    expect(parseTerminalServerFrame('{"type":"error","reason":"not-found","message":"no"}')).toMatchObject({
+      reason: "not-found",
+    });
+    // No longer a reason: another account's instance is answered "not-found" like a missing one.
     expect(
       parseTerminalServerFrame('{"type":"error","reason":"not-your-instance","message":"no"}'),
-    ).toMatchObject({
-      reason: "not-your-instance",
-    });
+    ).toBeNull();
     expect(parseTerminalServerFrame('{"type":"error","reason":"made-up","message":"no"}')).toBeNull();
   });
 });

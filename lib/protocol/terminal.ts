@@ -21,7 +21,6 @@ export const ZTerminalReason = z.enum([
   "forbidden-origin",
   "bad-request",
   "not-found",
-  "not-your-instance",
   "instance-not-running",
   "no-formnet-ip",
   "formnet-unreachable",

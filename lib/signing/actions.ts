@@ -24,5 +24,5 @@ export const READ_ACTION = "session.read";
 export const MAX_ACTION_TTL_SECONDS = 600;
 /** Longest accepted lifetime of a read token, in seconds. */
 export const MAX_READ_TTL_SECONDS = 300;
-/** Tolerated clock difference between signer and console, in seconds. */
+/** Tolerated clock difference between signer and console (on the issuing side only), in seconds. */
 export const CLOCK_SKEW_SECONDS = 30;

@@ -55,7 +55,9 @@ export async function verifyAction(opts: TVerifyActionOptions): Promise<TVerifie
     );
   }
   const now = opts.now ?? Math.floor(Date.now() / 1000);
-  if (envelope.expiresAt <= now - CLOCK_SKEW_SECONDS) {
+  // The signer chose `expiresAt`: never accept past it. Clock skew is tolerated only on the far
+  // side (a signer whose clock runs ahead may put expiresAt a little beyond the longest TTL).
+  if (envelope.expiresAt <= now) {
     throw new SigningError("EXPIRED", "Signed request expired: sign it again");
   }
   const maxTtl = opts.maxTtlSeconds ?? MAX_ACTION_TTL_SECONDS;

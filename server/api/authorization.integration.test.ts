@@ -152,6 +152,7 @@ beforeAll(async () => {
     await sign("owner", "build.cancel", { buildId: "b-1" }),
     "build.cancel",
   );
+  await console_.runtime.auth.signedActions.audit(actor);
   // The agent role's node hosts one instance of the owner, with a serial log that names it.
   agent = await FakeAgent.connect({
     url: console_.url,

@@ -182,8 +182,8 @@ export const adminProcedure = base.meta({ access: "admin" }).use(({ ctx, type, n
 /**
  * A mutation authorised by an EIP-712 signature of `action` over the input's `params` (the input
  * IS the signed envelope, see lib/signing). Verifies against the RAW input (so schema defaults or
- * transforms cannot change what was signed), consumes the nonce atomically, writes the audit entry,
- * then narrows `ctx.actor`. A cookie session is neither needed nor sufficient.
+ * transforms cannot change what was signed), consumes the nonce atomically, narrows `ctx.actor`, and
+ * writes the audit entry once the procedure succeeded. A cookie session is neither needed nor sufficient.
  */
 export function signedProcedure<TName extends TSignedActionName, TParams extends ZodType>(
   action: TName,
@@ -215,6 +215,12 @@ export function signedProcedure<TName extends TSignedActionName, TParams extends
         precheck ? (envelope) => precheck({ ctx, params: parsed.params, envelope }) : undefined,
       );
       const address = lowerAddress(actor.address);
-      return next({ ctx: { actor, log: ctx.log.child({ address, action, auditId: actor.auditId }) } });
+      const result = await next({
+        ctx: { actor, log: ctx.log.child({ address, action, auditId: actor.auditId }) },
+      });
+      // The audit log records what was accepted AND done; a failed action is only counted.
+      if (result.ok) await ctx.runtime.auth.signedActions.audit(actor);
+      else ctx.runtime.auth.signedActions.rejected(actor, result.error.cause ?? result.error);
+      return result;
     });
 }

@@ -98,7 +98,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
     await second.waitFor("same pid", () => second.output.includes(`again=${pid}`));
     // A stranger cannot take over the session with its id.
     const thief = await open({ instanceId: "vm-ok", cookie: strangerCookie, sessionId });
-    expect(await thief.frame("error")).toMatchObject({ reason: "not-your-instance" });
+    expect(await thief.frame("error")).toMatchObject({ reason: "not-found" });
     await second.close();
   }, 30_000);
 
@@ -122,7 +122,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
 
   it.each([
     { name: "no cookie", instanceId: "vm-ok", cookie: undefined, reason: "unauthenticated" },
-    { name: "another user's instance", instanceId: "vm-ok", cookie: "stranger", reason: "not-your-instance" },
+    { name: "another user's instance", instanceId: "vm-ok", cookie: "stranger", reason: "not-found" },
     { name: "unknown instance", instanceId: "vm-none", cookie: "owner", reason: "not-found" },
     { name: "stopped instance", instanceId: "vm-stopped", cookie: "owner", reason: "instance-not-running" },
     { name: "unreachable VM", instanceId: "vm-far", cookie: "owner", reason: "formnet-unreachable" },
@@ -140,6 +140,22 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
     },
     30_000,
   );
+
+  it("answers another account's instance exactly as an id that does not exist", async () => {
+    const refusal = async (instanceId: string, cookie: string) => {
+      const t = await open({ instanceId, cookie });
+      const frame = await t.frame("error");
+      await t.waitFor("close", () => t.closed);
+      return {
+        reason: frame.reason,
+        message: frame.message.replace(instanceId, "<id>"),
+        code: t.closed?.code,
+      };
+    };
+    const foreign = await refusal("vm-ok", strangerCookie);
+    expect(foreign).toEqual(await refusal("vm-none", ownerCookie));
+    expect(foreign.reason).toBe("not-found");
+  });
 
   it("refuses a foreign Origin", async () => {
     const t = await open({ instanceId: "vm-ok", cookie: ownerCookie, origin: "http://evil.example" });

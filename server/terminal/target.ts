@@ -19,10 +19,10 @@ export function databaseTargetResolver(db: TDatabase): TResolveTarget {
   const builds = createBuildsRepository(db);
   return async ({ owner, instanceId }) => {
     const instance = await instances.find(instanceId);
-    if (!instance || instance.status === "deleted")
-      throw new TerminalRefusal("not-found", `There is no instance ${instanceId}.`);
-    if (instance.owner.toLowerCase() !== owner.toLowerCase())
-      throw new TerminalRefusal("not-your-instance", `Instance ${instanceId} belongs to another account.`);
+    // Another account's instance gets the very answer of a missing one (as the API's NOT_FOUND):
+    // the terminal must not reveal which instance ids exist.
+    if (!instance || instance.status === "deleted" || instance.owner.toLowerCase() !== owner.toLowerCase())
+      throw new TerminalRefusal("not-found", `There is no instance ${instanceId} in your account.`);
     if (instance.status !== "running")
       throw new TerminalRefusal(
         "instance-not-running",

@@ -11,10 +11,9 @@ export const TERMINAL_REASON_TEXT: Record<TTerminalReason, { title: string; hint
     hint: "Open the terminal from the console itself.",
   },
   "bad-request": { title: "Malformed terminal request", hint: "Reload the page." },
-  "not-found": { title: "No such instance", hint: "It may have been deleted; check the instances list." },
-  "not-your-instance": {
-    title: "Not your instance",
-    hint: "Only the owner's wallet can open a terminal on it. Switch wallets if this is yours.",
+  "not-found": {
+    title: "No such instance in your account",
+    hint: "It may have been deleted, or another wallet owns it: check the instances list and the connected wallet.",
   },
   "instance-not-running": { title: "The instance is not running", hint: "Start it, then reconnect." },
   "no-formnet-ip": {

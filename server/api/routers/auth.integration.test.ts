@@ -41,6 +41,12 @@ const testRouter = mergeRouters(
       })
         .output(z.object({ ok: z.boolean() }))
         .mutation(() => ({ ok: true })),
+      // A signed action whose procedure fails after the signature was accepted (e.g. not the owner).
+      refuse: signedProcedure("instance.delete", z.object({ instanceId: z.string() }))
+        .output(z.object({ ok: z.boolean() }))
+        .mutation(() => {
+          throw new AppError("NOT_FOUND", "no such instance");
+        }),
     }),
   }),
 );
@@ -79,6 +85,21 @@ afterAll(async () => {
 });
 
 describe("SIWE sign-in over HTTP", () => {
+  it("hands out unpredictable nonces (no shifted copies of the previous one)", async () => {
+    const nonces: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const res = await call("auth.nonce", "mutation");
+      nonces.push((res.data as { nonce: string }).nonce);
+    }
+    for (const nonce of nonces) expect(nonce).toMatch(/^[0-9a-f]{32}$/);
+    for (let i = 1; i < nonces.length; i += 1) {
+      const previous = nonces[i - 1] ?? "";
+      // viem's Math.random nonce returned the same string shifted by one character each call.
+      expect(nonces[i]?.slice(0, 16)).not.toBe(previous.slice(1, 17));
+      expect(previous.includes(nonces[i]?.slice(0, 12) ?? "")).toBe(false);
+    }
+  });
+
   it("sets an HttpOnly SameSite=Lax cookie that authenticates, and sign-out revokes it", async () => {
     const { cookie, result } = await siweSignIn({ url: c.url, account: alice });
     expect(result.ok).toBe(true);
@@ -171,6 +192,36 @@ describe("EIP-712 signed actions over HTTP", () => {
     });
     const verified = await call("account.verifyAudit", "query", { id: auditId }, { authorization });
     expect(verified.data).toEqual({ id: auditId, valid: true, reason: null });
+  });
+
+  it("refuses a signed action from the moment the signer's own expiry passed", async () => {
+    const at = Math.floor(Date.now() / 1000);
+    const before = await tableCounts();
+    const effectsBefore = effects.length;
+    // Expired 5 s ago: the old 30 s grace past expiresAt accepted it.
+    const lapsed = await signStop({ params: { instanceId: "i-44" }, now: at - 65, ttlSeconds: 60 });
+    const res = await call("test.stop", "mutation", lapsed);
+    expect(res.appCode).toBe("SIGNATURE_EXPIRED");
+    expect(effects.length).toBe(effectsBefore);
+    expect(await tableCounts()).toEqual(before);
+  });
+
+  it("audits only actions that were carried out; a failed one is not audited but its nonce is spent", async () => {
+    const before = await tableCounts();
+    const envelope = await signAction(alice, {
+      action: "instance.delete",
+      params: { instanceId: "i-someone-elses" },
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId,
+    });
+    const refused = await call("test.refuse", "mutation", envelope);
+    expect(refused.appCode).toBe("NOT_FOUND");
+    expect(await tableCounts()).toMatchObject({ audit: before.audit, nonces: before.nonces + 1 });
+    expect((await call("test.refuse", "mutation", envelope)).appCode).toBe("NONCE_REUSED");
+    expect(c.runtime.auth.signedActions.rejectionCounts()).toMatchObject({
+      "instance.delete:NOT_FOUND": 1,
+      "instance.delete:NONCE_REUSED": 1,
+    });
   });
 
   it("detects a tampered audit row on re-verification", async () => {

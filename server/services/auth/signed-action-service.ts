@@ -12,6 +12,7 @@ import { auditRepository, type TAuditRow } from "@/server/db/repositories/audit-
 import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import type { TEnv } from "@/server/env";
 import { AppError } from "@/server/errors";
+import { createRejectionCounter } from "./rejection-counter";
 import type { TActor, TSession } from "./session-types";
 import { toAppError } from "./signing-errors";
 import { newId } from "./tokens";
@@ -25,14 +26,17 @@ function typedDataJson(typedData: TFormationActionTypedData): string {
 }
 
 /**
- * Accepts EIP-712 signed actions: verify (lib/signing), then in ONE transaction consume the
- * (signer, nonce) pair and write the audit entry. Verification happens before any write, so a
- * rejected request leaves the database untouched; the primary key on ConsumedNonce makes replay
- * detection atomic even across console replicas sharing a database.
+ * Accepts EIP-712 signed actions: verify (lib/signing), then consume the (signer, nonce) pair in one
+ * transaction. Verification happens before any write, so a rejected request leaves the database
+ * untouched; the primary key on ConsumedNonce makes replay detection atomic even across console
+ * replicas sharing a database. The audit entry is written once the action succeeded (`audit`).
  */
 export function createSignedActionService(deps: TSignedActionServiceDeps) {
   const nowDate = deps.now ?? (() => new Date());
   const expect = { origin: deps.env.consoleOrigin, chainId: deps.env.chainId };
+  /** Audit rows of accepted actions whose procedure is still running (bounded by in-flight calls). */
+  const pending = new Map<string, TAuditRow>();
+  const rejections = createRejectionCounter({ logger: deps.logger, now: () => nowDate().getTime() });
 
   async function verify(envelope: unknown, expectedAction: string, maxTtlSeconds?: number) {
     try {
@@ -49,16 +53,26 @@ export function createSignedActionService(deps: TSignedActionServiceDeps) {
   }
 
   return {
-    /** Verifies, consumes the nonce and audits a signed action; returns the actor. */
+    /**
+     * Verifies a signed action and consumes its nonce; returns the actor. The audit entry is NOT
+     * written here: the caller runs the action and then calls `audit(actor)`, so the audit log holds
+     * only what was accepted and done (a rejected action is counted by `rejected`).
+     */
     async accept(
       envelope: unknown,
       expectedAction: string,
       /** Runs after the signature verified and before anything is written; throw to reject. */
       precheck?: (verified: TSignedAction) => Promise<void> | void,
     ): Promise<TActor> {
-      const verified = await verify(envelope, expectedAction);
+      let verified: Awaited<ReturnType<typeof verify>>;
+      try {
+        verified = await verify(envelope, expectedAction);
+        await precheck?.(verified.envelope);
+      } catch (error) {
+        rejections.count(expectedAction, error);
+        throw error;
+      }
       const e = verified.envelope;
-      await precheck?.(e);
       const at = nowDate();
       const auditId = newId();
       await deps.db.$transaction(async (tx) => {
@@ -68,17 +82,39 @@ export function createSignedActionService(deps: TSignedActionServiceDeps) {
           expiresAt: new Date(e.expiresAt * 1000),
         });
         if (!fresh) {
-          throw new AppError("NONCE_REUSED", "This signed request was already used: sign a new one", {
+          const error = new AppError("NONCE_REUSED", "This signed request was already used: sign a new one", {
             details: { nonce: e.nonce },
           });
+          rejections.count(expectedAction, error);
+          throw error;
         }
         await accountRepository(tx).touch(e.signer, at);
-        await auditRepository(tx).insert(
-          auditRow({ id: auditId, envelope: e, typedData: verified.typedData, at }),
-        );
       });
-      deps.logger.info({ signer: e.signer, action: e.action, auditId }, "signed action accepted");
+      pending.set(auditId, auditRow({ id: auditId, envelope: e, typedData: verified.typedData, at }));
       return { address: e.signer, action: e.action, nonce: e.nonce, auditId, contentDigest: e.contentDigest };
+    },
+
+    /** Writes the audit entry of an accepted action once it has been carried out. */
+    async audit(actor: TActor): Promise<void> {
+      const row = pending.get(actor.auditId);
+      if (!row) return;
+      pending.delete(actor.auditId);
+      await auditRepository(deps.db).insert(row);
+      deps.logger.info(
+        { signer: actor.address, action: actor.action, auditId: actor.auditId },
+        "signed action accepted",
+      );
+    },
+
+    /** The action of an accepted signature failed: no audit entry; counted with the other rejections. */
+    rejected(actor: TActor, error: unknown): void {
+      pending.delete(actor.auditId);
+      rejections.count(actor.action, error);
+    },
+
+    /** Rejected signed requests since start, by action and error code. */
+    rejectionCounts(): Record<string, number> {
+      return rejections.snapshot();
     },
 
     /**

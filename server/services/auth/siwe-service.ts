@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { type Hex, recoverMessageAddress } from "viem";
-import { generateSiweNonce, parseSiweMessage } from "viem/siwe";
+import { parseSiweMessage } from "viem/siwe";
 import { CLOCK_SKEW_SECONDS } from "@/lib/signing/actions";
 import { lowerAddress } from "@/lib/signing/address";
 import type { TDatabase } from "@/server/db/client";
@@ -10,6 +10,7 @@ import { sessionRepository } from "@/server/db/repositories/session-repository";
 import type { TEnv } from "@/server/env";
 import { AppError } from "@/server/errors";
 import type { TSession } from "./session-types";
+import { newSiweNonce } from "./siwe-nonce";
 import { hashSessionToken, newId, newSessionToken } from "./tokens";
 
 /** How long an issued SIWE nonce stays usable. */
@@ -64,7 +65,7 @@ export function createSiweService(deps: TSiweServiceDeps) {
   return {
     /** A one-time nonce to put in the SIWE message. */
     async issueNonce(): Promise<{ nonce: string; expiresAt: Date }> {
-      const nonce = generateSiweNonce();
+      const nonce = newSiweNonce();
       const expiresAt = new Date(now().getTime() + SIWE_NONCE_TTL_MS);
       await nonceRepository(deps.db).issueSiweNonce(nonce, expiresAt);
       return { nonce, expiresAt };
