@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -61,6 +61,14 @@ describe("server/main.ts as a real process", () => {
     try {
       const health = await pollHealth(`http://127.0.0.1:${port}/healthz`, 120_000);
       expect(health).toMatchObject({ status: "ok", db: true });
+      // The database (password hashes) and users' contexts are private to the console's user.
+      const mode = (name: string) => statSync(path.join(dataDir, name)).mode & 0o777;
+      expect(mode("console.db")).toBe(0o600);
+      expect(mode("blobs")).toBe(0o700);
+      expect(mode("terminal")).toBe(0o700);
+      for (const name of readdirSync(dataDir).filter((n) => n.startsWith("console.db-"))) {
+        expect({ name, mode: mode(name) }).toEqual({ name, mode: 0o600 });
+      }
     } finally {
       child.kill("SIGTERM");
     }

@@ -4,9 +4,12 @@
  * run the same server in-process.
  */
 import { createLogger } from "@/core/log";
+import { CONSOLE_UMASK } from "@/server/data-dir";
 import { startConsole } from "@/server/http/console-server";
 
 const logger = createLogger("console");
+// Everything the console writes (database, blobs, logs) is private to its user.
+process.umask(CONSOLE_UMASK);
 
 async function main(): Promise<void> {
   const running = await startConsole({

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { createLogger } from "@/core/log";
 import { appRouter } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
+import { securePrivateData } from "@/server/data-dir";
 import { createDatabase, pingDatabase } from "@/server/db/client";
 import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
 import { nonceRepository } from "@/server/db/repositories/nonce-repository";
@@ -100,6 +101,7 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
   const host = opts.host ?? env.host;
   const withNext = opts.withNext ?? true;
   const migrateStarted = Date.now();
+  securePrivateData(env);
   const db = createDatabase(env.databaseUrl);
   try {
     if ((opts.migrate ?? true) && !(await migrationsUpToDate(db, env.databaseUrl))) {
@@ -109,6 +111,7 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
     await db.$disconnect();
     throw error;
   }
+  securePrivateData(env);
   logger.info({ ms: Date.now() - migrateStarted, provider: env.databaseProvider }, "database ready");
 
   const closers: (() => Promise<void> | void)[] = [];
