@@ -1,6 +1,8 @@
 import type { Metadata, Viewport } from "next";
+import { headers } from "next/headers";
 import type { ReactNode } from "react";
 import { env } from "@/server/env";
+import { NONCE_HEADER } from "@/server/http/security-headers";
 import { AppShell } from "./_components/app-shell";
 import { Providers } from "./providers";
 import "./globals.css";
@@ -13,14 +15,17 @@ export const metadata: Metadata = {
 
 export const viewport: Viewport = { width: "device-width", initialScale: 1 };
 
-// The chain comes from the console's runtime configuration, so render per request.
+// The chain comes from the console's runtime configuration, and every page carries its own CSP
+// nonce (proxy.ts), so render per request.
 export const dynamic = "force-dynamic";
 
 // Applies the saved or system colour scheme before first paint (no flash of the wrong theme).
 const themeScript = `try{var t=localStorage.getItem("theme");if(t==="dark"||(!t&&matchMedia("(prefers-color-scheme: dark)").matches))document.documentElement.classList.add("dark")}catch(e){}`;
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+export default async function RootLayout({ children }: { children: ReactNode }) {
   const e = env();
+  // Set by proxy.ts; the page's CSP blocks inline scripts without it.
+  const nonce = (await headers()).get(NONCE_HEADER) ?? undefined;
   const chain = {
     chainId: e.chainId,
     rpcUrl: e.chainRpcUrl,
@@ -30,7 +35,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
     <html lang="en" suppressHydrationWarning>
       <head>
         {/* biome-ignore lint/security/noDangerouslySetInnerHtml: static theme bootstrap, no user input */}
-        <script dangerouslySetInnerHTML={{ __html: themeScript }} />
+        <script nonce={nonce} dangerouslySetInnerHTML={{ __html: themeScript }} />
       </head>
       <body className="min-h-screen bg-white text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
         <Providers chain={chain}>

@@ -20,6 +20,7 @@ import { createAuthServices } from "@/server/services/auth";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
 import { consoleModules } from "./modules";
 import { HttpRouteRegistry } from "./routes";
+import { FALLBACK_CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from "./security-headers";
 import { sendError, sendJson } from "./send";
 import { globalUpgradeRoutes, UpgradeRegistry } from "./upgrade";
 
@@ -218,6 +219,9 @@ async function handleRequest(opts: {
   router: AnyRouter;
 }): Promise<void> {
   const { req, res, runtime, nextApp } = opts;
+  // Every response carries them; proxy.ts replaces the fallback CSP on pages with a nonce policy.
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+  res.setHeader("Content-Security-Policy", FALLBACK_CONTENT_SECURITY_POLICY);
   const url = new URL(req.url ?? "/", "http://console.invalid");
   if (url.pathname === "/healthz") {
     const dbOk = await pingDatabase(runtime.db);
