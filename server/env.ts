@@ -70,6 +70,21 @@ export const ZEnvSource = z.object({
    * state store this console replicates with over `/ws/store`.
    */
   FORMATION_STATESTORE_PEERS: ZConsoleUrlList,
+  /** Request limits (docs/console.md, "Request limits"); counts are per minute. */
+  FORMATION_LIMIT_AUTH_PER_IP: z.coerce.number().int().positive().default(20),
+  FORMATION_LIMIT_REQUESTS_PER_IP: z.coerce.number().int().positive().default(1200),
+  FORMATION_LIMIT_REQUESTS_PER_IDENTITY: z.coerce.number().int().positive().default(600),
+  FORMATION_LIMIT_BLOB_PUTS_PER_IDENTITY: z.coerce.number().int().positive().default(60),
+  FORMATION_LIMIT_AUTH_FAILURES_PER_IP: z.coerce.number().int().positive().default(30),
+  FORMATION_LIMIT_TRPC_BATCH: z.coerce.number().int().positive().default(20),
+  FORMATION_LIMIT_JSON_BODY_MS: z.coerce.number().int().positive().default(10_000),
+  FORMATION_LIMIT_BLOB_BODY_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  FORMATION_LIMIT_BLOB_BODY_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(30 * 60_000),
+  FORMATION_LIMIT_HEADERS_MS: z.coerce.number().int().positive().default(20_000),
 });
 
 export type TEnv = Readonly<{
@@ -92,6 +107,31 @@ export type TEnv = Readonly<{
   admins: readonly `0x${string}`[];
   /** Other console replicas to peer the state store with. */
   stateStorePeers: readonly string[];
+  limits: TRequestLimitsConfig;
+}>;
+
+/** What one client may send (docs/console.md, "Request limits"). Rates are per minute. */
+export type TRequestLimitsConfig = Readonly<{
+  /** Public `auth.*` mutations (auth.nonce, auth.signIn, …) per client IP. */
+  authPerIp: number;
+  /** API requests (tRPC procedures and blob transfers) per client IP. */
+  requestsPerIp: number;
+  /** API requests per signed-in address. */
+  requestsPerIdentity: number;
+  /** Blob uploads (PUT) per address or agent node. */
+  blobPutsPerIdentity: number;
+  /** Credentials (cookie or read token) that fail to verify, per client IP. */
+  authFailuresPerIp: number;
+  /** Procedures in one tRPC batch. */
+  trpcBatch: number;
+  /** Deadline for a tRPC request body to arrive completely. */
+  jsonBodyMs: number;
+  /** A blob upload that sends nothing for this long is cut off. */
+  blobBodyIdleMs: number;
+  /** Deadline for a whole blob upload body. */
+  blobBodyMs: number;
+  /** Deadline for a request's headers (Node's server.headersTimeout). */
+  headersMs: number;
 }>;
 
 /** Parses and validates the console environment; throws one error listing every bad variable. */
@@ -124,6 +164,18 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     agentAllowlist: e.FORMATION_AGENT_ALLOWLIST,
     admins: e.FORMATION_ADMINS,
     stateStorePeers: e.FORMATION_STATESTORE_PEERS,
+    limits: Object.freeze({
+      authPerIp: e.FORMATION_LIMIT_AUTH_PER_IP,
+      requestsPerIp: e.FORMATION_LIMIT_REQUESTS_PER_IP,
+      requestsPerIdentity: e.FORMATION_LIMIT_REQUESTS_PER_IDENTITY,
+      blobPutsPerIdentity: e.FORMATION_LIMIT_BLOB_PUTS_PER_IDENTITY,
+      authFailuresPerIp: e.FORMATION_LIMIT_AUTH_FAILURES_PER_IP,
+      trpcBatch: e.FORMATION_LIMIT_TRPC_BATCH,
+      jsonBodyMs: e.FORMATION_LIMIT_JSON_BODY_MS,
+      blobBodyIdleMs: e.FORMATION_LIMIT_BLOB_BODY_IDLE_MS,
+      blobBodyMs: e.FORMATION_LIMIT_BLOB_BODY_MS,
+      headersMs: e.FORMATION_LIMIT_HEADERS_MS,
+    }),
   });
 }
 

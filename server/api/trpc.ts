@@ -35,6 +35,8 @@ export type TRequestInfo = {
   /** Appends a `Set-Cookie` header to the response. */
   setCookie(cookie: string): void;
   requestId?: string;
+  /** The caller as the console server already resolved it (rate limits need it first). */
+  caller?: { session: TSession | null; authError: AppError | null };
 };
 
 export type TContext = {
@@ -60,24 +62,32 @@ export function readCookie(header: string | null, name: string): string | null {
 }
 
 /** Resolves the caller from cookie or `Authorization`. Never throws for bad credentials. */
+async function resolveCaller(
+  runtime: TConsoleRuntime,
+  request: TRequestInfo,
+): Promise<{ session: TSession | null; authError: AppError | null }> {
+  try {
+    const token = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
+    const session = token ? await runtime.auth.siwe.resolve(token) : null;
+    return {
+      session:
+        session ??
+        (await runtime.auth.signedActions.resolveReadAuthorization(request.headers.get("authorization"))),
+      authError: null,
+    };
+  } catch (error) {
+    const authError =
+      findAppError(error) ?? new AppError("UNAUTHORIZED", "Could not authenticate", { cause: error });
+    return { session: null, authError };
+  }
+}
+
+/** The context of one request: the caller the console server resolved, or resolved here. */
 export async function createContext(runtime: TConsoleRuntime, request: TRequestInfo): Promise<TContext> {
   const headerId = request.headers.get("x-request-id");
   const requestId =
     request.requestId ?? (headerId && /^[\w.-]{1,64}$/.test(headerId) ? headerId : randomUUID());
-  let session: TSession | null = null;
-  let authError: AppError | null = null;
-  try {
-    const token = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
-    if (token) session = await runtime.auth.siwe.resolve(token);
-    if (!session) {
-      session = await runtime.auth.signedActions.resolveReadAuthorization(
-        request.headers.get("authorization"),
-      );
-    }
-  } catch (error) {
-    authError =
-      findAppError(error) ?? new AppError("UNAUTHORIZED", "Could not authenticate", { cause: error });
-  }
+  const { session, authError } = request.caller ?? (await resolveCaller(runtime, request));
   const log = runtime.logger.child({ requestId, ...(session ? { address: session.address } : {}) });
   return { runtime, db: runtime.db, env: runtime.env, log, requestId, request, session, authError };
 }

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ZDigest } from "@/lib/protocol";
-import { readCookie, SESSION_COOKIE } from "@/server/api/trpc";
 import { AppError } from "@/server/errors";
 import type { ControlPlane } from "@/server/gateway/control-plane";
 import { sha256Hex } from "@/server/services/nodes/node-service";
+import { clientIp, sessionCookie } from "./admission";
 import type { TConsoleRuntime } from "./console-runtime";
+import { rateLimitedError } from "./rate-limit";
 import { sendJson } from "./send";
 
 /**
@@ -47,6 +48,12 @@ async function sendBlob(cp: ControlPlane, res: ServerResponse, digest: string): 
   });
 }
 
+/** Uploads are the expensive requests: each identity (address or agent node) gets its own allowance. */
+async function limitUpload(runtime: TConsoleRuntime, identity: string): Promise<void> {
+  const decision = await runtime.limits.consume("blobPutsPerIdentity", identity);
+  if (!decision.allowed) throw rateLimitedError(decision);
+}
+
 /** Registers the blob routes of one console on its HTTP route registry. */
 export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): void {
   runtime.http.register("/api/agent/contexts", async ({ req, res, url }) => {
@@ -60,6 +67,7 @@ export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): 
     const nodeId = await agentNode(cp, req);
     if (req.method === "GET") return sendBlob(cp, res, digest);
     if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use GET or PUT");
+    await limitUpload(runtime, `node:${nodeId}`);
     const stored = await cp.blobs.putStream({
       stream: req,
       expectedDigest: digest,
@@ -72,12 +80,19 @@ export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): 
   runtime.http.register("/api/contexts", async ({ req, res, url }) => {
     if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use PUT");
     const digest = digestFrom(url, "/api/contexts");
-    const cookie = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
-    const session =
-      (cookie ? await runtime.auth.siwe.resolve(cookie) : null) ??
-      (await runtime.auth.signedActions.resolveReadAuthorization(req.headers.authorization));
+    const caller = await runtime.callers.resolve({
+      cookie: sessionCookie(req),
+      authorization: req.headers.authorization ?? null,
+      ip: clientIp(req),
+    });
+    if (caller.limited) throw rateLimitedError(caller.limited);
+    const session = caller.session;
     if (!session)
-      throw new AppError("UNAUTHORIZED", "sign in (or send a signed read token) to upload a build context");
+      throw (
+        caller.authError ??
+        new AppError("UNAUTHORIZED", "sign in (or send a signed read token) to upload a build context")
+      );
+    await limitUpload(runtime, session.address);
     const stored = await cp.blobs.putStream({
       stream: req,
       expectedDigest: digest,

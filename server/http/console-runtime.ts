@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { TDatabase } from "@/server/db/client";
 import type { TEnv } from "@/server/env";
 import type { TAuthServices } from "@/server/services/auth";
+import type { TCallerResolver } from "./caller";
+import type { RequestLimits } from "./rate-limit";
 import type { HttpRouteRegistry } from "./routes";
 import type { UpgradeRegistry } from "./upgrade";
 
@@ -24,6 +26,10 @@ export type TConsoleRuntime = {
   db: TDatabase;
   logger: Logger;
   auth: TAuthServices;
+  /** Rate limits (rate-limit.ts); modules with their own endpoints apply them too. */
+  limits: RequestLimits;
+  /** Cookie / read-token resolution with the forged-credential cache (caller.ts). */
+  callers: TCallerResolver;
   services: Partial<ConsoleServices>;
   upgrades: UpgradeRegistry;
   http: HttpRouteRegistry;

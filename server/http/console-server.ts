@@ -17,8 +17,11 @@ import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import { loadEnv, type TEnv } from "@/server/env";
 import { findAppError } from "@/server/errors";
 import { createAuthServices } from "@/server/services/auth";
+import { admitHttpRoute, admitTrpc, startBodyDeadline } from "./admission";
+import { createCallerResolver } from "./caller";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
 import { consoleModules } from "./modules";
+import { RequestLimits } from "./rate-limit";
 import { HttpRouteRegistry } from "./routes";
 import { FALLBACK_CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from "./security-headers";
 import { sendError, sendJson } from "./send";
@@ -27,6 +30,7 @@ import { globalUpgradeRoutes, UpgradeRegistry } from "./upgrade";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MAX_TRPC_BODY_BYTES = 1024 * 1024;
 const NONCE_PRUNE_INTERVAL_MS = 10 * 60_000;
+const LIMITS_LOG_INTERVAL_MS = 60_000;
 
 export type TStartConsoleOptions = {
   /** Defaults to `loadEnv()` (process.env). */
@@ -119,11 +123,15 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
   closers.push(() => db.$disconnect());
   const upgrades = new UpgradeRegistry();
   for (const r of globalUpgradeRoutes()) upgrades.register(r.prefix, r.handler);
+  const auth = createAuthServices({ db, env, logger: logger.child({ component: "auth" }) });
+  const limits = new RequestLimits({ config: env.limits, logger: logger.child({ component: "limits" }) });
   const runtime: TConsoleRuntime = {
     env,
     db,
     logger,
-    auth: createAuthServices({ db, env, logger: logger.child({ component: "auth" }) }),
+    auth,
+    limits,
+    callers: createCallerResolver({ auth, limits }),
     services: {},
     upgrades,
     http: new HttpRouteRegistry(),
@@ -150,6 +158,9 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
   }, NONCE_PRUNE_INTERVAL_MS);
   prune.unref();
   closers.push(() => clearInterval(prune));
+  const limitsLog = setInterval(() => limits.logRejectionTotals(), LIMITS_LOG_INTERVAL_MS);
+  limitsLog.unref();
+  closers.push(() => clearInterval(limitsLog));
 
   let server: Server | undefined;
   try {
@@ -162,7 +173,14 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
       ? await startNext({ dev: opts.dev ?? env.nodeEnv !== "production", host, port: opts.port ?? env.port })
       : null;
     if (nextApp?.close) closers.push(() => nextApp.close?.());
-    server = createServer((req, res) => {
+    // Headers must arrive promptly; bodies get a deadline per route (admission.ts), so Node's
+    // whole-request timeout is only a backstop above the longest upload allowed. It ends when the
+    // request is received: long downloads and upgraded WebSockets are not affected.
+    const serverTimeouts = {
+      headersTimeout: env.limits.headersMs,
+      requestTimeout: env.limits.blobBodyMs + env.limits.headersMs,
+    };
+    server = createServer(serverTimeouts, (req, res) => {
       handleRequest({ req, res, runtime, nextApp, router: opts.router ?? appRouter }).catch((err: unknown) =>
         sendError(res, err, logger),
       );
@@ -234,14 +252,23 @@ async function handleRequest(opts: {
     return;
   }
   if (url.pathname === "/api/trpc" || url.pathname.startsWith("/api/trpc/")) {
+    const deadline = startBodyDeadline({ req, res, runtime, kind: "json" });
+    const caller = await admitTrpc({ req, res, url, runtime, deadline });
+    if (!caller) return;
     await nodeHTTPRequestHandler({
       router: opts.router,
       req,
       res,
       path: url.pathname.slice("/api/trpc/".length),
       maxBodySize: MAX_TRPC_BODY_BYTES,
+      // admitTrpc already refused larger batches with a clearer message; this is the backstop.
+      maxBatchSize: runtime.env.limits.trpcBatch,
       createContext: ({ req: r, res: s }) =>
-        createContext(runtime, { headers: headerGetter(r), setCookie: (c) => appendSetCookie(s, c) }),
+        createContext(runtime, {
+          headers: headerGetter(r),
+          setCookie: (c) => appendSetCookie(s, c),
+          caller,
+        }),
       onError: ({ error, path: p }) => {
         if (error.code !== "INTERNAL_SERVER_ERROR") return;
         // A dependency the procedure reported as unreachable (chain, node) is an operational
@@ -261,7 +288,14 @@ async function handleRequest(opts: {
   }
   const route = runtime.http.match(url.pathname);
   if (route) {
-    await route({ req, res, url, runtime });
+    const deadline = startBodyDeadline({ req, res, runtime, kind: "blob" });
+    if (!(await admitHttpRoute({ req, res, runtime }))) return;
+    try {
+      await route({ req, res, url, runtime });
+    } catch (error) {
+      // The deadline answered 408 and cut the body off: the handler's read error is expected.
+      if (!deadline.expired) throw error;
+    }
     return;
   }
   if (nextApp) {

@@ -34,6 +34,10 @@ export async function startTestConsole(
     PORT: "0",
     CONSOLE_ORIGIN: TEST_CONSOLE_ORIGIN,
     DATABASE_URL: database.url,
+    // Every test client is 127.0.0.1: suites that sign in or probe bad tokens often must not
+    // throttle each other. The limits' own test sets these (server/http/limits.integration.test.ts).
+    FORMATION_LIMIT_AUTH_PER_IP: "10000",
+    FORMATION_LIMIT_AUTH_FAILURES_PER_IP: "10000",
     ...opts.env,
   });
   try {

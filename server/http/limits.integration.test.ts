@@ -1,0 +1,320 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { createReadAuthorization } from "@/lib/signing/client-auth";
+import { controlPlaneModule } from "@/server/gateway/module";
+import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "./testing";
+
+// Short deadlines and small allowances so each limit is reached in a test's time.
+const LIMIT_ENV = {
+  FORMATION_LIMIT_AUTH_PER_IP: "20",
+  FORMATION_LIMIT_AUTH_FAILURES_PER_IP: "10",
+  FORMATION_LIMIT_TRPC_BATCH: "20",
+  FORMATION_LIMIT_JSON_BODY_MS: "1000",
+  FORMATION_LIMIT_BLOB_BODY_IDLE_MS: "600",
+  FORMATION_LIMIT_BLOB_BODY_MS: "1500",
+};
+
+// Eight concurrent auth.nonce loops until SIGTERM; prints "limited" at the first 429 and the
+// status counts on exit.
+const FLOOD_SCRIPT = `
+const url = process.argv[1];
+const counts = {};
+let running = true;
+process.on("SIGTERM", () => { running = false; });
+async function loop() {
+  while (running) {
+    try {
+      const res = await fetch(url + "/api/trpc/auth.nonce", {
+        method: "POST", headers: { "content-type": "application/json" }, body: "{}",
+      });
+      await res.arrayBuffer();
+      if (res.status === 429 && !counts[429]) process.stdout.write("limited\\n");
+      counts[res.status] = (counts[res.status] ?? 0) + 1;
+    } catch { counts.error = (counts.error ?? 0) + 1; }
+  }
+}
+await Promise.all(Array.from({ length: 8 }, loop));
+process.stdout.write(JSON.stringify(counts));
+`;
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "formation-limits-"));
+const consoles: TTestConsole[] = [];
+
+/** A fresh console per test: limits are per client IP, and every test's client is 127.0.0.1. */
+async function freshConsole(opts: { blobs?: boolean } = {}): Promise<TTestConsole> {
+  const console_ = await startTestConsole({
+    env: { ...LIMIT_ENV, FORMATION_DATA_DIR: path.join(dataDir, String(consoles.length)) },
+    modules: opts.blobs ? [controlPlaneModule()] : [],
+  });
+  consoles.push(console_);
+  return console_;
+}
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const c of consoles.splice(0)) await c.close();
+});
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function postNonce(url: string, init: { headers?: Record<string, string>; body?: BodyInit } = {}) {
+  return fetch(`${url}/api/trpc/auth.nonce`, {
+    method: "POST",
+    headers: init.headers ?? { "content-type": "application/json" },
+    body: init.body ?? "{}",
+  });
+}
+
+type TErrorBody = { error: { json: { message: string; data: { appCode: string; httpStatus: number } } } };
+
+/**
+ * Sends headers and the start of a body that never ends (a chunk every 100 ms, or nothing).
+ * Resolves with the status the server answered and when its socket closed, or "none" at `capMs`.
+ */
+function neverEndingBody(opts: {
+  url: string;
+  method: "POST" | "PUT";
+  path: string;
+  headers: Record<string, string>;
+  trickle: boolean;
+  capMs: number;
+}): Promise<{ status: number | "none"; closedAfterMs: number }> {
+  const target = new URL(opts.url);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let status: number | "none" = "none";
+    const req = request({
+      host: target.hostname,
+      port: target.port,
+      method: opts.method,
+      path: opts.path,
+      headers: { ...opts.headers, "transfer-encoding": "chunked" },
+    });
+    const trickle = opts.trickle ? setInterval(() => req.write("x"), 100) : undefined;
+    const finish = () => {
+      clearInterval(trickle);
+      clearTimeout(cap);
+      resolve({ status, closedAfterMs: performance.now() - started });
+    };
+    const cap = setTimeout(() => {
+      req.destroy();
+    }, opts.capMs);
+    req.on("response", (res) => {
+      status = res.statusCode ?? 0;
+      res.resume();
+    });
+    req.on("error", () => undefined);
+    req.on("close", finish);
+    req.write(opts.method === "POST" ? "{" : "x");
+  });
+}
+
+describe("request limits (real console over HTTP)", () => {
+  it("limits auth.nonce per IP: 429 with Retry-After after the allowance, and no more nonce rows", async () => {
+    const c = await freshConsole();
+    const statuses: number[] = [];
+    let rejected: Response | undefined;
+    for (let i = 0; i < 40; i++) {
+      const res = await postNonce(c.url);
+      statuses.push(res.status);
+      if (res.status === 429) rejected ??= res;
+      else await res.body?.cancel();
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
+    if (!rejected) throw new Error("no request was rejected");
+    const retryAfter = Number(rejected.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    const body = (await rejected.json()) as TErrorBody;
+    expect(body.error.json.data.appCode).toBe("RATE_LIMITED");
+    expect(body.error.json.message).toBe(`Too many requests; retry in ${retryAfter} s`);
+    expect(await c.runtime.db.siweNonce.count()).toBe(20);
+    expect(c.runtime.limits.rejections().authPerIp).toBe(20);
+  });
+
+  it("keeps /healthz fast (p99 < 50 ms) while one client floods auth.nonce", async () => {
+    const c = await freshConsole();
+    // The flooding client is its own process, like a real one: its CPU is not the console's.
+    const flood = spawn(process.execPath, ["--input-type=module", "-e", FLOOD_SCRIPT, c.url], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    flood.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<void>((resolve) => flood.once("exit", () => resolve()));
+    const latencies: number[] = [];
+    try {
+      // Measure once the flood is past its allowance (the child prints "limited" on its first 429).
+      const deadline = Date.now() + 20_000;
+      while (!output.includes("limited") && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(output).toContain("limited");
+      for (let i = 0; i < 200; i++) {
+        const started = performance.now();
+        const res = await fetch(`${c.url}/healthz`);
+        await res.json();
+        latencies.push(performance.now() - started);
+        expect(res.status).toBe(200);
+      }
+    } finally {
+      flood.kill("SIGTERM");
+      await exited;
+    }
+    const counts = JSON.parse(output.slice(output.lastIndexOf("{"))) as Record<string, number>;
+    latencies.sort((a, b) => a - b);
+    const p99 = latencies[Math.ceil(latencies.length * 0.99) - 1] ?? Number.POSITIVE_INFINITY;
+    expect(counts["429"] ?? 0).toBeGreaterThan(100);
+    expect(p99).toBeLessThan(50);
+    expect(await c.runtime.db.siweNonce.count()).toBe(20);
+  });
+
+  it("refuses tRPC batches over the limit, GET and POST, with 400 and what to do", async () => {
+    const c = await freshConsole();
+    const paths = Array.from({ length: 400 }, () => "auth.config").join(",");
+    const input = encodeURIComponent(JSON.stringify({}));
+    const get = await fetch(`${c.url}/api/trpc/${paths}?batch=1&input=${input}`);
+    expect(get.status).toBe(400);
+    const body = (await get.json()) as TErrorBody;
+    expect(body.error.json.data.appCode).toBe("BAD_REQUEST");
+    expect(body.error.json.message).toBe(
+      "A tRPC batch may hold at most 20 procedures (this one has 400); split it",
+    );
+    const post = await fetch(`${c.url}/api/trpc/${Array(21).fill("auth.nonce").join(",")}?batch=1`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(post.status).toBe(400);
+    expect(await c.runtime.db.siweNonce.count()).toBe(0);
+    // At the limit, a batch is served.
+    const ok = await fetch(
+      `${c.url}/api/trpc/${Array(20).fill("auth.config").join(",")}?batch=1&input=${input}`,
+    );
+    expect(ok.status).toBe(200);
+  });
+
+  it("refuses cross-origin and non-JSON posts to tRPC before they reach auth.nonce", async () => {
+    const c = await freshConsole();
+    const form = new FormData();
+    form.set("x", "1");
+    const multipart = await postNonce(c.url, { headers: { origin: "https://evil.example" }, body: form });
+    expect(multipart.status).toBe(415);
+    const plain = await postNonce(c.url, { headers: { "content-type": "text/plain" }, body: "{}" });
+    expect(plain.status).toBe(415);
+    expect(((await plain.json()) as TErrorBody).error.json.message).toMatch(/application\/json/);
+    const foreign = await postNonce(c.url, {
+      headers: { "content-type": "application/json", origin: "https://evil.example" },
+    });
+    expect(foreign.status).toBe(403);
+    expect(await c.runtime.db.siweNonce.count()).toBe(0);
+    // The console's own origin (and programs that send none) still get nonces.
+    const own = await postNonce(c.url, {
+      headers: { "content-type": "application/json", origin: TEST_CONSOLE_ORIGIN },
+    });
+    expect(own.status).toBe(200);
+    expect(await c.runtime.db.siweNonce.count()).toBe(1);
+  });
+
+  it("answers a tRPC body that never completes with 408 and closes it within the deadline", async () => {
+    const c = await freshConsole();
+    const result = await neverEndingBody({
+      url: c.url,
+      method: "POST",
+      path: "/api/trpc/auth.nonce",
+      headers: { "content-type": "application/json" },
+      trickle: true,
+      capMs: 5000,
+    });
+    expect(result.status).toBe(408);
+    expect(result.closedAfterMs).toBeGreaterThanOrEqual(900);
+    expect(result.closedAfterMs).toBeLessThan(2000);
+    expect(await c.runtime.db.siweNonce.count()).toBe(0);
+  });
+
+  it("answers a blob PUT that trickles or stalls with 408 and closes it", async () => {
+    const c = await freshConsole({ blobs: true });
+    const { cookie, result } = await siweSignIn({
+      url: c.url,
+      account: privateKeyToAccount(generatePrivateKey()),
+    });
+    expect(result.ok).toBe(true);
+    const put = (trickle: boolean) =>
+      neverEndingBody({
+        url: c.url,
+        method: "PUT",
+        path: `/api/contexts/sha256:${"ab".repeat(32)}`,
+        headers: { cookie, "content-type": "application/octet-stream" },
+        trickle,
+        capMs: 5000,
+      });
+    // A body that keeps sending hits the whole-body deadline (1.5 s); a silent one the idle one (0.6 s).
+    const trickling = await put(true);
+    expect(trickling.status).toBe(408);
+    expect(trickling.closedAfterMs).toBeGreaterThanOrEqual(1400);
+    expect(trickling.closedAfterMs).toBeLessThan(2500);
+    const stalled = await put(false);
+    expect(stalled.status).toBe(408);
+    expect(stalled.closedAfterMs).toBeLessThan(1400);
+    // The console still serves.
+    expect((await fetch(`${c.url}/healthz`)).status).toBe(200);
+  });
+
+  it("makes forged read tokens cheap: failures per IP are limited and repeats are cached", async () => {
+    const c = await freshConsole();
+    const account = privateKeyToAccount(generatePrivateKey());
+    const valid = await createReadAuthorization(account, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: c.env.chainId,
+      ttlSeconds: 300,
+    });
+    const envelope = JSON.parse(Buffer.from(valid.slice("Formation ".length), "base64url").toString()) as {
+      signature: string;
+    };
+    // Well-formed tokens with a wrong signature: each costs a signature recovery to refuse.
+    const forged = (i: number) => {
+      const hex = i.toString(16).padStart(8, "0");
+      const signature = `${envelope.signature.slice(0, 20)}${hex}${envelope.signature.slice(28)}`;
+      return `Formation ${Buffer.from(JSON.stringify({ ...envelope, signature })).toString("base64url")}`;
+    };
+    const verify = vi.spyOn(c.runtime.auth.signedActions, "resolveReadAuthorization");
+    const me = (authorization: string) =>
+      fetch(`${c.url}/api/trpc/account.audit`, { headers: { authorization } });
+
+    // The same forged token, over and over: verified once, then answered from the cache.
+    for (let i = 0; i < 50; i++) expect((await me(forged(0))).status).toBe(401);
+    expect(verify).toHaveBeenCalledTimes(1);
+
+    // Distinct forged tokens: after the allowance of failures the IP is refused unverified.
+    const statuses: number[] = [];
+    for (let i = 1; i <= 200; i++) statuses.push((await me(forged(i))).status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.slice(-150).every((s) => s === 429)).toBe(true);
+    expect(verify.mock.calls.length).toBeLessThanOrEqual(11);
+    expect(c.runtime.limits.rejections().authFailuresPerIp).toBeGreaterThanOrEqual(150);
+  });
+
+  it("serves a valid read token from the cache on repeats", async () => {
+    const c = await freshConsole();
+    const account = privateKeyToAccount(generatePrivateKey());
+    const authorization = await createReadAuthorization(account, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: c.env.chainId,
+    });
+    const verify = vi.spyOn(c.runtime.auth.signedActions, "resolveReadAuthorization");
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${c.url}/api/trpc/account.audit`, { headers: { authorization } });
+      expect(res.status).toBe(200);
+      await res.body?.cancel();
+    }
+    expect(verify).toHaveBeenCalledTimes(1);
+  });
+});
