@@ -9,6 +9,10 @@ import {
   type TMessageOf,
 } from "@/lib/protocol";
 import type { TDatabase } from "@/server/db/client";
+import {
+  createBlobReferencesRepository,
+  createContextUploadsRepository,
+} from "@/server/db/repositories/blobs-repository";
 import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { createDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import {
@@ -18,7 +22,10 @@ import {
 import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { createJobsRepository } from "@/server/db/repositories/jobs-repository";
 import { createNodesRepository } from "@/server/db/repositories/nodes-repository";
+import { BlobGc } from "@/server/services/blobs/blob-gc";
 import { BlobStore } from "@/server/services/blobs/blob-store";
+import { ContextUploads } from "@/server/services/blobs/context-uploads";
+import { loadResourceLimits, type TResourceLimits } from "@/server/services/blobs/limits";
 import { BuildService } from "@/server/services/builds/build-service";
 import { DeploymentService } from "@/server/services/deployments/deployment-service";
 import { Reconciler } from "@/server/services/deployments/reconciler";
@@ -42,6 +49,8 @@ export type TControlPlaneOptions = {
   notifier: Notifier;
   admission: TAdmissionCheck;
   log: Logger;
+  /** Per-user limits and blob GC timing; default: from the environment (services/blobs/limits.ts). */
+  limits?: TResourceLimits;
 };
 
 type TErrorFrame = TMessageOf<TConsoleToAgent, "error">;
@@ -70,6 +79,9 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   readonly nodes: NodeService;
   readonly formnet: FormnetService;
   readonly blobs: BlobStore;
+  /** Uploaded build contexts with their owners and quota (issue #23). */
+  readonly contexts: ContextUploads;
+  readonly blobGc: BlobGc;
   readonly repos;
   readonly #o: TControlPlaneOptions;
   readonly #unsubscribe: (() => void)[] = [];
@@ -95,10 +107,31 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       instances: createInstancesRepository(db),
       formnet: createFormnetRepository(db),
       leases: createControlLeaseRepository(db),
+      contextUploads: createContextUploadsRepository(db),
     };
     const c = options.config;
+    const limits = options.limits ?? loadResourceLimits();
     this.blobs = new BlobStore({ dataDir: options.dataDir });
-    this.formnet = new FormnetService({ repo: this.repos.formnet, notifier: options.notifier });
+    this.contexts = new ContextUploads({
+      repo: this.repos.contextUploads,
+      blobs: this.blobs,
+      maxContextBytes: c.maxContextBytes,
+      quotaBytes: limits.contextQuotaBytes,
+      gcGraceMs: limits.blobGcGraceMs,
+    });
+    this.blobGc = new BlobGc({
+      blobs: this.blobs,
+      references: createBlobReferencesRepository(db),
+      contexts: this.repos.contextUploads,
+      graceMs: limits.blobGcGraceMs,
+      intervalMs: limits.blobGcIntervalMs,
+      log: options.log.child({ component: "blob-gc" }),
+    });
+    this.formnet = new FormnetService({
+      repo: this.repos.formnet,
+      notifier: options.notifier,
+      maxDevicesPerUser: limits.formnetMaxDevices,
+    });
     this.nodes = new NodeService({
       repo: this.repos.nodes,
       formnet: this.formnet,
@@ -121,6 +154,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       builds: this.repos.builds,
       jobs: this.jobs,
       blobs: this.blobs,
+      contexts: this.contexts,
       policy: c.policy,
       maxContextBytes: c.maxContextBytes,
       maxImageBytes: c.maxImageBytes,
@@ -192,10 +226,12 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
         this.log.error({ err: error }, "control plane tick failed"),
       );
     }, this.config.sweepIntervalMs);
+    this.blobGc.start();
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    await this.blobGc.stop();
     if (this.#peersTimer) clearTimeout(this.#peersTimer);
     // Let a sweep in flight finish before the database goes away underneath it.
     await this.#tickRun;

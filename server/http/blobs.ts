@@ -93,11 +93,8 @@ export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): 
         new AppError("UNAUTHORIZED", "sign in (or send a signed read token) to upload a build context")
       );
     await limitUpload(runtime, session.address);
-    const stored = await cp.blobs.putStream({
-      stream: req,
-      expectedDigest: digest,
-      maxBytes: cp.config.maxContextBytes,
-    });
+    // Recorded as this account's upload, within its quota: builds may only use their own (issue #23).
+    const stored = await cp.contexts.putStream({ owner: session.address, digest, stream: req });
     sendJson(res, 201, stored);
   });
 }

@@ -18,7 +18,10 @@ function visiblePeers(peers: readonly TPeer[], viewer: { address: string; isAdmi
   return peers.filter((p) => p.kind === "node" || (p.kind === "user" && p.ref.toLowerCase().startsWith(own)));
 }
 
-/** formnet membership of users' devices (`form manage join` / `formnet-up`) and the peer list. */
+/**
+ * formnet membership of users' devices (`form manage join` / `formnet-up`) and the peer list. A
+ * join answers CONFLICT for a key another member holds and PRECONDITION_FAILED over the device cap.
+ */
 export const formnetRouter = createTRPCRouter({
   /** Allocates (or returns) the device's formnet address and returns the peers to configure. */
   join: signedProcedure(
@@ -28,9 +31,9 @@ export const formnetRouter = createTRPCRouter({
     .output(ZJoinResult)
     .mutation(async ({ ctx, input }) => {
       const cp = controlPlaneOf(ctx);
-      const ip = await cp.formnet.allocate({
-        kind: "user",
-        ref: `${ctx.actor.address}:${input.params.publicKey}`,
+      // The key must be new to formnet and the account under its device cap (issue #23).
+      const ip = await cp.formnet.joinDevice({
+        owner: ctx.actor.address,
         publicKey: input.params.publicKey,
         endpoints: input.params.endpoints,
       });
@@ -44,11 +47,11 @@ export const formnetRouter = createTRPCRouter({
   leave: signedProcedure("formnet.leave", z.object({ publicKey: ZWgKey }))
     .output(z.object({ left: z.boolean() }))
     .mutation(async ({ ctx, input }) => {
-      const cp = controlPlaneOf(ctx);
-      const ref = `${ctx.actor.address}:${input.params.publicKey}`;
-      const existing = await cp.repos.formnet.findByRef(ref);
-      if (existing) await cp.formnet.release(ref);
-      return { left: existing !== null };
+      const left = await controlPlaneOf(ctx).formnet.leaveDevice({
+        owner: ctx.actor.address,
+        publicKey: input.params.publicKey,
+      });
+      return { left };
     }),
 
   peers: protectedProcedure

@@ -1,4 +1,5 @@
 import type { TDatabase } from "@/server/db/client";
+import { isUniqueViolation } from "./types";
 
 export type TFormnetKind = "node" | "instance" | "user";
 
@@ -18,12 +19,25 @@ export function createFormnetRepository(db: TDatabase) {
       return db.formnetAddress.findUnique({ where: { ref } });
     },
 
+    /** The member holding a WireGuard key (keys are unique across all kinds). */
+    findByPublicKey(publicKey: string): Promise<TFormnetRow | null> {
+      return db.formnetAddress.findUnique({ where: { publicKey } });
+    },
+
+    /** How many devices a user has joined (device refs are `<address>:<key>`). */
+    countUserDevices(owner: string): Promise<number> {
+      return db.formnetAddress.count({ where: { kind: "user", ref: { startsWith: `${owner}:` } } });
+    },
+
     /** Every allocated address and the ref holding it. */
     addressBook(): Promise<{ ip: string; ref: string }[]> {
       return db.formnetAddress.findMany({ select: { ip: true, ref: true } });
     },
 
-    /** Inserts; returns false on a unique conflict (another allocation won the address). */
+    /**
+     * Inserts; returns false on a unique conflict (another allocation won the address or the ref,
+     * or another member holds the key: the caller tells which by looking the key up).
+     */
     async tryInsert(row: Omit<TFormnetRow, "createdAt">): Promise<boolean> {
       try {
         await db.formnetAddress.create({ data: row });
@@ -33,11 +47,18 @@ export function createFormnetRepository(db: TDatabase) {
       }
     },
 
-    async updatePeer(opts: { ref: string; publicKey: string | null; endpoints: string[] }): Promise<void> {
-      await db.formnetAddress.updateMany({
-        where: { ref: opts.ref },
-        data: { publicKey: opts.publicKey, endpoints: JSON.stringify(opts.endpoints) },
-      });
+    /** Updates a member's key and endpoints; false when another member holds the key. */
+    async updatePeer(opts: { ref: string; publicKey: string | null; endpoints: string[] }): Promise<boolean> {
+      try {
+        await db.formnetAddress.updateMany({
+          where: { ref: opts.ref },
+          data: { publicKey: opts.publicKey, endpoints: JSON.stringify(opts.endpoints) },
+        });
+        return true;
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
     },
 
     async release(ref: string): Promise<void> {

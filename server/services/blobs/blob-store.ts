@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, type ReadStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -93,6 +93,38 @@ export class BlobStore {
     } finally {
       await rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * Every stored blob with its size and modification time (the time of its latest upload: a
+   * re-upload renames a fresh file into place), plus the temp files of uploads in progress or
+   * abandoned (digest null), for the blob GC.
+   */
+  async list(): Promise<{ digest: string | null; file: string; size: number; mtime: Date }[]> {
+    const out: { digest: string | null; file: string; size: number; mtime: Date }[] = [];
+    const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const file = path.join(this.root, entry.name);
+      if (entry.isFile() && entry.name.startsWith(".tmp-")) {
+        const s = await stat(file).catch(() => null);
+        if (s) out.push({ digest: null, file, size: s.size, mtime: s.mtime });
+        continue;
+      }
+      if (!entry.isDirectory() || !/^[0-9a-f]{2}$/.test(entry.name)) continue;
+      for (const name of await readdir(file).catch(() => [])) {
+        if (!/^[0-9a-f]{64}$/.test(name) || !name.startsWith(entry.name)) continue;
+        const s = await stat(path.join(file, name)).catch(() => null);
+        if (s?.isFile()) {
+          out.push({ digest: `sha256:${name}`, file: path.join(file, name), size: s.size, mtime: s.mtime });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Deletes a stored blob (absent is fine). */
+  async remove(digest: string): Promise<void> {
+    await rm(this.pathOf(digest), { force: true });
   }
 
   /** Opens a stored blob for reading, or null when absent. */

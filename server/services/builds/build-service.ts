@@ -7,6 +7,7 @@ import { agentContextPath, type TJobResult } from "@/lib/protocol";
 import type { TBuildRow, TBuildStatus, TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { AppError } from "@/server/errors";
 import type { BlobStore } from "@/server/services/blobs/blob-store";
+import type { ContextUploads } from "@/server/services/blobs/context-uploads";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
 import { type TBuildDto, toBuildDto } from "./build-dto";
@@ -24,6 +25,8 @@ export type TBuildServiceOptions = {
   builds: TBuildsRepository;
   jobs: JobService;
   blobs: BlobStore;
+  /** Context blobs with owners: a build may only use a context its owner uploaded. */
+  contexts: ContextUploads;
   policy: TNetworkPolicy;
   maxContextBytes: number;
   maxImageBytes: number;
@@ -97,7 +100,7 @@ export class BuildService {
         details: { diagnostics: violations },
       });
     }
-    const stored = await this.#storeContext(input.context, input.contextDigest);
+    const stored = await this.#storeContext({ owner, context: input.context, digest: input.contextDigest });
     const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
     const existing = await this.#o.builds.find(buildId);
     if (existing && existing.status !== "failed" && existing.status !== "cancelled")
@@ -133,13 +136,23 @@ export class BuildService {
     return toBuildDto(row);
   }
 
-  async #storeContext(context: Uint8Array | null, digest: string): Promise<{ digest: string; size: number }> {
+  /**
+   * The build's context: stored now (inline bytes) or uploaded earlier BY THE SAME OWNER. A digest
+   * alone proves nothing (it shows up in logs and UIs), so another user's context answers exactly
+   * like a missing one and its existence is not revealed.
+   */
+  async #storeContext(opts: {
+    owner: string;
+    context: Uint8Array | null;
+    digest: string;
+  }): Promise<{ digest: string; size: number }> {
+    const { owner, context, digest } = opts;
     if (context === null) {
-      const size = await this.#o.blobs.size(digest);
+      const size = await this.#o.contexts.ownedSize({ owner, digest });
       if (size === null) {
         throw new AppError(
-          "PRECONDITION_FAILED",
-          `context ${digest} not uploaded: PUT it to /api/contexts/${digest} first`,
+          "NOT_FOUND",
+          `context ${digest} not found among your uploads: PUT it to /api/contexts/${digest} first, signed in as the account that creates the build`,
         );
       }
       return { digest, size };
@@ -150,7 +163,7 @@ export class BuildService {
         `build context is ${context.byteLength} bytes; the limit is ${this.#o.maxContextBytes}. Add a .formignore or COPY less.`,
       );
     }
-    return this.#o.blobs.putBytes({ bytes: context, expectedDigest: digest });
+    return this.#o.contexts.putBytes({ owner, bytes: context, digest });
   }
 
   /** Reads a build the caller may see (owner, or any build for admins). */

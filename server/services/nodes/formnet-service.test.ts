@@ -83,3 +83,59 @@ describe("FormnetService", () => {
     expect(await formnet.fullFrames(2)).toEqual(['{"type":"formnet.peers","peers":[],"full":true}']);
   });
 });
+
+describe("FormnetService: one member per WireGuard key (issue #23)", () => {
+  it("the database refuses a second row with a key, whatever the kind", async () => {
+    const repo = createFormnetRepository(db.prisma);
+    const row = { kind: "node", ref: "n-1", publicKey: key(1), endpoints: "[]" };
+    expect(await repo.tryInsert({ ip: "10.42.0.1", ...row })).toBe(true);
+    expect(await repo.tryInsert({ ip: "10.42.0.2", ...row, kind: "user", ref: "0xu:k" })).toBe(false);
+    // Rows without a key (instances before boot) do not collide.
+    const noKey = { kind: "instance", publicKey: null, endpoints: null };
+    expect(await repo.tryInsert({ ip: "10.42.0.3", ...noKey, ref: "i-1" })).toBe(true);
+    expect(await repo.tryInsert({ ip: "10.42.0.4", ...noKey, ref: "i-2" })).toBe(true);
+  });
+
+  it("answers CONFLICT for a held key on insert and on a key change, and the address is not lost", async () => {
+    await formnet.allocate({ kind: "node", ref: "n-1", publicKey: key(1), endpoints: [] });
+    await expect(formnet.allocate({ kind: "instance", ref: "i-1", publicKey: key(1) })).rejects.toMatchObject(
+      {
+        code: "CONFLICT",
+      },
+    );
+    await formnet.allocate({ kind: "instance", ref: "i-2" });
+    await expect(formnet.allocate({ kind: "instance", ref: "i-2", publicKey: key(1) })).rejects.toMatchObject(
+      {
+        code: "CONFLICT",
+      },
+    );
+    await expect(
+      formnet.joinDevice({ owner: "0xU", publicKey: key(1), endpoints: [] }),
+    ).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringMatching(/form manage join/),
+    });
+    expect((await formnet.peers()).filter((p) => p.publicKey === key(1))).toHaveLength(1);
+    // The refused inserts did not keep an address reserved: the next member gets 10.42.0.3.
+    expect(await formnet.joinDevice({ owner: "0xU", publicKey: key(2), endpoints: [] })).toBe("10.42.0.3");
+  });
+
+  it("caps devices per owner; leaving frees the slot and the key", async () => {
+    const capped = new FormnetService({
+      repo: createFormnetRepository(db.prisma),
+      notifier: new InProcessNotifier(),
+      maxDevicesPerUser: 2,
+    });
+    await capped.joinDevice({ owner: "0xU", publicKey: key(1), endpoints: [] });
+    await capped.joinDevice({ owner: "0xu", publicKey: key(2), endpoints: [] });
+    await expect(capped.joinDevice({ owner: "0xu", publicKey: key(3), endpoints: [] })).rejects.toMatchObject(
+      {
+        code: "PRECONDITION_FAILED",
+      },
+    );
+    expect(await capped.leaveDevice({ owner: "0xu", publicKey: key(1) })).toBe(true);
+    expect(await capped.leaveDevice({ owner: "0xu", publicKey: key(1) })).toBe(false);
+    await capped.joinDevice({ owner: "0xu", publicKey: key(3), endpoints: [] });
+    await capped.joinDevice({ owner: "0xv", publicKey: key(1), endpoints: [] });
+  });
+});

@@ -5,9 +5,34 @@ import type {
   TFormnetRepository,
   TFormnetRow,
 } from "@/server/db/repositories/formnet-repository";
+import { AppError } from "@/server/errors";
 import type { Notifier } from "@/server/gateway/notifier";
 
 export const FORMNET_CIDR = "10.42.0.0/16";
+
+/** Devices one user may join unless configured otherwise (FORMATION_FORMNET_MAX_DEVICES). */
+export const DEFAULT_MAX_DEVICES_PER_USER = 10;
+
+/** The formnet ref of a user's device. */
+export function deviceRef(owner: string, publicKey: string): string {
+  return `${owner.toLowerCase()}:${publicKey}`;
+}
+
+/**
+ * CONFLICT: the key already names another formnet member. WireGuard peers are identified by their
+ * key and agents merge peers sharing one, so a second holder would take over the first one's
+ * peer entry (its traffic) on every node.
+ */
+export function keyTakenError(kind: TFormnetKind): AppError {
+  const fix =
+    kind === "node"
+      ? "generate a new node key (remove the agent's formnet key file and restart it)"
+      : "generate a new key: delete formnet/formnet.key in the CLI's config directory and run `form manage join` again";
+  return new AppError(
+    "CONFLICT",
+    `this WireGuard key is already a formnet member (a node, an instance or another device holds it); ${fix}`,
+  );
+}
 
 type TAddressBook = { taken: Set<string>; byRef: Map<string, string> };
 
@@ -35,10 +60,68 @@ export class FormnetService {
   #frames: { pageSize: number; frames: string[] } | null = null;
   #refreshing: Promise<void> | null = null;
 
-  constructor(options: { repo: TFormnetRepository; notifier: Notifier; cidr?: string }) {
+  /** Most devices one user may have joined at once (issue #23). */
+  readonly maxDevicesPerUser: number;
+
+  constructor(options: {
+    repo: TFormnetRepository;
+    notifier: Notifier;
+    cidr?: string;
+    maxDevicesPerUser?: number;
+  }) {
     this.#repo = options.repo;
     this.#notifier = options.notifier;
     this.cidr = options.cidr ?? FORMNET_CIDR;
+    this.maxDevicesPerUser = options.maxDevicesPerUser ?? DEFAULT_MAX_DEVICES_PER_USER;
+  }
+
+  /**
+   * Joins (or refreshes) a user's device: its key must not name any other member (node, instance,
+   * another device of anyone) and the user must be under the device cap. Re-joining with the same
+   * key returns the same address.
+   */
+  async joinDevice(opts: { owner: string; publicKey: string; endpoints: string[] }): Promise<string> {
+    const owner = opts.owner.toLowerCase();
+    const ref = deviceRef(owner, opts.publicKey);
+    const holder = await this.#repo.findByPublicKey(opts.publicKey);
+    if (holder && holder.ref !== ref) throw keyTakenError("user");
+    if (holder === null) await this.#checkDeviceCap(owner, 0);
+    const ip = await this.allocate({
+      kind: "user",
+      ref,
+      publicKey: opts.publicKey,
+      endpoints: opts.endpoints,
+    });
+    if (holder === null) {
+      // Concurrent joins may all pass the first check; whoever finds the cap exceeded after its
+      // insert backs out, so the cap holds (a lost race answers the same error).
+      try {
+        await this.#checkDeviceCap(owner, 1);
+      } catch (error) {
+        await this.release(ref);
+        throw error;
+      }
+    }
+    return ip;
+  }
+
+  /** Removes a user's device: its address, key and device slot are free again. */
+  async leaveDevice(opts: { owner: string; publicKey: string }): Promise<boolean> {
+    const ref = deviceRef(opts.owner, opts.publicKey);
+    if ((await this.#repo.findByRef(ref)) === null) return false;
+    await this.release(ref);
+    return true;
+  }
+
+  async #checkDeviceCap(owner: string, excess: number): Promise<void> {
+    const devices = await this.#repo.countUserDevices(owner);
+    if (devices <= this.maxDevicesPerUser - 1 + excess) return;
+    throw new AppError(
+      "PRECONDITION_FAILED",
+      `you have ${devices - excess} devices in formnet, the most one account may join is ${this.maxDevicesPerUser}; ` +
+        "run `form manage leave` on a device you no longer use, then join again",
+      { details: { devices: devices - excess, limit: this.maxDevicesPerUser } },
+    );
   }
 
   /**
@@ -59,7 +142,12 @@ export class FormnetService {
           (opts.publicKey ?? null) !== existing.publicKey ||
           JSON.stringify(endpoints) !== existing.endpoints
         ) {
-          await this.#repo.updatePeer({ ref: opts.ref, publicKey: opts.publicKey ?? null, endpoints });
+          const updated = await this.#repo.updatePeer({
+            ref: opts.ref,
+            publicKey: opts.publicKey ?? null,
+            endpoints,
+          });
+          if (!updated) throw keyTakenError(opts.kind);
           this.invalidatePeers(opts.ref);
           await this.#notifier.publish("formation_peers", opts.ref);
         }
@@ -86,10 +174,14 @@ export class FormnetService {
         return ip;
       }
       // Lost the address or the ref to another console (or a concurrent allocation of the same
-      // ref): reload what is taken and see whether the ref got an address meanwhile.
+      // ref), or another member holds the key: reload what is taken and see which it was.
       if (this.#address === loading) this.#address = null;
       const raced = await this.#repo.findByRef(opts.ref);
       if (raced) return raced.ip;
+      if (opts.publicKey) {
+        const holder = await this.#repo.findByPublicKey(opts.publicKey);
+        if (holder && holder.ref !== opts.ref) throw keyTakenError(opts.kind);
+      }
     }
     throw new Error(`could not allocate a formnet address for ${opts.kind} ${opts.ref} after 20 attempts`);
   }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "@/core/log";
 import type { THello, TMetrics } from "@/lib/protocol";
 import type { TNodeRow, TNodesRepository } from "@/server/db/repositories/nodes-repository";
+import { isAppError } from "@/server/errors";
 import type { FormnetService } from "./formnet-service";
 
 export type TNodeTiming = {
@@ -55,7 +56,8 @@ export class NodeService {
 
   /**
    * Registers (or refreshes) the node of an admitted hello and gives it a formnet address.
-   * Throws a reason string when the WireGuard key already belongs to another operator.
+   * Answers a conflict reason when the WireGuard key belongs to another operator or to another
+   * formnet member (a user's device, an instance).
    */
   async register(opts: {
     hello: THello;
@@ -70,12 +72,19 @@ export class NodeService {
     }
     const id = nodeIdFor(operator, hello.node.formnet.publicKey);
     // The address first, so the node row is written once with it (one statement less per join).
-    const formnetIp = await this.#formnet.allocate({
-      kind: "node",
-      ref: id,
-      publicKey: hello.node.formnet.publicKey,
-      endpoints: hello.node.formnet.endpoints,
-    });
+    // A key that a user's device or an instance already holds is refused (formnet keys are unique).
+    let formnetIp: string;
+    try {
+      formnetIp = await this.#formnet.allocate({
+        kind: "node",
+        ref: id,
+        publicKey: hello.node.formnet.publicKey,
+        endpoints: hello.node.formnet.endpoints,
+      });
+    } catch (error) {
+      if (isAppError(error, "CONFLICT")) return { conflict: error.message };
+      throw error;
+    }
     const node = await this.#repo.upsertOnHello(
       {
         id,

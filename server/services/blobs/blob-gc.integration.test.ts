@@ -1,0 +1,145 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createLogger } from "@/core/log";
+import {
+  createBlobReferencesRepository,
+  createContextUploadsRepository,
+} from "@/server/db/repositories/blobs-repository";
+import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
+import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
+import { eventually } from "@/server/testing/fake-agent";
+import { BlobGc } from "./blob-gc";
+import { BlobStore } from "./blob-store";
+
+// The blob GC against a real blob store directory and a real SQLite database (issue #23).
+
+const HOUR = 3600_000;
+const GRACE = 24 * HOUR;
+let db: TTestDatabase;
+let dir: string;
+let blobs: BlobStore;
+
+beforeEach(async () => {
+  db = await createTestDatabase();
+  dir = mkdtempSync(path.join(os.tmpdir(), "formation-blob-gc-"));
+  blobs = new BlobStore({ dataDir: dir });
+});
+afterEach(async () => {
+  await db.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Stores a random blob last written `ageMs` ago. */
+async function blob(ageMs: number): Promise<string> {
+  const { digest } = await blobs.putBytes({ bytes: randomBytes(1000) });
+  const at = new Date(Date.now() - ageMs);
+  utimesSync(blobs.pathOf(digest), at, at);
+  return digest;
+}
+
+async function build(opts: { id: string; contextDigest: string; imageDigest?: string }) {
+  await db.prisma.build.create({
+    data: {
+      id: opts.id,
+      owner: "0xowner",
+      name: "app",
+      formfile: "{}",
+      contextDigest: opts.contextDigest,
+      contextSizeBytes: 1000,
+      status: "built",
+      timeline: "[]",
+      imageDigest: opts.imageDigest ?? null,
+    },
+  });
+}
+
+function gc(intervalMs = 60_000) {
+  return new BlobGc({
+    blobs,
+    references: createBlobReferencesRepository(db.prisma),
+    contexts: createContextUploadsRepository(db.prisma),
+    graceMs: GRACE,
+    intervalMs,
+    log: createLogger("blob-gc-test"),
+  });
+}
+
+describe("BlobGc", () => {
+  it("deletes old unreferenced contexts and images (and their ownership rows), keeps the rest", async () => {
+    const uploads = createContextUploadsRepository(db.prisma);
+    const unusedContext = await blob(GRACE + HOUR);
+    await uploads.record({ digest: unusedContext, owner: "0xa", sizeBytes: 1000 });
+    await uploads.record({ digest: unusedContext, owner: "0xb", sizeBytes: 1000 });
+    const builtContext = await blob(GRACE + HOUR);
+    await uploads.record({ digest: builtContext, owner: "0xa", sizeBytes: 1000 });
+    const freshContext = await blob(HOUR);
+    await uploads.record({ digest: freshContext, owner: "0xa", sizeBytes: 1000 });
+    const builtImage = await blob(GRACE + HOUR);
+    const instanceImage = await blob(GRACE + HOUR);
+    const orphanImage = await blob(GRACE + HOUR);
+    await build({ id: "b1", contextDigest: builtContext, imageDigest: builtImage });
+    await createInstancesRepository(db.prisma).create({
+      id: "i1",
+      deploymentId: "d1",
+      buildId: "b-gone",
+      owner: "0xowner",
+      nodeId: "n1",
+      status: "running",
+      desired: "running",
+      formnetIp: null,
+      imageDigest: instanceImage,
+      vcpu: 1,
+      memoryMb: 512,
+      diskGb: 5,
+    });
+    const staleTemp = path.join(blobs.root, ".tmp-stale");
+    const liveTemp = path.join(blobs.root, ".tmp-live");
+    writeFileSync(staleTemp, "x");
+    writeFileSync(liveTemp, "x");
+    const old = new Date(Date.now() - GRACE - HOUR);
+    utimesSync(staleTemp, old, old);
+
+    const result = await gc().sweep();
+
+    expect(result.deleted.sort()).toEqual([unusedContext, orphanImage].sort());
+    expect(result.freedBytes).toBe(2000);
+    expect(result.tempFiles).toBe(1);
+    expect(await blobs.size(unusedContext)).toBeNull();
+    expect(await blobs.size(orphanImage)).toBeNull();
+    for (const kept of [builtContext, freshContext, builtImage, instanceImage])
+      expect(await blobs.size(kept)).toBe(1000);
+    expect(existsSync(staleTemp)).toBe(false);
+    expect(existsSync(liveTemp)).toBe(true);
+    // Deleting a blob drops every uploader's row, which frees their quota.
+    expect(await uploads.find({ digest: unusedContext, owner: "0xa" })).toBeNull();
+    expect(await uploads.usedBytes("0xa")).toBe(2000);
+    expect(await uploads.usedBytes("0xb")).toBe(0);
+
+    // A second sweep has nothing left to do.
+    expect((await gc().sweep()).deleted).toEqual([]);
+  });
+
+  it("counts age from the latest upload: re-uploading the bytes restarts the grace period", async () => {
+    const digest = await blob(GRACE + HOUR);
+    // The same bytes again: a re-upload renames a fresh file into place.
+    await blobs.putBytes({ bytes: readFileSync(blobs.pathOf(digest)), expectedDigest: digest });
+    expect((await gc().sweep()).deleted).toEqual([]);
+    expect(await blobs.size(digest)).toBe(1000);
+  });
+
+  it("sweeps periodically once started, and stop() waits for a sweep in flight", async () => {
+    const digest = await blob(GRACE + HOUR);
+    const sweeper = gc(20);
+    sweeper.start();
+    try {
+      await eventually(async () => (await blobs.size(digest)) === null, {
+        what: "the GC to delete the blob",
+      });
+    } finally {
+      await sweeper.stop();
+    }
+  });
+});
