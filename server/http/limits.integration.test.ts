@@ -138,6 +138,8 @@ describe("request limits (real console over HTTP)", () => {
     expect(body.error.json.message).toBe(`Too many requests; retry in ${retryAfter} s`);
     expect(await c.runtime.db.siweNonce.count()).toBe(20);
     expect(c.runtime.limits.rejections().authPerIp).toBe(20);
+    // Never limited: the client that is being refused still gets its health check.
+    expect((await fetch(`${c.url}/healthz`)).status).toBe(200);
   });
 
   it("keeps /healthz fast (p99 < 50 ms) while one client floods auth.nonce", async () => {
