@@ -22,7 +22,7 @@ CREATE INDEX "Instance_imageDigest_idx" ON "Instance"("imageDigest");
 
 -- Written by hand (issue #23): consoles before this migration accepted any WireGuard key, so a
 -- key may be held twice. Keep one holder per key before the unique index: a node keeps its key,
--- otherwise the earliest member does (ties by address); the others must join with a new key.
+-- otherwise the earliest member does (ties by address), and the others must join with a new key.
 DELETE FROM "FormnetAddress"
 WHERE "publicKey" IS NOT NULL AND EXISTS (
     SELECT 1 FROM "FormnetAddress" AS "keeper"
