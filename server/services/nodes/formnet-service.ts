@@ -26,7 +26,7 @@ export function deviceRef(owner: string, publicKey: string): string {
 export function keyTakenError(kind: TFormnetKind): AppError {
   const fix =
     kind === "node"
-      ? "generate a new node key (remove the agent's formnet key file and restart it)"
+      ? "generate a new node key: stop the agent, delete formnet/wg.key in its data directory and start it again"
       : "generate a new key: delete formnet/formnet.key in the CLI's config directory and run `form manage join` again";
   return new AppError(
     "CONFLICT",
