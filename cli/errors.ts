@@ -49,7 +49,10 @@ const APP_CODE_HINTS: Record<string, { kind: TCliErrorKind; hint: string }> = {
     kind: "user",
     hint: "a precondition failed — check `form pack status` and retry when ready",
   },
-  PAYLOAD_TOO_LARGE: { kind: "user", hint: "make the build context smaller (add a .formignore)" },
+  PAYLOAD_TOO_LARGE: {
+    kind: "user",
+    hint: "the request is over the console's limit named above — for a build context, leave files out with a .formignore",
+  },
   NONCE_REUSED: { kind: "remote", hint: "the request was replayed or sent twice — retry the command" },
   RATE_LIMITED: { kind: "remote", hint: "too many requests — wait a moment and retry" },
   UNAVAILABLE: { kind: "remote", hint: "the console is temporarily unavailable — retry shortly" },

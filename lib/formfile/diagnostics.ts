@@ -1,3 +1,5 @@
+import { escapeControlCharacters } from "./text";
+
 /** A problem found in a Formfile: 1-based `line:column` of the offending token, what is wrong, how to fix it. */
 export type TDiagnostic = {
   line: number;
@@ -15,7 +17,9 @@ export type TPosition = { line: number; column: number };
  */
 export function formatDiagnostic(path: string, d: TDiagnostic): string {
   const where = d.line > 0 ? `${path}:${d.line}:${d.column}` : path;
-  return d.hint ? `${where}: ${d.message} — ${d.hint}` : `${where}: ${d.message}`;
+  // Messages quote the user's text: never print its control bytes raw to a terminal.
+  const text = d.hint ? `${where}: ${d.message} — ${d.hint}` : `${where}: ${d.message}`;
+  return escapeControlCharacters(text);
 }
 
 /** Levenshtein distance, used for "did you mean …?" hints. */

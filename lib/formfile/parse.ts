@@ -18,6 +18,7 @@ import { logicalLines, type TLogicalLine, tokenize } from "./lexer";
 import { LIMITS } from "./rules";
 import { CRYPT_SALT_PATTERN, randomCryptSalt, sha512Crypt } from "./sha512-crypt";
 import { newState, type TFormfileLocations, type TInstructionContext, type TParseState } from "./state";
+import { checkFormfileText } from "./text";
 import { handleUser } from "./user";
 
 type THandler = (ctx: TInstructionContext) => void;
@@ -181,6 +182,8 @@ export function parseFormfile(text: string, opts: TParseOptions = {}): TParseRes
   if (opts.salt !== undefined && !CRYPT_SALT_PATTERN.test(opts.salt)) {
     throw new RangeError("parseFormfile: salt must be 1–16 characters of ./0-9A-Za-z");
   }
+  const notText = checkFormfileText(text);
+  if (notText) return { ok: false, errors: [notText] };
   const state = newState();
   const { lines, warnings } = logicalLines(text);
   state.warnings.push(...warnings);
