@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,30 @@ describe("form pack validate (child process)", () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a binary Formfile gets one error and no raw control bytes on the terminal", async () => {
+    const binary = join(dir, "binary");
+    await mkdir(binary);
+    const garbage = Buffer.from(Array.from({ length: 600 }, (_, i) => (i * 37 + 11) % 256));
+    await writeFile(join(binary, "Formfile"), Buffer.concat([Buffer.from("NAME x\n\u001b[2J"), garbage]));
+    const { code, stdout, stderr } = await form(["pack", "validate", binary], dir);
+    expect(code).not.toBe(0);
+    const printed = stdout + stderr;
+    expect([...printed].filter((c) => (c.codePointAt(0) ?? 0) < 0x20 && c !== "\n")).toEqual([]);
+    expect(printed.trim().split("\n")).toHaveLength(1);
+    expect(printed).toContain("Formfile:2:1: the Formfile contains the control character U+001B");
+  });
+
+  it("a 3 MB Formfile is told the Formfile limit, not to shrink the build context", async () => {
+    const big = join(dir, "big");
+    await mkdir(big);
+    const body = `NAME big\nUSER username:dev passwd:secret\n${"RUN echo hello\n".repeat(200_000)}`;
+    await writeFile(join(big, "Formfile"), body);
+    const { code, stdout, stderr } = await form(["pack", "validate", big], dir);
+    expect(code).not.toBe(0);
+    expect(stdout + stderr).toMatch(/the Formfile is 2\.\d MiB; a Formfile may be at most 256 KiB/);
+    expect(stdout + stderr).not.toContain("build context smaller");
   });
 
   it("accepts the example directory and prints a summary", async () => {
