@@ -13,7 +13,13 @@ export function makeTrpcClient() {
       splitLink({
         condition: (op) => isNonJsonSerializable(op.input),
         true: httpLink({ url: "/api/trpc", transformer: superjson }),
-        false: httpBatchLink({ url: "/api/trpc", transformer: superjson, maxURLLength: 4000 }),
+        false: httpBatchLink({
+          url: "/api/trpc",
+          transformer: superjson,
+          maxURLLength: 4000,
+          // The console refuses batches of more than 20 procedures (FORMATION_LIMIT_TRPC_BATCH).
+          maxItems: 20,
+        }),
       }),
     ],
   });

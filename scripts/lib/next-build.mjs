@@ -12,6 +12,8 @@ const INPUTS = [
   "public",
   "core",
   "next.config.mjs",
+  "proxy.ts",
+  "instrumentation-client.ts",
   "postcss.config.mjs",
   "package-lock.json",
 ];

@@ -29,6 +29,9 @@ export function guardBody(opts: {
   const state = { expired: false };
   if (!hasBody(req)) return state;
   const started = Date.now();
+  // Captured now: Node sets `req.socket` to null once the response released the connection, and
+  // `done` still runs after that (on the request's close).
+  const socket = req.socket;
   let idleTimer: NodeJS.Timeout | undefined;
 
   const expire = (idle: boolean) => {
@@ -36,11 +39,11 @@ export function guardBody(opts: {
     state.expired = true;
     done();
     if (res.headersSent) {
-      req.socket.destroy();
+      socket.destroy();
       return;
     }
     res.shouldKeepAlive = false;
-    res.once("finish", () => req.socket.destroy());
+    res.once("finish", () => socket.destroy());
     opts.answer(res, { waitedMs: Date.now() - started, idle });
   };
   const totalTimer = setTimeout(() => expire(false), opts.totalMs);
@@ -55,12 +58,12 @@ export function guardBody(opts: {
   const done = () => {
     clearTimeout(totalTimer);
     clearTimeout(idleTimer);
-    req.socket.off("data", armIdle);
+    socket.off("data", armIdle);
   };
   armIdle();
   // Listening to "data" would switch the stream to flowing mode and steal the body from the
   // handler; the socket sees every chunk without consuming the request stream.
-  if (idleMs !== undefined) req.socket.on("data", armIdle);
+  if (idleMs !== undefined) socket.on("data", armIdle);
   req.once("end", done);
   req.once("close", done);
   return state;
