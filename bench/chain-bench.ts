@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   await withDevnet(async (d) => {
     const chain = chainFromConfig({ chainId: d.chainId, rpcUrl: d.rpcUrl });
     const client = createPublicClient({ chain, transport: http(d.rpcUrl), pollingInterval: 10 });
-    const test = createTestClient({ chain, mode: "hardhat", transport: http(d.rpcUrl) });
+    const test = createTestClient({ chain, mode: "hardhat", transport: http(d.adminRpcUrl) });
     const admission = createAdmission({
       rpcUrl: d.rpcUrl,
       chainId: d.chainId,

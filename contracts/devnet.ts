@@ -18,6 +18,7 @@ import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { createLogger, type Logger } from "../core/log";
 import { chainFromConfig, DEVNET_CHAIN_ID } from "../lib/chain/config";
 import { defaultDeployParams, deployWithClients, type TDeployParams } from "./deploy";
+import { startRpcFilter, type TRpcFilter } from "./rpc-filter";
 
 /**
  * The embedded local chain: a Hardhat 2 node in a child process with the Orchestrator deployed by
@@ -43,7 +44,10 @@ export type TDevnetOptions = {
 };
 
 export type TDevnet = {
+  /** The public RPC: reads and eth_sendRawTransaction; no unlocked-account or test-control calls. */
   rpcUrl: string;
+  /** Hardhat's own RPC on a random loopback port, with test controls (evm_*, hardhat_*): tests only. */
+  adminRpcUrl: string;
   chainId: number;
   /** Funded private keys; index 0 deployed the contract and is its governance and treasury. */
   accounts: Hex[];
@@ -86,8 +90,10 @@ export async function startDevnet(options: TDevnetOptions): Promise<TDevnet> {
   await mkdir(workDir, { recursive: true });
 
   const args = ["-r", join(contractsDir, "exit-with-parent.cjs"), hardhatCli, "node"];
-  args.push("--config", join(contractsDir, "hardhat.config.cjs"), "--hostname", hostname);
-  args.push("--port", String(options.port));
+  // Hardhat itself listens on a random loopback port; the public port is the RPC filter's
+  // (contracts/rpc-filter.ts), which refuses calls that would use the node's unlocked accounts.
+  args.push("--config", join(contractsDir, "hardhat.config.cjs"), "--hostname", "127.0.0.1");
+  args.push("--port", "0");
   const command = `${process.execPath} ${args.join(" ")}`;
   const started = performance.now();
   const child = spawn(process.execPath, args, {
@@ -102,14 +108,20 @@ export async function startDevnet(options: TDevnetOptions): Promise<TDevnet> {
       FORCE_COLOR: "0",
     },
   });
-  const stop = () => stopChild(child);
+  let filter: TRpcFilter | undefined;
+  const stop = async () => {
+    await filter?.close();
+    await stopChild(child);
+  };
   try {
-    const rpcUrl = await waitForListening({ child, command, deadline, log });
+    const adminRpcUrl = await waitForListening({ child, command, deadline, log });
+    filter = await startRpcFilter({ upstream: adminRpcUrl, hostname, port: options.port, logger: log });
+    const rpcUrl = filter.url;
     const chain = chainFromConfig({ chainId: DEVNET_CHAIN_ID, rpcUrl });
     const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
     await pollUntil(deadline, async () => (await publicClient.getChainId()) === DEVNET_CHAIN_ID);
     // Hardhat logs every RPC call to stdout; the console and agents poll, so that would be a firehose.
-    await createTestClient({ chain, mode: "hardhat", transport: http(rpcUrl) }).setLoggingEnabled(false);
+    await createTestClient({ chain, mode: "hardhat", transport: http(adminRpcUrl) }).setLoggingEnabled(false);
     const rpcReadyMs = performance.now() - started;
 
     const accounts = devnetPrivateKeys();
@@ -134,7 +146,7 @@ export async function startDevnet(options: TDevnetOptions): Promise<TDevnet> {
       { ...info, rpcReadyMs: Math.round(rpcReadyMs), deployedMs: Math.round(deployedMs) },
       "devnet ready",
     );
-    return { ...info, accounts, timings: { rpcReadyMs, deployedMs }, stop };
+    return { ...info, adminRpcUrl, accounts, timings: { rpcReadyMs, deployedMs }, stop };
   } catch (err) {
     await stop();
     if (err instanceof DevnetStartError) throw err;

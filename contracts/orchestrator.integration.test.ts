@@ -54,7 +54,11 @@ const asserted = new Set<string>();
 
 const chain = () => chainFromConfig({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl });
 const testClient = () =>
-  createTestClient({ chain: chain(), mode: "hardhat", transport: http(devnet.rpcUrl, { retryCount: 0 }) });
+  createTestClient({
+    chain: chain(),
+    mode: "hardhat",
+    transport: http(devnet.adminRpcUrl, { retryCount: 0 }),
+  });
 const walletFor = (key: Hex) =>
   createWalletClient({
     chain: chain(),
@@ -301,7 +305,7 @@ describe("unbonding", () => {
     const wallet = createWalletClient({
       chain: chain(),
       account: rejecting,
-      transport: http(devnet.rpcUrl, { retryCount: 0 }),
+      transport: http(devnet.adminRpcUrl, { retryCount: 0 }),
     });
     await mined(registerOperator({ ...ref(wallet), ...profile(rejecting), stake: ONE }));
     await mined(deregisterOperator(ref(wallet)));

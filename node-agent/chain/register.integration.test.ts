@@ -19,7 +19,7 @@ const publicClient = () => createPublicClient({ chain: chain(), transport: http(
 
 async function fundedKey() {
   const key = generatePrivateKey();
-  const test = createTestClient({ chain: chain(), mode: "hardhat", transport: http(devnet.rpcUrl) });
+  const test = createTestClient({ chain: chain(), mode: "hardhat", transport: http(devnet.adminRpcUrl) });
   await test.setBalance({ address: privateKeyToAccount(key).address, value: parseEther("10") });
   return key;
 }

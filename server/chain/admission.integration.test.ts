@@ -41,7 +41,11 @@ async function fundedWallet() {
     account: privateKeyToAccount(generatePrivateKey()),
     transport: transport(),
   }).extend(publicActions);
-  const test = createTestClient({ chain: chain(), mode: "hardhat", transport: transport() });
+  const test = createTestClient({
+    chain: chain(),
+    mode: "hardhat",
+    transport: http(devnet.adminRpcUrl, { retryCount: 0 }),
+  });
   await test.setBalance({ address: wallet.account.address, value: parseEther("10") });
   return wallet;
 }
