@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEVNET_POLICY, type TNetworkPolicy, ZNetworkPolicy } from "@/lib/formfile/policy";
+import { DEFAULT_MAX_DEVICES_PER_USER } from "@/server/services/nodes/formnet-service";
 
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -36,7 +37,27 @@ export const ZControlPlaneEnv = z.object({
   FORMATION_PEERS_COALESCE_MS: ms(250),
   FORMATION_PEERS_COALESCE_MAX_MS: ms(2_000),
   FORMATION_PEERS_PAGE_SIZE: z.coerce.number().int().positive().default(2_000),
+  /** Devices one account may have joined to formnet at once. */
+  FORMATION_FORMNET_MAX_DEVICES: z.coerce.number().int().positive().default(DEFAULT_MAX_DEVICES_PER_USER),
+  /** Bytes of uploaded build contexts one account may hold. */
+  FORMATION_CONTEXT_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 * 1024 * 1024),
+  /** Age after which a blob no build or instance references is deleted. */
+  FORMATION_BLOB_GC_GRACE_MS: ms(24 * 3600_000),
+  /** How often the blob GC sweeps the blob store. */
+  FORMATION_BLOB_GC_INTERVAL_MS: ms(10 * 60_000),
 });
+
+/** Per-user limits and the blob GC's timing (docs/console.md, "Ownership and quotas"). */
+export type TResourceLimits = {
+  formnetMaxDevices: number;
+  contextQuotaBytes: number;
+  blobGcGraceMs: number;
+  blobGcIntervalMs: number;
+};
 
 export type TControlPlaneConfig = {
   heartbeatIntervalMs: number;
@@ -65,6 +86,7 @@ export type TControlPlaneConfig = {
   peersCoalesceMaxMs: number;
   /** Peers per `formnet.peers` frame of a full list sent to delta-capable agents (frame limit). */
   peersPageSize: number;
+  limits: TResourceLimits;
 };
 
 /** Parses the control-plane settings; throws one error naming every bad variable. */
@@ -104,5 +126,11 @@ export function loadControlPlaneConfig(
     peersCoalesceMs: e.FORMATION_PEERS_COALESCE_MS,
     peersCoalesceMaxMs: e.FORMATION_PEERS_COALESCE_MAX_MS,
     peersPageSize: e.FORMATION_PEERS_PAGE_SIZE,
+    limits: {
+      formnetMaxDevices: e.FORMATION_FORMNET_MAX_DEVICES,
+      contextQuotaBytes: e.FORMATION_CONTEXT_QUOTA_BYTES,
+      blobGcGraceMs: e.FORMATION_BLOB_GC_GRACE_MS,
+      blobGcIntervalMs: e.FORMATION_BLOB_GC_INTERVAL_MS,
+    },
   };
 }

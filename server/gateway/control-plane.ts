@@ -25,7 +25,6 @@ import { createNodesRepository } from "@/server/db/repositories/nodes-repository
 import { BlobGc } from "@/server/services/blobs/blob-gc";
 import { BlobStore } from "@/server/services/blobs/blob-store";
 import { ContextUploads } from "@/server/services/blobs/context-uploads";
-import { loadResourceLimits, type TResourceLimits } from "@/server/services/blobs/limits";
 import { BuildService } from "@/server/services/builds/build-service";
 import { DeploymentService } from "@/server/services/deployments/deployment-service";
 import { Reconciler } from "@/server/services/deployments/reconciler";
@@ -49,8 +48,6 @@ export type TControlPlaneOptions = {
   notifier: Notifier;
   admission: TAdmissionCheck;
   log: Logger;
-  /** Per-user limits and blob GC timing; default: from the environment (services/blobs/limits.ts). */
-  limits?: TResourceLimits;
 };
 
 type TErrorFrame = TMessageOf<TConsoleToAgent, "error">;
@@ -110,7 +107,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       contextUploads: createContextUploadsRepository(db),
     };
     const c = options.config;
-    const limits = options.limits ?? loadResourceLimits();
+    const limits = c.limits;
     this.blobs = new BlobStore({ dataDir: options.dataDir });
     this.contexts = new ContextUploads({
       repo: this.repos.contextUploads,
