@@ -187,6 +187,9 @@ describe("form CLI against a real console", () => {
       const run = await form(["manage", verb, "--build-id", buildId, "--json"]);
       expect(run.code, `${verb}: ${run.stderr}`).toBe(0);
       expect(jsonOf<unknown[]>(run)).toHaveLength(1);
+      // Without --instance, delete ends the whole deployment in one call.
+      if (verb === "delete")
+        expect(jsonOf<unknown[]>(run)[0]).toMatchObject({ deletedInstances: [expect.any(String)] });
     }
     const bogus = await form([
       "manage",

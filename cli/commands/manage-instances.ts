@@ -36,6 +36,10 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
         ? `build ${buildId.slice(0, 12)} has no instances — ship it first`
         : `no instance ${opts.instance} in build ${buildId.slice(0, 12)} — list them with \`form manage get-ip --build-id ${buildId}\``,
     );
+  if (action === "delete" && opts.instance === undefined) {
+    await deleteDeployments(out, session, buildId, targets);
+    return;
+  }
   const results = [];
   for (const target of targets) {
     out.progress(`${action} ${target.instanceId}…`);
@@ -63,6 +67,37 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
   );
 }
 
+/**
+ * `delete --build-id B` without `--instance`: ends the deployment(s) running B in one signed call
+ * each, so no replica is placed again on the capacity the deleted ones free.
+ */
+async function deleteDeployments(
+  out: Output,
+  session: Awaited<ReturnType<typeof openSession>>,
+  buildId: string,
+  targets: { deploymentId: string }[],
+): Promise<void> {
+  const results = [];
+  for (const deploymentId of new Set(targets.map((t) => t.deploymentId))) {
+    out.progress(`delete deployment ${deploymentId}…`);
+    const params = { deploymentId };
+    results.push(
+      await session.call(async (api) =>
+        api.instances.deleteDeployment.mutate(await session.sign("deployment.delete", params)),
+      ),
+    );
+  }
+  out.result(
+    results,
+    results
+      .map(
+        (r) =>
+          `deleted deployment ${r.name} (build ${buildId.slice(0, 12)}): ${r.deletedInstances.length} instance(s) being removed, none will be placed again`,
+      )
+      .join("\n"),
+  );
+}
+
 /** Adds get-ip and the instance lifecycle verbs to the `manage` command group. */
 export function registerManageInstances(manage: Command): void {
   const getIpCommand = manage
@@ -80,7 +115,7 @@ export function registerManageInstances(manage: Command): void {
     ["start", "start stopped instances of a build"],
     ["stop", "stop a build's instances (the VM is shut down, its disk kept)"],
     ["restart", "restart a build's instances"],
-    ["delete", "delete a build's instances and their disks"],
+    ["delete", "delete a build's deployment: all its instances and their disks (--instance: just that one)"],
   ];
   for (const [action, description] of verbs) {
     const command = manage

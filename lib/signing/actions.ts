@@ -10,6 +10,7 @@ export const SIGNED_ACTIONS = [
   "instance.restart",
   "instance.delete",
   "deployment.rollback",
+  "deployment.delete",
   "formnet.join",
   "formnet.leave",
 ] as const;

@@ -158,6 +158,42 @@ describe("scheduler", () => {
     await eventually(async () => (await running(v1)).length === 1 && (await running(v2)).length === 0);
   });
 
+  it("deletes a whole deployment in one call: every replica goes, none is placed on the freed node", async () => {
+    await autoAgent(0);
+    const buildId = await builtBuild();
+    // 3 wanted on a 1-node network: 1 runs, 2 wait for capacity.
+    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 3 });
+    const depId = shipped.deployment.deploymentId;
+    const [first] = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    await expect(
+      platform.controlPlane.deployments.deleteDeployment({
+        owner: "0x0000000000000000000000000000000000000001",
+        deploymentId: depId,
+      }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+
+    const deleted = await platform.controlPlane.deployments.deleteDeployment({ owner, deploymentId: depId });
+    expect(deleted).toEqual({ deploymentId: depId, name: "web", deletedInstances: [first?.instanceId] });
+    await eventually(
+      async () =>
+        (await platform.controlPlane.repos.instances.find(first?.instanceId ?? ""))?.status === "deleted",
+    );
+    // The freed node is a candidate again, yet a reconcile places nothing: the deployment wants 0.
+    await platform.controlPlane.reconciler.reconcile(depId);
+    const live = (await platform.controlPlane.repos.instances.byDeployment(depId)).filter(
+      (i) => i.desired !== "deleted",
+    );
+    expect(live).toEqual([]);
+    expect(await platform.controlPlane.deployments.deployments({ owner })).toEqual([]);
+    // Shipping the name again starts it over.
+    const again = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    expect(again.deployment.deploymentId).toBe(depId);
+    await eventually(async () => (await running(buildId)).length === 1);
+  });
+
   it("fails a replica that does not boot within the boot deadline and places it elsewhere", async () => {
     await platform.close();
     platform = await startTestPlatform({

@@ -12,7 +12,8 @@ type TAction = "start" | "stop" | "restart" | "delete";
 const CONFIRM: Partial<Record<TAction, string>> = {
   stop: "Stop this instance? Its VM shuts down until you start it again.",
   restart: "Restart this instance? Open SSH sessions will drop.",
-  delete: "Delete this instance? Its VM and disk are destroyed; this cannot be undone.",
+  delete:
+    "Delete this replica? Its VM and disk are destroyed and the deployment keeps one replica fewer; this cannot be undone.",
 };
 
 /** Start / stop / restart / delete (each signed; destructive ones confirmed) and rollback. */
@@ -75,8 +76,25 @@ export function InstanceActions(props: {
     onSettled: refresh,
   });
 
+  const removeDeployment = useMutation({
+    mutationFn: async () => {
+      if (!deployment) return null;
+      const question = `Delete the deployment ${deployment.name}? All its replicas and their disks are destroyed and none is placed again; ship the build to start over.`;
+      if (!window.confirm(question)) return null;
+      const envelope = await sign({
+        action: "deployment.delete",
+        params: { deploymentId: deployment.deploymentId },
+      });
+      const result = await client.instances.deleteDeployment.mutate(envelope);
+      router.push("/instances");
+      return result;
+    },
+    onSettled: refresh,
+  });
+
   const stopped = props.desired === "stopped" || props.status === "stopped";
-  const error = act.error ?? rollback.error;
+  const pending = act.isPending || rollback.isPending || removeDeployment.isPending;
+  const error = act.error ?? rollback.error ?? removeDeployment.error;
   return (
     <div className="space-y-3">
       <div className="flex flex-wrap gap-2">
@@ -114,8 +132,19 @@ export function InstanceActions(props: {
           disabled={act.isPending}
           onClick={() => act.mutate("delete")}
         >
-          Delete
+          Delete replica
         </button>
+        {deployment ? (
+          <button
+            type="button"
+            className={buttonClass.danger}
+            data-testid="delete-deployment"
+            disabled={removeDeployment.isPending}
+            onClick={() => removeDeployment.mutate()}
+          >
+            Delete deployment
+          </button>
+        ) : null}
       </div>
       {candidates.length > 0 ? (
         <div className="flex flex-wrap items-center gap-2 text-sm">
@@ -142,9 +171,7 @@ export function InstanceActions(props: {
           </button>
         </div>
       ) : null}
-      {act.isPending || rollback.isPending ? (
-        <p className="text-sm text-slate-500">Confirm in your wallet…</p>
-      ) : null}
+      {pending ? <p className="text-sm text-slate-500">Confirm in your wallet…</p> : null}
       {error ? (
         <p role="alert" className="text-sm text-red-600 dark:text-red-400">
           {actionErrorMessage(error)}

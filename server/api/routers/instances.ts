@@ -11,7 +11,11 @@ import {
   ZOnChainCheck,
 } from "@/server/services/deployments/commitment-dto";
 import type { TShipResult } from "@/server/services/deployments/deployment-service";
-import { ZDeploymentDto, ZInstanceDto } from "@/server/services/deployments/instance-dto";
+import {
+  ZDeleteDeploymentResult,
+  ZDeploymentDto,
+  ZInstanceDto,
+} from "@/server/services/deployments/instance-dto";
 import { controlPlaneOf } from "./control-plane-context";
 
 const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
@@ -150,6 +154,18 @@ export const instancesRouter = createTRPCRouter({
   stop: actionProcedure("stop"),
   restart: actionProcedure("restart"),
   delete: actionProcedure("delete"),
+  /** Deletes a whole deployment: every replica, and nothing is placed for it afterwards. */
+  deleteDeployment: signedProcedure(
+    "deployment.delete",
+    z.object({ deploymentId: z.string().min(1).max(64) }),
+  )
+    .output(ZDeleteDeploymentResult)
+    .mutation(async ({ ctx, input }) =>
+      controlPlaneOf(ctx).deployments.deleteDeployment({
+        owner: ctx.actor.address,
+        deploymentId: input.params.deploymentId,
+      }),
+    ),
 
   /** The caller's instances (admins: `all`), optionally of one build. */
   list: protectedProcedure

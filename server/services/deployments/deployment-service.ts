@@ -5,7 +5,13 @@ import type { TDeploymentsRepository } from "@/server/db/repositories/deployment
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
 import type { JobService } from "@/server/services/jobs/job-service";
-import { type TDeploymentDto, type TInstanceDto, toDeploymentDto, toInstanceDto } from "./instance-dto";
+import {
+  type TDeleteDeploymentResult,
+  type TDeploymentDto,
+  type TInstanceDto,
+  toDeploymentDto,
+  toInstanceDto,
+} from "./instance-dto";
 import type { Reconciler } from "./reconciler";
 
 export type TInstanceAction = "start" | "stop" | "restart" | "delete";
@@ -138,6 +144,28 @@ export class DeploymentService {
     return toInstanceDto((await this.#o.instances.find(row.id)) ?? row);
   }
 
+  /**
+   * Ends a deployment in one call: its desired replica count becomes 0 (so nothing waiting is
+   * placed later) and every replica, of any build, is deleted. Shipping the name again starts over.
+   */
+  async deleteDeployment(opts: { owner: string; deploymentId: string }): Promise<TDeleteDeploymentResult> {
+    const owner = opts.owner.toLowerCase();
+    const dep = await this.#o.deployments.find(opts.deploymentId);
+    if (!dep || dep.owner !== owner)
+      throw new AppError("NOT_FOUND", `No deployment ${opts.deploymentId} of yours`);
+    await this.#o.deployments.upsert({ ...dep, replicas: 0 });
+    const live = (await this.#o.instances.byDeployment(dep.id)).filter(
+      (i) => i.desired !== "deleted" && i.status !== "deleted",
+    );
+    for (const instance of live)
+      await this.#o.reconciler.deleteInstance(instance, "deployment deleted by the owner");
+    // Runs after any reconcile already in flight (per-deployment lock), which read the old count:
+    // whatever it placed meanwhile is surplus now and goes too.
+    await this.#o.reconciler.reconcile(dep.id);
+    this.#o.log.info({ deploymentId: dep.id, name: dep.name, deleted: live.length }, "deployment deleted");
+    return { deploymentId: dep.id, name: dep.name, deletedInstances: live.map((i) => i.id) };
+  }
+
   /** Instances visible to the viewer (own, or all for admins), optionally of one build. */
   async list(opts: { owner: string | null; buildId?: string }): Promise<TInstanceDto[]> {
     const rows = opts.buildId
@@ -152,6 +180,7 @@ export class DeploymentService {
     const rows = await this.#o.deployments.list({
       ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
     });
-    return rows.map(toDeploymentDto);
+    // A deleted deployment wants 0 replicas: it is gone for its owner (shipping the name revives it).
+    return rows.filter((r) => r.replicas > 0).map(toDeploymentDto);
   }
 }

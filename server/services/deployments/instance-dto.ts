@@ -33,6 +33,15 @@ export const ZDeploymentDto = z.object({
 });
 export type TDeploymentDto = z.infer<typeof ZDeploymentDto>;
 
+/** What `instances.deleteDeployment` answers. */
+export const ZDeleteDeploymentResult = z.object({
+  deploymentId: z.string(),
+  name: z.string(),
+  /** Replicas whose VMs are being deleted. */
+  deletedInstances: z.array(z.string()),
+});
+export type TDeleteDeploymentResult = z.infer<typeof ZDeleteDeploymentResult>;
+
 export function toInstanceDto(row: TInstanceRow): TInstanceDto {
   const metrics = row.lastMetrics ? ZMetrics.safeParse(JSON.parse(row.lastMetrics)) : null;
   return {
