@@ -158,6 +158,38 @@ describe("scheduler", () => {
     await eventually(async () => (await running(v1)).length === 1 && (await running(v2)).length === 0);
   });
 
+  it("a node that declines builds while busy delays them, never fails them", async () => {
+    // The agent is "busy" for its first three build offers (as at its concurrency limit), then builds.
+    let declines = 0;
+    await autoAgent(0, {
+      onOffer: async (offer: TOffer, agent) => {
+        if (offer.kind === "build" && declines < 3) {
+          declines += 1;
+          agent.send({ type: "job.decline", jobId: offer.jobId, reason: "at its concurrency limit" });
+          return;
+        }
+        if (offer.kind === "build") await completeBuild({ url: platform.url, agent, offer });
+      },
+    });
+    const context = randomBytes(128);
+    const dto = await platform.controlPlane.builds.create({
+      owner,
+      formfile: testFormfile("web"),
+      context,
+      contextDigest: sha256Digest(context),
+    });
+    // Backed off 1 + 2 + 4 s between the declines (builds allow 3 attempts: declines used to burn them).
+    const status = await eventually(
+      async () => {
+        const row = await platform.controlPlane.repos.builds.find(dto.buildId);
+        return row?.status === "built" || row?.status === "failed" ? row.status : null;
+      },
+      { what: "build to finish", timeoutMs: 30_000 },
+    );
+    expect(status).toBe("built");
+    expect(declines).toBe(3);
+  }, 60_000);
+
   it("deletes a whole deployment in one call: every replica goes, none is placed on the freed node", async () => {
     await autoAgent(0);
     const buildId = await builtBuild();

@@ -197,7 +197,7 @@ export function createJobsRepository(db: TDatabase) {
     },
 
     /** Puts an active job back in the queue (untargeted jobs forget their node). */
-    async requeue(opts: { id: string; nodeId: string | null }): Promise<boolean> {
+    async requeue(opts: { id: string; nodeId: string | null; refundAttempt?: boolean }): Promise<boolean> {
       const job = await db.job.findUnique({ where: { id: opts.id } });
       if (!job) return false;
       const r = await db.job.updateMany({
@@ -206,7 +206,13 @@ export function createJobsRepository(db: TDatabase) {
           state: { in: ["leased", "running"] },
           ...(opts.nodeId === null ? {} : { nodeId: opts.nodeId }),
         },
-        data: { state: "queued", leaseExpiresAt: null, ...(job.targeted ? {} : { nodeId: null }) },
+        data: {
+          state: "queued",
+          leaseExpiresAt: null,
+          ...(job.targeted ? {} : { nodeId: null }),
+          // A node that declined never tried the job: its lease does not count as an attempt.
+          ...(opts.refundAttempt && job.attempts > 0 ? { attempts: { decrement: 1 } } : {}),
+        },
       });
       return r.count === 1;
     },

@@ -68,6 +68,72 @@ const stop = (id: string, nodeId: string | null = "n1", key = `stop:${id}`) =>
     maxAttempts: 2,
   });
 
+const boot = (id: string, nodeId = "n1") =>
+  jobs.enqueue({
+    kind: "boot",
+    payload: {
+      instanceId: id,
+      buildId: "b1",
+      imageUrl: "/api/agent/images/x",
+      imageDigest: `sha256:${"a".repeat(64)}`,
+      vcpu: 1,
+      memoryMb: 512,
+      diskGb: 5,
+      formnetIp: "10.42.1.2",
+      ownerPeers: [],
+    },
+    nodeId,
+    idempotencyKey: `boot:${id}`,
+    instanceId: id,
+    maxAttempts: 3,
+  });
+
+describe("JobService declines", () => {
+  it("a decline is no attempt: a busy node is backed off, not burnt through maxAttempts", async () => {
+    const job = await boot("i1");
+    const repo = createJobsRepository(db.prisma);
+    for (let round = 0; round < 6; round += 1) {
+      await jobs.dispatch();
+      const offers = links.offers("n1").length;
+      expect(offers).toBe(round + 1);
+      expect(await jobs.decline("n1", job.id, "at its concurrency limit")).toBe(true);
+      // Re-dispatching at once (what the decline's notification does) offers nothing: backed off.
+      await jobs.dispatch();
+      expect(links.offers("n1")).toHaveLength(offers);
+      expect(await repo.find(job.id)).toMatchObject({ state: "queued", attempts: 0 });
+      vi.advanceTimersByTime(30_000);
+    }
+    expect(events.some((e) => e.type === "failed")).toBe(false);
+    // Lifecycle jobs are never held back by a heavy job's decline.
+    await jobs.decline("n1", job.id, "busy");
+    await stop("i9");
+    expect(links.offers("n1").at(-1)).toMatchObject({ kind: "stop" });
+  });
+
+  it("the back-off doubles while the node keeps declining and ends when it finishes a job", async () => {
+    const job = await boot("i1");
+    await jobs.dispatch();
+    await jobs.decline("n1", job.id, "busy");
+    vi.advanceTimersByTime(1_001);
+    await jobs.dispatch();
+    expect(links.offers("n1")).toHaveLength(2);
+    await jobs.decline("n1", job.id, "busy");
+    vi.advanceTimersByTime(1_001);
+    await jobs.dispatch();
+    expect(links.offers("n1")).toHaveLength(2);
+    vi.advanceTimersByTime(1_000);
+    await jobs.dispatch();
+    expect(links.offers("n1")).toHaveLength(3);
+    await jobs.decline("n1", job.id, "busy");
+    // A job of that node finishing frees capacity: the queued boot is offered at once.
+    const other = await stop("i2");
+    await jobs.ack("n1", other.id);
+    await jobs.complete({ nodeId: "n1", jobId: other.id, result: { kind: "stop" } });
+    await jobs.dispatch();
+    expect(links.offers("n1").filter((o) => o.kind === "boot")).toHaveLength(4);
+  });
+});
+
 describe("JobService leases", () => {
   it("enqueue is idempotent by key and offers targeted jobs only to their node", async () => {
     const a = await stop("i1");

@@ -3,6 +3,7 @@ import type { Logger } from "@/core/log";
 import { type TJobResult, type TJobSpec, ZJobSpec } from "@/lib/protocol";
 import type { TJobRow, TJobsRepository } from "@/server/db/repositories/jobs-repository";
 import type { Notifier } from "@/server/gateway/notifier";
+import { DeclineBackoff } from "./decline-backoff";
 import type { AgentLinks, TJobEvent, TJobListener, TJobTiming } from "./types";
 
 export type TEnqueue = TJobSpec & {
@@ -36,10 +37,12 @@ export class JobService {
   readonly #now: () => Date;
   #dispatching = false;
   #dispatchAgain = false;
+  readonly #backoff: DeclineBackoff;
 
   constructor(options: TJobServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#backoff = new DeclineBackoff(() => this.#now().getTime());
   }
 
   onEvent(listener: TJobListener): void {
@@ -140,7 +143,7 @@ export class JobService {
     for (const job of untargeted) {
       const free = connected
         .map((id) => ({ id, load: busy.get(id) ?? 0 }))
-        .filter((n) => n.load < this.#o.timing.maxBuildsPerNode)
+        .filter((n) => n.load < this.#o.timing.maxBuildsPerNode && !this.#backoff.holds(n.id, job.kind))
         .sort((a, b) => a.load - b.load || Math.random() - 0.5);
       const target = free[0];
       if (!target) return;
@@ -167,6 +170,9 @@ export class JobService {
       await this.#failExhausted(job);
       return false;
     }
+    // A node that just declined (busy) is not offered work again until its back-off ends; the
+    // periodic dispatch offers it then.
+    if (this.#backoff.holds(nodeId, job.kind)) return false;
     if (
       !(await this.#o.jobs.lease({ id: job.id, nodeId, until: this.#until(this.#o.timing.ackTimeoutMs) }))
     ) {
@@ -227,6 +233,7 @@ export class JobService {
     if (!job) return false;
     if (job.state !== "leased" && job.state !== "running") return job.state === "done";
     await this.#o.jobs.touch({ id: jobId, nodeId, until: this.#until(this.#o.timing.leaseMs) });
+    if (job.kind === "build" || job.kind === "boot") this.#backoff.cleared(nodeId);
     if (job.state === "leased")
       await this.#emit({ type: "running", job: { ...job, state: "running" }, nodeId });
     return true;
@@ -235,7 +242,8 @@ export class JobService {
   async decline(nodeId: string, jobId: string, reason: string): Promise<boolean> {
     const job = await this.#held(jobId, nodeId);
     if (!job) return false;
-    if (await this.#o.jobs.requeue({ id: jobId, nodeId })) {
+    this.#backoff.declined(nodeId);
+    if (await this.#o.jobs.requeue({ id: jobId, nodeId, refundAttempt: true })) {
       await this.#emit({ type: "requeued", job, reason: `declined by node ${nodeId}: ${reason}` });
       await this.#o.notifier.publish("formation_jobs", job.targeted ? nodeId : "*");
     }
@@ -282,6 +290,7 @@ export class JobService {
       state: "done",
       result: JSON.stringify(opts.result),
     });
+    this.#backoff.cleared(opts.nodeId);
     // A duplicate completion (redelivery after a reconnect) is acknowledged but changes nothing.
     if (done) await this.#emit({ type: "completed", job, nodeId: opts.nodeId, result: opts.result });
     return true;
@@ -297,6 +306,7 @@ export class JobService {
       error: opts.reason,
       ...(opts.line === undefined ? {} : { errorLine: opts.line }),
     });
+    this.#backoff.cleared(opts.nodeId);
     if (failed) {
       await this.#emit({
         type: "failed",
