@@ -158,12 +158,28 @@ export class NodeAgent {
     await this.#store?.close();
     const ephemeral = process.env.FORMATION_AGENT_EPHEMERAL === "1";
     if (ephemeral) await this.#teardownHost();
+    else await this.#formnetDownIfIdle();
     this.#hypervisor?.close();
     for (const wake of this.#tokenWaiters) wake();
     await this.#writeStatus();
     this.#log.info(
       ephemeral ? "node agent stopped (host torn down)" : "node agent stopped (VMs keep running)",
     );
+  }
+
+  /**
+   * A stopping agent keeps formnet up while VMs run here (they stay reachable over WireGuard until
+   * it is back, and the next start adopts the interface); with no VM there is nothing to keep
+   * reachable, and a leftover wireguard-go holding the formnet CIDR would collide with the next
+   * formnet on this host.
+   */
+  async #formnetDownIfIdle(): Promise<void> {
+    const iface = this.#iface;
+    if (!iface || !this.#hypervisor) return;
+    const vms = await this.#hypervisor.list().catch(() => null);
+    if (vms === null || vms.length > 0) return;
+    await iface.down().catch((err: unknown) => this.#log.warn({ err }, "could not remove formnet"));
+    this.#iface = undefined;
   }
 
   /**
