@@ -30,7 +30,11 @@ const contractsDir = fileURLToPath(new URL(".", import.meta.url));
 const hardhatCli = createRequire(import.meta.url).resolve("hardhat/internal/cli/bootstrap.js");
 /** Hardhat's publicly known test mnemonic (also in hardhat.config.cjs). Never use these keys elsewhere. */
 const DEVNET_MNEMONIC = "test test test test test test test test test test test junk";
-const DEVNET_ACCOUNT_COUNT = 10;
+const DEVNET_ACCOUNT_COUNT = 32;
+/** Multinode host n (`FORMATION_NODES=N npm start`) operates with devnet account #(offset + n). */
+export const DEVNET_NODE_ACCOUNT_OFFSET = 10;
+/** Most multinode hosts the devnet funds (accounts #11 … #31). */
+export const DEVNET_MAX_NODES = DEVNET_ACCOUNT_COUNT - DEVNET_NODE_ACCOUNT_OFFSET - 1;
 
 export type TDevnetOptions = {
   /** RPC port; 0 picks a free one (tests). */
@@ -38,6 +42,8 @@ export type TDevnetOptions = {
   /** Where chain.json and Hardhat's work files go. */
   dataDir: string;
   hostname?: string;
+  /** Further addresses the RPC filter serves on the same port. */
+  alsoListen?: readonly string[];
   readyTimeoutMs?: number;
   deploy?: Partial<TDeployParams>;
   logger?: Logger;
@@ -74,11 +80,14 @@ export class DevnetStartError extends Error {
 
 /** The devnet's funded private keys, derived from Hardhat's test mnemonic. */
 export function devnetPrivateKeys(count = DEVNET_ACCOUNT_COUNT): Hex[] {
-  return Array.from({ length: count }, (_, addressIndex) => {
-    const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex }).getHdKey().privateKey;
-    if (key === null) throw new Error(`no private key for devnet account ${addressIndex}`);
-    return bytesToHex(key);
-  });
+  return Array.from({ length: count }, (_, addressIndex) => devnetPrivateKey(addressIndex));
+}
+
+/** The private key of devnet account #`addressIndex` (funded when below the devnet's count). */
+export function devnetPrivateKey(addressIndex: number): Hex {
+  const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex }).getHdKey().privateKey;
+  if (key === null) throw new Error(`no private key for devnet account ${addressIndex}`);
+  return bytesToHex(key);
 }
 
 /** Starts a Hardhat node, waits for its RPC, deploys the Orchestrator and writes `${dataDir}/chain.json`. */
@@ -115,7 +124,13 @@ export async function startDevnet(options: TDevnetOptions): Promise<TDevnet> {
   };
   try {
     const adminRpcUrl = await waitForListening({ child, command, deadline, log });
-    filter = await startRpcFilter({ upstream: adminRpcUrl, hostname, port: options.port, logger: log });
+    filter = await startRpcFilter({
+      upstream: adminRpcUrl,
+      hostname,
+      alsoListen: options.alsoListen,
+      port: options.port,
+      logger: log,
+    });
     const rpcUrl = filter.url;
     const chain = chainFromConfig({ chainId: DEVNET_CHAIN_ID, rpcUrl });
     const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
@@ -240,12 +255,15 @@ async function main(): Promise<void> {
       port: { type: "string", default: process.env.CHAIN_PORT ?? "8545" },
       "data-dir": { type: "string", default: process.env.FORMATION_DATA_DIR ?? ".data" },
       hostname: { type: "string", default: "127.0.0.1" },
+      // Extra addresses (comma-separated) served on the same port: the multinode underlay.
+      "also-listen": { type: "string", default: "" },
     },
   });
   const devnet = await startDevnet({
     port: Number(values.port),
     dataDir: values["data-dir"],
     hostname: values.hostname,
+    alsoListen: values["also-listen"].split(",").filter(Boolean),
     logger: log,
   });
   // The supervisor (scripts/start.mjs) waits for exactly this line.

@@ -19,7 +19,8 @@ module.exports = {
     hardhat: {
       chainId: 31337,
       // Hardhat's well-known test mnemonic: devnet.ts derives the same keys to hand out funded accounts.
-      accounts: { mnemonic: "test test test test test test test test test test test junk", count: 10 },
+      // 32 accounts: #0 deploys, #1 is the single-node agent, #9 relays, #11… are multinode hosts.
+      accounts: { mnemonic: "test test test test test test test test test test test junk", count: 32 },
       mining: { auto: true, interval: 0 },
     },
   },

@@ -124,31 +124,50 @@ async function handle(upstream: string, req: IncomingMessage, res: ServerRespons
 
 export type TRpcFilter = { url: string; close(): Promise<void> };
 
-/** Listens on `hostname:port` (0: a free port) and forwards allowed calls to `upstream`. */
+/**
+ * Listens on `hostname:port` (0: a free port) and forwards allowed calls to `upstream`. `alsoListen`
+ * adds addresses served on the same port (the multinode network's underlay address, so that node
+ * hosts reach the chain the way operators reach a public RPC).
+ */
 export async function startRpcFilter(opts: {
   upstream: string;
   hostname: string;
+  alsoListen?: readonly string[];
   port: number;
   logger: Logger;
 }): Promise<TRpcFilter> {
-  const server: Server = createServer((req, res) => {
-    handle(opts.upstream, req, res).catch((err: unknown) => {
-      opts.logger.warn({ err }, "chain RPC filter: request failed");
-      if (!res.headersSent) send(res, 502, rpcError(null, -32603, "the chain node did not answer"));
-      else res.destroy();
+  const serve = async (hostname: string, port: number): Promise<Server> => {
+    const server: Server = createServer((req, res) => {
+      handle(opts.upstream, req, res).catch((err: unknown) => {
+        opts.logger.warn({ err }, "chain RPC filter: request failed");
+        if (!res.headersSent) send(res, 502, rpcError(null, -32603, "the chain node did not answer"));
+        else res.destroy();
+      });
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.hostname, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${opts.hostname}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, () => resolve());
+    });
+    return server;
   };
+  const primary = await serve(opts.hostname, opts.port);
+  const servers = [primary];
+  const { port } = primary.address() as AddressInfo;
+  const close = () =>
+    Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
+  try {
+    for (const hostname of opts.alsoListen ?? []) servers.push(await serve(hostname, port));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url: `http://${opts.hostname}:${port}`, close };
 }

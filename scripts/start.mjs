@@ -2,17 +2,24 @@
 // `npm start`: the whole platform on embedded defaults, like the original's single-node
 // `formation-minimal`: host packages, database file, local EVM chain with the orchestration
 // contract, the console (Next.js + WebSockets on one port) and one node agent on this machine.
-// Every service is supervised and its output labelled; Ctrl-C stops everything cleanly and a second
-// start resumes with the same data directory.
+// `FORMATION_NODES=N npm start` (or `npm start -- --nodes N`) instead runs N node hosts, each in a
+// network namespace behind a NAT router of its own (scripts/lib/multinode.ts), the console being a
+// formnet member of its own. Every service is supervised and its output labelled; Ctrl-C stops
+// everything cleanly and a second start resumes with the same data directory.
 import { createSocket } from "node:dgram";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { register } from "tsx/esm/api";
 import { bytesToHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { ensureHostReady, prepareBuild, run } from "./lib/steps.mjs";
 import { Supervisor } from "./lib/supervisor.mjs";
+
+// The multinode network is TypeScript shared with the tests (core/netns): load it through tsx.
+register();
+const multinode = await import("./lib/multinode.ts");
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const dataDir = resolve(process.env.FORMATION_DATA_DIR ?? join(root, ".data"));
@@ -52,6 +59,9 @@ async function formnetPort() {
 
 /** @type {Supervisor | null} */
 let supervisor = null;
+/** @type {import("../core/netns/multinode-network.ts").MultinodeNetwork | null} */
+let network = null;
+const settings = multinode.multinodeSettings(process.argv.slice(2), process.env);
 
 async function main() {
   mkdirSync(dataDir, { recursive: true });
@@ -66,6 +76,8 @@ async function main() {
     shuttingDown = true;
     log(`${signal} received, stopping the platform`);
     await supervisor.stopAll();
+    // Powered off: the node hosts, their routers and the underlay go (their disks stay in .data).
+    await network?.down();
     log("stopped");
     process.exit(0);
   };
@@ -80,10 +92,20 @@ async function main() {
     NEXT_TELEMETRY_DISABLED: "1",
   };
 
+  if (settings) {
+    network = await multinode.startNetwork(settings);
+    Object.assign(env, multinode.consoleEnvFor(network));
+    log(
+      `multinode network: ${settings.nodes} node hosts behind NAT on ${network.layout.underlayCidr} (console host ${network.layout.consoleHostIp})`,
+    );
+  }
+
   if (existsSync(join(root, "contracts/devnet.ts"))) {
+    const chainArgs = ["--port", String(chainPort), "--data-dir", dataDir];
+    if (network) chainArgs.push("--also-listen", network.layout.consoleHostIp);
     await supervisor.start({
       name: "chain",
-      ...nodeTs("contracts/devnet.ts", ["--port", String(chainPort), "--data-dir", dataDir]),
+      ...nodeTs("contracts/devnet.ts", chainArgs),
       env,
       readyLine: (line) => line.includes('"event":"ready"'),
       readyTimeoutMs: 120_000,
@@ -105,9 +127,30 @@ async function main() {
   });
   log(`console is up at ${consoleUrl} (${((Date.now() - started) / 1000).toFixed(1)} s after start)`);
 
+  const agentEnv = { ...env, NODE_AGENT_PASSWORD: process.env.NODE_AGENT_PASSWORD ?? "formation-devnet" };
+  if (process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT) {
+    agentEnv.FORMATION_AGENT_IMAGES_KEEP_RECENT = process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT;
+  }
+  if (network && settings) {
+    await multinode.startNodeHosts({
+      network,
+      settings,
+      supervisor,
+      root,
+      dataDir,
+      env: agentEnv,
+      consolePort: port,
+      chain: env.CHAIN_RPC_URL
+        ? { rpcPort: chainPort, chainId: env.CHAIN_ID, orchestratorAddress: env.ORCHESTRATOR_ADDRESS }
+        : undefined,
+      log,
+    });
+    log(`platform ready in ${((Date.now() - started) / 1000).toFixed(1)} s — open ${consoleUrl}`);
+    return;
+  }
+
   const agentConfig = join(dataDir, "agent", "agent.json");
   if (existsSync(join(root, "node-agent/main.ts"))) {
-    const agentEnv = { ...env, NODE_AGENT_PASSWORD: process.env.NODE_AGENT_PASSWORD ?? "formation-devnet" };
     if (!existsSync(agentConfig)) {
       // On the local devnet the operator key is a funded test account (index 1 of the devnet
       // mnemonic), so the agent can stake and register itself on the orchestration contract.
@@ -146,5 +189,6 @@ main().catch(async (err) => {
   process.stderr.write(`[start] failed: ${err instanceof Error ? err.message : String(err)}\n`);
   // Never leave half a platform running behind a failed start.
   await supervisor?.stopAll();
+  await network?.down().catch(() => undefined);
   process.exit(1);
 });

@@ -43,6 +43,8 @@ export const ZEnvSource = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default("127.0.0.1"),
+  /** Further addresses the console serves on the same port (comma-separated IPs). */
+  FORMATION_ALSO_LISTEN: commaList((a) => /^[0-9.]+$|:/.test(a), "an IP address"),
   FORMATION_DATA_DIR: z.string().min(1).default(".data"),
   DATABASE_URL: z.string().optional(),
   CHAIN_RPC_URL: z.url().default("http://127.0.0.1:8545"),
@@ -91,6 +93,8 @@ export type TEnv = Readonly<{
   nodeEnv: "development" | "production" | "test";
   port: number;
   host: string;
+  /** Further listen addresses (FORMATION_ALSO_LISTEN). */
+  alsoListen: readonly string[];
   dataDir: string;
   /** SQLite `file:` URL or a `postgres://`/`postgresql://` URL. */
   databaseUrl: string;
@@ -152,6 +156,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
+    alsoListen: e.FORMATION_ALSO_LISTEN,
     dataDir: e.FORMATION_DATA_DIR,
     databaseUrl,
     databaseProvider,

@@ -6,9 +6,9 @@ import { Badge, Card, EmptyState, ErrorState, ListSkeleton, Mono, PageHeader, St
 import { shortAddress, shortId } from "../_lib/format";
 import { useTRPC } from "../_lib/trpc";
 
-const KIND_TONE = { node: "blue", instance: "green", user: "amber" } as const;
+const KIND_TONE = { node: "blue", instance: "green", user: "amber", console: "gray" } as const;
 
-function refLink(kind: "node" | "instance" | "user", ref: string) {
+function refLink(kind: "node" | "instance" | "user" | "console", ref: string) {
   if (kind === "node")
     return (
       <Link href={`/nodes/${ref}`} className="hover:underline">

@@ -55,13 +55,20 @@ export const ZMetrics = z.object({
 });
 export type TMetrics = z.infer<typeof ZMetrics>;
 
-/** A formnet (WireGuard mesh) peer as pushed to agents. */
+/** Kinds of formnet members; `console` (a console host on formnet) since protocol 3. */
+export const ZFormnetPeerKind = z.enum(["node", "instance", "user", "console"]);
+export type TFormnetPeerKind = z.infer<typeof ZFormnetPeerKind>;
+
+/**
+ * A formnet (WireGuard mesh) peer as pushed to agents. `endpoints` are ordered by preference
+ * (operator-configured first, then the address the console observed the node's connection from).
+ */
 export const ZFormnetPeer = z.object({
   publicKey: ZWgKey,
   ip: ZIpv4,
   endpoints: z.array(ZEndpoint).max(16),
-  kind: z.enum(["node", "instance", "user"]),
-  /** Node id for node peers, instance id for instance peers, address for user peers. */
+  kind: ZFormnetPeerKind,
+  /** Node id for node peers, instance id for instance peers, `<owner>:<key>` for user devices, console id. */
   ref: z.string().max(128),
 });
 export type TFormnetPeer = z.infer<typeof ZFormnetPeer>;

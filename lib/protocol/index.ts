@@ -7,5 +7,6 @@ export * from "./jobs";
 export * from "./messages";
 export * from "./parse";
 export * from "./paths";
+export * from "./peers-for-protocol";
 export * from "./serial";
 export * from "./version";

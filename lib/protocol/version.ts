@@ -12,11 +12,16 @@
  *       refuse the request frame as malformed, so the console sends it only to agents that said
  *       `protocolVersion ≥ 2` in hello (`SERIAL_LOG_MIN_PROTOCOL`) and answers `agentTooOld` for
  *       older ones. Version-1 agents are still admitted (everything else is unchanged).
+ *   3 — 2026-12: formnet peers of kind `console` (a console host that is a formnet member of
+ *       its own, so its SSH and health checks reach VMs over WireGuard); a boot job's
+ *       `ownerPeers` includes the console members the VM must admit. A version-2 agent would
+ *       refuse the unknown kind, so the console sends console peers to older agents as kind
+ *       `user` (`peersForProtocol`), which they treat exactly alike (a /32 peer).
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

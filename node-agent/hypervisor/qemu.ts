@@ -282,8 +282,11 @@ export class QemuHypervisor implements Hypervisor {
         adopted.push(id);
         this.opts.onEvent?.({ type: "adopted", instanceId: id, pid: state.pid });
       } else {
+        // QEMU died while no agent watched it (the agent crashed with it, or the host rebooted):
+        // the console may have placed the replica elsewhere meanwhile, so it decides what happens
+        // next (a crashed replica it still wants is replaced) instead of a blind restart here.
         cleaned.push(id);
-        await this.onUnexpectedExit(state);
+        await this.onUnexpectedExit(state, { restart: false });
       }
     }
     // QEMU processes of this agent that no state file knows about are orphans: end them.
@@ -344,12 +347,15 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /** QEMU went away without the agent asking: free its network, then restart per policy. */
-  private async onUnexpectedExit(state: TVmState): Promise<void> {
+  private async onUnexpectedExit(
+    state: TVmState,
+    opts: { restart: boolean } = { restart: true },
+  ): Promise<void> {
     const id = state.spec.instanceId;
     await this.releaseNetwork(state);
     const now = Date.now();
     const recent = state.restarts.filter((t) => now - Date.parse(t) < RESTART_WINDOW_MS);
-    const restarting = state.spec.restartPolicy === "always" && recent.length < MAX_RESTARTS;
+    const restarting = opts.restart && state.spec.restartPolicy === "always" && recent.length < MAX_RESTARTS;
     state.status = "crashed";
     state.pid = null;
     state.restarts = recent;

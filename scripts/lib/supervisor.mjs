@@ -17,6 +17,9 @@ const RESET = "\u001b[0m";
  * @property {() => Promise<boolean>} [readyProbe] ready when the probe resolves true
  * @property {number} [readyTimeoutMs] deadline for readiness
  * @property {(line: string) => void} [onLine] observe each stdout line
+ * @property {() => Promise<"relaunch" | "backoff">} [onUnexpectedExit] decides how a service that
+ *   died on its own comes back: "relaunch" at once (after whatever the hook waited for), or after
+ *   the usual backoff
  */
 
 export class Supervisor {
@@ -74,12 +77,26 @@ export class Supervisor {
           reject(new Error(`${spec.name} exited (code ${code}, signal ${signal}) before it was ready`));
           return;
         }
-        entry.restarts += 1;
-        const delay = Math.min(30_000, 1000 * 2 ** Math.min(entry.restarts, 5));
-        this.log(`${spec.name} exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
-        setTimeout(() => {
+        const relaunch = () => {
           if (!this.stopping) this.#launch(entry).catch((err) => this.log(String(err)));
-        }, delay);
+        };
+        const backoff = () => {
+          entry.restarts += 1;
+          const delay = Math.min(30_000, 1000 * 2 ** Math.min(entry.restarts, 5));
+          this.log(`${spec.name} exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);
+          setTimeout(relaunch, delay);
+        };
+        if (!spec.onUnexpectedExit) {
+          backoff();
+          return;
+        }
+        spec.onUnexpectedExit().then(
+          (how) => (how === "relaunch" ? relaunch() : backoff()),
+          (err) => {
+            this.log(`${spec.name}: ${err instanceof Error ? err.message : String(err)}`);
+            backoff();
+          },
+        );
       });
       if (ready) resolve(undefined);
       if (spec.readyProbe) {

@@ -39,6 +39,8 @@ export interface AgentSessionHandler {
 
 export type TConnectionOptions = {
   socket: WebSocket;
+  /** Where the agent's connection came from (its NAT's public address, for formnet endpoints). */
+  remoteAddress?: string | undefined;
   origin: string;
   handler: AgentSessionHandler;
   log: Logger;
@@ -61,6 +63,8 @@ export class AgentConnection {
   readonly #o: TConnectionOptions;
   readonly nonce = randomBytes(24).toString("hex");
   nodeId: string | null = null;
+  /** Protocol version the agent said in hello (0 before the handshake). */
+  protocolVersion = 0;
   /** `hello.capabilities` of the agent. */
   capabilities: ReadonlySet<string> = new Set();
   operator: string | null = null;
@@ -69,6 +73,10 @@ export class AgentConnection {
   #queue: Promise<void> = Promise.resolve();
   #handshakeTimer: NodeJS.Timeout | null;
   #closed = false;
+
+  get remoteAddress(): string | undefined {
+    return this.#o.remoteAddress;
+  }
 
   constructor(options: TConnectionOptions) {
     this.#o = options;
@@ -200,6 +208,7 @@ export class AgentConnection {
     if (!registered.ok) return this.#reject(registered.reason, registered.message);
     this.nodeId = registered.nodeId;
     this.capabilities = new Set(hello.capabilities ?? []);
+    this.protocolVersion = hello.protocolVersion;
     this.operator = operator;
     this.log = this.log.child({ nodeId: registered.nodeId, operator });
     this.send({

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { DEVNET_POLICY, type TNetworkPolicy, ZNetworkPolicy } from "@/lib/formfile/policy";
+import { parseCidr } from "@/lib/formnet/cidr";
+import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
 import { DEFAULT_MAX_DEVICES_PER_USER } from "@/server/services/nodes/formnet-service";
 
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -39,6 +41,30 @@ export const ZControlPlaneEnv = z.object({
   FORMATION_PEERS_PAGE_SIZE: z.coerce.number().int().positive().default(2_000),
   /** Devices one account may have joined to formnet at once. */
   FORMATION_FORMNET_MAX_DEVICES: z.coerce.number().int().positive().default(DEFAULT_MAX_DEVICES_PER_USER),
+  /** formnet's root block (every member and VM address comes from it). */
+  FORMATION_FORMNET_CIDR: z
+    .string()
+    .refine((v) => {
+      try {
+        parseCidr(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, "expected an IPv4 block such as 10.42.0.0/16 (host bits zero)")
+    .default(FORMNET_DEFAULT_CIDR),
+  /** `1`: this console host joins formnet itself (its SSH to VMs goes over WireGuard). */
+  FORMATION_CONSOLE_FORMNET: z.enum(["0", "1"]).default("0"),
+  FORMATION_CONSOLE_FORMNET_PORT: z.coerce.number().int().min(1).max(65535).default(51821),
+  /** Policy-routing table of the console's formnet address; 0: the main table. */
+  FORMATION_CONSOLE_FORMNET_TABLE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31)
+    .default(4242),
+  /** Comma-separated `host:port` endpoints peers dial for the console (default: its addresses). */
+  FORMATION_CONSOLE_FORMNET_ENDPOINTS: z.string().default(""),
   /** Bytes of uploaded build contexts one account may hold. */
   FORMATION_CONTEXT_QUOTA_BYTES: z.coerce
     .number()
@@ -59,7 +85,19 @@ export type TResourceLimits = {
   blobGcIntervalMs: number;
 };
 
+/** The console host's own formnet membership (server/formnet). */
+export type TConsoleFormnetConfig = {
+  enabled: boolean;
+  listenPort: number;
+  /** Undefined: the main routing table. */
+  routingTable: number | undefined;
+  endpoints: string[];
+};
+
 export type TControlPlaneConfig = {
+  /** formnet's root block. */
+  formnetCidr: string;
+  consoleFormnet: TConsoleFormnetConfig;
   heartbeatIntervalMs: number;
   offlineAfterMs: number;
   leaseMs: number;
@@ -103,6 +141,15 @@ export function loadControlPlaneConfig(
     ? ZNetworkPolicy.parse(JSON.parse(e.FORMATION_NETWORK_POLICY))
     : DEVNET_POLICY;
   return {
+    formnetCidr: e.FORMATION_FORMNET_CIDR,
+    consoleFormnet: {
+      enabled: e.FORMATION_CONSOLE_FORMNET === "1",
+      listenPort: e.FORMATION_CONSOLE_FORMNET_PORT,
+      routingTable: e.FORMATION_CONSOLE_FORMNET_TABLE === 0 ? undefined : e.FORMATION_CONSOLE_FORMNET_TABLE,
+      endpoints: e.FORMATION_CONSOLE_FORMNET_ENDPOINTS.split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    },
     heartbeatIntervalMs: e.FORMATION_HEARTBEAT_MS,
     offlineAfterMs: e.FORMATION_NODE_OFFLINE_MS,
     leaseMs: e.FORMATION_JOB_LEASE_MS,

@@ -1,10 +1,14 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "@/core/log";
+import { advertisedEndpoints } from "@/lib/formnet/endpoint";
 import {
   CAPABILITY_PEER_DELTAS,
+  CONSOLE_PEER_MIN_PROTOCOL,
   encodeMessage,
+  peersForProtocol,
   type TAgentToConsole,
   type TConsoleToAgent,
+  type TFormnetPeer,
   type THello,
   type TMessageOf,
 } from "@/lib/protocol";
@@ -126,6 +130,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     });
     this.formnet = new FormnetService({
       repo: this.repos.formnet,
+      cidr: c.formnetCidr,
       notifier: options.notifier,
       maxDevicesPerUser: limits.formnetMaxDevices,
     });
@@ -197,9 +202,13 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   // --- lifecycle --------------------------------------------------------------------------------
 
   /** Creates the session for a freshly upgraded agent WebSocket. */
-  accept(socket: ConstructorParameters<typeof AgentConnection>[0]["socket"]): AgentConnection {
+  accept(
+    socket: ConstructorParameters<typeof AgentConnection>[0]["socket"],
+    peer: { remoteAddress?: string | undefined } = {},
+  ): AgentConnection {
     return new AgentConnection({
       socket,
+      remoteAddress: peer.remoteAddress,
       origin: this.#o.origin,
       handler: this,
       log: this.log.child({ consoleId: this.consoleId }),
@@ -208,6 +217,11 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       maxMalformed: this.config.maxMalformed,
     });
+  }
+
+  /** Calls `handler` whenever the formnet peer list may have changed (any console replica). */
+  onPeersChanged(handler: () => void): () => void {
+    return this.#o.notifier.subscribe("formation_peers", () => handler());
   }
 
   start(): void {
@@ -311,7 +325,9 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     let singleFull: string[] | null = null;
     for (const c of this.connections.values()) {
       let frames: string[];
-      if (!c.capabilities.has(CAPABILITY_PEER_DELTAS)) {
+      if (c.protocolVersion < CONSOLE_PEER_MIN_PROTOCOL) {
+        frames = legacyPeerFrames(peers);
+      } else if (!c.capabilities.has(CAPABILITY_PEER_DELTAS)) {
         singleFull ??= await this.formnet.fullFrames();
         frames = singleFull;
       } else if (removed) {
@@ -330,6 +346,10 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
    * agents that merge deltas.
    */
   async pushPeers(only: AgentConnection): Promise<void> {
+    if (only.protocolVersion < CONSOLE_PEER_MIN_PROTOCOL) {
+      for (const f of legacyPeerFrames(await this.formnet.peers())) only.sendEncoded(f);
+      return;
+    }
     const paged = only.capabilities.has(CAPABILITY_PEER_DELTAS);
     const frames = await this.formnet.fullFrames(paged ? this.config.peersPageSize : undefined);
     for (const f of frames) only.sendEncoded(f);
@@ -350,7 +370,12 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
 
   async register(hello: THello, connection: AgentConnection) {
     const agentToken = randomBytes(32).toString("hex");
-    const result = await this.nodes.register({ hello, consoleId: this.consoleId, agentToken });
+    const endpoints = advertisedEndpoints({
+      configured: hello.node.formnet.endpoints,
+      observedAddress: connection.remoteAddress,
+      listenPort: hello.node.formnet.listenPort,
+    });
+    const result = await this.nodes.register({ hello, endpoints, consoleId: this.consoleId, agentToken });
     if ("conflict" in result)
       return { ok: false as const, reason: "forbidden" as const, message: result.conflict };
     const { node } = result;
@@ -450,4 +475,9 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
     await this.nodes.disconnected(nodeId, this.consoleId);
     await this.jobs.disconnected(nodeId);
   }
+}
+
+/** One full `formnet.peers` frame for agents older than protocol 3 (rare; not cached). */
+function legacyPeerFrames(peers: readonly TFormnetPeer[]): string[] {
+  return [encodeMessage({ type: "formnet.peers", peers: peersForProtocol(peers, 2), full: true })];
 }

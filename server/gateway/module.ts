@@ -74,7 +74,7 @@ export function controlPlaneModule(options: TControlPlaneModuleOptions = {}): TC
       const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
       runtime.upgrades.register(AGENT_WS_PATH, ({ req, socket, head }) => {
         wss.handleUpgrade(req, socket, head, (ws) => {
-          cp.accept(ws);
+          cp.accept(ws, { remoteAddress: req.socket.remoteAddress });
         });
       });
       registerBlobRoutes(runtime, cp);

@@ -163,6 +163,7 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
   closers.push(() => clearInterval(limitsLog));
 
   let server: Server | undefined;
+  const extraServers: Server[] = [];
   try {
     for (const mod of opts.modules ?? consoleModules) {
       const stop = await mod.start(runtime);
@@ -180,27 +181,35 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
       headersTimeout: env.limits.headersMs,
       requestTimeout: env.limits.blobBodyMs + env.limits.headersMs,
     };
-    server = createServer(serverTimeouts, (req, res) => {
-      handleRequest({ req, res, runtime, nextApp, router: opts.router ?? appRouter }).catch((err: unknown) =>
-        sendError(res, err, logger),
-      );
-    });
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      handleUpgrade({ req, socket, head, runtime, nextApp }).catch((err: unknown) => {
-        logger.warn({ err, url: req.url }, "upgrade failed");
-        socket.destroy();
+    const listen = async (listenHost: string, listenPort: number): Promise<Server> => {
+      const httpServer = createServer(serverTimeouts, (req, res) => {
+        handleRequest({ req, res, runtime, nextApp, router: opts.router ?? appRouter }).catch(
+          (err: unknown) => sendError(res, err, logger),
+        );
       });
-    });
-    const listening = server;
-    await new Promise<void>((resolve, reject) => {
-      listening.once("error", reject);
-      listening.listen(opts.port ?? env.port, host, () => {
-        listening.off("error", reject);
-        resolve();
+      httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        handleUpgrade({ req, socket, head, runtime, nextApp }).catch((err: unknown) => {
+          logger.warn({ err, url: req.url }, "upgrade failed");
+          socket.destroy();
+        });
       });
-    });
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once("error", reject);
+        httpServer.listen(listenPort, listenHost, () => {
+          httpServer.off("error", reject);
+          resolve();
+        });
+      });
+      return httpServer;
+    };
+    server = await listen(host, opts.port ?? env.port);
+    // Further addresses on the same port (FORMATION_ALSO_LISTEN: the multinode network's underlay,
+    // where node hosts reach the console as operators reach a public one).
+    const boundPort = (server.address() as AddressInfo).port;
+    for (const extra of env.alsoListen) extraServers.push(await listen(extra, boundPort));
   } catch (error) {
     server?.close();
+    for (const extra of extraServers) extra.close();
     await runClosers();
     throw error;
   }
@@ -216,11 +225,12 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
     runtime,
     close() {
       closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-        httpServer.closeIdleConnections();
+        const all = [httpServer, ...extraServers];
+        const stopped = Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+        for (const s of all) s.closeIdleConnections();
         // Modules close their WebSockets in their closers; then drop what is left.
         await runClosers();
-        httpServer.closeAllConnections();
+        for (const s of all) s.closeAllConnections();
         await stopped;
         logger.info("console stopped");
       })();

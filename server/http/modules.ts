@@ -1,4 +1,5 @@
 import { buildCommitmentsModule } from "@/server/chain/commitments-runtime";
+import { consoleFormnetModule } from "@/server/formnet/module";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { stateStoreModule } from "@/server/statestore/module";
 import { terminalModule } from "@/server/terminal/module";
@@ -10,6 +11,7 @@ import type { TConsoleModule } from "./console-runtime";
  */
 export const consoleModules: TConsoleModule[] = [
   controlPlaneModule(),
+  consoleFormnetModule(),
   terminalModule(),
   stateStoreModule(),
   buildCommitmentsModule(),

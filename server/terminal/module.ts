@@ -56,7 +56,9 @@ export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleMo
         certificateMinutes: options.certificateMinutes ?? 5,
         connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
         sshPort: options.sshPort ?? 22,
-        ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
+        // SSH leaves from the console's own formnet address when the console is a member, so it
+        // crosses WireGuard to the VM's node instead of a host route.
+        ...bind(options.bindAddress ?? runtime.services.consoleFormnet?.address),
         log,
       });
       runtime.services.terminal = { sshCaPublicKey: ca.publicKey, sessions };
@@ -83,4 +85,8 @@ export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleMo
       };
     },
   };
+}
+
+function bind(address: string | undefined): { bindAddress?: string } {
+  return address ? { bindAddress: address } : {};
 }

@@ -1,7 +1,7 @@
 import type { TDatabase } from "@/server/db/client";
 import { isUniqueViolation } from "./types";
 
-export type TFormnetKind = "node" | "instance" | "user";
+export type TFormnetKind = "node" | "instance" | "user" | "console";
 
 export type TFormnetRow = {
   ip: string;

@@ -88,6 +88,14 @@ export function createInstancesRepository(db: TDatabase) {
       return db.instance.findMany({ where: { buildId }, orderBy: { createdAt: "asc" } });
     },
 
+    /** Where every live instance is reachable: its node and formnet address (console peer routes). */
+    placements(): Promise<{ nodeId: string; formnetIp: string | null }[]> {
+      return db.instance.findMany({
+        where: { status: { not: "deleted" }, desired: { not: "deleted" }, formnetIp: { not: null } },
+        select: { nodeId: true, formnetIp: true },
+      });
+    },
+
     list(opts: { owner?: string }): Promise<TInstanceRow[]> {
       return db.instance.findMany({
         where: { ...(opts.owner ? { owner: opts.owner } : {}), status: { not: "deleted" } },

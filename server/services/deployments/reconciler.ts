@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "@/core/log";
-import { agentImagePath, type TInstanceStatus, type TJobResult } from "@/lib/protocol";
+import {
+  agentImagePath,
+  MIN_SUPPORTED_PROTOCOL_VERSION,
+  peersForProtocol,
+  type TInstanceStatus,
+  type TJobResult,
+} from "@/lib/protocol";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
@@ -160,8 +166,9 @@ export class Reconciler {
       diskGb: opts.r.diskGb,
     });
     const ownerPeers = (await this.#o.formnet.peers()).filter(
-      // User devices are stored with ref `<address>:<publicKey>` (one address may join several).
-      (p) => p.kind === "user" && p.ref.startsWith(`${opts.dep.owner}:`),
+      // User devices are stored with ref `<address>:<publicKey>` (one address may join several);
+      // console members reach every VM (web terminal, health checks).
+      (p) => p.kind === "console" || (p.kind === "user" && p.ref.startsWith(`${opts.dep.owner}:`)),
     );
     await this.#o.jobs.enqueue({
       kind: "boot",
@@ -174,7 +181,9 @@ export class Reconciler {
         memoryMb: opts.r.memoryMb,
         diskGb: opts.r.diskGb,
         formnetIp,
-        ownerPeers,
+        // The job is stored before an agent takes it: the payload must suit the oldest protocol
+        // still admitted (console members as /32 peers of kind `user`; agents use only `.ip`).
+        ownerPeers: peersForProtocol(ownerPeers, MIN_SUPPORTED_PROTOCOL_VERSION),
       },
       nodeId: opts.nodeId,
       idempotencyKey: `boot:${id}`,
@@ -251,6 +260,16 @@ export class Reconciler {
         await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
         deployments.add(row.deploymentId);
       }
+    }
+    // Replicas this node should hold but did not list are gone (the host rebooted, or its VMs were
+    // deleted with it): end them here and let reconcile place what is still wanted. Replicas whose
+    // boot job is still open are on their way and stay.
+    const listed = new Set(reported.map((r) => r.instanceId));
+    for (const row of await this.#o.instances.byNode(nodeId)) {
+      if (listed.has(row.id) || row.desired === "deleted") continue;
+      if ((await this.#o.jobs.openJobsForInstance(row.id)).length > 0) continue;
+      await this.deleteInstance(row, `node ${nodeId} came back without this VM (host restarted)`);
+      deployments.add(row.deploymentId);
     }
     for (const id of deployments) await this.reconcile(id);
   }

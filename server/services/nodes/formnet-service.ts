@@ -1,4 +1,5 @@
 import { allocateLowestFree } from "@/lib/formnet/allocate";
+import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
 import { encodeMessage, type TFormnetPeer } from "@/lib/protocol";
 import type {
   TFormnetKind,
@@ -7,8 +8,6 @@ import type {
 } from "@/server/db/repositories/formnet-repository";
 import { AppError } from "@/server/errors";
 import type { Notifier } from "@/server/gateway/notifier";
-
-export const FORMNET_CIDR = "10.42.0.0/16";
 
 /** Devices one user may join unless configured otherwise (FORMATION_FORMNET_MAX_DEVICES). */
 export const DEFAULT_MAX_DEVICES_PER_USER = 10;
@@ -71,7 +70,7 @@ export class FormnetService {
   }) {
     this.#repo = options.repo;
     this.#notifier = options.notifier;
-    this.cidr = options.cidr ?? FORMNET_CIDR;
+    this.cidr = options.cidr ?? FORMNET_DEFAULT_CIDR;
     this.maxDevicesPerUser = options.maxDevicesPerUser ?? DEFAULT_MAX_DEVICES_PER_USER;
   }
 
@@ -296,7 +295,7 @@ function toPeer(r: TFormnetRow): TFormnetPeer | null {
     publicKey: r.publicKey,
     ip: r.ip,
     endpoints: Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [],
-    kind: r.kind === "node" || r.kind === "instance" ? r.kind : "user",
+    kind: r.kind === "node" || r.kind === "instance" || r.kind === "console" ? r.kind : "user",
     ref: r.ref,
   };
 }

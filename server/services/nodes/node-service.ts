@@ -61,10 +61,13 @@ export class NodeService {
    */
   async register(opts: {
     hello: THello;
+    /** Endpoints peers dial, best first (`advertisedEndpoints`); the hello's own when absent. */
+    endpoints?: string[];
     consoleId: string;
     agentToken: string;
   }): Promise<{ node: TNodeRow } | { conflict: string }> {
     const { hello } = opts;
+    const endpoints = opts.endpoints ?? hello.node.formnet.endpoints;
     const operator = hello.operator.toLowerCase();
     const byKey = await this.#repo.findByKey(hello.node.formnet.publicKey);
     if (byKey && byKey.operator !== operator) {
@@ -79,7 +82,7 @@ export class NodeService {
         kind: "node",
         ref: id,
         publicKey: hello.node.formnet.publicKey,
-        endpoints: hello.node.formnet.endpoints,
+        endpoints,
       });
     } catch (error) {
       if (isAppError(error, "CONFLICT")) return { conflict: error.message };
@@ -96,7 +99,7 @@ export class NodeService {
         diskGb: hello.node.capacity.diskGb,
         wgPublicKey: hello.node.formnet.publicKey,
         listenPort: hello.node.formnet.listenPort,
-        endpoints: hello.node.formnet.endpoints,
+        endpoints,
         agentVersion: hello.agentVersion,
         protocolVersion: hello.protocolVersion,
         consoleId: opts.consoleId,

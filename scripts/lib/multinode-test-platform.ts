@@ -1,0 +1,141 @@
+// One warm multinode platform shared by the multinode tests (the vitest suite and the Playwright
+// spec): `npm test` starts it once through the README's own start command and passes its handle in
+// FORMATION_TEST_MULTINODE; a multinode test file run on its own starts one for itself.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomInt } from "node:crypto";
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { MultinodeNetwork } from "../../core/netns/multinode-network";
+
+const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+export const ZMultinodeHandle = z.object({
+  url: z.string(),
+  port: z.number(),
+  dataDir: z.string(),
+  nodes: z.number(),
+  prefix: z.string(),
+  underlayCidr: z.string(),
+  formnetCidr: z.string(),
+  offlineMs: z.number(),
+  rebootDelayMs: z.number(),
+  logPath: z.string(),
+});
+export type TMultinodeHandle = z.infer<typeof ZMultinodeHandle>;
+
+export type TMultinodePlatform = TMultinodeHandle & {
+  network: MultinodeNetwork;
+  /** Stops the platform if this process started it; a shared one is left to its owner. */
+  stop(): Promise<void>;
+};
+
+export const MULTINODE_HANDLE_ENV = "FORMATION_TEST_MULTINODE";
+
+/** The shared platform named by FORMATION_TEST_MULTINODE, or a new one started for this process. */
+export async function useMultinodePlatform(options: { nodes?: number } = {}): Promise<TMultinodePlatform> {
+  const path = process.env[MULTINODE_HANDLE_ENV];
+  if (path) return attach(ZMultinodeHandle.parse(JSON.parse(readFileSync(path, "utf8"))), async () => {});
+  return startMultinodePlatform(options);
+}
+
+function attach(handle: TMultinodeHandle, stop: () => Promise<void>): TMultinodePlatform {
+  const network = MultinodeNetwork.attach({
+    nodes: handle.nodes,
+    prefix: handle.prefix,
+    underlayCidr: handle.underlayCidr,
+  });
+  return { ...handle, network, stop };
+}
+
+/**
+ * Starts `FORMATION_NODES=<nodes> node scripts/start.mjs` on its own ports, data directory, netns
+ * prefix, underlay and formnet blocks (so it never collides with another platform on this machine)
+ * and resolves when every node host's agent is connected.
+ */
+export async function startMultinodePlatform(
+  options: { nodes?: number; handlePath?: string } = {},
+): Promise<TMultinodePlatform> {
+  const nodes = options.nodes ?? 4;
+  const suffix = randomBytes(3).toString("hex");
+  const dataDir = mkdtempSync(join(tmpdir(), "formation-multinode-"));
+  const port = 36_000 + randomInt(2_000) * 2;
+  const handle: TMultinodeHandle = {
+    url: `http://localhost:${port}`,
+    port,
+    dataDir,
+    nodes,
+    prefix: `fmt-${suffix}`,
+    underlayCidr: `198.19.${randomInt(256)}.0/24`,
+    formnetCidr: `10.${100 + randomInt(100)}.0.0/16`,
+    offlineMs: 15_000,
+    rebootDelayMs: 20_000,
+    logPath: join(dataDir, "platform.log"),
+  };
+  const env: Record<string, string> = {
+    PORT: String(port),
+    CHAIN_PORT: String(port + 1),
+    FORMATION_DATA_DIR: dataDir,
+    FORMATION_NODES: String(nodes),
+    FORMATION_NETNS_PREFIX: handle.prefix,
+    FORMATION_UNDERLAY_CIDR: handle.underlayCidr,
+    FORMATION_FORMNET_CIDR: handle.formnetCidr,
+    FORMATION_CONSOLE_FORMNET_PORT: String(40_000 + randomInt(20_000)),
+    FORMATION_CONSOLE_FORMNET_TABLE: String(10_000 + randomInt(50_000)),
+    FORMATION_NODE_OFFLINE_MS: String(handle.offlineMs),
+    FORMATION_HOST_REBOOT_DELAY_MS: String(handle.rebootDelayMs),
+    // The machine's builder and image caches are shared with every other test agent.
+    FORMATION_AGENT_IMAGES_KEEP_RECENT: "10000",
+    // Browser specs sign in from 127.0.0.1 many times.
+    FORMATION_LIMIT_AUTH_PER_IP: "1000",
+    NEXT_TELEMETRY_DISABLED: "1",
+  };
+  const log = createWriteStream(handle.logPath, { flags: "a" });
+  const child = spawn(process.execPath, [join(root, "scripts/start.mjs")], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
+  await waitUntilReady(child, log, handle.logPath);
+  if (options.handlePath) writeFileSync(options.handlePath, JSON.stringify(handle));
+  return attach(handle, () => stopPlatform(child));
+}
+
+function waitUntilReady(child: ChildProcess, log: NodeJS.WritableStream, logPath: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let ready = false;
+    const timer = setTimeout(
+      () => reject(new Error(`the multinode platform was not ready within 15 min (log: ${logPath})`)),
+      15 * 60_000,
+    );
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        log.write(`${line}\n`);
+        if (!ready && line.startsWith("[start] platform ready")) {
+          ready = true;
+          clearTimeout(timer);
+          resolvePromise();
+        }
+      });
+    }
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      if (!ready) reject(new Error(`the multinode platform exited (code ${code}) before it was ready (log: ${logPath})`));
+    });
+  });
+}
+
+/** SIGTERM to start.mjs: it stops the services and tears the network down. */
+async function stopPlatform(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
+  await exited;
+  clearTimeout(timer);
+}
