@@ -125,7 +125,10 @@ function waitUntilReady(child: ChildProcess, log: NodeJS.WritableStream, logPath
     }
     child.once("exit", (code) => {
       clearTimeout(timer);
-      if (!ready) reject(new Error(`the multinode platform exited (code ${code}) before it was ready (log: ${logPath})`));
+      if (!ready)
+        reject(
+          new Error(`the multinode platform exited (code ${code}) before it was ready (log: ${logPath})`),
+        );
     });
   });
 }

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { DEVNET_MAX_NODES, DEVNET_NODE_ACCOUNT_OFFSET, devnetPrivateKey } from "../../contracts/devnet";
-import type { TMultinodeLayoutOptions } from "../../core/netns/multinode-layout";
 import { inSimulatedHost } from "../../core/netns/host-mounts";
+import type { TMultinodeLayoutOptions } from "../../core/netns/multinode-layout";
 import { MultinodeNetwork } from "../../core/netns/multinode-network";
 
 export type TMultinodeSettings = Required<Omit<TMultinodeLayoutOptions, "forwardUdpPorts">> & {
