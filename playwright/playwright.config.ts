@@ -12,6 +12,8 @@ process.env.E2E_DATA_DIR = dataDir;
 export default defineConfig({
   testDir: ".",
   testMatch: "**/*.spec.ts",
+  // The multinode specs run on the shared multinode platform (multinode.config.ts).
+  testIgnore: "multinode/**",
   outputDir: "artifacts/results",
   timeout: 15 * 60_000,
   expect: { timeout: 30_000 },

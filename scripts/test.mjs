@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { register } from "tsx/esm/api";
 import { ensureHostReady, prepareBuild, run } from "./lib/steps.mjs";
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -57,7 +58,7 @@ function hasFiles(dir, suffix) {
   return existsSync(dir) && walk(dir);
 }
 
-async function vitestProject(project) {
+async function vitestProject(project, env = {}) {
   const out = join(reports, `${project}.json`);
   try {
     await run({
@@ -72,10 +73,47 @@ async function vitestProject(project) {
       ],
       cwd: root,
       log,
-      env: { NODE_ENV: "test" },
+      env: { NODE_ENV: "test", ...env },
     });
   } finally {
     countVitest(out);
+  }
+}
+
+/**
+ * The multinode tier: one warm `FORMATION_NODES=4` platform (started by the README's start command
+ * on its own ports, namespaces and address blocks) shared by the vitest multinode suite and the
+ * multinode Playwright specs, then torn down.
+ */
+async function multinodeTier() {
+  register();
+  const { startMultinodePlatform, MULTINODE_HANDLE_ENV } = await import("./lib/multinode-test-platform.ts");
+  const handlePath = join(reports, "multinode-platform.json");
+  log("starting the shared multinode platform (4 node hosts behind NAT)");
+  const platform = await startMultinodePlatform({ handlePath });
+  log(`multinode platform ready at ${platform.url} (log: ${platform.logPath})`);
+  const env = { [MULTINODE_HANDLE_ENV]: handlePath };
+  try {
+    // The browser specs run even when the suite failed: each reports its own failures.
+    const suite = await vitestProject("multinode", env).then(
+      () => null,
+      (error) => error,
+    );
+    const out = join(reports, "playwright-multinode.json");
+    try {
+      await run({
+        cmd: bin("playwright"),
+        args: ["test", "--config", "playwright/multinode.config.ts"],
+        cwd: root,
+        log,
+        env: { ...env, PLAYWRIGHT_JSON_OUTPUT_NAME: out },
+      });
+    } finally {
+      countPlaywright(out);
+    }
+    if (suite) throw suite;
+  } finally {
+    await platform.stop();
   }
 }
 
@@ -106,6 +144,7 @@ async function main() {
       countPlaywright(out);
     }
   });
+  await step("multinode", multinodeTier);
   log(`timings: ${timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(1)} s`);
   for (const failure of failures) log(`FAILED ${failure}`);
   const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";

@@ -18,7 +18,13 @@ async function getIp(out: Output, opts: TInstanceOptions): Promise<void> {
     live,
     live.length === 0
       ? `no instances of build ${buildId.slice(0, 12)} — ship it with \`form pack ship --build-id ${buildId}\``
-      : live.map((r) => `${r.formnetIp ?? "(no address yet)"}  ${r.instanceId}  ${r.status}`).join("\n"),
+      : live
+          .map((r) => {
+            const line = `${r.formnetIp ?? "(no address yet)"}  ${r.instanceId}  ${r.status}  node ${r.nodeId.slice(0, 12)}`;
+            const why = [r.placement, r.status === "running" ? null : r.reason].filter(Boolean);
+            return why.length > 0 ? `${line}\n    ${why.join("; ")}` : line;
+          })
+          .join("\n"),
   );
 }
 

@@ -33,6 +33,11 @@ export function formnetInterfaceName(options: { role: TFormnetRole; id: string }
   return `${prefix}${shortId(options.id, IFNAME_MAX - prefix.length)}`;
 }
 
+/** The formnet member id of a console host: stable per WireGuard key, distinct between consoles. */
+export function consoleMemberRef(publicKey: string): string {
+  return `console-${bytesToHex(sha256(new TextEncoder().encode(publicKey))).slice(0, 12)}`;
+}
+
 /** Bridge on a node host that carries its instance VMs' formnet addresses: `fnb-<short id>`. */
 export function formnetBridgeName(nodeId: string): string {
   const prefix = `fn${ROLE_LETTER.bridge}-`;

@@ -2,14 +2,17 @@
 // spec): `npm test` starts it once through the README's own start command and passes its handle in
 // FORMATION_TEST_MULTINODE; a multinode test file run on its own starts one for itself.
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { publicKeyOf } from "../../core/formnet/keys";
 import { MultinodeNetwork } from "../../core/netns/multinode-network";
+import { consoleMemberRef, formnetInterfaceName } from "../../lib/formnet/naming";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -26,6 +29,14 @@ export const ZMultinodeHandle = z.object({
   logPath: z.string(),
 });
 export type TMultinodeHandle = z.infer<typeof ZMultinodeHandle>;
+
+/**
+ * The wallet of the multinode tests' developer (CLI and browser alike). Fixed, so its Formfiles
+ * (passwords are salted per owner) are byte-identical from run to run and their images are builder
+ * cache hits on a warm machine.
+ */
+export const MULTINODE_USER_KEY =
+  `0x${createHash("sha256").update("formation multinode test user").digest("hex")}` as const;
 
 export type TMultinodePlatform = TMultinodeHandle & {
   network: MultinodeNetwork;
@@ -141,4 +152,10 @@ async function stopPlatform(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The WireGuard interface of the console member whose data directory is `dataDir`. */
+export async function consoleMemberInterface(dataDir: string): Promise<string> {
+  const key = publicKeyOf((await readFile(join(dataDir, "formnet", "wg.key"), "utf8")).trim());
+  return formnetInterfaceName({ role: "console", id: consoleMemberRef(key) });
 }

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { localEndpointCandidates } from "@/core/formnet/endpoints";
 import { ensureKeyFile } from "@/core/formnet/keys";
@@ -6,7 +5,7 @@ import { PeerSync } from "@/core/formnet/peer-sync";
 import { WireguardInterface } from "@/core/formnet/wireguard-interface";
 import type { Logger } from "@/core/log";
 import { parseCidr } from "@/lib/formnet/cidr";
-import { formnetInterfaceName } from "@/lib/formnet/naming";
+import { consoleMemberRef, formnetInterfaceName } from "@/lib/formnet/naming";
 import { wireguardPeersFrom } from "@/lib/formnet/wireguard-peers";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
 
@@ -54,7 +53,7 @@ export class ConsoleFormnetMember {
   static async start(o: TConsoleFormnetOptions): Promise<ConsoleFormnetMember> {
     const key = await ensureKeyFile(join(o.dataDir, "formnet", "wg.key"));
     // Stable across restarts (the key is), distinct between console hosts (their keys are).
-    const ref = `console-${createHash("sha256").update(key.publicKey).digest("hex").slice(0, 12)}`;
+    const ref = consoleMemberRef(key.publicKey);
     const endpoints =
       o.endpoints.length > 0
         ? [...o.endpoints]

@@ -203,6 +203,10 @@ export const instancesRouter = createTRPCRouter({
           nodeId: z.string(),
           status: z.string(),
           formnetIp: z.string().nullable(),
+          /** What happened to the replica (a failure, a loss), if anything. */
+          reason: z.string().nullable(),
+          /** Why it is on its node, when it replaced another (e.g. moved off an offline node). */
+          placement: z.string().nullable(),
         }),
       ),
     )
@@ -216,6 +220,8 @@ export const instancesRouter = createTRPCRouter({
         nodeId: i.nodeId,
         status: i.status,
         formnetIp: i.formnetIp,
+        reason: i.reason,
+        placement: i.placement,
       }));
     }),
 

@@ -10,6 +10,8 @@ export type TInstanceRow = {
   status: string;
   desired: string;
   reason: string | null;
+  /** Why the replica is on its node when it replaced another (shown with get-ip and on the page). */
+  placement: string | null;
   formnetIp: string | null;
   imageDigest: string;
   vcpu: number;
@@ -20,7 +22,12 @@ export type TInstanceRow = {
   updatedAt: Date;
 };
 
-export type TNewInstance = Omit<TInstanceRow, "createdAt" | "updatedAt" | "lastMetrics" | "reason">;
+export type TNewInstance = Omit<
+  TInstanceRow,
+  "createdAt" | "updatedAt" | "lastMetrics" | "reason" | "placement"
+> & {
+  placement?: string | null;
+};
 
 /** VM instances (replicas). */
 export function createInstancesRepository(db: TDatabase) {

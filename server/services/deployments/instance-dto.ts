@@ -12,6 +12,8 @@ export const ZInstanceDto = z.object({
   status: z.string(),
   desired: z.string(),
   reason: z.string().nullable(),
+  /** Why the replica is on its node when it replaced another one (e.g. its node went offline). */
+  placement: z.string().nullable(),
   formnetIp: z.string().nullable(),
   imageDigest: z.string(),
   resources: z.object({ vcpu: z.number(), memoryMb: z.number(), diskGb: z.number() }),
@@ -53,6 +55,7 @@ export function toInstanceDto(row: TInstanceRow): TInstanceDto {
     status: row.status,
     desired: row.desired,
     reason: row.reason,
+    placement: row.placement,
     formnetIp: row.formnetIp,
     imageDigest: row.imageDigest,
     resources: { vcpu: row.vcpu, memoryMb: row.memoryMb, diskGb: row.diskGb },

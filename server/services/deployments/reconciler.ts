@@ -127,8 +127,15 @@ export class Reconciler {
           operatorLoad,
           seed: dep.buildId,
         });
-        for (const nodeId of placement.nodeIds)
-          await this.#place({ dep, nodeId, imageDigest: build.imageDigest, r });
+        // A replacement says what it replaces and why (users see it in get-ip and on the page).
+        const lost = current.filter((i) => i.status === "lost");
+        for (const [index, nodeId] of placement.nodeIds.entries()) {
+          const replaced = lost[index];
+          const reason = replaced
+            ? `replaces ${replaced.id} on node ${replaced.nodeId}: ${replaced.reason ?? "lost"}`
+            : null;
+          await this.#place({ dep, nodeId, imageDigest: build.imageDigest, r, reason });
+        }
         notice = placement.reason;
         if (placement.nodeIds.length > 0) await this.#o.buildService.deployPhase(dep.buildId, "distributing");
       }
@@ -148,6 +155,7 @@ export class Reconciler {
     nodeId: string;
     imageDigest: string;
     r: { vcpu: number; memoryMb: number; diskGb: number };
+    reason: string | null;
   }): Promise<void> {
     const id = `i-${randomBytes(10).toString("hex")}`;
     const formnetIp = await this.#o.formnet.allocate({ kind: "instance", ref: id });
@@ -164,6 +172,7 @@ export class Reconciler {
       vcpu: opts.r.vcpu,
       memoryMb: opts.r.memoryMb,
       diskGb: opts.r.diskGb,
+      placement: opts.reason,
     });
     const ownerPeers = (await this.#o.formnet.peers()).filter(
       // User devices are stored with ref `<address>:<publicKey>` (one address may join several);

@@ -1,0 +1,156 @@
+/**
+ * Multinode benchmark (issue #17): the README example on `FORMATION_NODES=4`, fresh node hosts.
+ *   npx tsx bench/multinode-bench.ts [--nodes 4] [--throughput-mb 64]
+ * Starts the platform with the README's start command (its own ports, namespaces and blocks),
+ * then prints:
+ * - ship (3 replicas, the build already cached) → all 3 replicas SSH-ready on 3 fresh hosts;
+ * - laptop (its own namespace behind NAT) → VM on another host over WireGuard: TCP connect RTT
+ *   (median of 20) and SSH throughput (`head -c N MiB /dev/zero` through ssh);
+ * - host crash → replacement replica SSH-ready from the laptop, split into offline detection
+ *   (the console marks the replica lost), placement + image fetch + boot (running), and the
+ *   laptop's path to it.
+ * Needs root, QEMU, wireguard-go, mmdebstrap (a warm /var/cache/formation makes the build a hit).
+ */
+import { execFile } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { EXAMPLE_DIR, jsonOf, runForm } from "@/cli/testing";
+import { readStatusFile } from "@/node-agent/config/status-file";
+import { cachedSshKey } from "@/node-agent/testing/booted-image";
+import { MULTINODE_USER_KEY, startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+
+const exec = promisify(execFile);
+const { values } = parseArgs({ options: { nodes: { type: "string" }, "throughput-mb": { type: "string" } } });
+const NODES = Number(values.nodes ?? 4);
+const THROUGHPUT_MB = Number(values["throughput-mb"] ?? 64);
+const say = (s: string) => process.stdout.write(`${s}\n`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+type TPlacement = { instanceId: string; nodeId: string; status: string; formnetIp: string | null };
+
+async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const platform = await startMultinodePlatform({ nodes: NODES });
+  say(`platform with ${NODES} node hosts ready in ${secs(Date.now() - t0)} (log ${platform.logPath})`);
+  const work = await mkdtemp(join(tmpdir(), "formation-multinode-bench-"));
+  const laptop = platform.network.layout.laptop.nodeNetns;
+  const inLaptop = (argv: string[], timeoutMs = 60_000) =>
+    exec("ip", ["netns", "exec", laptop, ...argv], { timeout: timeoutMs, maxBuffer: 1 << 20 });
+  try {
+    const project = join(work, "hello-server");
+    await cp(EXAMPLE_DIR, project, { recursive: true });
+    const key = await cachedSshKey("multinode");
+    const text = (await readFile(join(project, "Formfile"), "utf8")).replace(
+      'ssh_authorized_keys:"ssh-rsa ..."',
+      `ssh_authorized_keys:"${key.pub}"`,
+    );
+    await writeFile(join(project, "Formfile"), text);
+    const env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: "multinode bench" };
+    const form = async (args: string[], timeoutMs = 1_800_000) => {
+      const r = await runForm({ args, env, cwd: project, timeoutMs });
+      if (r.code !== 0) throw new Error(`form ${args.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
+      return r;
+    };
+    await form(["kit", "init", "--yes", "--host", platform.url, "--private-key", MULTINODE_USER_KEY]);
+    await form(["manage", "join"]);
+    await form(["manage", "formnet-up", "--netns", laptop, "--interval-ms", "1000"]);
+    const b0 = Date.now();
+    const buildId = jsonOf<{ buildId: string }>(await form(["pack", "build", "--json"])).buildId;
+    say(`build (builder cache on this machine): ${secs(Date.now() - b0)}`);
+    const placements = async () =>
+      jsonOf<TPlacement[]>(await form(["manage", "get-ip", "--build-id", buildId, "--json"]));
+
+    const s0 = Date.now();
+    await form(["pack", "ship", "--replicas", "3", "--wait"]);
+    const shipMs = Date.now() - s0;
+    const rows = (await placements()).filter((r) => r.status === "running");
+    say(
+      `ship → 3 replicas SSH-ready on 3 fresh node hosts: ${secs(shipMs)} (${new Set(rows.map((r) => r.nodeId)).size} hosts)`,
+    );
+
+    const target = rows[0]?.formnetIp ?? "";
+    await until("laptop → VM HTTP", 60_000, async () =>
+      (await inLaptop(["curl", "-sf", "-m", "3", `http://${target}:8080/`])).stdout ? true : undefined,
+    );
+    const connects: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const { stdout } = await inLaptop([
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_connect}",
+        `http://${target}:8080/`,
+      ]);
+      connects.push(Number(stdout) * 1000);
+    }
+    const ssh = ["ssh", "-i", key.path, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"];
+    ssh.push("-o", "UserKnownHostsFile=/dev/null", `webdev@${target}`);
+    const x0 = Date.now();
+    const { stdout: bytes } = await inLaptop([...ssh, `head -c ${THROUGHPUT_MB}M /dev/zero`], 600_000);
+    const xMs = Date.now() - x0;
+    const mbit = (bytes.length * 8) / (xMs / 1000) / 1e6;
+    say(
+      `laptop → VM on another host over WireGuard: TCP connect median ${median(connects).toFixed(2)} ms (min ${Math.min(...connects).toFixed(2)}), ssh stream ${mbit.toFixed(0)} Mbit/s (${THROUGHPUT_MB} MiB in ${secs(xMs)}, guest sshd under TCG)`,
+    );
+
+    // Crash the host of one replica: every process in its namespace dies at once.
+    const hosts = new Map<string, number>();
+    for (const h of platform.network.layout.hosts) {
+      const status = await readStatusFile(
+        join(platform.dataDir, "nodes", String(h.n), "agent", "status.json"),
+      );
+      if (status?.nodeId) hosts.set(status.nodeId, h.n);
+    }
+    const victim = rows[0];
+    if (!victim) throw new Error("no replica");
+    const c0 = Date.now();
+    await platform.network.crashHost(hosts.get(victim.nodeId) ?? 0);
+    const lostAt = await until("the replica marked lost", 120_000, async () =>
+      (await placements()).find((r) => r.instanceId === victim.instanceId && r.status === "lost")
+        ? Date.now()
+        : undefined,
+    );
+    const replacement = await until("a replacement running", 300_000, async () =>
+      (await placements()).find(
+        (r) => r.status === "running" && r.formnetIp && !rows.some((o) => o.instanceId === r.instanceId),
+      ),
+    );
+    const runningAt = Date.now();
+    await until("the laptop reaching the replacement", 120_000, async () =>
+      (await inLaptop(["curl", "-sf", "-m", "2", `http://${replacement.formnetIp}:8080/`])).stdout
+        ? true
+        : undefined,
+    );
+    const reachedAt = Date.now();
+    say(
+      `host crash → replacement SSH-ready (running): ${secs(runningAt - c0)} = offline detection ${secs(lostAt - c0)} + placement, image fetch and boot ${secs(runningAt - lostAt)}; laptop reaches it ${secs(reachedAt - c0)} after the crash`,
+    );
+  } finally {
+    await runForm({
+      args: ["manage", "leave"],
+      env: { FORMKIT: join(work, "kit"), FORM_PASSWORD: "multinode bench" },
+    });
+    await platform.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

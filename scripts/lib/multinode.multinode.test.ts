@@ -1,0 +1,238 @@
+import { execFile } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXAMPLE_DIR, jsonOf, runForm } from "../../cli/testing";
+import { readStatusFile } from "../../node-agent/config/status-file";
+import { cachedSshKey } from "../../node-agent/testing/booted-image";
+import {
+  consoleMemberInterface,
+  MULTINODE_USER_KEY,
+  type TMultinodePlatform,
+  useMultinodePlatform,
+} from "./multinode-test-platform";
+
+/**
+ * The README example on the multinode local network (`FORMATION_NODES=4`), nothing faked: three
+ * replicas on three node hosts behind NAT, reached from a laptop behind a NAT of its own over
+ * WireGuard; one host crashes and the replica moves; the host reboots and is left clean.
+ */
+
+const exec = promisify(execFile);
+const PASSWORD = "multinode password";
+
+type TPlacement = {
+  instanceId: string;
+  nodeId: string;
+  status: string;
+  formnetIp: string | null;
+  reason: string | null;
+  placement: string | null;
+};
+
+let platform: TMultinodePlatform;
+let work = "";
+let project = "";
+let sshKey = "";
+let env: Record<string, string> = {};
+let buildId = "";
+/** Node id → host number (from each simulated host's agent status file). */
+const hostOfNode = new Map<string, number>();
+
+const form = (args: string[], timeoutMs = 180_000) => runForm({ args, env, cwd: project, timeoutMs });
+
+async function placements(): Promise<TPlacement[]> {
+  return jsonOf<TPlacement[]>(await form(["manage", "get-ip", "--build-id", buildId, "--json"]));
+}
+
+async function inLaptop(argv: string[], timeoutMs = 20_000): Promise<{ ok: boolean; out: string }> {
+  try {
+    const { stdout } = await exec(
+      "ip",
+      ["netns", "exec", platform.network.layout.laptop.nodeNetns, ...argv],
+      {
+        timeout: timeoutMs,
+      },
+    );
+    return { ok: true, out: stdout };
+  } catch (error) {
+    return { ok: false, out: String(error) };
+  }
+}
+
+const httpFromLaptop = (ip: string) => inLaptop(["curl", "-sS", "-m", "5", `http://${ip}:8080/`]);
+const sshFromLaptop = (ip: string) =>
+  inLaptop(
+    [
+      ...["ssh", "-i", sshKey, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"],
+      ...["-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20", `webdev@${ip}`, "hostname"],
+    ],
+    60_000,
+  );
+
+async function refreshHosts(): Promise<void> {
+  for (const host of platform.network.layout.hosts) {
+    const status = await readStatusFile(
+      join(platform.dataDir, "nodes", String(host.n), "agent", "status.json"),
+    );
+    if (status?.nodeId) hostOfNode.set(status.nodeId, host.n);
+  }
+}
+
+/** Polls `check` until it returns a value (not undefined), or fails naming `what` at the deadline. */
+async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+const running = (rows: TPlacement[]) => rows.filter((r) => r.status === "running" && r.formnetIp);
+
+describe("multinode network: the README example across hosts behind NAT", () => {
+  beforeAll(async () => {
+    platform = await useMultinodePlatform();
+    work = await mkdtemp(join(tmpdir(), "formation-multinode-test-"));
+    project = join(work, "hello-server");
+    await cp(EXAMPLE_DIR, project, { recursive: true });
+    const key = await cachedSshKey("multinode");
+    sshKey = key.path;
+    const formfile = (await readFile(join(project, "Formfile"), "utf8")).replace(
+      'ssh_authorized_keys:"ssh-rsa ..."',
+      `ssh_authorized_keys:"${key.pub}"`,
+    );
+    await writeFile(join(project, "Formfile"), formfile);
+    env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: PASSWORD };
+    const init = await form([
+      "kit",
+      "init",
+      "--yes",
+      "--host",
+      platform.url,
+      "--private-key",
+      MULTINODE_USER_KEY,
+    ]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (env.FORMKIT) await form(["manage", "leave"]).catch(() => undefined);
+    await platform?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("ships 3 replicas to 3 distinct node hosts; the laptop reaches each over WireGuard", async () => {
+    const joined = await form(["manage", "join", "--json"]);
+    expect(joined.code, joined.stderr).toBe(0);
+    const up = await form([
+      ...["manage", "formnet-up", "--netns", platform.network.layout.laptop.nodeNetns],
+      ...["--interval-ms", "2000", "--json"],
+    ]);
+    expect(up.code, up.stderr).toBe(0);
+
+    const built = await form(["pack", "build", "--json"], 1_800_000);
+    expect(built.code, built.stderr.slice(-4000)).toBe(0);
+    buildId = jsonOf<{ buildId: string }>(built).buildId;
+    const shipped = await form(["pack", "ship", "--replicas", "3", "--wait", "--json"], 900_000);
+    expect(shipped.code, shipped.stderr.slice(-4000)).toBe(0);
+
+    const rows = running(await placements());
+    expect(rows).toHaveLength(3);
+    expect(new Set(rows.map((r) => r.nodeId)).size).toBe(3);
+    await refreshHosts();
+    for (const r of rows) expect(hostOfNode.get(r.nodeId), `host of ${r.nodeId}`).toBeGreaterThan(0);
+
+    for (const r of rows) {
+      const ip = r.formnetIp ?? "";
+      // The laptop's tunnel learns new instances on its next peer refresh (every 2 s here).
+      const http = await until(`HTTP from the laptop to ${ip}`, 60_000, async () => {
+        const res = await httpFromLaptop(ip);
+        return res.ok ? res : undefined;
+      });
+      expect(http.out).toContain("hello from formation");
+      const ssh = await sshFromLaptop(ip);
+      expect(ssh.ok, ssh.out).toBe(true);
+      expect(ssh.out.trim()).toBe(r.instanceId);
+    }
+  });
+
+  it("a crashed host's replica moves to a live host; the host comes back clean and keeps nothing", async () => {
+    const before = running(await placements());
+    expect(before).toHaveLength(3);
+    // Crash a host that is not node 3, so that node 3 hosts a replica afterwards in any case (the
+    // browser spec opens a terminal there): it either had one, or it is the only free host left.
+    const victim = before.find((r) => hostOfNode.get(r.nodeId) !== 3);
+    if (!victim) throw new Error("no replica outside node 3");
+    const crashedHost = hostOfNode.get(victim.nodeId) ?? 0;
+    const crashedAt = Date.now();
+    expect(await platform.network.crashHost(crashedHost)).toBeGreaterThan(0);
+
+    const healed = await until("3 running replicas on 3 live hosts", 240_000, async () => {
+      const rows = running(await placements());
+      const nodes = new Set(rows.map((r) => r.nodeId));
+      return rows.length === 3 && nodes.size === 3 && !nodes.has(victim.nodeId) ? rows : undefined;
+    });
+    const healSeconds = (Date.now() - crashedAt) / 1000;
+    process.stderr.write(
+      `multinode: host ${crashedHost} crashed → 3 replicas running again in ${healSeconds.toFixed(1)} s\n`,
+    );
+    const moved = healed.find((r) => !before.some((b) => b.instanceId === r.instanceId));
+    expect(moved?.placement ?? "", "the new replica says why it moved").toMatch(
+      new RegExp(`replaces ${victim.instanceId} on node ${victim.nodeId}: node .* offline`),
+    );
+    await refreshHosts();
+    expect(healed.some((r) => hostOfNode.get(r.nodeId) === 3)).toBe(true);
+    for (const r of healed) {
+      const ip = r.formnetIp ?? "";
+      const http = await until(`HTTP from the laptop to ${ip} after the heal`, 60_000, async () => {
+        const res = await httpFromLaptop(ip);
+        return res.ok ? res : undefined;
+      });
+      expect(http.out).toContain("hello from formation");
+    }
+
+    // The host reboots (after the platform's reboot delay): its agent finds the VM gone, the console
+    // ends the lost replica, and nothing of it is left on the host or in anyone's peers.
+    const host = platform.network.host(crashedHost);
+    await until("the crashed host's agent back and the lost replica ended", 180_000, async () => {
+      const status = await readStatusFile(
+        join(platform.dataDir, "nodes", String(crashedHost), "agent", "status.json"),
+      );
+      if (status?.connection !== "connected" || (status.pid ?? 0) === 0) return undefined;
+      // get-ip lists what is not deleted: the lost replica disappears once it is ended.
+      const lost = (await placements()).find((r) => r.instanceId === victim.instanceId);
+      return lost === undefined ? true : undefined;
+    });
+    const { stdout: pids } = await exec("ip", ["netns", "pids", host.nodeNetns]);
+    const commands = await Promise.all(
+      pids
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((pid) => readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")),
+    );
+    expect(commands.filter((c) => c.includes("qemu-system"))).toEqual([]);
+    const inHost = (argv: string[]) =>
+      exec("ip", ["netns", "exec", host.nodeNetns, ...argv]).then((r) => r.stdout);
+    // No tap is left: the only tun device is the agent's own WireGuard interface (wireguard-go).
+    const tuns = (await inHost(["ip", "-o", "link", "show", "type", "tun"]))
+      .split("\n")
+      .filter((l) => l.trim() !== "" && !/^\d+: fn-n/.test(l));
+    expect(tuns).toEqual([]);
+    expect((await inHost(["iptables", "-S"])).split("\n").filter((l) => l.startsWith("-N FN-"))).toEqual([]);
+    // The console's WireGuard peer of that host no longer routes the lost VM's address.
+    const consoleIface = await consoleMemberInterface(platform.dataDir);
+    const { stdout: allowed } = await exec("wg", ["show", consoleIface, "allowed-ips"]);
+    expect(allowed).not.toContain(`${victim.formnetIp}/32`);
+  });
+});
