@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { EXAMPLE_DIR, jsonOf, runForm } from "@/cli/testing";
+import { waitFor } from "@/core/formnet/command";
 import { readStatusFile } from "@/node-agent/config/status-file";
 import { cachedSshKey } from "@/node-agent/testing/booted-image";
 import { MULTINODE_USER_KEY, startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
@@ -30,16 +31,6 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 type TPlacement = { instanceId: string; nodeId: string; status: string; formnetIp: string | null };
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function main(): Promise<void> {
   const t0 = Date.now();
@@ -82,8 +73,11 @@ async function main(): Promise<void> {
     );
 
     const target = rows[0]?.formnetIp ?? "";
-    await until("laptop → VM HTTP", 60_000, async () =>
-      (await inLaptop(["curl", "-sf", "-m", "3", `http://${target}:8080/`])).stdout ? true : undefined,
+    await waitFor(
+      "laptop → VM HTTP",
+      async () =>
+        (await inLaptop(["curl", "-sf", "-m", "3", `http://${target}:8080/`])).stdout ? true : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     const connects: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -120,21 +114,30 @@ async function main(): Promise<void> {
     if (!victim) throw new Error("no replica");
     const c0 = Date.now();
     await platform.network.crashHost(hosts.get(victim.nodeId) ?? 0);
-    const lostAt = await until("the replica marked lost", 120_000, async () =>
-      (await placements()).find((r) => r.instanceId === victim.instanceId && r.status === "lost")
-        ? Date.now()
-        : undefined,
+    const lostAt = await waitFor(
+      "the replica marked lost",
+      async () =>
+        (await placements()).find((r) => r.instanceId === victim.instanceId && r.status === "lost")
+          ? Date.now()
+          : undefined,
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
-    const replacement = await until("a replacement running", 300_000, async () =>
-      (await placements()).find(
-        (r) => r.status === "running" && r.formnetIp && !rows.some((o) => o.instanceId === r.instanceId),
-      ),
+    const replacement = await waitFor(
+      "a replacement running",
+      async () =>
+        (await placements()).find(
+          (r) => r.status === "running" && r.formnetIp && !rows.some((o) => o.instanceId === r.instanceId),
+        ),
+      { timeoutMs: 300_000, intervalMs: 250 },
     );
     const runningAt = Date.now();
-    await until("the laptop reaching the replacement", 120_000, async () =>
-      (await inLaptop(["curl", "-sf", "-m", "2", `http://${replacement.formnetIp}:8080/`])).stdout
-        ? true
-        : undefined,
+    await waitFor(
+      "the laptop reaching the replacement",
+      async () =>
+        (await inLaptop(["curl", "-sf", "-m", "2", `http://${replacement.formnetIp}:8080/`])).stdout
+          ? true
+          : undefined,
+      { timeoutMs: 120_000, intervalMs: 250 },
     );
     const reachedAt = Date.now();
     say(

@@ -2,12 +2,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineConfig } from "@playwright/test";
+import { seedTestConsoleCa } from "../server/testing/console-ca";
 
 // Browser tests drive Debian's Chromium (no browser download) against the real platform started by
 // the README's start command on a throwaway data directory and its own ports.
 const port = Number(process.env.E2E_PORT ?? 3300);
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "formation-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
+// The machine's cached terminal CA: images of the specs' byte-stable Formfiles stay builder cache
+// hits from run to run (a fresh CA changes every image).
+seedTestConsoleCa(dataDir);
 
 export default defineConfig({
   testDir: ".",

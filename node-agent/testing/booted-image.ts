@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseFormfile } from "@/lib/formfile";
 import type { TFormfile } from "@/lib/formfile/canonical";
-import { run } from "../host/exec";
 import { deleteBridge } from "../host/guest-isolation";
 import { runPreflight } from "../host/preflight";
 import { type TSshTarget, waitForSsh } from "../host/ssh-probe";
@@ -49,16 +49,21 @@ export async function httpGet(url: string): Promise<string | null> {
  * cache hits on a warm machine instead of a rebuild per test run.
  */
 export async function cachedSshKey(name: string): Promise<{ path: string; pub: string }> {
+  return cachedSshKeySync(name);
+}
+
+/** `cachedSshKey` for synchronous callers (a Playwright config preparing its platform). */
+export function cachedSshKeySync(name: string): { path: string; pub: string } {
   const dir = join(DEFAULT_CACHE_DIR, "test-keys");
   const path = join(dir, name);
   if (!existsSync(`${path}.pub`)) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}`;
-    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `formation-test-${name}`, "-f", tmp]);
-    await rename(tmp, path);
-    await rename(`${tmp}.pub`, `${path}.pub`);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `formation-test-${name}`, "-f", tmp]);
+    renameSync(tmp, path);
+    renameSync(`${tmp}.pub`, `${path}.pub`);
   }
-  return { path, pub: (await readFile(`${path}.pub`, "utf8")).trim() };
+  return { path, pub: readFileSync(`${path}.pub`, "utf8").trim() };
 }
 
 /** Password salt for test Formfiles: the same text parses to the same canonical Formfile. */

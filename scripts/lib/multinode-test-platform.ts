@@ -13,6 +13,7 @@ import { z } from "zod";
 import { publicKeyOf } from "../../core/formnet/keys";
 import { MultinodeNetwork } from "../../core/netns/multinode-network";
 import { consoleMemberRef, formnetInterfaceName } from "../../lib/formnet/naming";
+import { seedTestConsoleCa } from "../../server/testing/console-ca";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -104,6 +105,7 @@ export async function startMultinodePlatform(
     FORMATION_LIMIT_AUTH_PER_IP: "1000",
     NEXT_TELEMETRY_DISABLED: "1",
   };
+  seedTestConsoleCa(dataDir);
   const log = createWriteStream(handle.logPath, { flags: "a" });
   const child = spawn(process.execPath, [join(root, "scripts/start.mjs")], {
     cwd: root,

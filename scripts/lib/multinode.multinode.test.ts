@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_DIR, jsonOf, runForm } from "../../cli/testing";
+import { waitFor } from "../../core/formnet/command";
 import { readStatusFile } from "../../node-agent/config/status-file";
 import { cachedSshKey } from "../../node-agent/testing/booted-image";
 import {
@@ -81,22 +82,8 @@ async function refreshHosts(): Promise<void> {
   }
 }
 
-/** Polls `check` until it returns a value (not undefined), or fails naming `what` at the deadline. */
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
-}
+/** `waitFor` options: poll every second for up to `seconds`. */
+const SECOND = (seconds: number) => ({ timeoutMs: seconds * 1000, intervalMs: 1000 });
 
 const running = (rows: TPlacement[]) => rows.filter((r) => r.status === "running" && r.formnetIp);
 
@@ -156,10 +143,14 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     for (const r of rows) {
       const ip = r.formnetIp ?? "";
       // The laptop's tunnel learns new instances on its next peer refresh (every 2 s here).
-      const http = await until(`HTTP from the laptop to ${ip}`, 60_000, async () => {
-        const res = await httpFromLaptop(ip);
-        return res.ok ? res : undefined;
-      });
+      const http = await waitFor(
+        `HTTP from the laptop to ${ip}`,
+        async () => {
+          const res = await httpFromLaptop(ip);
+          return res.ok ? res : undefined;
+        },
+        SECOND(60),
+      );
       expect(http.out).toContain("hello from formation");
       const ssh = await sshFromLaptop(ip);
       expect(ssh.ok, ssh.out).toBe(true);
@@ -178,11 +169,15 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     const crashedAt = Date.now();
     expect(await platform.network.crashHost(crashedHost)).toBeGreaterThan(0);
 
-    const healed = await until("3 running replicas on 3 live hosts", 240_000, async () => {
-      const rows = running(await placements());
-      const nodes = new Set(rows.map((r) => r.nodeId));
-      return rows.length === 3 && nodes.size === 3 && !nodes.has(victim.nodeId) ? rows : undefined;
-    });
+    const healed = await waitFor(
+      "3 running replicas on 3 live hosts",
+      async () => {
+        const rows = running(await placements());
+        const nodes = new Set(rows.map((r) => r.nodeId));
+        return rows.length === 3 && nodes.size === 3 && !nodes.has(victim.nodeId) ? rows : undefined;
+      },
+      SECOND(240),
+    );
     const healSeconds = (Date.now() - crashedAt) / 1000;
     process.stderr.write(
       `multinode: host ${crashedHost} crashed → 3 replicas running again in ${healSeconds.toFixed(1)} s\n`,
@@ -195,25 +190,33 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     expect(healed.some((r) => hostOfNode.get(r.nodeId) === 3)).toBe(true);
     for (const r of healed) {
       const ip = r.formnetIp ?? "";
-      const http = await until(`HTTP from the laptop to ${ip} after the heal`, 60_000, async () => {
-        const res = await httpFromLaptop(ip);
-        return res.ok ? res : undefined;
-      });
+      const http = await waitFor(
+        `HTTP from the laptop to ${ip} after the heal`,
+        async () => {
+          const res = await httpFromLaptop(ip);
+          return res.ok ? res : undefined;
+        },
+        SECOND(60),
+      );
       expect(http.out).toContain("hello from formation");
     }
 
     // The host reboots (after the platform's reboot delay): its agent finds the VM gone, the console
     // ends the lost replica, and nothing of it is left on the host or in anyone's peers.
     const host = platform.network.host(crashedHost);
-    await until("the crashed host's agent back and the lost replica ended", 180_000, async () => {
-      const status = await readStatusFile(
-        join(platform.dataDir, "nodes", String(crashedHost), "agent", "status.json"),
-      );
-      if (status?.connection !== "connected" || (status.pid ?? 0) === 0) return undefined;
-      // get-ip lists what is not deleted: the lost replica disappears once it is ended.
-      const lost = (await placements()).find((r) => r.instanceId === victim.instanceId);
-      return lost === undefined ? true : undefined;
-    });
+    await waitFor(
+      "the crashed host's agent back and the lost replica ended",
+      async () => {
+        const status = await readStatusFile(
+          join(platform.dataDir, "nodes", String(crashedHost), "agent", "status.json"),
+        );
+        if (status?.connection !== "connected" || (status.pid ?? 0) === 0) return undefined;
+        // get-ip lists what is not deleted: the lost replica disappears once it is ended.
+        const lost = (await placements()).find((r) => r.instanceId === victim.instanceId);
+        return lost === undefined ? true : undefined;
+      },
+      SECOND(180),
+    );
     const { stdout: pids } = await exec("ip", ["netns", "pids", host.nodeNetns]);
     const commands = await Promise.all(
       pids
