@@ -86,18 +86,24 @@ export class MultinodeNetwork {
   /** Removes every namespace, interface and rule of this network; idempotent. */
   async down(): Promise<void> {
     const { layout } = this;
+    // Every step runs whatever failed before it: a half-removed network must not survive a stop.
+    const failures: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      await fn().catch((error: unknown) => failures.push(error));
+    };
     for (const host of [...layout.hosts, layout.laptop]) {
-      await killNetns(host.nodeNetns);
-      await deleteNetns(host.nodeNetns);
-      await deleteNetns(host.routerNetns);
-      if (await succeeds("ip", ["link", "show", host.rootVeth]))
-        await run("ip", ["link", "del", host.rootVeth]);
+      await step(() => killNetns(host.nodeNetns));
+      await step(() => deleteNetns(host.nodeNetns));
+      await step(() => deleteNetns(host.routerNetns));
+      // The root end of the router's veth goes with the router's namespace (asynchronously).
+      await step(() => deleteLink(host.rootVeth));
     }
-    if (await succeeds("ip", ["link", "show", layout.wanBridge]))
-      await run("ip", ["link", "del", layout.wanBridge]);
-    await dropChain({ table: "filter", hook: "FORWARD", chain: layout.forwardChain });
-    await dropChain({ table: "nat", hook: "POSTROUTING", chain: layout.natChain });
-    await removeStaleWireguardSockets();
+    await step(() => deleteLink(layout.wanBridge));
+    await step(() => dropChain({ table: "filter", hook: "FORWARD", chain: layout.forwardChain }));
+    await step(() => dropChain({ table: "nat", hook: "POSTROUTING", chain: layout.natChain }));
+    await step(() => removeStaleWireguardSockets());
+    if (failures.length > 0)
+      throw new AggregateError(failures, "the multinode network was not removed completely");
   }
 
   async #upUnderlay(): Promise<void> {
@@ -193,6 +199,14 @@ async function killNetns(name: string): Promise<void> {
       // Already gone.
     }
   }
+}
+
+/** Deletes a link if it (still) exists; one that vanished meanwhile is fine. */
+async function deleteLink(name: string): Promise<void> {
+  if (!(await succeeds("ip", ["link", "show", name]))) return;
+  await run("ip", ["link", "del", name]).catch(async (error: unknown) => {
+    if (await succeeds("ip", ["link", "show", name])) throw error;
+  });
 }
 
 async function deleteNetns(name: string): Promise<void> {
