@@ -1,7 +1,10 @@
 import { expect, test } from "@playwright/test";
-import { badgeText, typeFormfile } from "./fixtures/session";
 import { E2E_PORT, formfileText, uniqueName } from "./fixtures/platform";
+import { badgeText, typeFormfile } from "./fixtures/session";
 import { injectWallet } from "./fixtures/wallet";
+
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
 
 // Issue 24, item 1: many people type 127.0.0.1 instead of localhost. Signatures bind the console's
 // one origin, so the console sends the browser there before anyone signs in, and signing works.
@@ -9,8 +12,8 @@ test("opened at 127.0.0.1, the console moves to its canonical origin before sign
   page,
 }) => {
   const wallet = await injectWallet(page);
-  await page.goto(`http://127.0.0.1:${E2E_PORT}/deploy?from=typed`);
-  await page.waitForURL(`http://localhost:${E2E_PORT}/deploy?from=typed`);
+  await page.goto(`http://127.0.0.1:${E2E_PORT}/deploy`);
+  await page.waitForURL(`http://localhost:${E2E_PORT}/deploy`);
   await page.getByRole("button", { name: "Sign in with wallet" }).first().click();
   await expect(page.getByTestId("session-address")).toHaveText(badgeText(wallet.account.address));
 
@@ -22,7 +25,9 @@ test("opened at 127.0.0.1, the console moves to its canonical origin before sign
   await expect(page.getByTestId("build-status")).toBeVisible();
   await expect(page.getByTestId("submit-error")).toHaveCount(0);
   // Do not keep the platform's only real node busy with it.
-  if (["queued", "claimed", "building"].includes((await page.getByTestId("build-status").textContent()) ?? "")) {
+  if (
+    ["queued", "claimed", "building"].includes((await page.getByTestId("build-status").textContent()) ?? "")
+  ) {
     page.on("dialog", (d) => void d.accept());
     await page.getByTestId("cancel-build").click();
     await expect(page.getByTestId("build-status")).toHaveText(/cancelled|failed|built/);

@@ -11,6 +11,9 @@ import {
 import { signInThroughUi, typeFormfile } from "./fixtures/session";
 import { injectWallet } from "./fixtures/wallet";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 2: a URL never triggers a signed action, and the deploy flow's state is not in
 // the address bar. Builds are seeded as finished (no VM build) with more vCPU than any node has,
 // so a ship (if one happened) places nothing on the platform's real node.
@@ -28,7 +31,9 @@ test("the deploy flow leaves a plain build link, and reopening an old ?ship=1 li
   await page.waitForURL(/\/builds\/[0-9a-f]{64}/);
   expect(new URL(page.url()).search).toBe("");
   page.on("dialog", (d) => void d.accept());
-  if (["queued", "claimed", "building"].includes((await page.getByTestId("build-status").textContent()) ?? "")) {
+  if (
+    ["queued", "claimed", "building"].includes((await page.getByTestId("build-status").textContent()) ?? "")
+  ) {
     await page.getByTestId("cancel-build").click();
     await expect(page.getByTestId("build-status")).toHaveText(/cancelled|failed|built/);
   }
@@ -60,10 +65,16 @@ test("a signed-in page whose wallet has not reconnected yet still ships (no 'Con
   const api = apiAs(wallet.account);
   const vcpu = (await largestNodeVcpu(api)) + 1;
   const name = uniqueName("reconnect");
-  const buildId = await seedBuild({ owner: wallet.account.address, formfile: formfileText({ name, vcpu }), status: "built" });
+  const buildId = await seedBuild({
+    owner: wallet.account.address,
+    formfile: formfileText({ name, vcpu }),
+    status: "built",
+  });
 
   // Same session cookie, fresh browser storage: wagmi has no remembered connection.
-  const context = await browser.newContext({ storageState: { cookies: await page.context().cookies(), origins: [] } });
+  const context = await browser.newContext({
+    storageState: { cookies: await page.context().cookies(), origins: [] },
+  });
   const other = await context.newPage();
   await injectWallet(other, { privateKey: wallet.privateKey });
   await other.goto(`/builds/${buildId}`);

@@ -16,6 +16,9 @@ import {
 } from "./fixtures/platform";
 import { screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 
@@ -96,7 +99,9 @@ test("the deploy page defaults replicas to what the network can host and warns b
   const largestFree = Math.max(0, ...free);
   if (largestFree < 2) {
     await typeFormfile(page, formfileText({ name: uniqueName("warn"), vcpu: 2 }));
-    await expect(warning).toContainText(`No node has 2 vCPU free right now (largest free: ${largestFree} vCPU)`);
+    await expect(warning).toContainText(
+      `No node has 2 vCPU free right now (largest free: ${largestFree} vCPU)`,
+    );
   }
   await expect(page.getByTestId("submit-build")).toBeEnabled();
 });

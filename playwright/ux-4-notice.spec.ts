@@ -11,6 +11,9 @@ import {
 import { screenshot, signInThroughUi } from "./fixtures/session";
 import { TEST_NODE_CAPACITY, TestNode } from "./fixtures/test-node";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 4: "placed 0 of 1 replicas…" stayed on the build page after the replica ran. The
 // page shows the deployment's live state instead: waiting while no node fits, running once a node
 // with room joins (the scripted test node) and the replica boots there.

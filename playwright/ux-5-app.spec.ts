@@ -4,6 +4,9 @@ import { screenshot, signInThroughUi } from "./fixtures/session";
 import { shipToTestNode } from "./fixtures/ship";
 import { TEST_NODE_CAPACITY, TestNode } from "./fixtures/test-node";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 5: the app is named everywhere, the SSH hint uses the Formfile's user, and the
 // pages have a place for the app's public URL (EXPOSE; the URL itself comes with the ingress).
 
@@ -35,7 +38,10 @@ test("instance and build pages name the app, give the Formfile user's ssh comman
     await expect(page.getByRole("heading", { level: 1 })).toContainText(name);
     await expect(page.getByTestId("ssh-command")).toHaveText(/^ssh webdev@10\.42\.\d+\.\d+$/);
     await expect(page.getByTestId("app-url")).toContainText("8080");
-    await expect(page.getByRole("link", { name: /build/i }).first()).toHaveAttribute("href", `/builds/${buildId}`);
+    await expect(page.getByRole("link", { name: /build/i }).first()).toHaveAttribute(
+      "href",
+      `/builds/${buildId}`,
+    );
     await screenshot(page, testInfo, "instance-named");
     await deleteAllDeployments(wallet.account);
   } finally {

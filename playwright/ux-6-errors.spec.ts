@@ -3,6 +3,9 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { closePlatformDb, formfileText, seedBuild, uniqueName } from "./fixtures/platform";
 import { screenshot, signInThroughUi } from "./fixtures/session";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 6: a missing or foreign resource is "not found", said plainly, once (no retries),
 // never raw validation JSON and never "check that the console is running".
 

@@ -7,6 +7,9 @@ import { parseFormfile } from "@/lib/formfile/parse";
 import { closePlatformDb, formfileText, seedBuild, uniqueName } from "./fixtures/platform";
 import { screenshot, signInThroughUi, typeFormfile } from "./fixtures/session";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 7: the editor's verdict matches what will happen — COPY of a path the context does
 // not have, limits the network refuses and placeholder SSH keys are flagged before signing — and
 // "deploy again" after a failed build opens the same Formfile.

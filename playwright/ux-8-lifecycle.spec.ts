@@ -4,6 +4,9 @@ import { acceptConfirms, screenshot, signInThroughUi } from "./fixtures/session"
 import { shipToTestNode } from "./fixtures/ship";
 import { TEST_NODE_CAPACITY, TestNode } from "./fixtures/test-node";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 8: a stop goes stopping → stopped (never back to "running" while the VM shuts
 // down), a deleted replica says "deleting" until its node removed it, and the serial log keeps its
 // backlog across a restart, marked. The scripted test node holds the stop and the delete so the
@@ -21,7 +24,11 @@ async function recordTexts(page: Page, testId: string): Promise<() => Promise<st
       if (w.__texts.at(-1) !== text) w.__texts.push(text);
     };
     push();
-    new MutationObserver(push).observe(document.body, { subtree: true, childList: true, characterData: true });
+    new MutationObserver(push).observe(document.body, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+    });
   }, testId);
   return () => page.evaluate(() => (window as unknown as { __texts: string[] }).__texts);
 }

@@ -2,6 +2,9 @@ import { expect, type Page, test } from "@playwright/test";
 import { closePlatformDb, formfileText, seedBuild, uniqueName } from "./fixtures/platform";
 import { screenshot, signInThroughUi } from "./fixtures/session";
 
+// Bounded waits: a missing element or navigation fails in seconds, not at the 15-minute test timeout.
+test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
+
 // Issue 24, item 9: at 390 px nothing overflows sideways (long ids wrap or truncate) and the theme
 // toggle says what it does.
 
