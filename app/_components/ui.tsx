@@ -76,6 +76,8 @@ const STATUS_TONE: Record<string, TTone> = {
   failed: "red",
   offline: "red",
   deleted: "gray",
+  deleting: "amber",
+  waiting: "amber",
 };
 
 export function Badge(props: { tone?: TTone; children: ReactNode; testId?: string }) {

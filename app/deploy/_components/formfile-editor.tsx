@@ -74,7 +74,11 @@ export function FormfileEditor(props: {
           </li>
         ))}
         {props.warnings.map((d) => (
-          <li key={`w${d.line}:${d.column}:${d.message}`} className="text-amber-700 dark:text-amber-400">
+          <li
+            key={`w${d.line}:${d.column}:${d.message}`}
+            data-testid="formfile-warning"
+            className="text-amber-700 dark:text-amber-400"
+          >
             <span className="font-mono font-semibold">
               {d.line > 0 ? `${d.line}:${d.column}` : "Formfile"}
             </span>{" "}
