@@ -42,6 +42,8 @@ export function InstanceActions(props: {
   const [rollbackTo, setRollbackTo] = useState("");
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.instances.pathKey() });
 
+  // The serial log marks a new boot once the node has carried out a start or restart.
+  const pendingBoot = useRef<string | null>(null);
   const act = useMutation({
     mutationFn: async (action: TAction) => {
       const question = CONFIRM[action];
@@ -57,6 +59,9 @@ export function InstanceActions(props: {
       if (action === "delete") router.push("/instances");
       return result;
     },
+    onMutate: (action) => {
+      if (action === "start" || action === "restart") pendingBoot.current = action;
+    },
     onSuccess: (result, action) => {
       if (result === null) return;
       toast({ tone: "success", title: `${DONE[action]} ${shortId(props.instanceId, 14)}` });
@@ -66,11 +71,6 @@ export function InstanceActions(props: {
     onSettled: refresh,
   });
 
-  // The serial log marks a new boot once the node has carried out a start or restart.
-  const pendingBoot = useRef<string | null>(null);
-  useEffect(() => {
-    if (act.variables === "start" || act.variables === "restart") pendingBoot.current = act.variables;
-  }, [act.variables]);
   useEffect(() => {
     if (pendingBoot.current && props.status === "running" && !act.isPending) {
       pendingBoot.current = null;
