@@ -1,7 +1,8 @@
 "use client";
 import { useCallback } from "react";
 import type { Hex } from "viem";
-import { useAccount, useChainId, useConnect, useSignTypedData } from "wagmi";
+import { useChainId, useConfig, useSignTypedData } from "wagmi";
+import { connect, getConnection } from "wagmi/actions";
 import { buildCommitmentTypedData } from "@/lib/chain/build-commitment";
 import { draftMessage, type TCommitmentDraft, type TSignedCommitment } from "@/lib/chain/commitment";
 import { MAX_ACTION_TTL_SECONDS } from "@/lib/signing/actions";
@@ -18,16 +19,23 @@ const short = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
  * to connect. The account must be the signed-in one, or the console would refuse the signature.
  */
 function useSigningAccount(): () => Promise<`0x${string}`> {
-  const { address } = useAccount();
-  const { connectAsync, connectors } = useConnect();
+  // Read the wallet's state when signing, not from a render's closure: one user action signs twice
+  // (commitment, then the action) and the first may just have connected.
+  const config = useConfig();
   const session = useSession();
   return useCallback(async () => {
-    let account = address;
+    let account = getConnection(config).address;
     if (!account) {
-      const connector = connectors[0];
+      const connector = config.connectors[0];
       if (!connector)
         throw new Error("No browser wallet found. Install MetaMask or another EIP-1193 wallet.");
-      account = (await connectAsync({ connector })).accounts[0];
+      try {
+        account = (await connect(config, { connector })).accounts[0];
+      } catch (cause) {
+        // A reconnect that finished meanwhile ("already connected") is fine.
+        account = getConnection(config).address;
+        if (!account) throw cause;
+      }
     }
     if (!account) throw new Error("The wallet returned no account.");
     const signedIn = session.data?.address;
@@ -37,7 +45,7 @@ function useSigningAccount(): () => Promise<`0x${string}`> {
       );
     }
     return account;
-  }, [address, connectAsync, connectors, session.data?.address]);
+  }, [config, session.data?.address]);
 }
 
 /**
