@@ -49,7 +49,7 @@ test("stop, restart and delete show only true states, and the serial log keeps i
     // Stop: the node keeps reporting the VM running until the guest is down.
     node.held.add("stop");
     const texts = await recordTexts(page, "instance-status");
-    await page.getByRole("button", { name: "Stop" }).click();
+    await page.getByRole("button", { name: "Stop", exact: true }).click();
     await expect(status).toHaveText("stopping");
     // The node sent its "running" report with the job's ack; let the page read the instance twice
     // more before the node finishes the stop.
@@ -61,9 +61,9 @@ test("stop, restart and delete show only true states, and the serial log keeps i
     await screenshot(page, testInfo, "instance-stopped");
 
     // Start, then restart: the serial log of the earlier boot stays, with a marker.
-    await page.getByRole("button", { name: "Start" }).click();
+    await page.getByRole("button", { name: "Start", exact: true }).click();
     await expect(status).toHaveText("running");
-    await page.getByRole("button", { name: "Restart" }).click();
+    await page.getByRole("button", { name: "Restart", exact: true }).click();
     const log = page.getByTestId("serial-log");
     await expect(log).toContainText("boot 3 reached", { timeout: 30_000 });
     await expect(log).toContainText("boot 1 reached");
