@@ -57,7 +57,7 @@ function HeroActions() {
 function Hero() {
   return (
     <div className="py-6 sm:py-12" data-testid="hero">
-      <p className="text-sm font-medium text-sky-600 dark:text-sky-400">
+      <p className="text-sm font-medium text-sky-700 dark:text-sky-400">
         Fog compute on independent operators
       </p>
       <h1 className="mt-2 max-w-3xl text-3xl font-semibold tracking-tight sm:text-5xl">
@@ -71,7 +71,7 @@ function Hero() {
       <ol className="mt-10 grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
         {STEPS.map((step, i) => (
           <li key={step.title} className="rounded-lg border border-slate-200 p-4 dark:border-slate-800">
-            <span className="text-xs font-semibold text-sky-600 dark:text-sky-400">{i + 1}</span>
+            <span className="text-xs font-semibold text-sky-700 dark:text-sky-400">{i + 1}</span>
             <h2 className="mt-1 font-semibold">{step.title}</h2>
             <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">{step.text}</p>
           </li>

@@ -28,7 +28,11 @@ export function AppShell({ children }: { children: ReactNode }) {
       <WorkWatcher />
       <header className="sticky top-0 z-10 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
         <div className="mx-auto flex h-14 max-w-6xl items-center gap-2 px-4 sm:gap-4">
-          <Link href="/" className="flex items-center gap-2 font-semibold">
+          <Link
+            href="/"
+            className="flex items-center gap-2 font-semibold"
+            aria-label="Formation console home"
+          >
             {/* biome-ignore lint/performance/noImgElement: tiny static SVG logo */}
             <img src="/favicon.svg" alt="" className="h-6 w-6" />
             <span className="hidden sm:inline">Formation</span>

@@ -123,7 +123,7 @@ export function WalletSession() {
       ) : null}
       <button
         type="button"
-        className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+        className="rounded-md bg-sky-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-50"
         disabled={start.isPending}
         onClick={() => start.mutate()}
       >

@@ -32,7 +32,7 @@ export function FormfileEditor(props: {
         <div
           ref={gutter}
           aria-hidden="true"
-          className="select-none overflow-hidden border-r border-slate-200 bg-slate-50 px-2 py-2 text-right text-slate-400 dark:border-slate-800 dark:bg-slate-900"
+          className="select-none overflow-hidden border-r border-slate-200 bg-slate-50 px-2 py-2 text-right text-slate-500 dark:border-slate-800 dark:bg-slate-900 dark:text-slate-400"
         >
           {Array.from({ length: lines }, (_, i) => i + 1).map((n) => (
             <div key={n} className={errorLines.has(n) ? "font-semibold text-red-600 dark:text-red-400" : ""}>

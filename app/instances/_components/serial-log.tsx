@@ -237,9 +237,9 @@ export function SerialLog({ instanceId, restartKey = 0 }: { instanceId: string; 
         className="h-80 overflow-auto whitespace-pre-wrap break-all rounded-md bg-slate-950 p-3 font-mono text-xs leading-5 text-slate-200 dark:border dark:border-slate-800"
       >
         {!loaded ? (
-          <span className="text-slate-500">Reading the serial console from the node…</span>
+          <span className="text-slate-400">Reading the serial console from the node…</span>
         ) : text.length === 0 && !problem ? (
-          <span className="text-slate-500" data-testid="serial-log-empty">
+          <span className="text-slate-400" data-testid="serial-log-empty">
             No serial output yet. The VM writes its boot log here as it starts; this view updates by itself.
           </span>
         ) : (
