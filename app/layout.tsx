@@ -38,7 +38,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
         <script nonce={nonce} dangerouslySetInnerHTML={{ __html: themeScript }} />
       </head>
       <body className="min-h-screen bg-white text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
-        <Providers chain={chain}>
+        <Providers chain={chain} config={{ consoleOrigin: e.consoleOrigin }}>
           <AppShell>{children}</AppShell>
         </Providers>
       </body>

@@ -11,7 +11,7 @@ import {
   Skeleton,
   Stat,
 } from "./_components/ui";
-import { useSession } from "./_components/wallet-session";
+import { useSession, useSignIn } from "./_components/wallet-session";
 import { useTRPC } from "./_lib/trpc";
 import { BuildsTable } from "./builds/_components/builds-table";
 
@@ -22,10 +22,42 @@ const STEPS = [
   { title: "Ship", text: "Replicas boot on distinct nodes and join formnet, your private WireGuard mesh." },
 ];
 
+/** The signed-out call to action: sign in right here, or look at the network first. */
+function HeroActions() {
+  const signIn = useSignIn();
+  return (
+    <div className="mt-6" data-testid="hero-cta">
+      <div className="flex flex-wrap items-center gap-3">
+        <button
+          type="button"
+          className={`${buttonClass.primary} px-4 py-2 text-base`}
+          disabled={signIn.isPending}
+          onClick={() => signIn.mutate()}
+        >
+          {signIn.isPending ? "Check your wallet…" : "Start deploying"}
+        </button>
+        <Link href="/nodes" className={`${buttonClass.secondary} px-4 py-2 text-base`}>
+          See the network&apos;s nodes
+        </Link>
+      </div>
+      <p className="mt-3 text-sm text-slate-600 dark:text-slate-400">
+        Your browser wallet (MetaMask or any EIP-1193 wallet) signs a one-time sign-in message: no
+        transaction, no gas. Prefer a shell? <code>npm install -g ./cli</code> then <code>form kit init</code>
+        .
+      </p>
+      {signIn.error ? (
+        <p role="alert" className="mt-2 text-sm text-red-700 dark:text-red-400">
+          {signIn.error.message}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
 function Hero() {
   return (
     <div className="py-6 sm:py-12" data-testid="hero">
-      <p className="text-sm font-medium text-sky-600 dark:text-sky-400">
+      <p className="text-sm font-medium text-sky-700 dark:text-sky-400">
         Fog compute on independent operators
       </p>
       <h1 className="mt-2 max-w-3xl text-3xl font-semibold tracking-tight sm:text-5xl">
@@ -35,13 +67,11 @@ function Hero() {
         Formation places your VM on several operators&apos; machines at once, heals it when a node disappears,
         and joins every replica to formnet so you can SSH in from your laptop or right here in the browser.
       </p>
-      <p className="mt-6 text-sm text-slate-600 dark:text-slate-400">
-        Sign in with the wallet button at the top right to start deploying.
-      </p>
+      <HeroActions />
       <ol className="mt-10 grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
         {STEPS.map((step, i) => (
           <li key={step.title} className="rounded-lg border border-slate-200 p-4 dark:border-slate-800">
-            <span className="text-xs font-semibold text-sky-600 dark:text-sky-400">{i + 1}</span>
+            <span className="text-xs font-semibold text-sky-700 dark:text-sky-400">{i + 1}</span>
             <h2 className="mt-1 font-semibold">{step.title}</h2>
             <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">{step.text}</p>
           </li>

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineConfig } from "@playwright/test";
 import { seedTestConsoleCa } from "../server/testing/console-ca";
+import { TEST_NODE_ADDRESS } from "./fixtures/test-node-key";
 
 // Browser tests drive Debian's Chromium (no browser download) against the real platform started by
 // the README's start command on a throwaway data directory and its own ports.
@@ -60,6 +61,8 @@ export default defineConfig({
       FORMATION_AGENT_IMAGES_KEEP_RECENT: "10000",
       // Every spec signs in from 127.0.0.1 (2 points each): the production 20/min would throttle them.
       FORMATION_LIMIT_AUTH_PER_IP: "1000",
+      // The scripted test node of the UX specs (fixtures/test-node.ts) may join next to the real agent.
+      FORMATION_AGENT_ALLOWLIST: TEST_NODE_ADDRESS,
     },
   },
 });

@@ -2,8 +2,10 @@
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { type ReactNode, useState } from "react";
+import { CanonicalOrigin } from "./canonical-origin";
 import { ThemeToggle } from "./theme-toggle";
 import { WalletSession } from "./wallet-session";
+import { WorkWatcher } from "./work-watcher";
 
 const NAV = [
   { href: "/", label: "Overview" },
@@ -22,9 +24,15 @@ export function AppShell({ children }: { children: ReactNode }) {
   const isActive = (href: string) => (href === "/" ? pathname === "/" : pathname.startsWith(href));
   return (
     <div className="flex min-h-screen flex-col">
+      <CanonicalOrigin />
+      <WorkWatcher />
       <header className="sticky top-0 z-10 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
         <div className="mx-auto flex h-14 max-w-6xl items-center gap-2 px-4 sm:gap-4">
-          <Link href="/" className="flex items-center gap-2 font-semibold">
+          <Link
+            href="/"
+            className="flex items-center gap-2 font-semibold"
+            aria-label="Formation console home"
+          >
             {/* biome-ignore lint/performance/noImgElement: tiny static SVG logo */}
             <img src="/favicon.svg" alt="" className="h-6 w-6" />
             <span className="hidden sm:inline">Formation</span>
@@ -51,6 +59,7 @@ export function AppShell({ children }: { children: ReactNode }) {
               type="button"
               className="rounded p-2 md:hidden"
               aria-label="Menu"
+              title="Menu"
               aria-expanded={open}
               onClick={() => setOpen((v) => !v)}
             >

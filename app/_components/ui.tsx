@@ -1,11 +1,12 @@
 import Link from "next/link";
 import type { ReactNode } from "react";
+import { appCodeOf, inputProblem } from "../_lib/errors";
 
 /** Shared visual building blocks, so every page has the same cards, badges and empty states. */
 
 export const buttonClass = {
   primary:
-    "inline-flex items-center justify-center gap-2 rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:cursor-not-allowed disabled:opacity-50",
+    "inline-flex items-center justify-center gap-2 rounded-md bg-sky-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:cursor-not-allowed disabled:opacity-50",
   secondary:
     "inline-flex items-center justify-center gap-2 rounded-md border border-slate-300 px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50 dark:border-slate-700 dark:text-slate-200 dark:hover:bg-slate-900",
   danger:
@@ -75,6 +76,8 @@ const STATUS_TONE: Record<string, TTone> = {
   failed: "red",
   offline: "red",
   deleted: "gray",
+  deleting: "amber",
+  waiting: "amber",
 };
 
 export function Badge(props: { tone?: TTone; children: ReactNode; testId?: string }) {
@@ -129,20 +132,73 @@ export function EmptyState(props: { title: string; children?: ReactNode; action?
   );
 }
 
-/** An error that says what happened and what to do. */
-export function ErrorState({ error, what }: { error: { message: string }; what: string }) {
+/** A plain "not found": what is missing, why that happens, and where to go instead. */
+export function NotFoundState(props: {
+  title: string;
+  children?: ReactNode;
+  back?: { href: string; label: string };
+}) {
+  return (
+    <div
+      data-testid="not-found"
+      className="rounded-lg border border-slate-200 px-6 py-10 text-center dark:border-slate-800"
+    >
+      <h1 className="text-lg font-semibold">{props.title}</h1>
+      <p className="mx-auto mt-2 max-w-md text-sm text-slate-600 dark:text-slate-400">
+        {props.children ?? "It does not exist, was deleted, or belongs to another wallet."}
+      </p>
+      {props.back ? (
+        <Link href={props.back.href} className={`${buttonClass.secondary} mt-4`}>
+          {props.back.label}
+        </Link>
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * An error that says what happened and what to do: "not found" plainly for a missing (or someone
+ * else's) resource, the input problem for a bad request, and only for network or server trouble
+ * the advice to check the console.
+ */
+export function ErrorState(props: {
+  error: { message: string };
+  what: string;
+  back?: { href: string; label: string };
+}) {
+  const code = appCodeOf(props.error);
+  if (code === "NOT_FOUND") {
+    return (
+      <NotFoundState
+        title={`${capitalize(props.what)} not found`}
+        {...(props.back ? { back: props.back } : {})}
+      />
+    );
+  }
+  const advice =
+    code === "UNAUTHORIZED"
+      ? "Your session has ended: sign in again with the wallet button at the top right."
+      : code === "FORBIDDEN"
+        ? "Your wallet may not see this."
+        : code === "BAD_REQUEST"
+          ? null
+          : code === "RATE_LIMITED"
+            ? "Too many requests for now; the page tries again by itself."
+            : "Check that the console is running, then reload the page.";
   return (
     <div
       role="alert"
       className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/50 dark:text-red-200"
     >
-      <p className="font-medium">Could not load {what}.</p>
-      <p className="mt-1">{error.message}</p>
-      <p className="mt-1 text-red-700/80 dark:text-red-300/80">
-        Check that the console is running, then reload the page.
-      </p>
+      <p className="font-medium">Could not load {props.what}.</p>
+      <p className="mt-1">{inputProblem(props.error) ?? props.error.message}</p>
+      {advice ? <p className="mt-1 text-red-700/80 dark:text-red-300/80">{advice}</p> : null}
     </div>
   );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function Stat(props: { label: string; value: ReactNode; href?: string; hint?: ReactNode }) {
@@ -172,7 +228,7 @@ export function Fields({ items }: { items: Array<{ label: string; value: ReactNo
       {items.map((item) => (
         <div key={item.label} className="min-w-0">
           <dt className="text-xs uppercase tracking-wide text-slate-500">{item.label}</dt>
-          <dd className="mt-0.5 truncate">{item.value}</dd>
+          <dd className="mt-0.5 break-words">{item.value}</dd>
         </div>
       ))}
     </dl>

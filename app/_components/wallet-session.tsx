@@ -4,6 +4,7 @@ import { useCallback, useEffect } from "react";
 import { getAddress } from "viem";
 import { createSiweMessage } from "viem/siwe";
 import { useAccount, useConnect, useDisconnect, useSignMessage } from "wagmi";
+import { canonicalUrl, useConsoleConfig } from "../_lib/console-config";
 import { useTRPC } from "../_lib/trpc";
 
 function shortAddress(address: string): string {
@@ -19,32 +20,25 @@ export function useSession() {
 
 /**
  * Sign-in with Ethereum: connect the injected wallet, fetch a one-time nonce, sign the EIP-4361
- * message, and exchange it for an httpOnly session cookie. When the wallet switches to another
- * account, the session of the previous address is revoked rather than reused.
+ * message, and exchange it for an httpOnly session cookie. Refused before any signature on a page
+ * that is not on the console's canonical origin (CanonicalOrigin moves the browser there).
  */
-export function WalletSession() {
+export function useSignIn() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const session = useSession();
   const { address, isConnected } = useAccount();
   const { connectAsync, connectors } = useConnect();
-  const { disconnectAsync } = useDisconnect();
   const { signMessageAsync } = useSignMessage();
-  const signOut = useMutation(trpc.auth.signOut.mutationOptions());
   const nonce = useMutation(trpc.auth.nonce.mutationOptions());
   const signIn = useMutation(trpc.auth.signIn.mutationOptions());
-
-  const sessionAddress = session.data?.address?.toLowerCase();
-  const invalidate = useCallback(() => queryClient.invalidateQueries(), [queryClient]);
-
-  useEffect(() => {
-    if (sessionAddress && address && address.toLowerCase() !== sessionAddress) {
-      signOut.mutateAsync({}).then(invalidate, invalidate);
-    }
-  }, [address, sessionAddress, signOut.mutateAsync, invalidate]);
-
-  const start = useMutation({
+  const { consoleOrigin } = useConsoleConfig();
+  return useMutation({
     mutationFn: async () => {
+      const elsewhere = canonicalUrl(window.location, consoleOrigin);
+      if (elsewhere) {
+        window.location.replace(elsewhere);
+        throw new Error(`This console lives at ${consoleOrigin}: sign in there.`);
+      }
       let account = address;
       if (!isConnected || !account) {
         const connector = connectors[0];
@@ -68,8 +62,32 @@ export function WalletSession() {
       const signature = await signMessageAsync({ message, account });
       await signIn.mutateAsync({ message, signature });
     },
-    onSettled: invalidate,
+    onSettled: () => queryClient.invalidateQueries(),
   });
+}
+
+/**
+ * The top bar's session control: the signed-in address and Sign out, or Sign in with wallet. When
+ * the wallet switches to another account, the session of the previous address is revoked rather
+ * than reused.
+ */
+export function WalletSession() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const session = useSession();
+  const { address } = useAccount();
+  const { disconnectAsync } = useDisconnect();
+  const signOut = useMutation(trpc.auth.signOut.mutationOptions());
+  const start = useSignIn();
+
+  const sessionAddress = session.data?.address?.toLowerCase();
+  const invalidate = useCallback(() => queryClient.invalidateQueries(), [queryClient]);
+
+  useEffect(() => {
+    if (sessionAddress && address && address.toLowerCase() !== sessionAddress) {
+      signOut.mutateAsync({}).then(invalidate, invalidate);
+    }
+  }, [address, sessionAddress, signOut.mutateAsync, invalidate]);
 
   if (session.isLoading) return <span className="text-sm text-slate-500">…</span>;
   if (session.data) {
@@ -105,7 +123,7 @@ export function WalletSession() {
       ) : null}
       <button
         type="button"
-        className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+        className="rounded-md bg-sky-700 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-50"
         disabled={start.isPending}
         onClick={() => start.mutate()}
       >

@@ -173,3 +173,25 @@ export function toBase64(bytes: Uint8Array): string {
   }
   return btoa(binary);
 }
+
+/** Paths of the regular files in a (gzip) tarball, normalised (for checking COPY sources). */
+export async function listTarballPaths(archive: Uint8Array): Promise<string[]> {
+  const gz = archive[0] === 0x1f && archive[1] === 0x8b;
+  const tar = gz ? await pipeThrough(archive, new DecompressionStream("gzip")) : archive;
+  const decoder = new TextDecoder();
+  const field = (b: Uint8Array, o: number, n: number) =>
+    decoder.decode(b.subarray(o, o + n)).replace(/\0.*$/s, "");
+  const paths: string[] = [];
+  let offset = 0;
+  while (offset + BLOCK <= tar.length) {
+    const block = tar.subarray(offset, offset + BLOCK);
+    if (block.every((b) => b === 0)) break;
+    const name = field(block, 0, 100);
+    const prefix = field(block, 345, 155);
+    const size = Number.parseInt(field(block, 124, 12).trim() || "0", 8);
+    const type = field(block, 156, 1) || "0";
+    if (type === "0" || type === "5") paths.push(normalisePath(prefix ? `${prefix}/${name}` : name));
+    offset += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+  }
+  return paths;
+}

@@ -1,13 +1,52 @@
 "use client";
 import { useCallback } from "react";
 import type { Hex } from "viem";
-import { useAccount, useChainId, useSignTypedData } from "wagmi";
+import { useChainId, useConfig, useSignTypedData } from "wagmi";
+import { connect, getConnection } from "wagmi/actions";
 import { buildCommitmentTypedData } from "@/lib/chain/build-commitment";
 import { draftMessage, type TCommitmentDraft, type TSignedCommitment } from "@/lib/chain/commitment";
 import { MAX_ACTION_TTL_SECONDS } from "@/lib/signing/actions";
 import type { TSignedAction } from "@/lib/signing/envelope";
 import { randomNonce } from "@/lib/signing/sign-action";
 import { buildActionTypedData, ZERO_DIGEST } from "@/lib/signing/typed-data";
+import { useSession } from "../_components/wallet-session";
+
+const short = (a: string) => `${a.slice(0, 6)}…${a.slice(-4)}`;
+
+/**
+ * The wallet account to sign with. A page opened with a session cookie may not have reconnected
+ * its wallet yet (fresh tab, cleared storage): connect it now instead of telling a signed-in user
+ * to connect. The account must be the signed-in one, or the console would refuse the signature.
+ */
+function useSigningAccount(): () => Promise<`0x${string}`> {
+  // Read the wallet's state when signing, not from a render's closure: one user action signs twice
+  // (commitment, then the action) and the first may just have connected.
+  const config = useConfig();
+  const session = useSession();
+  return useCallback(async () => {
+    let account = getConnection(config).address;
+    if (!account) {
+      const connector = config.connectors[0];
+      if (!connector)
+        throw new Error("No browser wallet found. Install MetaMask or another EIP-1193 wallet.");
+      try {
+        account = (await connect(config, { connector })).accounts[0];
+      } catch (cause) {
+        // A reconnect that finished meanwhile ("already connected") is fine.
+        account = getConnection(config).address;
+        if (!account) throw cause;
+      }
+    }
+    if (!account) throw new Error("The wallet returned no account.");
+    const signedIn = session.data?.address;
+    if (signedIn && account.toLowerCase() !== signedIn.toLowerCase()) {
+      throw new Error(
+        `Your wallet is on ${short(account)} but you are signed in as ${short(signedIn)}: switch the wallet's account.`,
+      );
+    }
+    return account;
+  }, [config, session.data?.address]);
+}
 
 /**
  * Signs a Formation action (EIP-712) with the connected wallet and returns the envelope that
@@ -15,7 +54,7 @@ import { buildActionTypedData, ZERO_DIGEST } from "@/lib/signing/typed-data";
  * it is its own, so a signature made for another site cannot be replayed here.
  */
 export function useSignedAction() {
-  const { address } = useAccount();
+  const signingAccount = useSigningAccount();
   const chainId = useChainId();
   const { signTypedDataAsync } = useSignTypedData();
   return useCallback(
@@ -24,7 +63,7 @@ export function useSignedAction() {
       params: TParams;
       contentDigest?: Hex;
     }): Promise<Omit<TSignedAction, "action" | "params"> & { action: TAction; params: TParams }> => {
-      if (!address) throw new Error("Connect your wallet (Sign in with wallet) before signing actions.");
+      const address = await signingAccount();
       const fields = {
         action: opts.action,
         params: opts.params,
@@ -40,7 +79,7 @@ export function useSignedAction() {
       const contentDigest = `0x${fields.contentDigest.slice(2).toLowerCase()}` as const;
       return { ...fields, contentDigest, signer, signature };
     },
-    [address, chainId, signTypedDataAsync],
+    [signingAccount, chainId, signTypedDataAsync],
   );
 }
 
@@ -59,12 +98,12 @@ export function actionErrorMessage(error: unknown): string {
  * Returns null when the console has no chain configured.
  */
 export function useSignBuildCommitment() {
-  const { address } = useAccount();
+  const signingAccount = useSigningAccount();
   const { signTypedDataAsync } = useSignTypedData();
   return useCallback(
     async (draft: TCommitmentDraft | null): Promise<TSignedCommitment | null> => {
       if (!draft) return null;
-      if (!address) throw new Error("Connect your wallet (Sign in with wallet) before signing actions.");
+      const address = await signingAccount();
       if (draft.owner.toLowerCase() !== address.toLowerCase())
         throw new Error("The build commitment is for another wallet than the one connected.");
       const signature = await signTypedDataAsync({
@@ -77,6 +116,6 @@ export function useSignBuildCommitment() {
       });
       return { imageDigest: draft.imageDigest, nonce: draft.nonce, deadline: draft.deadline, signature };
     },
-    [address, signTypedDataAsync],
+    [signingAccount, signTypedDataAsync],
   );
 }

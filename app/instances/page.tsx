@@ -10,9 +10,13 @@ import { DeploymentsTable } from "./_components/deployments-table";
 function InstancesList() {
   const trpc = useTRPC();
   const instances = useQuery(trpc.instances.list.queryOptions({ all: false }, { refetchInterval: 4000 }));
-  if (instances.isLoading) return <ListSkeleton rows={4} />;
+  const deployments = useQuery(trpc.instances.deployments.queryOptions(undefined, { refetchInterval: 4000 }));
+  if (instances.isLoading || deployments.isLoading) return <ListSkeleton rows={4} />;
   if (instances.error) return <ErrorState error={instances.error} what="your instances" />;
-  if (!instances.data?.length) {
+  if (deployments.error) return <ErrorState error={deployments.error} what="your deployments" />;
+  const list = instances.data ?? [];
+  const deps = deployments.data ?? [];
+  if (list.length === 0 && deps.length === 0) {
     return (
       <EmptyState
         title="No instances yet"
@@ -28,10 +32,21 @@ function InstancesList() {
   }
   return (
     <div className="space-y-6">
-      <InstancesTable instances={instances.data} showBuild />
+      {deps.length > 0 ? (
+        <section>
+          <h2 className="mb-2 text-sm font-semibold">Deployments · replicas wanted, placed and running</h2>
+          <DeploymentsTable deployments={deps} />
+        </section>
+      ) : null}
       <section>
-        <h2 className="mb-2 text-sm font-semibold">Deployments · image digest ⇄ on-chain commitment</h2>
-        <DeploymentsTable />
+        <h2 className="mb-2 text-sm font-semibold">Replicas</h2>
+        {list.length > 0 ? (
+          <InstancesTable instances={list} showBuild />
+        ) : (
+          <p className="text-sm text-slate-600 dark:text-slate-400">
+            No replica is placed yet; the deployments above say why.
+          </p>
+        )}
       </section>
     </div>
   );
@@ -42,7 +57,7 @@ export default function InstancesPage() {
     <>
       <PageHeader
         title="Instances"
-        description="Your VM replicas across the network, with their formnet addresses."
+        description="Your deployments and their VM replicas across the network, with formnet addresses."
       />
       <SessionGate what="instances">
         <InstancesList />

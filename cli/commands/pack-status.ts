@@ -7,6 +7,31 @@ import { openSession, type TApiClient } from "../session";
 
 export type TBuild = Awaited<ReturnType<TApiClient["builds"]["get"]["query"]>>;
 export type TInstance = Awaited<ReturnType<TApiClient["instances"]["list"]["query"]>>[number];
+export type TDeployment = Awaited<ReturnType<TApiClient["deployments"]["forBuild"]["query"]>>;
+
+/**
+ * The build's deployment as the console's pages show it: desired vs placed vs running replicas
+ * and why the rest wait ("waiting for capacity: needs 2 vCPU, largest free 1").
+ */
+export function renderDeployment(buildId: string, d: TDeployment): string {
+  if (!d) return "  (not shipped — ship the build with `form pack ship`)";
+  if (d.buildId !== buildId) return `  ${d.name} now runs build ${d.buildId.slice(0, 12)}… (not this one)`;
+  const counts =
+    d.waiting > 0
+      ? `${d.placed} of ${d.replicas} replicas placed`
+      : `${d.running} of ${d.replicas} replicas running`;
+  const lines = [`  ${d.name}  ${counts}`];
+  if (d.waitingReason) lines.push(`  ${d.waiting} waiting: ${d.waitingReason}`);
+  return lines.join("\n");
+}
+
+/** Where the app is reachable: its URL once the console has an ingress, else the exposed ports. */
+export function renderAppUrl(app: TBuild["app"]): string {
+  if (app.url) return app.url;
+  return app.exposedPorts.length === 0
+    ? "— (no EXPOSE)"
+    : `— (no ingress yet; EXPOSE ${app.exposedPorts.join(", ")} over formnet)`;
+}
 
 const BUILD_ID = /^[0-9a-f]{64}$/;
 
@@ -58,7 +83,7 @@ export function renderInstances(instances: TInstance[]): string {
   return instances
     .map(
       (i) =>
-        `  ${i.instanceId}  ${i.status.padEnd(9)} node ${i.nodeId.slice(0, 12)}  formnet ${i.formnetIp ?? "—"}${i.reason ? `  (${i.reason})` : ""}`,
+        `  ${i.instanceId}  ${i.status.padEnd(9)} ${i.app.name ? `${i.app.name}  ` : ""}node ${i.nodeId.slice(0, 12)}  formnet ${i.formnetIp ?? "—"}${i.reason ? `  (${i.reason})` : ""}`,
     )
     .join("\n");
 }
@@ -68,21 +93,25 @@ async function status(out: Output, opts: TCommonOptions & { buildId?: string }):
   const session = await openSession(opts);
   const build = await session.call((api) => api.builds.get.query({ buildId }));
   const instances = await session.call((api) => api.instances.list.query({ buildId }));
+  const deployment = await session.call((api) => api.deployments.forBuild.query({ buildId }));
   const timings = phaseTimings(build);
   const human = [
     `build ${build.buildId}`,
     `  name      ${build.name}`,
     `  status    ${build.status}${build.failure ? ` — ${build.failure.reason}${build.failure.line ? ` (Formfile line ${build.failure.line})` : ""}` : ""}`,
     `  image     ${build.imageDigest ?? "—"}`,
+    `  url       ${renderAppUrl(build.app)}`,
     "  timeline",
     ...timings.map(
       (t) =>
         `    ${t.phase.padEnd(13)} ${seconds(t.durationMs).padStart(7)}${t.current ? "  (current)" : ""}${t.message ? `  ${t.message}` : ""}`,
     ),
+    "deployment",
+    renderDeployment(buildId, deployment),
     "instances",
     renderInstances(instances),
   ].join("\n");
-  out.result({ build, timings, instances }, human);
+  out.result({ build, timings, deployment, instances }, human);
 }
 
 /** Adds `status` to the `pack` command group. */

@@ -179,4 +179,14 @@ describe("parseFormfile accepts", () => {
     const result = parseFormfile(U, { hashPassword: (pw) => `plain:${pw}` });
     expect(result.ok && result.formfile.users[0]?.passwdHash).toBe("plain:pw");
   });
+
+  it("warns about a placeholder SSH key (the README's `ssh-rsa ...`) but accepts real-looking keys", () => {
+    const text = (keys: string) => `NAME k\nUSER username:dev passwd:pw ssh_authorized_keys:"${keys}"\n`;
+    const placeholder = parseFormfile(text("ssh-rsa ..."));
+    if (!placeholder.ok) throw new Error("placeholder key must parse");
+    expect(placeholder.warnings.map((w) => w.message).join("\n")).toMatch(/placeholder/);
+    const real = parseFormfile(text(`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9${"x".repeat(40)} me@laptop`));
+    if (!real.ok) throw new Error("real key must parse");
+    expect(real.warnings).toEqual([]);
+  });
 });

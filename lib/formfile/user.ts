@@ -36,6 +36,15 @@ export const USER_OPTIONS = [
 const USAGE =
   'USER username:webdev passwd:secret sudo:true ssh_authorized_keys:"ssh-ed25519 AAAA… me@laptop"';
 
+/**
+ * An OpenSSH public key's second field is the base64 of a blob that starts with the key type
+ * (`AAAA…`); the README's `ssh-rsa ...` placeholder and similar stand-ins fail this.
+ */
+function looksLikeKeyData(key: string): boolean {
+  const data = key.split(/\s+/)[1] ?? "";
+  return /^AAAA[A-Za-z0-9+/]{40,}={0,3}$/.test(data);
+}
+
 const isBooleanOption = (key: string): key is TBooleanOption => Object.hasOwn(BOOLEAN_OPTIONS, key);
 
 function commaList(value: string): string[] {
@@ -126,6 +135,14 @@ function applyOption({ ctx, pending, key, token, valueOffset }: TApplyArgs): voi
           'quote each key with its type, e.g. ssh_authorized_keys:"ssh-ed25519 AAAA… me@laptop"; separate keys with commas',
         );
         return;
+      }
+      const placeholder = keys.find((k) => !looksLikeKeyData(k));
+      if (placeholder !== undefined) {
+        ctx.warn(
+          valueOffset,
+          `"${placeholder.length > 40 ? `${placeholder.slice(0, 40)}…` : placeholder}" looks like a placeholder, not a real SSH public key: ssh with a key will not let you in`,
+          "paste your own public key, e.g. the contents of ~/.ssh/id_ed25519.pub (the web terminal works without one)",
+        );
       }
       user.sshAuthorizedKeys = keys;
       return;

@@ -37,6 +37,8 @@ type TFixture = {
   ownerAuditId: string;
   /** An instance of the owner on the fake agent's node (its serial log is served). */
   ownerInstanceId: string;
+  /** A deployment of the owner (deployments.get). */
+  ownerDeploymentId: string;
   /** Signs `action` with the role's key (anonymous: a throwaway key nobody knows). */
   sign(role: TRole, action: string, params: unknown): Promise<unknown>;
 };
@@ -111,6 +113,20 @@ const CASES: TCase[] = [
   { path: "state.stats", type: "query", expect: OPERATORS },
   // The public nodes view: anyone, signed in or not (what it may show is checked below).
   { path: "nodes.publicList", type: "query", expect: EVERYONE },
+  { path: "deployments.list", type: "query", expect: SIGNED_IN },
+  {
+    path: "deployments.capacity",
+    type: "query",
+    input: () => ({ vcpu: 1, memoryMb: 512, diskGb: 5 }),
+    expect: SIGNED_IN,
+  },
+  // A deployment is its owner's: everyone else, admins included, sees "not found".
+  {
+    path: "deployments.get",
+    type: "query",
+    input: (fx) => ({ deploymentId: fx.ownerDeploymentId }),
+    expect: OWNER_ONLY,
+  },
   // Boot logs can hold secrets: the owner only; admins and the hosting operator see "not found".
   {
     path: "serial.tail",
@@ -177,7 +193,15 @@ beforeAll(async () => {
     diskGb: 5,
   });
   agent.instances.set(ownerInstanceId, "running");
-  fx = { console: console_, accounts, ownerAuditId: actor.auditId, ownerInstanceId, sign };
+  const ownerDeploymentId = `d-${randomBytes(10).toString("hex")}`;
+  await cp.repos.deployments.upsert({
+    id: ownerDeploymentId,
+    owner: accounts.owner.address.toLowerCase(),
+    name: "authz",
+    buildId: "b-authz",
+    replicas: 1,
+  });
+  fx = { console: console_, accounts, ownerAuditId: actor.auditId, ownerInstanceId, ownerDeploymentId, sign };
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import { accountRouter } from "@/server/api/routers/account";
 import { authRouter } from "@/server/api/routers/auth";
 import { buildsRouter } from "@/server/api/routers/builds";
+import { deploymentsRouter } from "@/server/api/routers/deployments";
 import { formnetRouter } from "@/server/api/routers/formnet";
 import { instancesRouter } from "@/server/api/routers/instances";
 import { nodesRouter } from "@/server/api/routers/nodes";
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   account: accountRouter,
   builds: buildsRouter,
   instances: instancesRouter,
+  deployments: deploymentsRouter,
   nodes: nodesRouter,
   serial: serialRouter,
   formnet: formnetRouter,

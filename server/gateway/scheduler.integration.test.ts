@@ -114,13 +114,28 @@ describe("scheduler", () => {
     const buildId = await builtBuild();
     const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 3 });
     expect(shipped.instances).toHaveLength(2);
-    expect(shipped.notice).toMatch(/placed 2 of 3 replicas/);
+    expect(shipped.deployment).toMatchObject({ replicas: 3, placed: 2, waiting: 1 });
+    expect(shipped.notice).toMatch(/^waiting for another node: replicas go on distinct nodes/);
+    expect(shipped.deployment.waitingReason).toBe(shipped.notice);
     await eventually(async () => (await running(buildId)).length === 2);
     // A third node joining fills the gap on the next reconcile.
     await autoAgent(2);
     await eventually(async () => (await running(buildId)).length === 3, { timeoutMs: 10_000 });
     const dep = await platform.controlPlane.repos.deployments.findByName({ owner, name: "web" });
     expect(dep?.notice).toBeNull();
+    const [listed] = await platform.controlPlane.deployments.deployments({ owner });
+    expect(listed).toMatchObject({ replicas: 3, placed: 3, running: 3, waiting: 0, waitingReason: null });
+  });
+
+  it("says what a waiting replica needs: 'waiting for capacity: needs 512 MB memory, largest free 256 MB'", async () => {
+    await autoAgent(0, { capacity: { vcpu: 4, memoryMb: 256, diskGb: 100 } });
+    const buildId = await builtBuild();
+    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    expect(shipped.instances).toHaveLength(0);
+    expect(shipped.deployment).toMatchObject({ replicas: 1, placed: 0, waiting: 1 });
+    expect(shipped.deployment.waitingReason).toBe(
+      "waiting for capacity: needs 512 MB memory, largest free 256 MB",
+    );
   });
 
   it("stops, starts and deletes instances on their node, and rolls back to an earlier build", async () => {

@@ -79,7 +79,16 @@ export async function admitTrpc(opts: {
     }
     const origin = header(req, "origin");
     if (origin !== null && origin !== runtime.env.consoleOrigin) {
-      sendTrpcAppError(res, new AppError("FORBIDDEN", `Cross-origin request from ${origin} refused`));
+      // Most often a person who typed another name for this console (127.0.0.1 for localhost):
+      // signatures bind the console's one origin, so say where to go.
+      sendTrpcAppError(
+        res,
+        new AppError(
+          "FORBIDDEN",
+          `Cross-origin request from ${origin} refused: this console is served at ${runtime.env.consoleOrigin}; open it there (sign-in and signatures are bound to that address)`,
+          { details: { consoleOrigin: runtime.env.consoleOrigin } },
+        ),
+      );
       return null;
     }
   }

@@ -1,39 +1,36 @@
 "use client";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { TRPCClientError } from "@trpc/client";
 import { useEffect, useRef, useState } from "react";
 import { ReplicasInput } from "../../_components/replicas-input";
+import { useToast } from "../../_components/toasts";
 import { buttonClass } from "../../_components/ui";
+import { appCodeOf } from "../../_lib/errors";
+import { peekShipIntent, takeShipIntent } from "../../_lib/ship-intent";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignBuildCommitment, useSignedAction } from "../../_lib/use-signed-action";
-
-/** The console's `appCode` of a failed tRPC call, if any. */
-function appCodeOf(error: unknown): string | null {
-  if (!(error instanceof TRPCClientError)) return null;
-  const data: unknown = error.data;
-  return typeof data === "object" && data !== null && "appCode" in data && typeof data.appCode === "string"
-    ? data.appCode
-    : null;
-}
 
 const CANCELLABLE = new Set(["queued", "claimed", "building"]);
 const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
 
-/** Cancel and Ship, both signed by the wallet; optionally ships once when the build is done. */
-export function BuildActions(props: {
-  buildId: string;
-  status: string;
-  initialReplicas: number;
-  autoShip: boolean;
-}) {
+/**
+ * Cancel and Ship, both signed by the wallet. Ships once by itself when the build is done if this
+ * tab's deploy asked for it (ship intent, never the URL). The outcome of a ship shows as a toast;
+ * the page's deployment status shows the live state.
+ */
+export function BuildActions(props: { buildId: string; status: string; defaultReplicas: number }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
   const queryClient = useQueryClient();
   const sign = useSignedAction();
   const signCommitment = useSignBuildCommitment();
-  const [replicas, setReplicas] = useState(props.initialReplicas);
-  const [notice, setNotice] = useState<string | null>(null);
-  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.builds.pathKey() });
+  const toast = useToast();
+  const [intent] = useState(() => peekShipIntent(props.buildId));
+  const [replicas, setReplicas] = useState<number | null>(intent?.replicas ?? null);
+  const shipReplicas = replicas ?? props.defaultReplicas;
+  const refresh = async () => {
+    await queryClient.invalidateQueries({ queryKey: trpc.builds.pathKey() });
+    await queryClient.invalidateQueries({ queryKey: trpc.deployments.pathKey() });
+  };
 
   const cancel = useMutation({
     mutationFn: async () => {
@@ -57,7 +54,7 @@ export function BuildActions(props: {
       const commitment = draft === "unavailable" ? null : await signCommitment(draft);
       const envelope = await sign({
         action: "instance.ship",
-        params: { buildId: props.buildId, replicas, ...(commitment ? { commitment } : {}) },
+        params: { buildId: props.buildId, replicas: shipReplicas, ...(commitment ? { commitment } : {}) },
       });
       const result = await client.instances.ship.mutate(envelope);
       const committing =
@@ -66,25 +63,29 @@ export function BuildActions(props: {
           : draft === "unavailable"
             ? " (chain unreachable: shipped without a build commitment)"
             : "";
-      setNotice(`${result.notice ?? `Shipping ${result.instances.length} replica(s).`}${committing}`);
+      const d = result.deployment;
+      toast({
+        tone: d.waiting > 0 ? "info" : "success",
+        title: `Shipped ${d.name}: ${d.placed} of ${d.replicas} replicas placed`,
+        body: `${d.waitingReason ?? "Replicas are booting on their nodes."}${committing}`,
+      });
       return result;
     },
+    onError: (error) => toast({ tone: "error", title: "Ship failed", body: actionErrorMessage(error) }),
     onSettled: async () => {
       await refresh();
       await queryClient.invalidateQueries({ queryKey: trpc.instances.pathKey() });
     },
   });
 
-  // Ship once when the build reaches `built`, if the user asked for it on the deploy page.
+  // Ship once when the build reaches `built`, if this tab's deploy asked for it.
   const shipped = useRef(false);
   useEffect(() => {
-    if (!props.autoShip || props.status !== "built" || shipped.current) return;
-    const key = `formation:autoship:${props.buildId}`;
-    if (sessionStorage.getItem(key)) return;
+    if (props.status !== "built" || shipped.current) return;
+    if (!takeShipIntent(props.buildId)) return;
     shipped.current = true;
-    sessionStorage.setItem(key, "1");
     ship.mutate();
-  }, [props.autoShip, props.status, props.buildId, ship]);
+  }, [props.status, props.buildId, ship]);
 
   const error = cancel.error ?? ship.error;
   return (
@@ -103,7 +104,7 @@ export function BuildActions(props: {
       {SHIPPABLE.has(props.status) ? (
         <>
           <ReplicasInput
-            value={replicas}
+            value={shipReplicas}
             onChange={setReplicas}
             testId="ship-replicas"
             labelClassName="flex items-center gap-1"
@@ -119,11 +120,6 @@ export function BuildActions(props: {
             {ship.isPending ? "Confirm in your wallet…" : "Ship"}
           </button>
         </>
-      ) : null}
-      {notice ? (
-        <span className="text-sm text-slate-600 dark:text-slate-400" data-testid="ship-notice">
-          {notice}
-        </span>
       ) : null}
       {error ? (
         <span role="alert" className="text-sm text-red-600 dark:text-red-400">

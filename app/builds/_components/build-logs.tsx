@@ -67,7 +67,7 @@ export function BuildLogs({ buildId }: { buildId: string }) {
         className="h-80 overflow-auto rounded-md bg-slate-950 p-3 font-mono text-xs leading-5 text-slate-200"
       >
         {lines.length === 0 ? (
-          <span className="text-slate-500">
+          <span className="text-slate-400">
             {done ? "No log output." : "Waiting for a node to pick up the build…"}
           </span>
         ) : (

@@ -7,12 +7,27 @@ const TERMINAL = new Set(["running", "failed", "cancelled"]);
 
 type TEntry = { phase: string; at: string; message?: string | undefined };
 
+/** A shipped build whose replicas wait to be placed: the wait is a phase of its own, not "built". */
+export type TWaiting = { since: Date; reason: string };
+
 /**
  * The deploy timeline: each phase with how long it took, the current one ticking live, so a stuck
  * deploy is visible as a growing timer instead of a silent spinner.
  */
-export function BuildTimeline({ status, timeline }: { status: string; timeline: TEntry[] }) {
-  const live = !TERMINAL.has(status) && status !== "built";
+export function BuildTimeline({
+  status,
+  timeline: recorded,
+  waiting = null,
+}: {
+  status: string;
+  timeline: TEntry[];
+  waiting?: TWaiting | null;
+}) {
+  const isWaiting = waiting !== null && status === "built";
+  const timeline: TEntry[] = isWaiting
+    ? [...recorded, { phase: "waiting", at: waiting.since.toISOString(), message: waiting.reason }]
+    : recorded;
+  const live = (!TERMINAL.has(status) && status !== "built") || isWaiting;
   const now = useNow(1000, live);
   const reached = new Map<string, { at: number; index: number; message?: string | undefined }>();
   timeline.forEach((e, index) => {
@@ -20,6 +35,7 @@ export function BuildTimeline({ status, timeline }: { status: string; timeline: 
   });
   const ended = status === "failed" || status === "cancelled" ? status : null;
   const phases: string[] = [...PHASES];
+  if (isWaiting) phases.splice(PHASES.indexOf("built") + 1, 0, "waiting");
   if (ended) {
     // Show the terminal state right after the last phase reached.
     const lastReached = PHASES.filter((p) => reached.has(p)).at(-1) ?? "queued";
@@ -48,7 +64,9 @@ export function BuildTimeline({ status, timeline }: { status: string; timeline: 
           style={{ width: `${pct}%` }}
         />
       </div>
-      <ol className="mt-4 grid grid-cols-2 gap-2 sm:grid-cols-4 lg:grid-cols-7">
+      <ol
+        className={`mt-4 grid grid-cols-2 gap-2 sm:grid-cols-4 ${isWaiting ? "lg:grid-cols-8" : "lg:grid-cols-7"}`}
+      >
         {phases.map((phase) => {
           const hit = reached.get(phase);
           const current = hit !== undefined && hit.index === timeline.length - 1;
@@ -57,11 +75,13 @@ export function BuildTimeline({ status, timeline }: { status: string; timeline: 
             ? "border-slate-200 text-slate-400 dark:border-slate-800"
             : phase === "failed"
               ? "border-red-300 bg-red-50 text-red-800 dark:border-red-900 dark:bg-red-950/40 dark:text-red-300"
-              : phase === "cancelled"
-                ? "border-amber-300 bg-amber-50 text-amber-800 dark:border-amber-900 dark:bg-amber-950/40 dark:text-amber-300"
-                : current && live
-                  ? "border-sky-400 bg-sky-50 text-sky-900 dark:border-sky-700 dark:bg-sky-950/40 dark:text-sky-200"
-                  : "border-emerald-300 text-emerald-800 dark:border-emerald-900 dark:text-emerald-300";
+              : phase === "waiting"
+                ? "border-amber-300 bg-amber-50 text-amber-900 dark:border-amber-800 dark:bg-amber-950/40 dark:text-amber-200"
+                : phase === "cancelled"
+                  ? "border-amber-300 bg-amber-50 text-amber-800 dark:border-amber-900 dark:bg-amber-950/40 dark:text-amber-300"
+                  : current && live
+                    ? "border-sky-400 bg-sky-50 text-sky-900 dark:border-sky-700 dark:bg-sky-950/40 dark:text-sky-200"
+                    : "border-emerald-300 text-emerald-800 dark:border-emerald-900 dark:text-emerald-300";
           return (
             <li
               key={phase}
@@ -71,12 +91,19 @@ export function BuildTimeline({ status, timeline }: { status: string; timeline: 
               title={hit?.message}
             >
               <div className="flex items-center gap-1.5 font-medium capitalize">
-                {current && live ? <span className="h-2 w-2 animate-pulse rounded-full bg-sky-500" /> : null}
+                {current && live ? (
+                  <span
+                    className={`h-2 w-2 animate-pulse rounded-full ${phase === "waiting" ? "bg-amber-500" : "bg-sky-500"}`}
+                  />
+                ) : null}
                 {phase}
               </div>
               <div className="mt-0.5 font-mono tabular-nums">
                 {hit && end !== null ? formatDuration(end - hit.at) : hit ? "✓" : "—"}
               </div>
+              {phase === "waiting" && hit?.message ? (
+                <div className="mt-0.5 break-words normal-case">{hit.message}</div>
+              ) : null}
             </li>
           );
         })}

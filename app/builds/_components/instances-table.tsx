@@ -1,5 +1,6 @@
 "use client";
 import Link from "next/link";
+import { CopyButton } from "../../_components/copy-button";
 import { Mono, StatusBadge } from "../../_components/ui";
 import { formatAgo, shortId } from "../../_lib/format";
 
@@ -10,16 +11,18 @@ export type TInstanceRow = {
   status: string;
   formnetIp: string | null;
   reason: string | null;
+  app: { name: string };
   updatedAt: Date;
 };
 
-/** Replicas with their node, status and formnet IP. */
+/** Replicas with their app, status, formnet IP and node; scrolls sideways on phones. */
 export function InstancesTable({ instances, showBuild }: { instances: TInstanceRow[]; showBuild?: boolean }) {
   return (
     <div className="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-      <table className="w-full min-w-[36rem] text-sm" data-testid="instances-table">
+      <table className="w-full min-w-[40rem] text-sm" data-testid="instances-table">
         <thead className="bg-slate-50 text-left text-xs uppercase tracking-wide text-slate-500 dark:bg-slate-900">
           <tr>
+            <th className="px-4 py-2 font-medium">Name</th>
             <th className="px-4 py-2 font-medium">Instance</th>
             <th className="px-4 py-2 font-medium">Status</th>
             <th className="px-4 py-2 font-medium">formnet IP</th>
@@ -31,6 +34,7 @@ export function InstancesTable({ instances, showBuild }: { instances: TInstanceR
         <tbody className="divide-y divide-slate-200 dark:divide-slate-800">
           {instances.map((i) => (
             <tr key={i.instanceId}>
+              <td className="px-4 py-2.5 font-medium">{i.app.name || "—"}</td>
               <td className="px-4 py-2.5">
                 <Link
                   href={`/instances/${i.instanceId}`}
@@ -42,8 +46,11 @@ export function InstancesTable({ instances, showBuild }: { instances: TInstanceR
               <td className="px-4 py-2.5" title={i.reason ?? undefined}>
                 <StatusBadge status={i.status} />
               </td>
-              <td className="px-4 py-2.5">
+              <td className="px-4 py-2.5 whitespace-nowrap">
                 <Mono>{i.formnetIp ?? "—"}</Mono>
+                {i.formnetIp ? (
+                  <CopyButton value={i.formnetIp} label={`Copy formnet IP of ${i.instanceId}`} />
+                ) : null}
               </td>
               <td className="px-4 py-2.5">
                 <Link href={`/nodes/${i.nodeId}`} className="hover:underline">

@@ -7,7 +7,7 @@ import { formatBytes } from "../../_lib/format";
 export type TContextSource =
   | { kind: "none" }
   | { kind: "files"; label: string; files: TContextFile[] }
-  | { kind: "tarball"; label: string; bytes: Uint8Array };
+  | { kind: "tarball"; label: string; bytes: Uint8Array; paths: string[] };
 
 type TFileSystemEntry = {
   isFile: boolean;
@@ -65,10 +65,10 @@ export function ContextDrop(props: {
   const acceptSingle = async (file: File) => {
     const bytes = new Uint8Array(await file.arrayBuffer());
     if (isTarball(file.name)) {
-      const { readFileFromTarball } = await import("../../_lib/context-pack");
+      const { listTarballPaths, readFileFromTarball } = await import("../../_lib/context-pack");
       const formfile = await readFileFromTarball(bytes, "Formfile");
       if (formfile) props.onFormfileText(new TextDecoder().decode(formfile));
-      props.onSource({ kind: "tarball", label: file.name, bytes });
+      props.onSource({ kind: "tarball", label: file.name, bytes, paths: await listTarballPaths(bytes) });
       return;
     }
     // A lone file is taken as the Formfile: the context is then the Formfile alone.

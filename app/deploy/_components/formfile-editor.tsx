@@ -32,7 +32,7 @@ export function FormfileEditor(props: {
         <div
           ref={gutter}
           aria-hidden="true"
-          className="select-none overflow-hidden border-r border-slate-200 bg-slate-50 px-2 py-2 text-right text-slate-400 dark:border-slate-800 dark:bg-slate-900"
+          className="select-none overflow-hidden border-r border-slate-200 bg-slate-50 px-2 py-2 text-right text-slate-500 dark:border-slate-800 dark:bg-slate-900 dark:text-slate-400"
         >
           {Array.from({ length: lines }, (_, i) => i + 1).map((n) => (
             <div key={n} className={errorLines.has(n) ? "font-semibold text-red-600 dark:text-red-400" : ""}>
@@ -74,7 +74,11 @@ export function FormfileEditor(props: {
           </li>
         ))}
         {props.warnings.map((d) => (
-          <li key={`w${d.line}:${d.column}:${d.message}`} className="text-amber-700 dark:text-amber-400">
+          <li
+            key={`w${d.line}:${d.column}:${d.message}`}
+            data-testid="formfile-warning"
+            className="text-amber-700 dark:text-amber-400"
+          >
             <span className="font-mono font-semibold">
               {d.line > 0 ? `${d.line}:${d.column}` : "Formfile"}
             </span>{" "}

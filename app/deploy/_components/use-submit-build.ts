@@ -5,6 +5,7 @@ import { useAccount } from "wagmi";
 import { parseFormfile } from "@/lib/formfile/parse";
 import { ownerCryptSalt } from "@/lib/formfile/sha512-crypt";
 import { packBrowserContext, sha256Digest, toBase64 } from "../../_lib/context-pack";
+import { saveShipIntent } from "../../_lib/ship-intent";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { useSignedAction } from "../../_lib/use-signed-action";
 import type { TContextSource } from "./context-drop";
@@ -16,7 +17,7 @@ export type TSubmitStage = "idle" | "packing" | "uploading" | "signing" | "submi
 
 /**
  * Packs the context, uploads it if large, signs `build.create` binding the context digest, submits,
- * then opens the build page (with the requested replica count for shipping).
+ * then opens the build page (remembering in this tab whether and how to ship it once built).
  */
 export function useSubmitBuild(onStage: (s: TSubmitStage) => void) {
   const trpc = useTRPC();
@@ -71,11 +72,9 @@ export function useSubmitBuild(onStage: (s: TSubmitStage) => void) {
       });
       onStage("submitting");
       const build = await client.builds.create.mutate(envelope);
-      const query = new URLSearchParams({
-        replicas: String(opts.replicas),
-        ...(opts.autoShip ? { ship: "1" } : {}),
-      });
-      router.push(`/builds/${build.buildId}?${query.toString()}`);
+      // The ship request stays in this tab, not in the URL: a reopened link never ships.
+      if (opts.autoShip) saveShipIntent(build.buildId, opts.replicas);
+      router.push(`/builds/${build.buildId}`);
       return build;
     },
     onSettled: () => onStage("idle"),

@@ -1,13 +1,21 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
+import { useToast } from "../../_components/toasts";
 import { buttonClass } from "../../_components/ui";
 import { shortId } from "../../_lib/format";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
 
 type TAction = "start" | "stop" | "restart" | "delete";
+
+const DONE: Record<TAction, string> = {
+  start: "Starting",
+  stop: "Stopping",
+  restart: "Restarting",
+  delete: "Deleting",
+};
 
 const CONFIRM: Partial<Record<TAction, string>> = {
   stop: "Stop this instance? Its VM shuts down until you start it again.",
@@ -22,15 +30,20 @@ export function InstanceActions(props: {
   buildId: string;
   status: string;
   desired: string;
+  /** Called once a start or restart was carried out (the VM booted again). */
+  onRebooted?: () => void;
 }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
   const queryClient = useQueryClient();
   const router = useRouter();
   const sign = useSignedAction();
+  const toast = useToast();
   const [rollbackTo, setRollbackTo] = useState("");
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.instances.pathKey() });
 
+  // The serial log marks a new boot once the node has carried out a start or restart.
+  const pendingBoot = useRef<string | null>(null);
   const act = useMutation({
     mutationFn: async (action: TAction) => {
       const question = CONFIRM[action];
@@ -46,8 +59,24 @@ export function InstanceActions(props: {
       if (action === "delete") router.push("/instances");
       return result;
     },
+    onMutate: (action) => {
+      if (action === "start" || action === "restart") pendingBoot.current = action;
+    },
+    onSuccess: (result, action) => {
+      if (result === null) return;
+      toast({ tone: "success", title: `${DONE[action]} ${shortId(props.instanceId, 14)}` });
+    },
+    onError: (error, action) =>
+      toast({ tone: "error", title: `Could not ${action} the instance`, body: actionErrorMessage(error) }),
     onSettled: refresh,
   });
+
+  useEffect(() => {
+    if (pendingBoot.current && props.status === "running" && !act.isPending) {
+      pendingBoot.current = null;
+      props.onRebooted?.();
+    }
+  }, [props.status, act.isPending, props.onRebooted]);
 
   // Rollback targets: the deployment of this build and the owner's other builds of the same name.
   const deployments = useQuery(trpc.instances.deployments.queryOptions());

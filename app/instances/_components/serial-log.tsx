@@ -13,6 +13,22 @@ const CHUNK_BYTES = 64 * 1024;
 const KEEP_CHARS = 256 * 1024;
 const LIVE_MS = 2000;
 const RETRY_MS = 5000;
+/** Bytes of the log's start kept to tell a new boot's log from the old one. */
+const HEAD_BYTES = 2048;
+/** How long after a start/restart the reader looks for the new boot's log. */
+const RESTART_WATCH_MS = 10 * 60_000;
+
+/** True when one log start is a prefix of the other (the same log, read at different sizes). */
+function sameStart(a: string, b: string): boolean {
+  const n = Math.min(a.length, b.length);
+  return a.slice(0, n) === b.slice(0, n);
+}
+
+/** The line that separates one boot's output from the next in the kept backlog. */
+function restartMarker(moved: boolean): string {
+  const at = new Date().toLocaleTimeString();
+  return `\n──── log restarted at ${at} (${moved ? "the replica moved to another node" : "the VM booted again"}); earlier output above ────\n`;
+}
 
 type TProblem = { reason: string; message: string; retrying: boolean };
 
@@ -67,7 +83,7 @@ function problemOf(cause: unknown): TProblem {
  * hosts it: the tail first, then only new bytes every two seconds while Live is on. Sticks to the
  * bottom unless the user scrolled up to read. Mount it inside a card on the instance page.
  */
-export function SerialLog({ instanceId }: { instanceId: string }) {
+export function SerialLog({ instanceId, restartKey = 0 }: { instanceId: string; restartKey?: number }) {
   const client = useTRPCClient();
   const [text, setText] = useState("");
   const [loaded, setLoaded] = useState(false);
@@ -80,6 +96,12 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
   const [generation, setGeneration] = useState(0);
   const box = useRef<HTMLPreElement>(null);
   const stick = useRef(true);
+  /** Until when the reader compares the log's start with the one it shows (after a start/restart). */
+  const watchRestartUntil = useRef(0);
+
+  useEffect(() => {
+    if (restartKey > 0) watchRestartUntil.current = Date.now() + RESTART_WATCH_MS;
+  }, [restartKey]);
 
   useEffect(() => {
     // `generation` restarts the reader from the tail (Refresh).
@@ -92,8 +114,34 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
     setText("");
     setLoaded(false);
     setProblem(null);
+    let head: string | null = null;
+    const readHead = () => client.serial.tail.query({ instanceId, maxBytes: HEAD_BYTES, offset: 0 });
+    /** After a start/restart: a log that no longer starts like the one shown is the new boot's. */
+    const newBootLog = async (): Promise<boolean> => {
+      if (Date.now() > watchRestartUntil.current) return false;
+      const first = await readHead();
+      if (head === null || first.nodeId !== node || sameStart(head, first.data)) {
+        head ??= first.data;
+        return false;
+      }
+      head = first.data;
+      watchRestartUntil.current = 0;
+      const slice = await client.serial.tail.query({ instanceId, maxBytes: CHUNK_BYTES, offset: 0 });
+      const moved = slice.nodeId !== node;
+      setText((prev) => (prev + restartMarker(moved) + serialLogText(slice.data)).slice(-KEEP_CHARS));
+      end = slice.end;
+      node = slice.nodeId;
+      setSize(slice.size);
+      return true;
+    };
     const poll = async () => {
       try {
+        if (end === null) head = (await readHead()).data;
+        if (end !== null && (await newBootLog())) {
+          if (cancelled) return;
+          timer = setTimeout(poll, 0);
+          return;
+        }
         const slice = await client.serial.tail.query({
           instanceId,
           maxBytes: CHUNK_BYTES,
@@ -102,9 +150,13 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
         if (cancelled) return;
         const chunk = serialLogText(slice.data);
         // A slice from another node (replica moved) or not starting where the last one ended (log
-        // recreated) is a different log: start over rather than splice.
-        const replace = end === null || slice.offset !== end || slice.nodeId !== node;
-        setText((prev) => (replace ? chunk : prev + chunk).slice(-KEEP_CHARS));
+        // recreated) is a different log: keep what was shown, marked, and go on with the new one.
+        const first = end === null;
+        const restarted = !first && (slice.offset !== end || slice.nodeId !== node);
+        const moved = slice.nodeId !== node;
+        setText((prev) =>
+          (first ? chunk : restarted ? prev + restartMarker(moved) + chunk : prev + chunk).slice(-KEEP_CHARS),
+        );
         end = slice.end;
         node = slice.nodeId;
         setSize(slice.size);
@@ -185,9 +237,9 @@ export function SerialLog({ instanceId }: { instanceId: string }) {
         className="h-80 overflow-auto whitespace-pre-wrap break-all rounded-md bg-slate-950 p-3 font-mono text-xs leading-5 text-slate-200 dark:border dark:border-slate-800"
       >
         {!loaded ? (
-          <span className="text-slate-500">Reading the serial console from the node…</span>
+          <span className="text-slate-400">Reading the serial console from the node…</span>
         ) : text.length === 0 && !problem ? (
-          <span className="text-slate-500" data-testid="serial-log-empty">
+          <span className="text-slate-400" data-testid="serial-log-empty">
             No serial output yet. The VM writes its boot log here as it starts; this view updates by itself.
           </span>
         ) : (

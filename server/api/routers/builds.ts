@@ -65,6 +65,18 @@ export const buildsRouter = createTRPCRouter({
       return toBuildDto(row);
     }),
 
+  /** The Formfile text the build was made from (from its context), to deploy it again. */
+  formfileSource: protectedProcedure
+    .input(z.object({ buildId: ZBuildId }))
+    .output(z.object({ text: z.string().nullable() }))
+    .query(async ({ ctx, input }) => ({
+      text: await controlPlaneOf(ctx).builds.formfileSource({
+        buildId: input.buildId,
+        viewer: ctx.session.address,
+        admin: false,
+      }),
+    })),
+
   list: protectedProcedure
     .input(
       z

@@ -96,7 +96,10 @@ describe("control-plane API over HTTP", () => {
       input: await signed(owner, "instance.ship", { buildId }),
     });
     expect(ship.ok).toBe(true);
-    expect((ship.data as { notice: string }).notice).toMatch(/placed 2 of 3/);
+    expect(ship.data).toMatchObject({
+      notice: expect.stringMatching(/^waiting for another node/),
+      deployment: { replicas: 3, placed: 2, waiting: 1 },
+    });
     const ips = await eventually(async () => {
       const r = await query(owner, "instances.getIp", { buildId });
       const list = r.data as { status: string; formnetIp: string }[];

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type TFormfile, ZFormfile } from "@/lib/formfile/canonical";
 import { parseTimeline, type TBuildRow, ZTimeline } from "@/server/db/repositories/builds-repository";
+import { type TAppInfo, ZAppInfo } from "@/server/services/deployments/instance-dto";
 
 export const ZBuildStatus = z.enum([
   "queued",
@@ -22,6 +23,7 @@ export const ZBuildDto = z.object({
   status: ZBuildStatus,
   timeline: ZTimeline,
   failure: z.object({ reason: z.string(), line: z.number().nullable() }).nullable(),
+  app: ZAppInfo,
   imageDigest: z.string().nullable(),
   imageSizeBytes: z.number().nullable(),
   contextDigest: z.string(),
@@ -38,6 +40,26 @@ export function parseStoredFormfile(raw: string): TFormfile {
   return ZFormfile.parse(JSON.parse(raw));
 }
 
+/** The app a build makes: NAME, the first USER (who `ssh` logs in as) and the EXPOSEd ports. */
+export function appInfoOf(row: Pick<TBuildRow, "name" | "formfile">): TAppInfo {
+  const formfile = parseStoredFormfile(row.formfile);
+  return {
+    name: row.name,
+    sshUser: formfile.users[0]?.username ?? null,
+    exposedPorts: formfile.expose,
+    // No ingress yet (separate issue): the URL stays null and the pages say so.
+    url: null,
+  };
+}
+
+/**
+ * Failure reasons come from the node and may name its private paths; the user knows the build
+ * context as `./`, so `<agent data dir>/builds/<id>/context/app` reads `./app`.
+ */
+export function userFacingReason(reason: string): string {
+  return reason.replace(/(?:\/[^\s'"`:/]+)*\/builds\/[0-9a-f]{64}\/context(?:\/|(?=[\s'"`:]|$))/g, "./");
+}
+
 export function toBuildDto(row: TBuildRow): TBuildDto {
   const status = ZBuildStatus.safeParse(row.status);
   return {
@@ -46,7 +68,11 @@ export function toBuildDto(row: TBuildRow): TBuildDto {
     name: row.name,
     status: status.success ? status.data : "failed",
     timeline: parseTimeline(row.timeline),
-    failure: row.failureReason === null ? null : { reason: row.failureReason, line: row.failureLine },
+    failure:
+      row.failureReason === null
+        ? null
+        : { reason: userFacingReason(row.failureReason), line: row.failureLine },
+    app: appInfoOf(row),
     imageDigest: row.imageDigest,
     imageSizeBytes: row.imageSizeBytes,
     contextDigest: row.contextDigest,

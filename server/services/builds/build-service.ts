@@ -1,6 +1,8 @@
+import { readContextFile } from "@/core/context/read-file";
 import type { Logger } from "@/core/log";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { checkPolicy, type TNetworkPolicy } from "@/lib/formfile/policy";
+import { MAX_FORMFILE_BYTES } from "@/lib/formfile/text";
 import { validateCanonicalFormfile } from "@/lib/formfile/validate-canonical";
 import { computeBuildId as computeContentBuildId } from "@/lib/ids";
 import { agentContextPath, type TJobResult } from "@/lib/protocol";
@@ -173,6 +175,26 @@ export class BuildService {
       throw new AppError("NOT_FOUND", `No build ${opts.buildId} visible to ${opts.viewer}`);
     }
     return row;
+  }
+
+  /**
+   * The Formfile text a build was made from, read back out of its context (the browser and the
+   * CLI pack it there), for "deploy again". Null when the context has none or is gone.
+   */
+  async formfileSource(opts: { buildId: string; viewer: string; admin: boolean }): Promise<string | null> {
+    const row = await this.get(opts);
+    if ((await this.#o.blobs.size(row.contextDigest)) === null) return null;
+    try {
+      const bytes = await readContextFile({
+        tarGz: this.#o.blobs.pathOf(row.contextDigest),
+        path: "Formfile",
+        maxBytes: MAX_FORMFILE_BYTES,
+      });
+      return bytes ? new TextDecoder().decode(bytes) : null;
+    } catch (cause) {
+      this.#o.log.warn({ buildId: row.id, err: cause }, "could not read the Formfile back from the context");
+      return null;
+    }
   }
 
   async list(opts: { owner: string | null; limit: number }): Promise<TBuildDto[]> {

@@ -1,11 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "@/core/log";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
-import type { TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
+import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
+import { appInfoOf, type TBuildDto, toBuildDto } from "@/server/services/builds/build-dto";
 import type { JobService } from "@/server/services/jobs/job-service";
+import { capacityFor, describeWait, type TResources } from "@/server/services/scheduler/placement";
 import {
+  type TAppInfo,
   type TDeleteDeploymentResult,
   type TDeploymentDto,
   type TInstanceDto,
@@ -30,6 +33,15 @@ const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
 
 export type TShipResult = { deployment: TDeploymentDto; instances: TInstanceDto[]; notice: string | null };
 
+/** A deployment with its builds (newest first, for rollback) and its replicas. */
+export type TDeploymentDetail = {
+  deployment: TDeploymentDto;
+  builds: TBuildDto[];
+  instances: TInstanceDto[];
+};
+
+const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null };
+
 /** User-facing deployment verbs: ship, rollback, instance start/stop/restart/delete, listings. */
 export class DeploymentService {
   readonly #o: TDeploymentServiceOptions;
@@ -38,13 +50,42 @@ export class DeploymentService {
     this.#o = options;
   }
 
+  /** App info per build id, read once per call (`apps.get(id)`). */
+  #apps(): { get(buildId: string): Promise<TAppInfo> } {
+    const cache = new Map<string, Promise<TAppInfo>>();
+    return {
+      get: (buildId) => {
+        let app = cache.get(buildId);
+        if (!app) {
+          app = this.#o.builds.find(buildId).then((b) => (b ? appInfoOf(b) : UNKNOWN_APP));
+          cache.set(buildId, app);
+        }
+        return app;
+      },
+    };
+  }
+
+  async #instanceDtos(rows: readonly TInstanceRow[]): Promise<TInstanceDto[]> {
+    const apps = this.#apps();
+    return Promise.all(rows.map(async (r) => toInstanceDto(r, await apps.get(r.buildId))));
+  }
+
+  async #deploymentDto(dep: TDeploymentRow, apps = this.#apps()): Promise<TDeploymentDto> {
+    const instances = await this.#o.instances.byDeployment(dep.id);
+    return toDeploymentDto(dep, { instances, app: await apps.get(dep.buildId) });
+  }
+
   async #result(deploymentId: string): Promise<TShipResult> {
     const dep = await this.#o.deployments.find(deploymentId);
     if (!dep) throw new AppError("NOT_FOUND", `deployment ${deploymentId} disappeared`);
     const instances = (await this.#o.instances.byDeployment(dep.id)).filter(
       (i) => i.desired !== "deleted" && i.buildId === dep.buildId,
     );
-    return { deployment: toDeploymentDto(dep), instances: instances.map(toInstanceDto), notice: dep.notice };
+    return {
+      deployment: await this.#deploymentDto(dep),
+      instances: await this.#instanceDtos(instances),
+      notice: dep.notice,
+    };
   }
 
   /** The owner's build if it can be shipped (built, image uploaded); throws NOT_FOUND / PRECONDITION_FAILED. */
@@ -112,9 +153,10 @@ export class DeploymentService {
   }
 
   async getInstance(opts: { viewer: string; admin: boolean; instanceId: string }): Promise<TInstanceDto> {
-    return toInstanceDto(
-      await this.#owned({ owner: opts.viewer, instanceId: opts.instanceId, admin: opts.admin }),
-    );
+    const row = await this.#owned({ owner: opts.viewer, instanceId: opts.instanceId, admin: opts.admin });
+    const [dto] = await this.#instanceDtos([row]);
+    if (!dto) throw new AppError("INTERNAL", `instance ${row.id} has no DTO`);
+    return dto;
   }
 
   /** start / stop / restart / delete of one instance; the agent hosting it does the work. */
@@ -141,7 +183,9 @@ export class DeploymentService {
         maxAttempts: 3,
       });
     }
-    return toInstanceDto((await this.#o.instances.find(row.id)) ?? row);
+    const [dto] = await this.#instanceDtos([(await this.#o.instances.find(row.id)) ?? row]);
+    if (!dto) throw new AppError("INTERNAL", `instance ${row.id} has no DTO`);
+    return dto;
   }
 
   /**
@@ -171,9 +215,11 @@ export class DeploymentService {
     const rows = opts.buildId
       ? await this.#o.instances.byBuild(opts.buildId)
       : await this.#o.instances.list({ ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}) });
-    return rows
-      .filter((r) => r.status !== "deleted" && (opts.owner === null || r.owner === opts.owner.toLowerCase()))
-      .map(toInstanceDto);
+    return this.#instanceDtos(
+      rows.filter(
+        (r) => r.status !== "deleted" && (opts.owner === null || r.owner === opts.owner.toLowerCase()),
+      ),
+    );
   }
 
   async deployments(opts: { owner: string | null }): Promise<TDeploymentDto[]> {
@@ -181,6 +227,41 @@ export class DeploymentService {
       ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
     });
     // A deleted deployment wants 0 replicas: it is gone for its owner (shipping the name revives it).
-    return rows.filter((r) => r.replicas > 0).map(toDeploymentDto);
+    const apps = this.#apps();
+    return Promise.all(rows.filter((r) => r.replicas > 0).map((r) => this.#deploymentDto(r, apps)));
+  }
+
+  /** One of the owner's deployments with its builds over time and its replicas. */
+  async deployment(opts: { owner: string; deploymentId: string }): Promise<TDeploymentDetail> {
+    const owner = opts.owner.toLowerCase();
+    const dep = await this.#o.deployments.find(opts.deploymentId);
+    if (!dep || dep.owner !== owner || dep.replicas === 0)
+      throw new AppError("NOT_FOUND", `No deployment ${opts.deploymentId} of yours`);
+    const instances = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.status !== "deleted");
+    const builds = await this.#o.builds.listByName({ owner, name: dep.name });
+    return {
+      deployment: await this.#deploymentDto(dep),
+      builds: builds.map(toBuildDto),
+      instances: await this.#instanceDtos(instances),
+    };
+  }
+
+  /** The owner's live deployment of a build's NAME (whichever build it runs now), or null. */
+  async deploymentOfBuild(opts: { owner: string; buildId: string }): Promise<TDeploymentDto | null> {
+    const owner = opts.owner.toLowerCase();
+    const build = await this.#o.builds.find(opts.buildId);
+    if (!build || build.owner !== owner) throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
+    const dep = await this.#o.deployments.findByName({ owner, name: build.name });
+    return dep && dep.replicas > 0 ? this.#deploymentDto(dep) : null;
+  }
+
+  /**
+   * What the network can place right now for one replica of `resources`: healthy nodes, how many
+   * have room, the largest free amounts, and why a replica would wait (null when one fits).
+   */
+  async capacity(resources: TResources) {
+    const nodes = await this.#o.reconciler.candidates();
+    const summary = capacityFor({ nodes, resources });
+    return { ...summary, wait: summary.fitting > 0 ? null : describeWait({ nodes, resources }) };
   }
 }

@@ -3,17 +3,55 @@ import { ZMetrics } from "@/lib/protocol";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
 
+/** Statuses of replicas that count towards the desired replica number (placed on a node). */
+export const PLACED_STATUSES: ReadonlySet<string> = new Set([
+  "pending",
+  "booting",
+  "running",
+  "stopping",
+  "stopped",
+]);
+
+/** What an instance runs, from its build's Formfile: the app's NAME, SSH user and exposed ports. */
+export const ZAppInfo = z.object({
+  name: z.string(),
+  /** The Formfile's first USER (the account `ssh` and the web terminal log in as). */
+  sshUser: z.string().nullable(),
+  exposedPorts: z.array(z.number()),
+  /**
+   * The app's public URL. Always null until the console has an ingress (a separate issue): the
+   * pages and the CLI already show the place where it will appear, with the EXPOSEd ports.
+   */
+  url: z.string().nullable(),
+});
+export type TAppInfo = z.infer<typeof ZAppInfo>;
+
+/**
+ * The status a person should see: the node's report, corrected by what the owner asked for while
+ * the node is still carrying it out (a stopping VM still reports "running"; a deleted replica is
+ * "deleting" until its node confirms).
+ */
+export function shownStatus(row: Pick<TInstanceRow, "status" | "desired">): string {
+  if (row.desired === "deleted" && row.status !== "deleted") return "deleting";
+  if (row.desired === "stopped" && (row.status === "running" || row.status === "booting")) return "stopping";
+  return row.status;
+}
+
 export const ZInstanceDto = z.object({
   instanceId: z.string(),
   deploymentId: z.string(),
   buildId: z.string(),
   owner: z.string(),
   nodeId: z.string(),
+  /** What to show: the node's status corrected by a pending stop/delete (`shownStatus`). */
   status: z.string(),
+  /** The status the node last reported. */
+  reportedStatus: z.string(),
   desired: z.string(),
   reason: z.string().nullable(),
   /** Why the replica is on its node when it replaced another one (e.g. its node went offline). */
   placement: z.string().nullable(),
+  app: ZAppInfo,
   formnetIp: z.string().nullable(),
   imageDigest: z.string(),
   resources: z.object({ vcpu: z.number(), memoryMb: z.number(), diskGb: z.number() }),
@@ -28,8 +66,18 @@ export const ZDeploymentDto = z.object({
   owner: z.string(),
   name: z.string(),
   buildId: z.string(),
+  /** Desired replicas. */
   replicas: z.number(),
+  /** Replicas of the current build on a node (pending, booting, running, stopping or stopped). */
+  placed: z.number(),
+  running: z.number(),
+  /** Desired replicas not placed yet, and why (e.g. "waiting for capacity: needs 2 vCPU, largest free 1"). */
+  waiting: z.number(),
+  waitingReason: z.string().nullable(),
+  /** Since when the deployment waits (its last ship or rollback), while it does. */
+  waitingSince: z.date().nullable(),
   notice: z.string().nullable(),
+  app: ZAppInfo,
   createdAt: z.date(),
   updatedAt: z.date(),
 });
@@ -44,7 +92,7 @@ export const ZDeleteDeploymentResult = z.object({
 });
 export type TDeleteDeploymentResult = z.infer<typeof ZDeleteDeploymentResult>;
 
-export function toInstanceDto(row: TInstanceRow): TInstanceDto {
+export function toInstanceDto(row: TInstanceRow, app: TAppInfo): TInstanceDto {
   const metrics = row.lastMetrics ? ZMetrics.safeParse(JSON.parse(row.lastMetrics)) : null;
   return {
     instanceId: row.id,
@@ -52,10 +100,12 @@ export function toInstanceDto(row: TInstanceRow): TInstanceDto {
     buildId: row.buildId,
     owner: row.owner,
     nodeId: row.nodeId,
-    status: row.status,
+    status: shownStatus(row),
+    reportedStatus: row.status,
     desired: row.desired,
     reason: row.reason,
     placement: row.placement,
+    app,
     formnetIp: row.formnetIp,
     imageDigest: row.imageDigest,
     resources: { vcpu: row.vcpu, memoryMb: row.memoryMb, diskGb: row.diskGb },
@@ -65,14 +115,28 @@ export function toInstanceDto(row: TInstanceRow): TInstanceDto {
   };
 }
 
-export function toDeploymentDto(row: TDeploymentRow): TDeploymentDto {
+/** A deployment with its replica counts; `instances` are all of its rows, of any build. */
+export function toDeploymentDto(
+  row: TDeploymentRow,
+  opts: { instances: readonly TInstanceRow[]; app: TAppInfo },
+): TDeploymentDto {
+  const current = opts.instances.filter((i) => i.buildId === row.buildId && i.desired !== "deleted");
+  const placed = current.filter((i) => PLACED_STATUSES.has(i.status)).length;
+  const waiting = Math.max(0, row.replicas - placed);
   return {
     deploymentId: row.id,
     owner: row.owner,
     name: row.name,
     buildId: row.buildId,
     replicas: row.replicas,
+    placed,
+    running: current.filter((i) => i.status === "running").length,
+    waiting,
+    // The reconciler's notice is refreshed on every pass; shown only while replicas really wait.
+    waitingReason: waiting > 0 ? (row.notice ?? "waiting to be placed") : null,
+    waitingSince: waiting > 0 ? row.updatedAt : null,
     notice: row.notice,
+    app: opts.app,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

@@ -18,6 +18,7 @@ import type { TJobEvent } from "@/server/services/jobs/types";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
 import type { NodeService } from "@/server/services/nodes/node-service";
 import { placeReplicas, type TCandidateNode } from "@/server/services/scheduler/placement";
+import { PLACED_STATUSES } from "./instance-dto";
 
 export type TReconcilerOptions = {
   deployments: TDeploymentsRepository;
@@ -32,7 +33,7 @@ export type TReconcilerOptions = {
 };
 
 /** Statuses of replicas that count towards the desired replica number. */
-const COUNTED = new Set(["pending", "booting", "running", "stopping", "stopped"]);
+const COUNTED = PLACED_STATUSES;
 
 /**
  * Drives deployments towards what their owners asked for: N replicas of the current build on
@@ -62,7 +63,8 @@ export class Reconciler {
     }
   }
 
-  async #candidates(): Promise<TCandidateNode[]> {
+  /** Online nodes with their capacity and what is promised on them, as placement sees them. */
+  async candidates(): Promise<TCandidateNode[]> {
     const usage = await this.#o.instances.usageByNode();
     const nodes = await this.#o.nodes.listOnline();
     return nodes.map((n) => ({
@@ -82,7 +84,7 @@ export class Reconciler {
     const all = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.desired !== "deleted");
     const current = all.filter((i) => i.buildId === dep.buildId);
     const counted = current.filter((i) => COUNTED.has(i.status));
-    const candidates = await this.#candidates();
+    const candidates = await this.candidates();
     const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
 
     // Surplus: keep replicas on healthy nodes, the oldest first; delete the rest.
@@ -136,7 +138,7 @@ export class Reconciler {
             : null;
           await this.#place({ dep, nodeId, imageDigest: build.imageDigest, r, reason });
         }
-        notice = placement.reason;
+        notice = placement.wait;
         if (placement.nodeIds.length > 0) await this.#o.buildService.deployPhase(dep.buildId, "distributing");
       }
     }
@@ -264,7 +266,7 @@ export class Reconciler {
         continue;
       }
       if (await this.#replacedWhileAway(row)) continue;
-      if (await this.#bootNotDone(row, r.status)) continue;
+      if ((await this.#bootNotDone(row, r.status)) || (await this.#stopNotDone(row, r.status))) continue;
       if (row.status !== r.status) {
         await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
         deployments.add(row.deploymentId);
@@ -311,6 +313,15 @@ export class Reconciler {
     return (await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "boot");
   }
 
+  /**
+   * A VM keeps running while its guest shuts down, and its agent says so in every report; while
+   * the stop job is open the replica stays "stopping" rather than flicking back to "running".
+   */
+  async #stopNotDone(row: TInstanceRow, reported: TInstanceStatus): Promise<boolean> {
+    if (row.desired !== "stopped" || reported !== "running") return false;
+    return (await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "stop");
+  }
+
   /** `instance.status` from the agent hosting the instance. */
   async report(
     nodeId: string,
@@ -320,7 +331,7 @@ export class Reconciler {
     if (!row || row.nodeId !== nodeId) return false;
     if ((row.desired === "deleted" && r.status !== "deleted") || (await this.#replacedWhileAway(row)))
       return true;
-    if (await this.#bootNotDone(row, r.status)) return true;
+    if ((await this.#bootNotDone(row, r.status)) || (await this.#stopNotDone(row, r.status))) return true;
     await this.#o.instances.reportStatus({
       id: row.id,
       nodeId,

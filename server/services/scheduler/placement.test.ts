@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { placeReplicas, type TCandidateNode } from "./placement";
+import { capacityFor, describeWait, placeReplicas, type TCandidateNode } from "./placement";
 
 const small = { vcpu: 1, memoryMb: 512, diskGb: 5 };
 function node(id: string, operator: string, extra: Partial<TCandidateNode> = {}): TCandidateNode {
@@ -70,5 +70,27 @@ describe("placeReplicas", () => {
       ]),
     });
     expect(loaded.nodeIds).toEqual(["n3"]);
+  });
+
+  it("says why a replica waits: capacity with the largest free amount, distinct nodes, no node", () => {
+    const one = [node("n1", "A", { used: { vcpu: 3, memoryMb: 0, diskGb: 0 } })];
+    const big = { vcpu: 2, memoryMb: 1024, diskGb: 5 };
+    expect(describeWait({ nodes: one, resources: big })).toBe(
+      "waiting for capacity: needs 2 vCPU, largest free 1",
+    );
+    expect(placeReplicas({ nodes: one, resources: big, count: 1, seed: "s" }).reason).toBe(
+      "placed 0 of 1 replicas; waiting for capacity: needs 2 vCPU, largest free 1",
+    );
+    expect(describeWait({ nodes: one, resources: small, excludeNodeIds: new Set(["n1"]) })).toMatch(
+      /^waiting for another node: replicas go on distinct nodes/,
+    );
+    expect(describeWait({ nodes: [], resources: small })).toBe(
+      "waiting for a node: no healthy node is online",
+    );
+    expect(capacityFor({ nodes: one, resources: big })).toEqual({
+      healthy: 1,
+      fitting: 0,
+      largestFree: { vcpu: 1, memoryMb: 8192, diskGb: 100 },
+    });
   });
 });

@@ -32,6 +32,8 @@ export type TPlacement = {
   shortfall: number;
   /** Human-readable explanation when `shortfall > 0`. */
   reason: string | null;
+  /** Why the replicas not placed wait (`describeWait`), when `shortfall > 0`. */
+  wait: string | null;
 };
 
 function fits(node: TCandidateNode, r: TResources): boolean {
@@ -83,12 +85,67 @@ export function placeReplicas(request: TPlacementRequest): TPlacement {
   }
   const shortfall = request.count - picked.length;
   let reason: string | null = null;
+  let wait: string | null = null;
   if (shortfall > 0) {
-    const r = request.resources;
-    reason =
-      `placed ${picked.length} of ${request.count} replicas: ${healthy.length} healthy node(s) available ` +
-      `besides those already hosting this deployment, ${eligible.length} with ${r.vcpu} vCPU / ` +
-      `${r.memoryMb} MB / ${r.diskGb} GB free. The rest will be placed when nodes join or free up.`;
+    wait = describeWait({
+      nodes: request.nodes,
+      resources: request.resources,
+      excludeNodeIds: new Set([...excluded, ...picked]),
+    });
+    reason = `placed ${picked.length} of ${request.count} replicas; ${wait}`;
   }
-  return { nodeIds: picked, shortfall, reason };
+  return { nodeIds: picked, shortfall, reason, wait };
+}
+
+const free = (n: TCandidateNode): TResources => ({
+  vcpu: n.capacity.vcpu - n.used.vcpu,
+  memoryMb: n.capacity.memoryMb - n.used.memoryMb,
+  diskGb: n.capacity.diskGb - n.used.diskGb,
+});
+
+/**
+ * Why a replica of `resources` cannot be placed right now, in the words the console shows
+ * everywhere (build page, deployment, CLI): "waiting for capacity: needs 2 vCPU, largest free 1".
+ * Null when a node would take it.
+ */
+export function describeWait(opts: {
+  nodes: readonly TCandidateNode[];
+  resources: TResources;
+  excludeNodeIds?: ReadonlySet<string>;
+}): string {
+  const r = opts.resources;
+  const healthy = opts.nodes.filter((n) => n.healthy);
+  if (healthy.length === 0) return "waiting for a node: no healthy node is online";
+  const open = healthy.filter((n) => !opts.excludeNodeIds?.has(n.id));
+  if (open.length === 0) {
+    return `waiting for another node: replicas go on distinct nodes and all ${healthy.length} healthy node(s) already host one`;
+  }
+  if (open.some((n) => fits(n, r))) return "waiting to be placed";
+  const largest = (key: keyof TResources) => Math.max(...open.map((n) => free(n)[key]));
+  const short: string[] = [];
+  if (largest("vcpu") < r.vcpu)
+    short.push(`needs ${r.vcpu} vCPU, largest free ${Math.max(0, largest("vcpu"))}`);
+  if (largest("memoryMb") < r.memoryMb)
+    short.push(`needs ${r.memoryMb} MB memory, largest free ${Math.max(0, largest("memoryMb"))} MB`);
+  if (largest("diskGb") < r.diskGb)
+    short.push(`needs ${r.diskGb} GB disk, largest free ${Math.max(0, largest("diskGb"))} GB`);
+  if (short.length === 0) {
+    short.push(`no single node has ${r.vcpu} vCPU, ${r.memoryMb} MB and ${r.diskGb} GB free at once`);
+  }
+  return `waiting for capacity: ${short.join("; ")}`;
+}
+
+/** How many of `nodes` could take one replica of `resources` now, and the largest free amounts. */
+export function capacityFor(opts: { nodes: readonly TCandidateNode[]; resources: TResources }): {
+  healthy: number;
+  fitting: number;
+  largestFree: TResources;
+} {
+  const healthy = opts.nodes.filter((n) => n.healthy);
+  const most = (key: keyof TResources) => Math.max(0, ...healthy.map((n) => free(n)[key]));
+  return {
+    healthy: healthy.length,
+    fitting: healthy.filter((n) => fits(n, opts.resources)).length,
+    largestFree: { vcpu: most("vcpu"), memoryMb: most("memoryMb"), diskGb: most("diskGb") },
+  };
 }

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { renderAppUrl, renderDeployment, type TDeployment } from "./pack-status";
+
+const app = { name: "web", sshUser: "dev", exposedPorts: [8080], url: null };
+const deployment = (over: Partial<NonNullable<TDeployment>>): NonNullable<TDeployment> => ({
+  deploymentId: "d-00000000000000000000",
+  owner: "0xabc",
+  name: "web",
+  buildId: "b".repeat(64),
+  replicas: 1,
+  placed: 0,
+  running: 0,
+  waiting: 1,
+  waitingReason: "waiting for capacity: needs 2 vCPU, largest free 1",
+  waitingSince: new Date(0),
+  notice: null,
+  app,
+  createdAt: new Date(0),
+  updatedAt: new Date(0),
+  ...over,
+});
+
+describe("pack status rendering", () => {
+  it("shows desired vs placed replicas and why the rest wait, as the console's pages do", () => {
+    expect(renderDeployment("b".repeat(64), deployment({}))).toBe(
+      "  web  0 of 1 replicas placed\n  1 waiting: waiting for capacity: needs 2 vCPU, largest free 1",
+    );
+    expect(
+      renderDeployment(
+        "b".repeat(64),
+        deployment({ placed: 1, running: 1, waiting: 0, waitingReason: null }),
+      ),
+    ).toBe("  web  1 of 1 replicas running");
+    expect(renderDeployment("b".repeat(64), null)).toContain("not shipped");
+    expect(renderAppUrl(app)).toBe("— (no ingress yet; EXPOSE 8080 over formnet)");
+  });
+});
