@@ -95,21 +95,41 @@ async function main(): Promise<void> {
     const ssh = ["ssh", "-i", key.path, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"];
     ssh.push("-o", "UserKnownHostsFile=/dev/null", `webdev@${target}`);
     const x0 = Date.now();
-    const { stdout: bytes } = await inLaptop([...ssh, `head -c ${THROUGHPUT_MB}M /dev/zero`], 600_000);
+    // Counted on the laptop side; the stream itself never reaches this process.
+    const { stdout: counted } = await inLaptop(
+      ["sh", "-c", `${ssh.map((a) => `'${a}'`).join(" ")} 'head -c ${THROUGHPUT_MB}M /dev/zero' | wc -c`],
+      600_000,
+    );
     const xMs = Date.now() - x0;
-    const mbit = (bytes.length * 8) / (xMs / 1000) / 1e6;
+    const mbit = (Number(counted.trim()) * 8) / (xMs / 1000) / 1e6;
     say(
       `laptop → VM on another host over WireGuard: TCP connect median ${median(connects).toFixed(2)} ms (min ${Math.min(...connects).toFixed(2)}), ssh stream ${mbit.toFixed(0)} Mbit/s (${THROUGHPUT_MB} MiB in ${secs(xMs)}, guest sshd under TCG)`,
     );
 
-    // Crash the host of one replica: every process in its namespace dies at once.
     const hosts = new Map<string, number>();
+    const formnetIps = new Map<number, string>();
     for (const h of platform.network.layout.hosts) {
       const status = await readStatusFile(
         join(platform.dataDir, "nodes", String(h.n), "agent", "status.json"),
       );
       if (status?.nodeId) hosts.set(status.nodeId, h.n);
+      if (status?.formnet.address) formnetIps.set(h.n, status.formnet.address);
     }
+    // WireGuard itself (wireguard-go on both ends), laptop → node host 1 through both NATs.
+    const node1 = platform.network.host(1);
+    const node1Ip = formnetIps.get(1) ?? "";
+    const server = execFile("ip", ["netns", "exec", node1.nodeNetns, "iperf3", "-s", "-1", "-B", node1Ip]);
+    const { stdout: iperf } = await waitFor(
+      "iperf3 through formnet",
+      () => inLaptop(["iperf3", "-c", node1Ip, "-t", "5", "-J"], 60_000),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    server.kill();
+    const wgMbit = (JSON.parse(iperf) as { end: { sum_received: { bits_per_second: number } } }).end
+      .sum_received.bits_per_second;
+    say(`laptop → node host over WireGuard (iperf3, 5 s): ${(wgMbit / 1e6).toFixed(0)} Mbit/s`);
+
+    // Crash the host of one replica: every process in its namespace dies at once.
     const victim = rows[0];
     if (!victim) throw new Error("no replica");
     const c0 = Date.now();

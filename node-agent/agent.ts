@@ -85,6 +85,9 @@ export class NodeAgent {
   readonly #startedAt = new Date().toISOString();
   #stopped = false;
   #imageGcRunning = false;
+  /** Pending retry of a failed `#formnetUp`, and how many attempts failed in a row. */
+  #formnetRetry: NodeJS.Timeout | undefined;
+  #formnetFailures = 0;
 
   constructor(options: TNodeAgentOptions) {
     this.#options = options;
@@ -152,6 +155,7 @@ export class NodeAgent {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#log.info("stopping: declining new jobs");
+    clearTimeout(this.#formnetRetry);
     this.#cancelRegistration();
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
@@ -406,9 +410,12 @@ export class NodeAgent {
         logger: this.#log.child({ part: "formnet" }),
       });
       this.#iface = iface;
+      this.#formnetFailures = 0;
       if (this.#peers) this.#applyPeers(this.#peers);
     } catch (error) {
-      // Jobs can still build and boot; the next welcome retries. The operator sees why.
+      // Jobs can still build and boot, but VMs here are unreachable until formnet is up: retry
+      // with backoff while this session lasts (the next welcome retries too). The operator sees why.
+      this.#scheduleFormnetRetry(welcome);
       const port = this.#config.formnet.listenPort;
       const inUse = String(error instanceof Error ? error.message : error).includes("address already in use");
       this.#log.error(
@@ -422,6 +429,19 @@ export class NodeAgent {
         "cannot bring up the formnet interface",
       );
     }
+  }
+
+  #scheduleFormnetRetry(welcome: TWelcome): void {
+    if (this.#formnetRetry || this.#stopped) return;
+    const delayMs = Math.min(30_000, 1_000 * 2 ** this.#formnetFailures);
+    this.#formnetFailures += 1;
+    this.#formnetRetry = setTimeout(() => {
+      this.#formnetRetry = undefined;
+      // Only for the session that failed: a newer welcome has already tried again.
+      if (this.#stopped || this.#welcome !== welcome) return;
+      void this.#formnetUp(welcome);
+    }, delayMs);
+    this.#formnetRetry.unref();
   }
 
   #onMessage(message: TSessionMessage): void {

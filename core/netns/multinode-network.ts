@@ -246,6 +246,7 @@ export async function removeStaleWireguardSockets(): Promise<string[]> {
   return removed;
 }
 
+/** False only when nobody listens (ECONNREFUSED); a busy or odd socket counts as alive. */
 function listening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(path);
@@ -253,6 +254,6 @@ function listening(path: string): Promise<boolean> {
       socket.destroy();
       resolve(true);
     });
-    socket.once("error", () => resolve(false));
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code !== "ECONNREFUSED"));
   });
 }
