@@ -324,6 +324,16 @@ describe("signed read tokens (CLI queries)", () => {
     expect((await call("account.audit", "query", undefined, { authorization: expired })).appCode).toBe(
       "SIGNATURE_EXPIRED",
     );
+    // Lapsed 5 s ago: no grace past the token's own expiry either.
+    const lapsed = await createReadAuthorization(alice, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId,
+      now: now - 65,
+      ttlSeconds: 60,
+    });
+    expect((await call("account.audit", "query", undefined, { authorization: lapsed })).appCode).toBe(
+      "SIGNATURE_EXPIRED",
+    );
     const foreign = await createReadAuthorization(alice, { origin: "https://evil.example", chainId });
     expect((await call("account.audit", "query", undefined, { authorization: foreign })).appCode).toBe(
       "SIGNATURE_INVALID",
