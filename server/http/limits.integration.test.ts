@@ -26,12 +26,14 @@ const LIMIT_ENV = {
 const HEALTHZ_P99_BUDGET_MS = 50;
 /**
  * The budget is judged in a round during which the rest of the machine left the CPUs mostly free:
- * while the flood was frozen, some task waited for a CPU (Linux PSI) less than half of the time.
- * On a machine whose other work keeps every core busy, a busy console waits for its time slices
- * and the figure would measure the machine, not the console (on this project's shared 2-core test
- * machine: flooded p99 12–47 ms at 45–90 % pressure, up to 147 ms at 95–100 %).
+ * while the flood was frozen, some task waited for a CPU (Linux PSI) less than half of the time,
+ * and /healthz itself met half the budget. On a machine whose other work keeps every core busy, a
+ * busy console waits for its time slices and the figure would measure the machine, not the console
+ * (on this project's shared 2-core test machine: flooded p99 12–47 ms at 45–90 % pressure, up to
+ * 147 ms at 95–100 %, 11.5 ms at 5 %).
  */
 const JUDGEABLE_CPU_PRESSURE = 0.5;
+const JUDGEABLE_QUIET_P99_MS = HEALTHZ_P99_BUDGET_MS / 2;
 /** How long to wait for such a round before the budget is reported as not judgeable (skipped). */
 const JUDGE_WITHIN_MS = 60_000;
 
@@ -144,7 +146,9 @@ describe("request limits (real console over HTTP)", () => {
     type TRound = { pressure: number | null; quietP99: number; floodedP99: number; floodedMax: number };
     const rounds: TRound[] = [];
     const judgeable = (r: TRound | undefined) =>
-      r !== undefined && (r.pressure === null || r.pressure < JUDGEABLE_CPU_PRESSURE);
+      r !== undefined &&
+      (r.pressure === null || r.pressure < JUDGEABLE_CPU_PRESSURE) &&
+      r.quietP99 < JUDGEABLE_QUIET_P99_MS;
     let counts: Record<string, number> = {};
     try {
       // Measure once the flood is past its allowance (its first 429).
@@ -193,7 +197,7 @@ describe("request limits (real console over HTTP)", () => {
     await ctx.annotate(summary);
     if (!judged) {
       return ctx.skip(
-        `the machine's CPUs stayed oversubscribed for ${JUDGE_WITHIN_MS / 1000} s, so the ${HEALTHZ_P99_BUDGET_MS} ms budget cannot be judged: ${summary}`,
+        `the machine stayed too busy for ${JUDGE_WITHIN_MS / 1000} s (CPU pressure ≥ ${JUDGEABLE_CPU_PRESSURE * 100} % or /healthz over ${JUDGEABLE_QUIET_P99_MS} ms p99 even without the flood), so the ${HEALTHZ_P99_BUDGET_MS} ms budget cannot be judged: ${summary}`,
       );
     }
     expect(judged.floodedP99, summary).toBeLessThan(HEALTHZ_P99_BUDGET_MS);
