@@ -112,6 +112,22 @@ function neverEndingBody(opts: {
   });
 }
 
+/**
+ * Resolves once the console stopped answering requests of a frozen client: its rejection count
+ * held still for 10 ms (polled, at most 2 s).
+ */
+async function answeredInFlight(c: TTestConsole): Promise<void> {
+  const answered = () => Object.values(c.runtime.limits.rejections()).reduce((sum, n) => sum + n, 0);
+  const deadline = Date.now() + 2_000;
+  let last = answered();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = answered();
+    if (now === last || Date.now() > deadline) return;
+    last = now;
+  }
+}
+
 describe("request limits (real console over HTTP)", () => {
   it("limits auth.nonce per IP: 429 with Retry-After after the allowance, and no more nonce rows", async () => {
     const c = await freshConsole();
@@ -162,6 +178,8 @@ describe("request limits (real console over HTTP)", () => {
         const pressures: (number | null)[] = [];
         for (let block = 0; block < 8; block++) {
           flood.pause();
+          // Quiet means quiet: the requests the frozen flood had in flight are answered first.
+          await answeredInFlight(c);
           const pressure = cpuPressureSince();
           quiet.push(...(await sampleLatencies(healthz, 25)));
           pressures.push(pressure());
