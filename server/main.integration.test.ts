@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, describe, expect, it } from "vitest";
+import { createReadAuthorization } from "@/lib/signing/client-auth";
+import { sha256Digest } from "@/server/testing/agent-actions";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "formation-main-"));
@@ -36,9 +40,16 @@ async function pollHealth(url: string, deadlineMs: number): Promise<unknown> {
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+const ORIGIN = "http://console.test";
+
 describe("server/main.ts as a real process", () => {
-  it("migrates a fresh database, serves /healthz, and exits 0 on SIGTERM", async () => {
+  it("migrates a fresh database, serves /healthz, keeps its data private (0600/0700, also an older install's) and exits 0 on SIGTERM", async () => {
     const port = await freePort();
+    // An older install's data, readable by everyone (issue #23, finding 9): made private on start.
+    mkdirSync(path.join(dataDir, "blobs"), { mode: 0o755 });
+    chmodSync(path.join(dataDir, "blobs"), 0o755);
+    writeFileSync(path.join(dataDir, "console.db"), "");
+    chmodSync(path.join(dataDir, "console.db"), 0o644);
     const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
       cwd: root,
       env: {
@@ -47,6 +58,7 @@ describe("server/main.ts as a real process", () => {
         PORT: String(port),
         FORMATION_DATA_DIR: dataDir,
         FORMATION_CONSOLE_NO_UI: "1",
+        CONSOLE_ORIGIN: ORIGIN,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -69,6 +81,23 @@ describe("server/main.ts as a real process", () => {
       for (const name of readdirSync(dataDir).filter((n) => n.startsWith("console.db-"))) {
         expect({ name, mode: mode(name) }).toEqual({ name, mode: 0o600 });
       }
+      // A context a user uploads is stored 0600 in folders 0700, whatever the caller's umask.
+      const context = randomBytes(512);
+      const digest = sha256Digest(context);
+      const authorization = await createReadAuthorization(privateKeyToAccount(generatePrivateKey()), {
+        origin: ORIGIN,
+        chainId: 31337,
+      });
+      const put = await fetch(`http://127.0.0.1:${port}/api/contexts/${digest}`, {
+        method: "PUT",
+        body: new Uint8Array(context),
+        headers: { authorization },
+      });
+      expect(put.status, await put.text()).toBe(201);
+      const hex = digest.slice("sha256:".length);
+      expect(mode("blobs/sha256")).toBe(0o700);
+      expect(mode(`blobs/sha256/${hex.slice(0, 2)}`)).toBe(0o700);
+      expect(mode(`blobs/sha256/${hex.slice(0, 2)}/${hex}`)).toBe(0o600);
     } finally {
       child.kill("SIGTERM");
     }

@@ -11,12 +11,21 @@ const BIN = fileURLToPath(new URL("../bin.mjs", import.meta.url));
 const EXAMPLE = fileURLToPath(new URL("../../examples/hello-server", import.meta.url));
 
 /** Runs the real `form` binary as a child process, from `cwd`. */
-function form(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function form(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd }, (error, stdout, stderr) => {
-      const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -51,6 +60,22 @@ describe("form pack validate (child process)", () => {
     expect(code).not.toBe(0);
     expect(stdout + stderr).toMatch(/the Formfile is 2\.\d MiB; a Formfile may be at most 256 KiB/);
     expect(stdout + stderr).not.toContain("build context smaller");
+  });
+
+  it("pack build of a 3 MB Formfile stops before any upload with the Formfile limit", async () => {
+    const big = join(dir, "big-build");
+    await mkdir(big);
+    await writeFile(
+      join(big, "Formfile"),
+      `NAME big\nUSER username:dev passwd:secret\n${"RUN echo hello\n".repeat(200_000)}`,
+    );
+    // No kit configured and no console: the Formfile is refused before either is needed.
+    const { code, stdout, stderr } = await form(["pack", "build", big], dir, {
+      FORMKIT: join(dir, "no-kit"),
+    });
+    expect(code).not.toBe(0);
+    expect(stdout + stderr).toMatch(/the Formfile is 2\.\d MiB; a Formfile may be at most 256 KiB/);
+    expect(stdout + stderr).not.toMatch(/build context smaller|kit init|console/);
   });
 
   it("accepts the example directory and prints a summary", async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPublicClient, type Hex, http } from "viem";
+import { createPublicClient, createWalletClient, type Hex, http, parseEther } from "viem";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevnet, type TDevnet } from "@/contracts/devnet";
@@ -28,7 +28,12 @@ import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/te
 import { createBuildCommitments } from "./build-commitments";
 
 // Real Hardhat node with the Orchestrator, real console (HTTP + tRPC + agent WebSocket), a protocol
-// agent that "builds" and "boots". The console relays with its embedded devnet relayer key (#9).
+// agent that "builds" and "boots". The console relays with CHAIN_RELAYER_PRIVATE_KEY: a fresh key
+// the chain node does not hold (issue #23, finding 11: the console signs its transactions itself
+// and sends them raw, never eth_sendTransaction from one of the node's unlocked accounts, which the
+// devnet's public RPC refuses anyway).
+const relayerKey = generatePrivateKey();
+const relayer = privateKeyToAccount(relayerKey);
 const operator = privateKeyToAccount(generatePrivateKey());
 const owner = privateKeyToAccount(generatePrivateKey());
 const mallory = privateKeyToAccount(generatePrivateKey());
@@ -61,10 +66,19 @@ async function startPlatform(env: Record<string, string>) {
 beforeAll(async () => {
   chainDir = await mkdtemp(join(tmpdir(), "formation-commit-chain-"));
   devnet = await startDevnet({ port: 0, dataDir: chainDir });
+  // Fund the relayer from the devnet's deployer, signed locally like everything else here.
+  const chain = chainFromConfig({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl });
+  const funding = await createWalletClient({
+    chain,
+    account: privateKeyToAccount(devnet.accounts[0] ?? "0x"),
+    transport: http(devnet.rpcUrl),
+  }).sendTransaction({ to: relayer.address, value: parseEther("10") });
+  await chainClient().waitForTransactionReceipt({ hash: funding, pollingInterval: 50 });
   ({ p: platform } = await startPlatform({
     CHAIN_RPC_URL: devnet.rpcUrl,
     CHAIN_ID: String(devnet.chainId),
     ORCHESTRATOR_ADDRESS: devnet.orchestratorAddress,
+    CHAIN_RELAYER_PRIVATE_KEY: relayerKey,
   }));
   db = createDatabase(platform.databaseUrl);
 }, 120_000);
@@ -242,6 +256,8 @@ describe("build commitments on ship (real hardhat node + console)", () => {
     expect(receipt.status).toBe("success");
     expect(Number(receipt.blockNumber)).toBe(c.commitment.blockNumber);
     expect(receipt.to?.toLowerCase()).toBe(devnet.orchestratorAddress.toLowerCase());
+    // Sent by the console's own key, which no chain node holds unlocked.
+    expect(receipt.from.toLowerCase()).toBe(relayer.address.toLowerCase());
     const stored = await readBuildCommitment({
       client: chainClient(),
       contract: devnet.orchestratorAddress,

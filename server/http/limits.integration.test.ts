@@ -1,13 +1,15 @@
-import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { createReadAuthorization } from "@/lib/signing/client-auth";
 import { controlPlaneModule } from "@/server/gateway/module";
+import { sha256Digest } from "@/server/testing/agent-actions";
+import { cpuPressureSince, percentile, sampleLatencies, startFlood } from "./flood-testing";
 import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "./testing";
 
 // Short deadlines and small allowances so each limit is reached in a test's time.
@@ -20,36 +22,30 @@ const LIMIT_ENV = {
   FORMATION_LIMIT_BLOB_BODY_MS: "1500",
 };
 
-// Eight concurrent auth.nonce loops until SIGTERM; prints "limited" at the first 429 and the
-// status counts on exit.
-const FLOOD_SCRIPT = `
-const url = process.argv[1];
-const counts = {};
-let running = true;
-process.on("SIGTERM", () => { running = false; });
-async function loop() {
-  while (running) {
-    try {
-      const res = await fetch(url + "/api/trpc/auth.nonce", {
-        method: "POST", headers: { "content-type": "application/json" }, body: "{}",
-      });
-      await res.arrayBuffer();
-      if (res.status === 429 && !counts[429]) process.stdout.write("limited\\n");
-      counts[res.status] = (counts[res.status] ?? 0) + 1;
-    } catch { counts.error = (counts.error ?? 0) + 1; }
-  }
-}
-await Promise.all(Array.from({ length: 8 }, loop));
-process.stdout.write(JSON.stringify(counts));
-`;
+/** /healthz answers within this p99 while a client floods auth.nonce (issue #23). */
+const HEALTHZ_P99_BUDGET_MS = 50;
+/**
+ * The budget is judged in a round during which the rest of the machine left the CPUs mostly free:
+ * while the flood was frozen, some task waited for a CPU (Linux PSI) less than half of the time,
+ * and /healthz itself met half the budget. On a machine whose other work keeps every core busy, a
+ * busy console waits for its time slices and the figure would measure the machine, not the console
+ * (on this project's shared 2-core test machine: flooded p99 12–47 ms at 45–90 % pressure, up to
+ * 147 ms at 95–100 %, 11.5 ms at 5 %).
+ */
+const JUDGEABLE_CPU_PRESSURE = 0.5;
+const JUDGEABLE_QUIET_P99_MS = HEALTHZ_P99_BUDGET_MS / 2;
+/** How long to wait for such a round before the budget is reported as not judgeable (skipped). */
+const JUDGE_WITHIN_MS = 60_000;
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "formation-limits-"));
 const consoles: TTestConsole[] = [];
 
 /** A fresh console per test: limits are per client IP, and every test's client is 127.0.0.1. */
-async function freshConsole(opts: { blobs?: boolean } = {}): Promise<TTestConsole> {
+async function freshConsole(
+  opts: { blobs?: boolean; env?: Record<string, string> } = {},
+): Promise<TTestConsole> {
   const console_ = await startTestConsole({
-    env: { ...LIMIT_ENV, FORMATION_DATA_DIR: path.join(dataDir, String(consoles.length)) },
+    env: { ...LIMIT_ENV, FORMATION_DATA_DIR: path.join(dataDir, String(consoles.length)), ...opts.env },
     modules: opts.blobs ? [controlPlaneModule()] : [],
   });
   consoles.push(console_);
@@ -116,6 +112,22 @@ function neverEndingBody(opts: {
   });
 }
 
+/**
+ * Resolves once the console stopped answering requests of a frozen client: its rejection count
+ * held still for 10 ms (polled, at most 2 s).
+ */
+async function answeredInFlight(c: TTestConsole): Promise<void> {
+  const answered = () => Object.values(c.runtime.limits.rejections()).reduce((sum, n) => sum + n, 0);
+  const deadline = Date.now() + 2_000;
+  let last = answered();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = answered();
+    if (now === last || Date.now() > deadline) return;
+    last = now;
+  }
+}
+
 describe("request limits (real console over HTTP)", () => {
   it("limits auth.nonce per IP: 429 with Retry-After after the allowance, and no more nonce rows", async () => {
     const c = await freshConsole();
@@ -142,41 +154,71 @@ describe("request limits (real console over HTTP)", () => {
     expect((await fetch(`${c.url}/healthz`)).status).toBe(200);
   });
 
-  it("keeps /healthz fast (p99 < 50 ms) while one client floods auth.nonce", async () => {
+  it("keeps /healthz fast (p99 < 50 ms) while one client floods auth.nonce", async (ctx) => {
     const c = await freshConsole();
-    // The flooding client is its own process, like a real one: its CPU is not the console's.
-    const flood = spawn(process.execPath, ["--input-type=module", "-e", FLOOD_SCRIPT, c.url], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let output = "";
-    flood.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<void>((resolve) => flood.once("exit", () => resolve()));
-    const latencies: number[] = [];
+    const healthz = `${c.url}/healthz`;
+    const flood = startFlood(c.url, "auth.nonce");
+    const floodStarted = Date.now();
+    type TRound = { pressure: number | null; quietP99: number; floodedP99: number; floodedMax: number };
+    const rounds: TRound[] = [];
+    const judgeable = (r: TRound | undefined) =>
+      r !== undefined &&
+      (r.pressure === null || r.pressure < JUDGEABLE_CPU_PRESSURE) &&
+      r.quietP99 < JUDGEABLE_QUIET_P99_MS;
+    let counts: Record<string, number> = {};
     try {
-      // Measure once the flood is past its allowance (the child prints "limited" on its first 429).
-      const deadline = Date.now() + 20_000;
-      while (!output.includes("limited") && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(output).toContain("limited");
-      for (let i = 0; i < 200; i++) {
-        const started = performance.now();
-        const res = await fetch(`${c.url}/healthz`);
-        await res.json();
-        latencies.push(performance.now() - started);
-        expect(res.status).toBe(200);
-      }
+      // Measure once the flood is past its allowance (its first 429).
+      await flood.limited(20_000);
+      // 200 samples under the flood, in blocks alternating with 200 while the flooding process is
+      // frozen (both halves see the same machine). Rounds repeat until one is judgeable.
+      const deadline = Date.now() + JUDGE_WITHIN_MS;
+      do {
+        const quiet: number[] = [];
+        const flooded: number[] = [];
+        const pressures: (number | null)[] = [];
+        for (let block = 0; block < 8; block++) {
+          flood.pause();
+          // Quiet means quiet: the requests the frozen flood had in flight are answered first.
+          await answeredInFlight(c);
+          const pressure = cpuPressureSince();
+          quiet.push(...(await sampleLatencies(healthz, 25)));
+          pressures.push(pressure());
+          flood.resume();
+          flooded.push(...(await sampleLatencies(healthz, 25)));
+        }
+        const known = pressures.filter((p) => p !== null);
+        rounds.push({
+          pressure: known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : null,
+          quietP99: percentile(quiet, 99),
+          floodedP99: percentile(flooded, 99),
+          floodedMax: percentile(flooded, 100),
+        });
+      } while (!judgeable(rounds.at(-1)) && Date.now() < deadline);
     } finally {
-      flood.kill("SIGTERM");
-      await exited;
+      counts = await flood.stop();
     }
-    const counts = JSON.parse(output.slice(output.lastIndexOf("{"))) as Record<string, number>;
-    latencies.sort((a, b) => a - b);
-    const p99 = latencies[Math.ceil(latencies.length * 0.99) - 1] ?? Number.POSITIVE_INFINITY;
+    // The flood was real and refused, and it added no rows past its allowance (20 per one-minute
+    // window; a long measurement spans more than one).
     expect(counts["429"] ?? 0).toBeGreaterThan(100);
-    expect(p99).toBeLessThan(50);
-    expect(await c.runtime.db.siweNonce.count()).toBe(20);
+    const windows = Math.floor((Date.now() - floodStarted) / 60_000) + 1;
+    expect(await c.runtime.db.siweNonce.count()).toBeLessThanOrEqual(20 * windows);
+    const figuresOf = (r: TRound) =>
+      `p99 ${r.floodedP99.toFixed(1)} ms (max ${r.floodedMax.toFixed(1)}) under the flood, ` +
+      `${r.quietP99.toFixed(1)} ms without it, CPU pressure ${r.pressure === null ? "unknown" : `${Math.round(r.pressure * 100)} %`}`;
+    const judged = rounds.find(judgeable);
+    const busy = rounds.filter((r) => !judgeable(r));
+    const skipped =
+      busy.length === 0
+        ? ""
+        : `; ${busy.length} round(s) on a busier machine (up to p99 ${Math.max(...busy.map((r) => r.floodedP99)).toFixed(1)} ms)`;
+    const summary = `${judged ? figuresOf(judged) : "no judgeable round"}${skipped}; flood ${JSON.stringify(counts)}`;
+    await ctx.annotate(summary);
+    if (!judged) {
+      return ctx.skip(
+        `the machine stayed too busy for ${JUDGE_WITHIN_MS / 1000} s (CPU pressure ≥ ${JUDGEABLE_CPU_PRESSURE * 100} % or /healthz over ${JUDGEABLE_QUIET_P99_MS} ms p99 even without the flood), so the ${HEALTHZ_P99_BUDGET_MS} ms budget cannot be judged: ${summary}`,
+      );
+    }
+    expect(judged.floodedP99, summary).toBeLessThan(HEALTHZ_P99_BUDGET_MS);
   });
 
   it("refuses tRPC batches over the limit, GET and POST, with 400 and what to do", async () => {
@@ -318,5 +360,55 @@ describe("request limits (real console over HTTP)", () => {
       await res.body?.cancel();
     }
     expect(verify).toHaveBeenCalledTimes(1);
+  });
+
+  it("limits API calls per signed-in address, whatever IP they come from", async () => {
+    const c = await freshConsole({ env: { FORMATION_LIMIT_REQUESTS_PER_IDENTITY: "5" } });
+    const audit = async (account: PrivateKeyAccount) => {
+      const authorization = await createReadAuthorization(account, {
+        origin: TEST_CONSOLE_ORIGIN,
+        chainId: c.env.chainId,
+      });
+      const res = await fetch(`${c.url}/api/trpc/account.audit`, { headers: { authorization } });
+      return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.text() };
+    };
+    const busy = privateKeyToAccount(generatePrivateKey());
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await audit(busy)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    const refused = await audit(busy);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    expect(refused.body).toContain("RATE_LIMITED");
+    // Same IP, another address: its own allowance (the per-IP limit is far higher).
+    expect((await audit(privateKeyToAccount(generatePrivateKey()))).status).toBe(200);
+    expect(c.runtime.limits.rejections().requestsPerIdentity).toBe(1);
+  });
+
+  it("limits context uploads per address: 429 with Retry-After, nothing stored", async () => {
+    const c = await freshConsole({ blobs: true, env: { FORMATION_LIMIT_BLOB_PUTS_PER_IDENTITY: "3" } });
+    const put = async (account: PrivateKeyAccount) => {
+      const authorization = await createReadAuthorization(account, {
+        origin: TEST_CONSOLE_ORIGIN,
+        chainId: c.env.chainId,
+      });
+      const bytes = randomBytes(1024);
+      const res = await fetch(`${c.url}/api/contexts/${sha256Digest(bytes)}`, {
+        method: "PUT",
+        body: new Uint8Array(bytes),
+        headers: { authorization },
+      });
+      return { status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.text() };
+    };
+    const uploader = privateKeyToAccount(generatePrivateKey());
+    for (let i = 0; i < 3; i++) expect((await put(uploader)).status).toBe(201);
+    const refused = await put(uploader);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { appCode: "RATE_LIMITED" } });
+    const cp = c.runtime.services.controlPlane;
+    if (!cp) throw new Error("control plane module did not start");
+    expect(await cp.repos.contextUploads.usedBytes(uploader.address.toLowerCase())).toBe(3 * 1024);
+    expect((await put(privateKeyToAccount(generatePrivateKey()))).status).toBe(201);
   });
 });

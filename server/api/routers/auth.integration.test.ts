@@ -51,6 +51,15 @@ const testRouter = mergeRouters(
   }),
 );
 
+/** The first `length`-character run of `b` that also occurs in `a`, or null. */
+function sharedRun(a: string, b: string, length: number): string | null {
+  for (let i = 0; i + length <= b.length; i += 1) {
+    const run = b.slice(i, i + length);
+    if (a.includes(run)) return run;
+  }
+  return null;
+}
+
 let c: TTestConsole;
 const chainId = 31337;
 
@@ -87,17 +96,23 @@ afterAll(async () => {
 describe("SIWE sign-in over HTTP", () => {
   it("hands out unpredictable nonces (no shifted copies of the previous one)", async () => {
     const nonces: string[] = [];
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < 50; i += 1) {
       const res = await call("auth.nonce", "mutation");
       nonces.push((res.data as { nonce: string }).nonce);
     }
-    for (const nonce of nonces) expect(nonce).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set(nonces).size).toBe(nonces.length);
     for (let i = 1; i < nonces.length; i += 1) {
-      const previous = nonces[i - 1] ?? "";
-      // viem's Math.random nonce returned the same string shifted by one character each call.
-      expect(nonces[i]?.slice(0, 16)).not.toBe(previous.slice(1, 17));
-      expect(previous.includes(nonces[i]?.slice(0, 12) ?? "")).toBe(false);
+      const [previous, next] = [nonces[i - 1] ?? "", nonces[i] ?? ""];
+      // viem's Math.random nonce returned the same string shifted by one character each call: no
+      // 12-character run of a nonce may reappear in the one before it (by chance: ~1 in 10^12).
+      expect({ previous, next, shared: sharedRun(previous, next, 12) }).toEqual({
+        previous,
+        next,
+        shared: null,
+      });
     }
+    // 128 bits from the CSPRNG, as 32 hex characters.
+    for (const nonce of nonces) expect(nonce).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it("sets an HttpOnly SameSite=Lax cookie that authenticates, and sign-out revokes it", async () => {
@@ -307,6 +322,16 @@ describe("signed read tokens (CLI queries)", () => {
       now: now - 400,
     });
     expect((await call("account.audit", "query", undefined, { authorization: expired })).appCode).toBe(
+      "SIGNATURE_EXPIRED",
+    );
+    // Lapsed 5 s ago: no grace past the token's own expiry either.
+    const lapsed = await createReadAuthorization(alice, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId,
+      now: now - 65,
+      ttlSeconds: 60,
+    });
+    expect((await call("account.audit", "query", undefined, { authorization: lapsed })).appCode).toBe(
       "SIGNATURE_EXPIRED",
     );
     const foreign = await createReadAuthorization(alice, { origin: "https://evil.example", chainId });

@@ -26,12 +26,12 @@ afterAll(async () => {
   vi.unstubAllEnvs();
 });
 
-async function upload(account: TAccount, bytes: Buffer) {
+async function upload(account: TAccount, bytes: Buffer, digest = sha256Digest(bytes)) {
   const authorization = await createReadAuthorization(account, {
     origin: TEST_CONSOLE_ORIGIN,
     chainId: platform.env.chainId,
   });
-  const res = await fetch(`${platform.url}/api/contexts/${sha256Digest(bytes)}`, {
+  const res = await fetch(`${platform.url}/api/contexts/${digest}`, {
     method: "PUT",
     body: new Uint8Array(bytes),
     headers: { authorization },
@@ -69,6 +69,12 @@ describe("build contexts belong to their uploaders", () => {
     expect(stolen.status).toBe(missing.status);
     expect(stolen.message?.replaceAll(digest, "D")).toBe(missing.message?.replaceAll(missingDigest, "D"));
     expect(stolen.message).toMatch(/PUT it to \/api\/contexts\//);
+
+    // Claiming the digest with other bytes is no proof of possession: refused, and still not found.
+    const claim = await upload(other, randomBytes(64 * 1024), digest);
+    expect(claim.status).toBe(400);
+    expect(claim.body).toMatch(/content digest mismatch/);
+    expect((await create(other, { name: "steal", digest })).appCode).toBe("NOT_FOUND");
 
     // The uploader builds from it; uploading the same bytes is proof of possession for another.
     expect((await create(owner, { name: "mine", digest })).ok).toBe(true);

@@ -2,19 +2,26 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "@/core/log";
+import { createReadAuthorization } from "@/lib/signing/client-auth";
+import { signAction } from "@/lib/signing/sign-action";
 import {
   createBlobReferencesRepository,
   createContextUploadsRepository,
 } from "@/server/db/repositories/blobs-repository";
 import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
+import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+import { sha256Digest } from "@/server/testing/agent-actions";
 import { eventually } from "@/server/testing/fake-agent";
+import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { BlobGc } from "./blob-gc";
 import { BlobStore } from "./blob-store";
 
-// The blob GC against a real blob store directory and a real SQLite database (issue #23).
+// The blob GC against a real blob store directory and a real SQLite database, and in a running
+// console that users upload to over HTTP (issue #23, finding 6).
 
 const HOUR = 3600_000;
 const GRACE = 24 * HOUR;
@@ -141,5 +148,74 @@ describe("BlobGc", () => {
     } finally {
       await sweeper.stop();
     }
+  });
+});
+
+describe("blob GC in a running console (real HTTP uploads)", () => {
+  const QUOTA = 1024 * 1024;
+  const owner = privateKeyToAccount(generatePrivateKey());
+  let platform: TTestPlatform;
+
+  beforeAll(async () => {
+    // Unreferenced uploads become garbage after 2 s and the GC sweeps every 50 ms.
+    platform = await startTestPlatform({
+      config: {
+        limits: {
+          formnetMaxDevices: 10,
+          contextQuotaBytes: QUOTA,
+          blobGcGraceMs: 2_000,
+          blobGcIntervalMs: 50,
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await platform?.close();
+  });
+
+  async function upload(bytes: Buffer): Promise<number> {
+    const authorization = await createReadAuthorization(owner, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: platform.env.chainId,
+    });
+    const res = await fetch(`${platform.url}/api/contexts/${sha256Digest(bytes)}`, {
+      method: "PUT",
+      body: new Uint8Array(bytes),
+      headers: { authorization },
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  it("collects contexts no build uses, which frees the uploader's quota; a built context stays", async () => {
+    // Sent inline: stored and referenced by the build in one request, well within the grace.
+    const used = randomBytes(1000);
+    const digest = sha256Digest(used);
+    const input = await signAction(owner, {
+      action: "build.create",
+      params: {
+        formfile: testFormfile("gc-kept"),
+        contextDigest: digest,
+        contextBase64: used.toString("base64"),
+      },
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: platform.env.chainId,
+      contentDigest: `0x${digest.slice("sha256:".length)}`,
+    });
+    expect((await callTrpc({ url: platform.url, path: "builds.create", type: "mutation", input })).ok).toBe(
+      true,
+    );
+
+    const abandoned = randomBytes(700 * 1024);
+    expect(await upload(abandoned)).toBe(201);
+    const store = platform.controlPlane.blobs;
+    await eventually(async () => (await store.size(sha256Digest(abandoned))) === null, {
+      what: "the console's blob GC to delete the unused context",
+    });
+    const address = owner.address.toLowerCase();
+    expect(await platform.controlPlane.repos.contextUploads.usedBytes(address)).toBe(used.byteLength);
+    expect(await store.size(digest)).toBe(used.byteLength);
+    // The freed quota takes another upload that would not have fit next to the abandoned one.
+    expect(await upload(randomBytes(700 * 1024))).toBe(201);
   });
 });
