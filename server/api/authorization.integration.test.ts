@@ -144,6 +144,14 @@ const CASES: TCase[] = [
   { path: "nodes.list", type: "query", expect: SIGNED_IN },
   { path: "nodes.get", type: "query", input: (fx) => ({ nodeId: fx.agent.nodeId }), expect: SIGNED_IN },
 
+  // The Formfile as written (it may hold a plaintext passwd): its owner only, admins included out.
+  {
+    path: "builds.formfileSource",
+    type: "query",
+    input: (fx) => ({ buildId: fx.owner.shipped }),
+    expect: OWNER_ONLY,
+  },
+
   // deployments: the caller's own (issue #24); another account's is "not found", admins included.
   {
     path: "deployments.list",
@@ -163,11 +171,8 @@ const CASES: TCase[] = [
     path: "deployments.forBuild",
     type: "query",
     input: (fx) => ({ buildId: fx.owner.shipped }),
-    expect: SIGNED_IN,
-    check: (data, role) => {
-      if (role !== "owner") expect(data).toBeNull();
-      else expect(data).not.toBeNull();
-    },
+    expect: OWNER_ONLY,
+    check: (data) => expect(data).not.toBeNull(),
   },
   {
     path: "deployments.capacity",
