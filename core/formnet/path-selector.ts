@@ -134,7 +134,9 @@ export class PathSelector {
   }): Promise<void> {
     const { live, onShim, state, candidate, now } = o;
     const key = live.publicKey;
-    const handshakeAge = live.latestHandshake ? now - live.latestHandshake.getTime() : Number.POSITIVE_INFINITY;
+    const handshakeAge = live.latestHandshake
+      ? now - live.latestHandshake.getTime()
+      : Number.POSITIVE_INFINITY;
     switch (state.mode) {
       case "direct": {
         if (onShim) {

@@ -117,7 +117,11 @@ export class RelayLink {
         const ws = new WebSocket(relayUrl(this.#o.consoleUrl, this.#o.key), { headers });
         this.#ws = ws;
         ws.on("message", (data, isBinary) => {
-          const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          const bytes = Array.isArray(data)
+            ? Buffer.concat(data)
+            : Buffer.isBuffer(data)
+              ? data
+              : Buffer.from(data);
           if (isBinary) {
             void this.#down(bytes).catch((err: unknown) => this.#log.warn({ err }, "relay delivery failed"));
             return;

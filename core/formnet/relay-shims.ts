@@ -156,7 +156,8 @@ export async function runShimChild(opts: {
       if (type === OPEN) {
         void (async () => {
           const port =
-            ports.get(key) ?? (await host.open(key, (payload) => opts.output.write(frame(UP, bytes, payload))));
+            ports.get(key) ??
+            (await host.open(key, (payload) => opts.output.write(frame(UP, bytes, payload))));
           ports.set(key, port);
           const p = Buffer.alloc(2);
           p.writeUInt16BE(Number(port.endpoint.split(":")[1]));

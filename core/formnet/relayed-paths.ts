@@ -31,7 +31,9 @@ export type TRelayedPathsOptions = {
 
 export type TRelayedPaths = {
   /** The planned peers (from the console's list): direct candidates and their addresses. */
-  setPlan(peers: ReadonlyArray<{ publicKey: string; endpoint?: string; allowedIps: readonly string[] }>): void;
+  setPlan(
+    peers: ReadonlyArray<{ publicKey: string; endpoint?: string; allowedIps: readonly string[] }>,
+  ): void;
   status(): TPathsStatus;
   stop(): Promise<void>;
 };
@@ -80,9 +82,7 @@ export async function startRelayedPaths(o: TRelayedPathsOptions): Promise<TRelay
   };
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running
-      .then(tick)
-      .catch((err: unknown) => logger.warn({ err }, "formnet path round failed"));
+    running = running.then(tick).catch((err: unknown) => logger.warn({ err }, "formnet path round failed"));
   }, o.tickMs ?? 2_000);
   timer.unref();
   link.start();
