@@ -30,8 +30,10 @@ describe("relay frames", () => {
     expect(isWireguardDatagram(message(3, 64))).toBe(true);
     expect(isWireguardDatagram(message(4, 32))).toBe(true);
     expect(isWireguardDatagram(message(4, 1456))).toBe(true);
+    // A full-MTU packet (1420-byte plaintext, padding capped by the MTU) + header and tag.
+    expect(isWireguardDatagram(message(4, 1452))).toBe(true);
     expect(isWireguardDatagram(message(1, 149))).toBe(false);
-    expect(isWireguardDatagram(message(4, 33))).toBe(false);
+    expect(isWireguardDatagram(message(4, 31))).toBe(false);
     expect(isWireguardDatagram(message(5, 148))).toBe(false);
     const reservedSet = message(4, 48);
     reservedSet[2] = 1;

@@ -58,7 +58,8 @@ export function decodeRelayDatagram(frame: Uint8Array): { key: string; payload: 
 /**
  * True for a datagram shaped like one of WireGuard's four messages (type byte, three zero bytes,
  * then the fixed sizes of the handshake initiation, response and cookie reply, or a transport data
- * message of 16 + a multiple of 16 bytes). The relay forwards nothing else.
+ * message of at least its 16-byte header and 16-byte tag — its padding stops at the MTU, so a
+ * full-size packet is not a multiple of 16). The relay forwards nothing else.
  */
 export function isWireguardDatagram(payload: Uint8Array): boolean {
   if (payload.length < 4 || payload[1] !== 0 || payload[2] !== 0 || payload[3] !== 0) return false;
@@ -70,7 +71,7 @@ export function isWireguardDatagram(payload: Uint8Array): boolean {
     case 3:
       return payload.length === 64;
     case 4:
-      return payload.length >= 32 && (payload.length - 16) % 16 === 0;
+      return payload.length >= 32;
     default:
       return false;
   }
