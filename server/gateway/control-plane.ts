@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "@/core/log";
-import { advertisedEndpoints } from "@/lib/formnet/endpoint";
+import { advertisedEndpoints } from "@/lib/formnet/advertised-endpoints";
 import {
   CAPABILITY_PEER_DELTAS,
   CONSOLE_PEER_MIN_PROTOCOL,

@@ -1,22 +1,11 @@
 import { z } from "zod";
-import { ZEndpoint, ZFormnetPeer, ZWgKey } from "@/lib/protocol";
+import { ZEndpoint, ZWireguardKey } from "@/lib/formnet/schemas";
+import { visiblePeers } from "@/lib/formnet/visible-peers";
+import { ZFormnetPeer } from "@/lib/protocol";
 import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
 import { controlPlaneOf } from "./control-plane-context";
 
 const ZJoinResult = z.object({ ip: z.string(), cidr: z.string(), peers: z.array(ZFormnetPeer) });
-
-type TPeer = z.infer<typeof ZFormnetPeer>;
-
-/**
- * What a user may see of the mesh: every node (their tunnels go through nodes) and their own
- * devices; other users' laptops and keys stay private. Admins see everything. (The node firewall,
- * not this list, is what keeps others out of a VM.)
- */
-function visiblePeers(peers: readonly TPeer[], viewer: { address: string; isAdmin: boolean }): TPeer[] {
-  if (viewer.isAdmin) return [...peers];
-  const own = `${viewer.address.toLowerCase()}:`;
-  return peers.filter((p) => p.kind === "node" || (p.kind === "user" && p.ref.toLowerCase().startsWith(own)));
-}
 
 /**
  * formnet membership of users' devices (`form manage join` / `formnet-up`) and the peer list. A
@@ -26,7 +15,7 @@ export const formnetRouter = createTRPCRouter({
   /** Allocates (or returns) the device's formnet address and returns the peers to configure. */
   join: signedProcedure(
     "formnet.join",
-    z.object({ publicKey: ZWgKey, endpoints: z.array(ZEndpoint).max(16).default([]) }),
+    z.object({ publicKey: ZWireguardKey, endpoints: z.array(ZEndpoint).max(16).default([]) }),
   )
     .output(ZJoinResult)
     .mutation(async ({ ctx, input }) => {
@@ -44,7 +33,7 @@ export const formnetRouter = createTRPCRouter({
       return { ip, cidr: cp.formnet.cidr, peers };
     }),
 
-  leave: signedProcedure("formnet.leave", z.object({ publicKey: ZWgKey }))
+  leave: signedProcedure("formnet.leave", z.object({ publicKey: ZWireguardKey }))
     .output(z.object({ left: z.boolean() }))
     .mutation(async ({ ctx, input }) => {
       const left = await controlPlaneOf(ctx).formnet.leaveDevice({

@@ -1,5 +1,5 @@
 import { allocateLowestFree } from "@/lib/formnet/allocate";
-import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
+import { FORMNET_DEFAULT_CIDR, isEndpoint } from "@/lib/formnet/schemas";
 import { encodeMessage, type TFormnetPeer } from "@/lib/protocol";
 import type {
   TFormnetKind,
@@ -294,7 +294,10 @@ function toPeer(r: TFormnetRow): TFormnetPeer | null {
   return {
     publicKey: r.publicKey,
     ip: r.ip,
-    endpoints: Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [],
+    // Only dialable endpoints travel: one bad entry would make agents refuse the whole frame.
+    endpoints: Array.isArray(endpoints)
+      ? endpoints.filter((e): e is string => typeof e === "string" && isEndpoint(e)).slice(0, 16)
+      : [],
     kind: r.kind === "node" || r.kind === "instance" || r.kind === "console" ? r.kind : "user",
     ref: r.ref,
   };
