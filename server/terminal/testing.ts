@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
+import { formfileUser } from "@/lib/formfile/canonical";
 import { parseTerminalServerFrame, type TTerminalServerFrame, terminalUrl } from "@/lib/protocol/terminal";
 import type { TDatabase } from "@/server/db/client";
 import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
@@ -219,18 +220,13 @@ export async function seedTerminalInstance(
   opts: { id: string; owner: string; username: string; ip: string; status?: string },
 ): Promise<void> {
   const buildId = `b-${opts.id}`;
-  const user = {
+  const user = formfileUser({
     username: opts.username,
     passwdHash: "$6$x$y",
-    sudo: false,
-    sshAuthorizedKeys: [],
-    lockPasswd: false,
-    shell: "/bin/bash",
     sshPwauth: false,
     disableRoot: false,
     chpasswdExpire: false,
-    groups: [],
-  };
+  });
   await createBuildsRepository(db).createOrReset({
     id: buildId,
     owner: opts.owner.toLowerCase(),

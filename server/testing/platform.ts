@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createLogger } from "@/core/log";
-import type { TFormfile } from "@/lib/formfile/canonical";
+import { formfileUser, type TFormfile } from "@/lib/formfile/canonical";
 import { sha512Crypt } from "@/lib/formfile/sha512-crypt";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
@@ -121,21 +121,8 @@ export function testFormfile(name = "web"): TFormfile {
     name,
     description: null,
     resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-    users: [
-      {
-        username: "dev",
-        // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
-        passwdHash: TEST_PASSWD_HASH,
-        sudo: false,
-        sshAuthorizedKeys: [],
-        lockPasswd: false,
-        shell: "/bin/bash",
-        sshPwauth: true,
-        disableRoot: true,
-        chpasswdExpire: true,
-        groups: [],
-      },
-    ],
+    // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
+    users: [formfileUser({ username: "dev", passwdHash: TEST_PASSWD_HASH })],
     workdir: null,
     entrypoint: null,
     expose: [],
