@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TReplicaStatus } from "@/lib/status";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "@/server/http/testing";
 import { terminalModule } from "./module";
@@ -28,7 +29,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
   let strangerCookie: string;
   const GRACE_MS = 3000;
 
-  const seedInstance = (opts: { id: string; username: string; ip: string; status?: string }) =>
+  const seedInstance = (opts: { id: string; username: string; ip: string; status?: TReplicaStatus }) =>
     seedTerminalInstance(consoleServer.runtime.db, { ...opts, owner: owner.address });
 
   beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ZFormfile } from "@/lib/formfile/canonical";
 import { ZDigest } from "@/lib/protocol";
+import { isActiveBuild, ZBuildStatus } from "@/lib/status";
 import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
 import { AppError } from "@/server/errors";
 import { toBuildDto, ZBuildDto } from "@/server/services/builds/build-dto";
@@ -18,7 +19,6 @@ const ZCreateParams = z.object({
 });
 
 const ZLogLine = z.object({ id: z.number(), at: z.date(), line: z.string() });
-const FINAL = new Set(["built", "running", "failed", "cancelled", "distributing", "booting"]);
 
 /** Builds: create (signed), cancel (signed), status, list and log backlog/tail. */
 export const buildsRouter = createTRPCRouter({
@@ -105,7 +105,9 @@ export const buildsRouter = createTRPCRouter({
         limit: z.number().int().min(1).max(5000).default(1000),
       }),
     )
-    .output(z.object({ lines: z.array(ZLogLine), cursor: z.number(), status: z.string(), done: z.boolean() }))
+    .output(
+      z.object({ lines: z.array(ZLogLine), cursor: z.number(), status: ZBuildStatus, done: z.boolean() }),
+    )
     .query(async ({ ctx, input }) => {
       const cp = controlPlaneOf(ctx);
       const row = await cp.builds.get({
@@ -115,7 +117,7 @@ export const buildsRouter = createTRPCRouter({
       });
       const lines = await cp.builds.logs({ buildId: input.buildId, after: input.after, limit: input.limit });
       const cursor = lines.at(-1)?.id ?? input.after;
-      const done = FINAL.has(row.status) && lines.length < input.limit;
+      const done = !isActiveBuild(row.status) && lines.length < input.limit;
       return {
         lines: lines.map((l) => ({ id: l.id, at: l.at, line: l.line })),
         cursor,

@@ -1,34 +1,18 @@
-import type { TDatabase } from "@/server/db/client";
+import { type TJobKind, ZJobKind } from "@/lib/protocol";
+import { type TJobState, ZJobState } from "@/lib/status";
+import type { Job, TDatabase } from "@/server/db/client";
 
-export type TJobState = "queued" | "leased" | "running" | "done" | "failed" | "cancelled";
-export const ACTIVE_JOB_STATES: readonly TJobState[] = ["leased", "running"];
-export const FINAL_JOB_STATES: readonly TJobState[] = ["done", "failed", "cancelled"];
+/** A job as stored, its kind and state parsed. */
+export type TJobRow = Omit<Job, "kind" | "state"> & { kind: TJobKind; state: TJobState };
 
-export type TJobRow = {
-  id: string;
-  kind: string;
-  payload: string;
-  state: string;
-  targeted: boolean;
-  nodeId: string | null;
-  leaseExpiresAt: Date | null;
-  attempts: number;
-  maxAttempts: number;
-  idempotencyKey: string;
-  buildId: string | null;
-  instanceId: string | null;
-  phase: string | null;
-  result: string | null;
-  error: string | null;
-  errorLine: number | null;
-  createdAt: Date;
-  updatedAt: Date;
-  finishedAt: Date | null;
-};
+function toRow(row: Job): TJobRow {
+  return { ...row, kind: ZJobKind.parse(row.kind), state: ZJobState.parse(row.state) };
+}
+const toRows = (rows: Job[]): TJobRow[] => rows.map(toRow);
 
 export type TNewJob = {
   id: string;
-  kind: string;
+  kind: TJobKind;
   payload: string;
   nodeId: string | null;
   idempotencyKey: string;
@@ -62,51 +46,60 @@ export function createJobsRepository(db: TDatabase) {
             maxAttempts: job.maxAttempts ?? 5,
           },
         });
-        return { job: created, created: true };
+        return { job: toRow(created), created: true };
       } catch (error) {
         const raced = await db.job.findUnique({ where: { idempotencyKey: job.idempotencyKey } });
-        if (raced) return { job: raced, created: false };
+        if (raced) return { job: toRow(raced), created: false };
         throw error;
       }
     },
 
-    find(id: string): Promise<TJobRow | null> {
-      return db.job.findUnique({ where: { id } });
+    async find(id: string): Promise<TJobRow | null> {
+      const row = await db.job.findUnique({ where: { id } });
+      return row ? toRow(row) : null;
     },
 
     /** Queued jobs targeted at one of `nodeIds`, oldest first. */
-    queuedTargeted(nodeIds: string[], limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: true, nodeId: { in: nodeIds } },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedTargeted(nodeIds: string[], limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: true, nodeId: { in: nodeIds } },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
     /** Queued targeted jobs of any node, oldest first. */
-    queuedTargetedAll(limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: true },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedTargetedAll(limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: true },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
     /** Queued jobs targeted at `nodeId` plus (at most `limit` in all) untargeted ones: one query per join. */
-    queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", OR: [{ targeted: true, nodeId }, { targeted: false }] },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", OR: [{ targeted: true, nodeId }, { targeted: false }] },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
-    queuedUntargeted(limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: false },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedUntargeted(limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: false },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
     /** Counts active (leased or running) jobs of `kind` per node. */
@@ -217,29 +210,37 @@ export function createJobsRepository(db: TDatabase) {
       return r.count === 1;
     },
 
-    expiredLeases(now: Date, limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: { in: ["leased", "running"] }, leaseExpiresAt: { lt: now } },
-        take: limit,
-      });
+    async expiredLeases(now: Date, limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: { in: ["leased", "running"] }, leaseExpiresAt: { lt: now } },
+          take: limit,
+        }),
+      );
     },
 
-    leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { state: "leased", nodeId } });
+    async leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
+      return toRows(await db.job.findMany({ where: { state: "leased", nodeId } }));
     },
 
-    openForInstance(instanceId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { instanceId, state: { in: ["queued", "leased", "running"] } } });
+    async openForInstance(instanceId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({ where: { instanceId, state: { in: ["queued", "leased", "running"] } } }),
+      );
     },
 
-    openForBuild(buildId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } });
+    async openForBuild(buildId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } }),
+      );
     },
 
-    openTargetedOn(nodeId: string): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { nodeId, targeted: true, state: { in: ["queued", "leased", "running"] } },
-      });
+    async openTargetedOn(nodeId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { nodeId, targeted: true, state: { in: ["queued", "leased", "running"] } },
+        }),
+      );
     },
   };
 }

@@ -1,19 +1,8 @@
 import { z } from "zod";
 import { type TFormfile, ZFormfile } from "@/lib/formfile/canonical";
+import { ZBuildStatus } from "@/lib/status";
 import { parseTimeline, type TBuildRow, ZTimeline } from "@/server/db/repositories/builds-repository";
 import { type TAppInfo, ZAppInfo } from "@/server/services/deployments/instance-dto";
-
-export const ZBuildStatus = z.enum([
-  "queued",
-  "claimed",
-  "building",
-  "built",
-  "distributing",
-  "booting",
-  "running",
-  "failed",
-  "cancelled",
-]);
 
 /** What clients (UI, CLI) see of a build. */
 export const ZBuildDto = z.object({
@@ -61,12 +50,11 @@ export function userFacingReason(reason: string): string {
 }
 
 export function toBuildDto(row: TBuildRow): TBuildDto {
-  const status = ZBuildStatus.safeParse(row.status);
   return {
     buildId: row.id,
     owner: row.owner,
     name: row.name,
-    status: status.success ? status.data : "failed",
+    status: row.status,
     timeline: parseTimeline(row.timeline),
     failure:
       row.failureReason === null

@@ -6,7 +6,8 @@ import { MAX_FORMFILE_BYTES } from "@/lib/formfile/text";
 import { validateCanonicalFormfile } from "@/lib/formfile/validate-canonical";
 import { computeBuildId as computeContentBuildId } from "@/lib/ids";
 import { agentContextPath, type TJobResult } from "@/lib/protocol";
-import type { TBuildRow, TBuildStatus, TBuildsRepository } from "@/server/db/repositories/builds-repository";
+import { ACTIVE_BUILD_STATUSES, isActiveBuild, type TBuildStatus } from "@/lib/status";
+import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { AppError } from "@/server/errors";
 import type { BlobStore } from "@/server/services/blobs/blob-store";
 import type { ContextUploads } from "@/server/services/blobs/context-uploads";
@@ -44,8 +45,6 @@ export type TBuildServiceOptions = {
 export function computeBuildId(opts: { owner: string; formfile: TFormfile; contextDigest: string }): string {
   return computeContentBuildId(opts).slice(2);
 }
-
-const ACTIVE: readonly TBuildStatus[] = ["queued", "claimed", "building"];
 
 /** Builds: validate, store the context, queue a build job, follow it through its phases. */
 export class BuildService {
@@ -212,7 +211,7 @@ export class BuildService {
   /** Cancels a build that has not finished; the agent building it is told to stop. */
   async cancel(opts: { buildId: string; owner: string }): Promise<TBuildDto> {
     const row = await this.get({ buildId: opts.buildId, viewer: opts.owner, admin: false });
-    if (!ACTIVE.includes(row.status as TBuildStatus)) {
+    if (!isActiveBuild(row.status)) {
       throw new AppError(
         "PRECONDITION_FAILED",
         `build ${row.id} is ${row.status}; only unfinished builds can be cancelled`,
@@ -230,7 +229,7 @@ export class BuildService {
   }): Promise<void> {
     const moved = await this.#o.builds.transition({
       id: opts.row.id,
-      from: ACTIVE,
+      from: ACTIVE_BUILD_STATUSES,
       to: opts.to,
       at: this.#now(),
       message: opts.reason,
@@ -330,7 +329,7 @@ export class BuildService {
         const to = event.type === "failed" ? "failed" : "cancelled";
         await this.#o.builds.transition({
           id: buildId,
-          from: ACTIVE,
+          from: ACTIVE_BUILD_STATUSES,
           to,
           at,
           message: event.reason,
@@ -353,7 +352,7 @@ export class BuildService {
       const reason = `agent reported image ${result.imageDigest} (${result.sizeBytes} bytes) but the console holds ${size === null ? "no such image" : `${size} bytes`}: upload incomplete`;
       await this.#o.builds.transition({
         id: buildId,
-        from: ACTIVE,
+        from: ACTIVE_BUILD_STATUSES,
         to: "failed",
         at,
         message: reason,
@@ -364,7 +363,7 @@ export class BuildService {
     }
     await this.#o.builds.transition({
       id: buildId,
-      from: ACTIVE,
+      from: ACTIVE_BUILD_STATUSES,
       to: "built",
       at,
       deadline: null,

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "@/core/log";
+import { isShippableBuild } from "@/lib/status";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
@@ -28,8 +29,6 @@ export type TDeploymentServiceOptions = {
   replicas: { default: number; max: number };
   log: Logger;
 };
-
-const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
 
 export type TShipResult = { deployment: TDeploymentDto; instances: TInstanceDto[]; notice: string | null };
 
@@ -93,7 +92,7 @@ export class DeploymentService {
     const build = await this.#o.builds.find(opts.buildId);
     if (!build || build.owner !== opts.owner)
       throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
-    if (!build.imageDigest || !SHIPPABLE.has(build.status)) {
+    if (!build.imageDigest || !isShippableBuild(build.status)) {
       throw new AppError(
         "PRECONDITION_FAILED",
         `build ${opts.buildId} is ${build.status}; ship it once it is built (see form pack status)`,

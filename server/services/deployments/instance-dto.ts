@@ -1,16 +1,14 @@
 import { z } from "zod";
 import { ZMetrics } from "@/lib/protocol";
+import {
+  isPlacedReplica,
+  type TShownReplicaStatus,
+  ZDesiredState,
+  ZReplicaStatus,
+  ZShownReplicaStatus,
+} from "@/lib/status";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
-
-/** Statuses of replicas that count towards the desired replica number (placed on a node). */
-export const PLACED_STATUSES: ReadonlySet<string> = new Set([
-  "pending",
-  "booting",
-  "running",
-  "stopping",
-  "stopped",
-]);
 
 /** What an instance runs, from its build's Formfile: the app's NAME, SSH user and exposed ports. */
 export const ZAppInfo = z.object({
@@ -31,7 +29,7 @@ export type TAppInfo = z.infer<typeof ZAppInfo>;
  * the node is still carrying it out (a stopping VM still reports "running"; a deleted replica is
  * "deleting" until its node confirms).
  */
-export function shownStatus(row: Pick<TInstanceRow, "status" | "desired">): string {
+export function shownStatus(row: Pick<TInstanceRow, "status" | "desired">): TShownReplicaStatus {
   if (row.desired === "deleted" && row.status !== "deleted") return "deleting";
   if (row.desired === "stopped" && (row.status === "running" || row.status === "booting")) return "stopping";
   return row.status;
@@ -44,10 +42,10 @@ export const ZInstanceDto = z.object({
   owner: z.string(),
   nodeId: z.string(),
   /** What to show: the node's status corrected by a pending stop/delete (`shownStatus`). */
-  status: z.string(),
+  status: ZShownReplicaStatus,
   /** The status the node last reported. */
-  reportedStatus: z.string(),
-  desired: z.string(),
+  reportedStatus: ZReplicaStatus,
+  desired: ZDesiredState,
   reason: z.string().nullable(),
   /** Why the replica is on its node when it replaced another one (e.g. its node went offline). */
   placement: z.string().nullable(),
@@ -121,7 +119,7 @@ export function toDeploymentDto(
   opts: { instances: readonly TInstanceRow[]; app: TAppInfo },
 ): TDeploymentDto {
   const current = opts.instances.filter((i) => i.buildId === row.buildId && i.desired !== "deleted");
-  const placed = current.filter((i) => PLACED_STATUSES.has(i.status)).length;
+  const placed = current.filter((i) => isPlacedReplica(i.status)).length;
   const waiting = Math.max(0, row.replicas - placed);
   return {
     deploymentId: row.id,

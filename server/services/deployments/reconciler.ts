@@ -7,6 +7,7 @@ import {
   type TInstanceStatus,
   type TJobResult,
 } from "@/lib/protocol";
+import { isPlacedReplica } from "@/lib/status";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
@@ -18,7 +19,6 @@ import type { TJobEvent } from "@/server/services/jobs/types";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
 import type { NodeService } from "@/server/services/nodes/node-service";
 import { placeReplicas, type TCandidateNode } from "@/server/services/scheduler/placement";
-import { PLACED_STATUSES } from "./instance-dto";
 
 export type TReconcilerOptions = {
   deployments: TDeploymentsRepository;
@@ -31,9 +31,6 @@ export type TReconcilerOptions = {
   formnet: FormnetService;
   log: Logger;
 };
-
-/** Statuses of replicas that count towards the desired replica number. */
-const COUNTED = PLACED_STATUSES;
 
 /**
  * Drives deployments towards what their owners asked for: N replicas of the current build on
@@ -83,7 +80,7 @@ export class Reconciler {
     if (!build?.imageDigest) return;
     const all = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.desired !== "deleted");
     const current = all.filter((i) => i.buildId === dep.buildId);
-    const counted = current.filter((i) => COUNTED.has(i.status));
+    const counted = current.filter((i) => isPlacedReplica(i.status));
     const candidates = await this.candidates();
     const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
 
@@ -295,7 +292,10 @@ export class Reconciler {
     const others = dep
       ? (await this.#o.instances.byDeployment(dep.id)).filter(
           (i) =>
-            i.id !== row.id && i.buildId === dep.buildId && i.desired !== "deleted" && COUNTED.has(i.status),
+            i.id !== row.id &&
+            i.buildId === dep.buildId &&
+            i.desired !== "deleted" &&
+            isPlacedReplica(i.status),
         )
       : [];
     if (dep && row.buildId === dep.buildId && others.length < dep.replicas) return false;

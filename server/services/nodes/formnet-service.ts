@@ -298,7 +298,7 @@ function toPeer(r: TFormnetRow): TFormnetPeer | null {
     endpoints: Array.isArray(endpoints)
       ? endpoints.filter((e): e is string => typeof e === "string" && isEndpoint(e)).slice(0, 16)
       : [],
-    kind: r.kind === "node" || r.kind === "instance" || r.kind === "console" ? r.kind : "user",
+    kind: r.kind,
     ref: r.ref,
   };
 }
