@@ -101,6 +101,11 @@ export const ZNodeInfo = z.object({
     diskGb: z.number().int().min(1),
   }),
   accel: ZAccel,
+  /**
+   * Build and boot jobs the agent runs at once (it declines more). The console's scheduler offers
+   * no more than that; absent (agents before 2026-12): unknown, the console relies on declines.
+   */
+  jobSlots: z.number().int().min(1).max(64).optional(),
   formnet: z.object({
     publicKey: ZWireguardKey,
     listenPort: z.number().int().min(1).max(65535),

@@ -66,7 +66,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
     const st = await stat(join(dataDir, "terminal", "ca", "user-ca"));
     expect(st.mode & 0o777).toBe(0o600);
     const pub = await readFile(join(dataDir, "terminal", "ca", "user-ca.pub"), "utf8");
-    expect(consoleServer.runtime.services.controlPlane?.builds.sshCaPublicKey).toBe(pub.trim());
+    expect(consoleServer.runtime.services.builds.sshCaPublicKey).toBe(pub.trim());
   });
 
   it("opens a shell with a certificate, runs commands, resizes, passes UTF-8", async () => {

@@ -7,10 +7,11 @@ import { sha512Crypt } from "@/lib/formfile/sha512-crypt";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
-import type { ControlPlane } from "@/server/gateway/control-plane";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { startConsole, type TRunningConsole } from "@/server/http/console-server";
 import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+import type { TServices } from "@/server/services/services";
+import { type TTestRepositories, testRepositories } from "./repositories";
 
 /** Short timings so lease expiry, offline detection and deadlines happen within a test. */
 export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
@@ -27,7 +28,10 @@ export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
 export type TTestPlatform = {
   url: string;
   env: TEnv;
-  controlPlane: ControlPlane;
+  /** The running console's services (replaced by `restart`). */
+  services: TServices;
+  /** Repositories over the console's database, for tests to read state directly. */
+  repos: TTestRepositories;
   console: TRunningConsole;
   dataDir: string;
   databaseUrl: string;
@@ -73,23 +77,18 @@ export async function startTestPlatform(
       migrate: false,
       withNext: false,
       logger: createLogger("test-console"),
-      modules: [
-        controlPlaneModule({
-          config: { ...FAST_TIMINGS, ...opts.config },
-          admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
-        }),
-      ],
+      controlPlane: {
+        config: { ...FAST_TIMINGS, ...opts.config },
+        admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
+      },
+      modules: [controlPlaneModule()],
     });
   let running = await start();
-  const cpOf = (r: TRunningConsole): ControlPlane => {
-    const cp = r.runtime.services.controlPlane;
-    if (!cp) throw new Error("control plane module did not start");
-    return cp;
-  };
   const platform: TTestPlatform = {
     url: running.url,
     env,
-    controlPlane: cpOf(running),
+    services: running.runtime.services,
+    repos: testRepositories(running.runtime.db),
     console: running,
     dataDir,
     databaseUrl: database.url,
@@ -99,7 +98,8 @@ export async function startTestPlatform(
       running = await start(Number(port));
       platform.url = running.url;
       platform.console = running;
-      platform.controlPlane = cpOf(running);
+      platform.services = running.runtime.services;
+      platform.repos = testRepositories(running.runtime.db);
     },
     async close() {
       try {

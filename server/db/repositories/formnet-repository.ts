@@ -112,3 +112,5 @@ export function createControlLeaseRepository(db: TDatabase) {
     },
   };
 }
+
+export type TControlLeaseRepository = ReturnType<typeof createControlLeaseRepository>;

@@ -16,6 +16,8 @@ export type TNewJob = {
   payload: string;
   nodeId: string | null;
   idempotencyKey: string;
+  /** The account the job works for (the scheduler serves owners in turn). */
+  owner?: string | null;
   buildId?: string | null;
   instanceId?: string | null;
   maxAttempts?: number;
@@ -41,6 +43,7 @@ export function createJobsRepository(db: TDatabase) {
             targeted: job.nodeId !== null,
             nodeId: job.nodeId,
             idempotencyKey: job.idempotencyKey,
+            owner: job.owner ?? null,
             buildId: job.buildId ?? null,
             instanceId: job.instanceId ?? null,
             maxAttempts: job.maxAttempts ?? 5,
@@ -57,6 +60,11 @@ export function createJobsRepository(db: TDatabase) {
     async find(id: string): Promise<TJobRow | null> {
       const row = await db.job.findUnique({ where: { id } });
       return row ? toRow(row) : null;
+    },
+
+    async findMany(ids: readonly string[]): Promise<TJobRow[]> {
+      if (ids.length === 0) return [];
+      return toRows(await db.job.findMany({ where: { id: { in: [...new Set(ids)] } } }));
     },
 
     /** Queued jobs targeted at one of `nodeIds`, oldest first. */
@@ -81,35 +89,74 @@ export function createJobsRepository(db: TDatabase) {
       );
     },
 
-    /** Queued jobs targeted at `nodeId` plus (at most `limit` in all) untargeted ones: one query per join. */
-    async queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
-      return toRows(
-        await db.job.findMany({
-          where: { state: "queued", OR: [{ targeted: true, nodeId }, { targeted: false }] },
-          orderBy: { createdAt: "asc" },
-          take: limit,
-        }),
-      );
-    },
-
-    async queuedUntargeted(limit: number): Promise<TJobRow[]> {
-      return toRows(
-        await db.job.findMany({
-          where: { state: "queued", targeted: false },
-          orderBy: { createdAt: "asc" },
-          take: limit,
-        }),
-      );
-    },
-
-    /** Counts active (leased or running) jobs of `kind` per node. */
-    async activeCountByNode(kind: string): Promise<Map<string, number>> {
+    /** Active (leased or running) jobs per node and kind: what each node is busy with. */
+    async activeByNodeAndKind(
+      nodeIds?: readonly string[],
+    ): Promise<{ nodeId: string; kind: TJobKind; count: number }[]> {
       const rows = await db.job.groupBy({
-        by: ["nodeId"],
-        where: { kind, state: { in: ["leased", "running"] } },
+        by: ["nodeId", "kind"],
+        where: {
+          state: { in: ["leased", "running"] },
+          ...(nodeIds === undefined ? { nodeId: { not: null } } : { nodeId: { in: [...nodeIds] } }),
+        },
         _count: { _all: true },
       });
-      return new Map(rows.filter((r) => r.nodeId !== null).map((r) => [r.nodeId ?? "", r._count._all]));
+      return rows.flatMap((r) =>
+        r.nodeId === null ? [] : [{ nodeId: r.nodeId, kind: ZJobKind.parse(r.kind), count: r._count._all }],
+      );
+    },
+
+    /** Owners with queued untargeted jobs: how many each has queued and since when. */
+    async queuedOwners(): Promise<{ owner: string | null; queued: number; oldest: Date }[]> {
+      const rows = await db.job.groupBy({
+        by: ["owner"],
+        where: { state: "queued", targeted: false },
+        _count: { _all: true },
+        _min: { createdAt: true },
+      });
+      return rows.map((r) => ({
+        owner: r.owner,
+        queued: r._count._all,
+        oldest: r._min.createdAt ?? new Date(0),
+      }));
+    },
+
+    /** Untargeted jobs each owner has leased or running now. */
+    async activeOwners(): Promise<Map<string | null, number>> {
+      const rows = await db.job.groupBy({
+        by: ["owner"],
+        where: { state: { in: ["leased", "running"] }, targeted: false },
+        _count: { _all: true },
+      });
+      return new Map(rows.map((r) => [r.owner, r._count._all]));
+    },
+
+    /** One owner's oldest queued untargeted jobs. */
+    async queuedUntargetedOf(owner: string | null, limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: false, owner },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
+    },
+
+    /** How many of the owner's untargeted jobs were queued before `before` and still wait. */
+    countQueuedBefore(opts: { owner: string | null; before: Date }): Promise<number> {
+      return db.job.count({
+        where: { state: "queued", targeted: false, owner: opts.owner, createdAt: { lt: opts.before } },
+      });
+    },
+
+    /** Open jobs of several instances at once (listings explain why replicas wait). */
+    async openForInstances(instanceIds: readonly string[]): Promise<TJobRow[]> {
+      if (instanceIds.length === 0) return [];
+      return toRows(
+        await db.job.findMany({
+          where: { instanceId: { in: [...instanceIds] }, state: { in: ["queued", "leased", "running"] } },
+        }),
+      );
     },
 
     /** queued → leased on `nodeId`; false when someone else got it first. */

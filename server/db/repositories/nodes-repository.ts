@@ -23,6 +23,7 @@ export type THelloNode = {
   endpoints: string[];
   agentVersion: string;
   protocolVersion: number;
+  jobSlots: number | null;
   consoleId: string;
   agentTokenHash: string;
   formnetIp: string;
@@ -53,6 +54,7 @@ export function createNodesRepository(db: TDatabase) {
         endpoints: JSON.stringify(n.endpoints),
         agentVersion: n.agentVersion,
         protocolVersion: n.protocolVersion,
+        jobSlots: n.jobSlots,
         consoleId: n.consoleId,
         agentTokenHash: n.agentTokenHash,
         formnetIp: n.formnetIp,

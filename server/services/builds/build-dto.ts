@@ -11,6 +11,8 @@ export const ZBuildDto = z.object({
   name: z.string(),
   status: ZBuildStatus,
   timeline: ZTimeline,
+  /** While queued: why the build waits and for what (the scheduler's words), else null. */
+  waiting: z.string().nullable(),
   failure: z.object({ reason: z.string(), line: z.number().nullable() }).nullable(),
   app: ZAppInfo,
   imageDigest: z.string().nullable(),
@@ -49,13 +51,14 @@ export function userFacingReason(reason: string): string {
   return reason.replace(/(?:\/[^\s'"`:/]+)*\/builds\/[0-9a-f]{64}\/context(?:\/|(?=[\s'"`:]|$))/g, "./");
 }
 
-export function toBuildDto(row: TBuildRow): TBuildDto {
+export function toBuildDto(row: TBuildRow, waiting: string | null = null): TBuildDto {
   return {
     buildId: row.id,
     owner: row.owner,
     name: row.name,
     status: row.status,
     timeline: parseTimeline(row.timeline),
+    waiting: row.status === "queued" ? waiting : null,
     failure:
       row.failureReason === null
         ? null

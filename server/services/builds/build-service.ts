@@ -13,6 +13,7 @@ import type { BlobStore } from "@/server/services/blobs/blob-store";
 import type { ContextUploads } from "@/server/services/blobs/context-uploads";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
+import type { Scheduler } from "@/server/services/scheduler/scheduler";
 import { type TBuildDto, toBuildDto } from "./build-dto";
 
 export type TBuildDeadlines = {
@@ -27,6 +28,8 @@ export type TBuildDeadlines = {
 export type TBuildServiceOptions = {
   builds: TBuildsRepository;
   jobs: JobService;
+  /** Says why a queued build waits. */
+  scheduler: Scheduler;
   blobs: BlobStore;
   /** Context blobs with owners: a build may only use a context its owner uploaded. */
   contexts: ContextUploads;
@@ -79,6 +82,7 @@ export class BuildService {
     contextDigest: string;
   }): Promise<TBuildDto> {
     const owner = input.owner.toLowerCase();
+    const context = input.context;
     // The canonical form comes from an untrusted client: re-check every rule of the language before
     // anything is stored or an agent builds from it as root.
     const canonical = validateCanonicalFormfile(input.formfile);
@@ -101,11 +105,11 @@ export class BuildService {
         details: { diagnostics: violations },
       });
     }
-    const stored = await this.#storeContext({ owner, context: input.context, digest: input.contextDigest });
+    const stored = await this.#storeContext({ owner, context, digest: input.contextDigest });
     const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
     const existing = await this.#o.builds.find(buildId);
     if (existing && existing.status !== "failed" && existing.status !== "cancelled")
-      return toBuildDto(existing);
+      return this.#dto(existing);
     const attempt = existing ? `retry-${this.#now().getTime()}` : "first";
     const job = await this.#o.jobs.enqueue({
       kind: "build",
@@ -118,6 +122,7 @@ export class BuildService {
         ...(this.sshCaPublicKey ? { sshCaPublicKey: this.sshCaPublicKey } : {}),
       },
       nodeId: null,
+      owner,
       idempotencyKey: `build:${buildId}:${attempt}`,
       buildId,
       maxAttempts: 3,
@@ -134,7 +139,33 @@ export class BuildService {
       now: this.#now(),
     });
     this.#o.log.info({ buildId, owner, name: input.formfile.name, jobId: job.id }, "build queued");
-    return toBuildDto(row);
+    return this.#dto(row);
+  }
+
+  /**
+   * `build.create` as signed: the signature's `contentDigest` must be the context's SHA-256 (so the
+   * request pins the exact context bytes); small contexts ride inline as base64.
+   */
+  async createSigned(input: {
+    owner: string;
+    formfile: TFormfile;
+    contextDigest: string;
+    contextBase64?: string | undefined;
+    /** The `contentDigest` the owner signed. */
+    signedContentDigest: string;
+  }): Promise<TBuildDto> {
+    if (input.signedContentDigest !== `0x${input.contextDigest.slice("sha256:".length)}`) {
+      throw new AppError(
+        "BAD_REQUEST",
+        "the signature's contentDigest must be the SHA-256 of the build context",
+      );
+    }
+    return this.create({
+      owner: input.owner,
+      formfile: input.formfile,
+      context: input.contextBase64 ? new Uint8Array(Buffer.from(input.contextBase64, "base64")) : null,
+      contextDigest: input.contextDigest,
+    });
   }
 
   /**
@@ -165,6 +196,40 @@ export class BuildService {
       );
     }
     return this.#o.contexts.putBytes({ owner, bytes: context, digest });
+  }
+
+  /** Builds as clients see them; queued ones say why they wait (one scheduler pass for all). */
+  async #dtos(rows: readonly TBuildRow[]): Promise<TBuildDto[]> {
+    const queued = rows.flatMap((r) => (r.status === "queued" && r.jobId ? [r.jobId] : []));
+    const reasons =
+      queued.length > 0 ? await this.#o.scheduler.waitReasons(await this.#o.jobs.find(queued)) : null;
+    return rows.map((r) => toBuildDto(r, (r.jobId && reasons?.get(r.jobId)) || null));
+  }
+
+  async #dto(row: TBuildRow): Promise<TBuildDto> {
+    const [dto] = await this.#dtos([row]);
+    if (!dto) throw new AppError("INTERNAL", `build ${row.id} has no DTO`);
+    return dto;
+  }
+
+  /** A build the caller may see (owner, or any build for admins), as clients see it. */
+  async view(opts: { buildId: string; viewer: string; admin: boolean }): Promise<TBuildDto> {
+    return this.#dto(await this.get(opts));
+  }
+
+  /**
+   * Log lines after cursor `after` (0 = from the start) with the next cursor; `done` turns true once
+   * the build is no longer being built and every line was returned.
+   */
+  async logsPage(opts: { buildId: string; viewer: string; admin: boolean; after: number; limit: number }) {
+    const row = await this.get(opts);
+    const lines = await this.#o.builds.logsAfter({ buildId: row.id, after: opts.after, limit: opts.limit });
+    return {
+      lines: lines.map((l) => ({ id: l.id, at: l.at, line: l.line })),
+      cursor: lines.at(-1)?.id ?? opts.after,
+      status: row.status,
+      done: !isActiveBuild(row.status) && lines.length < opts.limit,
+    };
   }
 
   /** Reads a build the caller may see (owner, or any build for admins). */
@@ -201,7 +266,7 @@ export class BuildService {
       ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
       limit: opts.limit,
     });
-    return rows.map(toBuildDto);
+    return this.#dtos(rows);
   }
 
   async logs(opts: { buildId: string; after: number; limit: number }) {
@@ -218,7 +283,7 @@ export class BuildService {
       );
     }
     await this.#fail({ row, to: "cancelled", reason: "cancelled by the owner" });
-    return toBuildDto((await this.#o.builds.find(row.id)) ?? row);
+    return this.#dto((await this.#o.builds.find(row.id)) ?? row);
   }
 
   async #fail(opts: {

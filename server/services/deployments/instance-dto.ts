@@ -9,6 +9,7 @@ import {
 } from "@/lib/status";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
+import { parseLastMetrics } from "@/server/services/metrics/metrics-dto";
 
 /** What an instance runs, from its build's Formfile: the app's NAME, SSH user and exposed ports. */
 export const ZAppInfo = z.object({
@@ -49,6 +50,8 @@ export const ZInstanceDto = z.object({
   reason: z.string().nullable(),
   /** Why the replica is on its node when it replaced another one (e.g. its node went offline). */
   placement: z.string().nullable(),
+  /** While its boot job waits for the node: why (the scheduler's words), else null. */
+  waiting: z.string().nullable(),
   app: ZAppInfo,
   formnetIp: z.string().nullable(),
   imageDigest: z.string(),
@@ -90,8 +93,7 @@ export const ZDeleteDeploymentResult = z.object({
 });
 export type TDeleteDeploymentResult = z.infer<typeof ZDeleteDeploymentResult>;
 
-export function toInstanceDto(row: TInstanceRow, app: TAppInfo): TInstanceDto {
-  const metrics = row.lastMetrics ? ZMetrics.safeParse(JSON.parse(row.lastMetrics)) : null;
+export function toInstanceDto(row: TInstanceRow, app: TAppInfo, waiting: string | null = null): TInstanceDto {
   return {
     instanceId: row.id,
     deploymentId: row.deploymentId,
@@ -103,11 +105,12 @@ export function toInstanceDto(row: TInstanceRow, app: TAppInfo): TInstanceDto {
     desired: row.desired,
     reason: row.reason,
     placement: row.placement,
+    waiting,
     app,
     formnetIp: row.formnetIp,
     imageDigest: row.imageDigest,
     resources: { vcpu: row.vcpu, memoryMb: row.memoryMb, diskGb: row.diskGb },
-    metrics: metrics?.success ? metrics.data : null,
+    metrics: parseLastMetrics(row.lastMetrics),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
