@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { StoreDialer } from "@/core/statestore/dialer";
 import { ReplicaDirLockedError } from "@/core/statestore/persistence";
 import { StateStore } from "@/core/statestore/store";
 import { createStoreUpgradeHandler, STORE_WS_PATH } from "@/core/statestore/upgrade";
 import { StaticAuthorizer } from "@/lib/statestore/authorize";
 import { parseEntityKey } from "@/lib/statestore/entities";
-import { StoreDialer } from "@/node-agent/store/dialer";
 import { createStateStoreRepository } from "@/server/db/repositories/statestore-repository";
 import type { TConsoleModule, TConsoleRuntime } from "@/server/http/console-runtime";
 import { sendJson } from "@/server/http/send";
