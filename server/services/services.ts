@@ -18,6 +18,7 @@ import { createJobsRepository } from "@/server/db/repositories/jobs-repository";
 import { createNodesRepository } from "@/server/db/repositories/nodes-repository";
 import type { TEnv } from "@/server/env";
 import type { ConsoleFormnetMember } from "@/server/formnet/console-member";
+import type { RelayHub } from "@/server/formnet/relay-hub";
 import { AgentSockets } from "@/server/gateway/agent-sockets";
 import { loadControlPlaneConfig, type TControlPlaneConfig } from "@/server/gateway/config";
 import { InProcessNotifier, type Notifier, PgNotifier } from "@/server/gateway/notifier";
@@ -78,6 +79,8 @@ export type TServices = {
   terminal?: TTerminalService;
   /** Set by the state-store module: the console's replica. */
   stateStore?: TConsoleStateStore;
+  /** Set by the formnet module: the formnet relay's hub (members connected, relayed and dropped counts). */
+  formnetRelay?: RelayHub;
   /** Set by the formnet module when this console host is a formnet member. */
   consoleFormnet?: ConsoleFormnetMember;
   /** Closes what the services hold (relays, chain watch, LISTEN connection); after the modules stopped. */

@@ -8,6 +8,7 @@ import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
 import { controlPlaneModule } from "@/server/gateway/module";
+import type { TConsoleModule } from "@/server/http/console-runtime";
 import { startConsole, type TRunningConsole } from "@/server/http/console-server";
 import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 import type { TServices } from "@/server/services/services";
@@ -54,6 +55,8 @@ export async function startTestPlatform(
     admitAll?: boolean;
     config?: Partial<TControlPlaneConfig>;
     env?: Record<string, string>;
+    /** Console modules started after the control plane (e.g. formnet's relay). */
+    modules?: TConsoleModule[];
   } = {},
 ): Promise<TTestPlatform> {
   const database: TTestDatabase = await createTestDatabase();
@@ -81,7 +84,7 @@ export async function startTestPlatform(
         config: { ...FAST_TIMINGS, ...opts.config },
         admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
       },
-      modules: [controlPlaneModule()],
+      modules: [controlPlaneModule(), ...(opts.modules ?? [])],
     });
   let running = await start();
   const platform: TTestPlatform = {

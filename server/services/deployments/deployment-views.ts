@@ -4,7 +4,12 @@ import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/buil
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
-import { appInfoOf, type TBuildDto, toBuildDto } from "@/server/services/builds/build-dto";
+import {
+  appInfoOf,
+  parseStoredFormfile,
+  type TBuildDto,
+  toBuildDto,
+} from "@/server/services/builds/build-dto";
 import type { TBuildCommitments } from "@/server/services/chain/build-commitments";
 import type { JobService } from "@/server/services/jobs/job-service";
 import {
@@ -58,7 +63,7 @@ export type TInstanceIp = z.infer<typeof ZInstanceIp>;
 
 /** Where a terminal connects, or why it cannot (the codes are the terminal's refusal codes). */
 export type TTerminalTarget =
-  | { ok: true; host: string; username: string }
+  | { ok: true; host: string; username: string; hasEntrypoint: boolean }
   | {
       ok: false;
       code: "not-found" | "instance-not-running" | "no-formnet-ip" | "auth-refused";
@@ -298,14 +303,16 @@ export class DeploymentViews {
         message: `Instance ${opts.instanceId} has not reported its formnet address yet.`,
       };
     const build = await this.#o.builds.find(instance.buildId);
-    const username = build ? appInfoOf(build).sshUser : null;
+    const formfile = build ? parseStoredFormfile(build.formfile) : null;
+    const username = formfile?.users[0]?.username ?? null;
     if (!username)
       return {
         ok: false,
         code: "auth-refused",
         message: `The Formfile of build ${instance.buildId} declares no USER, so there is no account to log in to.`,
       };
-    return { ok: true, host: instance.formnetIp, username };
+    // An ENTRYPOINT's unit is what the app-log view follows (else the boot's journal).
+    return { ok: true, host: instance.formnetIp, username, hasEntrypoint: Boolean(formfile?.entrypoint) };
   }
 
   /** Where every live instance is reachable: its node and formnet address (console peer routes). */

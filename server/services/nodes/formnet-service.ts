@@ -130,6 +130,11 @@ export class FormnetService {
     return { cidr: this.cidr, devices: devices.map((r) => ({ ip: r.ip, publicKey: r.publicKey })) };
   }
 
+  /** Whether `publicKey` is one of `owner`'s joined devices (the relay admits those). */
+  async isJoinedDevice(opts: { owner: string; publicKey: string }): Promise<boolean> {
+    return (await this.#repo.findByRef(deviceRef(opts.owner, opts.publicKey))) !== null;
+  }
+
   /** Removes a user's device: its address, key and device slot are free again. */
   async leaveDevice(opts: { owner: string; publicKey: string }): Promise<boolean> {
     const ref = deviceRef(opts.owner, opts.publicKey);

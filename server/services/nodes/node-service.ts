@@ -195,6 +195,11 @@ export class NodeService {
     return (await this.#repo.findByToken(sha256Hex(token)))?.id ?? null;
   }
 
+  /** The node holding an agent bearer token (connected nodes only), with its formnet key; null when none does. */
+  nodeForAgentToken(token: string): Promise<TNodeRow | null> {
+    return this.#repo.findByToken(sha256Hex(token));
+  }
+
   /** A node's stored row (serial log requests read its protocol version and socket holder). */
   find(nodeId: string): Promise<TNodeRow | null> {
     return this.#repo.find(nodeId);
