@@ -2,20 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { createAdmission, type TAdmission } from "@/server/chain/admission";
 import type { TDatabase } from "@/server/db/client";
-import {
-  createBlobReferencesRepository,
-  createContextUploadsRepository,
-} from "@/server/db/repositories/blobs-repository";
-import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
-import { createCommitmentsRepository } from "@/server/db/repositories/commitments-repository";
-import { createDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
-import {
-  createControlLeaseRepository,
-  createFormnetRepository,
-} from "@/server/db/repositories/formnet-repository";
-import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
-import { createJobsRepository } from "@/server/db/repositories/jobs-repository";
-import { createNodesRepository } from "@/server/db/repositories/nodes-repository";
+import { createControlPlaneRepositories } from "@/server/db/repositories/control-plane-repositories";
 import type { TEnv } from "@/server/env";
 import type { ConsoleFormnetMember } from "@/server/formnet/console-member";
 import type { RelayHub } from "@/server/formnet/relay-hub";
@@ -138,18 +125,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
   const admission = o.admission
     ? { check: o.admission, close: () => undefined }
     : defaultAdmission(env, o.logger);
-  const repos = {
-    jobs: createJobsRepository(db),
-    nodes: createNodesRepository(db),
-    builds: createBuildsRepository(db),
-    deployments: createDeploymentsRepository(db),
-    instances: createInstancesRepository(db),
-    formnet: createFormnetRepository(db),
-    leases: createControlLeaseRepository(db),
-    contextUploads: createContextUploadsRepository(db),
-    blobReferences: createBlobReferencesRepository(db),
-    commitments: createCommitmentsRepository(db),
-  };
+  const repos = createControlPlaneRepositories(db);
   const limits = config.limits;
   const agents = new AgentSockets();
   const blobs = new BlobStore({ dataDir: env.dataDir });
