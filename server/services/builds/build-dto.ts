@@ -1,19 +1,8 @@
 import { z } from "zod";
 import { type TFormfile, ZFormfile } from "@/lib/formfile/canonical";
+import { ZBuildStatus } from "@/lib/status";
 import { parseTimeline, type TBuildRow, ZTimeline } from "@/server/db/repositories/builds-repository";
 import { type TAppInfo, ZAppInfo } from "@/server/services/deployments/instance-dto";
-
-export const ZBuildStatus = z.enum([
-  "queued",
-  "claimed",
-  "building",
-  "built",
-  "distributing",
-  "booting",
-  "running",
-  "failed",
-  "cancelled",
-]);
 
 /** What clients (UI, CLI) see of a build. */
 export const ZBuildDto = z.object({
@@ -22,6 +11,8 @@ export const ZBuildDto = z.object({
   name: z.string(),
   status: ZBuildStatus,
   timeline: ZTimeline,
+  /** While queued: why the build waits and for what (the scheduler's words), else null. */
+  waiting: z.string().nullable(),
   failure: z.object({ reason: z.string(), line: z.number().nullable() }).nullable(),
   app: ZAppInfo,
   imageDigest: z.string().nullable(),
@@ -60,14 +51,14 @@ export function userFacingReason(reason: string): string {
   return reason.replace(/(?:\/[^\s'"`:/]+)*\/builds\/[0-9a-f]{64}\/context(?:\/|(?=[\s'"`:]|$))/g, "./");
 }
 
-export function toBuildDto(row: TBuildRow): TBuildDto {
-  const status = ZBuildStatus.safeParse(row.status);
+export function toBuildDto(row: TBuildRow, waiting: string | null = null): TBuildDto {
   return {
     buildId: row.id,
     owner: row.owner,
     name: row.name,
-    status: status.success ? status.data : "failed",
+    status: row.status,
     timeline: parseTimeline(row.timeline),
+    waiting: row.status === "queued" ? waiting : null,
     failure:
       row.failureReason === null
         ? null
