@@ -24,14 +24,35 @@ function refLink(kind: "node" | "instance" | "user" | "console", ref: string) {
   return shortAddress(ref.split(":")[0] ?? ref);
 }
 
+/**
+ * Relayed (through the console, because neither side can be dialled directly) when the relay
+ * carried packets between one of your devices and this peer in the last minute; otherwise direct,
+ * or not in use. `form manage formnet-status` on the device shows its own view with RTTs.
+ */
+function PeerPath({ relayed }: { relayed: { device: string; lastAt: string }[] }) {
+  if (relayed.length === 0) return <span className="text-slate-500">direct or idle</span>;
+  return (
+    <span className="space-x-1">
+      {relayed.map((r) => (
+        <span key={r.device} title={`last relayed packet ${new Date(r.lastAt).toLocaleTimeString()}`}>
+          <Badge tone="amber">relayed</Badge> <span className="font-mono">{r.device}</span>
+        </span>
+      ))}
+    </span>
+  );
+}
+
 function Formnet() {
   const trpc = useTRPC();
-  const status = useQuery(trpc.formnet.status.queryOptions());
+  const status = useQuery(trpc.formnet.status.queryOptions(undefined, { refetchInterval: 10_000 }));
   const peers = useQuery(trpc.formnet.peers.queryOptions(undefined, { refetchInterval: 10_000 }));
   if (peers.isLoading || status.isLoading) return <ListSkeleton rows={4} />;
   if (peers.error) return <ErrorState error={peers.error} what="formnet peers" />;
   const list = peers.data ?? [];
   const count = (k: string) => list.filter((p) => p.kind === k).length;
+  const deviceIp = new Map((status.data?.devices ?? []).map((d) => [d.publicKey, d.ip]));
+  const relayedWith = (peerKey: string) =>
+    (status.data?.relayed ?? []).filter((r) => r.peerPublicKey === peerKey);
   return (
     <div className="space-y-6">
       <div className="grid grid-cols-2 gap-3 sm:grid-cols-4">
@@ -74,6 +95,9 @@ function Formnet() {
                   <th className="py-2 pr-4 font-medium">Kind</th>
                   <th className="py-2 pr-4 font-medium">Member</th>
                   <th className="py-2 pr-4 font-medium">Endpoints</th>
+                  <th className="py-2 pr-4 font-medium" title="How your devices reach this peer now">
+                    Path from your devices
+                  </th>
                   <th className="py-2 font-medium">Public key</th>
                 </tr>
               </thead>
@@ -88,6 +112,14 @@ function Formnet() {
                     </td>
                     <td className="py-2 pr-4 font-mono text-xs">{refLink(p.kind, p.ref)}</td>
                     <td className="py-2 pr-4 font-mono text-xs">{p.endpoints.join(", ") || "—"}</td>
+                    <td className="py-2 pr-4 text-xs" data-testid="peer-path">
+                      <PeerPath
+                        relayed={relayedWith(p.publicKey).map((r) => ({
+                          device: deviceIp.get(r.devicePublicKey) ?? shortId(r.devicePublicKey, 10),
+                          lastAt: r.lastAt,
+                        }))}
+                      />
+                    </td>
                     <td className="py-2">
                       <Mono title={p.publicKey}>{shortId(p.publicKey, 10)}</Mono>
                     </td>

@@ -216,5 +216,20 @@ describe("formnet relay: what it forwards", () => {
     expect(after.droppedNotWireguard - before.droppedNotWireguard).toBe(3);
     expect(after.droppedForbidden - before.droppedForbidden).toBe(1);
     expect(after.droppedNoRoute - before.droppedNoRoute).toBe(1);
+
+    // The network page's view: the owner sees their device relayed with the node; nobody else does.
+    const statusOf = async (account: typeof owner) => {
+      const r = await callTrpc({
+        url: platform.url,
+        path: "formnet.status",
+        type: "query",
+        headers: { authorization: await readAuth(account) },
+      });
+      return r.data as { relayed: Array<{ devicePublicKey: string; peerPublicKey: string }> };
+    };
+    expect((await statusOf(owner)).relayed).toEqual([
+      expect.objectContaining({ devicePublicKey: laptopKey, peerPublicKey: agent.wgPublicKey }),
+    ]);
+    expect((await statusOf(other)).relayed).toEqual([]);
   });
 });

@@ -30,14 +30,20 @@ export const formnetRouter = createTRPCRouter({
     .output(z.array(ZFormnetPeer))
     .query(({ ctx }) => ctx.services.formnet.peersVisibleTo(ctx.session)),
 
-  /** The formnet block and the caller's device addresses. */
+  /** The formnet block, the caller's device addresses, and which peers they reach through the relay. */
   status: protectedProcedure
     .input(z.void())
     .output(
       z.object({
         cidr: z.string(),
         devices: z.array(z.object({ ip: z.string(), publicKey: z.string().nullable() })),
+        /** Pairs of one of the caller's devices and a peer that used the relay in the last minute. */
+        relayed: z.array(
+          z.object({ devicePublicKey: z.string(), peerPublicKey: z.string(), lastAt: z.string() }),
+        ),
       }),
     )
-    .query(({ ctx }) => ctx.services.formnet.status(ctx.session.address)),
+    .query(({ ctx }) =>
+      ctx.services.formnet.status(ctx.session.address, ctx.services.formnetRelay?.recentPairs() ?? []),
+    ),
 });

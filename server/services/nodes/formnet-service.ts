@@ -8,6 +8,7 @@ import type {
   TFormnetRow,
 } from "@/server/db/repositories/formnet-repository";
 import { AppError } from "@/server/errors";
+import type { TRelayedPair } from "@/server/formnet/relay-hub";
 import type { Notifier } from "@/server/gateway/notifier";
 
 /** Devices one user may join unless configured otherwise (FORMATION_FORMNET_MAX_DEVICES). */
@@ -122,12 +123,28 @@ export class FormnetService {
     return visiblePeers(await this.peers(), viewer);
   }
 
-  /** The formnet block and the addresses of `owner`'s devices. */
+  /**
+   * The formnet block, the addresses of `owner`'s devices, and which of their peers they reach
+   * through the console's relay now (`relayedPairs`: the relay's recently used pairs, any member's;
+   * only those with one of the owner's devices are returned).
+   */
   async status(
     owner: string,
-  ): Promise<{ cidr: string; devices: { ip: string; publicKey: string | null }[] }> {
+    relayedPairs: readonly TRelayedPair[] = [],
+  ): Promise<{
+    cidr: string;
+    devices: { ip: string; publicKey: string | null }[];
+    relayed: { devicePublicKey: string; peerPublicKey: string; lastAt: string }[];
+  }> {
     const devices = await this.#repo.devicesOf(owner);
-    return { cidr: this.cidr, devices: devices.map((r) => ({ ip: r.ip, publicKey: r.publicKey })) };
+    const own = new Set(devices.map((d) => d.publicKey).filter((k): k is string => k !== null));
+    const relayed = relayedPairs.flatMap(({ keys: [a, b], lastAt }) => {
+      const at = new Date(lastAt).toISOString();
+      if (own.has(a)) return [{ devicePublicKey: a, peerPublicKey: b, lastAt: at }];
+      if (own.has(b)) return [{ devicePublicKey: b, peerPublicKey: a, lastAt: at }];
+      return [];
+    });
+    return { cidr: this.cidr, devices: devices.map((r) => ({ ip: r.ip, publicKey: r.publicKey })), relayed };
   }
 
   /** Whether `publicKey` is one of `owner`'s joined devices (the relay admits those). */
