@@ -25,12 +25,13 @@ export function renderDeployment(buildId: string, d: TDeployment): string {
   return lines.join("\n");
 }
 
-/** Where the app is reachable: its URL once the console has an ingress, else the exposed ports. */
+/** Where the app is reachable: its URLs through the console's edge, else the exposed ports. */
 export function renderAppUrl(app: TBuild["app"]): string {
-  if (app.url) return app.url;
+  if (app.urls.length === 1 && app.urls[0]) return app.urls[0].url;
+  if (app.urls.length > 1) return app.urls.map((u) => `${u.url} (port ${u.port})`).join(", ");
   return app.exposedPorts.length === 0
     ? "— (no EXPOSE)"
-    : `— (no ingress yet; EXPOSE ${app.exposedPorts.join(", ")} over formnet)`;
+    : `— (this console has no ingress; EXPOSE ${app.exposedPorts.join(", ")} over formnet)`;
 }
 
 const BUILD_ID = /^[0-9a-f]{64}$/;

@@ -29,6 +29,7 @@ import { createNodesRepository } from "@/server/db/repositories/nodes-repository
 import { BlobGc } from "@/server/services/blobs/blob-gc";
 import { BlobStore } from "@/server/services/blobs/blob-store";
 import { ContextUploads } from "@/server/services/blobs/context-uploads";
+import { AppUrls } from "@/server/ingress/app-urls";
 import { BuildService } from "@/server/services/builds/build-service";
 import { DeploymentService } from "@/server/services/deployments/deployment-service";
 import { Reconciler } from "@/server/services/deployments/reconciler";
@@ -83,6 +84,8 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
   /** Uploaded build contexts with their owners and quota (issue #23). */
   readonly contexts: ContextUploads;
   readonly blobGc: BlobGc;
+  /** The apps' URLs in every DTO; configured by the ingress module (server/ingress). */
+  readonly appUrls = new AppUrls();
   readonly repos;
   readonly #o: TControlPlaneOptions;
   readonly #unsubscribe: (() => void)[] = [];
@@ -162,6 +165,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       maxImageBytes: c.maxImageBytes,
       deadlines: c.buildDeadlines,
       log: options.log,
+      appUrls: this.appUrls,
     });
     this.reconciler = new Reconciler({
       deployments: this.repos.deployments,
@@ -182,6 +186,7 @@ export class ControlPlane implements AgentSessionHandler, AgentLinks {
       reconciler: this.reconciler,
       replicas: c.replicas,
       log: options.log,
+      appUrls: this.appUrls,
     });
   }
 

@@ -62,7 +62,7 @@ export const buildsRouter = createTRPCRouter({
         viewer: ctx.session.address,
         admin: ctx.session.isAdmin,
       });
-      return toBuildDto(row);
+      return toBuildDto(row, controlPlaneOf(ctx).appUrls);
     }),
 
   /** The Formfile text the build was made from (from its context), to deploy it again. */

@@ -4,6 +4,7 @@ import { ZMetrics } from "@/lib/protocol";
 import { createTRPCRouter, protectedProcedure, signedProcedure, type TContext } from "@/server/api/trpc";
 import { buildCommitmentsOf } from "@/server/chain/commitments-runtime";
 import { AppError } from "@/server/errors";
+import { ZAppUrl } from "@/server/ingress/app-urls";
 import {
   type TCommitmentDto,
   toCommitmentDto,
@@ -207,6 +208,8 @@ export const instancesRouter = createTRPCRouter({
           reason: z.string().nullable(),
           /** Why it is on its node, when it replaced another (e.g. moved off an offline node). */
           placement: z.string().nullable(),
+          /** The deployment's public URLs through the edge, one per EXPOSEd port. */
+          urls: z.array(ZAppUrl),
         }),
       ),
     )
@@ -222,6 +225,7 @@ export const instancesRouter = createTRPCRouter({
         formnetIp: i.formnetIp,
         reason: i.reason,
         placement: i.placement,
+        urls: i.app.urls,
       }));
     }),
 

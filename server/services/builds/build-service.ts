@@ -12,7 +12,7 @@ import type { BlobStore } from "@/server/services/blobs/blob-store";
 import type { ContextUploads } from "@/server/services/blobs/context-uploads";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
-import { type TBuildDto, toBuildDto } from "./build-dto";
+import { type TAppUrlSource, type TBuildDto, toBuildDto } from "./build-dto";
 
 export type TBuildDeadlines = {
   /** Longest wait for an agent to take the build. */
@@ -35,6 +35,8 @@ export type TBuildServiceOptions = {
   deadlines: TBuildDeadlines;
   log: Logger;
   now?: () => Date;
+  /** The apps' URLs through the edge (none without ingress). */
+  appUrls?: TAppUrlSource;
 };
 
 /**
@@ -106,7 +108,7 @@ export class BuildService {
     const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
     const existing = await this.#o.builds.find(buildId);
     if (existing && existing.status !== "failed" && existing.status !== "cancelled")
-      return toBuildDto(existing);
+      return toBuildDto(existing, this.#o.appUrls);
     const attempt = existing ? `retry-${this.#now().getTime()}` : "first";
     const job = await this.#o.jobs.enqueue({
       kind: "build",
@@ -135,7 +137,7 @@ export class BuildService {
       now: this.#now(),
     });
     this.#o.log.info({ buildId, owner, name: input.formfile.name, jobId: job.id }, "build queued");
-    return toBuildDto(row);
+    return toBuildDto(row, this.#o.appUrls);
   }
 
   /**
@@ -202,7 +204,7 @@ export class BuildService {
       ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
       limit: opts.limit,
     });
-    return rows.map(toBuildDto);
+    return rows.map((r) => toBuildDto(r, this.#o.appUrls));
   }
 
   async logs(opts: { buildId: string; after: number; limit: number }) {
@@ -219,7 +221,7 @@ export class BuildService {
       );
     }
     await this.#fail({ row, to: "cancelled", reason: "cancelled by the owner" });
-    return toBuildDto((await this.#o.builds.find(row.id)) ?? row);
+    return toBuildDto((await this.#o.builds.find(row.id)) ?? row, this.#o.appUrls);
   }
 
   async #fail(opts: {

@@ -4,7 +4,12 @@ import type { TBuildsRepository } from "@/server/db/repositories/builds-reposito
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
-import { appInfoOf, type TBuildDto, toBuildDto } from "@/server/services/builds/build-dto";
+import {
+  appInfoOf,
+  type TAppUrlSource,
+  type TBuildDto,
+  toBuildDto,
+} from "@/server/services/builds/build-dto";
 import type { JobService } from "@/server/services/jobs/job-service";
 import { capacityFor, describeWait, type TResources } from "@/server/services/scheduler/placement";
 import {
@@ -27,6 +32,8 @@ export type TDeploymentServiceOptions = {
   reconciler: Reconciler;
   replicas: { default: number; max: number };
   log: Logger;
+  /** The apps' URLs through the edge (none without ingress). */
+  appUrls?: TAppUrlSource;
 };
 
 const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
@@ -40,7 +47,7 @@ export type TDeploymentDetail = {
   instances: TInstanceDto[];
 };
 
-const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null };
+const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null, urls: [] };
 
 /** User-facing deployment verbs: ship, rollback, instance start/stop/restart/delete, listings. */
 export class DeploymentService {
@@ -57,7 +64,7 @@ export class DeploymentService {
       get: (buildId) => {
         let app = cache.get(buildId);
         if (!app) {
-          app = this.#o.builds.find(buildId).then((b) => (b ? appInfoOf(b) : UNKNOWN_APP));
+          app = this.#o.builds.find(buildId).then((b) => (b ? appInfoOf(b, this.#o.appUrls) : UNKNOWN_APP));
           cache.set(buildId, app);
         }
         return app;
@@ -241,7 +248,7 @@ export class DeploymentService {
     const builds = await this.#o.builds.listByName({ owner, name: dep.name });
     return {
       deployment: await this.#deploymentDto(dep),
-      builds: builds.map(toBuildDto),
+      builds: builds.map((b) => toBuildDto(b, this.#o.appUrls)),
       instances: await this.#instanceDtos(instances),
     };
   }
