@@ -9,6 +9,7 @@ import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
 import type { ControlPlane } from "@/server/gateway/control-plane";
 import { controlPlaneModule } from "@/server/gateway/module";
+import type { TConsoleModule } from "@/server/http/console-runtime";
 import { startConsole, type TRunningConsole } from "@/server/http/console-server";
 import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 
@@ -50,6 +51,8 @@ export async function startTestPlatform(
     admitAll?: boolean;
     config?: Partial<TControlPlaneConfig>;
     env?: Record<string, string>;
+    /** Further console modules started after the control plane (e.g. the ingress). */
+    modules?: TConsoleModule[];
   } = {},
 ): Promise<TTestPlatform> {
   const database: TTestDatabase = await createTestDatabase();
@@ -78,6 +81,7 @@ export async function startTestPlatform(
           config: { ...FAST_TIMINGS, ...opts.config },
           admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
         }),
+        ...(opts.modules ?? []),
       ],
     });
   let running = await start();
