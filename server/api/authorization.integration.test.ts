@@ -174,6 +174,19 @@ const CASES: TCase[] = [
     expect: OWNER_ONLY,
     check: (data) => expect(data).not.toBeNull(),
   },
+  // ingress: a deployment's URLs, replica health and traffic (client addresses) are the owner's only.
+  {
+    path: "ingress.status",
+    type: "query",
+    input: (fx) => ({ deploymentId: fx.owner.deploymentId }),
+    expect: OWNER_ONLY,
+  },
+  {
+    path: "ingress.health",
+    type: "query",
+    input: (fx) => ({ buildId: fx.owner.shipped }),
+    expect: OWNER_ONLY,
+  },
   {
     path: "deployments.capacity",
     type: "query",

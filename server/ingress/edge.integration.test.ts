@@ -208,6 +208,39 @@ describe("ingress edge", () => {
     expect([...seen.keys()].sort()).toEqual([...apps.keys()].filter((id) => seen.has(id)).sort());
     expect(seen.size).toBe(3);
     for (const n of seen.values()) expect(n).toBe(10);
+
+    // The owner sees the traffic and each replica's health; another wallet sees nothing.
+    const deploymentId = (
+      await query<{ deploymentId: string }>(owner, "deployments.forBuild", { buildId: web.buildId })
+    ).deploymentId;
+    const status = await query<{
+      healthy: number;
+      urls: unknown[];
+      replicas: { state: string; check: string }[];
+      traffic: {
+        status: Record<string, number>;
+        log: { path: string; status: number; instanceId: string }[];
+      };
+    }>(owner, "ingress.status", { deploymentId });
+    expect(status.healthy).toBe(3);
+    expect(status.urls).toEqual(web.urls);
+    expect(status.replicas.map((r) => r.check)).toEqual(
+      Array(3).fill("http GET :8080/healthz every 1s (timeout 500ms, 2 retries)"),
+    );
+    expect(status.traffic.status["2xx"]).toBeGreaterThanOrEqual(30);
+    expect(status.traffic.log[0]).toMatchObject({ path: "/page", status: 200 });
+    const authorization = await createReadAuthorization(other, {
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: platform.env.chainId,
+    });
+    const theirs = await callTrpc({
+      url: platform.url,
+      path: "ingress.status",
+      type: "query",
+      input: { deploymentId },
+      headers: { authorization },
+    });
+    expect(theirs.appCode).toBe("NOT_FOUND");
   });
 
   it("a replica that dies loses no GET of a steady 20 req/s stream, and is restarted, then replaced", async () => {
@@ -296,6 +329,16 @@ describe("ingress edge", () => {
     expect(r.status).toBe(503);
     expect(r.body).toContain("passes its health check");
     expect(app.requests).toEqual([]);
+    const health = await eventually(async () => {
+      const rows = await query<{ instanceId: string; state: string; failures: { reason: string }[] }[]>(
+        owner,
+        "ingress.health",
+        { buildId: sick.buildId },
+      );
+      const row = rows.find((h) => h.instanceId === instance.instanceId);
+      return row?.state === "unhealthy" ? row : null;
+    });
+    expect(health.failures.at(-1)?.reason).toBe("GET :8080/healthz answered 500");
   });
 
   it("proxies WebSocket upgrades", async () => {

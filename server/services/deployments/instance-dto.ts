@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { ZMetrics } from "@/lib/protocol";
-import { ZAppUrl } from "@/server/ingress/app-urls";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
+import { ZAppUrl } from "@/server/ingress/app-urls";
 
 /** Statuses of replicas that count towards the desired replica number (placed on a node). */
 export const PLACED_STATUSES: ReadonlySet<string> = new Set([
