@@ -16,7 +16,7 @@ import {
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { ingressModule } from "./module";
-import { edgeGet, startReplicaApp, type TReplicaApp } from "./testing";
+import { edgeGet, startReplicaApp, steadyGets, type TReplicaApp } from "./testing";
 
 /**
  * The edge against a real console (API, control plane, health checks, restart/replace decisions)
@@ -128,26 +128,6 @@ function webFormfile(name: string): TFormfile {
       startPeriodMs: 0,
     },
   };
-}
-
-/** GETs at `perSecond` for `ms`; every answer (or error) in order. */
-async function steadyGets(url: string, opts: { perSecond: number; ms: number }) {
-  const results: Array<{ status: number; instance: string | undefined; ms: number; error?: string }> = [];
-  const pending: Promise<void>[] = [];
-  const started = Date.now();
-  for (let i = 0; Date.now() - started < opts.ms; i++) {
-    pending.push(
-      edgeGet(url, { timeoutMs: 15_000 }).then(
-        (r) => void results.push({ status: r.status, instance: r.instance, ms: r.ms }),
-        (error: unknown) =>
-          void results.push({ status: 0, instance: undefined, ms: 0, error: String(error) }),
-      ),
-    );
-    const next = started + ((i + 1) * 1000) / opts.perSecond;
-    await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
-  }
-  await Promise.all(pending);
-  return results;
 }
 
 beforeAll(async () => {

@@ -112,3 +112,46 @@ export function edgeGet(
     req.end();
   });
 }
+
+export type TStreamResult = {
+  startedAt: number;
+  status: number;
+  instance: string | undefined;
+  ms: number;
+  error?: string;
+};
+
+/**
+ * GETs `url` at a steady `perSecond` for `ms` (each request on its own connection, as separate
+ * visitors would), resolving with every answer or error in the order they were sent.
+ */
+export async function steadyGets(
+  url: string,
+  opts: { perSecond: number; ms: number; via?: string; timeoutMs?: number },
+): Promise<TStreamResult[]> {
+  const results: TStreamResult[] = [];
+  const pending: Promise<void>[] = [];
+  const started = Date.now();
+  for (let i = 0; Date.now() - started < opts.ms; i++) {
+    const startedAt = Date.now();
+    const slot: TStreamResult = { startedAt, status: 0, instance: undefined, ms: 0 };
+    results.push(slot);
+    pending.push(
+      edgeGet(url, { timeoutMs: opts.timeoutMs ?? 15_000, ...(opts.via ? { via: opts.via } : {}) }).then(
+        (r) => {
+          slot.status = r.status;
+          slot.instance = r.instance;
+          slot.ms = r.ms;
+        },
+        (error: unknown) => {
+          slot.error = String(error);
+          slot.ms = Date.now() - startedAt;
+        },
+      ),
+    );
+    const next = started + ((i + 1) * 1000) / opts.perSecond;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+  }
+  await Promise.all(pending);
+  return results;
+}
