@@ -60,7 +60,7 @@ describe("health checker", () => {
       kind: "http" as const,
       path: "/healthz",
       port,
-      intervalMs: 1_000,
+      intervalMs: 50,
       timeoutMs: 200,
       retries: 2,
       startPeriodMs: 0,
