@@ -26,7 +26,7 @@ import { cachedSshKey } from "@/node-agent/testing/booted-image";
 import {
   consoleMemberInterface,
   MULTINODE_USER_KEY,
-  useMultinodePlatform,
+  useMultinodePlatform as startMultinodePlatform,
 } from "@/scripts/lib/multinode-test-platform";
 import { edgeGet, steadyGets } from "@/server/ingress/testing";
 
@@ -106,7 +106,7 @@ async function measure(next: () => Promise<number>) {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const platform = await useMultinodePlatform({ nodes: 4 });
+  const platform = await startMultinodePlatform({ nodes: 4 });
   say(`multinode platform ready in ${secs(Date.now() - t0)} (log ${platform.logPath})`);
   const work = await mkdtemp(join(tmpdir(), "formation-ingress-bench-"));
   const env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: "ingress bench" };

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ZFormnetPeer } from "./common";
 import { peersForProtocol } from "./peers-for-protocol";
 
-const KEY = "A".repeat(43) + "=";
+const KEY = `${"A".repeat(43)}=`;
 const consolePeer = ZFormnetPeer.parse({
   publicKey: KEY,
   ip: "10.42.0.1",

@@ -17,7 +17,9 @@ export const ZIngressEnv = z.object({
     .default("localhost"),
   /** Port written into app URLs when it differs from the listener's (behind a port forward). */
   FORMATION_APPS_PUBLIC_PORT: optionalPort,
-  /** A plain-HTTP listener for apps only (e.g. 80: ACME HTTP-01 and redirects to HTTPS). */
+  /** Port written into https URLs when it differs from FORMATION_EDGE_HTTPS_PORT. */
+  FORMATION_APPS_PUBLIC_HTTPS_PORT: optionalPort,
+  /** A plain-HTTP listener for apps only (e.g. 80: apps over HTTP and ACME HTTP-01 answers). */
   FORMATION_EDGE_HTTP_PORT: optionalPort,
   /** A TLS listener for apps only (e.g. 443; HTTP/2 and HTTP/1.1, certificates by SNI). */
   FORMATION_EDGE_HTTPS_PORT: optionalPort,
@@ -45,6 +47,7 @@ export type TIngressConfig = {
   appsDomain: string;
   /** Port for app URLs; undefined: the port of the listener serving the scheme. */
   publicPort: number | undefined;
+  publicHttpsPort: number | undefined;
   edgeHttpPort: number | undefined;
   edgeHttpsPort: number | undefined;
   edgeHost: string | undefined;
@@ -68,6 +71,7 @@ export function loadIngressConfig(source: Record<string, string | undefined> = p
     enabled: e.FORMATION_INGRESS === "1",
     appsDomain: e.FORMATION_APPS_DOMAIN,
     publicPort: e.FORMATION_APPS_PUBLIC_PORT,
+    publicHttpsPort: e.FORMATION_APPS_PUBLIC_HTTPS_PORT,
     edgeHttpPort: e.FORMATION_EDGE_HTTP_PORT,
     edgeHttpsPort: e.FORMATION_EDGE_HTTPS_PORT,
     edgeHost: e.FORMATION_EDGE_HOST,

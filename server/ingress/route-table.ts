@@ -78,6 +78,11 @@ export class RouteTable {
     return this.#byDeployment.get(deploymentId);
   }
 
+  /** Every deployment's route. */
+  all(): TAppRoute[] {
+    return [...this.#byDeployment.values()];
+  }
+
   get replicas(): readonly TReplicaTarget[] {
     return this.#replicas;
   }
