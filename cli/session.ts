@@ -27,6 +27,8 @@ export type TSession = {
   api: TApiClient;
   origin: string;
   chainId: number;
+  /** Signed read-token headers for the console (queries, the formnet relay's upgrade). */
+  readHeaders: () => Promise<{ authorization: string }>;
   /** Signs a mutation's input with the local key (the key itself never leaves this process). */
   sign<TAction extends string, TParams>(
     action: TAction,
@@ -100,14 +102,9 @@ export async function openSession(opts: TCommonOptions): Promise<TSession> {
   }
   const account = privateKeyToAccount(privateKey);
   const { origin, chainId } = await fetchAuthConfig(host);
+  const readHeaders = readAuthorizationHeaders(account, { origin, chainId });
   const api = createTRPCClient<AppRouter>({
-    links: [
-      httpLink({
-        url: `${host}/api/trpc`,
-        transformer: superjson,
-        headers: readAuthorizationHeaders(account, { origin, chainId }),
-      }),
-    ],
+    links: [httpLink({ url: `${host}/api/trpc`, transformer: superjson, headers: readHeaders })],
   });
   return {
     dir,
@@ -117,6 +114,7 @@ export async function openSession(opts: TCommonOptions): Promise<TSession> {
     api,
     origin,
     chainId,
+    readHeaders,
     async sign(action, params, contentDigest) {
       const envelope = await createSignedInput(account, {
         action,

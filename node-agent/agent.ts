@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { unpackContext } from "@/core/context";
 import { ensureKeyFile } from "@/core/formnet/keys";
+import { startRelayedPaths, type TRelayedPaths } from "@/core/formnet/relayed-paths";
 import { WireguardInterface } from "@/core/formnet/wireguard-interface";
 import { createLogger, type Logger } from "@/core/log";
 import { formnetInterfaceName } from "@/lib/formnet/naming";
@@ -88,6 +89,8 @@ export class NodeAgent {
   /** Pending retry of a failed `#formnetUp`, and how many attempts failed in a row. */
   #formnetRetry: NodeJS.Timeout | undefined;
   #formnetFailures = 0;
+  /** Relay link and path selection of the formnet interface (direct first, relay as fallback). */
+  #formnetPaths: TRelayedPaths | undefined;
 
   constructor(options: TNodeAgentOptions) {
     this.#options = options;
@@ -160,6 +163,8 @@ export class NodeAgent {
     await this.#runner?.drain(this.#config.jobs.shutdownGraceMs);
     await this.#connection?.stop();
     await this.#store?.close();
+    await this.#formnetPaths?.stop();
+    this.#formnetPaths = undefined;
     const ephemeral = process.env.FORMATION_AGENT_EPHEMERAL === "1";
     if (ephemeral) await this.#teardownHost();
     else await this.#formnetDownIfIdle();
@@ -411,6 +416,13 @@ export class NodeAgent {
       });
       this.#iface = iface;
       this.#formnetFailures = 0;
+      this.#formnetPaths = await startRelayedPaths({
+        iface,
+        consoleUrl: this.#config.console.url,
+        headers: async () => ({ authorization: `Bearer ${await this.#token(new AbortController().signal)}` }),
+        statusPath: join(this.#paths.root, "formnet", "paths.json"),
+        logger: this.#log.child({ part: "formnet" }),
+      });
       if (this.#peers) this.#applyPeers(this.#peers);
     } catch (error) {
       // Jobs can still build and boot, but VMs here are unreachable until formnet is up: retry
@@ -481,6 +493,7 @@ export class NodeAgent {
     const iface = this.#iface;
     if (!iface) return;
     const wanted = wireguardPeersFrom({ peers, selfPublicKey: this.#formnetKey.publicKey });
+    this.#formnetPaths?.setPlan(wanted);
     iface
       .setPeers(wanted)
       .catch((error: unknown) => this.#log.error({ err: error }, "cannot apply formnet peers"));

@@ -254,7 +254,9 @@ describe.sequential("three real agents on one console", () => {
       .poll(async () => (await platform.controlPlane.repos.deployments.find(deploymentId))?.notice, {
         timeout: 30_000,
       })
-      .toMatch(/^placed 0 of 1 replicas: 0 healthy node\(s\) available besides those already hosting/);
+      .toMatch(
+        /^waiting for another node: replicas go on distinct nodes and all 2 healthy node\(s\) already host one/,
+      );
 
     // A fourth node joins: the missing replica lands there and boots.
     await start(d);

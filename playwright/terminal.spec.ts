@@ -85,6 +85,18 @@ test("web terminal: deploy hello-server, run a command on the VM, resume after r
   expect(out[1]).not.toBe(hostname());
   await screenshot(page, testInfo, "terminal-command");
 
+  // The app's logs: its ENTRYPOINT unit's journal, backlog first (systemd started it), then live (a
+  // request made from the terminal shows up as the web server's access log line).
+  const appLogs = page.getByTestId("app-logs-text");
+  await expect(page.getByTestId("app-logs")).toHaveAttribute("data-state", "live", { timeout: 60_000 });
+  await expect(appLogs).toContainText("formation-entrypoint", { timeout: 60_000 });
+  await typeInTerminal(
+    page,
+    `python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/formation-log-probe")'`,
+  );
+  await expect(appLogs).toContainText('"GET /formation-log-probe HTTP/1.1" 200', { timeout: 60_000 });
+  await screenshot(page, testInfo, "app-logs");
+
   await typeInTerminal(page, "echo pid=$$");
   const pid = (await waitForText(page, instanceId, /^pid=(\d+)\s*$/m))[1];
   await page.reload();

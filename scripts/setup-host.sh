@@ -8,7 +8,7 @@
 set -eu
 
 PACKAGES="qemu-system-x86 qemu-utils mmdebstrap debootstrap linux-image-cloud-amd64 busybox-static \
-dropbear-bin wireguard-go wireguard-tools dnsmasq-base openssh-client openssh-server iproute2 iperf3 chromium kmod \
+dropbear-bin wireguard-go wireguard-tools dnsmasq-base openssh-client openssh-server iproute2 iputils-ping iperf3 chromium kmod \
 e2fsprogs zstd iptables socat jq sudo"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -3,6 +3,7 @@ import { closeSync, openSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
+import { startRelayedPaths, type TRelayedPaths } from "../../core/formnet/relayed-paths";
 import {
   prepareUserKey,
   readUserTunnelConfig,
@@ -18,6 +19,13 @@ import { CliError } from "../errors";
 import { laptopPeersFrom } from "../formnet-peers";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { openSession, resolvePassword, type TSession } from "../session";
+import {
+  formatPaths,
+  pathsStatusFile,
+  readPathsStatus,
+  registerManageFormnetPaths,
+  shimCommandIn,
+} from "./manage-formnet-paths";
 import { waitUntil } from "./pack-status";
 
 /**
@@ -31,6 +39,7 @@ type TTunnelOptions = TCommonOptions & {
   netns?: string;
   routingTable?: string;
   intervalMs?: string;
+  relayRetryMs?: string;
 };
 
 /** The running CLI entry (sources or bundle), to start `formnet-up --foreground` in the background. */
@@ -83,10 +92,12 @@ async function foreground(out: Output, opts: TTunnelOptions): Promise<void> {
     throw new CliError("user", "this machine has not joined formnet — run `form manage join` first");
   });
   const { publicKey } = await prepareUserKey(stateDir);
+  let paths: TRelayedPaths | undefined;
   // Pull from the console; keep the file current too, so a restart starts from the latest list.
   const fetchPeers = async () => {
     const peers = await peersFromConsole(session, publicKey);
     await writeUserTunnelConfig(stateDir, { ...config, peers });
+    paths?.setPlan(peers);
     return peers;
   };
   const tunnel = await runUserTunnel({
@@ -96,10 +107,21 @@ async function foreground(out: Output, opts: TTunnelOptions): Promise<void> {
     ...(opts.routingTable ? { routingTable: Number(opts.routingTable) } : {}),
     ...(opts.intervalMs ? { intervalMs: Number(opts.intervalMs) } : {}),
   });
+  // Direct first; through the console's relay when a peer has no direct path (NAT on both sides).
+  paths = await startRelayedPaths({
+    iface: tunnel.iface,
+    consoleUrl: session.host,
+    headers: session.readHeaders,
+    statusPath: pathsStatusFile(stateDir),
+    ...(opts.netns ? { shimCommand: shimCommandIn(opts.netns, cliEntry()) } : {}),
+    ...(opts.relayRetryMs ? { selector: { retryMs: Number(opts.relayRetryMs) } } : {}),
+  });
+  paths.setPlan((await readUserTunnelConfig(stateDir)).peers);
   out.note(`formnet up: ${tunnel.iface.name} ${config.address} (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
-      tunnel.stop().then(resolve, resolve);
+      const done = () => tunnel.stop().then(resolve, resolve);
+      (paths?.stop() ?? Promise.resolve()).then(done, done);
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
@@ -118,9 +140,10 @@ async function background(out: Output, opts: TTunnelOptions): Promise<void> {
   });
   const existing = await readUserTunnelState(stateDir);
   if (existing) {
+    const peers = await readPathsStatus(stateDir);
     out.result(
-      existing,
-      `formnet is already up: ${existing.interfaceName} ${existing.address} (pid ${existing.pid})`,
+      { ...existing, paths: peers },
+      `formnet is already up: ${existing.interfaceName} ${existing.address} (pid ${existing.pid})${peers ? `\n${formatPaths(peers)}` : ""}`,
     );
     return;
   }
@@ -139,6 +162,7 @@ async function background(out: Output, opts: TTunnelOptions): Promise<void> {
   if (opts.netns) args.push("--netns", opts.netns);
   if (opts.routingTable) args.push("--routing-table", opts.routingTable);
   if (opts.intervalMs) args.push("--interval-ms", opts.intervalMs);
+  if (opts.relayRetryMs) args.push("--relay-retry-ms", opts.relayRetryMs);
   // The key stays encrypted on disk: the child gets the password over a pipe, never in argv or env.
   const child = spawn(process.execPath, args, { detached: true, stdio: ["pipe", fd, fd], cwd: "/" });
   closeSync(fd);
@@ -202,7 +226,13 @@ export function registerManageFormnet(manage: Command): void {
     .addOption(
       new Option("--routing-table <n>", "route formnet in this table (hosts shared with a node)").hideHelp(),
     )
-    .addOption(new Option("--interval-ms <ms>", "peer refresh period").hideHelp());
+    .addOption(new Option("--interval-ms <ms>", "peer refresh period").hideHelp())
+    .addOption(
+      new Option(
+        "--relay-retry-ms <ms>",
+        "first wait before a relayed peer is tried direct again",
+      ).hideHelp(),
+    );
   withCommonOptions(up)
     .addHelpText(
       "after",
@@ -219,4 +249,5 @@ export function registerManageFormnet(manage: Command): void {
   )
     .addHelpText("after", "\nExample:\n  $ sudo form manage leave")
     .action(runAction(async (out, opts: TCommonOptions) => leave(out, opts)));
+  registerManageFormnetPaths(manage);
 }

@@ -140,6 +140,14 @@ export class WireguardInterface {
   }
 
   /**
+   * Points one peer at `endpoint` now (the path selector: a relay shim or a direct address). The
+   * planned endpoint `setPeers` remembers is unchanged, so the next sync does not undo it.
+   */
+  async setEndpoint(publicKey: string, endpoint: string): Promise<void> {
+    await run("wg", ["set", this.name, "peer", publicKey, "endpoint", endpoint], { netns: this.netns });
+  }
+
+  /**
    * Make the interface's peer list equal `peers` with a single `wg set`: stale peers are removed,
    * new or changed ones set, unchanged ones untouched (their sessions survive). An endpoint is only
    * re-set when the desired value changes, so WireGuard's roaming to a peer's real address sticks.

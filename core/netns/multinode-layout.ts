@@ -29,9 +29,16 @@ export type TMultinodeLayoutOptions = {
   lanCidr?: string;
   /** UDP ports each node's router forwards to the node (its formnet port). */
   forwardUdpPorts?: readonly number[];
+  /** Routers whose NAT is not the default (nodes: `forward`; the laptop, key 0: `plain`). */
+  nat?: Readonly<Record<number, TNatMode>>;
 };
 
+/** How a host's router treats traffic (MultinodeNetwork.setNat). */
+export type TNatMode = "forward" | "plain" | "strict";
+
 export type THostLayout = {
+  /** The router's NAT behaviour now. */
+  nat: TNatMode;
   /** 1..N for node hosts; 0 for the laptop. */
   n: number;
   nodeNetns: string;
@@ -91,6 +98,7 @@ export function multinodeLayout(options: TMultinodeLayoutOptions): TMultinodeLay
     const lanNet = lanBase + n * 256;
     return {
       n,
+      nat: options.nat?.[n] ?? (n === 0 ? "plain" : "forward"),
       nodeNetns: `${prefix}-${name}`,
       routerNetns: `${prefix}-router-${n === 0 ? "laptop" : n}`,
       rootVeth: `${tag}w${n}`,

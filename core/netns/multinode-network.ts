@@ -7,6 +7,7 @@ import {
   type THostLayout,
   type TMultinodeLayout,
   type TMultinodeLayoutOptions,
+  type TNatMode,
 } from "./multinode-layout";
 
 const WIREGUARD_SOCKETS = "/var/run/wireguard";
@@ -27,10 +28,10 @@ export class MultinodeNetwork {
     try {
       await network.#upUnderlay();
       for (const host of network.layout.hosts) {
-        await network.#upRouter(host, { forward: true });
+        await network.#upRouter(host, { nat: host.nat });
         await network.#upNodeHost(host);
       }
-      await network.#upRouter(network.layout.laptop, { forward: false });
+      await network.#upRouter(network.layout.laptop, { nat: network.layout.laptop.nat });
       await network.#upNodeHost(network.layout.laptop);
     } catch (error) {
       await network.down().catch(() => undefined);
@@ -140,7 +141,7 @@ export class MultinodeNetwork {
     ]);
   }
 
-  async #upRouter(host: THostLayout, opts: { forward: boolean }): Promise<void> {
+  async #upRouter(host: THostLayout, opts: { nat: TNatMode }): Promise<void> {
     const { layout } = this;
     const ns = host.routerNetns;
     await createNetns(ns);
@@ -151,24 +152,49 @@ export class MultinodeNetwork {
     await inRouter(["link", "set", "wan0", "up"]);
     await inRouter(["route", "add", "default", "via", layout.consoleHostIp]);
     await run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"], { netns: ns });
-    const nat = (args: string[]) => run("iptables", ["-w", "-t", "nat", ...args], { netns: ns });
-    await nat(["-A", "POSTROUTING", "-o", "wan0", "-j", "MASQUERADE"]);
-    for (const port of opts.forward ? layout.forwardUdpPorts : []) {
-      await nat([
-        "-A",
-        "PREROUTING",
-        "-i",
-        "wan0",
-        "-p",
-        "udp",
-        "--dport",
-        String(port),
-        "-j",
-        "DNAT",
-        "--to-destination",
-        `${host.nodeLanIp}:${port}`,
+    await this.#applyNat(host, opts.nat);
+  }
+
+  /**
+   * Sets the NAT behaviour of host n's router (0: the laptop's) while everything runs: `forward`
+   * (a home router with the formnet port forwarded), `plain` (masquerade, nothing forwarded: the
+   * source port is kept when free, so peers reach the host after it sent to them), `strict`
+   * (symmetric NAT: a random source port per destination, `--random-fully`, and unsolicited
+   * inbound UDP dropped; no direct path to a peer behind another strict NAT).
+   */
+  async setNat(n: number, mode: TNatMode): Promise<void> {
+    await this.#applyNat(n === 0 ? this.layout.laptop : this.host(n), mode);
+  }
+
+  async #applyNat(host: THostLayout, mode: TNatMode): Promise<void> {
+    const ns = host.routerNetns;
+    const ipt = (args: string[]) => run("iptables", ["-w", ...args], { netns: ns });
+    await ipt(["-t", "nat", "-F", "POSTROUTING"]);
+    await ipt(["-t", "nat", "-F", "PREROUTING"]);
+    await ipt(["-F", "FORWARD"]);
+    await ipt([
+      "-t",
+      "nat",
+      "-A",
+      "POSTROUTING",
+      "-o",
+      "wan0",
+      "-j",
+      "MASQUERADE",
+      ...(mode === "strict" ? ["--random-fully"] : []),
+    ]);
+    if (mode === "strict") {
+      const inbound = ["-A", "FORWARD", "-i", "wan0", "-p", "udp", "-m", "conntrack"];
+      await ipt([...inbound, "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
+      await ipt(["-A", "FORWARD", "-i", "wan0", "-p", "udp", "-j", "DROP"]);
+    }
+    for (const port of mode === "forward" ? this.layout.forwardUdpPorts : []) {
+      await ipt([
+        ...["-t", "nat", "-A", "PREROUTING", "-i", "wan0", "-p", "udp", "--dport", String(port)],
+        ...["-j", "DNAT", "--to-destination", `${host.nodeLanIp}:${port}`],
       ]);
     }
+    host.nat = mode;
   }
 
   async #upNodeHost(host: THostLayout): Promise<void> {

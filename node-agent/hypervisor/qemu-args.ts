@@ -88,7 +88,7 @@ export function qemuArgv(opts: {
     "-device",
     "virtio-rng-pci",
     "-chardev",
-    `file,id=serial0,path=${state.serialLogPath}`,
+    `file,id=serial0,path=${state.serialLogPath},append=on`,
     "-serial",
     "chardev:serial0",
     "-qmp",

@@ -21,6 +21,7 @@ import { ensureGuestInitrd } from "./initrd";
 import { isVmProcess, pidAlive, processUsage, qemuProcessesUnder } from "./proc";
 import { macFor, qemuArgv, type TQemuConfinement } from "./qemu-args";
 import { qmpCommand } from "./qmp";
+import { prepareSerialLog } from "./serial-log-file";
 import {
   type Hypervisor,
   type TVmEvent,
@@ -166,6 +167,7 @@ export class QemuHypervisor implements Hypervisor {
     await addHostRoute({ ip: spec.ipv4, bridge: spec.network.bridge });
     await rm(state.pidfilePath, { force: true });
     await rm(state.qmpPath, { force: true });
+    await prepareSerialLog({ path: state.serialLogPath });
     const argv = qemuArgv({
       state,
       accelerator: this.opts.accelerator,

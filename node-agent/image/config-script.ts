@@ -28,9 +28,15 @@ export function prologueScript(opts: { formfile: TFormfile; workdir: string }): 
   return s;
 }
 
+/**
+ * Every Formfile user may read the system journal (systemd's `systemd-journal` group): the console
+ * shows the app's logs (`journalctl -u formation-entrypoint`) over SSH as that user.
+ */
+const JOURNAL_GROUP = "systemd-journal";
+
 function addUser(s: RootScript, u: TFormfileUser): void {
   const label = `USER ${u.username}`;
-  const groups = [...u.groups, ...(u.sudo ? ["sudo"] : [])];
+  const groups = [...new Set([...u.groups, ...(u.sudo ? ["sudo"] : []), JOURNAL_GROUP])];
   for (const g of groups) {
     s.shell({ label, snippet: 'getent group "$1" >/dev/null || groupadd -- "$1"', args: [g] });
   }

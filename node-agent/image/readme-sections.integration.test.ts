@@ -152,7 +152,13 @@ describe("the original README's Formfile sections, built and booted", () => {
   it("USER: sudo, shell, groups, locked password, disable_root, several users", async () => {
     expect(await sh(webdev, "sudo -n id -u")).toBe("0");
     expect(await sh(webdev, "getent passwd webdev | cut -d: -f7")).toBe("/bin/bash");
-    expect((await sh(webdev, "id -nG")).split(" ").sort()).toEqual(["docker", "sudo", "users", "webdev"]);
+    expect((await sh(webdev, "id -nG")).split(" ").sort()).toEqual([
+      "docker",
+      "sudo",
+      "systemd-journal",
+      "users",
+      "webdev",
+    ]);
     expect(await sh(ops, "getent passwd ops | cut -d: -f7")).toBe("/bin/sh");
     expect(await sh(ops, "sudo -n true 2>&1 || echo refused")).toContain("refused");
     // lock_passwd: the hash is locked ("!"), key login (above) still works, password login does not.

@@ -2,7 +2,7 @@ import type { TFormfile, TFormfileUser } from "@/lib/formfile/canonical";
 
 /** The builder's WORKDIR when the Formfile has none (as documented in the canonical schema). */
 export const DEFAULT_WORKDIR = "/app";
-export const ENTRYPOINT_UNIT = "formation-entrypoint.service";
+export { ENTRYPOINT_UNIT } from "@/lib/formfile/guest";
 export const SSH_CA_PATH = "/etc/ssh/formation_user_ca.pub";
 
 /** POSIX shell single-quoting. */

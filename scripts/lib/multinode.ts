@@ -8,7 +8,7 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import { DEVNET_MAX_NODES, DEVNET_NODE_ACCOUNT_OFFSET, devnetPrivateKey } from "../../contracts/devnet";
 import { inSimulatedHost } from "../../core/netns/host-mounts";
-import type { TMultinodeLayoutOptions } from "../../core/netns/multinode-layout";
+import type { TMultinodeLayoutOptions, TNatMode } from "../../core/netns/multinode-layout";
 import { MultinodeNetwork } from "../../core/netns/multinode-network";
 
 export type TMultinodeSettings = Required<Omit<TMultinodeLayoutOptions, "forwardUdpPorts">> & {
@@ -45,6 +45,7 @@ export function multinodeSettings(
   };
   return {
     nodes,
+    nat: parseNat(env.FORMATION_NAT ?? "", nodes),
     prefix: env.FORMATION_NETNS_PREFIX || "formation",
     underlayCidr: env.FORMATION_UNDERLAY_CIDR || "198.18.0.0/24",
     lanCidr: env.FORMATION_LAN_CIDR || "172.30.0.0/16",
@@ -56,6 +57,31 @@ export function multinodeSettings(
       Math.max(2048, Math.floor(((totalmem() / 1024 / 1024) * 0.8) / nodes)),
     ),
   };
+}
+
+/**
+ * FORMATION_NAT: comma-separated `<host>=<mode>`, host a node number or `laptop`, mode `forward`
+ * (the formnet port forwarded: a node's default), `plain` (nothing forwarded: the laptop's default)
+ * or `strict` (symmetric NAT, unsolicited inbound UDP dropped).
+ */
+export function parseNat(raw: string, nodes: number): Record<number, TNatMode> {
+  const out: Record<number, TNatMode> = {};
+  for (const item of raw
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const [host, mode] = item.split("=");
+    const n = host === "laptop" ? 0 : Number(host);
+    if (
+      !Number.isInteger(n) ||
+      n < 0 ||
+      n > nodes ||
+      (mode !== "forward" && mode !== "plain" && mode !== "strict")
+    )
+      throw new Error(`FORMATION_NAT: "${item}" is not <node 1..${nodes}|laptop>=<forward|plain|strict>`);
+    out[n] = mode;
+  }
+  return out;
 }
 
 /** Builds the network (removing what an earlier run left) before anything listens on it. */

@@ -1,10 +1,15 @@
+import { RELAY_WS_PATH } from "@/lib/protocol/relay";
 import type { TConsoleModule } from "@/server/http/console-runtime";
 import { ConsoleFormnetMember } from "./console-member";
+import { RelayGateway } from "./relay-gateway";
+import { RelayHub } from "./relay-hub";
 
 declare module "@/server/http/console-runtime" {
   interface ConsoleServices {
     /** This console host's formnet membership, when FORMATION_CONSOLE_FORMNET=1. */
     consoleFormnet: ConsoleFormnetMember;
+    /** The formnet relay's hub (members connected, relayed and dropped counts). */
+    formnetRelay: RelayHub;
   }
 }
 
@@ -18,8 +23,21 @@ export function consoleFormnetModule(): TConsoleModule {
     name: "formnet",
     async start(runtime) {
       const cp = runtime.services.controlPlane;
-      const config = cp?.config.consoleFormnet;
-      if (!cp || !config?.enabled) return undefined;
+      if (!cp) return undefined;
+      // The relay (/ws/relay) serves every member that has no direct path to a peer.
+      const relayHub = new RelayHub();
+      const relay = new RelayGateway({
+        runtime,
+        cp,
+        hub: relayHub,
+        log: runtime.logger.child({ component: "relay" }),
+      });
+      runtime.upgrades.register(RELAY_WS_PATH, ({ req, socket, head }) =>
+        relay.handleUpgrade(req, socket, head),
+      );
+      runtime.services.formnetRelay = relayHub;
+      const config = cp.config.consoleFormnet;
+      if (!config.enabled) return () => relay.close();
       const member = await ConsoleFormnetMember.start({
         formnet: cp.formnet,
         dataDir: runtime.env.dataDir,
@@ -31,7 +49,10 @@ export function consoleFormnetModule(): TConsoleModule {
         log: runtime.logger.child({ component: "formnet" }),
       });
       runtime.services.consoleFormnet = member;
-      return () => member.stop();
+      return async () => {
+        await relay.close();
+        await member.stop();
+      };
     },
   };
 }

@@ -42,7 +42,8 @@ function toClient(ws: WebSocket): TTerminalClient {
   };
 }
 
-function sameOrigin(req: IncomingMessage, consoleOrigin: string): boolean {
+/** Browsers may open the console's WebSockets only from its own pages. */
+export function sameOrigin(req: IncomingMessage, consoleOrigin: string): boolean {
   const origin = req.headers.origin;
   // Non-browser clients send no Origin; they still need the session cookie.
   if (!origin) return true;

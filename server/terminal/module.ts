@@ -1,8 +1,11 @@
+import type { IncomingMessage } from "node:http";
 import { join, resolve } from "node:path";
+import { APP_LOGS_WS_PATH } from "@/lib/protocol/app-logs";
 import { TERMINAL_WS_PATH } from "@/lib/protocol/terminal";
 import { readCookie } from "@/server/api/trpc";
 import type { TConsoleModule } from "@/server/http/console-runtime";
 import { SESSION_COOKIE } from "@/server/services/auth/cookie";
+import { AppLogsGateway } from "./app-logs-gateway";
 import { TerminalGateway } from "./gateway";
 import { TerminalSessions, type TTerminalSessionsOptions } from "./sessions";
 import { SshCertificateAuthority } from "./ssh-ca";
@@ -65,21 +68,40 @@ export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleMo
       const builds = runtime.services.controlPlane?.builds;
       if (builds) builds.sshCaPublicKey = ca.publicKey;
       else log.warn("no control plane: build jobs will not carry the terminal CA key");
+      const resolveTarget = options.resolveTarget ?? databaseTargetResolver(runtime.db);
+      const resolveOwner = async (req: IncomingMessage) => {
+        const token = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
+        const session = token ? await runtime.auth.siwe.resolve(token) : null;
+        return session?.via === "cookie" ? session.address : null;
+      };
       const gateway = new TerminalGateway({
         sessions,
-        resolveTarget: options.resolveTarget ?? databaseTargetResolver(runtime.db),
-        resolveOwner: async (req) => {
-          const token = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
-          const session = token ? await runtime.auth.siwe.resolve(token) : null;
-          return session?.via === "cookie" ? session.address : null;
-        },
+        resolveTarget,
+        resolveOwner,
         origin: runtime.env.consoleOrigin,
         log,
       });
       runtime.upgrades.register(TERMINAL_WS_PATH, ({ req, socket, head }) =>
         gateway.handleUpgrade(req, socket, head),
       );
+      const appLogs = new AppLogsGateway({
+        ca,
+        stateDir,
+        resolveTarget,
+        resolveOwner,
+        origin: runtime.env.consoleOrigin,
+        sshPort: options.sshPort ?? 22,
+        connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
+        certificateMinutes: options.certificateMinutes ?? 5,
+        maxStreamsPerOwner: options.maxSessionsPerOwner ?? 16,
+        ...bind(options.bindAddress ?? runtime.services.consoleFormnet?.address),
+        log: log.child({ part: "app-logs" }),
+      });
+      runtime.upgrades.register(APP_LOGS_WS_PATH, ({ req, socket, head }) =>
+        appLogs.handleUpgrade(req, socket, head),
+      );
       return async () => {
+        await appLogs.close();
         await gateway.close();
         await sessions.closeAll();
       };

@@ -6,7 +6,8 @@ import type { TTerminalReason } from "@/lib/protocol/terminal";
 
 const run = promisify(execFile);
 
-export type TSshShellOptions = {
+/** How the console's OpenSSH client reaches a VM (the terminal's shell and the app-log stream). */
+export type TSshConnectOptions = {
   host: string;
   port: number;
   username: string;
@@ -16,12 +17,12 @@ export type TSshShellOptions = {
   knownHostsPath: string;
   /** Where ssh writes its own diagnostics (`-E`), read back to explain a failure. */
   errorLogPath: string;
-  cols: number;
-  rows: number;
   connectTimeoutSeconds: number;
   /** Source address to bind (the console's formnet address when several members share a host). */
   bindAddress?: string;
 };
+
+export type TSshShellOptions = TSshConnectOptions & { cols: number; rows: number };
 
 export type TShellExit = { code: number | null; reason: TTerminalReason | null; message: string };
 
@@ -52,6 +53,26 @@ export function classifySshFailure(text: string): { reason: TTerminalReason; mes
       message: `The console cannot reach the VM over formnet: ${line}`,
     };
   return { reason: "internal", message: `ssh failed: ${line}` };
+}
+
+/**
+ * The OpenSSH client's options and destination (every argument shell-safe, so they can also be
+ * joined into the command line `script` runs): certificate login, the per-instance pinned host key,
+ * keepalives, and the source address when the console is a formnet member.
+ */
+export function sshConnectArgs(opts: TSshConnectOptions): string[] {
+  return [
+    "-F",
+    "/dev/null",
+    ...["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-E", quote(opts.errorLogPath)],
+    ...["-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${quote(opts.knownHostsPath)}`],
+    ...["-o", "GlobalKnownHostsFile=/dev/null", "-o", "UpdateHostKeys=no", "-o", "IdentitiesOnly=yes"],
+    ...["-o", `IdentityFile=${quote(opts.keyPath)}`, "-o", `CertificateFile=${quote(opts.certPath)}`],
+    ...["-o", `ConnectTimeout=${opts.connectTimeoutSeconds}`, "-o", "ServerAliveInterval=15"],
+    ...["-o", "ServerAliveCountMax=3", "-o", "ControlMaster=no", "-o", "SendEnv=LANG"],
+    ...(opts.bindAddress ? ["-b", quote(opts.bindAddress)] : []),
+    ...["-p", String(opts.port), "-l", quote(opts.username), quote(opts.host)],
+  ];
 }
 
 /**
@@ -88,20 +109,7 @@ export class SshShell extends EventEmitter<{ data: [Buffer]; exit: [TShellExit] 
   }
 
   static spawn(opts: TSshShellOptions): SshShell {
-    const ssh = [
-      "ssh",
-      "-tt",
-      "-F",
-      "/dev/null",
-      ...["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-E", quote(opts.errorLogPath)],
-      ...["-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${quote(opts.knownHostsPath)}`],
-      ...["-o", "GlobalKnownHostsFile=/dev/null", "-o", "UpdateHostKeys=no", "-o", "IdentitiesOnly=yes"],
-      ...["-o", `IdentityFile=${quote(opts.keyPath)}`, "-o", `CertificateFile=${quote(opts.certPath)}`],
-      ...["-o", `ConnectTimeout=${opts.connectTimeoutSeconds}`, "-o", "ServerAliveInterval=15"],
-      ...["-o", "ServerAliveCountMax=3", "-o", "ControlMaster=no", "-o", "SendEnv=LANG"],
-      ...(opts.bindAddress ? ["-b", quote(opts.bindAddress)] : []),
-      ...["-p", String(opts.port), "-l", quote(opts.username), quote(opts.host)],
-    ].join(" ");
+    const ssh = ["ssh", "-tt", ...sshConnectArgs(opts)].join(" ");
     // ssh copies the local pty's modes to the remote pty, then switches the local one to raw
     // itself: so the local pty starts sane (echo, onlcr, UTF-8 erase) and sized. Input is only
     // written after the remote shell's first output, when ssh is already in raw mode.
@@ -169,35 +177,48 @@ export class SshShell extends EventEmitter<{ data: [Buffer]; exit: [TShellExit] 
 
   async #onExit(code: number | null): Promise<void> {
     if (this.#exited) return;
-    if (code === 0 || (this.#sawOutput && code !== 255)) {
-      this.#finish({
+    this.#finish(
+      await interpretSshExit({
         code,
-        reason: null,
-        message: `the shell exited${code === null ? "" : ` with status ${code}`}`,
-      });
-      return;
-    }
-    const log = await readFile(this.#opts.errorLogPath, "utf8").catch(() => "");
-    if (code === 255 && this.#sawOutput && log.trim() === "") {
-      // A running session whose connection closed (ssh logs that only at INFO level): the VM was
-      // stopped or rebooted, or the network dropped. Not a refusal.
-      this.#finish({
-        code,
-        reason: null,
-        message: "the connection to the VM closed (stopped, rebooted or unreachable)",
-      });
-      return;
-    }
-    if (code === 255 || !this.#sawOutput) {
-      const failure = classifySshFailure(log);
-      this.#finish({ code, ...failure });
-      return;
-    }
-    this.#finish({ code, reason: null, message: `the shell exited with status ${code}` });
+        sawOutput: this.#sawOutput,
+        errorLogPath: this.#opts.errorLogPath,
+        what: "the shell",
+      }),
+    );
   }
 
   #finish(exit: TShellExit): void {
     this.#exited = exit;
     this.emit("exit", exit);
   }
+}
+
+/**
+ * What an ended ssh client means for the user: the remote command's own end, a closed connection
+ * of a running session (VM stopped or unreachable), or a refusal classified from ssh's error log.
+ */
+export async function interpretSshExit(opts: {
+  code: number | null;
+  /** Whether the remote side sent anything (the session was authenticated and running). */
+  sawOutput: boolean;
+  errorLogPath: string;
+  /** What ran, for the messages ("the shell", "the log stream"). */
+  what: string;
+}): Promise<TShellExit> {
+  const { code, sawOutput, what } = opts;
+  if (code === 0 || (sawOutput && code !== 255)) {
+    return { code, reason: null, message: `${what} exited${code === null ? "" : ` with status ${code}`}` };
+  }
+  const log = await readFile(opts.errorLogPath, "utf8").catch(() => "");
+  if (code === 255 && sawOutput && log.trim() === "") {
+    // A running session whose connection closed (ssh logs that only at INFO level): the VM was
+    // stopped or rebooted, or the network dropped. Not a refusal.
+    return {
+      code,
+      reason: null,
+      message: "the connection to the VM closed (stopped, rebooted or unreachable)",
+    };
+  }
+  if (code === 255 || !sawOutput) return { code, ...classifySshFailure(log) };
+  return { code, reason: null, message: `${what} exited with status ${code}` };
 }

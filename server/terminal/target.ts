@@ -4,8 +4,11 @@ import { createBuildsRepository } from "@/server/db/repositories/builds-reposito
 import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { TerminalRefusal } from "./sessions";
 
-/** Where a terminal of an instance connects: the VM's formnet address and the Formfile user. */
-export type TTerminalTarget = { host: string; username: string };
+/**
+ * Where a terminal of an instance connects: the VM's formnet address and the Formfile user; and
+ * whether the Formfile has an ENTRYPOINT (whose unit the app-log view shows).
+ */
+export type TTerminalTarget = { host: string; username: string; hasEntrypoint: boolean };
 
 /** Decides whether `owner` may open a terminal on `instanceId`, and where it goes. */
 export type TResolveTarget = (opts: { owner: string; instanceId: string }) => Promise<TTerminalTarget>;
@@ -41,6 +44,6 @@ export function databaseTargetResolver(db: TDatabase): TResolveTarget {
         "auth-refused",
         `The Formfile of build ${instance.buildId} declares no USER, so there is no account to log in to.`,
       );
-    return { host: instance.formnetIp, username };
+    return { host: instance.formnetIp, username, hasEntrypoint: Boolean(formfile?.data?.entrypoint) };
   };
 }

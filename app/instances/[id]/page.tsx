@@ -20,6 +20,7 @@ import {
 } from "../../_components/ui";
 import { formatAgo, formatResources, shortId } from "../../_lib/format";
 import { useTRPC } from "../../_lib/trpc";
+import { AppLogs } from "../_components/app-logs";
 import { BuildCommitmentPanel } from "../_components/build-commitment";
 import { InstanceActions } from "../_components/instance-actions";
 import { InstanceIngress } from "../_components/instance-ingress";
@@ -169,6 +170,15 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
             memoryMb={i.resources.memoryMb}
             diskGb={i.resources.diskGb}
           />
+        </Card>
+        <Card title="App logs">
+          {i.status === "running" ? (
+            <AppLogs instanceId={i.instanceId} />
+          ) : (
+            <p className="text-sm text-slate-500">
+              The app's logs are available while the instance is running.
+            </p>
+          )}
         </Card>
         <Card title="Serial console">
           <SerialLog instanceId={i.instanceId} restartKey={boots} />
