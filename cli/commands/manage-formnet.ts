@@ -40,6 +40,7 @@ type TTunnelOptions = TCommonOptions & {
   routingTable?: string;
   intervalMs?: string;
   relayRetryMs?: string;
+  relaySilenceMs?: string;
 };
 
 /** The running CLI entry (sources or bundle), to start `formnet-up --foreground` in the background. */
@@ -114,7 +115,10 @@ async function foreground(out: Output, opts: TTunnelOptions): Promise<void> {
     headers: session.readHeaders,
     statusPath: pathsStatusFile(stateDir),
     ...(opts.netns ? { shimCommand: shimCommandIn(opts.netns, cliEntry()) } : {}),
-    ...(opts.relayRetryMs ? { selector: { retryMs: Number(opts.relayRetryMs) } } : {}),
+    selector: {
+      ...(opts.relayRetryMs ? { retryMs: Number(opts.relayRetryMs) } : {}),
+      ...(opts.relaySilenceMs ? { silenceMs: Number(opts.relaySilenceMs) } : {}),
+    },
   });
   paths.setPlan((await readUserTunnelConfig(stateDir)).peers);
   out.note(`formnet up: ${tunnel.iface.name} ${config.address} (Ctrl-C to stop)`);
@@ -163,6 +167,7 @@ async function background(out: Output, opts: TTunnelOptions): Promise<void> {
   if (opts.routingTable) args.push("--routing-table", opts.routingTable);
   if (opts.intervalMs) args.push("--interval-ms", opts.intervalMs);
   if (opts.relayRetryMs) args.push("--relay-retry-ms", opts.relayRetryMs);
+  if (opts.relaySilenceMs) args.push("--relay-silence-ms", opts.relaySilenceMs);
   // The key stays encrypted on disk: the child gets the password over a pipe, never in argv or env.
   const child = spawn(process.execPath, args, { detached: true, stdio: ["pipe", fd, fd], cwd: "/" });
   closeSync(fd);
@@ -231,6 +236,12 @@ export function registerManageFormnet(manage: Command): void {
       new Option(
         "--relay-retry-ms <ms>",
         "first wait before a relayed peer is tried direct again",
+      ).hideHelp(),
+    )
+    .addOption(
+      new Option(
+        "--relay-silence-ms <ms>",
+        "a direct peer heard nothing from for this long is moved to the relay",
       ).hideHelp(),
     );
   withCommonOptions(up)

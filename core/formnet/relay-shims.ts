@@ -94,7 +94,8 @@ function frameReader(onFrame: (type: number, key: string, rest: Buffer) => void)
  */
 export function childShimHost(command: [string, string[]]): TShimHost {
   let child: ChildProcess | null = null;
-  const pending = new Map<string, (port: number) => void>();
+  // Every open of a key waiting for the child's answer (a retried open waits beside the first).
+  const pending = new Map<string, Set<(port: number) => void>>();
   const ups = new Map<string, (payload: Uint8Array) => void>();
   const ensure = (): ChildProcess => {
     if (child && child.exitCode === null) return child;
@@ -102,13 +103,17 @@ export function childShimHost(command: [string, string[]]): TShimHost {
     c.stdout?.on(
       "data",
       frameReader((type, key, rest) => {
-        if (type === OPENED) pending.get(key)?.(rest.readUInt16BE(0));
-        else if (type === UP) ups.get(key)?.(rest);
+        if (type === OPENED) {
+          for (const resolve of pending.get(key) ?? []) resolve(rest.readUInt16BE(0));
+          pending.delete(key);
+        } else if (type === UP) ups.get(key)?.(rest);
       }),
     );
     child = c;
     return c;
   };
+  // Started now, not at the first relayed peer: a node process takes a while to start on a busy host.
+  ensure();
   return {
     async open(peerKey, up) {
       const key = keyBytes(peerKey);
@@ -116,14 +121,19 @@ export function childShimHost(command: [string, string[]]): TShimHost {
       ups.set(peerKey, up);
       const c = ensure();
       const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("the relay shim did not answer")), 10_000);
-        pending.set(peerKey, (p) => {
+        const waiters = pending.get(peerKey) ?? new Set<(port: number) => void>();
+        pending.set(peerKey, waiters);
+        const done = (p: number) => {
           clearTimeout(timer);
           resolve(p);
-        });
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(done);
+          reject(new Error("the relay shim process did not answer within 60 s"));
+        }, 60_000);
+        waiters.add(done);
         c.stdin?.write(frame(OPEN, key, new Uint8Array()));
       });
-      pending.delete(peerKey);
       return {
         endpoint: `127.0.0.1:${port}`,
         deliver: (payload) => child?.stdin?.write(frame(DOWN, key, payload)),
@@ -147,24 +157,27 @@ export async function runShimChild(opts: {
   output: NodeJS.WritableStream;
 }): Promise<void> {
   const host = localShimHost(opts.wireguardPort);
-  const ports = new Map<string, TShimPort>();
+  // One shim per key, however many times it is asked for (a repeated OPEN answers the same port:
+  // a second socket would deliver from a port the parent does not know as a shim).
+  const ports = new Map<string, Promise<TShimPort>>();
   opts.input.on(
     "data",
     frameReader((type, key, rest) => {
       const bytes = keyBytes(key);
       if (!bytes) return;
       if (type === OPEN) {
-        void (async () => {
-          const port =
-            ports.get(key) ??
-            (await host.open(key, (payload) => opts.output.write(frame(UP, bytes, payload))));
+        let port = ports.get(key);
+        if (!port) {
+          port = host.open(key, (payload) => opts.output.write(frame(UP, bytes, payload)));
           ports.set(key, port);
+        }
+        void port.then((open) => {
           const p = Buffer.alloc(2);
-          p.writeUInt16BE(Number(port.endpoint.split(":")[1]));
+          p.writeUInt16BE(Number(open.endpoint.split(":")[1]));
           opts.output.write(frame(OPENED, bytes, p));
-        })();
+        });
       } else if (type === DOWN) {
-        ports.get(key)?.deliver(rest);
+        void ports.get(key)?.then((open) => open.deliver(rest));
       }
     }),
   );

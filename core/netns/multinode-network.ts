@@ -194,6 +194,10 @@ export class MultinodeNetwork {
         ...["-j", "DNAT", "--to-destination", `${host.nodeLanIp}:${port}`],
       ]);
     }
+    // A flow already tracked keeps the NAT decision it got (a strict router would keep forwarding
+    // a pair that had been talking, a newly forwarded port would stay unreachable for 30 s): forget
+    // them all, as a router reboot would.
+    await run("conntrack", ["-F"], { netns: ns });
     host.nat = mode;
   }
 

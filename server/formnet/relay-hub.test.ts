@@ -49,4 +49,24 @@ describe("RelayHub", () => {
     expect(node.received).toHaveLength(0);
     expect(b.received).toHaveLength(0);
   });
+
+  it("lists the pairs that used the relay recently, both directions as one pair", () => {
+    let now = 1_000;
+    const hub = new RelayHub(() => now);
+    const node = client({ key: NODE, kind: "node", owner: null });
+    const laptop = client({ key: LAPTOP_A, kind: "user", owner: "0xa" });
+    hub.attach(node);
+    hub.attach(laptop);
+    hub.forward(laptop, encodeRelayDatagram(NODE, handshake()));
+    now += 10_000;
+    const reply = new Uint8Array(92);
+    reply[0] = 2;
+    hub.forward(node, encodeRelayDatagram(LAPTOP_A, reply));
+    hub.forward(laptop, encodeRelayDatagram(LAPTOP_B, handshake()));
+    expect(hub.recentPairs(60_000)).toEqual([
+      { keys: [LAPTOP_A, NODE].sort(), lastAt: 11_000, datagrams: 2, bytes: 240 },
+    ]);
+    now += 61_000;
+    expect(hub.recentPairs(60_000)).toEqual([]);
+  });
 });

@@ -20,6 +20,9 @@ export type TRelayStats = {
   droppedNoRoute: number;
 };
 
+/** A pair of members that exchanged datagrams through the relay (keys in sorted order). */
+export type TRelayedPair = { keys: [string, string]; lastAt: number; datagrams: number; bytes: number };
+
 /** Who may reach whom through the relay: what formnet's peer lists allow (laptops never talk). */
 export function mayRelay(from: TRelayMember, to: TRelayMember): boolean {
   if (from.key === to.key) return false;
@@ -40,6 +43,10 @@ export class RelayHub {
     droppedForbidden: 0,
     droppedNoRoute: 0,
   };
+
+  readonly #pairs = new Map<string, TRelayedPair>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** Members connected now (their keys). */
   connected(): string[] {
@@ -73,7 +80,32 @@ export class RelayHub {
     if (to.send(encodeRelayDatagram(from.member.key, datagram.payload))) {
       this.stats.forwarded++;
       this.stats.bytes += datagram.payload.length;
+      this.#count(from.member.key, to.member.key, datagram.payload.length);
     }
     return null;
+  }
+
+  /**
+   * Pairs that used the relay within `windowMs` (what the network page shows as relayed); older
+   * pairs are forgotten. WireGuard keepalives (every 25 s) keep a relayed idle pair listed.
+   */
+  recentPairs(windowMs = 60_000): TRelayedPair[] {
+    const since = this.now() - windowMs;
+    const out: TRelayedPair[] = [];
+    for (const [id, pair] of this.#pairs) {
+      if (pair.lastAt < since) this.#pairs.delete(id);
+      else out.push({ ...pair, keys: [...pair.keys] });
+    }
+    return out;
+  }
+
+  #count(a: string, b: string, bytes: number): void {
+    const keys: [string, string] = a < b ? [a, b] : [b, a];
+    const id = keys.join(" ");
+    const pair = this.#pairs.get(id) ?? { keys, lastAt: 0, datagrams: 0, bytes: 0 };
+    pair.lastAt = this.now();
+    pair.datagrams++;
+    pair.bytes += bytes;
+    this.#pairs.set(id, pair);
   }
 }

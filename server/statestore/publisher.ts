@@ -65,7 +65,7 @@ export class StorePublisher {
 
     const live = new Set<string>();
     for (const a of await this.#repo.formnetAddresses()) {
-      const key = this.#key("peers", a.ref);
+      const key = this.#key("peers", peerEntityId(a.ref));
       if (!key) continue;
       live.add(key);
       const endpoints = parseEndpoints(a.endpoints);
@@ -105,6 +105,14 @@ export class StorePublisher {
       return undefined;
     }
   }
+}
+
+/**
+ * The store id of a formnet address's ref: a device's ref (`<owner>:<base64 WireGuard key>`) holds
+ * `/` and `=`, which are not path-safe in an id; they become `_` and nothing (base64url).
+ */
+export function peerEntityId(ref: string): string {
+  return ref.replaceAll("/", "_").replace(/=+$/, "");
 }
 
 function parseEndpoints(raw: string | null): string[] {

@@ -51,7 +51,7 @@ export async function startTestPlatform(
     admitAll?: boolean;
     config?: Partial<TControlPlaneConfig>;
     env?: Record<string, string>;
-    /** Further console modules started after the control plane (e.g. the ingress). */
+    /** Further console modules started after the control plane (e.g. the ingress, formnet's relay). */
     modules?: TConsoleModule[];
   } = {},
 ): Promise<TTestPlatform> {
