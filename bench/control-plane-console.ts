@@ -26,8 +26,7 @@ const running = await startConsole({
   logger: createLogger("bench-console"),
   modules: [controlPlaneModule()],
 });
-const cp = running.runtime.services.controlPlane;
-if (!cp) throw new Error("control plane did not start");
+const cp = running.runtime.services;
 // Count heartbeats as the console handles them (the rate the bench reports is the console's view).
 let heartbeats = 0;
 const heartbeat = cp.nodes.heartbeat.bind(cp.nodes);
@@ -68,7 +67,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       heapUsed: m.heapUsed,
       cpuUserMs: c.user / 1000,
       cpuSystemMs: c.system / 1000,
-      connected: cp.connections.size,
+      connected: cp.agents.size,
       heartbeats,
       loopP99Ms: loop.percentile(99) / 1e6,
       loopMaxMs: loop.max / 1e6,

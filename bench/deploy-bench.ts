@@ -129,7 +129,8 @@ try {
   if (!values.warm) await writeFile(join(contextDir, "app", "nonce"), randomBytes(8).toString("hex"));
   const packed = await packContext({ dir: contextDir, formfile });
   const owner = privateKeyToAccount(generatePrivateKey()).address;
-  const cp0 = platform.controlPlane;
+  const cp0 = platform.services;
+  const repos = platform.repos;
 
   const t0 = Date.now();
   const build = await cp0.builds.create({
@@ -140,7 +141,7 @@ try {
   });
   buildId = build.buildId;
   const built = await until("build finished", 900_000, async () => {
-    const row = await cp0.repos.builds.find(buildId);
+    const row = await repos.builds.find(buildId);
     if (row?.status === "failed" || row?.status === "cancelled")
       throw new Error(`build ${row.status}: ${row.failureReason ?? ""}`);
     return row?.status === "built" ? row : undefined;
@@ -150,7 +151,7 @@ try {
   const shipped = await cp0.deployments.ship({ owner, buildId, replicas });
   if (shipped.notice) print(`notice: ${shipped.notice}`);
   const running = await until("all replicas running", 900_000, async () => {
-    const rows = (await cp0.repos.instances.byDeployment(shipped.deployment.deploymentId)).filter(
+    const rows = (await repos.instances.byDeployment(shipped.deployment.deploymentId)).filter(
       (i) => i.desired !== "deleted",
     );
     if (rows.some((i) => i.status === "failed")) throw new Error(`a replica failed: ${JSON.stringify(rows)}`);
@@ -163,7 +164,7 @@ try {
   );
   const tSsh = Date.now();
 
-  const timeline = ((await cp0.repos.builds.find(buildId))?.timeline ?? "[]") as string;
+  const timeline = ((await repos.builds.find(buildId))?.timeline ?? "[]") as string;
   const phases = JSON.parse(timeline) as { phase: string; at: string }[];
   print(
     `deploy bench: ${agentCount} agent(s), ${replicas} replica(s), ${values.warm ? "warm" : "fresh"} build`,

@@ -174,7 +174,7 @@ describe("form CLI against a real console", () => {
     );
     expect(config.address).toBe(out.address);
     expect(JSON.stringify(config)).not.toContain(privateKey);
-    const status = await platform.controlPlane.repos.formnet.list();
+    const status = await platform.repos.formnet.list();
     expect(status.some((r) => r.publicKey === out.publicKey)).toBe(true);
     expect(status.some((r) => r.publicKey === privateKey)).toBe(false);
     const left = await form(["manage", "leave", "--json"]);

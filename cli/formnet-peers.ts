@@ -1,4 +1,4 @@
-import type { TFormnetPeer as TWireguardPeer } from "../lib/formnet/schemas";
+import type { TWireguardPeer } from "../lib/formnet/schemas";
 import { wireguardPeersFrom } from "../lib/formnet/wireguard-peers";
 import type { TFormnetPeer } from "../lib/protocol";
 

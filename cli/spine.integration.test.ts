@@ -204,7 +204,7 @@ describe.skipIf(missing.length > 0)(
       const shipped = await form(["pack", "ship", project, "--replicas", "1", "--wait", "--json"], 900_000);
       expect(shipped.code, shipped.stderr).toBe(0);
       // This console runs without a chain: the ship says so instead of committing (cli.integration
-      // and server/chain/build-commitments cover the on-chain commitment).
+      // and server/services/chain/build-commitments cover the on-chain commitment).
       expect(jsonOf<{ commitment: { state: string } }>(shipped).commitment.state).toBe("no-chain");
 
       const ips = jsonOf<Array<{ formnetIp: string; status: string }>>(

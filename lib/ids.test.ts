@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TFormfile } from "./formfile/canonical";
+import { formfileUser, type TFormfile } from "./formfile/canonical";
 import { computeBuildId, computeInstanceId, ZContentId } from "./ids";
 
 const OWNER = "0x8ba1f109551bD432803012645Ac136ddd64DBA72";
@@ -9,20 +9,7 @@ const FORMFILE: TFormfile = {
   name: "hello-server",
   description: null,
   resources: { vcpu: 2, memoryMb: 2048, diskGb: 5, gpu: null },
-  users: [
-    {
-      username: "webdev",
-      passwdHash: "$6$salt$hash",
-      sudo: true,
-      sshAuthorizedKeys: [],
-      lockPasswd: false,
-      shell: "/bin/bash",
-      sshPwauth: true,
-      disableRoot: true,
-      chpasswdExpire: true,
-      groups: [],
-    },
-  ],
+  users: [formfileUser({ username: "webdev", passwdHash: "$6$salt$hash", sudo: true })],
   workdir: "/app",
   entrypoint: ["python3", "server.py"],
   expose: [8080],

@@ -58,12 +58,12 @@ afterAll(async () => {
 
 async function waitForJob(jobId: string, timeoutMs: number) {
   await expect
-    .poll(async () => (await platform.controlPlane.repos.jobs.find(jobId))?.state, {
+    .poll(async () => (await platform.repos.jobs.find(jobId))?.state, {
       timeout: timeoutMs,
       interval: 500,
     })
     .toMatch(/^(done|failed|cancelled)$/);
-  const job = await platform.controlPlane.repos.jobs.find(jobId);
+  const job = await platform.repos.jobs.find(jobId);
   if (job?.state !== "done") throw new Error(`job ${jobId} ended ${job?.state}: ${job?.error ?? ""}`);
   return ZJobResult.parse(JSON.parse(job.result ?? "null"));
 }
@@ -92,10 +92,10 @@ describe("node-agent build → boot → SSH against the real console", () => {
     const formfile = testFormfile("agent-e2e");
     const packed = await packContext({ dir: contextDir, formfile });
     await rm(contextDir, { recursive: true, force: true });
-    const blob = await platform.controlPlane.blobs.putBytes({ bytes: packed.tarGz });
+    const blob = await platform.services.blobs.putBytes({ bytes: packed.tarGz });
     const contextDigest = ZDigest.parse(blob.digest);
 
-    const build = await platform.controlPlane.jobs.enqueue({
+    const build = await platform.services.jobs.enqueue({
       kind: "build",
       payload: {
         buildId: "e2e-build",
@@ -110,11 +110,11 @@ describe("node-agent build → boot → SSH against the real console", () => {
     });
     const built = await waitForJob(build.id, 900_000);
     if (built.kind !== "build") throw new Error(`unexpected result ${built.kind}`);
-    expect(await platform.controlPlane.blobs.size(built.imageDigest)).toBe(built.sizeBytes);
+    expect(await platform.services.blobs.size(built.imageDigest)).toBe(built.sizeBytes);
 
     const instanceId = "e2e-instance";
-    const formnetIp = await platform.controlPlane.formnet.allocate({ kind: "instance", ref: instanceId });
-    const boot = await platform.controlPlane.jobs.enqueue({
+    const formnetIp = await platform.services.formnet.allocate({ kind: "instance", ref: instanceId });
+    const boot = await platform.services.jobs.enqueue({
       kind: "boot",
       payload: {
         instanceId,
@@ -134,7 +134,7 @@ describe("node-agent build → boot → SSH against the real console", () => {
     expect(await waitForJob(boot.id, 600_000)).toEqual({ kind: "boot", formnetIp });
     expect(await sshBanner(formnetIp)).toMatch(/^SSH-2\.0-/);
 
-    const del = await platform.controlPlane.jobs.enqueue({
+    const del = await platform.services.jobs.enqueue({
       kind: "delete",
       payload: { instanceId },
       nodeId,
@@ -157,13 +157,13 @@ describe("node-agent build → boot → SSH against the real console", () => {
     };
     const packed = await packContext({ dir: contextDir, formfile });
     await rm(contextDir, { recursive: true, force: true });
-    const blob = await platform.controlPlane.blobs.putBytes({ bytes: packed.tarGz });
+    const blob = await platform.services.blobs.putBytes({ bytes: packed.tarGz });
     const contextDigest = ZDigest.parse(blob.digest);
     const logged: string[] = [];
-    platform.controlPlane.jobs.onEvent(async (e) => {
+    platform.services.jobs.onEvent(async (e) => {
       if (e.type === "log" && e.job.buildId === "e2e-cancel") logged.push(...e.lines);
     });
-    const job = await platform.controlPlane.jobs.enqueue({
+    const job = await platform.services.jobs.enqueue({
       kind: "build",
       payload: {
         buildId: "e2e-cancel",
@@ -188,13 +188,13 @@ describe("node-agent build → boot → SSH against the real console", () => {
         .map((l) => l.trim().split(/\s+/)[0])
         .join(",");
     expect(buildVm()).not.toBe("");
-    await platform.controlPlane.jobs.cancel(job.id, "user pressed cancel");
+    await platform.services.jobs.cancel(job.id, "user pressed cancel");
     const line = await agent?.waitForLog(
       (l) => l.msg === "job did not complete" && l.jobId === job.id,
       30_000,
     );
     expect(line).toMatchObject({ state: "cancelled", reason: "user pressed cancel" });
     await expect.poll(buildVm, { timeout: 30_000 }).toBe("");
-    expect((await platform.controlPlane.repos.jobs.find(job.id))?.state).toBe("cancelled");
+    expect((await platform.repos.jobs.find(job.id))?.state).toBe("cancelled");
   });
 });

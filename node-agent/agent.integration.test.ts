@@ -55,7 +55,7 @@ describe("node-agent daemon against the real console", () => {
     expect(status?.formnet.address).toMatch(/^10\.42\./);
     const wg = execFileSync("wg", ["show", iface, "public-key"], { encoding: "utf8" }).trim();
     expect(wg).toBe(status?.formnet.publicKey);
-    const node = await platform.controlPlane.repos.nodes.find(nodeId);
+    const node = await platform.repos.nodes.find(nodeId);
     expect(node).toMatchObject({ operator: account.address.toLowerCase(), status: "online" });
 
     await expect
@@ -64,7 +64,7 @@ describe("node-agent daemon against the real console", () => {
 
     // Deleting an instance this node does not have succeeds (idempotent delete) and proves the
     // offer → ack → progress → complete path through the control plane.
-    const job = await platform.controlPlane.jobs.enqueue({
+    const job = await platform.services.jobs.enqueue({
       kind: "delete",
       payload: { instanceId: "i-ghost" },
       nodeId,
@@ -72,7 +72,7 @@ describe("node-agent daemon against the real console", () => {
       instanceId: "i-ghost",
     });
     await expect
-      .poll(async () => (await platform.controlPlane.repos.jobs.find(job.id))?.state, { timeout: 15_000 })
+      .poll(async () => (await platform.repos.jobs.find(job.id))?.state, { timeout: 15_000 })
       .toBe("done");
     await agent.waitForLog((l) => l.msg === "job completed" && l.jobId === job.id, 5_000);
 

@@ -368,6 +368,8 @@ export class NodeAgent {
         region: this.#config.node.region,
         capacity: this.#config.node.capacity,
         accel: this.#accel,
+        // What the job runner declines beyond: the console's scheduler offers no more than this.
+        jobSlots: this.#config.jobs.maxConcurrent,
         formnet: {
           publicKey: this.#formnetKey.publicKey,
           listenPort: this.#config.formnet.listenPort,

@@ -61,7 +61,7 @@ async function start(a: TFleetAgent): Promise<void> {
 }
 
 async function instances(): Promise<TInstanceRow[]> {
-  return (await platform.controlPlane.repos.instances.byDeployment(deploymentId))
+  return (await platform.repos.instances.byDeployment(deploymentId))
     .filter((i) => i.desired !== "deleted")
     .sort((x, y) => x.id.localeCompare(y.id));
 }
@@ -124,14 +124,14 @@ describe.sequential("three real agents on one console", () => {
     };
     const packed = await packContext({ dir: contextDir, formfile });
     await rm(contextDir, { recursive: true, force: true });
-    const build = await platform.controlPlane.builds.create({
+    const build = await platform.services.builds.create({
       owner: OWNER,
       formfile,
       context: packed.tarGz,
       contextDigest: packed.digest,
     });
     buildId = build.buildId;
-    const db = platform.controlPlane.db;
+    const db = platform.console.runtime.db;
     const buildJob = async () => {
       const jobs = await db.job.findMany({ where: { buildId, kind: "build" } });
       expect(jobs).toHaveLength(1);
@@ -159,9 +159,9 @@ describe.sequential("three real agents on one console", () => {
     expect(job.nodeId).not.toBe(first.nodeId);
     // The job row is done first; the build service then records the image (a job listener).
     await expect
-      .poll(async () => (await platform.controlPlane.repos.builds.find(buildId))?.status, { timeout: 30_000 })
+      .poll(async () => (await platform.repos.builds.find(buildId))?.status, { timeout: 30_000 })
       .toBe("built");
-    const built = await platform.controlPlane.repos.builds.find(buildId);
+    const built = await platform.repos.builds.find(buildId);
     imageDigest = built?.imageDigest ?? undefined;
     expect(imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     // The user sees the re-queue and its reason in the build's timeline, and one completion.
@@ -184,20 +184,20 @@ describe.sequential("three real agents on one console", () => {
     const restarted = victim.process;
     // Past its welcome and a heartbeat, the console has seen the agent's job list and answered it.
     await expect
-      .poll(async () => (await platform.controlPlane.repos.nodes.find(nodeOf(victim)))?.lastHeartbeatAt, {
+      .poll(async () => (await platform.repos.nodes.find(nodeOf(victim)))?.lastHeartbeatAt, {
         timeout: 30_000,
       })
       .toSatisfy((at: Date | null | undefined) => at !== null && at !== undefined && at > restartedAt);
     const after = await buildJob();
     expect(after.state).toBe("done");
     expect(after.attempts).toBe(2);
-    expect((await platform.controlPlane.repos.builds.find(buildId))?.imageDigest).toBe(imageDigest);
+    expect((await platform.repos.builds.find(buildId))?.imageDigest).toBe(imageDigest);
     expect(restarted?.lines.some((l) => l.jobId === job.id && l.msg === "job accepted")).toBe(false);
   });
 
   it("ships 3 replicas onto 3 nodes from one digest; a console restart mid-boot loses nothing", async () => {
     expect(imageDigest).toBeDefined();
-    const shipped = await platform.controlPlane.deployments.ship({ owner: OWNER, buildId, replicas: 3 });
+    const shipped = await platform.services.deployments.ship({ owner: OWNER, buildId, replicas: 3 });
     deploymentId = shipped.deployment.deploymentId;
     expect(shipped.notice).toBeNull();
     const placed = await instances();
@@ -221,14 +221,16 @@ describe.sequential("three real agents on one console", () => {
     expect((await instances()).some((i) => i.status !== "running")).toBe(true);
     await platform.restart({ keepPort: true });
     for (const a of trio) {
-      await expect.poll(() => platform.controlPlane.isConnected(nodeOf(a)), { timeout: 60_000 }).toBe(true);
+      await expect
+        .poll(() => platform.services.agents.isConnected(nodeOf(a)), { timeout: 60_000 })
+        .toBe(true);
     }
     await expect
       .poll(async () => (await instances()).map((i) => i.status), { timeout: 300_000, interval: 1_000 })
       .toEqual(["running", "running", "running"]);
     const after = await instances();
     expect(after.map((i) => ({ id: i.id, nodeId: i.nodeId, formnetIp: i.formnetIp }))).toEqual(before);
-    expect((await platform.controlPlane.repos.deployments.find(deploymentId))?.buildId).toBe(buildId);
+    expect((await platform.repos.deployments.find(deploymentId))?.buildId).toBe(buildId);
 
     // All replicas run the same bytes: each node's stored image hashes to the build's digest.
     for (const a of trio) expect(await hashAgentImage(a, imageDigest ?? "")).toBe(imageDigest);
@@ -243,15 +245,15 @@ describe.sequential("three real agents on one console", () => {
     // The agent dies; its VM keeps running (a partitioned or crashed agent, not a dead host).
     await killFleetAgent(c);
     await expect
-      .poll(async () => (await platform.controlPlane.repos.instances.find(lostId))?.status, {
+      .poll(async () => (await platform.repos.instances.find(lostId))?.status, {
         timeout: OFFLINE_AFTER_MS + 30_000,
       })
       .toBe("lost");
-    const lost = await platform.controlPlane.repos.instances.find(lostId);
+    const lost = await platform.repos.instances.find(lostId);
     expect(lost?.reason).toContain(`node ${nodeOf(c)} offline`);
     // Only 3 nodes and both healthy ones already host a replica: the console says why it cannot place.
     await expect
-      .poll(async () => (await platform.controlPlane.repos.deployments.find(deploymentId))?.notice, {
+      .poll(async () => (await platform.repos.deployments.find(deploymentId))?.notice, {
         timeout: 30_000,
       })
       .toMatch(
@@ -271,18 +273,16 @@ describe.sequential("three real agents on one console", () => {
     expect(replacement?.imageDigest).toBe(imageDigest);
     expect(await hashAgentImage(d, imageDigest ?? "")).toBe(imageDigest);
     expect(await sshBanner(replacement?.formnetIp ?? "")).toMatch(/^SSH-2\.0-/);
-    expect((await platform.controlPlane.repos.deployments.find(deploymentId))?.notice).toBeNull();
+    expect((await platform.repos.deployments.find(deploymentId))?.notice).toBeNull();
 
     // c returns still running its old VM: that replica is now surplus and is deleted.
     await start(c);
     await expect
-      .poll(async () => (await platform.controlPlane.repos.instances.find(lostId))?.status, {
+      .poll(async () => (await platform.repos.instances.find(lostId))?.status, {
         timeout: 120_000,
       })
       .toBe("deleted");
-    expect((await platform.controlPlane.repos.instances.find(lostId))?.reason).toBe(
-      "replaced while its node was offline",
-    );
+    expect((await platform.repos.instances.find(lostId))?.reason).toBe("replaced while its node was offline");
     // …for real: the VM is gone from c's hypervisor, not only from the console's books.
     await expect
       .poll(async () => (await readStatusFile(join(c.dataDir, "status.json")))?.instances.length, {

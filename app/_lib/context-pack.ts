@@ -1,4 +1,4 @@
-import { compileIgnore } from "@/core/context/ignore";
+import { compileIgnore } from "@/lib/context/ignore";
 
 /**
  * Build-context packing in the browser: a small deterministic ustar writer + gzip through the

@@ -80,5 +80,7 @@ export function registerManageFormnetPaths(manage: Command): void {
         input: process.stdin,
         output: process.stdout,
       });
+      // Its parent is gone: nothing else may keep this process (an open stdin would).
+      process.exit(0);
     });
 }

@@ -116,7 +116,9 @@ async function foreground(out: Output, opts: TTunnelOptions): Promise<void> {
     statusPath: pathsStatusFile(stateDir),
     ...(opts.netns ? { shimCommand: shimCommandIn(opts.netns, cliEntry()) } : {}),
     selector: {
-      ...(opts.relayRetryMs ? { retryMs: Number(opts.relayRetryMs) } : {}),
+      ...(opts.relayRetryMs
+        ? { retryMs: Number(opts.relayRetryMs), retryMaxMs: 4 * Number(opts.relayRetryMs) }
+        : {}),
       ...(opts.relaySilenceMs ? { silenceMs: Number(opts.relaySilenceMs) } : {}),
     },
   });
@@ -235,7 +237,7 @@ export function registerManageFormnet(manage: Command): void {
     .addOption(
       new Option(
         "--relay-retry-ms <ms>",
-        "first wait before a relayed peer is tried direct again",
+        "first wait before a relayed peer is tried direct again (doubling up to 4×)",
       ).hideHelp(),
     )
     .addOption(

@@ -4,9 +4,9 @@ import { lstat, readdir, readFile, readlink, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
+import { compileIgnore, type TIgnoreMatcher } from "@/lib/context/ignore";
 import type { TFormfile } from "../../lib/formfile/canonical";
 import { ContextError } from "./errors";
-import { compileIgnore, type TIgnoreMatcher } from "./ignore";
 
 /**
  * Deterministic build-context archive: only what the COPY sources need (the whole directory when the

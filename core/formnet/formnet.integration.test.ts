@@ -3,18 +3,21 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { advertisedEndpoints } from "@/lib/formnet/advertised-endpoints";
 import { allocateLowestFree } from "@/lib/formnet/allocate";
-import { formnetBridgeName, formnetInterfaceName, instanceChainName } from "@/lib/formnet/naming";
-import { planPeersFor } from "@/lib/formnet/plan";
-import type { TFormnetInstance, TFormnetMember, TFormnetRole } from "@/lib/formnet/schemas";
+import { hostCidr } from "@/lib/formnet/cidr";
+import { formnetInterfaceName, instanceChainName } from "@/lib/formnet/naming";
+import type { TFormnetRole, TWireguardPeer } from "@/lib/formnet/schemas";
+import { visiblePeers } from "@/lib/formnet/visible-peers";
+import { wireguardPeersFrom } from "@/lib/formnet/wireguard-peers";
+import type { TFormnetPeer } from "@/lib/protocol";
 import { startBusyboxVm, type TBusyboxVm } from "../netns/busybox-vm";
 import { type Netns, NetnsLab } from "../netns/netns";
 import { applyInstanceAccess, listInstanceAccess, removeInstanceAccess } from "./access";
 import { run, succeeds, waitFor } from "./command";
 import { localEndpointCandidates } from "./endpoints";
 import { ensureKeyFile } from "./keys";
-import { FormnetMember } from "./member";
-import { observedPeerEndpoints } from "./status";
+import { PeerSync } from "./peer-sync";
 import {
   prepareUserKey,
   readUserTunnelState,
@@ -28,20 +31,28 @@ import {
 import { WIREGUARD_SOCKET_DIR, WireguardInterface } from "./wireguard-interface";
 
 // Five hosts as network namespaces on one LAN: the console, two nodes, two users' laptops. Node 1
-// hosts a real QEMU VM owned by user A. Everything runs the real wireguard-go and iptables.
+// hosts a real QEMU VM owned by user A. Everything runs the real wireguard-go and iptables, and
+// every member computes its WireGuard peers the way the product does: from the console's
+// `formnet.peers` list with `wireguardPeersFrom` (agents and the console member; laptops with
+// `skipUsers` over what `visiblePeers` shows them), nodes advertised at the address the console
+// observes (`advertisedEndpoints`), the console at its own addresses (`localEndpointCandidates`).
 
 const PORT = 51820;
 const CIDR = "10.42.0.0/16";
-const OWNER_A = "0xAAaa000000000000000000000000000000000001";
+const OWNER_A = "0xaaaa000000000000000000000000000000000001";
 const OWNER_B = "0xbbbb000000000000000000000000000000000002";
 
 type TMesh = {
   label: string;
   role: TFormnetRole;
   ns: Netns;
-  member: TFormnetMember;
   keyPath: string;
-  running?: FormnetMember;
+  publicKey: string;
+  address: string;
+  /** Endpoints the console advertises for this member (none for laptops: they dial out). */
+  endpoints: string[];
+  owner?: string;
+  running?: { iface: WireguardInterface; sync: PeerSync };
 };
 
 let lab: NetnsLab;
@@ -49,7 +60,6 @@ let dir: string;
 let vm: TBusyboxVm | undefined;
 let tunnelB: TUserTunnel | undefined;
 const mesh = new Map<string, TMesh>();
-const instances: TFormnetInstance[] = [];
 let vmIp = "";
 let bridge = "";
 
@@ -58,8 +68,43 @@ const get = (label: string): TMesh => {
   if (entry === undefined) throw new Error(`no mesh host ${label}`);
   return entry;
 };
-const members = (): TFormnetMember[] => [...mesh.values()].map((m) => m.member);
-const planFor = (label: string) => planPeersFor({ viewer: get(label).member, members: members(), instances });
+
+/** The console's `formnet.peers` list (FormnetAddress rows): members, and the VM under node1's key. */
+function consolePeers(): TFormnetPeer[] {
+  const peers: TFormnetPeer[] = [...mesh.values()].map((m) => ({
+    publicKey: m.publicKey,
+    ip: m.address,
+    endpoints: m.endpoints,
+    kind: m.role,
+    ref: m.role === "user" ? `${m.owner}:${m.publicKey}` : m.label,
+  }));
+  // A booted instance is recorded with its node's key, so peers route its /32 to that node.
+  if (vmIp)
+    peers.push({ publicKey: get("node1").publicKey, ip: vmIp, endpoints: [], kind: "instance", ref: "vm1" });
+  return peers;
+}
+const instances = () => (vmIp ? [{ nodeId: "node1", formnetIp: vmIp }] : []);
+
+/** A member's WireGuard peers, computed as its real counterpart does. */
+function peersOf(label: string): TWireguardPeer[] {
+  const self = get(label);
+  if (self.role === "node")
+    return wireguardPeersFrom({ peers: consolePeers(), selfPublicKey: self.publicKey });
+  if (self.role === "console")
+    return wireguardPeersFrom({
+      peers: consolePeers(),
+      selfPublicKey: self.publicKey,
+      instances: instances(),
+    });
+  // A laptop: `form manage formnet-up` over `formnet.peers` as the API shows it to its user.
+  const own = self.owner === OWNER_A ? instances() : [];
+  return wireguardPeersFrom({
+    peers: visiblePeers(consolePeers(), { address: self.owner ?? "", isAdmin: false }),
+    selfPublicKey: self.publicKey,
+    skipUsers: true,
+    instances: own,
+  });
+}
 const stateDir = (label: string): string => join(dir, `${label}-state`);
 
 async function pings(from: string, ip: string): Promise<boolean> {
@@ -85,26 +130,51 @@ async function droppedPackets(): Promise<number> {
   return Number(drop?.trim().split(/\s+/)[0] ?? Number.NaN);
 }
 
-async function bringUp(entry: TMesh): Promise<FormnetMember> {
+/** What a node agent or the console member runs: the interface and its peer sync. */
+async function bringUp(entry: TMesh): Promise<{ iface: WireguardInterface; sync: PeerSync }> {
   if (entry.role === "user") throw new Error("laptops use the user tunnel");
-  entry.running = await FormnetMember.start({
-    role: entry.role,
-    id: `${lab.prefix.slice(3)}${entry.label.slice(-1)}`,
-    address: entry.member.address,
-    cidr: CIDR,
+  const iface = await WireguardInterface.up({
+    name: formnetInterfaceName({ role: entry.role, id: `${lab.prefix.slice(3)}${entry.label.slice(-1)}` }),
+    address: `${entry.address}/16`,
     listenPort: PORT,
     privateKeyPath: entry.keyPath,
-    fetchPeers: async () => planFor(entry.label),
     netns: entry.ns.name,
     logPath: join(dir, `${entry.label}-wg.log`),
   });
+  const sync = new PeerSync({ iface, fetchPeers: async () => peersOf(entry.label) });
+  await sync.refreshNow();
+  sync.start();
+  entry.running = { iface, sync };
   return entry.running;
 }
-const running = (label: string): FormnetMember => {
+const running = (label: string) => {
   const member = get(label).running;
   if (member === undefined) throw new Error(`${label} is not running`);
   return member;
 };
+async function stopMember(label: string): Promise<void> {
+  const member = running(label);
+  await member.sync.stop();
+  await member.iface.down();
+  get(label).running = undefined;
+}
+
+/** The gateway address every agent's instance bridge carries (node-agent/hypervisor/qemu.ts). */
+const VM_GATEWAY = "169.254.42.1";
+
+/**
+ * The node's side of an instance, as the agent sets it up with node-agent/host/net.ts (which runs
+ * in the host's own namespace and is not reachable from core/): a bridge carrying the VMs' gateway
+ * address, forwarding on, and the VM's /32 routed into the bridge.
+ */
+async function hostInstanceBridge(opts: { netns: string; bridge: string; vmIp: string }) {
+  const { netns } = opts;
+  await run("ip", ["link", "add", opts.bridge, "type", "bridge"], { netns });
+  await run("ip", ["address", "add", hostCidr(VM_GATEWAY), "dev", opts.bridge], { netns });
+  await run("ip", ["link", "set", opts.bridge, "up"], { netns });
+  await run("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1"], { netns });
+  await run("ip", ["route", "replace", hostCidr(opts.vmIp), "dev", opts.bridge], { netns });
+}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "formnet-it-"));
@@ -129,40 +199,53 @@ beforeAll(async () => {
     const { publicKey } =
       role === "user" ? await prepareUserKey(stateDir(label)) : await ensureKeyFile(keyPath);
     const endpoints =
-      role === "user" ? [] : await localEndpointCandidates({ listenPort: PORT, netns: host.ns.name });
-    const member: TFormnetMember = { id: label, role, publicKey, address: allocate(), endpoints, owner };
-    mesh.set(label, { label, role, ns: host.ns, member, keyPath });
+      role === "node"
+        ? // The console saw the agent's WebSocket come from the node's LAN address.
+          advertisedEndpoints({ configured: [], observedAddress: host.lanIp, listenPort: PORT })
+        : role === "console"
+          ? (await localEndpointCandidates({ listenPort: PORT, netns: host.ns.name })).map((c) => c.endpoint)
+          : [];
+    mesh.set(label, {
+      label,
+      role,
+      ns: host.ns,
+      keyPath,
+      publicKey,
+      address: allocate(),
+      endpoints,
+      ...(owner === undefined ? {} : { owner }),
+    });
   }
   vmIp = allocate();
-  instances.push({ instanceId: "vm1", nodeId: "node1", owner: OWNER_A.toLowerCase(), address: vmIp });
 
   for (const label of ["node1", "node2", "console"]) await bringUp(get(label));
 
   const node1 = get("node1");
-  bridge = running("node1").bridge ?? "";
-  expect(bridge).toBe(formnetBridgeName(`${lab.prefix.slice(3)}1`));
-  await running("node1").attachInstance({
+  bridge = `fnb-${lab.prefix.slice(3)}1`;
+  await hostInstanceBridge({ netns: node1.ns.name, bridge, vmIp });
+  await applyInstanceAccess({
     vmIp,
-    allowedSources: [get("laptopA").member.address, get("console").member.address],
+    allowedSources: [get("laptopA").address, get("console").address],
+    bridge,
+    netns: node1.ns.name,
   });
   vm = await startBusyboxVm({
     ns: node1.ns,
     bridge,
     tap: "tap-vm1",
     ip: vmIp,
-    gateway: node1.member.address,
+    gateway: VM_GATEWAY,
     consoleLog: join(dir, "vm1-console.log"),
   });
 
-  // Laptops: A runs the background daemon (as `form manage formnet-up` will), B runs in-process.
+  // Laptops: A runs the background daemon (as `form manage formnet-up` does), B runs in-process.
   for (const label of ["laptopA", "laptopB"]) {
-    const entry = get(label);
     await writeUserTunnelConfig(stateDir(label), {
       interfaceName: formnetInterfaceName({ role: "user", id: `${lab.prefix.slice(3)}${label.slice(-1)}` }),
-      address: entry.member.address,
+      address: get(label).address,
       cidr: CIDR,
       listenPort: 0,
-      peers: planFor(label),
+      peers: peersOf(label),
     });
   }
   await spawnUserTunnelDaemon({ stateDir: stateDir("laptopA"), netns: get("laptopA").ns.name });
@@ -172,7 +255,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopUserTunnel({ stateDir: stateDir("laptopA") }).catch(() => undefined);
   await tunnelB?.stop().catch(() => undefined);
-  for (const entry of mesh.values()) await entry.running?.stop().catch(() => undefined);
+  for (const entry of mesh.values()) if (entry.running) await stopMember(entry.label).catch(() => undefined);
   await vm?.stop().catch(() => undefined);
   await lab?.destroy();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -180,7 +263,7 @@ afterAll(async () => {
 
 describe("formnet mesh (wireguard-go in network namespaces)", () => {
   it("allocated the lowest free addresses in join order", () => {
-    expect([...mesh.values()].map((m) => m.member.address)).toEqual([
+    expect([...mesh.values()].map((m) => m.address)).toEqual([
       "10.42.0.1",
       "10.42.0.2",
       "10.42.0.3",
@@ -191,20 +274,28 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
   });
 
   it("routes packets across the mesh: node↔node, console↔nodes, laptop↔node", async () => {
-    const ip = (label: string): string => get(label).member.address;
+    const ip = (label: string): string => get(label).address;
     await waitPing("node1", ip("node2"));
     await waitPing("node2", ip("node1"));
     await waitPing("console", ip("node1"));
     await waitPing("console", ip("node2"));
     await waitPing("laptopA", ip("node1"));
     await waitPing("node1", ip("laptopA"));
-    const status = await running("node1").status();
-    const node2Peer = status.peers.find((p) => p.publicKey === get("node2").member.publicKey);
-    expect(node2Peer?.connected).toBe(true);
+    const dump = await running("node1").iface.dump();
+    const node2Peer = dump.peers.find((p) => p.publicKey === get("node2").publicKey);
+    expect(node2Peer?.latestHandshake).not.toBeNull();
     expect(node2Peer?.rxBytes).toBeGreaterThan(0);
     expect(node2Peer?.endpoint).toBe(`${lab.host("node2").lanIp}:${PORT}`);
-    // Re-applying an unchanged plan touches nothing (live sessions are kept).
-    expect(await running("node1").refreshPeers()).toEqual({ added: 0, updated: 0, removed: 0 });
+    // The VM's /32 rides on node1's peer entry everywhere it is routed.
+    expect(dump.peers.find((p) => p.publicKey === get("node2").publicKey)?.allowedIps).toEqual([
+      `${get("node2").address}/32`,
+    ]);
+    const onNode2 = (await running("node2").iface.dump()).peers.find(
+      (p) => p.publicKey === get("node1").publicKey,
+    );
+    expect(onNode2?.allowedIps.sort()).toEqual([`${get("node1").address}/32`, `${vmIp}/32`].sort());
+    // Re-applying an unchanged peer list touches nothing (live sessions are kept).
+    expect(await running("node1").sync.refreshNow()).toEqual({ added: 0, updated: 0, removed: 0 });
   });
 
   it("lets the owner's laptop and the console reach the VM on node1", async () => {
@@ -215,14 +306,14 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
   });
 
   it("keeps the VM unreachable from another user's laptop, even with forged allowed-ips", async () => {
-    const node1 = get("node1").member;
-    // Layer 1: B's planned config does not route the VM's address at all.
-    const planned = planFor("laptopB").find((p) => p.publicKey === node1.publicKey);
+    const node1 = get("node1");
+    // Layer 1: B's peers do not route the VM's address at all.
+    const planned = peersOf("laptopB").find((p) => p.publicKey === node1.publicKey);
     expect(planned?.allowedIps).toEqual([`${node1.address}/32`]);
     expect(await pings("laptopB", vmIp)).toBe(false);
 
     // Layer 2: B edits its own config to route the VM through node1; node1's firewall drops it.
-    const forged = planFor("laptopB").map((p) =>
+    const forged = peersOf("laptopB").map((p) =>
       p.publicKey === node1.publicKey ? { ...p, allowedIps: [...p.allowedIps, `${vmIp}/32`] } : p,
     );
     await tunnelB?.sync.stop();
@@ -240,7 +331,7 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
 
   it("applies access rules idempotently and removes them cleanly", async () => {
     const netns = get("node1").ns.name;
-    const sources = [get("laptopA").member.address, get("console").member.address];
+    const sources = [get("laptopA").address, get("console").address];
     await applyInstanceAccess({ vmIp, allowedSources: sources, bridge, netns });
     await applyInstanceAccess({ vmIp, allowedSources: [...sources].reverse(), bridge, netns });
     expect(await listInstanceAccess({ vmIp, bridge, netns })).toEqual(sources.map((s) => `${s}/32`).sort());
@@ -249,8 +340,11 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     await removeInstanceAccess({ vmIp, bridge, netns });
     await removeInstanceAccess({ vmIp, bridge, netns });
     expect(await listInstanceAccess({ vmIp, bridge, netns })).toEqual([]);
-    // With its chain gone the bridge's default deny still protects the VM.
-    expect(await pings("laptopA", vmIp)).toBe(false);
+    expect(
+      (await run("iptables", ["-w", "-S", "FORWARD"], { netns }))
+        .split("\n")
+        .filter((l) => l.includes(instanceChainName({ vmIp, bridge }))),
+    ).toEqual([]);
     await applyInstanceAccess({ vmIp, allowedSources: sources, bridge, netns });
     await waitPing("laptopA", vmIp);
   });
@@ -278,28 +372,28 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
         role: "node",
         ns: host.ns,
         keyPath,
-        member: {
-          id: "extra",
-          role: "node",
-          publicKey: extra.publicKey,
-          address: extraIp,
-          endpoints: [{ endpoint: `${lab.host("console").lanIp}:${PORT + 1}`, source: "local" }],
-        },
+        publicKey: extra.publicKey,
+        address: extraIp,
+        endpoints: advertisedEndpoints({
+          configured: [],
+          observedAddress: lab.host("console").lanIp,
+          listenPort: PORT + 1,
+        }),
       });
-      await running("node2").refreshPeers();
-      await extra.setPeers(planFor("extra").filter((p) => p.publicKey === node2.member.publicKey));
+      await running("node2").sync.refreshNow();
+      await extra.setPeers(peersOf("extra").filter((p) => p.publicKey === node2.publicKey));
       // Packets from each member's address leave through that member's own interface.
       await waitFor(
         "the second member to reach node2 from its own address",
         async () =>
-          (await succeeds("busybox", ["ping", "-c", "1", "-W", "1", "-I", extraIp, node2.member.address], {
+          (await succeeds("busybox", ["ping", "-c", "1", "-W", "1", "-I", extraIp, node2.address], {
             netns: host.ns.name,
           }))
             ? true
             : undefined,
         { timeoutMs: 20_000, intervalMs: 200 },
       );
-      await waitPing("console", node2.member.address);
+      await waitPing("console", node2.address);
 
       // A restarted agent finds wireguard-go still running and adopts the interface.
       const adopted = await WireguardInterface.up({
@@ -318,40 +412,39 @@ describe("formnet mesh (wireguard-go in network namespaces)", () => {
     } finally {
       await extra.down();
       mesh.delete("extra");
-      await running("node2").refreshPeers();
+      await running("node2").sync.refreshNow();
     }
     // Removing one member left the other intact.
-    await waitPing("console", get("node1").member.address);
+    await waitPing("console", get("node1").address);
   });
 
   it("rejoins after a node restart with the same key and address", async () => {
     const node1 = get("node1");
     const before = running("node1");
     const name = before.iface.name;
-    // The console learns laptop A's NAT-side endpoint from another node's status and offers it as an
-    // observed candidate, so the restarted node can dial the laptop at once.
-    const seen = observedPeerEndpoints(await running("node2").status()).get(get("laptopA").member.publicKey);
-    expect(seen).toMatch(new RegExp(`^${lab.host("laptopA").lanIp.replaceAll(".", "\\.")}:\\d+$`));
-    get("laptopA").member.endpoints = [{ endpoint: seen ?? "", source: "observed" }];
+    const publicKey = before.iface.publicKey;
 
-    await before.stop();
+    await stopMember("node1");
     expect(existsSync(`${WIREGUARD_SOCKET_DIR}/${name}.sock`)).toBe(false);
-    expect(await pings("node2", node1.member.address)).toBe(false);
+    expect(await pings("node2", node1.address)).toBe(false);
 
     const after = await bringUp(node1);
-    expect(after.publicKey).toBe(before.publicKey);
+    expect(after.iface.publicKey).toBe(publicKey);
     expect(after.iface.name).toBe(name);
     const addr = await run("ip", ["-4", "-o", "address", "show", "dev", name], { netns: node1.ns.name });
-    expect(addr).toContain(`${node1.member.address}/16`);
-    await waitPing("node2", node1.member.address);
+    expect(addr).toContain(`${node1.address}/16`);
+    await waitPing("node2", node1.address);
     await waitPing("console", vmIp);
-    await waitPing("laptopA", vmIp, 10_000);
+    // Laptops advertise no endpoint, so the restarted node cannot dial laptop A: the laptop finds
+    // its old session dead (WireGuard re-handshakes 15 s after data that got no answer) and dials
+    // node1 again at the endpoint the console advertises.
+    await waitPing("laptopA", vmIp, 45_000);
     expect(await httpGet("laptopA", `http://${vmIp}:8080/`)).toContain("formnet-vm");
   });
 
   it("tears a laptop's background tunnel down on leave", async () => {
     const state = await readUserTunnelState(stateDir("laptopA"));
-    expect(state?.address).toBe(get("laptopA").member.address);
+    expect(state?.address).toBe(get("laptopA").address);
     await stopUserTunnel({ stateDir: stateDir("laptopA") });
     expect(await readUserTunnelState(stateDir("laptopA"))).toBeUndefined();
     expect(

@@ -20,6 +20,7 @@ function harness(opts: { relayUp?: boolean } = {}) {
     txBytes: 0,
   };
   const setEndpoints: string[] = [];
+  const pokes: string[] = [];
   let now = 1_000_000;
   const selector = new PathSelector({
     iface: {
@@ -34,6 +35,7 @@ function harness(opts: { relayUp?: boolean } = {}) {
       endpointFor: async () => SHIM,
       isShim: async (endpoint) => endpoint === SHIM,
     },
+    poke: (key) => pokes.push(key),
     directTimeoutMs: 15_000,
     silenceMs: 70_000,
     retryMs: 30_000,
@@ -44,6 +46,7 @@ function harness(opts: { relayUp?: boolean } = {}) {
   return {
     peer,
     setEndpoints,
+    pokes,
     /** Advances the clock by `ms` and runs one round. */
     async after(ms: number) {
       now += ms;
@@ -98,9 +101,23 @@ describe("PathSelector", () => {
     expect(await h.after(29_000)).toBe("relayed");
     expect(await h.after(2_000)).toBe("trying-direct");
     expect(h.peer.endpoint).toBe(DIRECT);
+    expect(h.pokes).toEqual([PEER]);
     h.receive();
-    expect(await h.after(8_000)).toBe("direct");
+    expect(await h.after(2_000)).toBe("direct");
     expect(h.setEndpoints).toEqual([SHIM, DIRECT]);
+  });
+
+  it("re-aims a try at the direct endpoint when a late relayed datagram moved WireGuard back", async () => {
+    const h = harness();
+    await h.after(0);
+    await h.after(16_000); // relayed
+    expect(await h.after(30_000)).toBe("trying-direct");
+    h.peer.endpoint = SHIM; // roamed back by a datagram still in the relay
+    h.receive();
+    expect(await h.after(2_000)).toBe("trying-direct");
+    expect(h.peer.endpoint).toBe(DIRECT);
+    h.receive();
+    expect(await h.after(2_000)).toBe("direct");
   });
 
   it("returns to the relay when a try shows nothing, and doubles the wait before the next", async () => {

@@ -24,6 +24,11 @@ export type TPathSelectorOptions = {
     isShim(endpoint: string | undefined): Promise<boolean>;
   };
   logger?: Logger;
+  /**
+   * Sends something to the peer through the tunnel (a ping to its address), so that a try of the
+   * direct path has traffic to show even when the tunnel is idle.
+   */
+  poke?: (publicKey: string) => void;
   /** A direct path that shows no handshake for this long is given up for the relay. */
   directTimeoutMs?: number;
   /** A direct path whose peer sent nothing for this long (keepalives every 25 s) is given up. */
@@ -54,7 +59,10 @@ type TState = {
  * Sessions survive every switch (only the endpoint changes), so open connections are not dropped.
  */
 export class PathSelector {
-  readonly #o: Required<Omit<TPathSelectorOptions, "logger">> & { logger: Logger };
+  readonly #o: Required<Omit<TPathSelectorOptions, "logger" | "poke">> & {
+    logger: Logger;
+    poke?: (publicKey: string) => void;
+  };
   readonly #states = new Map<string, TState>();
   #plan = new Map<string, string | undefined>();
   #status: TPeerPathStatus[] = [];
@@ -64,8 +72,8 @@ export class PathSelector {
       directTimeoutMs: 15_000,
       silenceMs: 70_000,
       retryMs: 30_000,
-      retryMaxMs: 300_000,
-      trialMs: 8_000,
+      retryMaxMs: 120_000,
+      trialMs: 6_000,
       ...options,
       logger: (options.logger ?? createLogger("formnet")).child({ part: "paths" }),
     };
@@ -163,15 +171,23 @@ export class PathSelector {
           state.trialRx = live.rxBytes;
           await this.#o.iface.setEndpoint(key, candidate);
           this.#enter(state, "trial", now);
+          this.#o.poke?.(key);
         }
         return;
       }
       case "trial": {
-        if (now - state.since < this.#o.trialMs) return;
+        // The peer answered on the direct endpoint (it roamed to where our packets came from).
         if (!onShim && live.endpoint === candidate && live.rxBytes > state.trialRx) {
           this.#enter(state, "direct", now);
           state.backoffMs = this.#o.retryMs;
           this.#o.logger.info({ peer: key, endpoint: candidate }, "direct path to the peer works: upgraded");
+          return;
+        }
+        if (now - state.since < this.#o.trialMs) {
+          // A datagram still on its way through the relay moved WireGuard back to the shim: aim
+          // at the direct endpoint again for the rest of the try.
+          if (onShim) await this.#o.iface.setEndpoint(key, candidate);
+          this.#o.poke?.(key);
           return;
         }
         await this.#o.iface.setEndpoint(key, await this.#o.relay.endpointFor(key));

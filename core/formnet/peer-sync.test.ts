@@ -1,19 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { TFormnetPeer } from "@/lib/formnet/schemas";
+import type { TWireguardPeer } from "@/lib/formnet/schemas";
 import { PeerSync } from "./peer-sync";
 import type { TSetPeersResult } from "./wireguard-interface";
 
-const peer = (n: number): TFormnetPeer => ({
+const peer = (n: number): TWireguardPeer => ({
   publicKey: `${"A".repeat(42)}${"AEIM"[n] ?? "A"}=`,
   allowedIps: [],
 });
 
 function fakeIface() {
-  const applied: TFormnetPeer[][] = [];
+  const applied: TWireguardPeer[][] = [];
   return {
     name: "fn-test",
     applied,
-    setPeers: async (peers: readonly TFormnetPeer[]): Promise<TSetPeersResult> => {
+    setPeers: async (peers: readonly TWireguardPeer[]): Promise<TSetPeersResult> => {
       applied.push([...peers]);
       return { added: peers.length, updated: 0, removed: 0 };
     },

@@ -1,11 +1,11 @@
-import { FORMNET_REFRESH_MS, type TFormnetPeer } from "@/lib/formnet/schemas";
+import { FORMNET_REFRESH_MS, type TWireguardPeer } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
 import type { TSetPeersResult, WireguardInterface } from "./wireguard-interface";
 
 export type TPeerSyncOptions = {
   iface: Pick<WireguardInterface, "setPeers" | "name">;
   /** Source of truth for the interface's peers (the console's planned list for this member). */
-  fetchPeers: () => Promise<TFormnetPeer[]>;
+  fetchPeers: () => Promise<TWireguardPeer[]>;
   /** Pull period; the console can also push with `refreshNow()`. Default 60 s. */
   intervalMs?: number;
   logger?: Logger;

@@ -181,6 +181,15 @@ export async function runShimChild(opts: {
       }
     }),
   );
-  await new Promise<void>((resolve) => opts.input.once("end", () => resolve()));
+  // Ends with the parent: its stdin closes, or (a pipe kept open elsewhere) it is re-parented.
+  const parent = process.ppid;
+  await new Promise<void>((resolve) => {
+    opts.input.once("end", () => resolve());
+    const orphaned = setInterval(() => {
+      if (process.ppid !== parent) resolve();
+    }, 5_000);
+    orphaned.unref();
+    opts.input.once("end", () => clearInterval(orphaned));
+  });
   await host.close();
 }

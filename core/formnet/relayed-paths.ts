@@ -57,8 +57,12 @@ export async function startRelayedPaths(o: TRelayedPathsOptions): Promise<TRelay
     shims,
     logger,
   });
-  const selector = new PathSelector({ iface: o.iface, relay: link, logger, ...o.selector });
   const addresses = new Map<string, string>();
+  const poke = (key: string) => {
+    const address = addresses.get(key);
+    if (address) void pingMs(address, o.iface.netns);
+  };
+  const selector = new PathSelector({ iface: o.iface, relay: link, logger, poke, ...o.selector });
   const rtts = new Map<string, number | null>();
   let round = 0;
   let stopped = false;

@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
-import { type TFormnetPeer, ZFormnetPeer } from "@/lib/formnet/schemas";
+import { type TWireguardPeer, ZWireguardPeer } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
 import { CommandError, commandLine, inNetns, run, succeeds, waitFor } from "./command";
 import { ensureKeyFile } from "./keys";
@@ -152,8 +152,8 @@ export class WireguardInterface {
    * new or changed ones set, unchanged ones untouched (their sessions survive). An endpoint is only
    * re-set when the desired value changes, so WireGuard's roaming to a peer's real address sticks.
    */
-  async setPeers(peers: readonly TFormnetPeer[]): Promise<TSetPeersResult> {
-    const desired = new Map(peers.map((peer) => [peer.publicKey, ZFormnetPeer.parse(peer)]));
+  async setPeers(peers: readonly TWireguardPeer[]): Promise<TSetPeersResult> {
+    const desired = new Map(peers.map((peer) => [peer.publicKey, ZWireguardPeer.parse(peer)]));
     const current = new Map((await this.dump()).peers.map((peer) => [peer.publicKey, peer]));
     const args = ["set", this.name];
     const result: TSetPeersResult = { added: 0, updated: 0, removed: 0 };

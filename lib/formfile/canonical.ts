@@ -23,6 +23,27 @@ export const ZFormfileUser = z.object({
 });
 export type TFormfileUser = z.infer<typeof ZFormfileUser>;
 
+/** The USER options a Formfile may leave out, at the original's defaults (a fresh object each call). */
+export function defaultUserOptions(): Omit<TFormfileUser, "username" | "passwdHash"> {
+  return {
+    sudo: false,
+    sshAuthorizedKeys: [],
+    lockPasswd: false,
+    shell: "/bin/bash",
+    sshPwauth: true,
+    disableRoot: true,
+    chpasswdExpire: true,
+    groups: [],
+  };
+}
+
+/** A USER with every option not given at its Formfile default (tests, seed data). */
+export function formfileUser(
+  user: Pick<TFormfileUser, "username" | "passwdHash"> & Partial<TFormfileUser>,
+): TFormfileUser {
+  return { ...defaultUserOptions(), ...user };
+}
+
 export const ZFormfileStep = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("copy"), src: z.string(), dst: z.string(), line: z.number().int() }),
   z.object({ kind: z.literal("run"), command: z.string(), line: z.number().int() }),

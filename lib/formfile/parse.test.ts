@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ZFormfile } from "./canonical";
+import { formfileUser, ZFormfile } from "./canonical";
 import { formatDiagnostic } from "./diagnostics";
 import { parseFormfile } from "./parse";
 import { verifySha512Crypt } from "./sha512-crypt";
@@ -34,18 +34,12 @@ describe("parseFormfile accepts", () => {
     expect(formfile.name).toBe("hello-server");
     expect(formfile.resources).toEqual({ vcpu: 2, memoryMb: 2048, diskGb: 5, gpu: null });
     expect(formfile.users).toEqual([
-      {
+      formfileUser({
         username: "webdev",
         passwdHash: expect.stringMatching(/^\$6\$testsalt\$[./0-9A-Za-z]{86}$/),
         sudo: true,
         sshAuthorizedKeys: ["ssh-rsa ..."],
-        lockPasswd: false,
-        shell: "/bin/bash",
-        sshPwauth: true,
-        disableRoot: true,
-        chpasswdExpire: true,
-        groups: [],
-      },
+      }),
     ]);
     expect(verifySha512Crypt("webpass123", formfile.users[0]?.passwdHash ?? "")).toBe(true);
     expect(formfile.steps).toEqual([

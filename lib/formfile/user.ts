@@ -1,3 +1,4 @@
+import { defaultUserOptions } from "./canonical";
 import { closest } from "./diagnostics";
 import type { TToken } from "./lexer";
 import {
@@ -162,17 +163,7 @@ export function handleUser(ctx: TInstructionContext): void {
   }
   const errorsBefore = ctx.state.errors.length;
   const pending: TPendingUser = {
-    user: {
-      username: "",
-      sudo: false,
-      sshAuthorizedKeys: [],
-      lockPasswd: false,
-      shell: "/bin/bash",
-      sshPwauth: true,
-      disableRoot: true,
-      chpasswdExpire: true,
-      groups: [],
-    },
+    user: { username: "", ...defaultUserOptions() },
     passwd: "",
     position: ctx.line.positionOf(ctx.keywordOffset),
   };

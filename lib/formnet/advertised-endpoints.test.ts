@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { advertisedEndpoints } from "./endpoint";
+import { advertisedEndpoints } from "./advertised-endpoints";
 
 describe("advertisedEndpoints", () => {
   it("puts configured endpoints first, then the observed address with the node's port", () => {

@@ -1,11 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { formnetBridgeName, formnetInterfaceName, IFNAME_MAX, instanceChainName } from "./naming";
+import { formnetInterfaceName, IFNAME_MAX, instanceChainName } from "./naming";
 
 describe("formnet names", () => {
   it("keeps short ids readable", () => {
     expect(formnetInterfaceName({ role: "node", id: "node1" })).toBe("fn-nnode1");
     expect(formnetInterfaceName({ role: "console", id: "main" })).toBe("fn-cmain");
-    expect(formnetBridgeName("n1")).toBe("fnb-n1");
   });
 
   it("stays within 15 chars and distinguishes long ids with a shared prefix", () => {
@@ -15,7 +14,6 @@ describe("formnet names", () => {
     expect(b.length).toBeLessThanOrEqual(IFNAME_MAX);
     expect(a).not.toBe(b);
     expect(a).toMatch(/^fn-u[a-z0-9]+$/);
-    expect(formnetBridgeName("a-very-long-node-identifier").length).toBeLessThanOrEqual(IFNAME_MAX);
   });
 
   it("distinguishes roles with the same id", () => {

@@ -5,11 +5,10 @@ import type { TFormnetRole } from "./schemas";
 /** Linux limits interface names to 15 bytes (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
 
-const ROLE_LETTER: Record<TFormnetRole | "bridge", string> = {
+const ROLE_LETTER: Record<TFormnetRole, string> = {
   node: "n",
   console: "c",
   user: "u",
-  bridge: "b",
 };
 
 /**
@@ -36,12 +35,6 @@ export function formnetInterfaceName(options: { role: TFormnetRole; id: string }
 /** The formnet member id of a console host: stable per WireGuard key, distinct between consoles. */
 export function consoleMemberRef(publicKey: string): string {
   return `console-${bytesToHex(sha256(new TextEncoder().encode(publicKey))).slice(0, 12)}`;
-}
-
-/** Bridge on a node host that carries its instance VMs' formnet addresses: `fnb-<short id>`. */
-export function formnetBridgeName(nodeId: string): string {
-  const prefix = `fn${ROLE_LETTER.bridge}-`;
-  return `${prefix}${shortId(nodeId, IFNAME_MAX - prefix.length)}`;
 }
 
 /**

@@ -1,7 +1,5 @@
 import type { TFormnetPeer } from "../protocol";
-import { FORMNET_KEEPALIVE_SECONDS, type TFormnetPeer as TWireguardPeer } from "./schemas";
-
-const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+import { FORMNET_KEEPALIVE_SECONDS, isEndpoint, type TWireguardPeer } from "./schemas";
 
 /**
  * A member's WireGuard peers from the console's `formnet.peers` list: one peer per public key
@@ -25,7 +23,7 @@ export function wireguardPeersFrom(options: {
         if (vm.nodeId === peer.ref && vm.formnetIp) entry.ips.add(`${vm.formnetIp}/32`);
       }
     }
-    entry.endpoint ??= peer.endpoints.find((e) => ENDPOINT.test(e));
+    entry.endpoint ??= peer.endpoints.find(isEndpoint);
     byKey.set(peer.publicKey, entry);
   }
   return [...byKey.entries()]

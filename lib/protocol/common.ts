@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ZEndpoint, ZIpv4, ZWireguardKey } from "../formnet/schemas";
 
 /** Lower-case or checksummed 0x-prefixed 20-byte hex address. */
 export const ZAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
@@ -7,26 +8,12 @@ export const ZAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
 export const ZDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 export type TDigest = z.infer<typeof ZDigest>;
 
-/** Dotted IPv4 address. */
-export const ZIpv4 = z
-  .string()
-  .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/);
-
-/** IPv4 CIDR such as `10.42.0.0/16`. */
-export const ZCidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/);
-
 /** Opaque identifier of a job, node, build or instance (ids are hex or uuid-like, never paths). */
 export const ZId = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9_.:-]+$/);
-
-/** WireGuard public key (base64 of 32 bytes). */
-export const ZWgKey = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/);
-
-/** `host:port` UDP endpoint candidate. */
-export const ZEndpoint = z.string().min(3).max(300);
 
 export const ZAccel = z.enum(["kvm", "tcg"]);
 
@@ -64,7 +51,7 @@ export type TFormnetPeerKind = z.infer<typeof ZFormnetPeerKind>;
  * (operator-configured first, then the address the console observed the node's connection from).
  */
 export const ZFormnetPeer = z.object({
-  publicKey: ZWgKey,
+  publicKey: ZWireguardKey,
   ip: ZIpv4,
   endpoints: z.array(ZEndpoint).max(16),
   kind: ZFormnetPeerKind,

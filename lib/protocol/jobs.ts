@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ZFormfile } from "../formfile/canonical";
-import { ZDigest, ZFormnetPeer, ZId, ZIpv4, ZWgKey } from "./common";
+import { ZIpv4, ZWireguardKey } from "../formnet/schemas";
+import { ZDigest, ZFormnetPeer, ZId } from "./common";
 
 /**
  * Job payloads and results, typed per job kind. URLs are console-relative paths (resolved against
@@ -56,7 +57,7 @@ export const ZBootResult = z.object({
   kind: z.literal("boot"),
   formnetIp: ZIpv4,
   /** WireGuard key of the VM's formnet interface, when the VM holds its own key. */
-  publicKey: ZWgKey.optional(),
+  publicKey: ZWireguardKey.optional(),
 });
 export const ZInstanceActionResult = z.object({
   kind: z.enum(["stop", "start", "restart", "delete"]),

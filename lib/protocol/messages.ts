@@ -1,16 +1,6 @@
 import { z } from "zod";
-import {
-  ZAccel,
-  ZAddress,
-  ZCidr,
-  ZEndpoint,
-  ZFormnetPeer,
-  ZId,
-  ZInstanceStatus,
-  ZIpv4,
-  ZMetrics,
-  ZWgKey,
-} from "./common";
+import { ZEndpoint, ZIpv4, ZIpv4Cidr, ZWireguardKey } from "../formnet/schemas";
+import { ZAccel, ZAddress, ZFormnetPeer, ZId, ZInstanceStatus, ZMetrics } from "./common";
 import { ZJobResult, ZJobSpec } from "./jobs";
 import { ZSerialReply, ZSerialRequest } from "./serial";
 
@@ -34,7 +24,7 @@ export const ZWelcome = z.object({
   leaseMs: z.number().int().min(100),
   /** Bearer token for the agent blob endpoints; valid while this connection lives. */
   agentToken: z.string().min(16).max(256),
-  formnet: z.object({ address: ZIpv4, cidr: ZCidr }),
+  formnet: z.object({ address: ZIpv4, cidr: ZIpv4Cidr }),
 });
 
 export const ZRejectReason = z.enum(["agentTooOld", "consoleTooOld", "forbidden", "malformed"]);
@@ -111,8 +101,13 @@ export const ZNodeInfo = z.object({
     diskGb: z.number().int().min(1),
   }),
   accel: ZAccel,
+  /**
+   * Build and boot jobs the agent runs at once (it declines more). The console's scheduler offers
+   * no more than that; absent (agents before 2026-12): unknown, the console relies on declines.
+   */
+  jobSlots: z.number().int().min(1).max(64).optional(),
   formnet: z.object({
-    publicKey: ZWgKey,
+    publicKey: ZWireguardKey,
     listenPort: z.number().int().min(1).max(65535),
     endpoints: z.array(ZEndpoint).max(16),
   }),

@@ -6,12 +6,8 @@ import {
   privateKeyToAccount,
   generatePrivateKey as randomPrivateKey,
 } from "viem/accounts";
+import { createKeystore, openKeystore } from "@/core/keystore";
 import { ConfigError } from "./errors";
-import { decryptKeystore } from "./web3-keystore";
-
-// TODO(lead): core/keystore (createKeystore/openKeystore) had not landed when this was written.
-// Keystores are standard Web3 Secret Storage v3 either way: written by ethers here, read back with
-// node:crypto (web3-keystore.ts), so files from core/keystore or geth/MetaMask exports work too.
 
 /** Encrypt `privateKey` with `password` into a Web3 Secret Storage file (mode 0600). */
 export async function writeOperatorKeystore(options: {
@@ -19,13 +15,13 @@ export async function writeOperatorKeystore(options: {
   privateKey: Hex;
   password: string;
 }): Promise<{ address: Hex }> {
-  // ethers is loaded only here (init), keeping ~25 MB of modules out of the long-running daemon.
-  const { Wallet } = await import("ethers");
-  const wallet = new Wallet(options.privateKey);
-  const json = await wallet.encrypt(options.password);
+  const { json, address } = await createKeystore({
+    privateKey: options.privateKey,
+    password: options.password,
+  });
   await mkdir(dirname(options.path), { recursive: true, mode: 0o700 });
   await writeFile(options.path, json, { mode: 0o600, flag: "w" });
-  return { address: wallet.address as Hex };
+  return { address };
 }
 
 /** Decrypt the operator keystore into a viem account; wrong passwords are a typed `badPassword`. */
@@ -46,7 +42,7 @@ export async function unlockOperatorKey(options: {
   }
   let privateKey: Hex;
   try {
-    privateKey = await decryptKeystore(json, options.password);
+    privateKey = (await openKeystore({ json, password: options.password })).privateKey;
   } catch (error) {
     throw new ConfigError({
       code: "badPassword",

@@ -1,5 +1,7 @@
 import { getAddress } from "viem";
 import { z } from "zod";
+import { DEVNET_CHAIN_ID } from "@/lib/chain/config";
+import { FORMNET_DEFAULT_PORT, ZEndpoint } from "@/lib/formnet/schemas";
 
 /**
  * The operator's agent configuration, `<data-dir>/agent.json`. Written by `node-agent init`, read
@@ -8,8 +10,6 @@ import { z } from "zod";
  */
 
 export const AGENT_CONFIG_VERSION = 1;
-export const DEFAULT_FORMNET_PORT = 51820;
-export const DEVNET_CHAIN_ID = 31337;
 /** 1 ether: the devnet orchestrator's minimum stake. */
 export const DEFAULT_STAKE_WEI = "1000000000000000000";
 export const DEFAULT_DATA_DIR = "/var/lib/formation/node-agent";
@@ -64,11 +64,11 @@ export const ZAgentConfig = z.object({
   formnet: z.object({
     /** Off only for hosts that join formnet some other way (and in tests without WireGuard). */
     enabled: z.boolean().default(true),
-    listenPort: z.number().int().min(1).max(65_535).default(DEFAULT_FORMNET_PORT),
+    listenPort: z.number().int().min(1).max(65_535).default(FORMNET_DEFAULT_PORT),
     /** Absent: derived from the node id, so several agents on one host never share a name. */
     interfaceName: ZInterfaceName.optional(),
     /** Public `host:port` candidates peers may dial; empty means "let peers learn it from the console". */
-    endpoints: z.array(z.string().min(3)).default([]),
+    endpoints: z.array(ZEndpoint).max(16).default([]),
   }),
   /** Absent bridge name: derived from the data directory (unique per agent on a host). */
   network: z.object({ bridgeName: ZInterfaceName.optional() }),

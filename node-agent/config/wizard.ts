@@ -1,15 +1,10 @@
 import type { Hex } from "viem";
+import { FORMNET_DEFAULT_PORT } from "@/lib/formnet/schemas";
 import { firstFreeUdpPort } from "../host/udp-port";
 import { ConfigError } from "./errors";
 import { generatePrivateKey, parsePrivateKey } from "./operator-key";
 import type { TPrompter } from "./prompt";
-import {
-  AGENT_CONFIG_VERSION,
-  DEFAULT_CACHE_DIR,
-  DEFAULT_DATA_DIR,
-  DEFAULT_FORMNET_PORT,
-  type TAgentConfigInput,
-} from "./schema";
+import { AGENT_CONFIG_VERSION, DEFAULT_CACHE_DIR, DEFAULT_DATA_DIR, type TAgentConfigInput } from "./schema";
 
 /** `node-agent init` flags; every one may also be answered by the wizard. */
 export interface TInitFlags {
@@ -98,12 +93,12 @@ export async function collectInitAnswers(options: {
   // The default is a port nothing on this host holds yet (a second agent, a laptop tunnel…).
   const freePort =
     flags.formnetPort === undefined
-      ? await (options.freeUdpPort ?? firstFreeUdpPort)(DEFAULT_FORMNET_PORT)
-      : DEFAULT_FORMNET_PORT;
+      ? await (options.freeUdpPort ?? firstFreeUdpPort)(FORMNET_DEFAULT_PORT)
+      : FORMNET_DEFAULT_PORT;
   const listenPort = await ask(
-    freePort === DEFAULT_FORMNET_PORT
+    freePort === FORMNET_DEFAULT_PORT
       ? "formnet WireGuard UDP port"
-      : `formnet WireGuard UDP port (${DEFAULT_FORMNET_PORT} is in use on this host)`,
+      : `formnet WireGuard UDP port (${FORMNET_DEFAULT_PORT} is in use on this host)`,
     flags.formnetPort,
     String(freePort),
   );

@@ -93,7 +93,7 @@ describe("serial log through the real node agent", () => {
     agent = undefined;
 
     // The console expects the instance on that node, so re-adoption keeps it (no delete job).
-    await platform.controlPlane.repos.instances.create({
+    await platform.repos.instances.create({
       id: instanceId,
       deploymentId: "d-serial",
       buildId: "b-serial",
@@ -109,9 +109,9 @@ describe("serial log through the real node agent", () => {
     });
     await writeStoppedVm();
     agent = await startAgentProcess({ configPath, password });
-    await expect.poll(() => platform.controlPlane.connections.has(nodeId), { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => platform.services.agents.has(nodeId), { timeout: 20_000 }).toBe(true);
 
-    const serial = platform.controlPlane.serial;
+    const serial = platform.services.serial.requests;
     const tail = await serial.request({ nodeId, instanceId, maxBytes: 10 });
     expect(tail).toEqual({
       data: "eb login: ",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TFormfile, TFormfileUser } from "@/lib/formfile/canonical";
+import { formfileUser, type TFormfile, type TFormfileUser } from "@/lib/formfile/canonical";
 import {
   APT_PACKAGE,
   entrypointUnit,
@@ -13,19 +13,8 @@ import {
   systemdQuote,
 } from "./render";
 
-const user = (over: Partial<TFormfileUser> = {}): TFormfileUser => ({
-  username: "webdev",
-  passwdHash: "$6$salt$hash",
-  sudo: false,
-  sshAuthorizedKeys: [],
-  lockPasswd: false,
-  shell: "/bin/bash",
-  sshPwauth: true,
-  disableRoot: true,
-  chpasswdExpire: true,
-  groups: [],
-  ...over,
-});
+const user = (over: Partial<TFormfileUser> = {}): TFormfileUser =>
+  formfileUser({ username: "webdev", passwdHash: "$6$salt$hash", ...over });
 
 describe("image render helpers", () => {
   it("quotes ExecStart arguments so systemd passes them verbatim", () => {

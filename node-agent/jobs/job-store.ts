@@ -9,13 +9,14 @@ import { ZJobResult, ZJobSpec } from "@/lib/protocol";
  * was unreachable is re-sent after the next `welcome`.
  */
 
-export const ZJobState = z.enum(["running", "completed", "failed", "cancelled", "interrupted"]);
-export type TJobState = z.infer<typeof ZJobState>;
+/** A job as this agent keeps it on disk (the console's queue states are `ZJobState` in lib/status). */
+export const ZLocalJobState = z.enum(["running", "completed", "failed", "cancelled", "interrupted"]);
+export type TLocalJobState = z.infer<typeof ZLocalJobState>;
 
 export const ZJobRecord = z.object({
   jobId: z.string(),
   spec: ZJobSpec,
-  state: ZJobState,
+  state: ZLocalJobState,
   phase: z.string().optional(),
   result: ZJobResult.optional(),
   failure: z.object({ reason: z.string(), line: z.number().int().min(1).optional() }).optional(),

@@ -3,13 +3,13 @@ import { join } from "node:path";
 import type { LocalAccount } from "viem";
 import { z } from "zod";
 import { createLogger, type Logger } from "@/core/log";
+import { StoreDialer, type TDialState } from "@/core/statestore/dialer";
 import type { TEntityValue } from "@/core/statestore/entity-doc";
 import { StateStoreError } from "@/core/statestore/errors";
 import { StateStore } from "@/core/statestore/store";
 import type { TFormnetPeer, TInstanceStatus, TMetrics } from "@/lib/protocol";
 import { StaticAuthorizer } from "@/lib/statestore/authorize";
 import { entityKey, parseEntityKey } from "@/lib/statestore/entities";
-import { StoreDialer, type TDialState } from "./dialer";
 import { changedFields, peersFromStore } from "./records";
 
 export type TNodeSample = {

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -126,7 +126,7 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     expect(joined.code, joined.stderr).toBe(0);
     const up = await form([
       ...["manage", "formnet-up", "--netns", platform.network.layout.laptop.nodeNetns],
-      ...["--interval-ms", "2000", "--json"],
+      ...["--interval-ms", "2000", "--relay-retry-ms", "5000", "--relay-silence-ms", "40000", "--json"],
     ]);
     expect(up.code, up.stderr).toBe(0);
 
@@ -294,5 +294,99 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     const consoleIface = await consoleMemberInterface(platform.dataDir);
     const { stdout: allowed } = await exec("wg", ["show", consoleIface, "allowed-ips"]);
     expect(allowed).not.toContain(`${victim.formnetIp}/32`);
+  });
+
+  it("behind strict NAT on both sides the laptop reaches a VM through the relay, and goes direct again without dropping SSH", async () => {
+    const rows = running(await placements());
+    await refreshHosts();
+    const target = rows.find((r) => hostOfNode.get(r.nodeId) === 3);
+    if (!target?.formnetIp) throw new Error("no running replica on node 3");
+    const ip = target.formnetIp;
+    const laptop = platform.network.layout.laptop.nodeNetns;
+    // The laptop's WireGuard peer that routes the VM's address is node 3's agent.
+    const { stdout: allowed } = await exec("ip", [
+      "netns",
+      "exec",
+      laptop,
+      "wg",
+      "show",
+      "all",
+      "allowed-ips",
+    ]);
+    const peerKey = allowed
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/))
+      .find((cols) => cols.slice(2).some((c) => c === `${ip}/32`))?.[1];
+    if (!peerKey) throw new Error(`no laptop peer routes ${ip}:\n${allowed}`);
+    const pathOf = async () => {
+      const status = jsonOf<{ relay: { up: boolean }; peers: Array<{ publicKey: string; path: string }> }>(
+        await form(["manage", "formnet-status", "--json"]),
+      );
+      return { relayUp: status.relay.up, path: status.peers.find((p) => p.publicKey === peerKey)?.path };
+    };
+    expect(await pathOf()).toEqual({ relayUp: true, path: "direct" });
+
+    try {
+      // No port forwarding in front of node 3, symmetric NAT on both sides, unsolicited UDP dropped.
+      await platform.network.setNat(3, "strict");
+      await platform.network.setNat(0, "strict");
+      await waitFor(
+        "the laptop's path to node 3 relayed",
+        async () => ((await pathOf()).path === "relayed" ? true : undefined),
+        SECOND(120),
+      );
+      const http = await waitFor(
+        `HTTP from the laptop to ${ip} through the relay`,
+        async () => {
+          const res = await httpFromLaptop(ip);
+          return res.ok ? res : undefined;
+        },
+        SECOND(60),
+      );
+      expect(http.out).toContain("hello from formation");
+      const ssh = await sshFromLaptop(ip);
+      expect(ssh.ok, ssh.out).toBe(true);
+      expect(ssh.out.trim()).toBe(target.instanceId);
+
+      // An SSH session open across the switch: the VM prints a tick every second until stdin closes.
+      const session = spawn("ip", [
+        ...["netns", "exec", laptop, "ssh", "-i", sshKey, "-o", "BatchMode=yes"],
+        ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
+        ...["-o", "ServerAliveInterval=5", `webdev@${ip}`],
+        "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); sleep 1; done",
+      ]);
+      let ticks = 0;
+      let exited: number | null = null;
+      session.stdout.on("data", (chunk: Buffer) => {
+        ticks += (chunk.toString().match(/tick/g) ?? []).length;
+      });
+      session.once("exit", (code) => {
+        exited = code ?? -1;
+      });
+      try {
+        await waitFor("the SSH session ticking", async () => (ticks >= 2 ? true : undefined), SECOND(60));
+        await platform.network.setNat(3, "forward");
+        await platform.network.setNat(0, "plain");
+        await waitFor(
+          "the laptop's path to node 3 direct again",
+          async () => ((await pathOf()).path === "direct" ? true : undefined),
+          SECOND(120),
+        );
+        const atUpgrade = ticks;
+        await waitFor(
+          "the SSH session ticking after the upgrade",
+          async () => (ticks >= atUpgrade + 3 ? true : undefined),
+          SECOND(60),
+        );
+        expect(exited, "the SSH session survived the switch").toBeNull();
+      } finally {
+        session.kill("SIGTERM");
+      }
+      const direct = await httpFromLaptop(ip);
+      expect(direct.ok, direct.out).toBe(true);
+    } finally {
+      await platform.network.setNat(3, "forward");
+      await platform.network.setNat(0, "plain");
+    }
   });
 });

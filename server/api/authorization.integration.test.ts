@@ -470,7 +470,7 @@ describe("public procedures leak nothing private", () => {
     expect(node).toMatchObject({ instances: expect.any(Number), allocated: { vcpu: expect.any(Number) } });
     expect(node?.instances).toBeGreaterThan(0);
     const text = JSON.stringify(res.data).toLowerCase();
-    const instanceIds = (await fx.controlPlane.repos.instances.list({})).map((i) => i.id);
+    const instanceIds = (await fx.repos.instances.list({})).map((i) => i.id);
     for (const secret of [
       ...instanceIds,
       fx.owner.address,

@@ -1,6 +1,6 @@
 /**
  * tRPC setup, in three sections (create-t3-app layout):
- *   1. CONTEXT     what every procedure sees (runtime, session, request id, logger)
+ *   1. CONTEXT     what every procedure sees (the console's services, env, session, request id, logger)
  *   2. INIT        transformer, error formatter (exposes `appCode`), meta
  *   3. PROCEDURES  publicProcedure, protectedProcedure, signedProcedure(action, params), adminProcedure
  *
@@ -22,6 +22,7 @@ import { AppError, findAppError, type TAppErrorCode } from "@/server/errors";
 import type { TConsoleRuntime } from "@/server/http/console-runtime";
 import type { TActor, TSession } from "@/server/services/auth";
 import { SESSION_COOKIE } from "@/server/services/auth/cookie";
+import type { TServices } from "@/server/services/services";
 
 // ---------------------------------------------------------------------------------------------
 // 1. CONTEXT
@@ -40,8 +41,8 @@ export type TRequestInfo = {
 };
 
 export type TContext = {
-  runtime: TConsoleRuntime;
-  db: TConsoleRuntime["db"];
+  /** The console's services (server/services/services.ts): procedures call these, never a repository. */
+  services: TServices;
   env: TConsoleRuntime["env"];
   log: Logger;
   requestId: string;
@@ -68,11 +69,11 @@ async function resolveCaller(
 ): Promise<{ session: TSession | null; authError: AppError | null }> {
   try {
     const token = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
-    const session = token ? await runtime.auth.siwe.resolve(token) : null;
+    const { auth } = runtime.services;
+    const session = token ? await auth.siwe.resolve(token) : null;
     return {
       session:
-        session ??
-        (await runtime.auth.signedActions.resolveReadAuthorization(request.headers.get("authorization"))),
+        session ?? (await auth.signedActions.resolveReadAuthorization(request.headers.get("authorization"))),
       authError: null,
     };
   } catch (error) {
@@ -89,7 +90,7 @@ export async function createContext(runtime: TConsoleRuntime, request: TRequestI
     request.requestId ?? (headerId && /^[\w.-]{1,64}$/.test(headerId) ? headerId : randomUUID());
   const { session, authError } = request.caller ?? (await resolveCaller(runtime, request));
   const log = runtime.logger.child({ requestId, ...(session ? { address: session.address } : {}) });
-  return { runtime, db: runtime.db, env: runtime.env, log, requestId, request, session, authError };
+  return { services: runtime.services, env: runtime.env, log, requestId, request, session, authError };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ export function signedProcedure<TName extends TSignedActionName, TParams extends
       // Parsed by signedActionSchema(action, params) above; TypeScript cannot see through the
       // generic object schema, so name the type it produced.
       const parsed = input as { params: z.output<TParams> };
-      const actor: TActor = await ctx.runtime.auth.signedActions.accept(
+      const actor: TActor = await ctx.services.auth.signedActions.accept(
         await getRawInput(),
         action,
         precheck ? (envelope) => precheck({ ctx, params: parsed.params, envelope }) : undefined,
@@ -229,8 +230,8 @@ export function signedProcedure<TName extends TSignedActionName, TParams extends
         ctx: { actor, log: ctx.log.child({ address, action, auditId: actor.auditId }) },
       });
       // The audit log records what was accepted AND done; a failed action is only counted.
-      if (result.ok) await ctx.runtime.auth.signedActions.audit(actor);
-      else ctx.runtime.auth.signedActions.rejected(actor, result.error.cause ?? result.error);
+      if (result.ok) await ctx.services.auth.signedActions.audit(actor);
+      else ctx.services.auth.signedActions.rejected(actor, result.error.cause ?? result.error);
       return result;
     });
 }

@@ -5,7 +5,16 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient as PostgresPrismaClient } from "@/prisma/.generated/postgresql/client/index.js";
 import { PrismaClient as SqlitePrismaClient } from "@/prisma/.generated/sqlite/client/index.js";
 
-export type { Prisma } from "@/prisma/.generated/sqlite/client/index.js";
+export type {
+  Build,
+  BuildCommitment,
+  Deployment,
+  FormnetAddress,
+  Instance,
+  Job,
+  Node,
+  Prisma,
+} from "@/prisma/.generated/sqlite/client/index.js";
 
 /**
  * The console's database client type. Both generated clients come from the same model files (the

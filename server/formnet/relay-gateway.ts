@@ -10,11 +10,10 @@ import {
   type TRelayServerFrame,
   ZRelayClientFrame,
 } from "@/lib/protocol/relay";
-import type { ControlPlane } from "@/server/gateway/control-plane";
 import { clientIp } from "@/server/http/admission";
-import type { TConsoleRuntime } from "@/server/http/console-runtime";
-import { deviceRef } from "@/server/services/nodes/formnet-service";
-import { sha256Hex } from "@/server/services/nodes/node-service";
+import type { TCallerResolver } from "@/server/http/caller";
+import type { FormnetService } from "@/server/services/nodes/formnet-service";
+import type { NodeService } from "@/server/services/nodes/node-service";
 import type { RelayHub, TRelayMember } from "./relay-hub";
 
 /** Frames a member may have queued on its socket before further datagrams are dropped (as UDP). */
@@ -29,7 +28,13 @@ export class RelayGateway {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: RELAY_MAX_DATAGRAM + 64 });
 
   constructor(
-    private readonly o: { runtime: TConsoleRuntime; cp: ControlPlane; hub: RelayHub; log: Logger },
+    private readonly o: {
+      callers: TCallerResolver;
+      nodes: Pick<NodeService, "nodeForAgentToken">;
+      formnet: Pick<FormnetService, "isJoinedDevice">;
+      hub: RelayHub;
+      log: Logger;
+    },
   ) {}
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -45,20 +50,20 @@ export class RelayGateway {
     const auth = req.headers.authorization ?? "";
     const agent = /^Bearer ([0-9a-f]{64})$/.exec(auth);
     if (agent?.[1]) {
-      const node = await this.o.cp.repos.nodes.findByToken(sha256Hex(agent[1]));
+      const node = await this.o.nodes.nodeForAgentToken(agent[1]);
       if (!node) return "agent token unknown or its connection closed; reconnect";
       if (node.wgPublicKey !== key) return "that key is not this node's formnet key";
       return { key, kind: "node", owner: null };
     }
-    const caller = await this.o.runtime.callers.resolve({
+    const caller = await this.o.callers.resolve({
       cookie: null,
       authorization: auth || null,
       ip: clientIp(req),
     });
     const address = caller.session?.address;
     if (!address) return caller.authError?.message ?? "sign the request: a CLI read token or an agent token";
-    const device = await this.o.cp.repos.formnet.findByRef(deviceRef(address, key));
-    if (!device) return "that key is not one of your joined devices (`form manage join` first)";
+    if (!(await this.o.formnet.isJoinedDevice({ owner: address, publicKey: key })))
+      return "that key is not one of your joined devices (`form manage join` first)";
     return { key, kind: "user", owner: address };
   }
 

@@ -67,6 +67,8 @@ export class AgentConnection {
   protocolVersion = 0;
   /** `hello.capabilities` of the agent. */
   capabilities: ReadonlySet<string> = new Set();
+  /** Build and boot jobs the agent runs at once (`hello.node.jobSlots`); null when it did not say. */
+  jobSlots: number | null = null;
   operator: string | null = null;
   log: Logger;
   malformed = 0;
@@ -204,11 +206,14 @@ export class AgentConnection {
         `operator ${operator} is not admitted (not registered or not allow-listed)`,
       );
     }
+    // What the agent announced is known before the socket is registered: the scheduler may offer
+    // it work as soon as it is.
+    this.capabilities = new Set(hello.capabilities ?? []);
+    this.jobSlots = hello.node.jobSlots ?? null;
+    this.protocolVersion = hello.protocolVersion;
     const registered = await this.#o.handler.register(hello, this);
     if (!registered.ok) return this.#reject(registered.reason, registered.message);
     this.nodeId = registered.nodeId;
-    this.capabilities = new Set(hello.capabilities ?? []);
-    this.protocolVersion = hello.protocolVersion;
     this.operator = operator;
     this.log = this.log.child({ nodeId: registered.nodeId, operator });
     this.send({

@@ -28,7 +28,7 @@ describe("agent gateway handshake", () => {
       type: "welcome",
       formnet: { address: "10.42.0.1", cidr: "10.42.0.0/16" },
     });
-    const node = await platform.controlPlane.repos.nodes.find(agent.nodeId);
+    const node = await platform.repos.nodes.find(agent.nodeId);
     expect(node).toMatchObject({ operator: operator.address.toLowerCase(), status: "online" });
     await agent.close();
     // Same key again: same node, same address.

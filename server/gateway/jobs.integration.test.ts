@@ -26,7 +26,7 @@ async function agent(extra: Partial<Parameters<typeof FakeAgent.connect>[0]> = {
 
 async function createBuild(name = "web") {
   const context = randomBytes(256);
-  const dto = await platform.controlPlane.builds.create({
+  const dto = await platform.services.builds.create({
     owner,
     formfile: testFormfile(name),
     context,
@@ -35,7 +35,7 @@ async function createBuild(name = "web") {
   return { ...dto, context };
 }
 
-const build = (id: string) => platform.controlPlane.repos.builds.find(id);
+const build = (id: string) => platform.repos.builds.find(id);
 
 describe("leased jobs", () => {
   it("offers a build, streams logs and records the image when the agent completes it", async () => {
@@ -62,10 +62,10 @@ describe("leased jobs", () => {
     expect(done.imageDigest).toBe(image.digest);
     const phases = JSON.parse(done.timeline).map((t: { phase: string }) => t.phase);
     expect(phases).toEqual(["queued", "claimed", "building", "built"]);
-    const logs = await platform.controlPlane.builds.logs({ buildId: created.buildId, after: 0, limit: 100 });
+    const logs = await platform.services.builds.logs({ buildId: created.buildId, after: 0, limit: 100 });
     expect(logs.map((l) => l.line)).toEqual(["» building: RUN true", "step 1/1: RUN true", "done"]);
     // Resubmitting the identical build (same owner, Formfile and context) is idempotent.
-    const again = await platform.controlPlane.builds.create({
+    const again = await platform.services.builds.create({
       owner,
       formfile: testFormfile(),
       context: created.context,
@@ -136,7 +136,7 @@ describe("leased jobs", () => {
     // the job is never taken away (a lapse would requeue it and cancel it on this agent).
     const until = Date.now() + 3_000;
     while (Date.now() < until) {
-      const row = await platform.controlPlane.repos.jobs.find(offer.jobId);
+      const row = await platform.repos.jobs.find(offer.jobId);
       expect(row).toMatchObject({ state: "running", nodeId: back.nodeId });
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -151,7 +151,7 @@ describe("leased jobs", () => {
     const offer = await a.nextOffer("build");
     a.send({ type: "job.ack", jobId: offer.jobId });
     await eventually(async () => (await build(created.buildId))?.status === "building");
-    await platform.controlPlane.builds.cancel({ buildId: created.buildId, owner });
+    await platform.services.builds.cancel({ buildId: created.buildId, owner });
     expect(await a.waitFor((m) => m.type === "job.cancel")).toMatchObject({ jobId: offer.jobId });
     expect((await build(created.buildId))?.status).toBe("cancelled");
 

@@ -10,10 +10,11 @@ import { startPostgresCluster, type TPostgresCluster } from "@/server/db/postgre
 import { loadEnv } from "@/server/env";
 import { startConsole, type TRunningConsole } from "@/server/http/console-server";
 import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+import type { TServices } from "@/server/services/services";
 import { completeBoot, completeBuild, sha256Digest } from "@/server/testing/agent-actions";
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { FAST_TIMINGS, testFormfile } from "@/server/testing/platform";
-import type { ControlPlane } from "./control-plane";
+import { testRepositories } from "@/server/testing/repositories";
 import { controlPlaneModule } from "./module";
 
 // Two consoles sharing one PostgreSQL and one data dir (as replicas behind a load balancer would
@@ -41,21 +42,23 @@ async function startReplica(): Promise<TRunningConsole> {
     migrate: false,
     withNext: false,
     logger: createLogger("test-console"),
-    modules: [
-      controlPlaneModule({
-        config: FAST_TIMINGS,
-        admission: { isAdmitted: async (a) => a.toLowerCase() === operator.address.toLowerCase() },
-      }),
-    ],
+    controlPlane: {
+      config: FAST_TIMINGS,
+      admission: { isAdmitted: async (a) => a.toLowerCase() === operator.address.toLowerCase() },
+    },
+    modules: [controlPlaneModule()],
   });
   consoles.push(running);
   return running;
 }
 
-const cp = (c: TRunningConsole | undefined): ControlPlane => {
-  const plane = c?.runtime.services.controlPlane;
-  if (!plane) throw new Error("no control plane");
-  return plane;
+const cp = (c: TRunningConsole | undefined): TServices => {
+  if (!c) throw new Error("no console");
+  return c.runtime.services;
+};
+const repos = (c: TRunningConsole | undefined) => {
+  if (!c) throw new Error("no console");
+  return testRepositories(c.runtime.db);
 };
 
 async function agentOn(c: TRunningConsole, hold = false): Promise<FakeAgent> {
@@ -101,7 +104,7 @@ describe("two consoles on one PostgreSQL", () => {
       context,
       contextDigest: sha256Digest(context),
     });
-    await eventually(async () => (await cp(a).repos.builds.find(build.buildId))?.status === "built", {
+    await eventually(async () => (await repos(a).builds.find(build.buildId))?.status === "built", {
       what: "build completed through either console",
     });
 
@@ -110,7 +113,7 @@ describe("two consoles on one PostgreSQL", () => {
     expect(new Set(shipped.instances.map((i) => i.nodeId))).toEqual(new Set([onA.nodeId, onB.nodeId]));
     await eventually(
       async () =>
-        (await cp(b).deployments.list({ owner, buildId: build.buildId })).every(
+        (await cp(b).deploymentViews.instances({ owner, buildId: build.buildId })).every(
           (i) => i.status === "running",
         ),
       { what: "both replicas running" },
@@ -127,7 +130,7 @@ describe("two consoles on one PostgreSQL", () => {
     const offer = await holder.nextOffer("restart");
     expect(offer.jobId).toBe(job.id);
     holder.send({ type: "job.ack", jobId: job.id });
-    await eventually(async () => (await cp(a).repos.jobs.find(job.id))?.state === "running");
+    await eventually(async () => (await repos(a).jobs.find(job.id))?.state === "running");
     await cp(a).jobs.cancel(job.id, "cancelled on the other console");
     expect(await holder.waitFor((m) => m.type === "job.cancel")).toMatchObject({ jobId: job.id });
   });
@@ -141,7 +144,7 @@ describe("two consoles on one PostgreSQL", () => {
     expect(moved.nodeId).toBe(first.nodeId);
     await first.waitFor(() => first.closeCode !== null).catch(() => undefined);
     expect(first.closeCode).toBe(4002);
-    const node = await cp(a).repos.nodes.find(moved.nodeId);
+    const node = await repos(a).nodes.find(moved.nodeId);
     expect(node?.consoleId).toBe(cp(b).consoleId);
   });
 });

@@ -44,29 +44,28 @@ async function autoAgent(
 
 async function builtBuild(name = "web") {
   const context = randomBytes(128);
-  const dto = await platform.controlPlane.builds.create({
+  const dto = await platform.services.builds.create({
     owner,
     formfile: testFormfile(name),
     context,
     contextDigest: sha256Digest(context),
   });
-  await eventually(
-    async () => (await platform.controlPlane.repos.builds.find(dto.buildId))?.status === "built",
-    {
-      what: "build to finish",
-    },
-  );
+  await eventually(async () => (await platform.repos.builds.find(dto.buildId))?.status === "built", {
+    what: "build to finish",
+  });
   return dto.buildId;
 }
 
 const running = async (buildId: string) =>
-  (await platform.controlPlane.deployments.list({ owner, buildId })).filter((i) => i.status === "running");
+  (await platform.services.deploymentViews.instances({ owner, buildId })).filter(
+    (i) => i.status === "running",
+  );
 
 describe("scheduler", () => {
   it("places 3 replicas on distinct nodes and reschedules when a node dies; extras go when it returns", async () => {
     const fleet = [await autoAgent(0), await autoAgent(1), await autoAgent(2)];
     const buildId = await builtBuild();
-    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId });
+    const shipped = await platform.services.deployments.ship({ owner, buildId });
     expect(shipped.notice).toBeNull();
     expect(new Set(shipped.instances.map((i) => i.nodeId)).size).toBe(3);
     const up = await eventually(async () => {
@@ -74,7 +73,7 @@ describe("scheduler", () => {
       return r.length === 3 ? r : null;
     });
     expect(new Set(up.map((i) => i.formnetIp)).size).toBe(3);
-    expect((await platform.controlPlane.repos.builds.find(buildId))?.status).toBe("running");
+    expect((await platform.repos.builds.find(buildId))?.status).toBe("running");
 
     // A fourth node joins, then a node hosting a replica dies without a goodbye.
     const spare = await autoAgent(3);
@@ -90,9 +89,9 @@ describe("scheduler", () => {
       { timeoutMs: 15_000, what: "replica rescheduled onto the spare node" },
     );
     expect(moved.some((i) => i.nodeId === victim.nodeId)).toBe(false);
-    const lost = await platform.controlPlane.repos.instances.find(lostId ?? "");
+    const lost = await platform.repos.instances.find(lostId ?? "");
     expect(lost).toMatchObject({ status: "lost", reason: expect.stringMatching(/offline/) });
-    expect((await platform.controlPlane.repos.nodes.find(victim.nodeId))?.status).toBe("offline");
+    expect((await platform.repos.nodes.find(victim.nodeId))?.status).toBe("offline");
 
     // The dead node comes back still running its old VM: the surplus replica is deleted there.
     const back = await autoAgent(0, {
@@ -102,9 +101,7 @@ describe("scheduler", () => {
     await back.waitFor(
       (m) => m.type === "job.offer" && m.kind === "delete" && m.payload.instanceId === lostId,
     );
-    await eventually(
-      async () => (await platform.controlPlane.repos.instances.find(lostId ?? ""))?.status === "deleted",
-    );
+    await eventually(async () => (await platform.repos.instances.find(lostId ?? ""))?.status === "deleted");
     expect((await running(buildId)).length).toBe(3);
   });
 
@@ -112,7 +109,7 @@ describe("scheduler", () => {
     await autoAgent(0);
     await autoAgent(1);
     const buildId = await builtBuild();
-    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 3 });
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 3 });
     expect(shipped.instances).toHaveLength(2);
     expect(shipped.deployment).toMatchObject({ replicas: 3, placed: 2, waiting: 1 });
     expect(shipped.notice).toMatch(/^waiting for another node: replicas go on distinct nodes/);
@@ -121,16 +118,16 @@ describe("scheduler", () => {
     // A third node joining fills the gap on the next reconcile.
     await autoAgent(2);
     await eventually(async () => (await running(buildId)).length === 3, { timeoutMs: 10_000 });
-    const dep = await platform.controlPlane.repos.deployments.findByName({ owner, name: "web" });
+    const dep = await platform.repos.deployments.findByName({ owner, name: "web" });
     expect(dep?.notice).toBeNull();
-    const [listed] = await platform.controlPlane.deployments.deployments({ owner });
+    const [listed] = await platform.services.deploymentViews.deployments({ owner });
     expect(listed).toMatchObject({ replicas: 3, placed: 3, running: 3, waiting: 0, waitingReason: null });
   });
 
   it("says what a waiting replica needs: 'waiting for capacity: needs 512 MB memory, largest free 256 MB'", async () => {
     await autoAgent(0, { capacity: { vcpu: 4, memoryMb: 256, diskGb: 100 } });
     const buildId = await builtBuild();
-    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
     expect(shipped.instances).toHaveLength(0);
     expect(shipped.deployment).toMatchObject({ replicas: 1, placed: 0, waiting: 1 });
     expect(shipped.deployment.waitingReason).toBe(
@@ -141,22 +138,18 @@ describe("scheduler", () => {
   it("stops, starts and deletes instances on their node, and rolls back to an earlier build", async () => {
     await autoAgent(0);
     const v1 = await builtBuild();
-    await platform.controlPlane.deployments.ship({ owner, buildId: v1, replicas: 1 });
+    await platform.services.deployments.ship({ owner, buildId: v1, replicas: 1 });
     const [inst] = await eventually(async () => {
       const r = await running(v1);
       return r.length === 1 ? r : null;
     });
     const id = inst?.instanceId ?? "";
-    await platform.controlPlane.deployments.act({ owner, instanceId: id, action: "stop" });
-    await eventually(
-      async () => (await platform.controlPlane.repos.instances.find(id))?.status === "stopped",
-    );
-    await platform.controlPlane.deployments.act({ owner, instanceId: id, action: "start" });
-    await eventually(
-      async () => (await platform.controlPlane.repos.instances.find(id))?.status === "running",
-    );
+    await platform.services.deployments.act({ owner, instanceId: id, action: "stop" });
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "stopped");
+    await platform.services.deployments.act({ owner, instanceId: id, action: "start" });
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "running");
     await expect(
-      platform.controlPlane.deployments.act({
+      platform.services.deployments.act({
         owner: "0x0000000000000000000000000000000000000001",
         instanceId: id,
         action: "stop",
@@ -166,9 +159,9 @@ describe("scheduler", () => {
     // v2 of the same NAME replaces v1, then rollback brings v1 back.
     const v2 = await builtBuild();
     expect(v2).not.toBe(v1);
-    await platform.controlPlane.deployments.ship({ owner, buildId: v2, replicas: 1 });
+    await platform.services.deployments.ship({ owner, buildId: v2, replicas: 1 });
     await eventually(async () => (await running(v2)).length === 1 && (await running(v1)).length === 0);
-    const rolled = await platform.controlPlane.deployments.rollback({ owner, name: "web", buildId: v1 });
+    const rolled = await platform.services.deployments.rollback({ owner, name: "web", buildId: v1 });
     expect(rolled.deployment.buildId).toBe(v1);
     await eventually(async () => (await running(v1)).length === 1 && (await running(v2)).length === 0);
   });
@@ -187,7 +180,7 @@ describe("scheduler", () => {
       },
     });
     const context = randomBytes(128);
-    const dto = await platform.controlPlane.builds.create({
+    const dto = await platform.services.builds.create({
       owner,
       formfile: testFormfile("web"),
       context,
@@ -196,7 +189,7 @@ describe("scheduler", () => {
     // Backed off 1 + 2 + 4 s between the declines (builds allow 3 attempts: declines used to burn them).
     const status = await eventually(
       async () => {
-        const row = await platform.controlPlane.repos.builds.find(dto.buildId);
+        const row = await platform.repos.builds.find(dto.buildId);
         return row?.status === "built" || row?.status === "failed" ? row.status : null;
       },
       { what: "build to finish", timeoutMs: 30_000 },
@@ -209,34 +202,31 @@ describe("scheduler", () => {
     await autoAgent(0);
     const buildId = await builtBuild();
     // 3 wanted on a 1-node network: 1 runs, 2 wait for capacity.
-    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 3 });
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 3 });
     const depId = shipped.deployment.deploymentId;
     const [first] = await eventually(async () => {
       const r = await running(buildId);
       return r.length === 1 ? r : null;
     });
     await expect(
-      platform.controlPlane.deployments.deleteDeployment({
+      platform.services.deployments.deleteDeployment({
         owner: "0x0000000000000000000000000000000000000001",
         deploymentId: depId,
       }),
     ).rejects.toMatchObject({ code: "NOT_FOUND" });
 
-    const deleted = await platform.controlPlane.deployments.deleteDeployment({ owner, deploymentId: depId });
+    const deleted = await platform.services.deployments.deleteDeployment({ owner, deploymentId: depId });
     expect(deleted).toEqual({ deploymentId: depId, name: "web", deletedInstances: [first?.instanceId] });
     await eventually(
-      async () =>
-        (await platform.controlPlane.repos.instances.find(first?.instanceId ?? ""))?.status === "deleted",
+      async () => (await platform.repos.instances.find(first?.instanceId ?? ""))?.status === "deleted",
     );
     // The freed node is a candidate again, yet a reconcile places nothing: the deployment wants 0.
-    await platform.controlPlane.reconciler.reconcile(depId);
-    const live = (await platform.controlPlane.repos.instances.byDeployment(depId)).filter(
-      (i) => i.desired !== "deleted",
-    );
+    await platform.services.reconciler.reconcile(depId);
+    const live = (await platform.repos.instances.byDeployment(depId)).filter((i) => i.desired !== "deleted");
     expect(live).toEqual([]);
-    expect(await platform.controlPlane.deployments.deployments({ owner })).toEqual([]);
+    expect(await platform.services.deploymentViews.deployments({ owner })).toEqual([]);
     // Shipping the name again starts it over.
-    const again = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    const again = await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
     expect(again.deployment.deploymentId).toBe(depId);
     await eventually(async () => (await running(buildId)).length === 1);
   });
@@ -258,10 +248,10 @@ describe("scheduler", () => {
       onOffer: (offer, agent) => agent.send({ type: "job.ack", jobId: offer.jobId }),
     });
     agents.push(stuck);
-    const shipped = await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
     const first = shipped.instances[0]?.instanceId ?? "";
     const failed = await eventually(async () => {
-      const row = await platform.controlPlane.repos.instances.find(first);
+      const row = await platform.repos.instances.find(first);
       return row?.status === "failed" || row?.status === "deleted" ? row : null;
     });
     expect(failed.reason).toMatch(/boot did not finish within 1.5 s/);
@@ -277,7 +267,7 @@ describe("scheduler", () => {
   it("loses nothing across a console restart", async () => {
     const a = await autoAgent(0);
     const buildId = await builtBuild();
-    await platform.controlPlane.deployments.ship({ owner, buildId, replicas: 1 });
+    await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
     const before = await eventually(async () => {
       const r = await running(buildId);
       return r.length === 1 ? r : null;
@@ -292,7 +282,7 @@ describe("scheduler", () => {
     });
     await a.close();
     agents.splice(0);
-    const queued = await platform.controlPlane.builds.create({
+    const queued = await platform.services.builds.create({
       owner,
       formfile: testFormfile("later"),
       context,
@@ -305,9 +295,7 @@ describe("scheduler", () => {
     });
     expect(again.nodeId).toBe(a.nodeId);
     expect(again.welcome?.formnet.address).toBe(a.welcome?.formnet.address);
-    await eventually(
-      async () => (await platform.controlPlane.repos.builds.find(queued.buildId))?.status === "built",
-    );
+    await eventually(async () => (await platform.repos.builds.find(queued.buildId))?.status === "built");
     const after = await running(buildId);
     expect(after.map((i) => [i.instanceId, i.formnetIp])).toEqual(
       before.map((i) => [i.instanceId, i.formnetIp]),

@@ -34,7 +34,7 @@ async function agent(extra: Partial<Parameters<typeof FakeAgent.connect>[0]> = {
 /** An instance row of `owner` placed on the agent's node, reported running by the agent. */
 async function placeInstance(a: FakeAgent): Promise<string> {
   const id = `i-${randomBytes(10).toString("hex")}`;
-  await platform.controlPlane.repos.instances.create({
+  await platform.repos.instances.create({
     id,
     deploymentId: `d-${randomBytes(10).toString("hex")}`,
     buildId: `b-${randomBytes(10).toString("hex")}`,
@@ -69,7 +69,7 @@ describe("serial log over the agent socket", () => {
     let log = "[    0.000000] Linux version 6.1\nlogin: ";
     const a = await agent({ serialLog: () => log });
     const id = await placeInstance(a);
-    const serial = platform.controlPlane.serial;
+    const serial = platform.services.serial.requests;
     const tail = await serial.request({ nodeId: a.nodeId, instanceId: id, maxBytes: 7 });
     expect(tail).toEqual({ data: "login: ", offset: log.length - 7, end: log.length, size: log.length });
     log += "root\n";
@@ -81,7 +81,7 @@ describe("serial log over the agent socket", () => {
   });
 
   it("types every failure: not on node, offline, timeout, agent too old, disconnect mid-request", async () => {
-    const serial = platform.controlPlane.serial;
+    const serial = platform.services.serial.requests;
     const a = await agent();
     expect((await failure(serial.request({ nodeId: a.nodeId, instanceId: "i-x", maxBytes: 10 }))).code).toBe(
       "notOnNode",
@@ -126,7 +126,7 @@ describe("serial log over the agent socket", () => {
     const host = await agent({ serialLog: () => null });
     const id = await placeInstance(host);
     const intruder = await agent();
-    const result = platform.controlPlane.serial.request({
+    const result = platform.services.serial.requests.request({
       nodeId: host.nodeId,
       instanceId: id,
       maxBytes: 100,
@@ -173,7 +173,7 @@ describe("serial.tail (tRPC)", () => {
     expect((await tail(await as(owner), `i-${"0".repeat(20)}`)).appCode).toBe("NOT_FOUND");
 
     await a.kill();
-    await eventually(() => !platform.controlPlane.connections.has(a.nodeId), { what: "socket closed" });
+    await eventually(() => !platform.services.agents.has(a.nodeId), { what: "socket closed" });
     const offline = await tail(await as(owner));
     expect(offline.appCode).toBe("UNAVAILABLE");
     expect(offline.message).toMatch(/offline/);

@@ -41,8 +41,8 @@ type TPending = {
 };
 
 export type TSerialLogOptions = {
-  /** The control plane's live agent sockets by node id. */
-  connections: ReadonlyMap<string, TSocket>;
+  /** This console's live agent sockets by node id. */
+  connections: { get(nodeId: string): TSocket | undefined };
   /** The node's stored row: protocol version from its hello, status and holding console. */
   findNode: (
     nodeId: string,

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ZDigest } from "@/lib/protocol";
 import { AppError } from "@/server/errors";
-import type { ControlPlane } from "@/server/gateway/control-plane";
-import { sha256Hex } from "@/server/services/nodes/node-service";
+import type { TServices } from "@/server/services/services";
 import { clientIp, sessionCookie } from "./admission";
 import type { TConsoleRuntime } from "./console-runtime";
 import { rateLimitedError } from "./rate-limit";
@@ -23,18 +22,18 @@ function digestFrom(url: URL, prefix: string): string {
   return parsed.data;
 }
 
-async function agentNode(cp: ControlPlane, req: IncomingMessage): Promise<string> {
+async function agentNode(services: TServices, req: IncomingMessage): Promise<string> {
   const header = req.headers.authorization ?? "";
   const match = /^Bearer ([0-9a-f]{64})$/.exec(header);
   if (!match?.[1])
     throw new AppError("UNAUTHORIZED", "agent endpoints need `Authorization: Bearer <agentToken>`");
-  const node = await cp.repos.nodes.findByToken(sha256Hex(match[1]));
-  if (!node) throw new AppError("UNAUTHORIZED", "agent token unknown or its connection closed; reconnect");
-  return node.id;
+  const nodeId = await services.nodes.nodeIdForAgentToken(match[1]);
+  if (!nodeId) throw new AppError("UNAUTHORIZED", "agent token unknown or its connection closed; reconnect");
+  return nodeId;
 }
 
-async function sendBlob(cp: ControlPlane, res: ServerResponse, digest: string): Promise<void> {
-  const blob = await cp.blobs.open(digest);
+async function sendBlob(services: TServices, res: ServerResponse, digest: string): Promise<void> {
+  const blob = await services.blobs.open(digest);
   if (!blob) throw new AppError("NOT_FOUND", `no blob ${digest}`);
   res.writeHead(200, {
     "content-type": "application/octet-stream",
@@ -55,25 +54,26 @@ async function limitUpload(runtime: TConsoleRuntime, identity: string): Promise<
 }
 
 /** Registers the blob routes of one console on its HTTP route registry. */
-export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): void {
+export function registerBlobRoutes(runtime: TConsoleRuntime): void {
+  const { services } = runtime;
   runtime.http.register("/api/agent/contexts", async ({ req, res, url }) => {
     if (req.method !== "GET") throw new AppError("BAD_REQUEST", "use GET");
-    await agentNode(cp, req);
-    await sendBlob(cp, res, digestFrom(url, "/api/agent/contexts"));
+    await agentNode(services, req);
+    await sendBlob(services, res, digestFrom(url, "/api/agent/contexts"));
   });
 
   runtime.http.register("/api/agent/images", async ({ req, res, url }) => {
     const digest = digestFrom(url, "/api/agent/images");
-    const nodeId = await agentNode(cp, req);
-    if (req.method === "GET") return sendBlob(cp, res, digest);
+    const nodeId = await agentNode(services, req);
+    if (req.method === "GET") return sendBlob(services, res, digest);
     if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use GET or PUT");
     await limitUpload(runtime, `node:${nodeId}`);
-    const stored = await cp.blobs.putStream({
+    const stored = await services.blobs.putStream({
       stream: req,
       expectedDigest: digest,
-      maxBytes: cp.config.maxImageBytes,
+      maxBytes: services.config.maxImageBytes,
     });
-    cp.log.info({ nodeId, digest, size: stored.size }, "image uploaded");
+    runtime.logger.info({ component: "control-plane", nodeId, digest, size: stored.size }, "image uploaded");
     sendJson(res, 201, stored);
   });
 
@@ -94,7 +94,7 @@ export function registerBlobRoutes(runtime: TConsoleRuntime, cp: ControlPlane): 
       );
     await limitUpload(runtime, session.address);
     // Recorded as this account's upload, within its quota: builds may only use their own (issue #23).
-    const stored = await cp.contexts.putStream({ owner: session.address, digest, stream: req });
+    const stored = await services.contexts.putStream({ owner: session.address, digest, stream: req });
     sendJson(res, 201, stored);
   });
 }

@@ -13,10 +13,9 @@ import { createContext } from "@/server/api/trpc";
 import { securePrivateData } from "@/server/data-dir";
 import { createDatabase, pingDatabase } from "@/server/db/client";
 import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
-import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import { loadEnv, type TEnv } from "@/server/env";
 import { findAppError } from "@/server/errors";
-import { createAuthServices } from "@/server/services/auth";
+import { createServices, type TServices, type TServicesOptions } from "@/server/services/services";
 import { admitHttpRoute, admitTrpc, startBodyDeadline } from "./admission";
 import { createCallerResolver } from "./caller";
 import type { TConsoleModule, TConsoleRuntime } from "./console-runtime";
@@ -47,6 +46,8 @@ export type TStartConsoleOptions = {
   migrate?: boolean;
   /** Defaults to server/http/modules.ts. */
   modules?: TConsoleModule[];
+  /** Control-plane settings over the environment's, and admission (tests: short timings, allow all). */
+  controlPlane?: Pick<TServicesOptions, "config" | "admission">;
   logger?: Logger;
   /** Serve another router at /api/trpc (tests mount extra procedures); defaults to appRouter. */
   router?: AnyRouter;
@@ -122,18 +123,25 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
 
   const closers: (() => Promise<void> | void)[] = [];
   closers.push(() => db.$disconnect());
+  let services: TServices;
+  try {
+    services = await createServices({ db, env, logger, ...opts.controlPlane });
+  } catch (error) {
+    await db.$disconnect();
+    throw error;
+  }
+  // Registered before the modules, so it runs after they stopped (closers run in reverse).
+  closers.push(() => services.close());
   const upgrades = new UpgradeRegistry();
   for (const r of globalUpgradeRoutes()) upgrades.register(r.prefix, r.handler);
-  const auth = createAuthServices({ db, env, logger: logger.child({ component: "auth" }) });
   const limits = new RequestLimits({ config: env.limits, logger: logger.child({ component: "limits" }) });
   const runtime: TConsoleRuntime = {
     env,
     db,
     logger,
-    auth,
+    services,
     limits,
-    callers: createCallerResolver({ auth, limits }),
-    services: {},
+    callers: createCallerResolver({ auth: services.auth, limits }),
     upgrades,
     http: new HttpRouteRegistry(),
     virtualHosts: new VirtualHostRegistry(),
@@ -155,8 +163,8 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
 
   // Consumed nonces only matter until their signature expires; prune them (and stale SIWE nonces).
   const prune = setInterval(() => {
-    nonceRepository(db)
-      .prune(new Date(Date.now() - 60_000))
+    services.auth
+      .pruneNonces(new Date(Date.now() - 60_000))
       .catch((err: unknown) => logger.warn({ err }, "nonce pruning failed"));
   }, NONCE_PRUNE_INTERVAL_MS);
   prune.unref();

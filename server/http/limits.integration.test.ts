@@ -9,6 +9,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { createReadAuthorization } from "@/lib/signing/client-auth";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { sha256Digest } from "@/server/testing/agent-actions";
+import { testRepositories } from "@/server/testing/repositories";
 import { cpuPressureSince, percentile, sampleLatencies, startFlood } from "./flood-testing";
 import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "./testing";
 
@@ -329,7 +330,7 @@ describe("request limits (real console over HTTP)", () => {
       const signature = `${envelope.signature.slice(0, 20)}${hex}${envelope.signature.slice(28)}`;
       return `Formation ${Buffer.from(JSON.stringify({ ...envelope, signature })).toString("base64url")}`;
     };
-    const verify = vi.spyOn(c.runtime.auth.signedActions, "resolveReadAuthorization");
+    const verify = vi.spyOn(c.runtime.services.auth.signedActions, "resolveReadAuthorization");
     const me = (authorization: string) =>
       fetch(`${c.url}/api/trpc/account.audit`, { headers: { authorization } });
 
@@ -353,7 +354,7 @@ describe("request limits (real console over HTTP)", () => {
       origin: TEST_CONSOLE_ORIGIN,
       chainId: c.env.chainId,
     });
-    const verify = vi.spyOn(c.runtime.auth.signedActions, "resolveReadAuthorization");
+    const verify = vi.spyOn(c.runtime.services.auth.signedActions, "resolveReadAuthorization");
     for (let i = 0; i < 5; i++) {
       const res = await fetch(`${c.url}/api/trpc/account.audit`, { headers: { authorization } });
       expect(res.status).toBe(200);
@@ -406,9 +407,8 @@ describe("request limits (real console over HTTP)", () => {
     expect(refused.status).toBe(429);
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);
     expect(JSON.parse(refused.body)).toMatchObject({ error: { appCode: "RATE_LIMITED" } });
-    const cp = c.runtime.services.controlPlane;
-    if (!cp) throw new Error("control plane module did not start");
-    expect(await cp.repos.contextUploads.usedBytes(uploader.address.toLowerCase())).toBe(3 * 1024);
+    const repos = testRepositories(c.runtime.db);
+    expect(await repos.contextUploads.usedBytes(uploader.address.toLowerCase())).toBe(3 * 1024);
     expect((await put(privateKeyToAccount(generatePrivateKey()))).status).toBe(201);
   });
 });

@@ -1,4 +1,4 @@
-import { buildCommitmentsModule } from "@/server/chain/commitments-runtime";
+import { buildCommitmentsModule } from "@/server/chain/module";
 import { consoleFormnetModule } from "@/server/formnet/module";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { ingressModule } from "@/server/ingress/module";

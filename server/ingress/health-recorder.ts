@@ -1,12 +1,13 @@
 import type { Logger } from "@/core/log";
 import type { TIngressRepository, TInstanceHealthWrite } from "@/server/db/repositories/ingress-repository";
-import type { ControlPlane } from "@/server/gateway/control-plane";
+import type { TServices } from "@/server/services/services";
 import type { HealthChecker, TReplicaHealth } from "./health-checker";
 
 export type THealthRecorderOptions = {
   repo: TIngressRepository;
   checker: HealthChecker;
-  controlPlane: Pick<ControlPlane, "consoleId" | "jobs" | "reconciler" | "repos">;
+  /** This console's id (the lease holder), open jobs, replica state and the restart/replace verbs. */
+  services: Pick<TServices, "consoleId" | "jobs" | "leases" | "deploymentViews" | "deployments">;
   log: Logger;
   intervalMs?: number;
   /**
@@ -70,17 +71,17 @@ export class HealthRecorder {
     this.#unsubscribe();
     if (this.#timer) clearInterval(this.#timer);
     await this.#running;
-    if (this.#leader) await this.#o.controlPlane.repos.leases.release({ name: LEASE, holder: this.#holder });
+    if (this.#leader) await this.#o.services.leases.release({ name: LEASE, holder: this.#holder });
   }
 
   get #holder(): string {
-    return `${this.#o.controlPlane.consoleId}:ingress`;
+    return `${this.#o.services.consoleId}:ingress`;
   }
 
   /** One round: take the lease, write what changed, act on unhealthy verdicts. */
   async tick(): Promise<void> {
     this.#ticks++;
-    const leader = await this.#o.controlPlane.repos.leases.acquire({
+    const leader = await this.#o.services.leases.acquire({
       name: LEASE,
       holder: this.#holder,
       now: this.#now(),
@@ -130,7 +131,7 @@ export class HealthRecorder {
     if (!m) return;
     const now = this.#now();
     if (m.restartJobOpen) {
-      const open = await this.#o.controlPlane.jobs.openJobsForInstance(h.instanceId);
+      const open = await this.#o.services.jobs.openJobsForInstance(h.instanceId);
       if (open.some((j) => j.kind === "restart")) return;
       m.restartJobOpen = false;
       m.startedAt = now;
@@ -142,7 +143,7 @@ export class HealthRecorder {
     const provedSinceStart = h.lastOkAt !== null && h.lastOkAt > m.startedAt;
     if (!provedSinceStart && now.getTime() - m.startedAt.getTime() < allowance) return;
     if (now.getTime() - m.startedAt.getTime() < h.startPeriodMs) return;
-    const row = await this.#o.controlPlane.repos.instances.find(h.instanceId);
+    const row = await this.#o.services.deploymentViews.replicaState(h.instanceId);
     if (row?.status !== "running" || row.desired !== "running") return;
     const last = h.failures.at(-1)?.reason ?? "health check failing";
     const window = this.#o.restartWindowMs ?? 10 * 60_000;
@@ -152,20 +153,16 @@ export class HealthRecorder {
   }
 
   async #restart(h: TReplicaHealth, m: TMemory, last: string, now: Date): Promise<void> {
-    const cp = this.#o.controlPlane;
     m.restarts++;
     m.lastRestartAt = now;
     m.restartJobOpen = true;
     m.action = `restarted ${now.toISOString()}: unhealthy (${h.consecutiveFailures} failed checks; last: ${last})`;
     m.dirty = true;
-    await cp.repos.instances.update(h.instanceId, { reason: `restarting: unhealthy — ${last}` });
-    await cp.jobs.enqueue({
-      kind: "restart",
-      payload: { instanceId: h.instanceId },
-      nodeId: h.nodeId,
-      idempotencyKey: `health-restart:${h.instanceId}:${m.restarts}`,
+    await this.#o.services.deployments.restartUnhealthy({
       instanceId: h.instanceId,
-      maxAttempts: 3,
+      nodeId: h.nodeId,
+      restart: m.restarts,
+      reason: last,
     });
     this.#o.log.warn(
       { instanceId: h.instanceId, deploymentId: h.deploymentId, reason: last },
@@ -174,17 +171,19 @@ export class HealthRecorder {
   }
 
   async #replace(h: TReplicaHealth, m: TMemory, last: string, now: Date): Promise<void> {
-    const cp = this.#o.controlPlane;
     const reason = `unhealthy after a restart (${h.consecutiveFailures} failed checks; last: ${last})`;
     m.action = `replaced ${now.toISOString()}: ${reason}`;
     m.dirty = true;
     await this.#o.repo.writeHealth([this.#row(h)]);
-    await cp.repos.instances.update(h.instanceId, { status: "failed", reason });
     this.#o.log.warn(
       { instanceId: h.instanceId, deploymentId: h.deploymentId, reason },
       "replacing an unhealthy replica",
     );
-    await cp.reconciler.reconcile(h.deploymentId);
+    await this.#o.services.deployments.replaceUnhealthy({
+      instanceId: h.instanceId,
+      deploymentId: h.deploymentId,
+      reason,
+    });
   }
 
   #row(h: TReplicaHealth): TInstanceHealthWrite {

@@ -32,12 +32,6 @@ export type TIngressService = {
   listeners: TEdgeListeners;
 };
 
-declare module "@/server/http/console-runtime" {
-  interface ConsoleServices {
-    ingress: TIngressService;
-  }
-}
-
 export type TIngressModuleOptions = {
   /** Overrides of the environment-derived settings (tests). */
   config?: Partial<TIngressConfig>;
@@ -61,9 +55,9 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
   return {
     name: "ingress",
     async start(runtime) {
-      const cp = runtime.services.controlPlane;
+      const services = runtime.services;
       const config = { ...loadIngressConfig(), ...options.config };
-      if (!cp || !config.enabled) return undefined;
+      if (!config.enabled) return undefined;
       const log = runtime.logger.child({ component: "ingress" });
       const repo = createIngressRepository(runtime.db);
       const domainsRepo = createDomainsRepository(runtime.db);
@@ -82,7 +76,12 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
       let listeners: TEdgeListeners = { httpPort: undefined, httpsPort: undefined, close: async () => {} };
       const domains = new DomainService({
         repo: domainsRepo,
-        deployments: cp.repos.deployments,
+        deployments: {
+          find: async (id) => {
+            const owner = await services.deploymentViews.deploymentOwner(id);
+            return owner === null ? null : { owner };
+          },
+        },
         exposedPorts: async (deploymentId) => routes.byDeployment(deploymentId)?.ports ?? [],
         appsDomain: config.appsDomain,
         consoleHosts: [new URL(runtime.env.consoleOrigin).hostname],
@@ -117,14 +116,14 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
       const recorder = new HealthRecorder({
         repo,
         checker: health,
-        controlPlane: cp,
+        services,
         log,
         ...options.recorder,
       });
       recorder.start();
       let stopped = false;
       // Replicas start and end with jobs: re-read the routes at once instead of at the next tick.
-      cp.jobs.onEvent(async (event) => {
+      services.jobs.onEvent(async (event) => {
         if (!stopped && (event.type === "completed" || event.type === "failed")) await routes.refresh();
       });
       const unregister = runtime.virtualHosts.register({
@@ -151,7 +150,7 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
       // App hosts of a real apps domain get certificates of their own when the edge serves TLS.
       const tlsApps =
         config.appsDomain !== "localhost" && listeners.httpsPort !== undefined && config.acme !== null;
-      cp.appUrls.configure((): TAppUrlBase | null => {
+      services.appUrls.configure((): TAppUrlBase | null => {
         if (tlsApps) {
           return {
             scheme: "https",
@@ -165,8 +164,8 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
       const acmeLoop = new AcmeLoop({
         certificates,
         domainsRepo,
-        leases: cp.repos.leases,
-        holder: `${cp.consoleId}:acme`,
+        leases: services.leases,
+        holder: `${services.consoleId}:acme`,
         appHosts: () =>
           tlsApps
             ? routes
@@ -182,7 +181,7 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
         log,
       });
       acmeLoop.start();
-      runtime.services.ingress = {
+      services.ingress = {
         config,
         repo,
         routes,

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import type { TInstanceHealthRow } from "@/server/db/repositories/ingress-repository";
-import { AppError } from "@/server/errors";
-import type { ControlPlane } from "@/server/gateway/control-plane";
+import type { TServices } from "@/server/services/services";
 import { ZAppUrl } from "./app-urls";
 import type { TReplicaHealth } from "./health-checker";
 import type { TIngressService } from "./module";
@@ -86,30 +85,23 @@ export async function replicaHealth(
 
 /** The owner's deployment as the edge sees it: URLs, replica health, traffic. NOT_FOUND otherwise. */
 export async function ingressStatus(opts: {
-  cp: ControlPlane;
-  ingress: TIngressService | undefined;
+  services: Pick<TServices, "deploymentViews" | "appUrls" | "ingress">;
   viewer: string;
   deploymentId: string;
 }): Promise<TIngressStatus> {
-  const dep = await opts.cp.repos.deployments.find(opts.deploymentId);
-  if (!dep || dep.owner !== opts.viewer.toLowerCase())
-    throw new AppError("NOT_FOUND", `No deployment ${opts.deploymentId} of yours`);
-  const build = await opts.cp.repos.builds.find(dep.buildId);
-  const instances = (await opts.cp.repos.instances.byDeployment(dep.id)).filter(
-    (i) => i.desired !== "deleted" && i.status !== "deleted",
-  );
-  const replicas = await replicaHealth(
-    opts.ingress,
-    instances.map((i) => i.id),
-  );
-  const exposedPorts = build ? ((JSON.parse(build.formfile) as { expose?: number[] }).expose ?? []) : [];
+  const { ingress } = opts.services;
+  const dep = await opts.services.deploymentViews.ingressView({
+    owner: opts.viewer,
+    deploymentId: opts.deploymentId,
+  });
+  const replicas = await replicaHealth(ingress, dep.instanceIds);
   return {
-    deploymentId: dep.id,
+    deploymentId: dep.deploymentId,
     name: dep.name,
-    enabled: opts.ingress !== undefined,
-    urls: opts.cp.appUrls.urlsFor({ owner: dep.owner, name: dep.name, exposedPorts }),
+    enabled: ingress !== undefined,
+    urls: opts.services.appUrls.urlsFor({ owner: dep.owner, name: dep.name, exposedPorts: dep.exposedPorts }),
     healthy: replicas.filter((r) => r.state === "healthy").length,
     replicas,
-    traffic: opts.ingress?.traffic.summary(dep.id) ?? EMPTY_TRAFFIC,
+    traffic: ingress?.traffic.summary(dep.deploymentId) ?? EMPTY_TRAFFIC,
   };
 }

@@ -2,8 +2,8 @@ import type { Logger } from "pino";
 import type { StateStore, TChangeEvent } from "@/core/statestore/store";
 import { ZInstanceStatus, ZMetrics } from "@/lib/protocol";
 import { parseEntityKey } from "@/lib/statestore/entities";
+import type { TStateStoreRepository } from "@/server/db/repositories/statestore-repository";
 import type { Reconciler } from "@/server/services/deployments/reconciler";
-import type { TStateStoreRepository } from "./statestore-repository";
 
 /**
  * Mirrors what agents write into the store back into the database: a node's heartbeat time and

@@ -1,17 +1,17 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { StoreDialer } from "@/core/statestore/dialer";
 import { ReplicaDirLockedError } from "@/core/statestore/persistence";
 import { StateStore } from "@/core/statestore/store";
 import { createStoreUpgradeHandler, STORE_WS_PATH } from "@/core/statestore/upgrade";
 import { StaticAuthorizer } from "@/lib/statestore/authorize";
 import { parseEntityKey } from "@/lib/statestore/entities";
-import { StoreDialer } from "@/node-agent/store/dialer";
+import { createStateStoreRepository } from "@/server/db/repositories/statestore-repository";
 import type { TConsoleModule, TConsoleRuntime } from "@/server/http/console-runtime";
 import { sendJson } from "@/server/http/send";
 import { loadOrCreateConsoleKey } from "./console-key";
 import { StoreMirror } from "./mirror";
 import { StorePublisher } from "./publisher";
-import { createStateStoreRepository } from "./statestore-repository";
 import { STORE_CHALLENGE_PATH, StoreAuthenticator } from "./store-auth";
 
 /** What the console exposes of its replica (tRPC `state`, tests). */
@@ -24,12 +24,6 @@ export type TConsoleStateStore = {
   /** Is `address` an admitted node operator (may read the `state` API)? */
   isOperator(address: string): Promise<boolean>;
 };
-
-declare module "@/server/http/console-runtime" {
-  interface ConsoleServices {
-    stateStore: TConsoleStateStore;
-  }
-}
 
 export type TStateStoreModuleOptions = {
   /** How often the database is compared with the store (default 2000 ms). */
@@ -94,28 +88,21 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
         if (id && value.admitted === true) admit(id);
       }
       const repo = createStateStoreRepository(runtime.db);
-      const mirror = new StoreMirror({
-        store,
-        repo,
-        log,
-        reconciler: () => runtime.services.controlPlane?.reconciler,
-      });
+      const { services } = runtime;
+      const mirror = new StoreMirror({ store, repo, log, reconciler: () => services.reconciler });
       store.on("change", (event) => mirror.onChange(event));
       let admittedSince = false;
       const publisher = new StorePublisher({
         store,
         repo,
+        formnetCidr: services.config.formnetCidr,
         log,
         onAdmit: (operator) => {
           if (admit(operator)) admittedSince = true;
         },
       });
-      const allow = new Set(runtime.env.agentAllowlist.map((a) => a.toLowerCase()));
-      // The agent gateway's admission (contract or allow-list) when the control plane runs.
-      const isAdmitted = async (address: string) => {
-        const cp = runtime.services.controlPlane;
-        return cp ? cp.isAdmitted(address) : allow.has(address.toLowerCase());
-      };
+      // The agent gateway's admission (contract or allow-list).
+      const isAdmitted = (address: string) => services.admission.isAdmitted(address);
       // Other consoles of this data dir sign with the same key: they are peers, not nodes.
       const auth = new StoreAuthenticator({
         origin: runtime.env.consoleOrigin,
@@ -178,7 +165,7 @@ export function stateStoreModule(options: TStateStoreModuleOptions = {}): TConso
       await sync();
       const timer = setInterval(() => void sync(), options.syncIntervalMs ?? 2000);
       timer.unref();
-      runtime.services.stateStore = {
+      services.stateStore = {
         store,
         authorizer,
         publisher,

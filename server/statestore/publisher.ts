@@ -3,15 +3,13 @@ import { changedFields } from "@/core/statestore/changed-fields";
 import type { TEntityValue } from "@/core/statestore/entity-doc";
 import type { StateStore } from "@/core/statestore/store";
 import { entityKey } from "@/lib/statestore/entities";
-import type { TStateStoreRepository } from "./statestore-repository";
-
-export const FORMNET_ROOT_CIDR = "10.42.0.0/16";
+import type { TStateStoreRepository } from "@/server/db/repositories/statestore-repository";
 
 /**
  * Writes what the console owns into the store, read from the database the control plane keeps:
  * node ownership (`nodes/<operator>` operator/admitted), placement (`instances/<id>` node, build,
  * owner, formnet IP, resources, desired state), formnet allocations (`peers/<ref>`,
- * `cidrs/10.42.0.0_16`). Polling the database (rather than hooking the services) catches every
+ * `cidrs/<root block>`, e.g. `cidrs/10.42.0.0_16`). Polling the database (rather than hooking the services) catches every
  * writer, including other console processes, and needs no change to the control plane; only
  * fields that differ from the store are written, so an idle pass writes nothing.
  */
@@ -20,10 +18,13 @@ export class StorePublisher {
   readonly #repo: TStateStoreRepository;
   readonly #log: Logger;
   readonly #onAdmit: (operator: string) => void;
+  readonly #cidr: string;
 
   constructor(opts: {
     store: StateStore;
     repo: TStateStoreRepository;
+    /** formnet's root block (FORMATION_FORMNET_CIDR). */
+    formnetCidr: string;
     log: Logger;
     /** Called for every node operator found, so the authorizer knows it. */
     onAdmit: (operator: string) => void;
@@ -32,12 +33,13 @@ export class StorePublisher {
     this.#repo = opts.repo;
     this.#log = opts.log;
     this.#onAdmit = opts.onAdmit;
+    this.#cidr = opts.formnetCidr;
   }
 
   /** One pass; returns the number of entities written. */
   async syncOnce(): Promise<number> {
     const wanted = new Map<string, TEntityValue>();
-    wanted.set(entityKey("cidrs", FORMNET_ROOT_CIDR.replace("/", "_")), { cidr: FORMNET_ROOT_CIDR });
+    wanted.set(entityKey("cidrs", this.#cidr.replace("/", "_")), { cidr: this.#cidr });
 
     const operatorOf = new Map<string, string>();
     for (const node of await this.#repo.nodes()) {
@@ -73,7 +75,7 @@ export class StorePublisher {
         ip: a.ip,
         kind: a.kind,
         ref: a.ref,
-        cidr: FORMNET_ROOT_CIDR,
+        cidr: this.#cidr,
         endpoints,
         released: false,
         ...(a.publicKey ? { publicKey: a.publicKey } : {}),

@@ -25,8 +25,8 @@ const stateProcedure = protectedProcedure.use(async ({ ctx, next }) => {
   return next({ ctx: { state } });
 });
 
-function stateOf(ctx: Pick<TContext, "runtime">): TConsoleStateStore {
-  const state = ctx.runtime.services.stateStore;
+function stateOf(ctx: Pick<TContext, "services">): TConsoleStateStore {
+  const state = ctx.services.stateStore;
   if (!state) throw new AppError("UNAVAILABLE", "The state store is not running on this console");
   return state;
 }

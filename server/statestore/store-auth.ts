@@ -5,7 +5,7 @@ import { verifyAgentChallenge } from "@/lib/signing/agent-auth";
 
 /** HTTP route handing out one-time nonces for `/ws/store` dialers (see docs/statestore.md "Wiring"). */
 export const STORE_CHALLENGE_PATH = "/api/statestore/challenge";
-/** Upgrade-request headers carrying the dialer's answer (node-agent/store/dialer.ts sends them). */
+/** Upgrade-request headers carrying the dialer's answer (core/statestore/dialer.ts sends them). */
 export const STORE_AUTH_HEADERS = {
   operator: "x-formation-operator",
   nonce: "x-formation-nonce",

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TReplicaStatus } from "@/lib/status";
 import { controlPlaneModule } from "@/server/gateway/module";
 import { siweSignIn, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "@/server/http/testing";
 import { terminalModule } from "./module";
@@ -28,7 +29,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
   let strangerCookie: string;
   const GRACE_MS = 3000;
 
-  const seedInstance = (opts: { id: string; username: string; ip: string; status?: string }) =>
+  const seedInstance = (opts: { id: string; username: string; ip: string; status?: TReplicaStatus }) =>
     seedTerminalInstance(consoleServer.runtime.db, { ...opts, owner: owner.address });
 
   beforeAll(async () => {
@@ -65,7 +66,7 @@ describe.skipIf(!isRoot)("terminal gateway against a real sshd", () => {
     const st = await stat(join(dataDir, "terminal", "ca", "user-ca"));
     expect(st.mode & 0o777).toBe(0o600);
     const pub = await readFile(join(dataDir, "terminal", "ca", "user-ca.pub"), "utf8");
-    expect(consoleServer.runtime.services.controlPlane?.builds.sshCaPublicKey).toBe(pub.trim());
+    expect(consoleServer.runtime.services.builds.sshCaPublicKey).toBe(pub.trim());
   });
 
   it("opens a shell with a certificate, runs commands, resizes, passes UTF-8", async () => {

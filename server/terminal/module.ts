@@ -9,16 +9,10 @@ import { AppLogsGateway } from "./app-logs-gateway";
 import { TerminalGateway } from "./gateway";
 import { TerminalSessions, type TTerminalSessionsOptions } from "./sessions";
 import { SshCertificateAuthority } from "./ssh-ca";
-import { databaseTargetResolver, type TResolveTarget } from "./target";
+import { instanceTargetResolver, type TResolveTarget } from "./target";
 
 /** The terminal service other console parts use (the CA public key goes into every build job). */
 export type TTerminalService = { sshCaPublicKey: string; sessions: TerminalSessions };
-
-declare module "@/server/http/console-runtime" {
-  interface ConsoleServices {
-    terminal: TTerminalService;
-  }
-}
 
 export type TTerminalModuleOptions = Partial<
   Pick<
@@ -40,13 +34,13 @@ export type TTerminalModuleOptions = Partial<
 /**
  * Console module of the web terminal: the console's SSH user CA (key under
  * `$FORMATION_DATA_DIR/terminal/ca`, 0600), the session manager and the `/ws/terminal` gateway.
- * Registered after the control plane, it hands the CA public key to the build service so every
- * image trusts it.
+ * It hands the CA public key to the build service so every image trusts it.
  */
 export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleModule {
   return {
     name: "terminal",
     async start(runtime) {
+      const { services } = runtime;
       const log = runtime.logger.child({ component: "terminal" });
       const stateDir = resolve(runtime.env.dataDir, "terminal");
       const ca = await SshCertificateAuthority.open(join(stateDir, "ca"));
@@ -61,17 +55,15 @@ export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleMo
         sshPort: options.sshPort ?? 22,
         // SSH leaves from the console's own formnet address when the console is a member, so it
         // crosses WireGuard to the VM's node instead of a host route.
-        ...bind(options.bindAddress ?? runtime.services.consoleFormnet?.address),
+        ...bind(options.bindAddress ?? services.consoleFormnet?.address),
         log,
       });
-      runtime.services.terminal = { sshCaPublicKey: ca.publicKey, sessions };
-      const builds = runtime.services.controlPlane?.builds;
-      if (builds) builds.sshCaPublicKey = ca.publicKey;
-      else log.warn("no control plane: build jobs will not carry the terminal CA key");
-      const resolveTarget = options.resolveTarget ?? databaseTargetResolver(runtime.db);
+      services.terminal = { sshCaPublicKey: ca.publicKey, sessions };
+      services.builds.sshCaPublicKey = ca.publicKey;
+      const resolveTarget = options.resolveTarget ?? instanceTargetResolver(services.deploymentViews);
       const resolveOwner = async (req: IncomingMessage) => {
         const token = readCookie(req.headers.cookie ?? null, SESSION_COOKIE);
-        const session = token ? await runtime.auth.siwe.resolve(token) : null;
+        const session = token ? await services.auth.siwe.resolve(token) : null;
         return session?.via === "cookie" ? session.address : null;
       };
       const gateway = new TerminalGateway({
@@ -94,7 +86,7 @@ export function terminalModule(options: TTerminalModuleOptions = {}): TConsoleMo
         connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
         certificateMinutes: options.certificateMinutes ?? 5,
         maxStreamsPerOwner: options.maxSessionsPerOwner ?? 16,
-        ...bind(options.bindAddress ?? runtime.services.consoleFormnet?.address),
+        ...bind(options.bindAddress ?? services.consoleFormnet?.address),
         log: log.child({ part: "app-logs" }),
       });
       runtime.upgrades.register(APP_LOGS_WS_PATH, ({ req, socket, head }) =>

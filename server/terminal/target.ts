@@ -1,7 +1,4 @@
-import { ZFormfile } from "@/lib/formfile/canonical";
-import type { TDatabase } from "@/server/db/client";
-import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
-import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
+import type { DeploymentViews } from "@/server/services/deployments/deployment-views";
 import { TerminalRefusal } from "./sessions";
 
 /**
@@ -17,33 +14,10 @@ export type TResolveTarget = (opts: { owner: string; instanceId: string }) => Pr
  * The production resolver: the instance must exist, belong to the caller, run and have a formnet
  * address; the SSH user is the first USER of its build's Formfile (the certificate's principal).
  */
-export function databaseTargetResolver(db: TDatabase): TResolveTarget {
-  const instances = createInstancesRepository(db);
-  const builds = createBuildsRepository(db);
-  return async ({ owner, instanceId }) => {
-    const instance = await instances.find(instanceId);
-    // Another account's instance gets the very answer of a missing one (as the API's NOT_FOUND):
-    // the terminal must not reveal which instance ids exist.
-    if (!instance || instance.status === "deleted" || instance.owner.toLowerCase() !== owner.toLowerCase())
-      throw new TerminalRefusal("not-found", `There is no instance ${instanceId} in your account.`);
-    if (instance.status !== "running")
-      throw new TerminalRefusal(
-        "instance-not-running",
-        `Instance ${instanceId} is ${instance.status}; start it to open a terminal.`,
-      );
-    if (!instance.formnetIp)
-      throw new TerminalRefusal(
-        "no-formnet-ip",
-        `Instance ${instanceId} has not reported its formnet address yet.`,
-      );
-    const build = await builds.find(instance.buildId);
-    const formfile = build ? ZFormfile.safeParse(JSON.parse(build.formfile)) : null;
-    const username = formfile?.success ? formfile.data.users[0]?.username : undefined;
-    if (!username)
-      throw new TerminalRefusal(
-        "auth-refused",
-        `The Formfile of build ${instance.buildId} declares no USER, so there is no account to log in to.`,
-      );
-    return { host: instance.formnetIp, username, hasEntrypoint: Boolean(formfile?.data?.entrypoint) };
+export function instanceTargetResolver(views: Pick<DeploymentViews, "terminalTarget">): TResolveTarget {
+  return async (opts) => {
+    const target = await views.terminalTarget(opts);
+    if (!target.ok) throw new TerminalRefusal(target.code, target.message);
+    return { host: target.host, username: target.username, hasEntrypoint: target.hasEntrypoint };
   };
 }

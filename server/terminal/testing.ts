@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
+import { formfileUser } from "@/lib/formfile/canonical";
 import { parseTerminalServerFrame, type TTerminalServerFrame, terminalUrl } from "@/lib/protocol/terminal";
+import type { TReplicaStatus } from "@/lib/status";
 import type { TDatabase } from "@/server/db/client";
 import { createBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
@@ -216,21 +218,16 @@ export async function startTestSshd(opts: {
 /** Inserts a build (Formfile with one USER) and an instance row the terminal gateway resolves. */
 export async function seedTerminalInstance(
   db: TDatabase,
-  opts: { id: string; owner: string; username: string; ip: string; status?: string },
+  opts: { id: string; owner: string; username: string; ip: string; status?: TReplicaStatus },
 ): Promise<void> {
   const buildId = `b-${opts.id}`;
-  const user = {
+  const user = formfileUser({
     username: opts.username,
     passwdHash: "$6$x$y",
-    sudo: false,
-    sshAuthorizedKeys: [],
-    lockPasswd: false,
-    shell: "/bin/bash",
     sshPwauth: false,
     disableRoot: false,
     chpasswdExpire: false,
-    groups: [],
-  };
+  });
   await createBuildsRepository(db).createOrReset({
     id: buildId,
     owner: opts.owner.toLowerCase(),

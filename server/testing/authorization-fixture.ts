@@ -4,11 +4,11 @@ import os from "node:os";
 import path from "node:path";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { signAction } from "@/lib/signing/sign-action";
-import type { ControlPlane } from "@/server/gateway/control-plane";
 import { callTrpc, startTestConsole, TEST_CONSOLE_ORIGIN, type TTestConsole } from "@/server/http/testing";
 import { completeBoot, completeBuild, completeInstanceJob, sha256Digest } from "./agent-actions";
 import { eventually, FakeAgent, randomWgKey } from "./fake-agent";
 import { testFormfile } from "./platform";
+import { type TTestRepositories, testRepositories } from "./repositories";
 
 /**
  * The world of the authorization matrix (server/api/authorization.integration.test.ts): a real
@@ -25,7 +25,8 @@ const UNFINISHED = "authz-unfinished";
 
 export type TAuthzFixture = {
   console: TTestConsole;
-  controlPlane: ControlPlane;
+  /** Repositories over the console's database (the matrix reads state directly). */
+  repos: TTestRepositories;
   agent: FakeAgent;
   accounts: Record<Exclude<TRole, "anonymous">, PrivateKeyAccount>;
   owner: {
@@ -76,8 +77,7 @@ export async function startAuthzFixture(): Promise<TAuthzFixture> {
       FORMATION_DATA_DIR: dataDir,
     },
   });
-  const controlPlane = console_.runtime.services.controlPlane;
-  if (!controlPlane) throw new Error("control plane module did not start");
+  const repos = testRepositories(console_.runtime.db);
   const sign: TAuthzFixture["sign"] = (role, action, params, contentDigest) =>
     signAction(role === "anonymous" ? privateKeyToAccount(generatePrivateKey()) : accounts[role], {
       action,
@@ -116,7 +116,7 @@ export async function startAuthzFixture(): Promise<TAuthzFixture> {
     return { buildId, contextDigest };
   };
   const built = (buildId: string) =>
-    eventually(async () => (await controlPlane.repos.builds.find(buildId))?.status === "built", {
+    eventually(async () => (await repos.builds.find(buildId))?.status === "built", {
       timeoutMs: 30_000,
       what: `build ${buildId} to be built`,
     });
@@ -137,18 +137,18 @@ export async function startAuthzFixture(): Promise<TAuthzFixture> {
     "formnet.join",
     await sign("owner", "formnet.join", { publicKey: deviceKey, endpoints: [] }),
   );
-  const actor = await console_.runtime.auth.signedActions.accept(
+  const actor = await console_.runtime.services.auth.signedActions.accept(
     await sign("owner", "build.cancel", { buildId: "b-1" }),
     "build.cancel",
   );
-  await console_.runtime.auth.signedActions.audit(actor);
+  await console_.runtime.services.auth.signedActions.audit(actor);
 
   const instances = new Map<string, Promise<string>>();
   const instance = (key: string): Promise<string> => {
     const existing = instances.get(key);
     if (existing !== undefined) return existing;
     const id = `i-${randomBytes(10).toString("hex")}`;
-    const created = controlPlane.repos.instances
+    const created = repos.instances
       .create({
         id,
         deploymentId: `d-authz-${key}`,
@@ -173,7 +173,7 @@ export async function startAuthzFixture(): Promise<TAuthzFixture> {
 
   return {
     console: console_,
-    controlPlane,
+    repos,
     agent,
     accounts,
     owner: {

@@ -2,16 +2,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createLogger } from "@/core/log";
-import type { TFormfile } from "@/lib/formfile/canonical";
+import { formfileUser, type TFormfile } from "@/lib/formfile/canonical";
 import { sha512Crypt } from "@/lib/formfile/sha512-crypt";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
-import type { ControlPlane } from "@/server/gateway/control-plane";
 import { controlPlaneModule } from "@/server/gateway/module";
 import type { TConsoleModule } from "@/server/http/console-runtime";
 import { startConsole, type TRunningConsole } from "@/server/http/console-server";
 import { TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+import type { TServices } from "@/server/services/services";
+import { type TTestRepositories, testRepositories } from "./repositories";
 
 /** Short timings so lease expiry, offline detection and deadlines happen within a test. */
 export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
@@ -28,7 +29,10 @@ export const FAST_TIMINGS: Partial<TControlPlaneConfig> = {
 export type TTestPlatform = {
   url: string;
   env: TEnv;
-  controlPlane: ControlPlane;
+  /** The running console's services (replaced by `restart`). */
+  services: TServices;
+  /** Repositories over the console's database, for tests to read state directly. */
+  repos: TTestRepositories;
   console: TRunningConsole;
   dataDir: string;
   databaseUrl: string;
@@ -76,24 +80,18 @@ export async function startTestPlatform(
       migrate: false,
       withNext: false,
       logger: createLogger("test-console"),
-      modules: [
-        controlPlaneModule({
-          config: { ...FAST_TIMINGS, ...opts.config },
-          admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
-        }),
-        ...(opts.modules ?? []),
-      ],
+      controlPlane: {
+        config: { ...FAST_TIMINGS, ...opts.config },
+        admission: { isAdmitted: async (a) => opts.admitAll === true || allowed.has(a.toLowerCase()) },
+      },
+      modules: [controlPlaneModule(), ...(opts.modules ?? [])],
     });
   let running = await start();
-  const cpOf = (r: TRunningConsole): ControlPlane => {
-    const cp = r.runtime.services.controlPlane;
-    if (!cp) throw new Error("control plane module did not start");
-    return cp;
-  };
   const platform: TTestPlatform = {
     url: running.url,
     env,
-    controlPlane: cpOf(running),
+    services: running.runtime.services,
+    repos: testRepositories(running.runtime.db),
     console: running,
     dataDir,
     databaseUrl: database.url,
@@ -103,7 +101,8 @@ export async function startTestPlatform(
       running = await start(Number(port));
       platform.url = running.url;
       platform.console = running;
-      platform.controlPlane = cpOf(running);
+      platform.services = running.runtime.services;
+      platform.repos = testRepositories(running.runtime.db);
     },
     async close() {
       try {
@@ -125,21 +124,8 @@ export function testFormfile(name = "web"): TFormfile {
     name,
     description: null,
     resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-    users: [
-      {
-        username: "dev",
-        // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
-        passwdHash: TEST_PASSWD_HASH,
-        sudo: false,
-        sshAuthorizedKeys: [],
-        lockPasswd: false,
-        shell: "/bin/bash",
-        sshPwauth: true,
-        disableRoot: true,
-        chpasswdExpire: true,
-        groups: [],
-      },
-    ],
+    // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
+    users: [formfileUser({ username: "dev", passwdHash: TEST_PASSWD_HASH })],
     workdir: null,
     entrypoint: null,
     expose: [],

@@ -2,6 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useParams } from "next/navigation";
+import { isSettledBuild } from "@/lib/status";
 import { AppUrl } from "../../_components/app-url";
 import { CopyValue } from "../../_components/copy-button";
 import { SessionGate } from "../../_components/session-gate";
@@ -24,7 +25,6 @@ import { BuildTimeline } from "../_components/build-timeline";
 import { DeploymentStatus } from "../_components/deployment-status";
 import { InstancesTable } from "../_components/instances-table";
 
-const SETTLED = new Set(["running", "failed", "cancelled"]);
 const BUILD_ID = /^[0-9a-f]{64}$/;
 const BACK = { href: "/builds", label: "Your builds" };
 
@@ -73,7 +73,7 @@ function BuildDetail({ buildId }: { buildId: string }) {
   const build = useQuery(
     trpc.builds.get.queryOptions(
       { buildId },
-      { refetchInterval: (q) => (q.state.data && SETTLED.has(q.state.data.status) ? 10_000 : 1500) },
+      { refetchInterval: (q) => (q.state.data && isSettledBuild(q.state.data.status) ? 10_000 : 1500) },
     ),
   );
   const found = build.data !== undefined;
@@ -121,7 +121,7 @@ function BuildDetail({ buildId }: { buildId: string }) {
       <div className="space-y-6">
         <Card title="Timeline">
           <BuildTimeline status={b.status} timeline={b.timeline} waiting={waiting} />
-          {b.phaseDeadlineAt && !SETTLED.has(b.status) && b.status !== "built" ? (
+          {b.phaseDeadlineAt && !isSettledBuild(b.status) && b.status !== "built" ? (
             <p className="mt-3 text-xs text-slate-500">
               This phase fails if it is not done by {b.phaseDeadlineAt.toLocaleTimeString()}.
             </p>

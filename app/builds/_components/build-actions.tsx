@@ -1,6 +1,7 @@
 "use client";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
+import { isActiveBuild, isShippableBuild, type TBuildStatus } from "@/lib/status";
 import { ReplicasInput } from "../../_components/replicas-input";
 import { useToast } from "../../_components/toasts";
 import { buttonClass } from "../../_components/ui";
@@ -9,15 +10,12 @@ import { peekShipIntent, takeShipIntent } from "../../_lib/ship-intent";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignBuildCommitment, useSignedAction } from "../../_lib/use-signed-action";
 
-const CANCELLABLE = new Set(["queued", "claimed", "building"]);
-const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
-
 /**
  * Cancel and Ship, both signed by the wallet. Ships once by itself when the build is done if this
  * tab's deploy asked for it (ship intent, never the URL). The outcome of a ship shows as a toast;
  * the page's deployment status shows the live state.
  */
-export function BuildActions(props: { buildId: string; status: string; defaultReplicas: number }) {
+export function BuildActions(props: { buildId: string; status: TBuildStatus; defaultReplicas: number }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
   const queryClient = useQueryClient();
@@ -90,7 +88,7 @@ export function BuildActions(props: { buildId: string; status: string; defaultRe
   const error = cancel.error ?? ship.error;
   return (
     <div className="flex flex-wrap items-center gap-2">
-      {CANCELLABLE.has(props.status) ? (
+      {isActiveBuild(props.status) ? (
         <button
           type="button"
           className={buttonClass.danger}
@@ -101,7 +99,7 @@ export function BuildActions(props: { buildId: string; status: string; defaultRe
           {cancel.isPending ? "Cancelling…" : "Cancel build"}
         </button>
       ) : null}
-      {SHIPPABLE.has(props.status) ? (
+      {isShippableBuild(props.status) ? (
         <>
           <ReplicasInput
             value={shipReplicas}

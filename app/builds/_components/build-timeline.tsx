@@ -1,9 +1,7 @@
 "use client";
+import { isSettledBuild, BUILD_PHASES as PHASES, type TBuildStatus } from "@/lib/status";
 import { formatDuration } from "../../_lib/format";
 import { useNow } from "../../_lib/use-now";
-
-const PHASES = ["queued", "claimed", "building", "built", "distributing", "booting", "running"] as const;
-const TERMINAL = new Set(["running", "failed", "cancelled"]);
 
 type TEntry = { phase: string; at: string; message?: string | undefined };
 
@@ -19,7 +17,7 @@ export function BuildTimeline({
   timeline: recorded,
   waiting = null,
 }: {
-  status: string;
+  status: TBuildStatus;
   timeline: TEntry[];
   waiting?: TWaiting | null;
 }) {
@@ -27,7 +25,7 @@ export function BuildTimeline({
   const timeline: TEntry[] = isWaiting
     ? [...recorded, { phase: "waiting", at: waiting.since.toISOString(), message: waiting.reason }]
     : recorded;
-  const live = (!TERMINAL.has(status) && status !== "built") || isWaiting;
+  const live = (!isSettledBuild(status) && status !== "built") || isWaiting;
   const now = useNow(1000, live);
   const reached = new Map<string, { at: number; index: number; message?: string | undefined }>();
   timeline.forEach((e, index) => {

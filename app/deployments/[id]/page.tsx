@@ -4,6 +4,7 @@ import type { inferRouterOutputs } from "@trpc/server";
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useState } from "react";
+import { isShippableBuild } from "@/lib/status";
 import type { AppRouter } from "@/server/api/root";
 import { AppUrl } from "../../_components/app-url";
 import { CopyValue } from "../../_components/copy-button";
@@ -30,7 +31,6 @@ import { InstancesTable } from "../../builds/_components/instances-table";
 
 const DEPLOYMENT_ID = /^d-[0-9a-f]{20}$/;
 const BACK = { href: "/instances", label: "Your deployments" };
-const ROLLABLE = new Set(["built", "distributing", "booting", "running"]);
 
 /** Signed deployment actions: scale (ship the current build with N replicas), roll back, delete. */
 function useDeploymentActions(deployment: { deploymentId: string; name: string; buildId: string }) {
@@ -230,7 +230,7 @@ function DeploymentView({ detail }: { detail: TDetail }) {
                 <StatusBadge status={b.status} />
                 {b.buildId === d.buildId ? (
                   <span className="text-xs font-medium text-emerald-700 dark:text-emerald-400">current</span>
-                ) : ROLLABLE.has(b.status) && b.imageDigest ? (
+                ) : isShippableBuild(b.status) && b.imageDigest ? (
                   <button
                     type="button"
                     className={buttonClass.secondary}

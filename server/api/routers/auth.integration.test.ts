@@ -233,7 +233,7 @@ describe("EIP-712 signed actions over HTTP", () => {
     expect(refused.appCode).toBe("NOT_FOUND");
     expect(await tableCounts()).toMatchObject({ audit: before.audit, nonces: before.nonces + 1 });
     expect((await call("test.refuse", "mutation", envelope)).appCode).toBe("NONCE_REUSED");
-    expect(c.runtime.auth.signedActions.rejectionCounts()).toMatchObject({
+    expect(c.runtime.services.auth.signedActions.rejectionCounts()).toMatchObject({
       "instance.delete:NOT_FOUND": 1,
       "instance.delete:NONCE_REUSED": 1,
     });

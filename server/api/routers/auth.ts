@@ -37,7 +37,7 @@ export const authRouter = createTRPCRouter({
       }),
     )
     .mutation(async ({ ctx }) => {
-      const { nonce, expiresAt } = await ctx.runtime.auth.siwe.issueNonce();
+      const { nonce, expiresAt } = await ctx.services.auth.siwe.issueNonce();
       const origin = new URL(ctx.env.consoleOrigin);
       return {
         nonce,
@@ -53,7 +53,7 @@ export const authRouter = createTRPCRouter({
     .input(z.object({ message: z.string().min(1).max(4096), signature: ZSignature }))
     .output(ZSessionDto)
     .mutation(async ({ ctx, input }) => {
-      const { token, session } = await ctx.runtime.auth.siwe.signIn({
+      const { token, session } = await ctx.services.auth.siwe.signIn({
         message: input.message,
         signature: input.signature,
         userAgent: ctx.request.headers.get("user-agent"),
@@ -84,7 +84,7 @@ export const authRouter = createTRPCRouter({
     .output(z.object({ revoked: z.boolean() }))
     .mutation(async ({ ctx }) => {
       const id = ctx.session.sessionId;
-      if (id) await ctx.runtime.auth.siwe.signOut(id);
+      if (id) await ctx.services.auth.siwe.signOut(id);
       ctx.request.setCookie(clearedSessionCookie(ctx.env.consoleOrigin));
       return { revoked: id !== null };
     }),

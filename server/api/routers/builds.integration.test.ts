@@ -105,7 +105,7 @@ describe("context quota per account", () => {
     expect(JSON.stringify(body)).toMatch(/context storage quota exceeded/);
     expect(JSON.stringify(body)).toMatch(/deleted 24 h after upload/);
     expect(JSON.stringify(body)).toMatch(/FORMATION_CONTEXT_QUOTA_BYTES/);
-    expect(await platform.controlPlane.repos.contextUploads.usedBytes(account.address.toLowerCase())).toBe(
+    expect(await platform.repos.contextUploads.usedBytes(account.address.toLowerCase())).toBe(
       first.byteLength,
     );
 

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { ZFormfile } from "@/lib/formfile/canonical";
 import { ZDigest } from "@/lib/protocol";
+import { ZBuildStatus } from "@/lib/status";
 import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
 import { AppError } from "@/server/errors";
-import { toBuildDto, ZBuildDto } from "@/server/services/builds/build-dto";
-import { controlPlaneOf, digestToBytes32 } from "./control-plane-context";
+import { ZBuildDto } from "@/server/services/builds/build-dto";
 
 const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
 
@@ -18,7 +18,6 @@ const ZCreateParams = z.object({
 });
 
 const ZLogLine = z.object({ id: z.number(), at: z.date(), line: z.string() });
-const FINAL = new Set(["built", "running", "failed", "cancelled", "distributing", "booting"]);
 
 /** Builds: create (signed), cancel (signed), status, list and log backlog/tail. */
 export const buildsRouter = createTRPCRouter({
@@ -28,49 +27,38 @@ export const buildsRouter = createTRPCRouter({
    */
   create: signedProcedure("build.create", ZCreateParams)
     .output(ZBuildDto)
-    .mutation(async ({ ctx, input }) => {
-      if (ctx.actor.contentDigest !== digestToBytes32(input.params.contextDigest)) {
-        throw new AppError(
-          "BAD_REQUEST",
-          "the signature's contentDigest must be the SHA-256 of the build context",
-        );
-      }
-      const context = input.params.contextBase64
-        ? new Uint8Array(Buffer.from(input.params.contextBase64, "base64"))
-        : null;
-      return controlPlaneOf(ctx).builds.create({
+    .mutation(({ ctx, input }) =>
+      ctx.services.builds.createSigned({
         owner: ctx.actor.address,
-        formfile: input.params.formfile,
-        context,
-        contextDigest: input.params.contextDigest,
-      });
-    }),
+        signedContentDigest: ctx.actor.contentDigest,
+        ...input.params,
+      }),
+    ),
 
   cancel: signedProcedure("build.cancel", z.object({ buildId: ZBuildId }))
     .output(ZBuildDto)
-    .mutation(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).builds.cancel({ buildId: input.params.buildId, owner: ctx.actor.address }),
+    .mutation(({ ctx, input }) =>
+      ctx.services.builds.cancel({ buildId: input.params.buildId, owner: ctx.actor.address }),
     ),
 
   /** One build with its phase timeline (`form pack status --build-id`). Admins may read any. */
   get: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
     .output(ZBuildDto)
-    .query(async ({ ctx, input }) => {
-      const row = await controlPlaneOf(ctx).builds.get({
+    .query(({ ctx, input }) =>
+      ctx.services.builds.view({
         buildId: input.buildId,
         viewer: ctx.session.address,
         admin: ctx.session.isAdmin,
-      });
-      return toBuildDto(row, controlPlaneOf(ctx).appUrls);
-    }),
+      }),
+    ),
 
   /** The Formfile text the build was made from (from its context), to deploy it again. */
   formfileSource: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
     .output(z.object({ text: z.string().nullable() }))
     .query(async ({ ctx, input }) => ({
-      text: await controlPlaneOf(ctx).builds.formfileSource({
+      text: await ctx.services.builds.formfileSource({
         buildId: input.buildId,
         viewer: ctx.session.address,
         admin: false,
@@ -84,13 +72,10 @@ export const buildsRouter = createTRPCRouter({
         .default({ limit: 50, all: false }),
     )
     .output(z.array(ZBuildDto))
-    .query(async ({ ctx, input }) => {
+    .query(({ ctx, input }) => {
       if (input.all && !ctx.session.isAdmin)
         throw new AppError("FORBIDDEN", "Only administrators may list all builds");
-      return controlPlaneOf(ctx).builds.list({
-        owner: input.all ? null : ctx.session.address,
-        limit: input.limit,
-      });
+      return ctx.services.builds.list({ owner: input.all ? null : ctx.session.address, limit: input.limit });
     }),
 
   /**
@@ -105,22 +90,10 @@ export const buildsRouter = createTRPCRouter({
         limit: z.number().int().min(1).max(5000).default(1000),
       }),
     )
-    .output(z.object({ lines: z.array(ZLogLine), cursor: z.number(), status: z.string(), done: z.boolean() }))
-    .query(async ({ ctx, input }) => {
-      const cp = controlPlaneOf(ctx);
-      const row = await cp.builds.get({
-        buildId: input.buildId,
-        viewer: ctx.session.address,
-        admin: ctx.session.isAdmin,
-      });
-      const lines = await cp.builds.logs({ buildId: input.buildId, after: input.after, limit: input.limit });
-      const cursor = lines.at(-1)?.id ?? input.after;
-      const done = FINAL.has(row.status) && lines.length < input.limit;
-      return {
-        lines: lines.map((l) => ({ id: l.id, at: l.at, line: l.line })),
-        cursor,
-        status: row.status,
-        done,
-      };
-    }),
+    .output(
+      z.object({ lines: z.array(ZLogLine), cursor: z.number(), status: ZBuildStatus, done: z.boolean() }),
+    )
+    .query(({ ctx, input }) =>
+      ctx.services.builds.logsPage({ ...input, viewer: ctx.session.address, admin: ctx.session.isAdmin }),
+    ),
 });

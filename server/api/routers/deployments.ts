@@ -2,10 +2,10 @@ import { z } from "zod";
 import { createTRPCRouter, protectedProcedure } from "@/server/api/trpc";
 import { ZBuildDto } from "@/server/services/builds/build-dto";
 import { ZDeploymentDto, ZInstanceDto } from "@/server/services/deployments/instance-dto";
-import { controlPlaneOf } from "./control-plane-context";
+import { ZResources } from "@/server/services/scheduler/resources";
 
 const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
-const ZResources = z.object({
+const ZResourcesInput = z.object({
   vcpu: z.number().int().min(1).max(1024),
   memoryMb: z.number().int().min(1).max(16_777_216),
   diskGb: z.number().int().min(1).max(1_048_576),
@@ -21,7 +21,7 @@ export const deploymentsRouter = createTRPCRouter({
   list: protectedProcedure
     .input(z.object({}).optional())
     .output(z.array(ZDeploymentDto))
-    .query(({ ctx }) => controlPlaneOf(ctx).deployments.deployments({ owner: ctx.session.address })),
+    .query(({ ctx }) => ctx.services.deploymentViews.deployments({ owner: ctx.session.address })),
 
   /** One deployment with its builds (newest first) and replicas. */
   get: protectedProcedure
@@ -34,7 +34,7 @@ export const deploymentsRouter = createTRPCRouter({
       z.object({ deployment: ZDeploymentDto, builds: z.array(ZBuildDto), instances: z.array(ZInstanceDto) }),
     )
     .query(({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.deployment({
+      ctx.services.deploymentViews.deployment({
         owner: ctx.session.address,
         deploymentId: input.deploymentId,
       }),
@@ -45,7 +45,7 @@ export const deploymentsRouter = createTRPCRouter({
     .input(z.object({ buildId: ZBuildId }))
     .output(ZDeploymentDto.nullable())
     .query(({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.deploymentOfBuild({
+      ctx.services.deploymentViews.deploymentOfBuild({
         owner: ctx.session.address,
         buildId: input.buildId,
       }),
@@ -53,14 +53,14 @@ export const deploymentsRouter = createTRPCRouter({
 
   /** What the network can place now for one replica of these resources (deploy page, before signing). */
   capacity: protectedProcedure
-    .input(ZResources)
+    .input(ZResourcesInput)
     .output(
       z.object({
         healthy: z.number(),
         fitting: z.number(),
-        largestFree: z.object({ vcpu: z.number(), memoryMb: z.number(), diskGb: z.number() }),
+        largestFree: ZResources,
         wait: z.string().nullable(),
       }),
     )
-    .query(({ ctx, input }) => controlPlaneOf(ctx).deployments.capacity(input)),
+    .query(({ ctx, input }) => ctx.services.scheduler.capacity(input)),
 });

@@ -129,8 +129,6 @@ describe("devices per account are capped", () => {
     const joined = results.filter((r) => r.ok).length;
     expect(joined).toBeLessThanOrEqual(MAX_DEVICES);
     expect(results.filter((r) => !r.ok).every((r) => r.appCode === "PRECONDITION_FAILED")).toBe(true);
-    expect(await platform.controlPlane.repos.formnet.countUserDevices(account.address.toLowerCase())).toBe(
-      joined,
-    );
+    expect(await platform.repos.formnet.countUserDevices(account.address.toLowerCase())).toBe(joined);
   });
 });

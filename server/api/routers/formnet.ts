@@ -1,22 +1,9 @@
 import { z } from "zod";
-import { ZEndpoint, ZFormnetPeer, ZWgKey } from "@/lib/protocol";
+import { ZEndpoint, ZWireguardKey } from "@/lib/formnet/schemas";
+import { ZFormnetPeer } from "@/lib/protocol";
 import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
-import { controlPlaneOf } from "./control-plane-context";
 
 const ZJoinResult = z.object({ ip: z.string(), cidr: z.string(), peers: z.array(ZFormnetPeer) });
-
-type TPeer = z.infer<typeof ZFormnetPeer>;
-
-/**
- * What a user may see of the mesh: every node (their tunnels go through nodes) and their own
- * devices; other users' laptops and keys stay private. Admins see everything. (The node firewall,
- * not this list, is what keeps others out of a VM.)
- */
-function visiblePeers(peers: readonly TPeer[], viewer: { address: string; isAdmin: boolean }): TPeer[] {
-  if (viewer.isAdmin) return [...peers];
-  const own = `${viewer.address.toLowerCase()}:`;
-  return peers.filter((p) => p.kind === "node" || (p.kind === "user" && p.ref.toLowerCase().startsWith(own)));
-}
 
 /**
  * formnet membership of users' devices (`form manage join` / `formnet-up`) and the peer list. A
@@ -26,50 +13,31 @@ export const formnetRouter = createTRPCRouter({
   /** Allocates (or returns) the device's formnet address and returns the peers to configure. */
   join: signedProcedure(
     "formnet.join",
-    z.object({ publicKey: ZWgKey, endpoints: z.array(ZEndpoint).max(16).default([]) }),
+    z.object({ publicKey: ZWireguardKey, endpoints: z.array(ZEndpoint).max(16).default([]) }),
   )
     .output(ZJoinResult)
-    .mutation(async ({ ctx, input }) => {
-      const cp = controlPlaneOf(ctx);
-      // The key must be new to formnet and the account under its device cap (issue #23).
-      const ip = await cp.formnet.joinDevice({
-        owner: ctx.actor.address,
-        publicKey: input.params.publicKey,
-        endpoints: input.params.endpoints,
-      });
-      const peers = visiblePeers(await cp.formnet.peers(), {
-        address: ctx.actor.address,
-        isAdmin: false,
-      }).filter((p) => p.publicKey !== input.params.publicKey);
-      return { ip, cidr: cp.formnet.cidr, peers };
-    }),
+    .mutation(({ ctx, input }) => ctx.services.formnet.join({ owner: ctx.actor.address, ...input.params })),
 
-  leave: signedProcedure("formnet.leave", z.object({ publicKey: ZWgKey }))
+  leave: signedProcedure("formnet.leave", z.object({ publicKey: ZWireguardKey }))
     .output(z.object({ left: z.boolean() }))
-    .mutation(async ({ ctx, input }) => {
-      const left = await controlPlaneOf(ctx).formnet.leaveDevice({
-        owner: ctx.actor.address,
-        publicKey: input.params.publicKey,
-      });
-      return { left };
-    }),
+    .mutation(async ({ ctx, input }) => ({
+      left: await ctx.services.formnet.leaveDevice({ owner: ctx.actor.address, ...input.params }),
+    })),
 
+  /** What the caller may see of the mesh: every node and their own devices (admins: everything). */
   peers: protectedProcedure
+    .input(z.void())
     .output(z.array(ZFormnetPeer))
-    .query(async ({ ctx }) => visiblePeers(await controlPlaneOf(ctx).formnet.peers(), ctx.session)),
+    .query(({ ctx }) => ctx.services.formnet.peersVisibleTo(ctx.session)),
 
   /** The formnet block and the caller's device addresses. */
   status: protectedProcedure
+    .input(z.void())
     .output(
       z.object({
         cidr: z.string(),
         devices: z.array(z.object({ ip: z.string(), publicKey: z.string().nullable() })),
       }),
     )
-    .query(async ({ ctx }) => {
-      const cp = controlPlaneOf(ctx);
-      const rows = await cp.repos.formnet.list();
-      const mine = rows.filter((r) => r.kind === "user" && r.ref.startsWith(`${ctx.session.address}:`));
-      return { cidr: cp.formnet.cidr, devices: mine.map((r) => ({ ip: r.ip, publicKey: r.publicKey })) };
-    }),
+    .query(({ ctx }) => ctx.services.formnet.status(ctx.session.address)),
 });

@@ -5,7 +5,6 @@ import type { DomainService } from "@/server/ingress/domains";
 import { ZDomainDto } from "@/server/ingress/domains";
 import type { TIngressService } from "@/server/ingress/module";
 import { ingressStatus, replicaHealth, ZIngressStatus, ZReplicaHealthDto } from "@/server/ingress/status";
-import { controlPlaneOf } from "./control-plane-context";
 
 const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
 const ZDeploymentId = z.string().regex(/^d-[0-9a-f]{20}$/, "a deployment id looks like d-<20 hex>");
@@ -28,8 +27,7 @@ export const ingressRouter = createTRPCRouter({
     .output(ZIngressStatus)
     .query(({ ctx, input }) =>
       ingressStatus({
-        cp: controlPlaneOf(ctx),
-        ingress: ctx.runtime.services.ingress,
+        services: ctx.services,
         viewer: ctx.session.address,
         deploymentId: input.deploymentId,
       }),
@@ -39,26 +37,22 @@ export const ingressRouter = createTRPCRouter({
   health: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
     .output(z.array(ZReplicaHealthDto))
-    .query(async ({ ctx, input }) => {
-      const cp = controlPlaneOf(ctx);
-      const build = await cp.repos.builds.find(input.buildId);
-      if (!build || build.owner !== ctx.session.address.toLowerCase())
-        throw new AppError("NOT_FOUND", `No build ${input.buildId} of yours`);
-      const instances = (await cp.repos.instances.byBuild(input.buildId)).filter(
-        (i) => i.status !== "deleted",
-      );
-      return replicaHealth(
-        ctx.runtime.services.ingress,
-        instances.map((i) => i.id),
-      );
-    }),
+    .query(async ({ ctx, input }) =>
+      replicaHealth(
+        ctx.services.ingress,
+        await ctx.services.deploymentViews.replicaIdsOfBuild({
+          owner: ctx.session.address,
+          buildId: input.buildId,
+        }),
+      ),
+    ),
 
   /** The caller's custom domains (optionally of one deployment), with their proofs and certificates. */
   domains: protectedProcedure
     .input(z.object({ deploymentId: ZDeploymentId.optional() }))
     .output(z.array(ZDomainDto))
     .query(({ ctx, input }) =>
-      domainsOf(ctx.runtime.services.ingress).list({
+      domainsOf(ctx.services.ingress).list({
         owner: ctx.session.address,
         deploymentId: input.deploymentId,
       }),
@@ -75,7 +69,7 @@ export const ingressRouter = createTRPCRouter({
   )
     .output(ZDomainDto)
     .mutation(({ ctx, input }) =>
-      domainsOf(ctx.runtime.services.ingress).add({
+      domainsOf(ctx.services.ingress).add({
         owner: ctx.actor.address,
         domain: input.params.domain,
         deploymentId: input.params.deploymentId,
@@ -87,7 +81,7 @@ export const ingressRouter = createTRPCRouter({
   verifyDomain: signedProcedure("domain.verify", z.object({ domain: ZDomainName }))
     .output(ZDomainDto)
     .mutation(({ ctx, input }) =>
-      domainsOf(ctx.runtime.services.ingress).verify({
+      domainsOf(ctx.services.ingress).verify({
         owner: ctx.actor.address,
         domain: input.params.domain,
       }),
@@ -97,7 +91,7 @@ export const ingressRouter = createTRPCRouter({
   removeDomain: signedProcedure("domain.remove", z.object({ domain: ZDomainName }))
     .output(z.object({ domain: z.string() }))
     .mutation(({ ctx, input }) =>
-      domainsOf(ctx.runtime.services.ingress).remove({
+      domainsOf(ctx.services.ingress).remove({
         owner: ctx.actor.address,
         domain: input.params.domain,
       }),

@@ -1,23 +1,16 @@
 import { z } from "zod";
 import { ZCommitmentDraft, ZSignedCommitment } from "@/lib/chain/commitment";
-import { ZMetrics } from "@/lib/protocol";
-import { createTRPCRouter, protectedProcedure, signedProcedure, type TContext } from "@/server/api/trpc";
-import { buildCommitmentsOf } from "@/server/chain/commitments-runtime";
+import { createTRPCRouter, protectedProcedure, signedProcedure } from "@/server/api/trpc";
 import { AppError } from "@/server/errors";
-import { ZAppUrl } from "@/server/ingress/app-urls";
-import {
-  type TCommitmentDto,
-  toCommitmentDto,
-  ZCommitmentDto,
-  ZOnChainCheck,
-} from "@/server/services/deployments/commitment-dto";
-import type { TShipResult } from "@/server/services/deployments/deployment-service";
+import { ZCommitmentDto, ZOnChainCheck } from "@/server/services/deployments/commitment-dto";
+import type { TInstanceAction } from "@/server/services/deployments/deployment-service";
+import { ZInstanceIp } from "@/server/services/deployments/deployment-views";
 import {
   ZDeleteDeploymentResult,
   ZDeploymentDto,
   ZInstanceDto,
 } from "@/server/services/deployments/instance-dto";
-import { controlPlaneOf } from "./control-plane-context";
+import { ZMetricsSample, ZSinceMinutes } from "@/server/services/metrics/metrics-dto";
 
 const ZBuildId = z.string().regex(/^[0-9a-f]{64}$/, "a build id is 64 hex characters");
 const ZInstanceId = z.string().regex(/^i-[0-9a-f]{20}$/, "an instance id looks like i-<20 hex>");
@@ -29,41 +22,11 @@ const ZShipResult = z.object({
   commitment: ZCommitmentDto,
 });
 
-/** The newest commitment of the owner's build, as a DTO (state no-chain / not-committed without one). */
-async function commitmentOf(
-  ctx: Pick<TContext, "runtime">,
-  opts: { owner: string; buildId: string; imageDigest: string | null },
-): Promise<TCommitmentDto> {
-  const service = buildCommitmentsOf(ctx.runtime);
-  const row = await service.forBuild({ owner: opts.owner, buildId: opts.buildId });
-  return toCommitmentDto({ row, chain: service.chain, buildId: opts.buildId, imageDigest: opts.imageDigest });
-}
-
-/** The image digest of a build (null while it has none). */
-async function digestOf(ctx: Pick<TContext, "runtime">, buildId: string): Promise<string | null> {
-  return (await controlPlaneOf(ctx).repos.builds.find(buildId))?.imageDigest ?? null;
-}
-
-/** A ship/rollback result with its build's commitment; `imageDigest` is that build's digest. */
-async function withCommitment(
-  ctx: Pick<TContext, "runtime">,
-  result: TShipResult,
-  imageDigest: string | null,
-) {
-  const d = result.deployment;
-  const commitment = await commitmentOf(ctx, { owner: d.owner, buildId: d.buildId, imageDigest });
-  return { ...result, commitment };
-}
-
-function actionProcedure(action: "start" | "stop" | "restart" | "delete") {
+function actionProcedure(action: TInstanceAction) {
   return signedProcedure(`instance.${action}`, z.object({ instanceId: ZInstanceId }))
     .output(ZInstanceDto)
-    .mutation(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.act({
-        owner: ctx.actor.address,
-        instanceId: input.params.instanceId,
-        action,
-      }),
+    .mutation(({ ctx, input }) =>
+      ctx.services.deployments.act({ owner: ctx.actor.address, instanceId: input.params.instanceId, action }),
     );
 }
 
@@ -76,16 +39,9 @@ export const instancesRouter = createTRPCRouter({
   commitmentDraft: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
     .output(ZCommitmentDraft.nullable())
-    .query(async ({ ctx, input }) => {
-      const owner = ctx.session.address;
-      const build = await controlPlaneOf(ctx).deployments.shippableBuild({ owner, buildId: input.buildId });
-      if (!build.imageDigest) throw new AppError("PRECONDITION_FAILED", `build ${build.id} has no image yet`);
-      return buildCommitmentsOf(ctx.runtime).draft({
-        owner,
-        buildId: build.id,
-        imageDigest: build.imageDigest,
-      });
-    }),
+    .query(({ ctx, input }) =>
+      ctx.services.deployments.commitmentDraft({ owner: ctx.session.address, buildId: input.buildId }),
+    ),
 
   /**
    * Ships a built image as N replicas (default 3) on distinct nodes; `notice` explains shortfalls.
@@ -102,40 +58,23 @@ export const instancesRouter = createTRPCRouter({
     {
       precheck: async ({ ctx, params, envelope }) => {
         if (!params.commitment) return;
-        const owner = envelope.signer;
-        const build = await controlPlaneOf(ctx).deployments.shippableBuild({
-          owner,
+        await ctx.services.deployments.checkShipCommitment({
+          owner: envelope.signer,
           buildId: params.buildId,
-        });
-        await buildCommitmentsOf(ctx.runtime).check({
-          owner,
-          buildId: build.id,
-          imageDigest: build.imageDigest ?? "",
           commitment: params.commitment,
         });
       },
     },
   )
     .output(ZShipResult)
-    .mutation(async ({ ctx, input }) => {
-      const owner = ctx.actor.address;
-      const result = await controlPlaneOf(ctx).deployments.ship({
-        owner,
-        buildId: input.params.buildId,
-        ...(input.params.replicas === undefined ? {} : { replicas: input.params.replicas }),
+    .mutation(({ ctx, input }) => {
+      const { buildId, replicas, commitment } = input.params;
+      return ctx.services.deployments.ship({
+        owner: ctx.actor.address,
+        buildId,
+        ...(replicas === undefined ? {} : { replicas }),
+        ...(commitment === undefined ? {} : { commitment }),
       });
-      const imageDigest = await digestOf(ctx, input.params.buildId);
-      const commitment = input.params.commitment;
-      if (commitment && imageDigest) {
-        await buildCommitmentsOf(ctx.runtime).record({
-          deploymentId: result.deployment.deploymentId,
-          owner,
-          buildId: input.params.buildId,
-          imageDigest,
-          commitment,
-        });
-      }
-      return withCommitment(ctx, result, imageDigest);
     }),
 
   rollback: signedProcedure(
@@ -143,13 +82,9 @@ export const instancesRouter = createTRPCRouter({
     z.object({ name: z.string().min(1).max(128), buildId: ZBuildId }),
   )
     .output(ZShipResult)
-    .mutation(async ({ ctx, input }) => {
-      const result = await controlPlaneOf(ctx).deployments.rollback({
-        owner: ctx.actor.address,
-        ...input.params,
-      });
-      return withCommitment(ctx, result, await digestOf(ctx, result.deployment.buildId));
-    }),
+    .mutation(({ ctx, input }) =>
+      ctx.services.deployments.rollback({ owner: ctx.actor.address, ...input.params }),
+    ),
 
   start: actionProcedure("start"),
   stop: actionProcedure("stop"),
@@ -161,8 +96,8 @@ export const instancesRouter = createTRPCRouter({
     z.object({ deploymentId: z.string().min(1).max(64) }),
   )
     .output(ZDeleteDeploymentResult)
-    .mutation(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.deleteDeployment({
+    .mutation(({ ctx, input }) =>
+      ctx.services.deployments.deleteDeployment({
         owner: ctx.actor.address,
         deploymentId: input.params.deploymentId,
       }),
@@ -174,10 +109,10 @@ export const instancesRouter = createTRPCRouter({
       z.object({ buildId: ZBuildId.optional(), all: z.boolean().default(false) }).default({ all: false }),
     )
     .output(z.array(ZInstanceDto))
-    .query(async ({ ctx, input }) => {
+    .query(({ ctx, input }) => {
       if (input.all && !ctx.session.isAdmin)
         throw new AppError("FORBIDDEN", "Only administrators may list all instances");
-      return controlPlaneOf(ctx).deployments.list({
+      return ctx.services.deploymentViews.instances({
         owner: input.all ? null : ctx.session.address,
         ...(input.buildId ? { buildId: input.buildId } : {}),
       });
@@ -186,8 +121,8 @@ export const instancesRouter = createTRPCRouter({
   get: protectedProcedure
     .input(z.object({ instanceId: ZInstanceId }))
     .output(ZInstanceDto)
-    .query(async ({ ctx, input }) =>
-      controlPlaneOf(ctx).deployments.getInstance({
+    .query(({ ctx, input }) =>
+      ctx.services.deploymentViews.instance({
         viewer: ctx.session.address,
         admin: ctx.session.isAdmin,
         instanceId: input.instanceId,
@@ -197,56 +132,20 @@ export const instancesRouter = createTRPCRouter({
   /** formnet IPs of a build's instances (`form manage get-ip --build-id`). */
   getIp: protectedProcedure
     .input(z.object({ buildId: ZBuildId }))
-    .output(
-      z.array(
-        z.object({
-          instanceId: z.string(),
-          nodeId: z.string(),
-          status: z.string(),
-          formnetIp: z.string().nullable(),
-          /** What happened to the replica (a failure, a loss), if anything. */
-          reason: z.string().nullable(),
-          /** Why it is on its node, when it replaced another (e.g. moved off an offline node). */
-          placement: z.string().nullable(),
-          /** The deployment's public URLs through the edge, one per EXPOSEd port. */
-          urls: z.array(ZAppUrl),
-        }),
-      ),
-    )
-    .query(async ({ ctx, input }) => {
-      const list = await controlPlaneOf(ctx).deployments.list({
-        owner: ctx.session.address,
-        buildId: input.buildId,
-      });
-      return list.map((i) => ({
-        instanceId: i.instanceId,
-        nodeId: i.nodeId,
-        status: i.status,
-        formnetIp: i.formnetIp,
-        reason: i.reason,
-        placement: i.placement,
-        urls: i.app.urls,
-      }));
-    }),
+    .output(z.array(ZInstanceIp))
+    .query(({ ctx, input }) =>
+      ctx.services.deploymentViews.ips({ owner: ctx.session.address, buildId: input.buildId }),
+    ),
 
   /** The caller's deployments, each with its build's commitment. */
   deployments: protectedProcedure
+    .input(z.void())
     .output(
       z.array(ZDeploymentDto.extend({ imageDigest: z.string().nullable(), commitment: ZCommitmentDto })),
     )
-    .query(async ({ ctx }) => {
-      const list = await controlPlaneOf(ctx).deployments.deployments({ owner: ctx.session.address });
-      return Promise.all(
-        list.map(async (d) => {
-          const imageDigest = await digestOf(ctx, d.buildId);
-          return {
-            ...d,
-            imageDigest,
-            commitment: await commitmentOf(ctx, { owner: d.owner, buildId: d.buildId, imageDigest }),
-          };
-        }),
-      );
-    }),
+    .query(({ ctx }) =>
+      ctx.services.deploymentViews.deploymentsWithCommitments({ owner: ctx.session.address }),
+    ),
 
   /**
    * Image digest ⇄ commitment of one instance's build: the recorded relay (tx, block, status) and
@@ -255,58 +154,23 @@ export const instancesRouter = createTRPCRouter({
   commitment: protectedProcedure
     .input(z.object({ instanceId: ZInstanceId }))
     .output(z.object({ commitment: ZCommitmentDto, onChain: ZOnChainCheck.nullable() }))
-    .query(async ({ ctx, input }) => {
-      const instance = await controlPlaneOf(ctx).deployments.getInstance({
+    .query(({ ctx, input }) =>
+      ctx.services.deploymentViews.instanceCommitment({
         viewer: ctx.session.address,
         admin: ctx.session.isAdmin,
         instanceId: input.instanceId,
-      });
-      const commitment = await commitmentOf(ctx, {
-        owner: instance.owner,
-        buildId: instance.buildId,
-        imageDigest: instance.imageDigest,
-      });
-      const onChain = await buildCommitmentsOf(ctx.runtime).verifyOnChain({
-        owner: instance.owner,
-        buildId: instance.buildId,
-        imageDigest: instance.imageDigest,
-      });
-      return { commitment, onChain };
-    }),
+      }),
+    ),
 
   /** Metrics history of one instance (CPU, memory, disk, network). */
   metrics: protectedProcedure
-    .input(
-      z.object({
-        instanceId: ZInstanceId,
-        sinceMinutes: z
-          .number()
-          .int()
-          .min(1)
-          .max(24 * 60)
-          .default(60),
-      }),
-    )
-    .output(z.array(ZMetrics.extend({ at: z.date() })))
-    .query(async ({ ctx, input }) => {
-      const cp = controlPlaneOf(ctx);
-      await cp.deployments.getInstance({
+    .input(z.object({ instanceId: ZInstanceId, sinceMinutes: ZSinceMinutes }))
+    .output(z.array(ZMetricsSample))
+    .query(({ ctx, input }) =>
+      ctx.services.deploymentViews.instanceMetrics({
         viewer: ctx.session.address,
         admin: ctx.session.isAdmin,
-        instanceId: input.instanceId,
-      });
-      const rows = await cp.repos.instances.metricsHistory({
-        instanceId: input.instanceId,
-        since: new Date(Date.now() - input.sinceMinutes * 60_000),
-        limit: 5000,
-      });
-      return rows.map(({ at, cpuPct, memUsedMb, diskUsedGb, netRx, netTx }) => ({
-        at,
-        cpuPct,
-        memUsedMb,
-        diskUsedGb,
-        netRx,
-        netTx,
-      }));
-    }),
+        ...input,
+      }),
+    ),
 });

@@ -1,43 +1,19 @@
 import { z } from "zod";
-import type { TDatabase } from "@/server/db/client";
-
-export const BUILD_STATUSES = [
-  "queued",
-  "claimed",
-  "building",
-  "built",
-  "distributing",
-  "booting",
-  "running",
-  "failed",
-  "cancelled",
-] as const;
-export type TBuildStatus = (typeof BUILD_STATUSES)[number];
+import { ACTIVE_BUILD_STATUSES, type TBuildStatus, ZBuildStatus } from "@/lib/status";
+import type { Build, TDatabase } from "@/server/db/client";
 
 export const ZTimeline = z.array(
   z.object({ phase: z.string(), at: z.string(), message: z.string().optional() }),
 );
 export type TTimeline = z.infer<typeof ZTimeline>;
 
-export type TBuildRow = {
-  id: string;
-  owner: string;
-  name: string;
-  formfile: string;
-  contextDigest: string;
-  contextSizeBytes: number;
-  status: string;
-  timeline: string;
-  failureReason: string | null;
-  failureLine: number | null;
-  imageDigest: string | null;
-  imageSizeBytes: number | null;
-  nodeId: string | null;
-  jobId: string | null;
-  phaseDeadlineAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
+/** A build as stored, its status parsed (an unknown one is a corrupt row, not a guess). */
+export type TBuildRow = Omit<Build, "status"> & { status: TBuildStatus };
+
+function toRow(row: Build): TBuildRow {
+  return { ...row, status: ZBuildStatus.parse(row.status) };
+}
+const toRowOrNull = (row: Build | null): TBuildRow | null => (row ? toRow(row) : null);
 
 function parseTimeline(raw: string): TTimeline {
   const parsed = ZTimeline.safeParse(JSON.parse(raw));
@@ -47,8 +23,8 @@ function parseTimeline(raw: string): TTimeline {
 /** Builds and their logs. */
 export function createBuildsRepository(db: TDatabase) {
   return {
-    find(id: string): Promise<TBuildRow | null> {
-      return db.build.findUnique({ where: { id } });
+    async find(id: string): Promise<TBuildRow | null> {
+      return toRowOrNull(await db.build.findUnique({ where: { id } }));
     },
 
     /** Creates the build, or resets a failed/cancelled one with the same id for a retry. */
@@ -80,7 +56,9 @@ export function createBuildsRepository(db: TDatabase) {
         jobId: b.jobId,
         phaseDeadlineAt: b.deadline,
       };
-      return db.build.upsert({ where: { id: b.id }, create: { id: b.id, ...data }, update: data });
+      return toRow(
+        await db.build.upsert({ where: { id: b.id }, create: { id: b.id, ...data }, update: data }),
+      );
     },
 
     /**
@@ -100,8 +78,8 @@ export function createBuildsRepository(db: TDatabase) {
     }): Promise<TBuildRow | null> {
       // Optimistic concurrency on (status, updatedAt): a concurrent writer makes us re-read and retry.
       for (let attempt = 0; attempt < 8; attempt++) {
-        const current = await db.build.findUnique({ where: { id: opts.id } });
-        if (!current || !opts.from.includes(current.status as TBuildStatus)) return null;
+        const current = toRowOrNull(await db.build.findUnique({ where: { id: opts.id } }));
+        if (!current || !opts.from.includes(current.status)) return null;
         const timeline = parseTimeline(current.timeline);
         timeline.push({
           phase: opts.to,
@@ -117,30 +95,39 @@ export function createBuildsRepository(db: TDatabase) {
             ...opts.set,
           },
         });
-        if (r.count === 1) return db.build.findUnique({ where: { id: opts.id } });
+        if (r.count === 1) return toRowOrNull(await db.build.findUnique({ where: { id: opts.id } }));
       }
       return null;
     },
 
-    list(opts: { owner?: string; limit: number }): Promise<TBuildRow[]> {
-      return db.build.findMany({
+    async list(opts: { owner?: string; limit: number }): Promise<TBuildRow[]> {
+      const rows = await db.build.findMany({
         where: opts.owner ? { owner: opts.owner } : {},
         orderBy: { createdAt: "desc" },
         take: opts.limit,
       });
+      return rows.map(toRow);
     },
 
-    listByName(opts: { owner: string; name: string }): Promise<TBuildRow[]> {
-      return db.build.findMany({
+    async listByName(opts: { owner: string; name: string }): Promise<TBuildRow[]> {
+      const rows = await db.build.findMany({
         where: { owner: opts.owner, name: opts.name },
         orderBy: { createdAt: "desc" },
       });
+      return rows.map(toRow);
     },
 
-    overdue(now: Date): Promise<TBuildRow[]> {
-      return db.build.findMany({
-        where: { phaseDeadlineAt: { lt: now }, status: { in: ["queued", "claimed", "building"] } },
+    /** Builds of several ids at once (listings resolve each row's build in one query). */
+    async findMany(ids: readonly string[]): Promise<TBuildRow[]> {
+      if (ids.length === 0) return [];
+      return (await db.build.findMany({ where: { id: { in: [...new Set(ids)] } } })).map(toRow);
+    },
+
+    async overdue(now: Date): Promise<TBuildRow[]> {
+      const rows = await db.build.findMany({
+        where: { phaseDeadlineAt: { lt: now }, status: { in: [...ACTIVE_BUILD_STATUSES] } },
       });
+      return rows.map(toRow);
     },
 
     async appendLogs(opts: { buildId: string; lines: string[]; at: Date }): Promise<void> {

@@ -1,15 +1,6 @@
-import type { TDatabase } from "@/server/db/client";
+import type { Deployment, TDatabase } from "@/server/db/client";
 
-export type TDeploymentRow = {
-  id: string;
-  owner: string;
-  name: string;
-  buildId: string;
-  replicas: number;
-  notice: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
+export type TDeploymentRow = Deployment;
 
 /** Deployments: the desired (build, replicas) per owner and NAME. */
 export function createDeploymentsRepository(db: TDatabase) {

@@ -1,27 +1,29 @@
-import type { TDatabase } from "@/server/db/client";
+import { type TFormnetPeerKind, ZFormnetPeerKind } from "@/lib/protocol";
+import type { FormnetAddress, TDatabase } from "@/server/db/client";
 import { isUniqueViolation } from "./types";
 
-export type TFormnetKind = "node" | "instance" | "user" | "console";
+/** Who holds a formnet address: the protocol's peer kinds. */
+export type TFormnetKind = TFormnetPeerKind;
 
-export type TFormnetRow = {
-  ip: string;
-  kind: string;
-  ref: string;
-  publicKey: string | null;
-  endpoints: string | null;
-  createdAt: Date;
-};
+/** An allocation as stored, its kind parsed. */
+export type TFormnetRow = Omit<FormnetAddress, "kind"> & { kind: TFormnetKind };
+
+function toRow(row: FormnetAddress): TFormnetRow {
+  return { ...row, kind: ZFormnetPeerKind.parse(row.kind) };
+}
 
 /** formnet address book; the primary key on `ip` and unique `ref` make allocation race-safe. */
 export function createFormnetRepository(db: TDatabase) {
   return {
-    findByRef(ref: string): Promise<TFormnetRow | null> {
-      return db.formnetAddress.findUnique({ where: { ref } });
+    async findByRef(ref: string): Promise<TFormnetRow | null> {
+      const row = await db.formnetAddress.findUnique({ where: { ref } });
+      return row ? toRow(row) : null;
     },
 
     /** The member holding a WireGuard key (keys are unique across all kinds). */
-    findByPublicKey(publicKey: string): Promise<TFormnetRow | null> {
-      return db.formnetAddress.findUnique({ where: { publicKey } });
+    async findByPublicKey(publicKey: string): Promise<TFormnetRow | null> {
+      const row = await db.formnetAddress.findUnique({ where: { publicKey } });
+      return row ? toRow(row) : null;
     },
 
     /** How many devices a user has joined (device refs are `<address>:<key>`). */
@@ -65,12 +67,21 @@ export function createFormnetRepository(db: TDatabase) {
       await db.formnetAddress.deleteMany({ where: { ref } });
     },
 
-    listByRefs(refs: string[]): Promise<TFormnetRow[]> {
-      return db.formnetAddress.findMany({ where: { ref: { in: refs } } });
+    async listByRefs(refs: string[]): Promise<TFormnetRow[]> {
+      return (await db.formnetAddress.findMany({ where: { ref: { in: refs } } })).map(toRow);
     },
 
-    list(): Promise<TFormnetRow[]> {
-      return db.formnetAddress.findMany({ orderBy: { createdAt: "asc" } });
+    async list(): Promise<TFormnetRow[]> {
+      return (await db.formnetAddress.findMany({ orderBy: { createdAt: "asc" } })).map(toRow);
+    },
+
+    /** The devices (user allocations) of one account. */
+    async devicesOf(owner: string): Promise<TFormnetRow[]> {
+      const rows = await db.formnetAddress.findMany({
+        where: { kind: "user", ref: { startsWith: `${owner.toLowerCase()}:` } },
+        orderBy: { createdAt: "asc" },
+      });
+      return rows.map(toRow);
     },
   };
 }
@@ -101,3 +112,5 @@ export function createControlLeaseRepository(db: TDatabase) {
     },
   };
 }
+
+export type TControlLeaseRepository = ReturnType<typeof createControlLeaseRepository>;

@@ -1,25 +1,11 @@
 import type { TMetrics } from "@/lib/protocol";
-import type { TDatabase } from "@/server/db/client";
+import { type TDesiredState, type TReplicaStatus, ZDesiredState, ZReplicaStatus } from "@/lib/status";
+import type { Instance, TDatabase } from "@/server/db/client";
 
-export type TInstanceRow = {
-  id: string;
-  deploymentId: string;
-  buildId: string;
-  owner: string;
-  nodeId: string;
-  status: string;
-  desired: string;
-  reason: string | null;
-  /** Why the replica is on its node when it replaced another (shown with get-ip and on the page). */
-  placement: string | null;
-  formnetIp: string | null;
-  imageDigest: string;
-  vcpu: number;
-  memoryMb: number;
-  diskGb: number;
-  lastMetrics: string | null;
-  createdAt: Date;
-  updatedAt: Date;
+/** A replica as stored, its status and desired state parsed. */
+export type TInstanceRow = Omit<Instance, "status" | "desired"> & {
+  status: TReplicaStatus;
+  desired: TDesiredState;
 };
 
 export type TNewInstance = Omit<
@@ -29,29 +15,34 @@ export type TNewInstance = Omit<
   placement?: string | null;
 };
 
+function toRow(row: Instance): TInstanceRow {
+  return { ...row, status: ZReplicaStatus.parse(row.status), desired: ZDesiredState.parse(row.desired) };
+}
+const toRowOrNull = (row: Instance | null): TInstanceRow | null => (row ? toRow(row) : null);
+
 /** VM instances (replicas). */
 export function createInstancesRepository(db: TDatabase) {
   return {
-    find(id: string): Promise<TInstanceRow | null> {
-      return db.instance.findUnique({ where: { id } });
+    async find(id: string): Promise<TInstanceRow | null> {
+      return toRowOrNull(await db.instance.findUnique({ where: { id } }));
     },
 
-    create(i: TNewInstance): Promise<TInstanceRow> {
-      return db.instance.create({ data: i });
+    async create(i: TNewInstance): Promise<TInstanceRow> {
+      return toRow(await db.instance.create({ data: i }));
     },
 
-    update(
+    async update(
       id: string,
       data: Partial<Pick<TInstanceRow, "status" | "desired" | "reason" | "formnetIp">>,
     ): Promise<TInstanceRow> {
-      return db.instance.update({ where: { id }, data });
+      return toRow(await db.instance.update({ where: { id }, data }));
     },
 
     /** Updates the status only if the instance lives on `nodeId` (agents report on their own VMs). */
     async reportStatus(opts: {
       id: string;
       nodeId: string;
-      status: string;
+      status: TReplicaStatus;
       reason?: string | null;
       formnetIp?: string;
     }): Promise<boolean> {
@@ -77,22 +68,37 @@ export function createInstancesRepository(db: TDatabase) {
     },
 
     /** Replicas still pending or booting that were placed before `before`. */
-    bootingSince(before: Date): Promise<TInstanceRow[]> {
-      return db.instance.findMany({
+    async bootingSince(before: Date): Promise<TInstanceRow[]> {
+      const rows = await db.instance.findMany({
         where: { status: { in: ["pending", "booting"] }, desired: "running", createdAt: { lt: before } },
       });
+      return rows.map(toRow);
     },
 
-    byDeployment(deploymentId: string): Promise<TInstanceRow[]> {
-      return db.instance.findMany({ where: { deploymentId }, orderBy: { createdAt: "asc" } });
+    async byDeployment(deploymentId: string): Promise<TInstanceRow[]> {
+      return (await db.instance.findMany({ where: { deploymentId }, orderBy: { createdAt: "asc" } })).map(
+        toRow,
+      );
     },
 
-    byNode(nodeId: string): Promise<TInstanceRow[]> {
-      return db.instance.findMany({ where: { nodeId, status: { not: "deleted" } } });
+    /** The replicas of several deployments in one query (listings), grouped by deployment. */
+    async byDeployments(deploymentIds: readonly string[]): Promise<Map<string, TInstanceRow[]>> {
+      const out = new Map<string, TInstanceRow[]>(deploymentIds.map((id) => [id, []]));
+      if (deploymentIds.length === 0) return out;
+      const rows = await db.instance.findMany({
+        where: { deploymentId: { in: [...deploymentIds] } },
+        orderBy: { createdAt: "asc" },
+      });
+      for (const row of rows) out.get(row.deploymentId)?.push(toRow(row));
+      return out;
     },
 
-    byBuild(buildId: string): Promise<TInstanceRow[]> {
-      return db.instance.findMany({ where: { buildId }, orderBy: { createdAt: "asc" } });
+    async byNode(nodeId: string): Promise<TInstanceRow[]> {
+      return (await db.instance.findMany({ where: { nodeId, status: { not: "deleted" } } })).map(toRow);
+    },
+
+    async byBuild(buildId: string): Promise<TInstanceRow[]> {
+      return (await db.instance.findMany({ where: { buildId }, orderBy: { createdAt: "asc" } })).map(toRow);
     },
 
     /** Where every live instance is reachable: its node and formnet address (console peer routes). */
@@ -103,11 +109,22 @@ export function createInstancesRepository(db: TDatabase) {
       });
     },
 
-    list(opts: { owner?: string }): Promise<TInstanceRow[]> {
-      return db.instance.findMany({
+    async list(opts: { owner?: string }): Promise<TInstanceRow[]> {
+      const rows = await db.instance.findMany({
         where: { ...(opts.owner ? { owner: opts.owner } : {}), status: { not: "deleted" } },
         orderBy: { createdAt: "asc" },
       });
+      return rows.map(toRow);
+    },
+
+    /** How many live (not deleted) replicas each node holds: one grouped query. */
+    async countByNode(): Promise<Map<string, number>> {
+      const rows = await db.instance.groupBy({
+        by: ["nodeId"],
+        where: { status: { not: "deleted" } },
+        _count: { _all: true },
+      });
+      return new Map(rows.map((r) => [r.nodeId, r._count._all]));
     },
 
     /** Resources promised per node: every instance not deleted counts against its node. */

@@ -1,37 +1,23 @@
-import type { TDatabase } from "@/server/db/client";
+import { type TJobKind, ZJobKind } from "@/lib/protocol";
+import { type TJobState, ZJobState } from "@/lib/status";
+import type { Job, TDatabase } from "@/server/db/client";
 
-export type TJobState = "queued" | "leased" | "running" | "done" | "failed" | "cancelled";
-export const ACTIVE_JOB_STATES: readonly TJobState[] = ["leased", "running"];
-export const FINAL_JOB_STATES: readonly TJobState[] = ["done", "failed", "cancelled"];
+/** A job as stored, its kind and state parsed. */
+export type TJobRow = Omit<Job, "kind" | "state"> & { kind: TJobKind; state: TJobState };
 
-export type TJobRow = {
-  id: string;
-  kind: string;
-  payload: string;
-  state: string;
-  targeted: boolean;
-  nodeId: string | null;
-  leaseExpiresAt: Date | null;
-  attempts: number;
-  maxAttempts: number;
-  idempotencyKey: string;
-  buildId: string | null;
-  instanceId: string | null;
-  phase: string | null;
-  result: string | null;
-  error: string | null;
-  errorLine: number | null;
-  createdAt: Date;
-  updatedAt: Date;
-  finishedAt: Date | null;
-};
+function toRow(row: Job): TJobRow {
+  return { ...row, kind: ZJobKind.parse(row.kind), state: ZJobState.parse(row.state) };
+}
+const toRows = (rows: Job[]): TJobRow[] => rows.map(toRow);
 
 export type TNewJob = {
   id: string;
-  kind: string;
+  kind: TJobKind;
   payload: string;
   nodeId: string | null;
   idempotencyKey: string;
+  /** The account the job works for (the scheduler serves owners in turn). */
+  owner?: string | null;
   buildId?: string | null;
   instanceId?: string | null;
   maxAttempts?: number;
@@ -57,66 +43,120 @@ export function createJobsRepository(db: TDatabase) {
             targeted: job.nodeId !== null,
             nodeId: job.nodeId,
             idempotencyKey: job.idempotencyKey,
+            owner: job.owner ?? null,
             buildId: job.buildId ?? null,
             instanceId: job.instanceId ?? null,
             maxAttempts: job.maxAttempts ?? 5,
           },
         });
-        return { job: created, created: true };
+        return { job: toRow(created), created: true };
       } catch (error) {
         const raced = await db.job.findUnique({ where: { idempotencyKey: job.idempotencyKey } });
-        if (raced) return { job: raced, created: false };
+        if (raced) return { job: toRow(raced), created: false };
         throw error;
       }
     },
 
-    find(id: string): Promise<TJobRow | null> {
-      return db.job.findUnique({ where: { id } });
+    async find(id: string): Promise<TJobRow | null> {
+      const row = await db.job.findUnique({ where: { id } });
+      return row ? toRow(row) : null;
+    },
+
+    async findMany(ids: readonly string[]): Promise<TJobRow[]> {
+      if (ids.length === 0) return [];
+      return toRows(await db.job.findMany({ where: { id: { in: [...new Set(ids)] } } }));
     },
 
     /** Queued jobs targeted at one of `nodeIds`, oldest first. */
-    queuedTargeted(nodeIds: string[], limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: true, nodeId: { in: nodeIds } },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedTargeted(nodeIds: string[], limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: true, nodeId: { in: nodeIds } },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
     /** Queued targeted jobs of any node, oldest first. */
-    queuedTargetedAll(limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: true },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
+    async queuedTargetedAll(limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: true },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
     },
 
-    /** Queued jobs targeted at `nodeId` plus (at most `limit` in all) untargeted ones: one query per join. */
-    queuedForNode(nodeId: string, limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", OR: [{ targeted: true, nodeId }, { targeted: false }] },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
-    },
-
-    queuedUntargeted(limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: "queued", targeted: false },
-        orderBy: { createdAt: "asc" },
-        take: limit,
-      });
-    },
-
-    /** Counts active (leased or running) jobs of `kind` per node. */
-    async activeCountByNode(kind: string): Promise<Map<string, number>> {
+    /** Active (leased or running) jobs per node and kind: what each node is busy with. */
+    async activeByNodeAndKind(
+      nodeIds?: readonly string[],
+    ): Promise<{ nodeId: string; kind: TJobKind; count: number }[]> {
       const rows = await db.job.groupBy({
-        by: ["nodeId"],
-        where: { kind, state: { in: ["leased", "running"] } },
+        by: ["nodeId", "kind"],
+        where: {
+          state: { in: ["leased", "running"] },
+          ...(nodeIds === undefined ? { nodeId: { not: null } } : { nodeId: { in: [...nodeIds] } }),
+        },
         _count: { _all: true },
       });
-      return new Map(rows.filter((r) => r.nodeId !== null).map((r) => [r.nodeId ?? "", r._count._all]));
+      return rows.flatMap((r) =>
+        r.nodeId === null ? [] : [{ nodeId: r.nodeId, kind: ZJobKind.parse(r.kind), count: r._count._all }],
+      );
+    },
+
+    /** Owners with queued untargeted jobs: how many each has queued and since when. */
+    async queuedOwners(): Promise<{ owner: string | null; queued: number; oldest: Date }[]> {
+      const rows = await db.job.groupBy({
+        by: ["owner"],
+        where: { state: "queued", targeted: false },
+        _count: { _all: true },
+        _min: { createdAt: true },
+      });
+      return rows.map((r) => ({
+        owner: r.owner,
+        queued: r._count._all,
+        oldest: r._min.createdAt ?? new Date(0),
+      }));
+    },
+
+    /** Untargeted jobs each owner has leased or running now. */
+    async activeOwners(): Promise<Map<string | null, number>> {
+      const rows = await db.job.groupBy({
+        by: ["owner"],
+        where: { state: { in: ["leased", "running"] }, targeted: false },
+        _count: { _all: true },
+      });
+      return new Map(rows.map((r) => [r.owner, r._count._all]));
+    },
+
+    /** One owner's oldest queued untargeted jobs. */
+    async queuedUntargetedOf(owner: string | null, limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: "queued", targeted: false, owner },
+          orderBy: { createdAt: "asc" },
+          take: limit,
+        }),
+      );
+    },
+
+    /** How many of the owner's untargeted jobs were queued before `before` and still wait. */
+    countQueuedBefore(opts: { owner: string | null; before: Date }): Promise<number> {
+      return db.job.count({
+        where: { state: "queued", targeted: false, owner: opts.owner, createdAt: { lt: opts.before } },
+      });
+    },
+
+    /** Open jobs of several instances at once (listings explain why replicas wait). */
+    async openForInstances(instanceIds: readonly string[]): Promise<TJobRow[]> {
+      if (instanceIds.length === 0) return [];
+      return toRows(
+        await db.job.findMany({
+          where: { instanceId: { in: [...instanceIds] }, state: { in: ["queued", "leased", "running"] } },
+        }),
+      );
     },
 
     /** queued → leased on `nodeId`; false when someone else got it first. */
@@ -217,29 +257,37 @@ export function createJobsRepository(db: TDatabase) {
       return r.count === 1;
     },
 
-    expiredLeases(now: Date, limit: number): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { state: { in: ["leased", "running"] }, leaseExpiresAt: { lt: now } },
-        take: limit,
-      });
+    async expiredLeases(now: Date, limit: number): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { state: { in: ["leased", "running"] }, leaseExpiresAt: { lt: now } },
+          take: limit,
+        }),
+      );
     },
 
-    leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { state: "leased", nodeId } });
+    async leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
+      return toRows(await db.job.findMany({ where: { state: "leased", nodeId } }));
     },
 
-    openForInstance(instanceId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { instanceId, state: { in: ["queued", "leased", "running"] } } });
+    async openForInstance(instanceId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({ where: { instanceId, state: { in: ["queued", "leased", "running"] } } }),
+      );
     },
 
-    openForBuild(buildId: string): Promise<TJobRow[]> {
-      return db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } });
+    async openForBuild(buildId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } }),
+      );
     },
 
-    openTargetedOn(nodeId: string): Promise<TJobRow[]> {
-      return db.job.findMany({
-        where: { nodeId, targeted: true, state: { in: ["queued", "leased", "running"] } },
-      });
+    async openTargetedOn(nodeId: string): Promise<TJobRow[]> {
+      return toRows(
+        await db.job.findMany({
+          where: { nodeId, targeted: true, state: { in: ["queued", "leased", "running"] } },
+        }),
+      );
     },
   };
 }

@@ -46,6 +46,7 @@ describe.each(["sqlite", "postgresql"])("nodes repository on %s", (provider) => 
           endpoints: [],
           agentVersion: "t",
           protocolVersion: 1,
+          jobSlots: null,
           consoleId: "c",
           agentTokenHash: `h-${provider}-${i}`,
           formnetIp: `10.42.${Math.floor(i / 250)}.${(i % 250) + 1}`,

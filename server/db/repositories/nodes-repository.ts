@@ -1,31 +1,14 @@
 import type { TMetrics } from "@/lib/protocol";
-import type { TDatabase } from "@/server/db/client";
+import { type TNodeStatus, ZNodeStatus } from "@/lib/status";
+import type { Node, TDatabase } from "@/server/db/client";
 
-export type TNodeRow = {
-  id: string;
-  operator: string;
-  region: string;
-  accel: string;
-  vcpu: number;
-  memoryMb: number;
-  diskGb: number;
-  wgPublicKey: string;
-  listenPort: number;
-  endpoints: string;
-  formnetIp: string | null;
-  status: string;
-  statusReason: string | null;
-  agentVersion: string;
-  protocolVersion: number;
-  consoleId: string | null;
-  agentTokenHash: string | null;
-  connectedAt: Date | null;
-  lastHeartbeatAt: Date | null;
-  lastSeq: number;
-  lastMetrics: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
+/** A node as stored, its status parsed. */
+export type TNodeRow = Omit<Node, "status"> & { status: TNodeStatus };
+
+function toRow(row: Node): TNodeRow {
+  return { ...row, status: ZNodeStatus.parse(row.status) };
+}
+const toRowOrNull = (row: Node | null): TNodeRow | null => (row ? toRow(row) : null);
 
 export type THelloNode = {
   id: string;
@@ -40,6 +23,7 @@ export type THelloNode = {
   endpoints: string[];
   agentVersion: string;
   protocolVersion: number;
+  jobSlots: number | null;
   consoleId: string;
   agentTokenHash: string;
   formnetIp: string;
@@ -48,16 +32,16 @@ export type THelloNode = {
 /** Node registry and heartbeat history. */
 export function createNodesRepository(db: TDatabase) {
   return {
-    find(id: string): Promise<TNodeRow | null> {
-      return db.node.findUnique({ where: { id } });
+    async find(id: string): Promise<TNodeRow | null> {
+      return toRowOrNull(await db.node.findUnique({ where: { id } }));
     },
 
-    findByKey(wgPublicKey: string): Promise<TNodeRow | null> {
-      return db.node.findUnique({ where: { wgPublicKey } });
+    async findByKey(wgPublicKey: string): Promise<TNodeRow | null> {
+      return toRowOrNull(await db.node.findUnique({ where: { wgPublicKey } }));
     },
 
     /** Creates or refreshes the node on a successful hello and marks it online on `consoleId`. */
-    upsertOnHello(n: THelloNode, now: Date): Promise<TNodeRow> {
+    async upsertOnHello(n: THelloNode, now: Date): Promise<TNodeRow> {
       const data = {
         operator: n.operator,
         region: n.region,
@@ -70,6 +54,7 @@ export function createNodesRepository(db: TDatabase) {
         endpoints: JSON.stringify(n.endpoints),
         agentVersion: n.agentVersion,
         protocolVersion: n.protocolVersion,
+        jobSlots: n.jobSlots,
         consoleId: n.consoleId,
         agentTokenHash: n.agentTokenHash,
         formnetIp: n.formnetIp,
@@ -78,12 +63,14 @@ export function createNodesRepository(db: TDatabase) {
         status: "online",
         statusReason: null,
       };
-      return db.node.upsert({ where: { id: n.id }, create: { id: n.id, ...data }, update: data });
+      return toRow(
+        await db.node.upsert({ where: { id: n.id }, create: { id: n.id, ...data }, update: data }),
+      );
     },
 
     /** The connected node holding this blob-endpoint token, if any. */
-    findByToken(agentTokenHash: string): Promise<TNodeRow | null> {
-      return db.node.findFirst({ where: { agentTokenHash, consoleId: { not: null } } });
+    async findByToken(agentTokenHash: string): Promise<TNodeRow | null> {
+      return toRowOrNull(await db.node.findFirst({ where: { agentTokenHash, consoleId: { not: null } } }));
     },
 
     /** Clears the socket owner, unless another console took the node over meanwhile. */
@@ -146,8 +133,10 @@ export function createNodesRepository(db: TDatabase) {
     },
 
     /** Online nodes whose last heartbeat is older than `before`. */
-    staleOnline(before: Date): Promise<TNodeRow[]> {
-      return db.node.findMany({ where: { status: "online", lastHeartbeatAt: { lt: before } } });
+    async staleOnline(before: Date): Promise<TNodeRow[]> {
+      return (await db.node.findMany({ where: { status: "online", lastHeartbeatAt: { lt: before } } })).map(
+        toRow,
+      );
     },
 
     /** online → offline, conditional on the heartbeat still being stale (a fresh one wins). */
@@ -159,15 +148,16 @@ export function createNodesRepository(db: TDatabase) {
       return r.count === 1;
     },
 
-    list(opts: { operator?: string } = {}): Promise<TNodeRow[]> {
-      return db.node.findMany({
+    async list(opts: { operator?: string } = {}): Promise<TNodeRow[]> {
+      const rows = await db.node.findMany({
         where: opts.operator ? { operator: opts.operator } : {},
         orderBy: { createdAt: "asc" },
       });
+      return rows.map(toRow);
     },
 
-    listOnline(): Promise<TNodeRow[]> {
-      return db.node.findMany({ where: { status: "online" } });
+    async listOnline(): Promise<TNodeRow[]> {
+      return (await db.node.findMany({ where: { status: "online" } })).map(toRow);
     },
 
     metricsHistory(opts: { nodeId: string; since: Date; limit: number }) {

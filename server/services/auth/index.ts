@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { TDatabase } from "@/server/db/client";
+import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import type { TEnv } from "@/server/env";
 import { createSignedActionService } from "./signed-action-service";
 import { createSiweService } from "./siwe-service";
@@ -10,6 +11,8 @@ export function createAuthServices(deps: { db: TDatabase; env: TEnv; logger: Log
   return {
     siwe: createSiweService(deps),
     signedActions: createSignedActionService(deps),
+    /** Deletes SIWE and signed-action nonces whose signatures expired before `before`. */
+    pruneNonces: (before: Date) => nonceRepository(deps.db).prune(before),
   };
 }
 

@@ -12,6 +12,7 @@ import { auditRepository, type TAuditRow } from "@/server/db/repositories/audit-
 import { nonceRepository } from "@/server/db/repositories/nonce-repository";
 import type { TEnv } from "@/server/env";
 import { AppError } from "@/server/errors";
+import { type TAuditEntryDto, toAuditEntryDto } from "./audit-dto";
 import { createRejectionCounter } from "./rejection-counter";
 import type { TActor, TSession } from "./session-types";
 import { toAppError } from "./signing-errors";
@@ -138,6 +139,21 @@ export function createSignedActionService(deps: TSignedActionServiceDeps) {
         expiresAt: new Date(verified.envelope.expiresAt * 1000),
         isAdmin: deps.env.admins.includes(address),
       };
+    },
+
+    /** The signer's audit entries, newest first. */
+    async auditEntries(signer: string, opts: { limit: number; before?: Date }): Promise<TAuditEntryDto[]> {
+      return (await auditRepository(deps.db).listBySigner(signer, opts)).map(toAuditEntryDto);
+    },
+
+    /**
+     * Re-verifies one of the signer's audit entries. Another wallet's entry is reported as missing,
+     * so ids do not leak who signed what.
+     */
+    async verifyAuditEntry(opts: { signer: string; id: string }) {
+      const row = await auditRepository(deps.db).find(opts.id);
+      if (!row || row.signer !== opts.signer) throw new AppError("NOT_FOUND", "No such audit entry");
+      return { id: row.id, ...(await this.reverify(row)) };
     },
 
     /** Re-runs signature verification of a stored audit entry (ignoring expiry: it was checked then). */

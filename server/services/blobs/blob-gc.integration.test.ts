@@ -208,12 +208,12 @@ describe("blob GC in a running console (real HTTP uploads)", () => {
 
     const abandoned = randomBytes(700 * 1024);
     expect(await upload(abandoned)).toBe(201);
-    const store = platform.controlPlane.blobs;
+    const store = platform.services.blobs;
     await eventually(async () => (await store.size(sha256Digest(abandoned))) === null, {
       what: "the console's blob GC to delete the unused context",
     });
     const address = owner.address.toLowerCase();
-    expect(await platform.controlPlane.repos.contextUploads.usedBytes(address)).toBe(used.byteLength);
+    expect(await platform.repos.contextUploads.usedBytes(address)).toBe(used.byteLength);
     expect(await store.size(digest)).toBe(used.byteLength);
     // The freed quota takes another upload that would not have fit next to the abandoned one.
     expect(await upload(randomBytes(700 * 1024))).toBe(201);

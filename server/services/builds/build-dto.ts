@@ -1,23 +1,12 @@
 import { z } from "zod";
 import { type TFormfile, ZFormfile } from "@/lib/formfile/canonical";
+import { ZBuildStatus } from "@/lib/status";
 import { parseTimeline, type TBuildRow, ZTimeline } from "@/server/db/repositories/builds-repository";
 import type { AppUrls } from "@/server/ingress/app-urls";
 import { type TAppInfo, ZAppInfo } from "@/server/services/deployments/instance-dto";
 
 /** Gives the URLs of an app (server/ingress/app-urls.ts); absent: no ingress, no URLs. */
 export type TAppUrlSource = Pick<AppUrls, "urlsFor">;
-
-export const ZBuildStatus = z.enum([
-  "queued",
-  "claimed",
-  "building",
-  "built",
-  "distributing",
-  "booting",
-  "running",
-  "failed",
-  "cancelled",
-]);
 
 /** What clients (UI, CLI) see of a build. */
 export const ZBuildDto = z.object({
@@ -26,6 +15,8 @@ export const ZBuildDto = z.object({
   name: z.string(),
   status: ZBuildStatus,
   timeline: ZTimeline,
+  /** While queued: why the build waits and for what (the scheduler's words), else null. */
+  waiting: z.string().nullable(),
   failure: z.object({ reason: z.string(), line: z.number().nullable() }).nullable(),
   app: ZAppInfo,
   imageDigest: z.string().nullable(),
@@ -71,14 +62,18 @@ export function userFacingReason(reason: string): string {
   return reason.replace(/(?:\/[^\s'"`:/]+)*\/builds\/[0-9a-f]{64}\/context(?:\/|(?=[\s'"`:]|$))/g, "./");
 }
 
-export function toBuildDto(row: TBuildRow, urlSource?: TAppUrlSource): TBuildDto {
-  const status = ZBuildStatus.safeParse(row.status);
+export function toBuildDto(
+  row: TBuildRow,
+  waiting: string | null = null,
+  urlSource?: TAppUrlSource,
+): TBuildDto {
   return {
     buildId: row.id,
     owner: row.owner,
     name: row.name,
-    status: status.success ? status.data : "failed",
+    status: row.status,
     timeline: parseTimeline(row.timeline),
+    waiting: row.status === "queued" ? waiting : null,
     failure:
       row.failureReason === null
         ? null

@@ -6,12 +6,14 @@ import { MAX_FORMFILE_BYTES } from "@/lib/formfile/text";
 import { validateCanonicalFormfile } from "@/lib/formfile/validate-canonical";
 import { computeBuildId as computeContentBuildId } from "@/lib/ids";
 import { agentContextPath, type TJobResult } from "@/lib/protocol";
-import type { TBuildRow, TBuildStatus, TBuildsRepository } from "@/server/db/repositories/builds-repository";
+import { ACTIVE_BUILD_STATUSES, isActiveBuild, type TBuildStatus } from "@/lib/status";
+import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import { AppError } from "@/server/errors";
 import type { BlobStore } from "@/server/services/blobs/blob-store";
 import type { ContextUploads } from "@/server/services/blobs/context-uploads";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
+import type { Scheduler } from "@/server/services/scheduler/scheduler";
 import { type TAppUrlSource, type TBuildDto, toBuildDto } from "./build-dto";
 
 export type TBuildDeadlines = {
@@ -26,6 +28,8 @@ export type TBuildDeadlines = {
 export type TBuildServiceOptions = {
   builds: TBuildsRepository;
   jobs: JobService;
+  /** Says why a queued build waits. */
+  scheduler: Scheduler;
   blobs: BlobStore;
   /** Context blobs with owners: a build may only use a context its owner uploaded. */
   contexts: ContextUploads;
@@ -46,8 +50,6 @@ export type TBuildServiceOptions = {
 export function computeBuildId(opts: { owner: string; formfile: TFormfile; contextDigest: string }): string {
   return computeContentBuildId(opts).slice(2);
 }
-
-const ACTIVE: readonly TBuildStatus[] = ["queued", "claimed", "building"];
 
 /** Builds: validate, store the context, queue a build job, follow it through its phases. */
 export class BuildService {
@@ -82,6 +84,7 @@ export class BuildService {
     contextDigest: string;
   }): Promise<TBuildDto> {
     const owner = input.owner.toLowerCase();
+    const context = input.context;
     // The canonical form comes from an untrusted client: re-check every rule of the language before
     // anything is stored or an agent builds from it as root.
     const canonical = validateCanonicalFormfile(input.formfile);
@@ -104,11 +107,11 @@ export class BuildService {
         details: { diagnostics: violations },
       });
     }
-    const stored = await this.#storeContext({ owner, context: input.context, digest: input.contextDigest });
+    const stored = await this.#storeContext({ owner, context, digest: input.contextDigest });
     const buildId = computeBuildId({ owner, formfile: input.formfile, contextDigest: stored.digest });
     const existing = await this.#o.builds.find(buildId);
     if (existing && existing.status !== "failed" && existing.status !== "cancelled")
-      return toBuildDto(existing, this.#o.appUrls);
+      return this.#dto(existing);
     const attempt = existing ? `retry-${this.#now().getTime()}` : "first";
     const job = await this.#o.jobs.enqueue({
       kind: "build",
@@ -121,6 +124,7 @@ export class BuildService {
         ...(this.sshCaPublicKey ? { sshCaPublicKey: this.sshCaPublicKey } : {}),
       },
       nodeId: null,
+      owner,
       idempotencyKey: `build:${buildId}:${attempt}`,
       buildId,
       maxAttempts: 3,
@@ -137,7 +141,33 @@ export class BuildService {
       now: this.#now(),
     });
     this.#o.log.info({ buildId, owner, name: input.formfile.name, jobId: job.id }, "build queued");
-    return toBuildDto(row, this.#o.appUrls);
+    return this.#dto(row);
+  }
+
+  /**
+   * `build.create` as signed: the signature's `contentDigest` must be the context's SHA-256 (so the
+   * request pins the exact context bytes); small contexts ride inline as base64.
+   */
+  async createSigned(input: {
+    owner: string;
+    formfile: TFormfile;
+    contextDigest: string;
+    contextBase64?: string | undefined;
+    /** The `contentDigest` the owner signed. */
+    signedContentDigest: string;
+  }): Promise<TBuildDto> {
+    if (input.signedContentDigest !== `0x${input.contextDigest.slice("sha256:".length)}`) {
+      throw new AppError(
+        "BAD_REQUEST",
+        "the signature's contentDigest must be the SHA-256 of the build context",
+      );
+    }
+    return this.create({
+      owner: input.owner,
+      formfile: input.formfile,
+      context: input.contextBase64 ? new Uint8Array(Buffer.from(input.contextBase64, "base64")) : null,
+      contextDigest: input.contextDigest,
+    });
   }
 
   /**
@@ -168,6 +198,40 @@ export class BuildService {
       );
     }
     return this.#o.contexts.putBytes({ owner, bytes: context, digest });
+  }
+
+  /** Builds as clients see them; queued ones say why they wait (one scheduler pass for all). */
+  async #dtos(rows: readonly TBuildRow[]): Promise<TBuildDto[]> {
+    const queued = rows.flatMap((r) => (r.status === "queued" && r.jobId ? [r.jobId] : []));
+    const reasons =
+      queued.length > 0 ? await this.#o.scheduler.waitReasons(await this.#o.jobs.find(queued)) : null;
+    return rows.map((r) => toBuildDto(r, (r.jobId && reasons?.get(r.jobId)) || null, this.#o.appUrls));
+  }
+
+  async #dto(row: TBuildRow): Promise<TBuildDto> {
+    const [dto] = await this.#dtos([row]);
+    if (!dto) throw new AppError("INTERNAL", `build ${row.id} has no DTO`);
+    return dto;
+  }
+
+  /** A build the caller may see (owner, or any build for admins), as clients see it. */
+  async view(opts: { buildId: string; viewer: string; admin: boolean }): Promise<TBuildDto> {
+    return this.#dto(await this.get(opts));
+  }
+
+  /**
+   * Log lines after cursor `after` (0 = from the start) with the next cursor; `done` turns true once
+   * the build is no longer being built and every line was returned.
+   */
+  async logsPage(opts: { buildId: string; viewer: string; admin: boolean; after: number; limit: number }) {
+    const row = await this.get(opts);
+    const lines = await this.#o.builds.logsAfter({ buildId: row.id, after: opts.after, limit: opts.limit });
+    return {
+      lines: lines.map((l) => ({ id: l.id, at: l.at, line: l.line })),
+      cursor: lines.at(-1)?.id ?? opts.after,
+      status: row.status,
+      done: !isActiveBuild(row.status) && lines.length < opts.limit,
+    };
   }
 
   /** Reads a build the caller may see (owner, or any build for admins). */
@@ -204,7 +268,7 @@ export class BuildService {
       ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
       limit: opts.limit,
     });
-    return rows.map((r) => toBuildDto(r, this.#o.appUrls));
+    return this.#dtos(rows);
   }
 
   async logs(opts: { buildId: string; after: number; limit: number }) {
@@ -214,14 +278,14 @@ export class BuildService {
   /** Cancels a build that has not finished; the agent building it is told to stop. */
   async cancel(opts: { buildId: string; owner: string }): Promise<TBuildDto> {
     const row = await this.get({ buildId: opts.buildId, viewer: opts.owner, admin: false });
-    if (!ACTIVE.includes(row.status as TBuildStatus)) {
+    if (!isActiveBuild(row.status)) {
       throw new AppError(
         "PRECONDITION_FAILED",
         `build ${row.id} is ${row.status}; only unfinished builds can be cancelled`,
       );
     }
     await this.#fail({ row, to: "cancelled", reason: "cancelled by the owner" });
-    return toBuildDto((await this.#o.builds.find(row.id)) ?? row, this.#o.appUrls);
+    return this.#dto((await this.#o.builds.find(row.id)) ?? row);
   }
 
   async #fail(opts: {
@@ -232,7 +296,7 @@ export class BuildService {
   }): Promise<void> {
     const moved = await this.#o.builds.transition({
       id: opts.row.id,
-      from: ACTIVE,
+      from: ACTIVE_BUILD_STATUSES,
       to: opts.to,
       at: this.#now(),
       message: opts.reason,
@@ -332,7 +396,7 @@ export class BuildService {
         const to = event.type === "failed" ? "failed" : "cancelled";
         await this.#o.builds.transition({
           id: buildId,
-          from: ACTIVE,
+          from: ACTIVE_BUILD_STATUSES,
           to,
           at,
           message: event.reason,
@@ -355,7 +419,7 @@ export class BuildService {
       const reason = `agent reported image ${result.imageDigest} (${result.sizeBytes} bytes) but the console holds ${size === null ? "no such image" : `${size} bytes`}: upload incomplete`;
       await this.#o.builds.transition({
         id: buildId,
-        from: ACTIVE,
+        from: ACTIVE_BUILD_STATUSES,
         to: "failed",
         at,
         message: reason,
@@ -366,7 +430,7 @@ export class BuildService {
     }
     await this.#o.builds.transition({
       id: buildId,
-      from: ACTIVE,
+      from: ACTIVE_BUILD_STATUSES,
       to: "built",
       at,
       deadline: null,

@@ -41,12 +41,18 @@ describe("toCommitmentDto", () => {
       txHash: row.txHash,
       blockNumber: 7,
     });
-    const failed = { ...row, status: "failed", reason: "InvalidSignature", txHash: null, blockNumber: null };
+    const failed: TCommitmentRow = {
+      ...row,
+      status: "failed",
+      reason: "InvalidSignature",
+      txHash: null,
+      blockNumber: null,
+    };
     expect(toCommitmentDto({ row: failed, chain, buildId, imageDigest })).toMatchObject({
       state: "failed",
       reason: "InvalidSignature",
     });
-    // Anything not settled reads as pending (the relay is running or will resume).
+    // A relay not settled yet reads as pending (it is running or will resume).
     expect(toCommitmentDto({ row: { ...row, status: "pending" }, chain, buildId, imageDigest }).state).toBe(
       "pending",
     );

@@ -38,9 +38,8 @@ export function toCommitmentDto(opts: {
 }): TCommitmentDto {
   const { row, chain } = opts;
   if (row) {
-    const state = row.status === "confirmed" || row.status === "failed" ? row.status : "pending";
     return {
-      state,
+      state: row.status,
       buildId: row.buildId,
       imageDigest: row.imageDigest,
       chainId: row.chainId,

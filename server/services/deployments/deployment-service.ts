@@ -1,25 +1,16 @@
 import { randomBytes } from "node:crypto";
+import { type Address, getAddress } from "viem";
 import type { Logger } from "@/core/log";
-import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
-import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
+import type { TCommitmentDraft, TSignedCommitment } from "@/lib/chain/commitment";
+import { isShippableBuild } from "@/lib/status";
+import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/builds-repository";
+import type { TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
-import {
-  appInfoOf,
-  type TAppUrlSource,
-  type TBuildDto,
-  toBuildDto,
-} from "@/server/services/builds/build-dto";
+import type { TBuildCommitments } from "@/server/services/chain/build-commitments";
 import type { JobService } from "@/server/services/jobs/job-service";
-import { capacityFor, describeWait, type TResources } from "@/server/services/scheduler/placement";
-import {
-  type TAppInfo,
-  type TDeleteDeploymentResult,
-  type TDeploymentDto,
-  type TInstanceDto,
-  toDeploymentDto,
-  toInstanceDto,
-} from "./instance-dto";
+import type { DeploymentViews, TShipResult } from "./deployment-views";
+import type { TDeleteDeploymentResult, TInstanceDto } from "./instance-dto";
 import type { Reconciler } from "./reconciler";
 
 export type TInstanceAction = "start" | "stop" | "restart" | "delete";
@@ -30,26 +21,17 @@ export type TDeploymentServiceOptions = {
   builds: TBuildsRepository;
   jobs: JobService;
   reconciler: Reconciler;
+  commitments: TBuildCommitments;
+  /** The answers (ship results, instance DTOs) are the views'. */
+  views: DeploymentViews;
   replicas: { default: number; max: number };
   log: Logger;
-  /** The apps' URLs through the edge (none without ingress). */
-  appUrls?: TAppUrlSource;
 };
 
-const SHIPPABLE = new Set(["built", "distributing", "booting", "running"]);
-
-export type TShipResult = { deployment: TDeploymentDto; instances: TInstanceDto[]; notice: string | null };
-
-/** A deployment with its builds (newest first, for rollback) and its replicas. */
-export type TDeploymentDetail = {
-  deployment: TDeploymentDto;
-  builds: TBuildDto[];
-  instances: TInstanceDto[];
-};
-
-const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null, urls: [] };
-
-/** User-facing deployment verbs: ship, rollback, instance start/stop/restart/delete, listings. */
+/**
+ * What owners do to deployments: ship (with the build commitment they signed), roll back, delete,
+ * and start/stop/restart/delete one instance. The reconciler carries the desired state out.
+ */
 export class DeploymentService {
   readonly #o: TDeploymentServiceOptions;
 
@@ -57,63 +39,62 @@ export class DeploymentService {
     this.#o = options;
   }
 
-  /** App info per build id, read once per call (`apps.get(id)`). */
-  #apps(): { get(buildId: string): Promise<TAppInfo> } {
-    const cache = new Map<string, Promise<TAppInfo>>();
-    return {
-      get: (buildId) => {
-        let app = cache.get(buildId);
-        if (!app) {
-          app = this.#o.builds.find(buildId).then((b) => (b ? appInfoOf(b, this.#o.appUrls) : UNKNOWN_APP));
-          cache.set(buildId, app);
-        }
-        return app;
-      },
-    };
-  }
-
-  async #instanceDtos(rows: readonly TInstanceRow[]): Promise<TInstanceDto[]> {
-    const apps = this.#apps();
-    return Promise.all(rows.map(async (r) => toInstanceDto(r, await apps.get(r.buildId))));
-  }
-
-  async #deploymentDto(dep: TDeploymentRow, apps = this.#apps()): Promise<TDeploymentDto> {
-    const instances = await this.#o.instances.byDeployment(dep.id);
-    return toDeploymentDto(dep, { instances, app: await apps.get(dep.buildId) });
-  }
-
-  async #result(deploymentId: string): Promise<TShipResult> {
-    const dep = await this.#o.deployments.find(deploymentId);
-    if (!dep) throw new AppError("NOT_FOUND", `deployment ${deploymentId} disappeared`);
-    const instances = (await this.#o.instances.byDeployment(dep.id)).filter(
-      (i) => i.desired !== "deleted" && i.buildId === dep.buildId,
-    );
-    return {
-      deployment: await this.#deploymentDto(dep),
-      instances: await this.#instanceDtos(instances),
-      notice: dep.notice,
-    };
-  }
-
   /** The owner's build if it can be shipped (built, image uploaded); throws NOT_FOUND / PRECONDITION_FAILED. */
-  async shippableBuild(opts: { owner: string; buildId: string }) {
+  async shippableBuild(opts: {
+    owner: string;
+    buildId: string;
+  }): Promise<TBuildRow & { imageDigest: string }> {
     const build = await this.#o.builds.find(opts.buildId);
-    if (!build || build.owner !== opts.owner)
+    if (!build || build.owner !== opts.owner.toLowerCase())
       throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
-    if (!build.imageDigest || !SHIPPABLE.has(build.status)) {
+    const { imageDigest } = build;
+    if (!imageDigest || !isShippableBuild(build.status)) {
       throw new AppError(
         "PRECONDITION_FAILED",
         `build ${opts.buildId} is ${build.status}; ship it once it is built (see form pack status)`,
       );
     }
-    return build;
+    return { ...build, imageDigest };
+  }
+
+  /**
+   * What the owner signs (EIP-712 BuildCommitment) to commit a build's image digest on ship; null
+   * when the console has no chain configured.
+   */
+  async commitmentDraft(opts: { owner: Address; buildId: string }): Promise<TCommitmentDraft | null> {
+    const build = await this.shippableBuild(opts);
+    return this.#o.commitments.draft({
+      owner: opts.owner,
+      buildId: build.id,
+      imageDigest: build.imageDigest,
+    });
+  }
+
+  /**
+   * Throws unless `commitment` is the owner's valid signature over this build's digest here: runs
+   * before a ship changes anything (the signed procedure's precheck).
+   */
+  async checkShipCommitment(opts: { owner: Address; buildId: string; commitment: TSignedCommitment }) {
+    const build = await this.shippableBuild(opts);
+    await this.#o.commitments.check({
+      owner: opts.owner,
+      buildId: build.id,
+      imageDigest: build.imageDigest,
+      commitment: opts.commitment,
+    });
   }
 
   /**
    * Ships a build as the deployment named after its Formfile NAME: N replicas (default 3) on
-   * distinct nodes. When fewer nodes qualify, it places what it can and says so in `notice`.
+   * distinct nodes. When fewer nodes qualify, it places what it can and says so in `notice`. A
+   * signed commitment is recorded and relayed on chain in the background (placement never waits).
    */
-  async ship(opts: { owner: string; buildId: string; replicas?: number }): Promise<TShipResult> {
+  async ship(opts: {
+    owner: string;
+    buildId: string;
+    replicas?: number;
+    commitment?: TSignedCommitment;
+  }): Promise<TShipResult> {
     const owner = opts.owner.toLowerCase();
     const replicas = opts.replicas ?? this.#o.replicas.default;
     if (replicas < 1 || replicas > this.#o.replicas.max) {
@@ -132,7 +113,16 @@ export class DeploymentService {
     });
     await this.#o.reconciler.reconcile(dep.id);
     this.#o.log.info({ deploymentId: dep.id, buildId: build.id, replicas }, "shipped");
-    return this.#result(dep.id);
+    if (opts.commitment) {
+      await this.#o.commitments.record({
+        deploymentId: dep.id,
+        owner: getAddress(opts.owner),
+        buildId: build.id,
+        imageDigest: build.imageDigest,
+        commitment: opts.commitment,
+      });
+    }
+    return this.#o.views.shipResult(dep.id);
   }
 
   /** Points the deployment NAME back at an earlier build of the same NAME. */
@@ -148,22 +138,15 @@ export class DeploymentService {
       throw new AppError("CONFLICT", `${dep.name} already runs build ${build.id}`);
     await this.#o.deployments.upsert({ ...dep, buildId: build.id });
     await this.#o.reconciler.reconcile(dep.id);
-    return this.#result(dep.id);
+    return this.#o.views.shipResult(dep.id);
   }
 
-  async #owned(opts: { owner: string; instanceId: string; admin?: boolean }): Promise<TInstanceRow> {
+  async #owned(opts: { owner: string; instanceId: string }): Promise<TInstanceRow> {
     const row = await this.#o.instances.find(opts.instanceId);
-    if (!row || row.status === "deleted" || (!opts.admin && row.owner !== opts.owner.toLowerCase())) {
+    if (!row || row.status === "deleted" || row.owner !== opts.owner.toLowerCase()) {
       throw new AppError("NOT_FOUND", `No instance ${opts.instanceId} of yours`);
     }
     return row;
-  }
-
-  async getInstance(opts: { viewer: string; admin: boolean; instanceId: string }): Promise<TInstanceDto> {
-    const row = await this.#owned({ owner: opts.viewer, instanceId: opts.instanceId, admin: opts.admin });
-    const [dto] = await this.#instanceDtos([row]);
-    if (!dto) throw new AppError("INTERNAL", `instance ${row.id} has no DTO`);
-    return dto;
   }
 
   /** start / stop / restart / delete of one instance; the agent hosting it does the work. */
@@ -185,14 +168,13 @@ export class DeploymentService {
         kind: opts.action,
         payload: { instanceId: row.id },
         nodeId: row.nodeId,
+        owner: row.owner,
         idempotencyKey: `${opts.action}:${row.id}:${Date.now()}`,
         instanceId: row.id,
         maxAttempts: 3,
       });
     }
-    const [dto] = await this.#instanceDtos([(await this.#o.instances.find(row.id)) ?? row]);
-    if (!dto) throw new AppError("INTERNAL", `instance ${row.id} has no DTO`);
-    return dto;
+    return this.#o.views.instance({ viewer: opts.owner, admin: false, instanceId: row.id });
   }
 
   /**
@@ -217,58 +199,28 @@ export class DeploymentService {
     return { deploymentId: dep.id, name: dep.name, deletedInstances: live.map((i) => i.id) };
   }
 
-  /** Instances visible to the viewer (own, or all for admins), optionally of one build. */
-  async list(opts: { owner: string | null; buildId?: string }): Promise<TInstanceDto[]> {
-    const rows = opts.buildId
-      ? await this.#o.instances.byBuild(opts.buildId)
-      : await this.#o.instances.list({ ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}) });
-    return this.#instanceDtos(
-      rows.filter(
-        (r) => r.status !== "deleted" && (opts.owner === null || r.owner === opts.owner.toLowerCase()),
-      ),
-    );
-  }
-
-  async deployments(opts: { owner: string | null }): Promise<TDeploymentDto[]> {
-    const rows = await this.#o.deployments.list({
-      ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
+  /**
+   * The ingress health recorder's first answer to a replica that stays unhealthy: says so on the
+   * replica and queues one restart on its node (idempotent per restart number).
+   */
+  async restartUnhealthy(opts: { instanceId: string; nodeId: string; restart: number; reason: string }) {
+    await this.#o.instances.update(opts.instanceId, { reason: `restarting: unhealthy — ${opts.reason}` });
+    await this.#o.jobs.enqueue({
+      kind: "restart",
+      payload: { instanceId: opts.instanceId },
+      nodeId: opts.nodeId,
+      idempotencyKey: `health-restart:${opts.instanceId}:${opts.restart}`,
+      instanceId: opts.instanceId,
+      maxAttempts: 3,
     });
-    // A deleted deployment wants 0 replicas: it is gone for its owner (shipping the name revives it).
-    const apps = this.#apps();
-    return Promise.all(rows.filter((r) => r.replicas > 0).map((r) => this.#deploymentDto(r, apps)));
-  }
-
-  /** One of the owner's deployments with its builds over time and its replicas. */
-  async deployment(opts: { owner: string; deploymentId: string }): Promise<TDeploymentDetail> {
-    const owner = opts.owner.toLowerCase();
-    const dep = await this.#o.deployments.find(opts.deploymentId);
-    if (!dep || dep.owner !== owner || dep.replicas === 0)
-      throw new AppError("NOT_FOUND", `No deployment ${opts.deploymentId} of yours`);
-    const instances = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.status !== "deleted");
-    const builds = await this.#o.builds.listByName({ owner, name: dep.name });
-    return {
-      deployment: await this.#deploymentDto(dep),
-      builds: builds.map((b) => toBuildDto(b, this.#o.appUrls)),
-      instances: await this.#instanceDtos(instances),
-    };
-  }
-
-  /** The owner's live deployment of a build's NAME (whichever build it runs now), or null. */
-  async deploymentOfBuild(opts: { owner: string; buildId: string }): Promise<TDeploymentDto | null> {
-    const owner = opts.owner.toLowerCase();
-    const build = await this.#o.builds.find(opts.buildId);
-    if (!build || build.owner !== owner) throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
-    const dep = await this.#o.deployments.findByName({ owner, name: build.name });
-    return dep && dep.replicas > 0 ? this.#deploymentDto(dep) : null;
   }
 
   /**
-   * What the network can place right now for one replica of `resources`: healthy nodes, how many
-   * have room, the largest free amounts, and why a replica would wait (null when one fits).
+   * The health recorder's last answer: the replica failed (unhealthy again after a restart) and the
+   * reconciler places a replacement that says why.
    */
-  async capacity(resources: TResources) {
-    const nodes = await this.#o.reconciler.candidates();
-    const summary = capacityFor({ nodes, resources });
-    return { ...summary, wait: summary.fitting > 0 ? null : describeWait({ nodes, resources }) };
+  async replaceUnhealthy(opts: { instanceId: string; deploymentId: string; reason: string }) {
+    await this.#o.instances.update(opts.instanceId, { status: "failed", reason: opts.reason });
+    await this.#o.reconciler.reconcile(opts.deploymentId);
   }
 }

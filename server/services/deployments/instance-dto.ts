@@ -1,17 +1,16 @@
 import { z } from "zod";
 import { ZMetrics } from "@/lib/protocol";
+import {
+  isPlacedReplica,
+  type TShownReplicaStatus,
+  ZDesiredState,
+  ZReplicaStatus,
+  ZShownReplicaStatus,
+} from "@/lib/status";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
 import { ZAppUrl } from "@/server/ingress/app-urls";
-
-/** Statuses of replicas that count towards the desired replica number (placed on a node). */
-export const PLACED_STATUSES: ReadonlySet<string> = new Set([
-  "pending",
-  "booting",
-  "running",
-  "stopping",
-  "stopped",
-]);
+import { parseLastMetrics } from "@/server/services/metrics/metrics-dto";
 
 /** What an instance runs, from its build's Formfile: the app's NAME, SSH user and exposed ports. */
 export const ZAppInfo = z.object({
@@ -34,7 +33,7 @@ export type TAppInfo = z.infer<typeof ZAppInfo>;
  * the node is still carrying it out (a stopping VM still reports "running"; a deleted replica is
  * "deleting" until its node confirms).
  */
-export function shownStatus(row: Pick<TInstanceRow, "status" | "desired">): string {
+export function shownStatus(row: Pick<TInstanceRow, "status" | "desired">): TShownReplicaStatus {
   if (row.desired === "deleted" && row.status !== "deleted") return "deleting";
   if (row.desired === "stopped" && (row.status === "running" || row.status === "booting")) return "stopping";
   return row.status;
@@ -47,13 +46,15 @@ export const ZInstanceDto = z.object({
   owner: z.string(),
   nodeId: z.string(),
   /** What to show: the node's status corrected by a pending stop/delete (`shownStatus`). */
-  status: z.string(),
+  status: ZShownReplicaStatus,
   /** The status the node last reported. */
-  reportedStatus: z.string(),
-  desired: z.string(),
+  reportedStatus: ZReplicaStatus,
+  desired: ZDesiredState,
   reason: z.string().nullable(),
   /** Why the replica is on its node when it replaced another one (e.g. its node went offline). */
   placement: z.string().nullable(),
+  /** While its boot job waits for the node: why (the scheduler's words), else null. */
+  waiting: z.string().nullable(),
   app: ZAppInfo,
   formnetIp: z.string().nullable(),
   imageDigest: z.string(),
@@ -95,8 +96,7 @@ export const ZDeleteDeploymentResult = z.object({
 });
 export type TDeleteDeploymentResult = z.infer<typeof ZDeleteDeploymentResult>;
 
-export function toInstanceDto(row: TInstanceRow, app: TAppInfo): TInstanceDto {
-  const metrics = row.lastMetrics ? ZMetrics.safeParse(JSON.parse(row.lastMetrics)) : null;
+export function toInstanceDto(row: TInstanceRow, app: TAppInfo, waiting: string | null = null): TInstanceDto {
   return {
     instanceId: row.id,
     deploymentId: row.deploymentId,
@@ -108,11 +108,12 @@ export function toInstanceDto(row: TInstanceRow, app: TAppInfo): TInstanceDto {
     desired: row.desired,
     reason: row.reason,
     placement: row.placement,
+    waiting,
     app,
     formnetIp: row.formnetIp,
     imageDigest: row.imageDigest,
     resources: { vcpu: row.vcpu, memoryMb: row.memoryMb, diskGb: row.diskGb },
-    metrics: metrics?.success ? metrics.data : null,
+    metrics: parseLastMetrics(row.lastMetrics),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -124,7 +125,7 @@ export function toDeploymentDto(
   opts: { instances: readonly TInstanceRow[]; app: TAppInfo },
 ): TDeploymentDto {
   const current = opts.instances.filter((i) => i.buildId === row.buildId && i.desired !== "deleted");
-  const placed = current.filter((i) => PLACED_STATUSES.has(i.status)).length;
+  const placed = current.filter((i) => isPlacedReplica(i.status)).length;
   const waiting = Math.max(0, row.replicas - placed);
   return {
     deploymentId: row.id,

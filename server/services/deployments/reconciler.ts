@@ -7,33 +7,29 @@ import {
   type TInstanceStatus,
   type TJobResult,
 } from "@/lib/protocol";
+import { isPlacedReplica } from "@/lib/status";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
-import type { TNodeRow, TNodesRepository } from "@/server/db/repositories/nodes-repository";
+import type { TNodeRow } from "@/server/db/repositories/nodes-repository";
 import { parseStoredFormfile } from "@/server/services/builds/build-dto";
 import type { BuildService } from "@/server/services/builds/build-service";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
-import type { NodeService } from "@/server/services/nodes/node-service";
-import { placeReplicas, type TCandidateNode } from "@/server/services/scheduler/placement";
-import { PLACED_STATUSES } from "./instance-dto";
+import type { Scheduler } from "@/server/services/scheduler/scheduler";
 
 export type TReconcilerOptions = {
   deployments: TDeploymentsRepository;
   instances: TInstancesRepository;
   builds: TBuildsRepository;
   buildService: BuildService;
-  nodes: TNodesRepository;
-  nodeService: NodeService;
   jobs: JobService;
+  /** Where replicas go (placement) and what the network has free. */
+  scheduler: Scheduler;
   formnet: FormnetService;
   log: Logger;
 };
-
-/** Statuses of replicas that count towards the desired replica number. */
-const COUNTED = PLACED_STATUSES;
 
 /**
  * Drives deployments towards what their owners asked for: N replicas of the current build on
@@ -63,17 +59,9 @@ export class Reconciler {
     }
   }
 
-  /** Online nodes with their capacity and what is promised on them, as placement sees them. */
-  async candidates(): Promise<TCandidateNode[]> {
-    const usage = await this.#o.instances.usageByNode();
-    const nodes = await this.#o.nodes.listOnline();
-    return nodes.map((n) => ({
-      id: n.id,
-      operator: n.operator,
-      healthy: this.#o.nodeService.isHealthy(n),
-      capacity: { vcpu: n.vcpu, memoryMb: n.memoryMb, diskGb: n.diskGb },
-      used: usage.get(n.id) ?? { vcpu: 0, memoryMb: 0, diskGb: 0 },
-    }));
+  /** Reconciles every deployment (the sweeper's periodic pass). */
+  async reconcileAll(): Promise<void> {
+    for (const d of await this.#o.deployments.list({})) await this.reconcile(d.id);
   }
 
   async #reconcile(deploymentId: string): Promise<void> {
@@ -83,8 +71,8 @@ export class Reconciler {
     if (!build?.imageDigest) return;
     const all = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.desired !== "deleted");
     const current = all.filter((i) => i.buildId === dep.buildId);
-    const counted = current.filter((i) => COUNTED.has(i.status));
-    const candidates = await this.candidates();
+    const counted = current.filter((i) => isPlacedReplica(i.status));
+    const candidates = await this.#o.scheduler.candidates();
     const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
 
     // Surplus: keep replicas on healthy nodes, the oldest first; delete the rest.
@@ -115,18 +103,13 @@ export class Reconciler {
       } else {
         const { vcpu, memoryMb, diskGb } = parseStoredFormfile(build.formfile).resources;
         const r = { vcpu, memoryMb, diskGb };
-        const hosting = new Set(current.filter((i) => i.status !== "deleted").map((i) => i.nodeId));
-        const operatorLoad = new Map<string, number>();
-        for (const c of candidates)
-          if (hosting.has(c.id)) operatorLoad.set(c.operator, (operatorLoad.get(c.operator) ?? 0) + 1);
-        // Nodes where this build already failed to boot are tried last: not at all in this round.
-        for (const f of failedRows) hosting.add(f.nodeId);
-        const placement = placeReplicas({
+        const placement = this.#o.scheduler.placeReplicas({
           nodes: candidates,
           resources: r,
           count: missing,
-          excludeNodeIds: hosting,
-          operatorLoad,
+          hosting: new Set(current.filter((i) => i.status !== "deleted").map((i) => i.nodeId)),
+          // Nodes where this build already failed to boot are tried last: not at all in this round.
+          avoid: new Set(failedRows.map((f) => f.nodeId)),
           seed: dep.buildId,
         });
         // A replacement says what it replaces and why (users see it in get-ip and on the page):
@@ -198,6 +181,7 @@ export class Reconciler {
         ownerPeers: peersForProtocol(ownerPeers, MIN_SUPPORTED_PROTOCOL_VERSION),
       },
       nodeId: opts.nodeId,
+      owner: opts.dep.owner,
       idempotencyKey: `boot:${id}`,
       buildId: opts.dep.buildId,
       instanceId: id,
@@ -296,7 +280,10 @@ export class Reconciler {
     const others = dep
       ? (await this.#o.instances.byDeployment(dep.id)).filter(
           (i) =>
-            i.id !== row.id && i.buildId === dep.buildId && i.desired !== "deleted" && COUNTED.has(i.status),
+            i.id !== row.id &&
+            i.buildId === dep.buildId &&
+            i.desired !== "deleted" &&
+            isPlacedReplica(i.status),
         )
       : [];
     if (dep && row.buildId === dep.buildId && others.length < dep.replicas) return false;

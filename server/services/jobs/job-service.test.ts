@@ -1,14 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "@/core/log";
 import type { TConsoleToAgent } from "@/lib/protocol";
+import { createInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { createJobsRepository } from "@/server/db/repositories/jobs-repository";
+import { createNodesRepository } from "@/server/db/repositories/nodes-repository";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { InProcessNotifier } from "@/server/gateway/notifier";
+import { type LocalAgents, Scheduler } from "@/server/services/scheduler/scheduler";
 import { JobService } from "./job-service";
 import type { AgentLinks, TJobEvent } from "./types";
 
 /** Links to two pretend agents that record what they were sent. */
-class Links implements AgentLinks {
+class Links implements AgentLinks, LocalAgents {
   readonly sent = new Map<string, TConsoleToAgent[]>([
     ["n1", []],
     ["n2", []],
@@ -24,6 +27,9 @@ class Links implements AgentLinks {
   }
   connectedNodeIds(): string[] {
     return this.connected;
+  }
+  slotsOf(): number | null {
+    return null;
   }
   offers(nodeId: string) {
     return (this.sent.get(nodeId) ?? []).filter((m) => m.type === "job.offer");
@@ -42,12 +48,22 @@ beforeEach(async () => {
   db = await createTestDatabase();
   links = new Links();
   events = [];
+  const repo = createJobsRepository(db.prisma);
+  const scheduler = new Scheduler({
+    jobs: repo,
+    nodes: createNodesRepository(db.prisma),
+    instances: createInstancesRepository(db.prisma),
+    agents: links,
+    isHealthy: () => true,
+    maxBuildsPerNode: 1,
+  });
   jobs = new JobService({
-    jobs: createJobsRepository(db.prisma),
+    jobs: repo,
     links,
+    scheduler,
     notifier: new InProcessNotifier(),
     log: createLogger("test"),
-    timing: { leaseMs: 30_000, ackTimeoutMs: 10_000, maxBuildsPerNode: 1 },
+    timing: { leaseMs: 30_000, ackTimeoutMs: 10_000 },
   });
   jobs.onEvent(async (e) => {
     events.push(e);

@@ -3,7 +3,7 @@ import type { Logger } from "@/core/log";
 import { type TJobResult, type TJobSpec, ZJobSpec } from "@/lib/protocol";
 import type { TJobRow, TJobsRepository } from "@/server/db/repositories/jobs-repository";
 import type { Notifier } from "@/server/gateway/notifier";
-import { DeclineBackoff } from "./decline-backoff";
+import type { Scheduler } from "@/server/services/scheduler/scheduler";
 import type { AgentLinks, TJobEvent, TJobListener, TJobTiming } from "./types";
 
 export type TEnqueue = TJobSpec & {
@@ -11,6 +11,8 @@ export type TEnqueue = TJobSpec & {
   nodeId: string | null;
   /** Same key ⇒ same job: enqueueing twice is harmless. */
   idempotencyKey: string;
+  /** The account the job works for: owners take turns in the queue. */
+  owner?: string;
   buildId?: string;
   instanceId?: string;
   maxAttempts?: number;
@@ -19,6 +21,8 @@ export type TEnqueue = TJobSpec & {
 export type TJobServiceOptions = {
   jobs: TJobsRepository;
   links: AgentLinks;
+  /** Decides which queued job goes to which node (server/services/scheduler). */
+  scheduler: Scheduler;
   notifier: Notifier;
   timing: TJobTiming;
   log: Logger;
@@ -28,8 +32,9 @@ export type TJobServiceOptions = {
 /**
  * Leased job queue. Jobs live in the database; a console offers a job only to agents whose socket
  * it holds, and every state change is a conditional update, so several consoles can share the
- * queue. A lease that lapses (agent gone) puts the job back in the queue; job ids make redelivery
- * idempotent on the agent, and results for jobs that are already final are ignored.
+ * queue. Which job goes to which node is the scheduler's decision; this service carries it out
+ * (lease, offer, ack, results). A lease that lapses (agent gone) puts the job back in the queue;
+ * job ids make redelivery idempotent on the agent, and results for jobs already final are ignored.
  */
 export class JobService {
   readonly #o: TJobServiceOptions;
@@ -37,12 +42,10 @@ export class JobService {
   readonly #now: () => Date;
   #dispatching = false;
   #dispatchAgain = false;
-  readonly #backoff: DeclineBackoff;
 
   constructor(options: TJobServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
-    this.#backoff = new DeclineBackoff(() => this.#now().getTime());
   }
 
   onEvent(listener: TJobListener): void {
@@ -67,7 +70,7 @@ export class JobService {
     // Fast path: this process holds the target's socket, so the job is inserted already leased to
     // it and offered at once (one statement, no queue scan). Nobody else can lease it meanwhile.
     const offer =
-      spec.nodeId !== null && this.#o.links.isConnected(spec.nodeId)
+      spec.nodeId !== null && (await this.#o.scheduler.canOfferNow(spec.nodeId, spec.kind))
         ? ZJobSpec.safeParse({ kind: spec.kind, payload: spec.payload })
         : null;
     const direct = offer?.success === true;
@@ -77,6 +80,7 @@ export class JobService {
       payload: JSON.stringify(spec.payload),
       nodeId: spec.nodeId,
       idempotencyKey: spec.idempotencyKey,
+      owner: spec.owner ?? null,
       buildId: spec.buildId ?? null,
       instanceId: spec.instanceId ?? null,
       ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
@@ -110,45 +114,21 @@ export class JobService {
 
   /** Offers queued work to one node that just connected (cheaper than a scan over all sockets). */
   async dispatchNode(nodeId: string): Promise<void> {
-    let untargeted = false;
-    for (const job of await this.#o.jobs.queuedForNode(nodeId, 1000)) {
-      if (job.targeted) await this.#offer(job, nodeId);
-      else untargeted = true;
-    }
-    // Untargeted work (builds) goes to the least busy node, which the full dispatch decides.
-    if (untargeted) await this.dispatch();
+    for (const { job, nodeId: to } of await this.#o.scheduler.dispatchPlan({ nodeId }))
+      await this.#offer(job, to);
   }
 
   async #dispatchOnce(): Promise<void> {
-    const connected = this.#o.links.connectedNodeIds();
-    if (connected.length === 0) return;
-    // Targeted jobs are normally offered at enqueue, so the queue holds few: read them all and
-    // keep those for our sockets. Scanning by node id (500 per query) is the fallback for a long
-    // queue; at thousands of agents it cost ten queries every dispatch.
-    const all = await this.#o.jobs.queuedTargetedAll(1000);
-    if (all.length < 1000) {
-      const mine = new Set(connected);
-      for (const job of all) if (job.nodeId && mine.has(job.nodeId)) await this.#offer(job, job.nodeId);
-    } else {
-      for (let i = 0; i < connected.length; i += 500) {
-        const batch = connected.slice(i, i + 500);
-        for (const job of await this.#o.jobs.queuedTargeted(batch, 1000)) {
-          if (job.nodeId) await this.#offer(job, job.nodeId);
-        }
-      }
-    }
-    const untargeted = await this.#o.jobs.queuedUntargeted(100);
-    if (untargeted.length === 0) return;
-    const busy = await this.#o.jobs.activeCountByNode("build");
-    for (const job of untargeted) {
-      const free = connected
-        .map((id) => ({ id, load: busy.get(id) ?? 0 }))
-        .filter((n) => n.load < this.#o.timing.maxBuildsPerNode && !this.#backoff.holds(n.id, job.kind))
-        .sort((a, b) => a.load - b.load || Math.random() - 0.5);
-      const target = free[0];
-      if (!target) return;
-      if (await this.#offer(job, target.id)) busy.set(target.id, target.load + 1);
-    }
+    for (const { job, nodeId } of await this.#o.scheduler.dispatchPlan()) await this.#offer(job, nodeId);
+  }
+
+  /** A slot may have come free on `nodeId`: offer it queued work now rather than at the next round. */
+  #freed(nodeId: string, kind: TJobRow["kind"]): void {
+    this.#o.scheduler.freed(nodeId);
+    if (kind !== "build" && kind !== "boot") return;
+    this.dispatch().catch((error: unknown) =>
+      this.#o.log.error({ err: error, nodeId }, "job dispatch failed"),
+    );
   }
 
   async #offer(job: TJobRow, nodeId: string): Promise<boolean> {
@@ -170,9 +150,6 @@ export class JobService {
       await this.#failExhausted(job);
       return false;
     }
-    // A node that just declined (busy) is not offered work again until its back-off ends; the
-    // periodic dispatch offers it then.
-    if (this.#backoff.holds(nodeId, job.kind)) return false;
     if (
       !(await this.#o.jobs.lease({ id: job.id, nodeId, until: this.#until(this.#o.timing.ackTimeoutMs) }))
     ) {
@@ -233,7 +210,7 @@ export class JobService {
     if (!job) return false;
     if (job.state !== "leased" && job.state !== "running") return job.state === "done";
     await this.#o.jobs.touch({ id: jobId, nodeId, until: this.#until(this.#o.timing.leaseMs) });
-    if (job.kind === "build" || job.kind === "boot") this.#backoff.cleared(nodeId);
+    if (job.kind === "build" || job.kind === "boot") this.#o.scheduler.freed(nodeId);
     if (job.state === "leased")
       await this.#emit({ type: "running", job: { ...job, state: "running" }, nodeId });
     return true;
@@ -242,7 +219,7 @@ export class JobService {
   async decline(nodeId: string, jobId: string, reason: string): Promise<boolean> {
     const job = await this.#held(jobId, nodeId);
     if (!job) return false;
-    this.#backoff.declined(nodeId);
+    this.#o.scheduler.declined(nodeId);
     if (await this.#o.jobs.requeue({ id: jobId, nodeId, refundAttempt: true })) {
       await this.#emit({ type: "requeued", job, reason: `declined by node ${nodeId}: ${reason}` });
       await this.#o.notifier.publish("formation_jobs", job.targeted ? nodeId : "*");
@@ -290,9 +267,9 @@ export class JobService {
       state: "done",
       result: JSON.stringify(opts.result),
     });
-    this.#backoff.cleared(opts.nodeId);
     // A duplicate completion (redelivery after a reconnect) is acknowledged but changes nothing.
     if (done) await this.#emit({ type: "completed", job, nodeId: opts.nodeId, result: opts.result });
+    this.#freed(opts.nodeId, job.kind);
     return true;
   }
 
@@ -306,7 +283,6 @@ export class JobService {
       error: opts.reason,
       ...(opts.line === undefined ? {} : { errorLine: opts.line }),
     });
-    this.#backoff.cleared(opts.nodeId);
     if (failed) {
       await this.#emit({
         type: "failed",
@@ -315,6 +291,7 @@ export class JobService {
         ...(opts.line === undefined ? {} : { line: opts.line }),
       });
     }
+    this.#freed(opts.nodeId, job.kind);
     return true;
   }
 
@@ -332,6 +309,16 @@ export class JobService {
     }
     await this.#emit({ type: "cancelled", job, reason });
     return true;
+  }
+
+  /** Jobs by id (listings look up the job of each build they show). */
+  find(ids: readonly string[]): Promise<TJobRow[]> {
+    return this.#o.jobs.findMany(ids);
+  }
+
+  /** Open jobs of several instances (listings explain why replicas wait). */
+  openJobsForInstances(instanceIds: readonly string[]): Promise<TJobRow[]> {
+    return this.#o.jobs.openForInstances(instanceIds);
   }
 
   /** Jobs of an instance that are not final yet. */

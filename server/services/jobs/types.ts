@@ -30,6 +30,4 @@ export type TJobTiming = {
   leaseMs: number;
   /** How long an offered job may stay unacknowledged before it goes back to the queue. */
   ackTimeoutMs: number;
-  /** Build jobs one node runs at a time. */
-  maxBuildsPerNode: number;
 };

@@ -87,11 +87,13 @@ describe("FormnetService", () => {
 describe("FormnetService: one member per WireGuard key (issue #23)", () => {
   it("the database refuses a second row with a key, whatever the kind", async () => {
     const repo = createFormnetRepository(db.prisma);
-    const row = { kind: "node", ref: "n-1", publicKey: key(1), endpoints: "[]" };
+    const row = { kind: "node" as const, ref: "n-1", publicKey: key(1), endpoints: "[]" };
     expect(await repo.tryInsert({ ip: "10.42.0.1", ...row })).toBe(true);
-    expect(await repo.tryInsert({ ip: "10.42.0.2", ...row, kind: "user", ref: "0xu:k" })).toBe(false);
+    expect(await repo.tryInsert({ ip: "10.42.0.2", ...row, kind: "user" as const, ref: "0xu:k" })).toBe(
+      false,
+    );
     // Rows without a key (instances before boot) do not collide.
-    const noKey = { kind: "instance", publicKey: null, endpoints: null };
+    const noKey = { kind: "instance" as const, publicKey: null, endpoints: null };
     expect(await repo.tryInsert({ ip: "10.42.0.3", ...noKey, ref: "i-1" })).toBe(true);
     expect(await repo.tryInsert({ ip: "10.42.0.4", ...noKey, ref: "i-2" })).toBe(true);
   });

@@ -1,5 +1,6 @@
 import { allocateLowestFree } from "@/lib/formnet/allocate";
-import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
+import { FORMNET_DEFAULT_CIDR, isEndpoint } from "@/lib/formnet/schemas";
+import { visiblePeers } from "@/lib/formnet/visible-peers";
 import { encodeMessage, type TFormnetPeer } from "@/lib/protocol";
 import type {
   TFormnetKind,
@@ -102,6 +103,36 @@ export class FormnetService {
       }
     }
     return ip;
+  }
+
+  /**
+   * Joins a user's device (`joinDevice`) and answers what the device configures: its address, the
+   * block and the peers its user may see, itself excluded.
+   */
+  async join(opts: { owner: string; publicKey: string; endpoints: string[] }) {
+    const ip = await this.joinDevice(opts);
+    const peers = (await this.peersVisibleTo({ address: opts.owner, isAdmin: false })).filter(
+      (p) => p.publicKey !== opts.publicKey,
+    );
+    return { ip, cidr: this.cidr, peers };
+  }
+
+  /** The peer list as `viewer` may see it (`visiblePeers`: nodes and own devices; admins all). */
+  async peersVisibleTo(viewer: { address: string; isAdmin: boolean }): Promise<TFormnetPeer[]> {
+    return visiblePeers(await this.peers(), viewer);
+  }
+
+  /** The formnet block and the addresses of `owner`'s devices. */
+  async status(
+    owner: string,
+  ): Promise<{ cidr: string; devices: { ip: string; publicKey: string | null }[] }> {
+    const devices = await this.#repo.devicesOf(owner);
+    return { cidr: this.cidr, devices: devices.map((r) => ({ ip: r.ip, publicKey: r.publicKey })) };
+  }
+
+  /** Whether `publicKey` is one of `owner`'s joined devices (the relay admits those). */
+  async isJoinedDevice(opts: { owner: string; publicKey: string }): Promise<boolean> {
+    return (await this.#repo.findByRef(deviceRef(opts.owner, opts.publicKey))) !== null;
   }
 
   /** Removes a user's device: its address, key and device slot are free again. */
@@ -294,8 +325,11 @@ function toPeer(r: TFormnetRow): TFormnetPeer | null {
   return {
     publicKey: r.publicKey,
     ip: r.ip,
-    endpoints: Array.isArray(endpoints) ? endpoints.filter((e): e is string => typeof e === "string") : [],
-    kind: r.kind === "node" || r.kind === "instance" || r.kind === "console" ? r.kind : "user",
+    // Only dialable endpoints travel: one bad entry would make agents refuse the whole frame.
+    endpoints: Array.isArray(endpoints)
+      ? endpoints.filter((e): e is string => typeof e === "string" && isEndpoint(e)).slice(0, 16)
+      : [],
+    kind: r.kind,
     ref: r.ref,
   };
 }

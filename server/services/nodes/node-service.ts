@@ -1,9 +1,18 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "@/core/log";
 import type { THello, TMetrics } from "@/lib/protocol";
+import type { TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import type { TNodeRow, TNodesRepository } from "@/server/db/repositories/nodes-repository";
-import { isAppError } from "@/server/errors";
+import { AppError, isAppError } from "@/server/errors";
+import { METRICS_HISTORY_LIMIT, toMetricsSamples } from "@/server/services/metrics/metrics-dto";
 import type { FormnetService } from "./formnet-service";
+import {
+  type TNodeDetailDto,
+  type TNodeDto,
+  type TPublicNodeDto,
+  toNodeDto,
+  toPublicNodeDto,
+} from "./node-dto";
 
 export type TNodeTiming = {
   heartbeatIntervalMs: number;
@@ -33,6 +42,7 @@ type TPendingBeat = { seq: number; metrics: TMetrics };
  */
 export class NodeService {
   readonly #repo: TNodesRepository;
+  readonly #instances: TInstancesRepository;
   readonly #formnet: FormnetService;
   readonly #log: Logger;
   readonly timing: TNodeTiming;
@@ -42,12 +52,15 @@ export class NodeService {
 
   constructor(options: {
     repo: TNodesRepository;
+    /** Read for what is placed on each node (allocation, counts) and for instance metrics. */
+    instances: TInstancesRepository;
     formnet: FormnetService;
     timing: TNodeTiming;
     log: Logger;
     now?: () => Date;
   }) {
     this.#repo = options.repo;
+    this.#instances = options.instances;
     this.#formnet = options.formnet;
     this.timing = options.timing;
     this.#log = options.log;
@@ -102,6 +115,7 @@ export class NodeService {
         endpoints,
         agentVersion: hello.agentVersion,
         protocolVersion: hello.protocolVersion,
+        jobSlots: hello.node.jobSlots ?? null,
         consoleId: opts.consoleId,
         agentTokenHash: sha256Hex(opts.agentToken),
         formnetIp,
@@ -163,6 +177,70 @@ export class NodeService {
 
   async pruneMetrics(): Promise<number> {
     return this.#repo.pruneMetrics(new Date(this.#now().getTime() - this.timing.metricsRetentionMs));
+  }
+
+  /** Records an instance's metrics from a heartbeat, at most one history sample per interval. */
+  async instanceMetrics(opts: { instanceId: string; nodeId: string; metrics: TMetrics; at: Date }) {
+    if (!this.sampleDue(`instance:${opts.instanceId}`)) return;
+    await this.#instances.recordMetrics({
+      id: opts.instanceId,
+      nodeId: opts.nodeId,
+      metrics: opts.metrics,
+      at: opts.at,
+    });
+  }
+
+  /** The node holding a blob-endpoint bearer token (connected nodes only); null when none does. */
+  async nodeIdForAgentToken(token: string): Promise<string | null> {
+    return (await this.#repo.findByToken(sha256Hex(token)))?.id ?? null;
+  }
+
+  /** The node holding an agent bearer token (connected nodes only), with its formnet key; null when none does. */
+  nodeForAgentToken(token: string): Promise<TNodeRow | null> {
+    return this.#repo.findByToken(sha256Hex(token));
+  }
+
+  /** A node's stored row (serial log requests read its protocol version and socket holder). */
+  find(nodeId: string): Promise<TNodeRow | null> {
+    return this.#repo.find(nodeId);
+  }
+
+  /** Nodes of the network (optionally one operator's) with allocation, health and instance counts. */
+  async list(opts: { operator?: string } = {}): Promise<TNodeDto[]> {
+    const rows = await this.#repo.list(opts.operator ? { operator: opts.operator.toLowerCase() } : {});
+    return this.#dtos(rows);
+  }
+
+  /** The public view of every node (the signed-out nodes page polls it). */
+  async publicList(): Promise<TPublicNodeDto[]> {
+    return (await this.#dtos(await this.#repo.list({}))).map(toPublicNodeDto);
+  }
+
+  /** One node with its metrics history since `sinceMinutes` ago. */
+  async get(opts: { nodeId: string; sinceMinutes: number }): Promise<TNodeDetailDto> {
+    const row = await this.#repo.find(opts.nodeId);
+    if (!row) throw new AppError("NOT_FOUND", `No node ${opts.nodeId}`);
+    const [dto] = await this.#dtos([row]);
+    if (!dto) throw new AppError("INTERNAL", "node DTO missing");
+    const history = await this.#repo.metricsHistory({
+      nodeId: row.id,
+      since: new Date(this.#now().getTime() - opts.sinceMinutes * 60_000),
+      limit: METRICS_HISTORY_LIMIT,
+    });
+    return { ...dto, history: toMetricsSamples(history) };
+  }
+
+  /** Two grouped queries whatever the number of nodes and instances (the public page polls this). */
+  async #dtos(rows: TNodeRow[]): Promise<TNodeDto[]> {
+    if (rows.length === 0) return [];
+    const [usage, counts] = await Promise.all([this.#instances.usageByNode(), this.#instances.countByNode()]);
+    return rows.map((n) =>
+      toNodeDto(n, {
+        allocated: usage.get(n.id),
+        instances: counts.get(n.id) ?? 0,
+        healthy: this.isHealthy(n),
+      }),
+    );
   }
 
   /** Whether a node counts as healthy for placement. */

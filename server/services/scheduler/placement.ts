@@ -1,8 +1,9 @@
 import { sha256 } from "@noble/hashes/sha2";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
 
-/** Resources of a VM or of a node's capacity. */
-export type TResources = { vcpu: number; memoryMb: number; diskGb: number };
+import type { TResources } from "./resources";
+
+export type { TResources };
 
 export type TCandidateNode = {
   id: string;

@@ -29,11 +29,7 @@ import { chainFromConfig } from "@/lib/chain/config";
 import { orchestratorErrorName } from "@/lib/chain/errors";
 import { readBuildCommitment } from "@/lib/chain/read";
 import { waitForSuccess } from "@/lib/chain/write";
-import type { TDatabase } from "@/server/db/client";
-import {
-  createCommitmentsRepository,
-  type TCommitmentRow,
-} from "@/server/db/repositories/commitments-repository";
+import type { TCommitmentRow, TCommitmentsRepository } from "@/server/db/repositories/commitments-repository";
 import { AppError } from "@/server/errors";
 
 /**
@@ -45,7 +41,7 @@ import { AppError } from "@/server/errors";
 export type TChainRef = { rpcUrl: string; chainId: number; contract: Address };
 
 export type TBuildCommitmentsOptions = {
-  db: TDatabase;
+  repo: TCommitmentsRepository;
   /** null: no chain configured (ships still work; the UI says so). */
   chain: TChainRef | null;
   relayerPrivateKey?: Hex | undefined;
@@ -84,7 +80,7 @@ export function describeRelayError(error: unknown): string {
 }
 
 export function createBuildCommitments(o: TBuildCommitmentsOptions) {
-  const repo = createCommitmentsRepository(o.db);
+  const repo = o.repo;
   const now = o.now ?? (() => Math.floor(Date.now() / 1000));
   const chain = o.chain;
   const loopback = chain !== null && /^https?:\/\/(127\.|localhost|\[::1\])/.test(chain.rpcUrl);
@@ -302,6 +298,11 @@ export function createBuildCommitments(o: TBuildCommitmentsOptions) {
     /** The newest commitment of `owner` for `buildId`. */
     forBuild(opts: { owner: string; buildId: string }): Promise<TCommitmentRow | null> {
       return repo.latestForBuild({ owner: opts.owner.toLowerCase(), buildId: opts.buildId });
+    },
+
+    /** The newest commitment of `owner` for each of `buildIds` (one query, for listings). */
+    forBuilds(opts: { owner: string; buildIds: readonly string[] }): Promise<Map<string, TCommitmentRow>> {
+      return repo.latestForBuilds({ owner: opts.owner.toLowerCase(), buildIds: opts.buildIds });
     },
 
     /** Reads the contract: does it hold `owner`'s commitment of `buildId` to `imageDigest`? */

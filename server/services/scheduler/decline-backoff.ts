@@ -1,5 +1,6 @@
-/** Kinds an agent declines when it is at its concurrency limit (lifecycle jobs always run). */
-const HEAVY_KINDS = new Set(["build", "boot"]);
+import type { TJobKind } from "@/lib/protocol";
+import { HEAVY_KINDS } from "./dispatch";
+
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -29,7 +30,7 @@ export class DeclineBackoff {
   }
 
   /** True when a job of `kind` should not be offered to `nodeId` now. */
-  holds(nodeId: string, kind: string): boolean {
+  holds(nodeId: string, kind: TJobKind): boolean {
     if (!HEAVY_KINDS.has(kind)) return false;
     const entry = this.#nodes.get(nodeId);
     return entry !== undefined && entry.until > this.#now();

@@ -2,9 +2,9 @@ import type { TMetrics } from "@/lib/protocol";
 import type { TDatabase } from "@/server/db/client";
 
 /**
- * The database reads and writes of the state-store wiring (kept beside the module rather than in
- * server/db/repositories so the control plane's repositories stay untouched). Mirrored fields only
- * ever move forward: a heartbeat older than the one the database holds changes nothing.
+ * The database reads and writes of the state-store wiring (server/statestore: publisher and
+ * mirror). Mirrored fields only ever move forward: a heartbeat older than the one the database
+ * holds changes nothing.
  */
 export function createStateStoreRepository(db: TDatabase) {
   return {

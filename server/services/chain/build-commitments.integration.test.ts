@@ -20,6 +20,7 @@ import { readBuildCommitment } from "@/lib/chain/read";
 import { createReadAuthorization } from "@/lib/signing/client-auth";
 import { signAction } from "@/lib/signing/sign-action";
 import { createDatabase, type TDatabase } from "@/server/db/client";
+import { createCommitmentsRepository } from "@/server/db/repositories/commitments-repository";
 import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 import type { TCommitmentDto } from "@/server/services/deployments/commitment-dto";
 import { completeBoot, completeBuild, sha256Digest } from "@/server/testing/agent-actions";
@@ -343,7 +344,7 @@ describe("build commitments on ship (real hardhat node + console)", () => {
       },
     });
     const service = createBuildCommitments({
-      db,
+      repo: createCommitmentsRepository(db),
       chain: { rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, contract: devnet.orchestratorAddress },
       relayerPrivateKey: platform.env.relayerPrivateKey,
       log: createLogger("test-resume"),
