@@ -25,7 +25,7 @@ chroot "$R" sh /setup-host.sh --check
 missing=0
 for b in qemu-system-x86_64 qemu-img mmdebstrap wireguard-go wg ip bridge tc iptables iptables-restore \
   socat jq sudo sshd ssh ssh-keygen ssh-keyscan chromium busybox dropbearkey iperf3 ping conntrack mkfs.ext4 resize2fs \
-  e2fsck zstd setpriv unshare nsenter modprobe tar; do
+  e2fsck zstd setpriv unshare nsenter modprobe tar pebble pebble-challtestsrv; do
   p=$(chroot "$R" sh -c "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v $b" || true)
   echo "$b -> ${p:-MISSING}"
   [ -n "$p" ] || missing=1

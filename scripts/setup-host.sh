@@ -9,7 +9,7 @@ set -eu
 
 PACKAGES="qemu-system-x86 qemu-utils mmdebstrap debootstrap linux-image-cloud-amd64 busybox-static \
 dropbear-bin wireguard-go wireguard-tools dnsmasq-base openssh-client openssh-server iproute2 iputils-ping iperf3 chromium kmod \
-e2fsprogs zstd iptables conntrack socat jq sudo"
+e2fsprogs zstd iptables conntrack socat jq sudo pebble"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "setup-host: this script supports Debian/Ubuntu hosts (dpkg/apt). Install by hand: $PACKAGES" >&2

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { openSession } from "../session";
+import { healthOfBuild, renderHealth, renderHealthDetail } from "./health";
 import { requireBuildId } from "./pack-status";
 
 /** `form manage get-ip` and `form manage start|stop|restart|delete --build-id ID [--instance ID]`. */
@@ -13,18 +14,25 @@ async function getIp(out: Output, opts: TInstanceOptions): Promise<void> {
   const buildId = requireBuildId(opts.buildId);
   const session = await openSession(opts);
   const rows = await session.call((api) => api.instances.getIp.query({ buildId }));
-  const live = rows.filter((r) => r.status !== "deleted");
+  const health = await healthOfBuild(session, buildId);
+  const live = rows
+    .filter((r) => r.status !== "deleted")
+    .map((r) => ({ ...r, health: health.get(r.instanceId) ?? null }));
+  const urls = live[0]?.urls ?? [];
   out.result(
     live,
     live.length === 0
       ? `no instances of build ${buildId.slice(0, 12)} — ship it with \`form pack ship --build-id ${buildId}\``
-      : live
-          .map((r) => {
-            const line = `${r.formnetIp ?? "(no address yet)"}  ${r.instanceId}  ${r.status}  node ${r.nodeId.slice(0, 12)}`;
+      : [
+          ...(urls.length > 0 ? [`url  ${urls.map((u) => u.url).join("  ")}`] : []),
+          ...live.map((r) => {
+            const state = renderHealth(r.health ?? undefined);
+            const line = `${r.formnetIp ?? "(no address yet)"}  ${r.instanceId}  ${r.status}  node ${r.nodeId.slice(0, 12)}${state ? `  ${state}` : ""}`;
             const why = [r.placement, r.status === "running" ? null : r.reason].filter(Boolean);
-            return why.length > 0 ? `${line}\n    ${why.join("; ")}` : line;
-          })
-          .join("\n"),
+            const detail = renderHealthDetail(r.health ?? undefined);
+            return [line, ...(why.length > 0 ? [`    ${why.join("; ")}`] : []), ...detail].join("\n");
+          }),
+        ].join("\n"),
   );
 }
 

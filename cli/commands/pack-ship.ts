@@ -7,7 +7,8 @@ import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { loadProject } from "../project";
 import { openSession, type TSession } from "../session";
-import { renderInstances, requireBuildId, type TInstance, waitUntil } from "./pack-status";
+import { healthOfBuild } from "./health";
+import { renderAppUrl, renderInstances, requireBuildId, type TInstance, waitUntil } from "./pack-status";
 
 /** `form pack ship [PATH]` and `form pack rollback [PATH]`: place replicas of a build. */
 
@@ -127,12 +128,20 @@ async function report(opts: { out: Output; session: TSession; result: TShipResul
     options.wait && result.commitment.state === "pending" && first
       ? await waitCommitment({ session, out, instanceId: first, timeoutMs })
       : result.commitment;
+  const health = options.wait ? await healthOfBuild(session, buildId) : new Map();
   out.result(
-    { deployment: result.deployment, instances, notice: result.notice, commitment },
+    {
+      deployment: result.deployment,
+      urls: result.deployment.app.urls,
+      instances,
+      notice: result.notice,
+      commitment,
+    },
     [
       `deployment ${result.deployment.name}: build ${buildId}, ${result.deployment.replicas} replica(s)`,
+      `url: ${renderAppUrl(result.deployment.app)}`,
       renderCommitment(commitment),
-      renderInstances(instances),
+      renderInstances(instances, health),
       options.wait ? "" : `watch: form pack status --build-id ${buildId}`,
       `addresses: form manage get-ip --build-id ${buildId}`,
     ]

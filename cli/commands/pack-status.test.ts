@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { renderAppUrl, renderDeployment, type TDeployment } from "./pack-status";
 
-const app = { name: "web", sshUser: "dev", exposedPorts: [8080], url: null };
+const app = { name: "web", sshUser: "dev", exposedPorts: [8080], url: null, urls: [] };
 const deployment = (over: Partial<NonNullable<TDeployment>>): NonNullable<TDeployment> => ({
   deploymentId: "d-00000000000000000000",
   owner: "0xabc",
@@ -32,6 +32,16 @@ describe("pack status rendering", () => {
       ),
     ).toBe("  web  1 of 1 replicas running");
     expect(renderDeployment("b".repeat(64), null)).toContain("not shipped");
-    expect(renderAppUrl(app)).toBe("— (no ingress yet; EXPOSE 8080 over formnet)");
+    expect(renderAppUrl(app)).toBe("— (this console has no ingress; EXPOSE 8080 over formnet)");
+    const urls = [
+      { port: 8080, url: "http://web-0a1b2c3d.localhost:3000/" },
+      { port: 9090, url: "http://web-0a1b2c3d-p9090.localhost:3000/" },
+    ];
+    expect(renderAppUrl({ ...app, url: urls[0]?.url ?? null, urls: urls.slice(0, 1) })).toBe(
+      "http://web-0a1b2c3d.localhost:3000/",
+    );
+    expect(renderAppUrl({ ...app, exposedPorts: [8080, 9090], url: urls[0]?.url ?? null, urls })).toBe(
+      "http://web-0a1b2c3d.localhost:3000/ (port 8080), http://web-0a1b2c3d-p9090.localhost:3000/ (port 9090)",
+    );
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { openSession, type TApiClient } from "../session";
+import { healthOfBuild, renderHealth, type THealth } from "./health";
 
 /** `form pack status --build-id ID`: phase, per-phase timings and the build's instances. */
 
@@ -25,12 +26,13 @@ export function renderDeployment(buildId: string, d: TDeployment): string {
   return lines.join("\n");
 }
 
-/** Where the app is reachable: its URL once the console has an ingress, else the exposed ports. */
+/** Where the app is reachable: its URLs through the console's edge, else the exposed ports. */
 export function renderAppUrl(app: TBuild["app"]): string {
-  if (app.url) return app.url;
+  if (app.urls.length === 1 && app.urls[0]) return app.urls[0].url;
+  if (app.urls.length > 1) return app.urls.map((u) => `${u.url} (port ${u.port})`).join(", ");
   return app.exposedPorts.length === 0
     ? "— (no EXPOSE)"
-    : `— (no ingress yet; EXPOSE ${app.exposedPorts.join(", ")} over formnet)`;
+    : `— (this console has no ingress; EXPOSE ${app.exposedPorts.join(", ")} over formnet)`;
 }
 
 const BUILD_ID = /^[0-9a-f]{64}$/;
@@ -78,13 +80,16 @@ export function phaseTimings(build: Pick<TBuild, "timeline">, now = Date.now()) 
   });
 }
 
-export function renderInstances(instances: TInstance[]): string {
+export function renderInstances(
+  instances: TInstance[],
+  health: ReadonlyMap<string, THealth> = new Map(),
+): string {
   if (instances.length === 0) return "  (none — ship the build with `form pack ship`)";
   return instances
-    .map(
-      (i) =>
-        `  ${i.instanceId}  ${i.status.padEnd(9)} ${i.app.name ? `${i.app.name}  ` : ""}node ${i.nodeId.slice(0, 12)}  formnet ${i.formnetIp ?? "—"}${i.reason ? `  (${i.reason})` : ""}`,
-    )
+    .map((i) => {
+      const state = renderHealth(health.get(i.instanceId));
+      return `  ${i.instanceId}  ${i.status.padEnd(9)} ${i.app.name ? `${i.app.name}  ` : ""}node ${i.nodeId.slice(0, 12)}  formnet ${i.formnetIp ?? "—"}${state ? `  ${state}` : ""}${i.reason ? `  (${i.reason})` : ""}`;
+    })
     .join("\n");
 }
 
@@ -94,6 +99,7 @@ async function status(out: Output, opts: TCommonOptions & { buildId?: string }):
   const build = await session.call((api) => api.builds.get.query({ buildId }));
   const instances = await session.call((api) => api.instances.list.query({ buildId }));
   const deployment = await session.call((api) => api.deployments.forBuild.query({ buildId }));
+  const health = await healthOfBuild(session, buildId);
   const timings = phaseTimings(build);
   const human = [
     `build ${build.buildId}`,
@@ -109,9 +115,19 @@ async function status(out: Output, opts: TCommonOptions & { buildId?: string }):
     "deployment",
     renderDeployment(buildId, deployment),
     "instances",
-    renderInstances(instances),
+    renderInstances(instances, health),
   ].join("\n");
-  out.result({ build, timings, deployment, instances }, human);
+  out.result(
+    {
+      build,
+      timings,
+      deployment,
+      // The deployment's public URLs (one per EXPOSEd port), as in the build's `app.urls`.
+      urls: build.app.urls,
+      instances: instances.map((i) => ({ ...i, health: health.get(i.instanceId) ?? null })),
+    },
+    human,
+  );
 }
 
 /** Adds `status` to the `pack` command group. */

@@ -12,6 +12,7 @@ import {
   type TNetworkPolicy,
   type TParseSuccess,
 } from "../../lib/formfile/index";
+import { describeHealthcheck, effectiveHealthcheck } from "../../lib/ingress/health-policy";
 
 /** `form pack validate [PATH] [--json] [--policy devnet]`: parse a Formfile and report every problem. */
 
@@ -59,6 +60,7 @@ function summary(file: string, f: TFormfile): string {
     ["workdir", f.workdir ?? "— (builder default /app)"],
     ["entrypoint", f.entrypoint ? JSON.stringify(f.entrypoint) : "—"],
     ["expose", f.expose.length > 0 ? f.expose.join(" ") : "—"],
+    ["health", describeHealthcheck(effectiveHealthcheck(f), f.healthcheck !== undefined)],
     ["env", f.env.length > 0 ? f.env.map((e) => `${e.key} (${e.scope})`).join(", ") : "—"],
     ["steps", steps.length > 0 ? steps.join("\n              ") : "— (whole context is copied to WORKDIR)"],
   ];

@@ -51,6 +51,29 @@ export const ZFormfileStep = z.discriminatedUnion("kind", [
 ]);
 export type TFormfileStep = z.infer<typeof ZFormfileStep>;
 
+const ZProbeTiming = {
+  /** Port the probe connects to (HEALTHCHECK --port, else the first EXPOSEd port). */
+  port: z.number().int(),
+  intervalMs: z.number().int(),
+  timeoutMs: z.number().int(),
+  /** Consecutive failures that make a healthy replica unhealthy. */
+  retries: z.number().int(),
+  /** Failures during this time after boot do not count (the app is starting). */
+  startPeriodMs: z.number().int(),
+};
+
+/**
+ * HEALTHCHECK: how the edge decides a replica may get traffic. Absent from the canonical JSON when
+ * the Formfile has no HEALTHCHECK (then a TCP connect to the first EXPOSEd port is the default), so
+ * Formfiles written before the instruction existed keep their canonical form and build ids.
+ */
+export const ZHealthcheck = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("http"), path: z.string(), ...ZProbeTiming }),
+  z.object({ kind: z.literal("tcp"), ...ZProbeTiming }),
+  z.object({ kind: z.literal("none") }),
+]);
+export type THealthcheck = z.infer<typeof ZHealthcheck>;
+
 export const ZFormfile = z.object({
   name: z.string(),
   description: z.string().nullable(),
@@ -72,5 +95,6 @@ export const ZFormfile = z.object({
   env: z.array(z.object({ scope: ZEnvScope, key: z.string(), value: z.string() })),
   /** COPY / RUN / INSTALL in file order. No COPY at all means "whole context to WORKDIR". */
   steps: z.array(ZFormfileStep),
+  healthcheck: ZHealthcheck.optional(),
 });
 export type TFormfile = z.infer<typeof ZFormfile>;

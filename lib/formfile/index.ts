@@ -1,5 +1,12 @@
 /** Public surface of the Formfile language: parse, format diagnostics, policy check, canonical JSON. */
-export { type TFormfile, type TFormfileStep, type TFormfileUser, ZFormfile } from "./canonical";
+export {
+  type TFormfile,
+  type TFormfileStep,
+  type TFormfileUser,
+  type THealthcheck,
+  ZFormfile,
+  ZHealthcheck,
+} from "./canonical";
 export { canonicalJson } from "./canonical-json";
 export { formatDiagnostic, type TDiagnostic, type TPosition } from "./diagnostics";
 export {

@@ -1,6 +1,6 @@
 import { sha256 } from "@noble/hashes/sha2";
 import { bytesToHex } from "@noble/hashes/utils";
-import type { TFormfile } from "./canonical";
+import type { TFormfile, THealthcheck } from "./canonical";
 import { canonicalJson } from "./canonical-json";
 import { closest, type TDiagnostic } from "./diagnostics";
 import {
@@ -13,6 +13,7 @@ import {
   handleVcpu,
   handleWorkdir,
 } from "./instructions-basic";
+import { checkHealthcheckPort, handleHealthcheck } from "./instructions-health";
 import { handleCopy, handleEntrypoint, handleEnv, handleInstall, handleRun } from "./instructions-runtime";
 import { logicalLines, type TLogicalLine, tokenize } from "./lexer";
 import { LIMITS } from "./rules";
@@ -38,6 +39,7 @@ const HANDLERS: Record<string, THandler> = {
   WORKDIR: handleWorkdir,
   ENTRYPOINT: handleEntrypoint,
   EXPOSE: handleExpose,
+  HEALTHCHECK: handleHealthcheck,
 };
 const ALIASES: Record<string, string> = { CPU: "VCPU", CORES: "VCPU", MEMORY: "MEM", STORAGE: "DISK" };
 /** Every keyword the language accepts (canonical names and aliases). */
@@ -137,6 +139,7 @@ function checkWholeFile(state: TParseState): void {
       });
     }
   }
+  checkHealthcheckPort(state);
 }
 
 /**
@@ -146,6 +149,20 @@ function checkWholeFile(state: TParseState): void {
 export function autoName(formfile: TFormfile): string {
   const anonymous = { ...formfile, name: "", users: formfile.users.map((u) => ({ ...u, passwdHash: "" })) };
   return `form-${bytesToHex(sha256(new TextEncoder().encode(canonicalJson(anonymous)))).slice(0, 12)}`;
+}
+
+function canonicalHealthcheck(state: TParseState): THealthcheck | undefined {
+  const hc = state.healthcheck;
+  if (!hc) return undefined;
+  if (hc.kind === "none") return { kind: "none" };
+  const timing = {
+    port: hc.port ?? state.expose[0] ?? 0,
+    intervalMs: hc.intervalMs,
+    timeoutMs: hc.timeoutMs,
+    retries: hc.retries,
+    startPeriodMs: hc.startPeriodMs,
+  };
+  return hc.kind === "http" ? { kind: "http", path: hc.path ?? "/", ...timing } : { kind: "tcp", ...timing };
 }
 
 function build(state: TParseState, opts: TParseOptions): TFormfile {
@@ -170,6 +187,9 @@ function build(state: TParseState, opts: TParseOptions): TFormfile {
     env: state.env.map(({ scope, key, value }) => ({ scope, key, value })),
     steps: state.steps,
   };
+  const healthcheck = canonicalHealthcheck(state);
+  // Only present when written: Formfiles without HEALTHCHECK keep their canonical JSON (build ids).
+  if (healthcheck) formfile.healthcheck = healthcheck;
   if (formfile.name === "") formfile.name = autoName(formfile);
   return formfile;
 }

@@ -10,6 +10,35 @@ export const LIMITS = {
   descriptionMax: 1000,
 } as const;
 
+/** HEALTHCHECK bounds and defaults (the defaults are also those of the implicit TCP check). */
+export const HEALTHCHECK_LIMITS = {
+  intervalMs: { min: 1_000, max: 3_600_000, default: 10_000 },
+  timeoutMs: { min: 100, max: 60_000, default: 2_000 },
+  retries: { min: 1, max: 10, default: 3 },
+  startPeriodMs: { min: 0, max: 3_600_000, default: 0 },
+  pathMax: 1024,
+} as const;
+
+/** An HTTP health check path: absolute, printable ASCII without spaces (query allowed). */
+export const HEALTH_PATH_PATTERN = /^\/[\x21-\x7e]*$/;
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** Parses a duration such as `500ms`, `10s`, `2m` or `1h` into milliseconds; undefined otherwise. */
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d{1,7})(ms|s|m|h)$/.exec(value);
+  if (!match) return undefined;
+  return Number(match[1]) * (DURATION_UNITS[match[2] ?? ""] ?? Number.NaN);
+}
+
+/** Formats milliseconds the way a Formfile writes them (`10s`, `1500ms`, `2m`). */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1_000 === 0) return `${ms / 1_000}s`;
+  return `${ms}ms`;
+}
+
 /** NAME becomes a hostname-like label: lowercase letters, digits and inner hyphens, 1–63 characters. */
 export const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Linux user names as accepted by `useradd` defaults (and cloud-init). */

@@ -14,6 +14,19 @@ export type TFormfileLocations = Partial<
   copySources: TPosition[];
 };
 
+/** A parsed HEALTHCHECK before its default port (the first EXPOSE) is known. */
+export type TPendingHealthcheck = {
+  kind: "http" | "tcp" | "none";
+  path?: string;
+  port?: number;
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+  /** The HEALTHCHECK keyword, for errors about the instruction as a whole. */
+  position: TPosition;
+};
+
 export type TPendingUser = { user: Omit<TFormfileUser, "passwdHash">; passwd: string; position: TPosition };
 
 /** Everything collected while walking the instructions; turned into a TFormfile once error-free. */
@@ -31,6 +44,7 @@ export type TParseState = {
   /** `position` is the KEY=value token; `scopePosition` the scope's name (for unknown-user errors). */
   env: Array<{ scope: string; key: string; value: string; position: TPosition; scopePosition: TPosition }>;
   steps: TFormfileStep[];
+  healthcheck?: TPendingHealthcheck;
   /** Canonical keyword of each once-only instruction → the line it first appeared on. */
   seen: Map<string, number>;
   locations: TFormfileLocations;

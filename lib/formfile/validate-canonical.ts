@@ -3,6 +3,8 @@ import {
   ENV_KEY_PATTERN,
   GPU_MODEL_PATTERN,
   GROUP_PATTERN,
+  HEALTH_PATH_PATTERN,
+  HEALTHCHECK_LIMITS,
   LIMITS,
   NAME_PATTERN,
   normaliseAbsolutePath,
@@ -64,6 +66,20 @@ function checkSteps(formfile: TFormfile, issue: (path: string, message: string) 
   });
 }
 
+function checkHealthcheck(formfile: TFormfile, issue: (path: string, message: string) => void): void {
+  const hc = formfile.healthcheck;
+  if (!hc || hc.kind === "none") return;
+  const L = HEALTHCHECK_LIMITS;
+  if (!inRange(hc.port, { min: 1, max: 65_535 })) issue("healthcheck.port", "must be a port 1–65535");
+  if (!inRange(hc.intervalMs, L.intervalMs)) issue("healthcheck.intervalMs", "is out of range");
+  if (!inRange(hc.timeoutMs, L.timeoutMs) || hc.timeoutMs > hc.intervalMs)
+    issue("healthcheck.timeoutMs", "is out of range or longer than the interval");
+  if (!inRange(hc.retries, L.retries)) issue("healthcheck.retries", "is out of range");
+  if (!inRange(hc.startPeriodMs, L.startPeriodMs)) issue("healthcheck.startPeriodMs", "is out of range");
+  if (hc.kind === "http" && (!HEALTH_PATH_PATTERN.test(hc.path) || hc.path.length > L.pathMax))
+    issue("healthcheck.path", "must start with / and contain printable characters without spaces");
+}
+
 /**
  * Validates a canonical Formfile received as JSON from an untrusted client, with every rule the
  * parser enforces on Formfile text, so the console never queues a build the agent would refuse or
@@ -116,5 +132,6 @@ export function validateCanonicalFormfile(
       issue(`env[${i}].scope`, "names an invalid service");
   });
   checkSteps(formfile, issue);
+  checkHealthcheck(formfile, issue);
   return issues.length === 0 ? { ok: true, formfile } : { ok: false, issues };
 }

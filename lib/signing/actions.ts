@@ -13,6 +13,9 @@ export const SIGNED_ACTIONS = [
   "deployment.delete",
   "formnet.join",
   "formnet.leave",
+  "domain.add",
+  "domain.verify",
+  "domain.remove",
 ] as const;
 
 export const ZSignedActionName = z.enum(SIGNED_ACTIONS);

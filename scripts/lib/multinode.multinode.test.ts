@@ -8,6 +8,7 @@ import { EXAMPLE_DIR, jsonOf, runForm } from "../../cli/testing";
 import { waitFor } from "../../core/formnet/command";
 import { readStatusFile } from "../../node-agent/config/status-file";
 import { cachedSshKey } from "../../node-agent/testing/booted-image";
+import { edgeGet, steadyGets } from "../../server/ingress/testing";
 import {
   consoleMemberInterface,
   MULTINODE_USER_KEY,
@@ -31,6 +32,7 @@ type TPlacement = {
   formnetIp: string | null;
   reason: string | null;
   placement: string | null;
+  urls: { port: number; url: string }[];
 };
 
 let platform: TMultinodePlatform;
@@ -156,6 +158,31 @@ describe("multinode network: the README example across hosts behind NAT", () => 
       expect(ssh.ok, ssh.out).toBe(true);
       expect(ssh.out.trim()).toBe(r.instanceId);
     }
+
+    // The public ingress: the deployment's URL on the console's host reaches all 3 replicas on
+    // their hosts behind NAT over formnet, from the console's own formnet address.
+    const url = rows[0]?.urls[0]?.url ?? "";
+    expect(url).toMatch(new RegExp(`^http://hello-server-[0-9a-f]{8}\\.localhost:${platform.port}/$`));
+    await waitFor(
+      "the edge serving the app",
+      async () => ((await edgeGet(url).catch(() => null))?.status === 200 ? true : undefined),
+      SECOND(60),
+    );
+    const served = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = await edgeGet(url);
+      expect(r.status).toBe(200);
+      expect(r.body).toBe("hello from formation\n");
+      served.add(r.instance ?? "");
+    }
+    expect([...served].sort()).toEqual(rows.map((r) => r.instanceId).sort());
+    // A visitor on the simulated internet (the laptop's namespace, behind its NAT) opens it too.
+    const host = new URL(url).host;
+    const visitor = await inLaptop([
+      ...["curl", "-sS", "-m", "10", "-H", `Host: ${host}`],
+      `http://${platform.network.layout.consoleHostIp}:${platform.port}/`,
+    ]);
+    expect(visitor.out).toBe("hello from formation\n");
   });
 
   it("a crashed host's replica moves to a live host; the host comes back clean and keeps nothing", async () => {
@@ -166,6 +193,10 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     const victim = before.find((r) => hostOfNode.get(r.nodeId) !== 3);
     if (!victim) throw new Error("no replica outside node 3");
     const crashedHost = hostOfNode.get(victim.nodeId) ?? 0;
+    // Visitors keep GETting the app through the edge at 20 req/s across the crash: none may fail.
+    const url = victim.urls[0]?.url ?? "";
+    const stream = steadyGets(url, { perSecond: 20, ms: 30_000 });
+    await new Promise((r) => setTimeout(r, 3_000));
     const crashedAt = Date.now();
     expect(await platform.network.crashHost(crashedHost)).toBeGreaterThan(0);
 
@@ -179,6 +210,23 @@ describe("multinode network: the README example across hosts behind NAT", () => 
       SECOND(240),
     );
     const healSeconds = (Date.now() - crashedAt) / 1000;
+    const gets = await stream;
+    const failed = gets.filter((g) => g.status !== 200);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+    const afterCrash = gets.filter((g) => g.startedAt >= crashedAt);
+    const slow = afterCrash.filter((g) => g.ms > 250);
+    const lastToVictim = Math.max(
+      0,
+      ...gets.filter((g) => g.instance === victim.instanceId).map((g) => g.startedAt),
+    );
+    const recovered = Math.max(crashedAt, ...slow.map((g) => g.startedAt + g.ms));
+    process.stderr.write(
+      `multinode: edge across the crash — ${gets.length} GETs at 20/s, 0 failed; after the crash ${slow.length} took > 250 ms (slowest ${Math.max(0, ...afterCrash.map((g) => g.ms)).toFixed(0)} ms); last request served by the dead replica started ${((lastToVictim - crashedAt) / 1000).toFixed(2)} s after the crash; normal latency again ${((recovered - crashedAt) / 1000).toFixed(2)} s after it\n`,
+    );
+    // Requests sent while the host was being killed may still have been answered by it; none later.
+    expect(gets.filter((g) => g.startedAt > crashedAt + 1_000 && g.instance === victim.instanceId)).toEqual(
+      [],
+    );
     process.stderr.write(
       `multinode: host ${crashedHost} crashed → 3 replicas running again in ${healSeconds.toFixed(1)} s\n`,
     );
@@ -200,6 +248,15 @@ describe("multinode network: the README example across hosts behind NAT", () => 
       );
       expect(http.out).toContain("hello from formation");
     }
+    // The edge sends the replacement its share once its health check passes.
+    await waitFor(
+      "the edge serving the replacement",
+      async () => {
+        for (let i = 0; i < 6; i++) if ((await edgeGet(url)).instance === moved?.instanceId) return true;
+        return undefined;
+      },
+      SECOND(60),
+    );
 
     // The host reboots (after the platform's reboot delay): its agent finds the VM gone, the console
     // ends the lost replica, and nothing of it is left on the host or in anyone's peers.

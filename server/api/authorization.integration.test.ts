@@ -174,6 +174,50 @@ const CASES: TCase[] = [
     expect: OWNER_ONLY,
     check: (data) => expect(data).not.toBeNull(),
   },
+  // ingress: a deployment's URLs, replica health and traffic (client addresses) are the owner's only.
+  {
+    path: "ingress.status",
+    type: "query",
+    input: (fx) => ({ deploymentId: fx.owner.deploymentId }),
+    expect: OWNER_ONLY,
+  },
+  {
+    path: "ingress.health",
+    type: "query",
+    input: (fx) => ({ buildId: fx.owner.shipped }),
+    expect: OWNER_ONLY,
+  },
+  // Custom domains: claimed, verified and removed by signature for the owner's own deployments only;
+  // the list shows a wallet its own claims (others see none of the owner's).
+  {
+    path: "ingress.addDomain",
+    type: "mutation",
+    input: (fx, role) =>
+      fx.sign(role, "domain.add", { domain: "shop.authz-matrix.test", deploymentId: fx.owner.deploymentId }),
+    expect: OWNER_SIGNED,
+  },
+  {
+    path: "ingress.domains",
+    type: "query",
+    input: () => ({}),
+    expect: SIGNED_IN,
+    check: (data, role) => {
+      if (role !== "owner") expect(JSON.stringify(data)).not.toContain("shop.authz-matrix.test");
+    },
+  },
+  {
+    path: "ingress.verifyDomain",
+    type: "mutation",
+    input: (fx, role) => fx.sign(role, "domain.verify", { domain: "shop.authz-matrix.test" }),
+    // No proof of control exists for the owner's claim; nobody else has a claim.
+    expect: { ...OWNER_SIGNED, owner: "PRECONDITION_FAILED" },
+  },
+  {
+    path: "ingress.removeDomain",
+    type: "mutation",
+    input: (fx, role) => fx.sign(role, "domain.remove", { domain: "shop.authz-matrix.test" }),
+    expect: OWNER_SIGNED,
+  },
   {
     path: "deployments.capacity",
     type: "query",

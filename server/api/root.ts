@@ -3,6 +3,7 @@ import { authRouter } from "@/server/api/routers/auth";
 import { buildsRouter } from "@/server/api/routers/builds";
 import { deploymentsRouter } from "@/server/api/routers/deployments";
 import { formnetRouter } from "@/server/api/routers/formnet";
+import { ingressRouter } from "@/server/api/routers/ingress";
 import { instancesRouter } from "@/server/api/routers/instances";
 import { nodesRouter } from "@/server/api/routers/nodes";
 import { serialRouter } from "@/server/api/routers/serial";
@@ -22,6 +23,7 @@ export const appRouter = createTRPCRouter({
   nodes: nodesRouter,
   serial: serialRouter,
   formnet: formnetRouter,
+  ingress: ingressRouter,
   state: stateRouter,
 });
 

@@ -6,6 +6,7 @@ import type { TCallerResolver } from "./caller";
 import type { RequestLimits } from "./rate-limit";
 import type { HttpRouteRegistry } from "./routes";
 import type { UpgradeRegistry } from "./upgrade";
+import type { VirtualHostRegistry } from "./virtual-hosts";
 
 /** Everything one running console instance owns; passed to modules, gateways and tRPC context. */
 export type TConsoleRuntime = {
@@ -21,6 +22,10 @@ export type TConsoleRuntime = {
   callers: TCallerResolver;
   upgrades: UpgradeRegistry;
   http: HttpRouteRegistry;
+  /** Handlers by Host (the ingress edge), consulted before every other route. */
+  virtualHosts: VirtualHostRegistry;
+  /** The port the console's HTTP server is bound to: null until it listens. */
+  listening: { port: number | null };
   version: string;
   startedAt: Date;
   /** Registers cleanup to run (in reverse order) when the console closes. */

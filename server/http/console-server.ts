@@ -25,6 +25,7 @@ import { HttpRouteRegistry } from "./routes";
 import { FALLBACK_CONTENT_SECURITY_POLICY, SECURITY_HEADERS } from "./security-headers";
 import { sendError, sendJson } from "./send";
 import { globalUpgradeRoutes, UpgradeRegistry } from "./upgrade";
+import { VirtualHostRegistry } from "./virtual-hosts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MAX_TRPC_BODY_BYTES = 1024 * 1024;
@@ -143,6 +144,8 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
     callers: createCallerResolver({ auth: services.auth, limits }),
     upgrades,
     http: new HttpRouteRegistry(),
+    virtualHosts: new VirtualHostRegistry(),
+    listening: { port: null },
     version: packageVersion(),
     startedAt: new Date(),
     onClose: (fn) => closers.push(fn),
@@ -214,6 +217,7 @@ export async function startConsole(opts: TStartConsoleOptions = {}): Promise<TRu
     // Further addresses on the same port (FORMATION_ALSO_LISTEN: the multinode network's underlay,
     // where node hosts reach the console as operators reach a public one).
     const boundPort = (server.address() as AddressInfo).port;
+    runtime.listening.port = boundPort;
     for (const extra of env.alsoListen) extraServers.push(await listen(extra, boundPort));
   } catch (error) {
     server?.close();
@@ -255,6 +259,12 @@ async function handleRequest(opts: {
   router: AnyRouter;
 }): Promise<void> {
   const { req, res, runtime, nextApp } = opts;
+  // Deployed apps on their own host names (the ingress edge): nothing of the console applies.
+  const vhost = runtime.virtualHosts.match(req.headers.host);
+  if (vhost) {
+    vhost.request(req, res);
+    return;
+  }
   // Every response carries them; proxy.ts replaces the fallback CSP on pages with a nonce policy.
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
   res.setHeader("Content-Security-Policy", FALLBACK_CONTENT_SECURITY_POLICY);
@@ -331,6 +341,11 @@ async function handleUpgrade(opts: {
   nextApp: TNextApp | null;
 }): Promise<void> {
   const { req, socket, head, runtime, nextApp } = opts;
+  const vhost = runtime.virtualHosts.match(req.headers.host);
+  if (vhost) {
+    vhost.upgrade(req, socket, head);
+    return;
+  }
   const url = new URL(req.url ?? "/", "http://console.invalid");
   const route = runtime.upgrades.match(url.pathname);
   if (route) {

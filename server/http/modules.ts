@@ -1,6 +1,7 @@
 import { buildCommitmentsModule } from "@/server/chain/module";
 import { consoleFormnetModule } from "@/server/formnet/module";
 import { controlPlaneModule } from "@/server/gateway/module";
+import { ingressModule } from "@/server/ingress/module";
 import { stateStoreModule } from "@/server/statestore/module";
 import { terminalModule } from "@/server/terminal/module";
 import type { TConsoleModule } from "./console-runtime";
@@ -12,6 +13,7 @@ import type { TConsoleModule } from "./console-runtime";
 export const consoleModules: TConsoleModule[] = [
   controlPlaneModule(),
   consoleFormnetModule(),
+  ingressModule(),
   terminalModule(),
   stateStoreModule(),
   buildCommitmentsModule(),

@@ -10,6 +10,8 @@ import { AgentSockets } from "@/server/gateway/agent-sockets";
 import { loadControlPlaneConfig, type TControlPlaneConfig } from "@/server/gateway/config";
 import { InProcessNotifier, type Notifier, PgNotifier } from "@/server/gateway/notifier";
 import { SerialLogRequests } from "@/server/gateway/serial-log";
+import { AppUrls } from "@/server/ingress/app-urls";
+import type { TIngressService } from "@/server/ingress/module";
 import type { TConsoleStateStore } from "@/server/statestore/module";
 import type { TTerminalService } from "@/server/terminal/module";
 import { createAuthServices, type TAuthServices } from "./auth";
@@ -23,6 +25,7 @@ import { DeploymentViews } from "./deployments/deployment-views";
 import { Reconciler } from "./deployments/reconciler";
 import { SerialService } from "./deployments/serial-service";
 import { JobService } from "./jobs/job-service";
+import { ControlLeases } from "./leases";
 import { FormnetService } from "./nodes/formnet-service";
 import { NodeService } from "./nodes/node-service";
 import { Scheduler } from "./scheduler/scheduler";
@@ -62,6 +65,10 @@ export type TServices = {
   blobGc: BlobGc;
   commitments: TBuildCommitments;
   sweeper: Sweeper;
+  /** Named cluster-wide leases (a loop that runs on one console: ingress health, ACME). */
+  leases: ControlLeases;
+  /** The apps' URLs in every DTO; configured by the ingress module (none without it). */
+  appUrls: AppUrls;
   /** Set by the terminal module: the SSH CA and sessions. */
   terminal?: TTerminalService;
   /** Set by the state-store module: the console's replica. */
@@ -70,6 +77,8 @@ export type TServices = {
   formnetRelay?: RelayHub;
   /** Set by the formnet module when this console host is a formnet member. */
   consoleFormnet?: ConsoleFormnetMember;
+  /** Set by the ingress module (docs/ingress.md): routes, health checks, the edge, custom domains. */
+  ingress?: TIngressService;
   /** Closes what the services hold (relays, chain watch, LISTEN connection); after the modules stopped. */
   close(): Promise<void>;
 };
@@ -128,6 +137,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
   const repos = createControlPlaneRepositories(db);
   const limits = config.limits;
   const agents = new AgentSockets();
+  const appUrls = new AppUrls();
   const blobs = new BlobStore({ dataDir: env.dataDir });
   const contexts = new ContextUploads({
     repo: repos.contextUploads,
@@ -189,6 +199,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     maxImageBytes: config.maxImageBytes,
     deadlines: config.buildDeadlines,
     log,
+    appUrls,
   });
   const reconciler = new Reconciler({
     deployments: repos.deployments,
@@ -215,6 +226,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     jobs,
     scheduler,
     commitments,
+    appUrls,
   });
   const deployments = new DeploymentService({
     deployments: repos.deployments,
@@ -262,6 +274,8 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     blobGc,
     commitments,
     sweeper,
+    leases: new ControlLeases(repos.leases),
+    appUrls,
     async close() {
       await commitments.close();
       admission.close();

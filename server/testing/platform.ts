@@ -55,7 +55,7 @@ export async function startTestPlatform(
     admitAll?: boolean;
     config?: Partial<TControlPlaneConfig>;
     env?: Record<string, string>;
-    /** Console modules started after the control plane (e.g. formnet's relay). */
+    /** Further console modules started after the control plane (e.g. the ingress, formnet's relay). */
     modules?: TConsoleModule[];
   } = {},
 ): Promise<TTestPlatform> {

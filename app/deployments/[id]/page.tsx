@@ -11,6 +11,7 @@ import { CopyValue } from "../../_components/copy-button";
 import { ReplicasInput } from "../../_components/replicas-input";
 import { SessionGate } from "../../_components/session-gate";
 import { useToast } from "../../_components/toasts";
+import { TrafficPanel } from "../../_components/traffic-panel";
 import {
   buttonClass,
   Card,
@@ -205,6 +206,11 @@ function DeploymentView({ detail }: { detail: TDetail }) {
             <p className="text-sm text-slate-600 dark:text-slate-400">No replica is placed yet.</p>
           )}
         </Card>
+        {d.app.exposedPorts.length > 0 ? (
+          <Card title="Traffic through the edge">
+            <TrafficPanel deploymentId={d.deploymentId} />
+          </Card>
+        ) : null}
         <Card title="Builds over time">
           <ol
             className="divide-y divide-slate-200 text-sm dark:divide-slate-800"

@@ -23,6 +23,7 @@ import { useTRPC } from "../../_lib/trpc";
 import { AppLogs } from "../_components/app-logs";
 import { BuildCommitmentPanel } from "../_components/build-commitment";
 import { InstanceActions } from "../_components/instance-actions";
+import { InstanceIngress } from "../_components/instance-ingress";
 import { SerialLog } from "../_components/serial-log";
 
 const INSTANCE_ID = /^i-[0-9a-f]{20}$/;
@@ -145,6 +146,12 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
           />
           {i.formnetIp ? <SshHint user={i.app.sshUser} ip={i.formnetIp} /> : null}
         </Card>
+        <InstanceIngress
+          instanceId={i.instanceId}
+          buildId={i.buildId}
+          deploymentId={i.deploymentId}
+          exposes={i.app.exposedPorts.length > 0}
+        />
         <Card title="Actions">
           <InstanceActions
             instanceId={i.instanceId}

@@ -2,7 +2,11 @@ import { z } from "zod";
 import { type TFormfile, ZFormfile } from "@/lib/formfile/canonical";
 import { ZBuildStatus } from "@/lib/status";
 import { parseTimeline, type TBuildRow, ZTimeline } from "@/server/db/repositories/builds-repository";
+import type { AppUrls } from "@/server/ingress/app-urls";
 import { type TAppInfo, ZAppInfo } from "@/server/services/deployments/instance-dto";
+
+/** Gives the URLs of an app (server/ingress/app-urls.ts); absent: no ingress, no URLs. */
+export type TAppUrlSource = Pick<AppUrls, "urlsFor">;
 
 /** What clients (UI, CLI) see of a build. */
 export const ZBuildDto = z.object({
@@ -31,15 +35,22 @@ export function parseStoredFormfile(raw: string): TFormfile {
   return ZFormfile.parse(JSON.parse(raw));
 }
 
-/** The app a build makes: NAME, the first USER (who `ssh` logs in as) and the EXPOSEd ports. */
-export function appInfoOf(row: Pick<TBuildRow, "name" | "formfile">): TAppInfo {
+/**
+ * The app a build makes: NAME, the first USER (who `ssh` logs in as), the EXPOSEd ports and their
+ * URLs through the edge (the deployment of owner + NAME, whichever build it runs).
+ */
+export function appInfoOf(
+  row: Pick<TBuildRow, "owner" | "name" | "formfile">,
+  urlSource?: TAppUrlSource,
+): TAppInfo {
   const formfile = parseStoredFormfile(row.formfile);
+  const urls = urlSource?.urlsFor({ owner: row.owner, name: row.name, exposedPorts: formfile.expose }) ?? [];
   return {
     name: row.name,
     sshUser: formfile.users[0]?.username ?? null,
     exposedPorts: formfile.expose,
-    // No ingress yet (separate issue): the URL stays null and the pages say so.
-    url: null,
+    url: urls[0]?.url ?? null,
+    urls,
   };
 }
 
@@ -51,7 +62,11 @@ export function userFacingReason(reason: string): string {
   return reason.replace(/(?:\/[^\s'"`:/]+)*\/builds\/[0-9a-f]{64}\/context(?:\/|(?=[\s'"`:]|$))/g, "./");
 }
 
-export function toBuildDto(row: TBuildRow, waiting: string | null = null): TBuildDto {
+export function toBuildDto(
+  row: TBuildRow,
+  waiting: string | null = null,
+  urlSource?: TAppUrlSource,
+): TBuildDto {
   return {
     buildId: row.id,
     owner: row.owner,
@@ -63,7 +78,7 @@ export function toBuildDto(row: TBuildRow, waiting: string | null = null): TBuil
       row.failureReason === null
         ? null
         : { reason: userFacingReason(row.failureReason), line: row.failureLine },
-    app: appInfoOf(row),
+    app: appInfoOf(row, urlSource),
     imageDigest: row.imageDigest,
     imageSizeBytes: row.imageSizeBytes,
     contextDigest: row.contextDigest,

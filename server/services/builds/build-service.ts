@@ -14,7 +14,7 @@ import type { ContextUploads } from "@/server/services/blobs/context-uploads";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
-import { type TBuildDto, toBuildDto } from "./build-dto";
+import { type TAppUrlSource, type TBuildDto, toBuildDto } from "./build-dto";
 
 export type TBuildDeadlines = {
   /** Longest wait for an agent to take the build. */
@@ -39,6 +39,8 @@ export type TBuildServiceOptions = {
   deadlines: TBuildDeadlines;
   log: Logger;
   now?: () => Date;
+  /** The apps' URLs through the edge (none without ingress). */
+  appUrls?: TAppUrlSource;
 };
 
 /**
@@ -203,7 +205,7 @@ export class BuildService {
     const queued = rows.flatMap((r) => (r.status === "queued" && r.jobId ? [r.jobId] : []));
     const reasons =
       queued.length > 0 ? await this.#o.scheduler.waitReasons(await this.#o.jobs.find(queued)) : null;
-    return rows.map((r) => toBuildDto(r, (r.jobId && reasons?.get(r.jobId)) || null));
+    return rows.map((r) => toBuildDto(r, (r.jobId && reasons?.get(r.jobId)) || null, this.#o.appUrls));
   }
 
   async #dto(row: TBuildRow): Promise<TBuildDto> {

@@ -198,4 +198,29 @@ export class DeploymentService {
     this.#o.log.info({ deploymentId: dep.id, name: dep.name, deleted: live.length }, "deployment deleted");
     return { deploymentId: dep.id, name: dep.name, deletedInstances: live.map((i) => i.id) };
   }
+
+  /**
+   * The ingress health recorder's first answer to a replica that stays unhealthy: says so on the
+   * replica and queues one restart on its node (idempotent per restart number).
+   */
+  async restartUnhealthy(opts: { instanceId: string; nodeId: string; restart: number; reason: string }) {
+    await this.#o.instances.update(opts.instanceId, { reason: `restarting: unhealthy — ${opts.reason}` });
+    await this.#o.jobs.enqueue({
+      kind: "restart",
+      payload: { instanceId: opts.instanceId },
+      nodeId: opts.nodeId,
+      idempotencyKey: `health-restart:${opts.instanceId}:${opts.restart}`,
+      instanceId: opts.instanceId,
+      maxAttempts: 3,
+    });
+  }
+
+  /**
+   * The health recorder's last answer: the replica failed (unhealthy again after a restart) and the
+   * reconciler places a replacement that says why.
+   */
+  async replaceUnhealthy(opts: { instanceId: string; deploymentId: string; reason: string }) {
+    await this.#o.instances.update(opts.instanceId, { status: "failed", reason: opts.reason });
+    await this.#o.reconciler.reconcile(opts.deploymentId);
+  }
 }

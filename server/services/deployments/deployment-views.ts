@@ -4,9 +4,11 @@ import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/buil
 import type { TDeploymentRow, TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow, TInstancesRepository } from "@/server/db/repositories/instances-repository";
 import { AppError } from "@/server/errors";
+import { ZAppUrl } from "@/server/ingress/app-urls";
 import {
   appInfoOf,
   parseStoredFormfile,
+  type TAppUrlSource,
   type TBuildDto,
   toBuildDto,
 } from "@/server/services/builds/build-dto";
@@ -58,6 +60,8 @@ export const ZInstanceIp = z.object({
   reason: z.string().nullable(),
   /** Why it is on its node, when it replaced another (e.g. moved off an offline node). */
   placement: z.string().nullable(),
+  /** The deployment's public URLs through the edge, one per EXPOSEd port. */
+  urls: z.array(ZAppUrl),
 });
 export type TInstanceIp = z.infer<typeof ZInstanceIp>;
 
@@ -70,7 +74,7 @@ export type TTerminalTarget =
       message: string;
     };
 
-const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null };
+const UNKNOWN_APP: TAppInfo = { name: "", sshUser: null, exposedPorts: [], url: null, urls: [] };
 
 export type TDeploymentViewsOptions = {
   deployments: TDeploymentsRepository;
@@ -80,6 +84,8 @@ export type TDeploymentViewsOptions = {
   jobs: JobService;
   /** Says why a replica's boot job still waits. */
   scheduler: Scheduler;
+  /** The apps' URLs through the edge (none without ingress). */
+  appUrls?: TAppUrlSource;
 };
 
 /**
@@ -106,7 +112,11 @@ export class DeploymentViews {
     ]);
     return rows.map((r) => {
       const build = builds.get(r.buildId);
-      return toInstanceDto(r, build ? appInfoOf(build) : UNKNOWN_APP, waiting.get(r.id) ?? null);
+      return toInstanceDto(
+        r,
+        build ? appInfoOf(build, this.#o.appUrls) : UNKNOWN_APP,
+        waiting.get(r.id) ?? null,
+      );
     });
   }
 
@@ -135,7 +145,7 @@ export class DeploymentViews {
       const build = builds.get(dep.buildId);
       return toDeploymentDto(dep, {
         instances: instances.get(dep.id) ?? [],
-        app: build ? appInfoOf(build) : UNKNOWN_APP,
+        app: build ? appInfoOf(build, this.#o.appUrls) : UNKNOWN_APP,
       });
     });
   }
@@ -204,6 +214,7 @@ export class DeploymentViews {
       formnetIp: i.formnetIp,
       reason: i.reason,
       placement: i.placement,
+      urls: i.app.urls,
     }));
   }
 
@@ -245,7 +256,7 @@ export class DeploymentViews {
     const builds = await this.#o.builds.listByName({ owner, name: dep.name });
     return {
       deployment: await this.#deploymentDto(dep),
-      builds: builds.map((b) => toBuildDto(b)),
+      builds: builds.map((b) => toBuildDto(b, null, this.#o.appUrls)),
       instances: await this.#instanceDtos(instances),
     };
   }
@@ -334,5 +345,54 @@ export class DeploymentViews {
       limit: METRICS_HISTORY_LIMIT,
     });
     return toMetricsSamples(rows);
+  }
+
+  /** The owner of a deployment, or null when there is none (custom domains check their claims). */
+  async deploymentOwner(deploymentId: string): Promise<string | null> {
+    return (await this.#o.deployments.find(deploymentId))?.owner ?? null;
+  }
+
+  /** Whether a replica is running and meant to (the health recorder acts on no other). */
+  async replicaState(instanceId: string): Promise<{ status: string; desired: string } | null> {
+    const row = await this.#o.instances.find(instanceId);
+    return row ? { status: row.status, desired: row.desired } : null;
+  }
+
+  /** The owner's replicas of a build that are not deleted (their health); NOT_FOUND otherwise. */
+  async replicaIdsOfBuild(opts: { owner: string; buildId: string }): Promise<string[]> {
+    const build = await this.#o.builds.find(opts.buildId);
+    if (!build || build.owner !== opts.owner.toLowerCase())
+      throw new AppError("NOT_FOUND", `No build ${opts.buildId} of yours`);
+    return (await this.#o.instances.byBuild(opts.buildId))
+      .filter((i) => i.status !== "deleted")
+      .map((i) => i.id);
+  }
+
+  /**
+   * One of the owner's deployments as the edge publishes it: its NAME, the EXPOSEd ports of the
+   * build it runs and its live replicas; NOT_FOUND otherwise.
+   */
+  async ingressView(opts: { owner: string; deploymentId: string }): Promise<{
+    deploymentId: string;
+    owner: string;
+    name: string;
+    exposedPorts: number[];
+    instanceIds: string[];
+  }> {
+    const dep = await this.#o.deployments.find(opts.deploymentId);
+    if (!dep || dep.owner !== opts.owner.toLowerCase())
+      throw new AppError("NOT_FOUND", `No deployment ${opts.deploymentId} of yours`);
+    const build = await this.#o.builds.find(dep.buildId);
+    const instances = (await this.#o.instances.byDeployment(dep.id)).filter(
+      (i) => i.desired !== "deleted" && i.status !== "deleted",
+    );
+    const exposedPorts = build ? ((JSON.parse(build.formfile) as { expose?: number[] }).expose ?? []) : [];
+    return {
+      deploymentId: dep.id,
+      owner: dep.owner,
+      name: dep.name,
+      exposedPorts,
+      instanceIds: instances.map((i) => i.id),
+    };
   }
 }

@@ -9,6 +9,7 @@ import {
 } from "@/lib/status";
 import type { TDeploymentRow } from "@/server/db/repositories/deployments-repository";
 import type { TInstanceRow } from "@/server/db/repositories/instances-repository";
+import { ZAppUrl } from "@/server/ingress/app-urls";
 import { parseLastMetrics } from "@/server/services/metrics/metrics-dto";
 
 /** What an instance runs, from its build's Formfile: the app's NAME, SSH user and exposed ports. */
@@ -18,10 +19,12 @@ export const ZAppInfo = z.object({
   sshUser: z.string().nullable(),
   exposedPorts: z.array(z.number()),
   /**
-   * The app's public URL. Always null until the console has an ingress (a separate issue): the
-   * pages and the CLI already show the place where it will appear, with the EXPOSEd ports.
+   * The app's public URL through the console's edge (its first EXPOSEd port); null when the
+   * Formfile EXPOSEs nothing or the console runs without ingress (FORMATION_INGRESS=0).
    */
   url: z.string().nullable(),
+  /** One URL per EXPOSEd port (docs/ingress.md); the first is `url`. */
+  urls: z.array(ZAppUrl),
 });
 export type TAppInfo = z.infer<typeof ZAppInfo>;
 

@@ -112,10 +112,11 @@ export class Reconciler {
           avoid: new Set(failedRows.map((f) => f.nodeId)),
           seed: dep.buildId,
         });
-        // A replacement says what it replaces and why (users see it in get-ip and on the page).
-        const lost = current.filter((i) => i.status === "lost");
+        // A replacement says what it replaces and why (users see it in get-ip and on the page):
+        // a replica lost with its node, or one that failed (its boot, or its health checks).
+        const replacedRows = [...current.filter((i) => i.status === "lost"), ...failed];
         for (const [index, nodeId] of placement.nodeIds.entries()) {
-          const replaced = lost[index];
+          const replaced = replacedRows[index];
           const reason = replaced
             ? `replaces ${replaced.id} on node ${replaced.nodeId}: ${replaced.reason ?? "lost"}`
             : null;

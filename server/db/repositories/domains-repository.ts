@@ -1,0 +1,121 @@
+import type { TDatabase } from "@/server/db/client";
+
+export type TAppDomainRow = {
+  domain: string;
+  owner: string;
+  deploymentId: string;
+  port: number | null;
+  status: string;
+  token: string;
+  verifiedAt: Date | null;
+  verifiedDomain: string | null;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type TTlsCertificateRow = {
+  domain: string;
+  certificate: string;
+  keyCiphertext: string;
+  notAfter: Date;
+  issuer: string;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/** Custom domains (claims per owner), their certificates and pending ACME HTTP-01 answers. */
+export function createDomainsRepository(db: TDatabase) {
+  return {
+    claim(domain: string, owner: string): Promise<TAppDomainRow | null> {
+      return db.appDomain.findUnique({ where: { domain_owner: { domain, owner } } });
+    },
+
+    /** The verified claim of a domain, if any (at most one: `verifiedDomain` is unique). */
+    verified(domain: string): Promise<TAppDomainRow | null> {
+      return db.appDomain.findUnique({ where: { verifiedDomain: domain } });
+    },
+
+    allVerified(): Promise<TAppDomainRow[]> {
+      return db.appDomain.findMany({ where: { status: "verified" } });
+    },
+
+    byOwner(owner: string): Promise<TAppDomainRow[]> {
+      return db.appDomain.findMany({ where: { owner }, orderBy: { createdAt: "asc" } });
+    },
+
+    countByOwner(owner: string): Promise<number> {
+      return db.appDomain.count({ where: { owner } });
+    },
+
+    upsertClaim(c: {
+      domain: string;
+      owner: string;
+      deploymentId: string;
+      port: number | null;
+      token: string;
+    }): Promise<TAppDomainRow> {
+      return db.appDomain.upsert({
+        where: { domain_owner: { domain: c.domain, owner: c.owner } },
+        create: { ...c, status: "pending" },
+        update: { deploymentId: c.deploymentId, port: c.port },
+      });
+    },
+
+    /** Marks the claim verified; throws on the unique index when another claimant got there first. */
+    markVerified(domain: string, owner: string, at: Date): Promise<TAppDomainRow> {
+      return db.appDomain.update({
+        where: { domain_owner: { domain, owner } },
+        data: { status: "verified", verifiedAt: at, verifiedDomain: domain, lastError: null },
+      });
+    },
+
+    setError(domain: string, owner: string, lastError: string | null): Promise<unknown> {
+      return db.appDomain.updateMany({ where: { domain, owner }, data: { lastError } });
+    },
+
+    async remove(domain: string, owner: string): Promise<boolean> {
+      const r = await db.appDomain.deleteMany({ where: { domain, owner } });
+      return r.count > 0;
+    },
+
+    certificate(domain: string): Promise<TTlsCertificateRow | null> {
+      return db.tlsCertificate.findUnique({ where: { domain } });
+    },
+
+    certificates(): Promise<TTlsCertificateRow[]> {
+      return db.tlsCertificate.findMany();
+    },
+
+    saveCertificate(c: Omit<TTlsCertificateRow, "createdAt" | "updatedAt">): Promise<TTlsCertificateRow> {
+      const { domain, ...data } = c;
+      return db.tlsCertificate.upsert({ where: { domain }, create: c, update: data });
+    },
+
+    async deleteCertificate(domain: string): Promise<void> {
+      await db.tlsCertificate.deleteMany({ where: { domain } });
+    },
+
+    async putChallenge(c: {
+      token: string;
+      keyAuthorization: string;
+      domain: string;
+      expiresAt: Date;
+    }): Promise<void> {
+      await db.acmeChallenge.upsert({ where: { token: c.token }, create: c, update: c });
+    },
+
+    challenge(token: string): Promise<{ keyAuthorization: string; expiresAt: Date } | null> {
+      return db.acmeChallenge.findUnique({
+        where: { token },
+        select: { keyAuthorization: true, expiresAt: true },
+      });
+    },
+
+    async deleteChallenge(token: string): Promise<void> {
+      await db.acmeChallenge.deleteMany({ where: { token } });
+    },
+  };
+}
+
+export type TDomainsRepository = ReturnType<typeof createDomainsRepository>;
