@@ -41,13 +41,21 @@ async function main(): Promise<void> {
     return r;
   };
   try {
-    const ips = new Map<number, string>();
-    for (const h of platform.network.layout.hosts) {
-      const status = await readStatusFile(
-        join(platform.dataDir, "nodes", String(h.n), "agent", "status.json"),
-      );
-      if (status?.formnet.address) ips.set(h.n, status.formnet.address);
-    }
+    // Each node host's formnet address, once its agent has brought formnet up.
+    const ips = await waitFor(
+      "both node hosts on formnet",
+      async () => {
+        const found = new Map<number, string>();
+        for (const h of platform.network.layout.hosts) {
+          const status = await readStatusFile(
+            join(platform.dataDir, "nodes", String(h.n), "agent", "status.json"),
+          );
+          if (status?.formnet.address) found.set(h.n, status.formnet.address);
+        }
+        return found.size === platform.network.layout.hosts.length ? found : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     const direct = ips.get(1) ?? "";
     const relayed = ips.get(2) ?? "";
     await form(["kit", "init", "--yes", "--host", platform.url, "--private-key", MULTINODE_USER_KEY]);
