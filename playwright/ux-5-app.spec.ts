@@ -8,11 +8,11 @@ import { TEST_NODE_CAPACITY, TestNode } from "./fixtures/test-node";
 test.use({ actionTimeout: 30_000, navigationTimeout: 60_000 });
 
 // Issue 24, item 5: the app is named everywhere, the SSH hint uses the Formfile's user, and the
-// pages have a place for the app's public URL (EXPOSE; the URL itself comes with the ingress).
+// pages link the app's public URL through the console's edge (EXPOSE 8080 → <name>-<app id>.localhost).
 
 test.afterAll(closePlatformDb);
 
-test("instance and build pages name the app, give the Formfile user's ssh command and a place for the URL", async ({
+test("instance and build pages name the app, give the Formfile user's ssh command and the app's URL", async ({
   page,
 }, testInfo) => {
   const wallet = await signInThroughUi(page);
@@ -26,7 +26,8 @@ test("instance and build pages name the app, give the Formfile user's ssh comman
       user: "webdev",
       extra: "EXPOSE 8080",
     });
-    await expect(page.getByTestId("app-url")).toContainText("8080");
+    const appUrl = new RegExp(`^http://${name}-[0-9a-f]{8}\\.localhost:\\d+/$`);
+    await expect(page.getByTestId("app-url-link")).toHaveAttribute("href", appUrl);
 
     await page.goto("/instances");
     const table = page.getByTestId("instances-table");
@@ -37,7 +38,7 @@ test("instance and build pages name the app, give the Formfile user's ssh comman
     await page.goto(`/instances/${instanceId}`);
     await expect(page.getByRole("heading", { level: 1 })).toContainText(name);
     await expect(page.getByTestId("ssh-command")).toHaveText(/^ssh webdev@10\.42\.\d+\.\d+$/);
-    await expect(page.getByTestId("app-url")).toContainText("8080");
+    await expect(page.getByTestId("app-url-link")).toHaveAttribute("href", appUrl);
     await expect(page.locator(`main a[href="/builds/${buildId}"]`)).toBeVisible();
     await screenshot(page, testInfo, "instance-named");
     await deleteAllDeployments(wallet.account);
