@@ -1,4 +1,4 @@
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { run, succeeds } from "../formnet/command";
@@ -262,13 +262,20 @@ async function dropChain(opts: { table: string; hook: string; chain: string }): 
 
 /**
  * wireguard-go's control sockets live host-wide in /var/run/wireguard; a killed wireguard-go leaves
- * its socket behind. A socket nobody listens on is stale and removed (a rebooted host's would be).
+ * its socket behind. A socket nobody listens on is stale and removed (a rebooted host's would be) —
+ * unless it is only seconds old: a wireguard-go starting elsewhere on this machine has bound it
+ * but may not listen yet.
  */
-export async function removeStaleWireguardSockets(): Promise<string[]> {
+export async function removeStaleWireguardSockets(minAgeMs = 30_000): Promise<string[]> {
   const names = await readdir(WIREGUARD_SOCKETS).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names.filter((n) => n.endsWith(".sock"))) {
     const path = join(WIREGUARD_SOCKETS, name);
+    const born = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => Date.now(),
+    );
+    if (Date.now() - born < minAgeMs) continue;
     if (await listening(path)) continue;
     await rm(path, { force: true });
     removed.push(name);
