@@ -46,7 +46,9 @@ export function Sparkline(props: {
           />
         </svg>
       ) : (
-        <div className="mt-2 flex h-12 items-center text-xs text-slate-400">waiting for samples…</div>
+        <div className="mt-2 flex h-12 items-center text-xs text-slate-600 dark:text-slate-400">
+          waiting for samples…
+        </div>
       )}
     </figure>
   );
