@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -115,7 +115,11 @@ export async function startMultinodePlatform(
   });
   await waitUntilReady(child, log, handle.logPath);
   if (options.handlePath) writeFileSync(options.handlePath, JSON.stringify(handle));
-  return attach(handle, () => stopPlatform(child));
+  return attach(handle, async () => {
+    await stopPlatform(child);
+    // The node hosts' disks (images, VM disks: ~2 GB a run) go; the logs and the database stay.
+    await rm(join(dataDir, "nodes"), { recursive: true, force: true });
+  });
 }
 
 function waitUntilReady(child: ChildProcess, log: NodeJS.WritableStream, logPath: string): Promise<void> {
