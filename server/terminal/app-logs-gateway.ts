@@ -1,7 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
-import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "@/core/log";
@@ -16,6 +14,7 @@ import { AppLogStream } from "./app-logs";
 import { sameOrigin } from "./gateway";
 import { TerminalRefusal } from "./sessions";
 import type { SshCertificateAuthority } from "./ssh-ca";
+import { prepareSshSession } from "./ssh-session-files";
 import type { TResolveTarget } from "./target";
 
 export type TAppLogsGatewayOptions = {
@@ -85,23 +84,21 @@ export class AppLogsGateway {
       else this.#open.set(owner, n);
     };
     const unit = target.hasEntrypoint ? ENTRYPOINT_UNIT : null;
-    const credential = await this.#o.ca.issue({
+    const { credential, knownHostsPath, errorLogPath } = await prepareSshSession({
+      ca: this.#o.ca,
+      stateDir: this.#o.stateDir,
       principal: target.username,
       identity: `formation-logs-${owner}-${instanceId}-${Date.now()}`,
       validMinutes: this.#o.certificateMinutes,
+      instanceId,
     });
-    const knownHosts = join(this.#o.stateDir, "known_hosts");
-    const logs = join(this.#o.stateDir, "ssh-logs");
-    await mkdir(knownHosts, { recursive: true, mode: 0o700 });
-    await mkdir(logs, { recursive: true, mode: 0o700 });
-    const errorLogPath = join(logs, `${randomBytes(9).toString("hex")}.log`);
     const stream = AppLogStream.spawn({
       host: target.host,
       port: this.#o.sshPort,
       username: target.username,
       keyPath: credential.keyPath,
       certPath: credential.certPath,
-      knownHostsPath: join(knownHosts, instanceId),
+      knownHostsPath,
       errorLogPath,
       connectTimeoutSeconds: this.#o.connectTimeoutSeconds,
       unit,

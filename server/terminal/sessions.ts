@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import type { Logger } from "@/core/log";
 import type { TTerminalReason, TTerminalServerFrame } from "@/lib/protocol/terminal";
 import { Scrollback } from "./scrollback";
 import type { SshCertificateAuthority } from "./ssh-ca";
+import { prepareSshSession } from "./ssh-session-files";
 import { SshShell, type TShellExit } from "./ssh-shell";
 
 /** A terminal that could not be opened, with the reason shown to the user. */
@@ -101,23 +101,21 @@ export class TerminalSessions {
       );
     }
     const identity = `formation-${spec.owner}-${spec.instanceId}-${Date.now()}`;
-    const credential = await this.#o.ca.issue({
+    const { credential, knownHostsPath, errorLogPath } = await prepareSshSession({
+      ca: this.#o.ca,
+      stateDir: this.#o.stateDir,
       principal: spec.username,
       identity,
       validMinutes: this.#o.certificateMinutes,
+      instanceId: spec.instanceId,
     });
-    const knownHosts = join(this.#o.stateDir, "known_hosts");
-    const logs = join(this.#o.stateDir, "ssh-logs");
-    await mkdir(knownHosts, { recursive: true, mode: 0o700 });
-    await mkdir(logs, { recursive: true, mode: 0o700 });
-    const errorLogPath = join(logs, `${randomBytes(9).toString("hex")}.log`);
     const shell = SshShell.spawn({
       host: spec.host,
       port: this.#o.sshPort,
       username: spec.username,
       keyPath: credential.keyPath,
       certPath: credential.certPath,
-      knownHostsPath: join(knownHosts, spec.instanceId),
+      knownHostsPath,
       errorLogPath,
       cols: spec.cols,
       rows: spec.rows,
