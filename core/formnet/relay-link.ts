@@ -1,4 +1,5 @@
 import WebSocket from "ws";
+import { wsBytes } from "@/core/ws-bytes";
 import {
   decodeRelayDatagram,
   encodeRelayDatagram,
@@ -117,11 +118,7 @@ export class RelayLink {
         const ws = new WebSocket(relayUrl(this.#o.consoleUrl, this.#o.key), { headers });
         this.#ws = ws;
         ws.on("message", (data, isBinary) => {
-          const bytes = Array.isArray(data)
-            ? Buffer.concat(data)
-            : Buffer.isBuffer(data)
-              ? data
-              : Buffer.from(data);
+          const bytes = wsBytes(data);
           if (isBinary) {
             void this.#down(bytes).catch((err: unknown) => this.#log.warn({ err }, "relay delivery failed"));
             return;

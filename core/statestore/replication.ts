@@ -1,4 +1,5 @@
 import { WebSocket } from "ws";
+import { wsBytes } from "@/core/ws-bytes";
 import type { Logger } from "../log";
 import type { TEnvelope } from "./envelope";
 import {
@@ -81,7 +82,7 @@ export class Replicator {
   }
 
   #onMessage(link: PeerLink, data: Buffer | ArrayBuffer | Buffer[]): void {
-    const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const raw = wsBytes(data);
     const msg = parseWireMessage(raw.toString("utf8"));
     if (!msg) {
       this.#core.malformed(link.label, `invalid message of ${raw.length} bytes`);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "@/core/log";
+import { wsBytes } from "@/core/ws-bytes";
 import { ZWireguardKey } from "@/lib/formnet/schemas";
 import {
   parseRelayFrame,
@@ -84,11 +85,7 @@ export class RelayGateway {
     };
     const detach = this.o.hub.attach(client);
     ws.on("message", (data: RawData, isBinary: boolean) => {
-      const bytes = Array.isArray(data)
-        ? Buffer.concat(data)
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data);
+      const bytes = wsBytes(data);
       if (isBinary) {
         this.o.hub.forward(client, bytes);
         return;

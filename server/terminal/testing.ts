@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
+import { wsBytes } from "@/core/ws-bytes";
 import { formfileUser } from "@/lib/formfile/canonical";
 import { parseTerminalServerFrame, type TTerminalServerFrame, terminalUrl } from "@/lib/protocol/terminal";
 import type { TReplicaStatus } from "@/lib/status";
@@ -30,11 +31,7 @@ export class TerminalTestClient {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on("message", (data, isBinary) => {
-      const bytes = Array.isArray(data)
-        ? Buffer.concat(data)
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data);
+      const bytes = wsBytes(data);
       if (isBinary) this.output += this.#decoder.decode(bytes, { stream: true });
       else {
         const frame = parseTerminalServerFrame(bytes.toString("utf8"));
