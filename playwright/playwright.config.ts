@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineConfig } from "@playwright/test";
@@ -8,8 +8,17 @@ import { TEST_NODE_ADDRESS } from "./fixtures/test-node-key";
 // Browser tests drive Debian's Chromium (no browser download) against the real platform started by
 // the README's start command on a throwaway data directory and its own ports.
 const port = Number(process.env.E2E_PORT ?? 3300);
+const ownDataDir = process.env.E2E_DATA_DIR === undefined;
 const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "formation-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
+// A run's images and blobs are ~2.5 GB: gone when the run ends (after the platform stopped); the
+// database and logs stay for a look at a failure. A directory passed in E2E_DATA_DIR is the caller's.
+if (ownDataDir) {
+  process.once("exit", () => {
+    for (const heavy of ["agent/images", "agent/vms", "blobs"])
+      rmSync(join(dataDir, heavy), { recursive: true, force: true });
+  });
+}
 // The machine's cached terminal CA: images of the specs' byte-stable Formfiles stay builder cache
 // hits from run to run (a fresh CA changes every image).
 seedTestConsoleCa(dataDir);

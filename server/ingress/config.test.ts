@@ -8,6 +8,7 @@ describe("ingress config", () => {
       appsDomain: "localhost",
       publicPort: undefined,
       connectTimeoutMs: 1_000,
+      lastConnectTimeoutMs: 10_000,
       suspectMs: 500,
       retries: 2,
       acme: null,

@@ -27,6 +27,8 @@ export const ZIngressEnv = z.object({
   FORMATION_EDGE_HOST: z.string().optional(),
   /** Longest wait for a TCP connection to a replica before another one is tried. */
   FORMATION_EDGE_CONNECT_TIMEOUT_MS: ms(1_000),
+  /** The same for a request's last possible attempt (no replica left to try): SYN retransmits fit. */
+  FORMATION_EDGE_LAST_CONNECT_TIMEOUT_MS: ms(10_000),
   /** A request without response headers after this long has its replica probed (dead host?). */
   FORMATION_EDGE_SUSPECT_MS: ms(500),
   /** Further replicas an idempotent request may be retried on. */
@@ -52,6 +54,7 @@ export type TIngressConfig = {
   edgeHttpsPort: number | undefined;
   edgeHost: string | undefined;
   connectTimeoutMs: number;
+  lastConnectTimeoutMs: number;
   suspectMs: number;
   retries: number;
   routesRefreshMs: number;
@@ -76,6 +79,10 @@ export function loadIngressConfig(source: Record<string, string | undefined> = p
     edgeHttpsPort: e.FORMATION_EDGE_HTTPS_PORT,
     edgeHost: e.FORMATION_EDGE_HOST,
     connectTimeoutMs: e.FORMATION_EDGE_CONNECT_TIMEOUT_MS,
+    lastConnectTimeoutMs: Math.max(
+      e.FORMATION_EDGE_LAST_CONNECT_TIMEOUT_MS,
+      e.FORMATION_EDGE_CONNECT_TIMEOUT_MS,
+    ),
     suspectMs: e.FORMATION_EDGE_SUSPECT_MS,
     retries: e.FORMATION_EDGE_RETRIES,
     routesRefreshMs: e.FORMATION_EDGE_ROUTES_MS,

@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
+import { createInterface } from "node:readline";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -16,6 +17,7 @@ import {
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { ingressModule } from "./module";
+import { tcpProbe } from "./probes";
 import { edgeGet, startReplicaApp, steadyGets, type TReplicaApp } from "./testing";
 
 /**
@@ -114,7 +116,29 @@ async function deploy(formfile: TFormfile, replicas: number, opts: { sick?: bool
   return { buildId, url: build.app.url, urls: build.app.urls };
 }
 
-function webFormfile(name: string): TFormfile {
+/**
+ * An HTTP server on ip:port in a child process that accepts nothing for `blockMs` after listening
+ * with a backlog of 1 — its accept queue is filled before this resolves — then serves normally.
+ */
+async function startSwampedApp(ip: string, port: number, blockMs: number): Promise<ChildProcess> {
+  const script = `
+    const server = require("node:http").createServer((req, res) => res.end("slow but here\\n"));
+    server.listen({ host: ${JSON.stringify(ip)}, port: ${port}, backlog: 1 }, () => {
+      require("node:fs").writeSync(1, "listening\\n");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${blockMs});
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const stdout = child.stdout;
+  if (!stdout) throw new Error("no stdout");
+  await new Promise((resolve) => createInterface({ input: stdout }).once("line", resolve));
+  for (let i = 0; i < 16; i++) {
+    if (!(await tcpProbe({ ip, port, timeoutMs: 200 })).ok) return child;
+  }
+  child.kill("SIGKILL");
+  throw new Error(`the accept queue of ${ip}:${port} never filled`);
+}
+
+function webFormfile(name: string, opts: { retries?: number } = {}): TFormfile {
   return {
     ...testFormfile(name),
     expose: [8080],
@@ -124,7 +148,7 @@ function webFormfile(name: string): TFormfile {
       port: 8080,
       intervalMs: 1_000,
       timeoutMs: 500,
-      retries: 2,
+      retries: opts.retries ?? 2,
       startPeriodMs: 0,
     },
   };
@@ -281,10 +305,14 @@ describe("ingress edge", () => {
       for (let i = 0; i < 12; i++) await edgeGet(web.url);
       const stream = steadyGets(web.url, { perSecond: 20, ms: 4_000 });
       await new Promise((r) => setTimeout(r, 1_000));
-      const rule = ["INPUT", "-d", victim.ip, "-p", "tcp", "--dport", "8080", "-j", "DROP"];
+      // Every packet to the host is dropped (its SSH port too: nothing tells the edge it is alive).
+      const rule = ["INPUT", "-d", victim.ip, "-p", "tcp", "-j", "DROP"];
       execFileSync("iptables", ["-I", ...rule]);
       dropRules.push(rule);
       const results = await stream;
+      // The host stays gone for this test only: its address may be given to a later replica.
+      execFileSync("iptables", ["-D", ...rule]);
+      dropRules.splice(dropRules.indexOf(rule), 1);
       const failed = results.filter((r) => r.status !== 200);
       expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
       const slowest = Math.max(...results.map((r) => r.ms));
@@ -319,6 +347,31 @@ describe("ingress edge", () => {
       return row?.state === "unhealthy" ? row : null;
     });
     expect(health.failures.at(-1)?.reason).toBe("GET :8080/healthz answered 500");
+  });
+
+  it("a replica too busy to accept connections (full accept queue) is waited for, not failed or taken out", async () => {
+    const busy = await deploy(webFormfile("busy", { retries: 10 }), 1);
+    const instance = await eventually(async () => {
+      const rows = await query<{ instanceId: string; status: string }[]>(owner, "instances.getIp", {
+        buildId: busy.buildId,
+      });
+      return rows[0]?.status === "running" ? rows[0] : null;
+    });
+    const app = await eventually(() => apps.get(instance.instanceId));
+    await eventually(async () => (await edgeGet(busy.url)).status === 200);
+    // Its app is swapped for one that listens with a backlog of 1 and accepts nothing for 2 s (its
+    // event loop is blocked) while its queue is full: the kernel drops SYNs, as a swamped app's does.
+    await app.kill();
+    const swamped = await startSwampedApp(app.ip, app.port, 2_000);
+    try {
+      const r = await edgeGet(busy.url, { timeoutMs: 15_000 });
+      expect(r.status, r.body).toBe(200);
+      expect(r.ms).toBeGreaterThan(500);
+      // Still in rotation: the only replica answers the next request at once.
+      expect((await edgeGet(busy.url)).status).toBe(200);
+    } finally {
+      swamped.kill("SIGKILL");
+    }
   });
 
   it("proxies WebSocket upgrades", async () => {

@@ -22,6 +22,8 @@ export type TEdgeOptions = {
   /** Source address towards replicas (the console's formnet address when it is a member). */
   localAddress: () => string | undefined;
   connectTimeoutMs: number;
+  /** Connect timeout of a request's last possible attempt (no replica left to fail over to). */
+  lastConnectTimeoutMs: number;
   suspectMs: number;
   retries: number;
   log: Logger;
@@ -29,18 +31,15 @@ export type TEdgeOptions = {
 
 /** Request methods retried on another replica when the first could not be reached (no body). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
-/** Errors that say the replica (or its host) was not reached or vanished mid-request. */
-const CONNECTION_ERRORS = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ECONNTIMEOUT",
-  "EREPLICADOWN",
-]);
+/** Errors that say for sure the replica cannot be reached: out of rotation at once. */
+const UNREACHABLE = new Set(["ECONNREFUSED", "EHOSTUNREACH", "EHOSTDOWN", "ENETUNREACH"]);
+/**
+ * Errors that a dead host causes, but a swamped app too (a full accept queue drops SYNs; a server
+ * may close a pooled connection as it is reused): the replica is checked before it goes out.
+ */
+const DOUBTFUL = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNTIMEOUT"]);
+/** Errors after which an idempotent request is tried on another replica. */
+const CONNECTION_ERRORS = new Set([...UNREACHABLE, ...DOUBTFUL, "EREPLICADOWN"]);
 
 type TRequestContext = {
   req: IncomingMessage;
@@ -63,6 +62,8 @@ type TAttempt = {
   responded: boolean;
   settled: boolean;
   timers: NodeJS.Timeout[];
+  /** Longest wait for the TCP connection of this attempt. */
+  connectMs: number;
 };
 
 /**
@@ -119,6 +120,8 @@ export class Edge {
   readonly #attempts = new Map<IncomingMessage, TAttempt>();
   readonly #inflight = new Map<string, Set<TAttempt>>();
   readonly #cursor = new Map<string, number>();
+  /** Replicas whose liveness is being checked after a doubtful failure: others are preferred. */
+  readonly #checking = new Map<string, Promise<boolean>>();
   readonly #unsubscribe: () => void;
 
   constructor(options: TEdgeOptions) {
@@ -131,7 +134,7 @@ export class Edge {
       res.setHeader("x-formation-instance", attempt.replica.instanceId);
       this.#settle(attempt);
     });
-    this.#proxy.on("proxyReqWs", (proxyReq) => this.#connectDeadline(proxyReq));
+    this.#proxy.on("proxyReqWs", (proxyReq) => this.#connectDeadline(proxyReq, this.#o.lastConnectTimeoutMs));
     this.#proxy.on("error", (error) => this.#o.log.warn({ err: error }, "edge proxy error"));
     this.#unsubscribe = options.health.onChange((h, change) => {
       if (change === "state" && h.state === "unhealthy") this.#replicaDown(h.instanceId);
@@ -208,8 +211,7 @@ export class Edge {
       { target: `http://${replica.ip}:${port}`, ...this.#local() },
       (error) => {
         const code = errorCode(error);
-        if (CONNECTION_ERRORS.has(code))
-          this.#o.health.markDown(replica.instanceId, `WebSocket to :${port}: ${code}`);
+        this.#judge(replica, port, code, `WebSocket to :${port}: ${code}`);
       },
     );
     this.#o.traffic.record(target.route.deploymentId, {
@@ -248,15 +250,22 @@ export class Edge {
   }
 
   /** Round-robin over routable replicas serving `port`, the current build's first. */
-  #pick(route: TAppRoute, port: number, tried: ReadonlySet<string>): TReplicaTarget | undefined {
-    const usable = route.replicas.filter(
+  #pick(
+    route: TAppRoute,
+    port: number,
+    tried: ReadonlySet<string>,
+    advance = true,
+  ): TReplicaTarget | undefined {
+    const routable = route.replicas.filter(
       (r) => !tried.has(r.instanceId) && r.ports.includes(port) && this.#o.health.isRoutable(r.instanceId),
     );
+    const unsuspected = routable.filter((r) => !this.#checking.has(r.instanceId));
+    const usable = unsuspected.length > 0 ? unsuspected : routable;
     const current = usable.filter((r) => r.buildId === route.buildId);
     const pool = current.length > 0 ? current : usable;
     if (pool.length === 0) return undefined;
     const n = (this.#cursor.get(route.deploymentId) ?? 0) + 1;
-    this.#cursor.set(route.deploymentId, n);
+    if (advance) this.#cursor.set(route.deploymentId, n);
     return pool[n % pool.length];
   }
 
@@ -276,7 +285,22 @@ export class Edge {
       return;
     }
     ctx.tried.add(replica.instanceId);
-    const attempt: TAttempt = { ctx, replica, proxyReq: null, responded: false, settled: false, timers: [] };
+    // A short connect timeout only pays when another replica can take the request over; the last
+    // one a request can go to gets time for SYN retransmits (a busy app's full accept queue drops
+    // SYNs: waiting beats an error page).
+    const failover =
+      ctx.idempotent &&
+      ctx.retries < this.#o.retries &&
+      this.#pick(ctx.route, ctx.port, ctx.tried, false) !== undefined;
+    const attempt: TAttempt = {
+      ctx,
+      replica,
+      proxyReq: null,
+      responded: false,
+      settled: false,
+      timers: [],
+      connectMs: failover ? this.#o.connectTimeoutMs : this.#o.lastConnectTimeoutMs,
+    };
     this.#attempts.set(ctx.req, attempt);
     let set = this.#inflight.get(replica.instanceId);
     if (!set) {
@@ -286,14 +310,13 @@ export class Edge {
     set.add(attempt);
     // A request that waits long for its headers may be stuck on a host that died: probe it.
     const suspect = setTimeout(() => {
-      if (attempt.settled) return;
-      void this.#o.health.confirmAlive(replica.instanceId, ctx.port, this.#o.connectTimeoutMs);
+      if (!attempt.settled) this.#check(replica, ctx.port);
     }, this.#o.suspectMs);
     suspect.unref();
     attempt.timers.push(suspect);
     this.#agent.capture = (proxyReq) => {
       attempt.proxyReq = proxyReq;
-      this.#connectDeadline(proxyReq, attempt);
+      this.#connectDeadline(proxyReq, attempt.connectMs, attempt);
     };
     try {
       this.#proxy.web(
@@ -314,15 +337,12 @@ export class Edge {
   }
 
   /** Destroys the request when its TCP connection is not up within the connect timeout. */
-  #connectDeadline(proxyReq: ClientRequest, attempt?: TAttempt): void {
+  #connectDeadline(proxyReq: ClientRequest, ms: number, attempt?: TAttempt): void {
     const arm = (socket: Socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(
-        () =>
-          proxyReq.destroy(
-            edgeError("ECONNTIMEOUT", `no TCP connection within ${this.#o.connectTimeoutMs} ms`),
-          ),
-        this.#o.connectTimeoutMs,
+        () => proxyReq.destroy(edgeError("ECONNTIMEOUT", `no TCP connection within ${ms} ms`)),
+        ms,
       );
       timer.unref();
       attempt?.timers.push(timer);
@@ -354,12 +374,12 @@ export class Edge {
     if (ctx.clientGone || ctx.res.destroyed) return;
     const code = errorCode(error);
     const reason = error instanceof Error ? error.message : String(error);
-    if (CONNECTION_ERRORS.has(code) && code !== "EREPLICADOWN") {
-      this.#o.health.markDown(
-        replica.instanceId,
-        `request to :${ctx.port} failed: ${code}${reason && reason !== code ? ` (${reason})` : ""}`,
-      );
-    }
+    this.#judge(
+      replica,
+      ctx.port,
+      code,
+      `request to :${ctx.port} failed: ${code}${reason && reason !== code ? ` (${reason})` : ""}`,
+    );
     if (
       !ctx.res.headersSent &&
       ctx.idempotent &&
@@ -384,6 +404,24 @@ export class Edge {
     } else {
       ctx.res.destroy();
     }
+  }
+
+  /** What a failed request says of its replica: unreachable → down; doubtful → checked. */
+  #judge(replica: TReplicaTarget, port: number, code: string, reason: string): void {
+    if (UNREACHABLE.has(code)) this.#o.health.markDown(replica.instanceId, reason);
+    else if (DOUBTFUL.has(code)) this.#check(replica, port);
+  }
+
+  /**
+   * Checks that a replica is still there (one check at a time per replica) and keeps it out of the
+   * round-robin meanwhile, unless it is the only one; a failed check marks it down (`#replicaDown`).
+   */
+  #check(replica: TReplicaTarget, port: number): void {
+    if (this.#checking.has(replica.instanceId)) return;
+    const check = this.#o.health
+      .confirmAlive(replica.instanceId, port, this.#o.connectTimeoutMs)
+      .finally(() => this.#checking.delete(replica.instanceId));
+    this.#checking.set(replica.instanceId, check);
   }
 
   /** A replica went down: requests still waiting for its headers are cut (and retried if they can be). */

@@ -1,5 +1,5 @@
 import type { Logger } from "@/core/log";
-import { httpProbe, type TProbeResult, tcpProbe } from "./probes";
+import { GUEST_SSH_PORT, httpProbe, replicaProbe, type TProbeResult, tcpProbe } from "./probes";
 import type { TReplicaTarget } from "./route-table";
 
 export type THealthState = "unknown" | "healthy" | "unhealthy";
@@ -154,15 +154,18 @@ export class HealthChecker {
   }
 
   /**
-   * Is the replica's host there at all? A TCP connect to `port` within `timeoutMs`; a failure marks
-   * it down. The edge asks when a request has waited long for its response headers.
+   * Is the replica there at all? A TCP connect to `port` within `timeoutMs` — or, when the app's
+   * port is too swamped to answer, any answer of the guest's kernel on its SSH port (`replicaProbe`);
+   * a failure marks it down. The edge asks when a request waited long for its response headers or
+   * got no TCP connection: a dead host must go out of rotation, a busy app must not.
    */
   async confirmAlive(instanceId: string, port: number, timeoutMs: number): Promise<boolean> {
     const entry = this.#entries.get(instanceId);
     if (!entry) return false;
-    const result = await tcpProbe({
+    const result = await replicaProbe({
       ip: entry.target.ip,
       port,
+      hostPort: GUEST_SSH_PORT,
       timeoutMs,
       localAddress: this.#o.localAddress(),
     });

@@ -108,6 +108,7 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
         domain: (host) => domains.lookup(host),
         localAddress,
         connectTimeoutMs: config.connectTimeoutMs,
+        lastConnectTimeoutMs: config.lastConnectTimeoutMs,
         suspectMs: config.suspectMs,
         retries: config.retries,
         log,

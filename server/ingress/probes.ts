@@ -17,8 +17,13 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A TCP connect to `ip:port` within the timeout. */
-export function tcpProbe(t: TProbeTarget): Promise<TProbeResult> {
+type TConnectOutcome =
+  | { kind: "connected"; ms: number }
+  | { kind: "timeout"; ms: number }
+  | { kind: "error"; code: string; ms: number };
+
+/** One TCP connect to `ip:port`: connected, an error (refused, unreachable …) or no answer in time. */
+function connectOnce(t: TProbeTarget): Promise<TConnectOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
@@ -27,25 +32,27 @@ export function tcpProbe(t: TProbeTarget): Promise<TProbeResult> {
       port: t.port,
       ...(t.localAddress ? { localAddress: t.localAddress } : {}),
     });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({
-        ok: false,
-        ms: elapsed(),
-        reason: `no TCP connection to :${t.port} within ${t.timeoutMs} ms`,
-      });
-    }, t.timeoutMs);
-    socket.once("connect", () => {
+    const done = (outcome: TConnectOutcome) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ok: true, ms: elapsed() });
-    });
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ ok: false, ms: elapsed(), reason: `TCP connect to :${t.port} failed: ${errorText(error)}` });
-    });
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => done({ kind: "timeout", ms: elapsed() }), t.timeoutMs);
+    socket.once("connect", () => done({ kind: "connected", ms: elapsed() }));
+    socket.once("error", (error) => done({ kind: "error", code: errorText(error), ms: elapsed() }));
   });
+}
+
+function probeResult(t: TProbeTarget, o: TConnectOutcome): TProbeResult {
+  if (o.kind === "connected") return { ok: true, ms: o.ms };
+  if (o.kind === "timeout")
+    return { ok: false, ms: o.ms, reason: `no TCP connection to :${t.port} within ${t.timeoutMs} ms` };
+  return { ok: false, ms: o.ms, reason: `TCP connect to :${t.port} failed: ${o.code}` };
+}
+
+/** A TCP connect to `ip:port` within the timeout. */
+export async function tcpProbe(t: TProbeTarget): Promise<TProbeResult> {
+  return probeResult(t, await connectOnce(t));
 }
 
 /** `GET path` on `ip:port` that must answer 2xx or 3xx within the timeout (body drained, 64 KiB max). */
@@ -103,4 +110,22 @@ export function httpProbe(t: TProbeTarget & { path: string; host?: string }): Pr
     );
     req.end();
   });
+}
+
+/** Port every Formation guest's sshd listens on: its kernel answers there even when the app is swamped. */
+export const GUEST_SSH_PORT = 22;
+
+/**
+ * Is the replica there? A TCP connect to its app port; when that gets no answer in time (a swamped
+ * app's full accept queue drops SYNs just as a dead host does), a connect to `hostPort` tried in
+ * parallel tells the two apart: any answer there, even a refusal, means the guest's kernel is
+ * alive, so the replica counts as reachable (busy). A refused or unreachable app port fails.
+ */
+export async function replicaProbe(t: TProbeTarget & { hostPort: number }): Promise<TProbeResult> {
+  const host = connectOnce({ ...t, port: t.hostPort });
+  const app = await connectOnce(t);
+  if (app.kind !== "timeout") return probeResult(t, app);
+  const kernel = await host;
+  const answered = kernel.kind === "connected" || (kernel.kind === "error" && kernel.code === "ECONNREFUSED");
+  return answered ? { ok: true, ms: app.ms } : probeResult(t, app);
 }
