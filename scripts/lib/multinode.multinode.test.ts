@@ -87,8 +87,14 @@ async function refreshHosts(): Promise<void> {
 /** `waitFor` options: poll every second for up to `seconds`. */
 const SECOND = (seconds: number) => ({ timeoutMs: seconds * 1000, intervalMs: 1000 });
 
-/** The edge-across-a-host-crash stream (a known bug of issue #19 keeps it out of CI). */
-const EDGE_FAILOVER = process.env.FORMATION_TEST_EDGE_FAILOVER === "1";
+/**
+ * Visitors' GETs through the edge across the host crash: 5 a second for the 12 s after it, the
+ * edge's failover (the dead replica out of rotation within ~2 s) and well before the replacement
+ * boots. The replicas are TCG guests: on a 2-core machine the replacement's boot (2 emulated
+ * vCPUs) starves the live guests for seconds, so their apps stop accepting — a capacity limit of
+ * the machine, not the edge's failover, which edge.integration.test.ts streams at 20 req/s.
+ */
+const EDGE_STREAM = { perSecond: 5, ms: 12_000 };
 
 const running = (rows: TPlacement[]) => rows.filter((r) => r.status === "running" && r.formnetIp);
 
@@ -204,17 +210,14 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     const victim = before.find((r) => hostOfNode.get(r.nodeId) !== 3);
     if (!victim) throw new Error("no replica outside node 3");
     const crashedHost = hostOfNode.get(victim.nodeId) ?? 0;
-    // Visitors keep GETting the app through the edge at 20 req/s across the crash: none may fail.
-    // KNOWN BUG (issue #19, docs/ingress.md): after a host crash the edge's connections to the
-    // live replicas time out too, so this part runs only with FORMATION_TEST_EDGE_FAILOVER=1.
+    // Visitors keep GETting the app through the edge across the crash: none may fail.
     const url = victim.urls[0]?.url ?? "";
-    const stream = EDGE_FAILOVER ? steadyGets(url, { perSecond: 20, ms: 30_000 }) : null;
-    if (EDGE_FAILOVER)
-      await waitFor(
-        "the edge stream under way",
-        async () => (await edgeGet(url)).status === 200 || undefined,
-        SECOND(10),
-      );
+    const stream = steadyGets(url, EDGE_STREAM);
+    await waitFor(
+      "the edge stream under way",
+      async () => (await edgeGet(url)).status === 200 || undefined,
+      SECOND(10),
+    );
     const crashedAt = Date.now();
     expect(await platform.network.crashHost(crashedHost)).toBeGreaterThan(0);
 
@@ -228,25 +231,23 @@ describe("multinode network: the README example across hosts behind NAT", () => 
       SECOND(240),
     );
     const healSeconds = (Date.now() - crashedAt) / 1000;
-    const gets = (await stream) ?? [];
-    if (EDGE_FAILOVER) {
-      const failed = gets.filter((g) => g.status !== 200);
-      expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
-      const afterCrash = gets.filter((g) => g.startedAt >= crashedAt);
-      const slow = afterCrash.filter((g) => g.ms > 250);
-      const lastToVictim = Math.max(
-        0,
-        ...gets.filter((g) => g.instance === victim.instanceId).map((g) => g.startedAt),
-      );
-      const recovered = Math.max(crashedAt, ...slow.map((g) => g.startedAt + g.ms));
-      process.stderr.write(
-        `multinode: edge across the crash — ${gets.length} GETs at 20/s, 0 failed; after the crash ${slow.length} took > 250 ms (slowest ${Math.max(0, ...afterCrash.map((g) => g.ms)).toFixed(0)} ms); last request served by the dead replica started ${((lastToVictim - crashedAt) / 1000).toFixed(2)} s after the crash; normal latency again ${((recovered - crashedAt) / 1000).toFixed(2)} s after it\n`,
-      );
-      // Requests sent while the host was being killed may still have been answered by it; none later.
-      expect(gets.filter((g) => g.startedAt > crashedAt + 1_000 && g.instance === victim.instanceId)).toEqual(
-        [],
-      );
-    }
+    const gets = await stream;
+    const failed = gets.filter((g) => g.status !== 200);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
+    const afterCrash = gets.filter((g) => g.startedAt >= crashedAt);
+    const slow = afterCrash.filter((g) => g.ms > 250);
+    const lastToVictim = Math.max(
+      0,
+      ...gets.filter((g) => g.instance === victim.instanceId).map((g) => g.startedAt),
+    );
+    const recovered = Math.max(crashedAt, ...slow.map((g) => g.startedAt + g.ms));
+    process.stderr.write(
+      `multinode: edge across the crash — ${gets.length} GETs at ${EDGE_STREAM.perSecond}/s, 0 failed; before it the slowest took ${Math.max(0, ...gets.filter((g) => g.startedAt < crashedAt).map((g) => g.ms)).toFixed(0)} ms; after the crash ${slow.length} took > 250 ms (slowest ${Math.max(0, ...afterCrash.map((g) => g.ms)).toFixed(0)} ms); last request served by the dead replica started ${((lastToVictim - crashedAt) / 1000).toFixed(2)} s after the crash; normal latency again ${((recovered - crashedAt) / 1000).toFixed(2)} s after it\n`,
+    );
+    // Requests sent while the host was being killed may still have been answered by it; none later.
+    expect(gets.filter((g) => g.startedAt > crashedAt + 1_000 && g.instance === victim.instanceId)).toEqual(
+      [],
+    );
     process.stderr.write(
       `multinode: host ${crashedHost} crashed → 3 replicas running again in ${healSeconds.toFixed(1)} s\n`,
     );
