@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerCompletion } from "./commands/completion";
+import { registerDomain } from "./commands/domain";
 import { registerKitInit } from "./commands/kit-init";
 import { registerManageFormnet } from "./commands/manage-formnet";
 import { registerManageInstances } from "./commands/manage-instances";
@@ -11,10 +12,10 @@ import pkg from "./package.json" with { type: "json" };
 
 /**
  * The `form` CLI. Commands live one per file in `cli/commands/` and export a `register…(group)`
- * function; add yours to COMMANDS below under its group (`kit`, `pack` or `manage`).
+ * function; add yours to COMMANDS below under its group (`kit`, `pack`, `manage` or `domain`).
  */
 
-type TGroup = "kit" | "pack" | "manage";
+type TGroup = "kit" | "pack" | "manage" | "domain";
 type TRegister = (group: Command) => void;
 
 const COMMANDS: Array<{ group: TGroup; register: TRegister }> = [
@@ -25,12 +26,14 @@ const COMMANDS: Array<{ group: TGroup; register: TRegister }> = [
   { group: "pack", register: registerPackShip },
   { group: "manage", register: registerManageFormnet },
   { group: "manage", register: registerManageInstances },
+  { group: "domain", register: registerDomain },
 ];
 
 const GROUPS: Record<TGroup, string> = {
   kit: "set up this machine: keys, wallet, operator node",
   pack: "build and ship Formfile projects",
   manage: "inspect and manage instances and formnet",
+  domain: "custom domains for your apps: claim, prove control, list, remove",
 };
 
 /** Builds the commander program with every registered command. */
@@ -48,6 +51,8 @@ Workflow:
   $ form pack build                              # in your project: prints the build id, follows the log
   $ form pack ship                               # redundant instances of the latest build
   $ form manage get-ip --build-id <id>           # then: ssh <user>@<formnet-ip>
+  $ form domain add shop.example.com --build-id <id>   # then set the proof it prints and:
+  $ form domain verify shop.example.com
 
 Every command: --json (machine-readable stdout), --host URL, --password (or FORM_PASSWORD).
 Exit codes: 0 ok, 1 user error, 2 console/network failure. Config: $FORMKIT or ~/.config/form.`,

@@ -52,7 +52,7 @@ function get(opts: {
   port: number;
   host: string;
   path?: string;
-}): Promise<{ status: number; body: string }> {
+}): Promise<{ status: number; body: string; location?: string | undefined }> {
   return new Promise((resolve, reject) => {
     const common = {
       host: "127.0.0.1",
@@ -66,7 +66,13 @@ function get(opts: {
       res.on("data", (c: string) => {
         body += c;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          ...(res.headers.location ? { location: res.headers.location } : {}),
+        }),
+      );
     };
     const req = opts.tls
       ? httpsRequest({ ...common, servername: opts.host, ca: CERT }, onResponse)
@@ -135,7 +141,14 @@ describe("certificates and the edge's own listeners", () => {
     // No certificate for the name: the handshake fails.
     await expect(get({ tls: true, port: httpsPort, host: "nothing.example.test" })).rejects.toThrow();
 
-    expect(await get({ tls: false, port: httpPort, host: "shop.example.test" })).toEqual({
+    // The host has a certificate and the edge a TLS listener: plain HTTP is sent to https.
+    const redirected = await get({ tls: false, port: httpPort, host: "shop.example.test", path: "/a?b=1" });
+    expect(redirected).toMatchObject({
+      status: 308,
+      location: `https://shop.example.test:${httpsPort}/a?b=1`,
+    });
+    // A host of the edge without a certificate is still served over plain HTTP.
+    expect(await get({ tls: false, port: httpPort, host: "plain.example.test" })).toEqual({
       status: 200,
       body: "app via http",
     });
@@ -156,6 +169,36 @@ describe("certificates and the edge's own listeners", () => {
       (await get({ tls: false, port: httpPort, host: "shop.example.test", path: `${path}x` })).status,
     ).toBe(404);
     expect(handled).toEqual(["https", "http"]);
+
+    // Behind a port forward the redirect names the public https port.
+    const forwarded: TEdgeListeners = await startEdgeListeners({
+      edge,
+      repo,
+      certificates: other,
+      host: "127.0.0.1",
+      httpPort: 0,
+      httpsPort: 0,
+      publicHttpsPort: 443,
+      log,
+    });
+    cleanup.push(() => forwarded.close());
+    expect(
+      (await get({ tls: false, port: forwarded.httpPort ?? 0, host: "shop.example.test:8080" })).location,
+    ).toBe("https://shop.example.test/");
+    // Without a TLS listener nothing is redirected.
+    const plainOnly: TEdgeListeners = await startEdgeListeners({
+      edge,
+      repo,
+      certificates: other,
+      host: "127.0.0.1",
+      httpPort: 0,
+      httpsPort: undefined,
+      log,
+    });
+    cleanup.push(() => plainOnly.close());
+    expect((await get({ tls: false, port: plainOnly.httpPort ?? 0, host: "shop.example.test" })).status).toBe(
+      200,
+    );
   });
 
   it("without an ACME directory nothing is issued", async () => {

@@ -5,6 +5,7 @@ import type { Logger } from "@/core/log";
 import type { TDomainsRepository } from "@/server/db/repositories/domains-repository";
 import type { CertificateService } from "./certificates";
 import type { Edge } from "./edge";
+import { httpsRedirect } from "./https-redirect";
 import { sendEdgePage } from "./pages";
 
 const ACME_CHALLENGE = "/.well-known/acme-challenge/";
@@ -31,6 +32,28 @@ export async function answerAcmeChallenge(
   return true;
 }
 
+/**
+ * Answers a plain-HTTP app request with a 308 to its https URL when the edge serves that host over
+ * TLS (a listener and a certificate; see httpsRedirect); true when it did.
+ */
+export function redirectToHttps(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { httpsPort: number | undefined; certificates: Pick<CertificateService, "secureContext"> },
+): boolean {
+  const location = httpsRedirect({
+    host: req.headers.host,
+    url: req.url,
+    httpsPort: opts.httpsPort,
+    hasCertificate: (name) => opts.certificates.secureContext(name) !== undefined,
+    forwardedProto: req.headers["x-forwarded-proto"],
+  });
+  if (location === null) return false;
+  res.writeHead(308, { location, "content-type": "text/plain", "cache-control": "no-store" });
+  res.end(`Moved to ${location}\n`);
+  return true;
+}
+
 export type TEdgeListeners = {
   httpPort: number | undefined;
   httpsPort: number | undefined;
@@ -49,6 +72,8 @@ export async function startEdgeListeners(opts: {
   host: string;
   httpPort: number | undefined;
   httpsPort: number | undefined;
+  /** Port of https URLs when visitors reach the TLS listener on another (FORMATION_APPS_PUBLIC_HTTPS_PORT). */
+  publicHttpsPort?: number | undefined;
   log: Logger;
 }): Promise<TEdgeListeners> {
   const servers: Array<Server | Http2SecureServer> = [];
@@ -65,12 +90,19 @@ export async function startEdgeListeners(opts: {
   const fail = (what: string) => (error: unknown) => opts.log.warn({ err: error }, `${what} failed`);
 
   let httpPort: number | undefined;
+  let httpsPort: number | undefined;
   if (opts.httpPort !== undefined) {
     const server = createServer((req, res) => {
       void (async () => {
         if (await answerAcmeChallenge(opts.repo, req, res)) return;
-        if (opts.edge.claims(req.headers.host)) opts.edge.handle(req, res, "http");
-        else notAnApp(req, res);
+        if (!opts.edge.claims(req.headers.host)) notAnApp(req, res);
+        else if (
+          !redirectToHttps(req, res, {
+            httpsPort: httpsPort === undefined ? undefined : (opts.publicHttpsPort ?? httpsPort),
+            certificates: opts.certificates,
+          })
+        )
+          opts.edge.handle(req, res, "http");
       })().catch(fail("edge HTTP request"));
     });
     server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -81,7 +113,6 @@ export async function startEdgeListeners(opts: {
     httpPort = await listen(server, opts.httpPort);
   }
 
-  let httpsPort: number | undefined;
   if (opts.httpsPort !== undefined) {
     const server = createSecureServer(
       {

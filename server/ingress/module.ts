@@ -14,7 +14,7 @@ import { DomainService } from "./domains";
 import { Edge } from "./edge";
 import { HealthChecker } from "./health-checker";
 import { HealthRecorder, type THealthRecorderOptions } from "./health-recorder";
-import { answerAcmeChallenge, startEdgeListeners, type TEdgeListeners } from "./listeners";
+import { answerAcmeChallenge, redirectToHttps, startEdgeListeners, type TEdgeListeners } from "./listeners";
 import { RouteTable } from "./route-table";
 import { TrafficStats } from "./traffic";
 
@@ -133,7 +133,12 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
         request: (req, res) => {
           answerAcmeChallenge(domainsRepo, req, res)
             .then((answered) => {
-              if (!answered) edge.handle(req, res);
+              if (answered) return;
+              const httpsPort =
+                listeners.httpsPort === undefined
+                  ? undefined
+                  : (config.publicHttpsPort ?? listeners.httpsPort);
+              if (!redirectToHttps(req, res, { httpsPort, certificates })) edge.handle(req, res);
             })
             .catch((error: unknown) => log.warn({ err: error }, "ACME challenge lookup failed"));
         },
@@ -146,6 +151,7 @@ export function ingressModule(options: TIngressModuleOptions = {}): TConsoleModu
         host: config.edgeHost ?? runtime.env.host,
         httpPort: config.edgeHttpPort,
         httpsPort: config.edgeHttpsPort,
+        publicHttpsPort: config.publicHttpsPort,
         log,
       });
       // App hosts of a real apps domain get certificates of their own when the edge serves TLS.

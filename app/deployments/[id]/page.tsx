@@ -28,6 +28,7 @@ import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
 import { replicaSummary } from "../../builds/_components/deployment-status";
 import { InstancesTable } from "../../builds/_components/instances-table";
+import { CustomDomains } from "../_components/custom-domains";
 
 const DEPLOYMENT_ID = /^d-[0-9a-f]{20}$/;
 const BACK = { href: "/instances", label: "Your deployments" };
@@ -209,6 +210,11 @@ function DeploymentView({ detail }: { detail: TDetail }) {
         {d.app.exposedPorts.length > 0 ? (
           <Card title="Traffic through the edge">
             <TrafficPanel deploymentId={d.deploymentId} />
+          </Card>
+        ) : null}
+        {d.app.exposedPorts.length > 0 ? (
+          <Card title="Custom domains">
+            <CustomDomains deploymentId={d.deploymentId} exposedPorts={d.app.exposedPorts} />
           </Card>
         ) : null}
         <Card title="Builds over time">
