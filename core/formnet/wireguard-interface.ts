@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
 import { type TWireguardPeer, ZWireguardPeer } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
-import { CommandError, commandLine, inNetns, run, succeeds, waitFor } from "./command";
+import { commandLine, FormnetCommandError, inNetns, run, succeeds, waitFor } from "./command";
 import { ensureKeyFile } from "./keys";
 import { parseWgDump, type TWgDump } from "./wg-dump";
 
@@ -227,7 +227,7 @@ export class WireguardInterface {
     } catch (error) {
       // Already gone is fine: down() must be safe to call twice and after a crash.
       if (
-        !(error instanceof CommandError) ||
+        !(error instanceof FormnetCommandError) ||
         (await succeeds("ip", ["link", "show", this.name], { netns: this.netns }))
       ) {
         throw error;
@@ -297,7 +297,7 @@ async function startWireguardGo(options: {
       .filter((line) => !/[\u2500-\u257f]/.test(line) && line.trim() !== "")
       .join("\n")
       .slice(-4000);
-    throw new CommandError(commandLine(file, argv), child.exitCode, output);
+    throw new FormnetCommandError(commandLine(file, argv), child.exitCode, output);
   }
   return child;
 }

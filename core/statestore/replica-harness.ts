@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { FormationError } from "../../lib/errors";
 import type { TReplicaCommand, TReplicaConfig } from "./replica-process";
 import type { TRejectedEvent, TStoreStats } from "./store";
 
@@ -11,13 +12,8 @@ type TReply = { id: number; ok: boolean; result?: unknown; error?: { code: strin
 type TDistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Error from a replica child: the command it failed and the child's error code. */
-export class ReplicaCommandError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "ReplicaCommandError";
-    this.code = code;
-  }
+export class ReplicaCommandError extends FormationError {
+  override readonly name = "ReplicaCommandError";
 }
 
 /**

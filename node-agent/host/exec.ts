@@ -1,29 +1,35 @@
 import { spawn } from "node:child_process";
 import { access, constants } from "node:fs/promises";
+import { FormationError } from "@/lib/errors";
 
 /** A command that exited non-zero, was killed, or could not start. Carries the command line. */
-export class CommandError extends Error {
-  readonly code = "COMMAND_FAILED";
+export class CommandError extends FormationError<"COMMAND_FAILED"> {
+  override readonly name = "CommandError";
   constructor(
     readonly argv: readonly string[],
     readonly exitCode: number | null,
     readonly signal: string | null,
     readonly stderrTail: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
     const how = exitCode === null ? `killed by ${signal ?? "signal"}` : `exit code ${exitCode}`;
     const tail = stderrTail.trim() ? `: ${stderrTail.trim().split("\n").slice(-3).join(" | ")}` : "";
-    super(`\`${commandLine(argv)}\` failed (${how})${tail}`, options);
-    this.name = "CommandError";
+    const short = `\`${commandLine(argv)}\` failed (${how})`;
+    super("COMMAND_FAILED", short, {
+      message: `${short}${tail}`,
+      details: { command: commandLine(argv), exitCode, signal },
+      ...options,
+    });
   }
 }
 
 /** The command was stopped because its AbortSignal fired. */
-export class CommandAbortedError extends Error {
-  readonly code = "COMMAND_ABORTED";
+export class CommandAbortedError extends FormationError<"COMMAND_ABORTED"> {
+  override readonly name = "CommandAbortedError";
   constructor(readonly argv: readonly string[]) {
-    super(`\`${commandLine(argv)}\` was cancelled`);
-    this.name = "CommandAbortedError";
+    super("COMMAND_ABORTED", `\`${commandLine(argv)}\` was cancelled`, {
+      details: { command: commandLine(argv) },
+    });
   }
 }
 
