@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
 import { type TWireguardPeer, ZWireguardPeer } from "@/lib/formnet/schemas";
+import { coreEnv, inheritedEnv } from "../env";
 import { createLogger, type Logger } from "../log";
 import { commandLine, FormnetCommandError, inNetns, run, succeeds, waitFor } from "./command";
 import { ensureKeyFile } from "./keys";
@@ -273,7 +274,7 @@ async function startWireguardGo(options: {
     // Own process group so the interface outlives a crash of its parent; adopted on the next up().
     detached: true,
     stdio: ["ignore", fd, fd],
-    env: { ...process.env, LOG_LEVEL: process.env.WG_LOG_LEVEL ?? "error" },
+    env: inheritedEnv({ LOG_LEVEL: coreEnv().WG_LOG_LEVEL ?? "error" }),
   });
   closeSync(fd);
   child.unref();

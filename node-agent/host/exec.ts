@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { access, constants } from "node:fs/promises";
+import { coreEnv, inheritedEnv } from "@/core/env";
 import { FormationError } from "@/lib/errors";
 
 /** A command that exited non-zero, was killed, or could not start. Carries the command line. */
@@ -62,12 +63,13 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
   const [file, ...args] = argv;
   if (!file) return Promise.reject(new Error("run: empty argv"));
   if (options.signal?.aborted) return Promise.reject(new CommandAbortedError(argv));
+  const inherited = inheritedEnv();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
       // `options.env` replaces the environment (build steps get a clean one); NODE_ENV is carried
       // because Next's ambient types make it a required ProcessEnv key.
-      env: { ...(options.env ?? process.env), NODE_ENV: process.env.NODE_ENV },
+      env: { ...(options.env ?? inherited), NODE_ENV: inherited.NODE_ENV },
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -133,7 +135,7 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
 /** Whether a command exists on PATH or in the sbin directories (no shell). */
 export async function which(name: string): Promise<string | null> {
   const dirs = new Set([
-    ...(process.env.PATH ?? "").split(":").filter(Boolean),
+    ...coreEnv().PATH.split(":").filter(Boolean),
     "/usr/sbin",
     "/usr/bin",
     "/sbin",
