@@ -1,6 +1,7 @@
 import { type NextRequest, NextResponse } from "next/server";
+import { NONCE_HEADER } from "@/lib/nonce-header";
 import { env } from "@/server/env";
-import { createNonce, NONCE_HEADER, pageContentSecurityPolicy } from "@/server/http/security-headers";
+import { createNonce, pageContentSecurityPolicy } from "@/server/http/security-headers";
 
 /**
  * Gives every page Next renders its own CSP nonce. Next reads the nonce from the request's
@@ -16,7 +17,7 @@ export function proxy(request: NextRequest): NextResponse {
     host: request.headers.get("host"),
     consoleOrigin: e.consoleOrigin,
     chainRpcUrl: e.chainRpcUrl,
-    dev: process.env.NODE_ENV === "development",
+    dev: e.nodeEnv === "development",
   });
   const requestHeaders = new Headers(request.headers);
   requestHeaders.set(NONCE_HEADER, nonce);

@@ -1,9 +1,9 @@
 import type { Metadata, Viewport } from "next";
 import { headers } from "next/headers";
 import type { ReactNode } from "react";
-import { env } from "@/server/env";
-import { NONCE_HEADER } from "@/server/http/security-headers";
+import { NONCE_HEADER } from "@/lib/nonce-header";
 import { AppShell } from "./_components/app-shell";
+import { publicEnv } from "./_lib/public-env";
 import { Providers } from "./providers";
 import "./globals.css";
 
@@ -23,14 +23,10 @@ export const dynamic = "force-dynamic";
 const themeScript = `try{var t=localStorage.getItem("theme");if(t==="dark"||(!t&&matchMedia("(prefers-color-scheme: dark)").matches))document.documentElement.classList.add("dark")}catch(e){}`;
 
 export default async function RootLayout({ children }: { children: ReactNode }) {
-  const e = env();
+  const e = publicEnv();
   // Set by proxy.ts; the page's CSP blocks inline scripts without it.
   const nonce = (await headers()).get(NONCE_HEADER) ?? undefined;
-  const chain = {
-    chainId: e.chainId,
-    rpcUrl: e.chainRpcUrl,
-    name: e.chainId === 31337 ? "Formation devnet" : `Chain ${e.chainId}`,
-  };
+  const chain = { chainId: e.chainId, rpcUrl: e.chainRpcUrl, name: e.chainName };
   return (
     <html lang="en" suppressHydrationWarning>
       <head>

@@ -14,18 +14,17 @@
  * Needs root, QEMU, wireguard-go, mmdebstrap (a warm /var/cache/formation makes the build a hit).
  */
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { EXAMPLE_DIR, jsonOf, runForm } from "@/cli/testing";
+import { jsonOf, runForm } from "@/cli/testing";
 import { waitFor } from "@/core/formnet/command";
 import { readStatusFile } from "@/node-agent/config/status-file";
-import { cachedSshKey } from "@/node-agent/testing/booted-image";
+import { setUpExampleProject } from "@/scripts/lib/example-project";
 import {
   consoleMemberInterface,
-  MULTINODE_USER_KEY,
   useMultinodePlatform as startMultinodePlatform,
 } from "@/scripts/lib/multinode-test-platform";
 import { edgeGet, steadyGets } from "@/server/ingress/testing";
@@ -112,20 +111,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "formation-ingress-bench-"));
   const env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: "ingress bench" };
   try {
-    const project = join(work, "hello-server");
-    await cp(EXAMPLE_DIR, project, { recursive: true });
-    const key = await cachedSshKey("multinode");
-    const text = (await readFile(join(project, "Formfile"), "utf8")).replace(
-      'ssh_authorized_keys:"ssh-rsa ..."',
-      `ssh_authorized_keys:"${key.pub}"`,
-    );
-    await writeFile(join(project, "Formfile"), text);
-    const form = async (args: string[], timeoutMs = 1_800_000) => {
-      const r = await runForm({ args, env, cwd: project, timeoutMs });
-      if (r.code !== 0) throw new Error(`form ${args.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
-      return r;
-    };
-    await form(["kit", "init", "--yes", "--host", platform.url, "--private-key", MULTINODE_USER_KEY]);
+    const { form } = await setUpExampleProject({ work, url: platform.url, password: env.FORM_PASSWORD });
     const buildId = jsonOf<{ buildId: string }>(await form(["pack", "build", "--json"])).buildId;
     await form(["pack", "ship", "--replicas", "3", "--wait"]);
     const placements = async () =>

@@ -12,15 +12,15 @@
  * Needs root, QEMU, wireguard-go, mmdebstrap (a warm /var/cache/formation makes the build a hit).
  */
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { EXAMPLE_DIR, jsonOf, runForm } from "@/cli/testing";
+import { jsonOf, runForm } from "@/cli/testing";
 import { waitFor } from "@/core/formnet/command";
 import { readStatusFile } from "@/node-agent/config/status-file";
-import { cachedSshKey } from "@/node-agent/testing/booted-image";
-import { MULTINODE_USER_KEY, startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import { setUpExampleProject } from "@/scripts/lib/example-project";
+import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
 
 const exec = promisify(execFile);
 const { values } = parseArgs({ options: { nodes: { type: "string" }, "throughput-mb": { type: "string" } } });
@@ -41,21 +41,11 @@ async function main(): Promise<void> {
   const inLaptop = (argv: string[], timeoutMs = 60_000) =>
     exec("ip", ["netns", "exec", laptop, ...argv], { timeout: timeoutMs, maxBuffer: 1 << 20 });
   try {
-    const project = join(work, "hello-server");
-    await cp(EXAMPLE_DIR, project, { recursive: true });
-    const key = await cachedSshKey("multinode");
-    const text = (await readFile(join(project, "Formfile"), "utf8")).replace(
-      'ssh_authorized_keys:"ssh-rsa ..."',
-      `ssh_authorized_keys:"${key.pub}"`,
-    );
-    await writeFile(join(project, "Formfile"), text);
-    const env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: "multinode bench" };
-    const form = async (args: string[], timeoutMs = 1_800_000) => {
-      const r = await runForm({ args, env, cwd: project, timeoutMs });
-      if (r.code !== 0) throw new Error(`form ${args.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
-      return r;
-    };
-    await form(["kit", "init", "--yes", "--host", platform.url, "--private-key", MULTINODE_USER_KEY]);
+    const { form, sshKey } = await setUpExampleProject({
+      work,
+      url: platform.url,
+      password: "multinode bench",
+    });
     await form(["manage", "join"]);
     await form(["manage", "formnet-up", "--netns", laptop, "--interval-ms", "1000"]);
     const b0 = Date.now();
@@ -92,7 +82,7 @@ async function main(): Promise<void> {
       ]);
       connects.push(Number(stdout) * 1000);
     }
-    const ssh = ["ssh", "-i", key.path, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"];
+    const ssh = ["ssh", "-i", sshKey, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"];
     ssh.push("-o", "UserKnownHostsFile=/dev/null", `webdev@${target}`);
     const x0 = Date.now();
     // Counted on the laptop side; the stream itself never reaches this process.

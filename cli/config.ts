@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { cliEnv } from "./env";
 import { CliError } from "./errors";
 
 /**
@@ -34,8 +35,8 @@ const ZBuildsState = z.record(z.string(), ZLastBuild);
 export type TLastBuild = z.infer<typeof ZLastBuild>;
 
 /** The configuration directory: `$FORMKIT` when set, else `~/.config/form`. */
-export function configDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.FORMKIT && env.FORMKIT.length > 0 ? env.FORMKIT : join(homedir(), ".config", "form");
+export function configDir(): string {
+  return cliEnv().FORMKIT ?? join(homedir(), ".config", "form");
 }
 
 export function configPaths(dir: string = configDir()) {

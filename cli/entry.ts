@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { announceCliEntry } from "./env";
 import { run } from "./main";
 
 /**
@@ -6,7 +7,7 @@ import { run } from "./main";
  * as `cli/bin.mjs` runs from the sources. Commands that start themselves again in the background
  * (`manage formnet-up`) find the running entry in FORM_CLI_ENTRY.
  */
-process.env.FORM_CLI_ENTRY ??= fileURLToPath(import.meta.url);
+announceCliEntry(fileURLToPath(import.meta.url));
 // A reader that went away (`form … | head`) is not an error of the CLI.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code === "EPIPE") process.exit(0);

@@ -1,4 +1,5 @@
 import { TRPCClientError } from "@trpc/client";
+import { FormationError, isAppErrorCode, type TAppErrorCode } from "../lib/errors";
 
 /**
  * The CLI's one error type. `kind` picks the exit code: `user` (1) means the user can fix it (bad
@@ -7,14 +8,26 @@ import { TRPCClientError } from "@trpc/client";
  */
 export type TCliErrorKind = "user" | "remote";
 
-export class CliError extends Error {
+/**
+ * The console's code when the error came from the API (lib/errors.ts), CONSOLE_UNREACHABLE when
+ * the request never reached a console, otherwise the kind of a failure the CLI found itself.
+ */
+export type TCliErrorCode = TAppErrorCode | "CONSOLE_UNREACHABLE" | "CLI_USER" | "CLI_REMOTE";
+
+export class CliError extends FormationError<TCliErrorCode> {
   override readonly name = "CliError";
   readonly kind: TCliErrorKind;
   /** The console's `error.data.appCode` when the error came from the API. */
-  readonly appCode: string | null;
+  readonly appCode: TAppErrorCode | null;
 
-  constructor(kind: TCliErrorKind, message: string, options: { cause?: unknown; appCode?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    kind: TCliErrorKind,
+    message: string,
+    options: { cause?: unknown; appCode?: TAppErrorCode; code?: "CONSOLE_UNREACHABLE" } = {},
+  ) {
+    super(options.appCode ?? options.code ?? (kind === "user" ? "CLI_USER" : "CLI_REMOTE"), message, {
+      cause: options.cause,
+    });
     this.kind = kind;
     this.appCode = options.appCode ?? null;
   }
@@ -25,7 +38,7 @@ export class CliError extends Error {
 }
 
 /** What to tell the user per console error code (see server/errors.ts); matched by code, never text. */
-const APP_CODE_HINTS: Record<string, { kind: TCliErrorKind; hint: string }> = {
+const APP_CODE_HINTS: Record<TAppErrorCode, { kind: TCliErrorKind; hint: string }> = {
   BAD_REQUEST: { kind: "user", hint: "check the command's arguments" },
   UNAUTHORIZED: {
     kind: "user",
@@ -55,10 +68,15 @@ const APP_CODE_HINTS: Record<string, { kind: TCliErrorKind; hint: string }> = {
   },
   NONCE_REUSED: { kind: "remote", hint: "the request was replayed or sent twice — retry the command" },
   RATE_LIMITED: { kind: "remote", hint: "too many requests — wait a moment and retry" },
+  RESOURCE_EXHAUSTED: {
+    kind: "remote",
+    hint: "the platform is out of what the message names — free what you no longer use, or ask the console's operator",
+  },
   UNAVAILABLE: { kind: "remote", hint: "the console is temporarily unavailable — retry shortly" },
   INTERNAL: { kind: "remote", hint: "the console failed — retry, and check its logs if it persists" },
 };
 
+/** The raw `error.data.appCode` (a newer console may send a code this CLI does not know). */
 function appCodeOf(error: TRPCClientError<never>): string | null {
   const data: unknown = error.data;
   if (typeof data === "object" && data !== null && "appCode" in data && typeof data.appCode === "string")
@@ -76,10 +94,12 @@ export function toCliError(error: unknown, host: string): CliError {
       return new CliError(
         "remote",
         `cannot reach the console at ${host}: ${error.message} — check --host (or the host in your config) and that the console is running`,
-        { cause: error },
+        { cause: error, code: "CONSOLE_UNREACHABLE" },
       );
     }
-    const known = APP_CODE_HINTS[appCode] ?? { kind: "remote" as const, hint: "retry the command" };
+    if (!isAppErrorCode(appCode))
+      return new CliError("remote", `${error.message} — retry the command`, { cause: error });
+    const known = APP_CODE_HINTS[appCode];
     return new CliError(known.kind, `${error.message} — ${known.hint}`, { cause: error, appCode });
   }
   if (error instanceof Error) return new CliError("remote", error.message, { cause: error });

@@ -7,6 +7,7 @@ import { createSignedInput, readAuthorizationHeaders } from "../lib/signing/clie
 import type { TSignedAction } from "../lib/signing/envelope";
 import type { AppRouter } from "../server/api/root";
 import { configDir, configPaths, readConfig, type TCliConfig } from "./config";
+import { cliEnv } from "./env";
 import { CliError, toCliError } from "./errors";
 import type { TCommonOptions } from "./output";
 import { askHidden, isInteractive } from "./prompt";
@@ -46,7 +47,7 @@ function trimHost(host: string): string {
 /** Picks the console: --host, then FORM_HOST, then the config. */
 export function resolveHost(opts: TCommonOptions, config: TCliConfig | null): string {
   // An empty variable counts as unset (scripts often export FORM_HOST= to clear it).
-  const host = opts.host ?? (process.env.FORM_HOST || undefined) ?? config?.host;
+  const host = opts.host ?? cliEnv().FORM_HOST ?? config?.host;
   if (!host)
     throw new CliError("user", "no console host — pass --host URL or run `form kit init --host URL`");
   if (!/^https?:\/\//.test(host)) throw new CliError("user", `--host must be an http(s) URL, got "${host}"`);
@@ -55,7 +56,7 @@ export function resolveHost(opts: TCommonOptions, config: TCliConfig | null): st
 
 /** The keystore password: --password, FORM_PASSWORD, or a hidden prompt on a terminal. */
 export async function resolvePassword(opts: TCommonOptions, purpose: string): Promise<string> {
-  const given = opts.password ?? process.env.FORM_PASSWORD;
+  const given = opts.password ?? cliEnv().FORM_PASSWORD;
   if (given !== undefined && given.length > 0) return given;
   if (isInteractive()) return askHidden(`Password for ${purpose}: `);
   throw new CliError("user", "the keystore is locked — pass --password or set FORM_PASSWORD");

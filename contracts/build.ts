@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
 import { createLogger } from "../core/log";
+import { FormationError } from "../lib/errors";
 
 /**
  * Compiles `contracts/src/*.sol` with solc-js (the npm `solc` package: no compiler download) into
@@ -64,14 +65,14 @@ const ZSolcOutput = z.object({
     .optional(),
 });
 
-/** Raised when solc reports errors; `details` holds solc's formatted messages. */
-export class ContractsBuildError extends Error {
-  override name = "ContractsBuildError";
+/** Raised when solc reports errors; `solcMessages` holds solc's formatted messages. */
+export class ContractsBuildError extends FormationError<"CONTRACTS_BUILD_FAILED"> {
+  override readonly name = "ContractsBuildError";
   constructor(
     message: string,
-    readonly details: string,
+    readonly solcMessages: string,
   ) {
-    super(`${message}\n${details}`);
+    super("CONTRACTS_BUILD_FAILED", message, { message: `${message}\n${solcMessages}` });
   }
 }
 

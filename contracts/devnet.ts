@@ -17,6 +17,7 @@ import {
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { createLogger, type Logger } from "../core/log";
 import { chainFromConfig, DEVNET_CHAIN_ID } from "../lib/chain/config";
+import { FormationError } from "../lib/errors";
 import { defaultDeployParams, deployWithClients, type TDeployParams } from "./deploy";
 import { startRpcFilter, type TRpcFilter } from "./rpc-filter";
 
@@ -64,17 +65,18 @@ export type TDevnet = {
 };
 
 /** Raised when the Hardhat node fails to start; carries the command line, exit code and output tail. */
-export class DevnetStartError extends Error {
-  override name = "DevnetStartError";
+export class DevnetStartError extends FormationError<"DEVNET_START_FAILED"> {
+  override readonly name = "DevnetStartError";
   constructor(
     message: string,
-    readonly details: { command: string; exitCode: number | null; output: string },
-    options?: { cause?: unknown },
+    readonly run: { command: string; exitCode: number | null; output: string },
+    options: { cause?: unknown } = {},
   ) {
-    super(
-      `${message}\ncommand: ${details.command}\nexit code: ${details.exitCode}\n${details.output}`,
-      options,
-    );
+    super("DEVNET_START_FAILED", message, {
+      message: `${message}\ncommand: ${run.command}\nexit code: ${run.exitCode}\n${run.output}`,
+      details: { command: run.command, exitCode: run.exitCode },
+      ...options,
+    });
   }
 }
 

@@ -4,6 +4,7 @@ import { keccak_256 } from "@noble/hashes/sha3";
 import type { Hex } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
 import { z } from "zod";
+import { FormationError } from "../lib/errors";
 
 /**
  * Web3 Secret Storage (v3 JSON keystore, scrypt or pbkdf2 + AES-128-CTR) for the CLI's and the node
@@ -18,13 +19,11 @@ export const DEFAULT_SCRYPT_N = 131072;
 
 export type TKeystoreErrorCode = "BAD_PASSWORD" | "NOT_A_KEYSTORE" | "BAD_KEY";
 
-export class KeystoreError extends Error {
+export class KeystoreError extends FormationError<TKeystoreErrorCode> {
   override readonly name = "KeystoreError";
-  readonly code: TKeystoreErrorCode;
 
-  constructor(code: TKeystoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: TKeystoreErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 

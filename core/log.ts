@@ -1,4 +1,5 @@
 import { type Logger, pino } from "pino";
+import { coreEnv } from "./env";
 
 export type { Logger };
 
@@ -7,8 +8,9 @@ export type { Logger };
  * line so the supervisor's merged output stays readable; add ids with `logger.child({ buildId })`.
  */
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
+  const env = coreEnv();
   return pino({
-    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === "test" ? "warn" : "info"),
+    level: env.LOG_LEVEL ?? (env.NODE_ENV === "test" ? "warn" : "info"),
     base: { component, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
   });

@@ -4,20 +4,6 @@ import { ZInstanceStatus } from "./protocol/common";
 // Lifecycle states of builds, replicas, nodes and jobs: what the console stores (parsed at the
 // repository boundary), what its API returns and what the UI and the CLI show. One list each.
 
-/** Phases of a build: its own (`queued` → `built`), then of its image's deployment. */
-export const ZBuildStatus = z.enum([
-  "queued",
-  "claimed",
-  "building",
-  "built",
-  "distributing",
-  "booting",
-  "running",
-  "failed",
-  "cancelled",
-]);
-export type TBuildStatus = z.infer<typeof ZBuildStatus>;
-
 /** The phases a build passes on its way to running, in order (the timeline's steps). */
 export const BUILD_PHASES = [
   "queued",
@@ -27,31 +13,35 @@ export const BUILD_PHASES = [
   "distributing",
   "booting",
   "running",
-] as const satisfies readonly TBuildStatus[];
+] as const;
+type TBuildPhase = (typeof BUILD_PHASES)[number];
+
+/** Phases of a build: its own (`queued` → `built`), then of its image's deployment; or how it ended. */
+export const ZBuildStatus = z.enum([...BUILD_PHASES, "failed", "cancelled"]);
+export type TBuildStatus = z.infer<typeof ZBuildStatus>;
+
+/** The phases from `first` to `last`, in order. */
+function phasesFrom(first: TBuildPhase, last: TBuildPhase): readonly TBuildPhase[] {
+  return BUILD_PHASES.slice(BUILD_PHASES.indexOf(first), BUILD_PHASES.indexOf(last) + 1);
+}
 
 /** Unfinished builds: they have a phase deadline and can be cancelled. */
-export const ACTIVE_BUILD_STATUSES = [
-  "queued",
-  "claimed",
-  "building",
-] as const satisfies readonly TBuildStatus[];
+export const ACTIVE_BUILD_STATUSES = phasesFrom("queued", "building");
 
 /** Builds with an image: they can be shipped, or rolled back to. */
-export const SHIPPABLE_BUILD_STATUSES = [
-  "built",
-  "distributing",
-  "booting",
-  "running",
-] as const satisfies readonly TBuildStatus[];
+export const SHIPPABLE_BUILD_STATUSES = phasesFrom("built", "running");
+
+const ACTIVE_BUILD = new Set<TBuildStatus>(ACTIVE_BUILD_STATUSES);
+const SHIPPABLE_BUILD = new Set<TBuildStatus>(SHIPPABLE_BUILD_STATUSES);
 
 /** Whether the build is still being built (queued, claimed or building). */
 export function isActiveBuild(status: TBuildStatus): boolean {
-  return (ACTIVE_BUILD_STATUSES as readonly TBuildStatus[]).includes(status);
+  return ACTIVE_BUILD.has(status);
 }
 
 /** Whether the build has an image that can be shipped. */
 export function isShippableBuild(status: TBuildStatus): boolean {
-  return (SHIPPABLE_BUILD_STATUSES as readonly TBuildStatus[]).includes(status);
+  return SHIPPABLE_BUILD.has(status);
 }
 
 /** Whether nothing more happens to the build without its owner (running, failed or cancelled). */
@@ -70,18 +60,16 @@ export type TReplicaStatus = z.infer<typeof ZReplicaStatus>;
 export const ZShownReplicaStatus = z.enum([...ZReplicaStatus.options, "deleting"]);
 export type TShownReplicaStatus = z.infer<typeof ZShownReplicaStatus>;
 
-/** Replicas placed on a node: they count towards the deployment's replicas and use capacity. */
-export const PLACED_REPLICA_STATUSES = [
-  "pending",
-  "booting",
-  "running",
-  "stopping",
-  "stopped",
-] as const satisfies readonly TReplicaStatus[];
+/**
+ * Replicas placed on a node — every status but the ended ones: they count towards the
+ * deployment's replicas and use capacity.
+ */
+export const PLACED_REPLICA_STATUSES = ZReplicaStatus.exclude(["failed", "deleted", "lost"]).options;
+const PLACED_REPLICA = new Set<TReplicaStatus>(PLACED_REPLICA_STATUSES);
 
 /** Whether a replica with this status is placed on its node. */
 export function isPlacedReplica(status: TReplicaStatus): boolean {
-  return (PLACED_REPLICA_STATUSES as readonly TReplicaStatus[]).includes(status);
+  return PLACED_REPLICA.has(status);
 }
 
 /** What the owner asked of a replica. */

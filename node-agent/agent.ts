@@ -10,6 +10,7 @@ import { formnetInterfaceName } from "@/lib/formnet/naming";
 import { PROTOCOL_VERSION, type THello } from "@/lib/protocol";
 import { buildAgentChallenge } from "@/lib/signing/agent-auth";
 import { registerOnChainInBackground } from "./config/chain-registration";
+import { agentEnv } from "./config/env";
 import { dataPaths, type TDataPaths } from "./config/paths";
 import { PreflightError } from "./config/preflight-report";
 import type { TAgentConfig } from "./config/schema";
@@ -165,7 +166,7 @@ export class NodeAgent {
     await this.#store?.close();
     await this.#formnetPaths?.stop();
     this.#formnetPaths = undefined;
-    const ephemeral = process.env.FORMATION_AGENT_EPHEMERAL === "1";
+    const ephemeral = agentEnv().FORMATION_AGENT_EPHEMERAL;
     if (ephemeral) await this.#teardownHost();
     else await this.#formnetDownIfIdle();
     this.#hypervisor?.close();

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createLogger } from "@/core/log";
 import { AGENT_VERSION, NodeAgent } from "./agent";
+import { agentEnv } from "./config/env";
 import { ConfigError } from "./config/errors";
 import { runInit } from "./config/init";
 import { loadConfig } from "./config/load";
@@ -24,7 +25,7 @@ function int(value: string): number {
 }
 
 function defaultConfigPath(): string {
-  return process.env.NODE_AGENT_CONFIG ?? join(DEFAULT_DATA_DIR, "agent.json");
+  return agentEnv().NODE_AGENT_CONFIG ?? join(DEFAULT_DATA_DIR, "agent.json");
 }
 
 function program(): Command {

@@ -2,10 +2,14 @@ import path from "node:path";
 import { bytesToHex, getAddress, isAddress } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { z } from "zod";
+import { parseEnv, type TEnvSource } from "@/lib/env";
+import { publicConfigOf, ZPublicEnvSource } from "@/lib/public-config";
 
 /**
  * The console's configuration, parsed once from the environment. Everything the console reads
- * from `process.env` goes through here so a bad value fails at start with one clear message.
+ * from `process.env` goes through here (or, for its control plane and edge, through
+ * server/gateway/config.ts and server/ingress/config.ts) so a bad value fails at start with one
+ * clear message; scripts/env-reads.test.ts fails on a read anywhere else.
  */
 
 /** A comma-separated list (blank items dropped), each item checked by `valid`. */
@@ -40,15 +44,15 @@ const ZConsoleUrlList = commaList(
 const ZDurationSeconds = z.coerce.number().int().positive();
 
 export const ZEnvSource = z.object({
+  ...ZPublicEnvSource.shape,
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default("127.0.0.1"),
   /** Further addresses the console serves on the same port (comma-separated IPs). */
   FORMATION_ALSO_LISTEN: commaList((a) => /^[0-9.]+$|:/.test(a), "an IP address"),
   FORMATION_DATA_DIR: z.string().min(1).default(".data"),
+  /** `1`: serve the API and WebSockets only, no Next.js UI (headless installs, fast CI runs). */
+  FORMATION_CONSOLE_NO_UI: z.enum(["0", "1"]).default("0"),
   DATABASE_URL: z.string().optional(),
-  CHAIN_RPC_URL: z.url().default("http://127.0.0.1:8545"),
-  CHAIN_ID: z.coerce.number().int().positive().default(31337),
   ORCHESTRATOR_ADDRESS: z
     .string()
     .refine((v) => isAddress(v, { strict: false }), "ORCHESTRATOR_ADDRESS must be an address")
@@ -61,7 +65,6 @@ export const ZEnvSource = z.object({
     .string()
     .regex(/^0x[0-9a-fA-F]{64}$/, "CHAIN_RELAYER_PRIVATE_KEY must be 0x + 64 hex digits")
     .optional(),
-  CONSOLE_ORIGIN: z.url().optional(),
   /** Browser session lifetime in seconds (default 7 days). */
   SESSION_TTL: ZDurationSeconds.default(7 * 24 * 3600),
   /** Operator addresses admitted to the agent gateway until the contract's registry is used. */
@@ -96,6 +99,8 @@ export type TEnv = Readonly<{
   /** Further listen addresses (FORMATION_ALSO_LISTEN). */
   alsoListen: readonly string[];
   dataDir: string;
+  /** Whether the console serves the Next.js UI (not FORMATION_CONSOLE_NO_UI=1). */
+  withUi: boolean;
   /** SQLite `file:` URL or a `postgres://`/`postgresql://` URL. */
   databaseUrl: string;
   databaseProvider: "sqlite" | "postgresql";
@@ -139,32 +144,28 @@ export type TRequestLimitsConfig = Readonly<{
 }>;
 
 /** Parses and validates the console environment; throws one error listing every bad variable. */
-export function loadEnv(source: Record<string, string | undefined> = process.env): TEnv {
-  const parsed = ZEnvSource.safeParse(source);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid console environment:\n${lines.join("\n")}`);
-  }
-  const e = parsed.data;
+export function loadEnv(source: TEnvSource = process.env): TEnv {
+  const e = parseEnv(ZEnvSource, source, "console");
   const databaseUrl = e.DATABASE_URL || `file:${path.join(e.FORMATION_DATA_DIR, "console.db")}`;
   const databaseProvider = /^postgres(ql)?:\/\//.test(databaseUrl) ? "postgresql" : "sqlite";
   if (databaseProvider === "sqlite" && !databaseUrl.startsWith("file:")) {
     throw new Error(`Invalid console environment:\n  DATABASE_URL: expected file:… or postgres://…`);
   }
-  const origin = new URL(e.CONSOLE_ORIGIN ?? `http://localhost:${e.PORT}`).origin;
+  const { consoleOrigin } = publicConfigOf(e);
   return Object.freeze({
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
     alsoListen: e.FORMATION_ALSO_LISTEN,
     dataDir: e.FORMATION_DATA_DIR,
+    withUi: e.FORMATION_CONSOLE_NO_UI !== "1",
     databaseUrl,
     databaseProvider,
     chainRpcUrl: e.CHAIN_RPC_URL,
     chainId: e.CHAIN_ID,
     orchestratorAddress: e.ORCHESTRATOR_ADDRESS ? getAddress(e.ORCHESTRATOR_ADDRESS) : undefined,
     relayerPrivateKey: relayerKey(e.CHAIN_RELAYER_PRIVATE_KEY, e.CHAIN_ID),
-    consoleOrigin: origin,
+    consoleOrigin,
     sessionTtlSeconds: e.SESSION_TTL,
     agentAllowlist: e.FORMATION_AGENT_ALLOWLIST,
     admins: e.FORMATION_ADMINS,
@@ -204,4 +205,18 @@ let cached: TEnv | undefined;
 export function env(): TEnv {
   cached ??= loadEnv();
   return cached;
+}
+
+/** Where the PostgreSQL server binaries are (FORMATION_PG_BIN), for the test clusters. */
+export function postgresBinDir(source: TEnvSource = process.env): string {
+  return parseEnv(
+    z.object({ FORMATION_PG_BIN: z.string().min(1).default("/usr/lib/postgresql/15/bin") }),
+    source,
+    "PostgreSQL",
+  ).FORMATION_PG_BIN;
+}
+
+/** Turns Next.js's telemetry off for this process (Next reads the variable when it starts). */
+export function disableNextTelemetry(): void {
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
 }

@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { describe, expect, it } from "vitest";
+import { FormnetExhaustedError } from "@/lib/formnet/allocate";
 import {
   APP_ERROR_CODES,
   APP_ERROR_HTTP,
@@ -29,5 +30,22 @@ describe("AppError", () => {
     expect(isAppError(app, "FORBIDDEN")).toBe(true);
     expect(isAppError(app, "NOT_FOUND")).toBe(false);
     expect(findAppError(new Error("plain"))).toBeUndefined();
+  });
+
+  it("answers an exhausted formnet as RESOURCE_EXHAUSTED (not INTERNAL) that says what to do", () => {
+    const exhausted = new FormnetExhaustedError("10.42.0.0/16", 65534);
+    // tRPC wraps what a procedure throws; the console's formatter and middleware look through it.
+    const app = findAppError(
+      new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause: new Error("ship failed", { cause: exhausted }) }),
+    );
+    expect(app?.code).toBe("RESOURCE_EXHAUSTED");
+    expect([app?.trpcCode, app?.httpStatus]).toEqual(["SERVICE_UNAVAILABLE", 503]);
+    expect(app?.cause).toBe(exhausted);
+    expect(app?.details).toEqual({ cidr: "10.42.0.0/16", used: 65534 });
+    expect(app?.message).toMatch(/No formnet address is free in 10\.42\.0\.0\/16/);
+    expect(app?.message).toMatch(/Delete instances or formnet devices .*FORMATION_FORMNET_CIDR/);
+    // An AppError further out wins: the service said what it meant.
+    const outer = new AppError("CONFLICT", "taken", { cause: exhausted });
+    expect(findAppError(outer)).toBe(outer);
   });
 });

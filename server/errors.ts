@@ -1,44 +1,32 @@
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { APP_ERROR_CODES, FormationError, type TAppErrorCode, type TErrorDetails } from "@/lib/errors";
+import { FormnetExhaustedError } from "@/lib/formnet/allocate";
+
+export { APP_ERROR_CODES, type TAppErrorCode };
 
 /**
- * The console's one error type. Services throw `AppError(code, message)`; the tRPC error
+ * The console's one error type, a FormationError with one of the API's codes (lib/errors.ts, where
+ * each code's meaning is listed). Services throw `AppError(code, message)`; the tRPC error
  * formatter and the plain HTTP handlers map the code ONCE (tables below) and expose it to clients
  * as `appCode`, so clients match on codes, never on messages.
  *
- * | code                | meaning                                                     | tRPC                  | HTTP |
- * |---------------------|-------------------------------------------------------------|-----------------------|------|
- * | BAD_REQUEST         | input is malformed or inconsistent                          | BAD_REQUEST           | 400  |
- * | UNAUTHORIZED        | no valid session or signature: sign in / sign the request   | UNAUTHORIZED          | 401  |
- * | FORBIDDEN           | authenticated, but not allowed to do this                   | FORBIDDEN             | 403  |
- * | NOT_FOUND           | the thing does not exist (or is not visible to the caller)  | NOT_FOUND             | 404  |
- * | CONFLICT            | the request conflicts with current state                    | CONFLICT              | 409  |
- * | SIGNATURE_INVALID   | signature does not match signer / payload / domain          | UNAUTHORIZED          | 401  |
- * | SIGNATURE_EXPIRED   | the signed request expired (or expires too far ahead)       | UNAUTHORIZED          | 401  |
- * | NONCE_REUSED        | the nonce was already consumed: replay                      | CONFLICT              | 409  |
- * | PRECONDITION_FAILED | state does not allow this yet (e.g. build not finished)     | PRECONDITION_FAILED   | 412  |
- * | PAYLOAD_TOO_LARGE   | upload or input over the limit                              | PAYLOAD_TOO_LARGE     | 413  |
- * | RATE_LIMITED        | too many requests                                           | TOO_MANY_REQUESTS     | 429  |
- * | UNAVAILABLE         | a dependency (chain, node, database) is unreachable         | INTERNAL_SERVER_ERROR | 503  |
- * | INTERNAL            | a bug; details are logged, not returned                     | INTERNAL_SERVER_ERROR | 500  |
+ * | code                | tRPC                  | HTTP |
+ * |---------------------|-----------------------|------|
+ * | BAD_REQUEST         | BAD_REQUEST           | 400  |
+ * | UNAUTHORIZED        | UNAUTHORIZED          | 401  |
+ * | FORBIDDEN           | FORBIDDEN             | 403  |
+ * | NOT_FOUND           | NOT_FOUND             | 404  |
+ * | CONFLICT            | CONFLICT              | 409  |
+ * | SIGNATURE_INVALID   | UNAUTHORIZED          | 401  |
+ * | SIGNATURE_EXPIRED   | UNAUTHORIZED          | 401  |
+ * | NONCE_REUSED        | CONFLICT              | 409  |
+ * | PRECONDITION_FAILED | PRECONDITION_FAILED   | 412  |
+ * | PAYLOAD_TOO_LARGE   | PAYLOAD_TOO_LARGE     | 413  |
+ * | RATE_LIMITED        | TOO_MANY_REQUESTS     | 429  |
+ * | RESOURCE_EXHAUSTED  | SERVICE_UNAVAILABLE   | 503  |
+ * | UNAVAILABLE         | INTERNAL_SERVER_ERROR | 503  |
+ * | INTERNAL            | INTERNAL_SERVER_ERROR | 500  |
  */
-export const APP_ERROR_CODES = [
-  "BAD_REQUEST",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "NOT_FOUND",
-  "CONFLICT",
-  "SIGNATURE_INVALID",
-  "SIGNATURE_EXPIRED",
-  "NONCE_REUSED",
-  "PRECONDITION_FAILED",
-  "PAYLOAD_TOO_LARGE",
-  "RATE_LIMITED",
-  "UNAVAILABLE",
-  "INTERNAL",
-] as const;
-
-export type TAppErrorCode = (typeof APP_ERROR_CODES)[number];
-
 export const APP_ERROR_TRPC: Record<TAppErrorCode, TRPC_ERROR_CODE_KEY> = {
   BAD_REQUEST: "BAD_REQUEST",
   UNAUTHORIZED: "UNAUTHORIZED",
@@ -51,6 +39,7 @@ export const APP_ERROR_TRPC: Record<TAppErrorCode, TRPC_ERROR_CODE_KEY> = {
   PRECONDITION_FAILED: "PRECONDITION_FAILED",
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   RATE_LIMITED: "TOO_MANY_REQUESTS",
+  RESOURCE_EXHAUSTED: "SERVICE_UNAVAILABLE",
   UNAVAILABLE: "INTERNAL_SERVER_ERROR",
   INTERNAL: "INTERNAL_SERVER_ERROR",
 };
@@ -67,21 +56,18 @@ export const APP_ERROR_HTTP: Record<TAppErrorCode, number> = {
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  RESOURCE_EXHAUSTED: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,
 };
 
-export type TAppErrorOptions = { details?: Record<string, unknown>; cause?: unknown };
+export type TAppErrorOptions = { details?: TErrorDetails; cause?: unknown };
 
-export class AppError extends Error {
+export class AppError extends FormationError<TAppErrorCode> {
   override readonly name = "AppError";
-  readonly code: TAppErrorCode;
-  readonly details: Record<string, unknown> | undefined;
 
   constructor(code: TAppErrorCode, message: string, options: TAppErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options.details;
+    super(code, message, options);
   }
 
   get httpStatus(): number {
@@ -98,12 +84,32 @@ export function isAppError(error: unknown, ...codes: TAppErrorCode[]): error is 
   return error instanceof AppError && (codes.length === 0 || codes.includes(error.code));
 }
 
-/** Finds the first AppError in a cause chain (tRPC wraps thrown errors in TRPCError). */
+/**
+ * The AppError a failure answers with: the first AppError in its cause chain (tRPC wraps thrown
+ * errors in TRPCError), or else the answer to a shared-code error the user can act on
+ * (`answerFor`); undefined means a bug, answered as INTERNAL.
+ */
 export function findAppError(error: unknown): AppError | undefined {
+  let answer: AppError | undefined;
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 8; depth++) {
     if (current instanceof AppError) return current;
+    if (answer === undefined && current instanceof FormationError) answer = answerFor(current);
     current = current.cause;
+  }
+  return answer;
+}
+
+/** lib/ and core/ errors that reach the API, as what the user is told; the rest are bugs (INTERNAL). */
+function answerFor(error: FormationError): AppError | undefined {
+  if (error instanceof FormnetExhaustedError) {
+    return new AppError(
+      "RESOURCE_EXHAUSTED",
+      `No formnet address is free in ${error.cidr} (${error.used} taken or reserved). ` +
+        "Delete instances or formnet devices you no longer need, or ask the console's operator to " +
+        "configure a larger block (FORMATION_FORMNET_CIDR).",
+      { cause: error, details: { cidr: error.cidr, used: error.used } },
+    );
   }
   return undefined;
 }

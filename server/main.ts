@@ -5,6 +5,7 @@
  */
 import { createLogger } from "@/core/log";
 import { CONSOLE_UMASK } from "@/server/data-dir";
+import { env } from "@/server/env";
 import { startConsole } from "@/server/http/console-server";
 
 const logger = createLogger("console");
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   const running = await startConsole({
     logger,
     // FORMATION_CONSOLE_NO_UI=1 serves API + WebSockets only (headless installs, fast CI runs).
-    withNext: process.env.FORMATION_CONSOLE_NO_UI !== "1",
+    withNext: env().withUi,
   });
   let stopping = false;
   const stop = (signal: string) => {

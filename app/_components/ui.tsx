@@ -180,7 +180,7 @@ export function ErrorState(props: {
       ? "Your session has ended: sign in again with the wallet button at the top right."
       : code === "FORBIDDEN"
         ? "Your wallet may not see this."
-        : code === "BAD_REQUEST"
+        : code === "BAD_REQUEST" || code === "RESOURCE_EXHAUSTED"
           ? null
           : code === "RATE_LIMITED"
             ? "Too many requests for now; the page tries again by itself."

@@ -1,16 +1,23 @@
 import { TRPCClientError } from "@trpc/client";
+import { isAppErrorCode, type TAppErrorCode } from "@/lib/errors";
 
-/** The console's `appCode` of a failed tRPC call (server/errors.ts), or null for other failures. */
-export function appCodeOf(error: unknown): string | null {
+/** The console's `appCode` of a failed tRPC call (lib/errors.ts), or null for other failures. */
+export function appCodeOf(error: unknown): TAppErrorCode | null {
   if (!(error instanceof TRPCClientError)) return null;
   const data: unknown = error.data;
-  return typeof data === "object" && data !== null && "appCode" in data && typeof data.appCode === "string"
+  return typeof data === "object" && data !== null && "appCode" in data && isAppErrorCode(data.appCode)
     ? data.appCode
     : null;
 }
 
 /** Answers that will not change by asking again: do not retry them. */
-const FINAL = new Set(["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "PRECONDITION_FAILED"]);
+const FINAL: ReadonlySet<TAppErrorCode> = new Set<TAppErrorCode>([
+  "BAD_REQUEST",
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "PRECONDITION_FAILED",
+]);
 
 /** React Query's retry rule: one retry for network and server trouble, none for a definite answer. */
 export function shouldRetry(failureCount: number, error: unknown): boolean {

@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import { type Hex, toHex } from "viem";
 import { generatePrivateKey, mnemonicToAccount } from "viem/accounts";
 import { configDir, configPaths, DEFAULT_HOST, type TCliConfig, writePrivateFile } from "../config";
+import { cliEnv } from "../env";
 import { CliError } from "../errors";
 import { type Output, runAction } from "../output";
 import { ask, askHidden, isInteractive } from "../prompt";
@@ -55,7 +56,7 @@ async function chooseKey(opts: TInitOptions, wizard: boolean): Promise<{ key: st
 }
 
 async function choosePassword(opts: TInitOptions, wizard: boolean): Promise<string> {
-  const given = opts.password ?? (process.env.FORM_PASSWORD || undefined);
+  const given = opts.password ?? cliEnv().FORM_PASSWORD;
   let password = given ?? "";
   if (given === undefined) {
     if (!wizard)
@@ -82,7 +83,7 @@ async function init(out: Output, opts: TInitOptions): Promise<void> {
       "user",
       `${paths.keystore} already exists — pass --force to replace it (the old key is lost)`,
     );
-  let host = opts.host ?? (process.env.FORM_HOST || undefined) ?? DEFAULT_HOST;
+  let host = opts.host ?? cliEnv().FORM_HOST ?? DEFAULT_HOST;
   if (wizard && opts.host === undefined) host = (await ask(`Console URL [${host}]: `)) || host;
   if (!/^https?:\/\//.test(host)) throw new CliError("user", `--host must be an http(s) URL, got "${host}"`);
   host = host.replace(/\/+$/, "");

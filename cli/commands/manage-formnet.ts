@@ -15,6 +15,7 @@ import {
 } from "../../core/formnet/user-tunnel";
 import { formnetInterfaceName } from "../../lib/formnet/naming";
 import { configPaths } from "../config";
+import { cliEnv } from "../env";
 import { CliError } from "../errors";
 import { laptopPeersFrom } from "../formnet-peers";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
@@ -44,7 +45,7 @@ type TTunnelOptions = TCommonOptions & {
 };
 
 /** The running CLI entry (sources or bundle), to start `formnet-up --foreground` in the background. */
-const cliEntry = () => process.env.FORM_CLI_ENTRY ?? fileURLToPath(new URL("../bin.mjs", import.meta.url));
+const cliEntry = () => cliEnv().FORM_CLI_ENTRY ?? fileURLToPath(new URL("../bin.mjs", import.meta.url));
 
 async function peersFromConsole(session: TSession, selfPublicKey: string) {
   const peers = await session.call((api) => api.formnet.peers.query());

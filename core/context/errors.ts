@@ -1,3 +1,5 @@
+import { FormationError } from "../../lib/errors";
+
 /** Why packing or unpacking a build context failed; match on `code`, never on the message. */
 export const CONTEXT_ERROR_CODES = [
   /** A COPY source does not exist in the context directory. */
@@ -32,14 +34,15 @@ export const CONTEXT_ERROR_CODES = [
 export type TContextErrorCode = (typeof CONTEXT_ERROR_CODES)[number];
 
 /** A build-context failure with a machine-readable `code` and, where relevant, the offending `path`. */
-export class ContextError extends Error {
+export class ContextError extends FormationError<TContextErrorCode> {
   override readonly name = "ContextError";
-  readonly code: TContextErrorCode;
   readonly path: string | undefined;
 
   constructor(code: TContextErrorCode, message: string, opts: { path?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.code = code;
+    super(code, message, {
+      cause: opts.cause,
+      ...(opts.path === undefined ? {} : { details: { path: opts.path } }),
+    });
     this.path = opts.path;
   }
 }

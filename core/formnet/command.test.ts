@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CommandError, commandLine, inNetns, run } from "./command";
+import { commandLine, FormnetCommandError, inNetns, run } from "./command";
 
 describe("command helpers", () => {
   it("renders command lines with shell quoting for error messages", () => {
@@ -16,12 +16,12 @@ describe("command helpers", () => {
 
   it("reports the command line, exit code and stderr of a failure", async () => {
     const error = await run("sh", ["-c", "echo boom >&2; exit 3"]).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(CommandError);
+    expect(error).toBeInstanceOf(FormnetCommandError);
     expect(error).toMatchObject({
       code: "COMMAND_FAILED",
       exitCode: 3,
       commandLine: "sh -c 'echo boom >&2; exit 3'",
     });
-    expect(String((error as CommandError).message)).toContain("boom");
+    expect(String((error as FormnetCommandError).message)).toContain("boom");
   });
 });

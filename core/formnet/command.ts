@@ -1,19 +1,21 @@
 import { spawn } from "node:child_process";
+import { FormationError } from "../../lib/errors";
 
 /** A host command (ip, wg, iptables, wireguard-go …) failed; carries the command line and exit code. */
-export class CommandError extends Error {
-  readonly code = "COMMAND_FAILED" as const;
+export class FormnetCommandError extends FormationError<"COMMAND_FAILED"> {
+  override readonly name = "FormnetCommandError";
   constructor(
     readonly commandLine: string,
     readonly exitCode: number | null,
     readonly stderr: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
-    super(
-      `Command failed (exit ${exitCode ?? "signal"}): ${commandLine}${stderr ? `\n${stderr.trim()}` : ""}`,
-      options,
-    );
-    this.name = "CommandError";
+    const short = `Command failed (exit ${exitCode ?? "signal"}): ${commandLine}`;
+    super("COMMAND_FAILED", short, {
+      message: `${short}${stderr ? `\n${stderr.trim()}` : ""}`,
+      details: { commandLine, exitCode },
+      ...options,
+    });
   }
 }
 
@@ -39,7 +41,7 @@ export function commandLine(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map(quote).join(" ");
 }
 
-/** Run a command to completion without a shell; resolves with stdout, rejects with `CommandError`. */
+/** Run a command to completion without a shell; resolves with stdout, rejects with `FormnetCommandError`. */
 export function run(cmd: string, args: readonly string[], options: TRunOptions = {}): Promise<string> {
   const [file, argv] = inNetns(options.netns, cmd, args);
   const line = commandLine(file, argv);
@@ -56,10 +58,10 @@ export function run(cmd: string, args: readonly string[], options: TRunOptions =
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       stderr += chunk;
     });
-    child.on("error", (error) => reject(new CommandError(line, null, stderr, { cause: error })));
+    child.on("error", (error) => reject(new FormnetCommandError(line, null, stderr, { cause: error })));
     child.on("close", (code) => {
       if (code === 0) resolve(stdout);
-      else reject(new CommandError(line, code, stderr));
+      else reject(new FormnetCommandError(line, code, stderr));
     });
     child.stdin.on("error", () => {
       // The command may exit before reading stdin; its exit code reports the real problem.
@@ -78,7 +80,7 @@ export async function succeeds(
     await run(cmd, args, options);
     return true;
   } catch (error) {
-    if (error instanceof CommandError) return false;
+    if (error instanceof FormnetCommandError) return false;
     throw error;
   }
 }

@@ -1,20 +1,20 @@
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { FormationError } from "../../lib/errors";
 
 // DER prefix of a PKCS#8 X25519 private key; the 32 raw key bytes follow it.
 const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
 /** Thrown when a key file is unreadable, malformed or readable by others. */
-export class WireguardKeyError extends Error {
-  readonly code = "WIREGUARD_KEY" as const;
+export class WireguardKeyError extends FormationError<"WIREGUARD_KEY"> {
+  override readonly name = "WireguardKeyError";
   constructor(
     readonly path: string,
-    details: string,
-    options?: { cause?: unknown },
+    problem: string,
+    options: { cause?: unknown } = {},
   ) {
-    super(`WireGuard key file ${path}: ${details}`, options);
-    this.name = "WireguardKeyError";
+    super("WIREGUARD_KEY", `WireGuard key file ${path}: ${problem}`, { details: { path }, ...options });
   }
 }
 

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { intToIp, ipToInt, parseCidr, prefixMask } from "@/lib/formnet/cidr";
 import { type TWireguardPeer, ZWireguardPeer } from "@/lib/formnet/schemas";
+import { coreEnv, inheritedEnv } from "../env";
 import { createLogger, type Logger } from "../log";
-import { CommandError, commandLine, inNetns, run, succeeds, waitFor } from "./command";
+import { commandLine, FormnetCommandError, inNetns, run, succeeds, waitFor } from "./command";
 import { ensureKeyFile } from "./keys";
 import { parseWgDump, type TWgDump } from "./wg-dump";
 
@@ -227,7 +228,7 @@ export class WireguardInterface {
     } catch (error) {
       // Already gone is fine: down() must be safe to call twice and after a crash.
       if (
-        !(error instanceof CommandError) ||
+        !(error instanceof FormnetCommandError) ||
         (await succeeds("ip", ["link", "show", this.name], { netns: this.netns }))
       ) {
         throw error;
@@ -273,7 +274,7 @@ async function startWireguardGo(options: {
     // Own process group so the interface outlives a crash of its parent; adopted on the next up().
     detached: true,
     stdio: ["ignore", fd, fd],
-    env: { ...process.env, LOG_LEVEL: process.env.WG_LOG_LEVEL ?? "error" },
+    env: inheritedEnv({ LOG_LEVEL: coreEnv().WG_LOG_LEVEL ?? "error" }),
   });
   closeSync(fd);
   child.unref();
@@ -297,7 +298,7 @@ async function startWireguardGo(options: {
       .filter((line) => !/[\u2500-\u257f]/.test(line) && line.trim() !== "")
       .join("\n")
       .slice(-4000);
-    throw new CommandError(commandLine(file, argv), child.exitCode, output);
+    throw new FormnetCommandError(commandLine(file, argv), child.exitCode, output);
   }
   return child;
 }

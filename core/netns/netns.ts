@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
+import { inheritedEnv } from "../env";
 import { inNetns, run, type TRunOptions, waitFor } from "../formnet/command";
 
 /**
@@ -53,7 +54,7 @@ export class Netns {
     const child = spawn(file, argv, {
       detached: true,
       stdio: ["ignore", fd, fd],
-      env: options.env ?? process.env,
+      env: options.env ?? inheritedEnv(),
     });
     if (typeof fd === "number") closeSync(fd);
     this.children.add(child);

@@ -2,6 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readFile, rename, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { FormationError } from "../../lib/errors";
 import { type TEnvelope, ZEnvelope } from "./envelope";
 
 const LOG_FILE = "changes.log";
@@ -9,11 +10,16 @@ const SNAPSHOT_FILE = "snapshot.json";
 const LOCK_FILE = "LOCK";
 
 /** Thrown when another live process has the replica directory open. */
-export class ReplicaDirLockedError extends Error {
-  readonly code = "locked";
+export class ReplicaDirLockedError extends FormationError<"locked"> {
+  override readonly name = "ReplicaDirLockedError";
   constructor(dir: string, pid: number) {
-    super(`replica directory ${dir} is in use by process ${pid}; stop it or use another directory`);
-    this.name = "ReplicaDirLockedError";
+    super(
+      "locked",
+      `replica directory ${dir} is in use by process ${pid}; stop it or use another directory`,
+      {
+        details: { dir, pid },
+      },
+    );
   }
 }
 

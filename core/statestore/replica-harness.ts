@@ -1,5 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { FormationError } from "../../lib/errors";
+import { coreEnv, inheritedEnv } from "../env";
 import type { TReplicaCommand, TReplicaConfig } from "./replica-process";
 import type { TRejectedEvent, TStoreStats } from "./store";
 
@@ -11,13 +13,8 @@ type TReply = { id: number; ok: boolean; result?: unknown; error?: { code: strin
 type TDistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Error from a replica child: the command it failed and the child's error code. */
-export class ReplicaCommandError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "ReplicaCommandError";
-    this.code = code;
-  }
+export class ReplicaCommandError extends FormationError {
+  override readonly name = "ReplicaCommandError";
 }
 
 /**
@@ -46,14 +43,14 @@ export class ReplicaHandle {
   /** (Re)starts the child on the same directory and port. */
   async spawn(): Promise<void> {
     const config = { ...this.config, port: this.port || this.config.port };
+    const env = coreEnv();
     const child = fork(ENTRY, [], {
       // STATESTORE_CPU_PROF_DIR profiles each replica (written when it closes, not when killed).
-      execArgv: ["--import", "tsx", ...cpuProfArgs(process.env.STATESTORE_CPU_PROF_DIR)],
-      env: {
-        ...process.env,
-        LOG_LEVEL: process.env.LOG_LEVEL ?? "fatal",
+      execArgv: ["--import", "tsx", ...cpuProfArgs(env.STATESTORE_CPU_PROF_DIR)],
+      env: inheritedEnv({
+        LOG_LEVEL: env.LOG_LEVEL ?? "fatal",
         STATESTORE_REPLICA_CONFIG: JSON.stringify(config),
-      },
+      }),
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     this.#child = child;

@@ -6,6 +6,7 @@
 import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import { StaticAuthorizer } from "../../lib/statestore/authorize";
+import { coreEnv } from "../env";
 import { createLogger } from "../log";
 import type { Dialer } from "./replication";
 import { StateStore } from "./store";
@@ -47,7 +48,7 @@ export type TReplicaCommand = z.input<typeof ZReplicaCommand>;
 
 async function main(): Promise<void> {
   const send = (msg: unknown) => process.send?.(msg);
-  const config = ZReplicaConfig.parse(JSON.parse(process.env.STATESTORE_REPLICA_CONFIG ?? "{}"));
+  const config = ZReplicaConfig.parse(JSON.parse(coreEnv().STATESTORE_REPLICA_CONFIG ?? "{}"));
   const account = privateKeyToAccount(config.privateKey as `0x${string}`);
   const logger = createLogger("statestore-replica", { replica: account.address });
   const authorizer = new StaticAuthorizer(config);

@@ -1,5 +1,6 @@
 import type { Account, Address, Chain, Client, Hash, Hex, Transport } from "viem";
 import { waitForTransactionReceipt, writeContract } from "viem/actions";
+import { FormationError } from "../errors";
 import { orchestratorAbi } from "./abi";
 import type { TCapacity } from "./config";
 
@@ -15,18 +16,21 @@ export type TWriteRef = { wallet: TWallet; contract: Address };
 export type TOperatorProfile = { nodeKey: Hex; region: string; capacity: TCapacity; metadata: string };
 
 /** Raised when a write helper gets a wallet client without an account to sign with. */
-export class WalletAccountMissingError extends Error {
-  override name = "WalletAccountMissingError";
+export class WalletAccountMissingError extends FormationError<"WALLET_ACCOUNT_MISSING"> {
+  override readonly name = "WalletAccountMissingError";
   constructor() {
-    super("The wallet client has no account: connect a wallet or create the client with an account.");
+    super(
+      "WALLET_ACCOUNT_MISSING",
+      "The wallet client has no account: connect a wallet or create the client with an account.",
+    );
   }
 }
 
 /** Raised when a mined transaction reverted. */
-export class TransactionRevertedError extends Error {
-  override name = "TransactionRevertedError";
+export class TransactionRevertedError extends FormationError<"TRANSACTION_REVERTED"> {
+  override readonly name = "TransactionRevertedError";
   constructor(readonly txHash: Hash) {
-    super(`Transaction ${txHash} was mined but reverted.`);
+    super("TRANSACTION_REVERTED", `Transaction ${txHash} was mined but reverted.`, { details: { txHash } });
   }
 }
 

@@ -1,17 +1,19 @@
+import { FormationError } from "../errors";
 import { cidrContains, formatCidr, hostRange, intToIp, ipToInt, parseCidr, stripPrefix } from "./cidr";
 
 /** Thrown when every host address of the formnet block is taken or reserved. */
-export class FormnetExhaustedError extends Error {
-  readonly code = "FORMNET_EXHAUSTED" as const;
+export class FormnetExhaustedError extends FormationError<"FORMNET_EXHAUSTED"> {
+  override readonly name = "FormnetExhaustedError";
   constructor(
     readonly cidr: string,
     readonly used: number,
   ) {
     super(
+      "FORMNET_EXHAUSTED",
       `No free address left in formnet ${cidr} (${used} taken or reserved). ` +
         "Remove stale peers or configure a larger root CIDR.",
+      { details: { cidr, used } },
     );
-    this.name = "FormnetExhaustedError";
   }
 }
 

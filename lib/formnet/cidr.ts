@@ -3,15 +3,16 @@
  * integers so that allocation over a /16 is a simple integer walk.
  */
 
+import { FormationError } from "../errors";
+
 /** Thrown for malformed IPv4 addresses or CIDR blocks. */
-export class FormnetAddressError extends Error {
-  readonly code = "FORMNET_BAD_ADDRESS" as const;
+export class FormnetAddressError extends FormationError<"FORMNET_BAD_ADDRESS"> {
+  override readonly name = "FormnetAddressError";
   constructor(
     readonly input: string,
-    details: string,
+    problem: string,
   ) {
-    super(`Invalid formnet address "${input}": ${details}`);
-    this.name = "FormnetAddressError";
+    super("FORMNET_BAD_ADDRESS", `Invalid formnet address "${input}": ${problem}`, { details: { input } });
   }
 }
 

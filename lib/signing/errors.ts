@@ -1,3 +1,5 @@
+import { FormationError } from "../errors";
+
 /** Why a signed action or read token was rejected. Callers map these to their own error types. */
 export type TSigningErrorCode =
   | "MALFORMED"
@@ -8,12 +10,10 @@ export type TSigningErrorCode =
   | "EXPIRY_TOO_FAR"
   | "BAD_SIGNATURE";
 
-export class SigningError extends Error {
+export class SigningError extends FormationError<TSigningErrorCode> {
   override readonly name = "SigningError";
-  readonly code: TSigningErrorCode;
 
-  constructor(code: TSigningErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+  constructor(code: TSigningErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }

@@ -1,9 +1,10 @@
+import { FormationError } from "@/lib/errors";
+
 export type TBlobErrorCode = "http" | "network" | "digestMismatch" | "aborted" | "io";
 
 /** A blob transfer failed; `url` and `status` say where, `code` says how. */
-export class BlobError extends Error {
+export class BlobError extends FormationError<TBlobErrorCode> {
   override readonly name = "BlobError";
-  readonly code: TBlobErrorCode;
   readonly url: string;
   readonly status: number | undefined;
 
@@ -14,8 +15,10 @@ export class BlobError extends Error {
     status?: number;
     cause?: unknown;
   }) {
-    super(options.message, { cause: options.cause });
-    this.code = options.code;
+    super(options.code, options.message, {
+      cause: options.cause,
+      details: { url: options.url, status: options.status ?? null },
+    });
     this.url = options.url;
     this.status = options.status;
   }

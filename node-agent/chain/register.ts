@@ -14,6 +14,7 @@ import { chainFromConfig, nodeKeyFromAddress, type TCapacity } from "@/lib/chain
 import { orchestratorErrorName } from "@/lib/chain/errors";
 import { readMinimumStake, readOperator, type TOperator } from "@/lib/chain/read";
 import { addStake, registerOperator, updateOperator, waitForSuccess } from "@/lib/chain/write";
+import { FormationError } from "@/lib/errors";
 
 export type TEnsureRegisteredOptions = {
   rpcUrl: string;
@@ -37,14 +38,10 @@ export type TEnsureRegisteredOptions = {
 export type TRegistrationErrorCode = "wrongChain" | "stakeBelowMinimum" | "unbonding" | "reverted";
 
 /** Why the agent could not make sure it is registered; `code` is stable, the message says what to do. */
-export class ChainRegistrationError extends Error {
-  override name = "ChainRegistrationError";
-  constructor(
-    readonly code: TRegistrationErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class ChainRegistrationError extends FormationError<TRegistrationErrorCode> {
+  override readonly name = "ChainRegistrationError";
+  constructor(code: TRegistrationErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 

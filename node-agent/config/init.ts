@@ -2,6 +2,7 @@ import { access, statfs } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { dirname } from "node:path";
 import { runPreflight } from "../host/preflight";
+import { agentEnv, type TAgentEnv } from "./env";
 import { loadConfig, saveConfig } from "./load";
 import { unlockOperatorKey, writeOperatorKeystore } from "./operator-key";
 import { dataPaths } from "./paths";
@@ -38,11 +39,11 @@ export async function runInit(options: {
   flags: TInitFlags;
   prompter?: TPrompter;
   out: NodeJS.WritableStream;
-  env?: Record<string, string | undefined>;
+  env?: Partial<Pick<TAgentEnv, "NODE_AGENT_PASSWORD">>;
   skipPreflight?: boolean;
 }): Promise<{ config: TAgentConfig; ready: boolean }> {
   const { flags, out } = options;
-  const env = options.env ?? process.env;
+  const env = options.env ?? agentEnv();
   const dataDirGuess = flags.dataDir ?? "/var/lib/formation/node-agent";
   const answers = await collectInitAnswers({
     flags,

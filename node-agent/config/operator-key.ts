@@ -7,6 +7,7 @@ import {
   generatePrivateKey as randomPrivateKey,
 } from "viem/accounts";
 import { createKeystore, openKeystore } from "@/core/keystore";
+import { agentEnv, type TAgentEnv } from "./env";
 import { ConfigError } from "./errors";
 
 /** Encrypt `privateKey` with `password` into a Web3 Secret Storage file (mode 0600). */
@@ -79,9 +80,9 @@ export function parsePrivateKey(input: string): Hex {
 export async function resolvePassword(options: {
   password?: string;
   passwordFile?: string;
-  env?: Record<string, string | undefined>;
+  env?: Partial<Pick<TAgentEnv, "NODE_AGENT_PASSWORD" | "NODE_AGENT_PASSWORD_FILE">>;
 }): Promise<string | undefined> {
-  const env = options.env ?? process.env;
+  const env = options.env ?? agentEnv();
   if (options.password) return options.password;
   if (env.NODE_AGENT_PASSWORD) return env.NODE_AGENT_PASSWORD;
   const file = options.passwordFile ?? env.NODE_AGENT_PASSWORD_FILE;

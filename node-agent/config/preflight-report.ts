@@ -1,3 +1,4 @@
+import { FormationError } from "@/lib/errors";
 import type { TPreflightReport } from "../host/preflight";
 
 /** Human-readable preflight result: one line per check, and exactly what to run for each failure. */
@@ -18,13 +19,19 @@ export function formatPreflight(report: TPreflightReport): string {
 }
 
 /** The agent cannot run on this host; `report` says why and how to fix it. */
-export class PreflightError extends Error {
+export class PreflightError extends FormationError<"PREFLIGHT_FAILED"> {
   override readonly name = "PreflightError";
   readonly report: TPreflightReport;
 
   constructor(report: TPreflightReport) {
-    const failed = report.checks.filter((c) => !c.ok && c.required).map((c) => `${c.id} (${c.detail})`);
-    super(`host preflight failed: ${failed.join("; ")}`);
+    const failed = report.checks.filter((c) => !c.ok && c.required);
+    super(
+      "PREFLIGHT_FAILED",
+      `host preflight failed: ${failed.map((c) => `${c.id} (${c.detail})`).join("; ")}`,
+      {
+        details: { failed: failed.map((c) => c.id) },
+      },
+    );
     this.report = report;
   }
 }

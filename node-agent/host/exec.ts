@@ -1,29 +1,36 @@
 import { spawn } from "node:child_process";
 import { access, constants } from "node:fs/promises";
+import { coreEnv, inheritedEnv } from "@/core/env";
+import { FormationError } from "@/lib/errors";
 
 /** A command that exited non-zero, was killed, or could not start. Carries the command line. */
-export class CommandError extends Error {
-  readonly code = "COMMAND_FAILED";
+export class CommandError extends FormationError<"COMMAND_FAILED"> {
+  override readonly name = "CommandError";
   constructor(
     readonly argv: readonly string[],
     readonly exitCode: number | null,
     readonly signal: string | null,
     readonly stderrTail: string,
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
     const how = exitCode === null ? `killed by ${signal ?? "signal"}` : `exit code ${exitCode}`;
     const tail = stderrTail.trim() ? `: ${stderrTail.trim().split("\n").slice(-3).join(" | ")}` : "";
-    super(`\`${commandLine(argv)}\` failed (${how})${tail}`, options);
-    this.name = "CommandError";
+    const short = `\`${commandLine(argv)}\` failed (${how})`;
+    super("COMMAND_FAILED", short, {
+      message: `${short}${tail}`,
+      details: { command: commandLine(argv), exitCode, signal },
+      ...options,
+    });
   }
 }
 
 /** The command was stopped because its AbortSignal fired. */
-export class CommandAbortedError extends Error {
-  readonly code = "COMMAND_ABORTED";
+export class CommandAbortedError extends FormationError<"COMMAND_ABORTED"> {
+  override readonly name = "CommandAbortedError";
   constructor(readonly argv: readonly string[]) {
-    super(`\`${commandLine(argv)}\` was cancelled`);
-    this.name = "CommandAbortedError";
+    super("COMMAND_ABORTED", `\`${commandLine(argv)}\` was cancelled`, {
+      details: { command: commandLine(argv) },
+    });
   }
 }
 
@@ -56,12 +63,13 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
   const [file, ...args] = argv;
   if (!file) return Promise.reject(new Error("run: empty argv"));
   if (options.signal?.aborted) return Promise.reject(new CommandAbortedError(argv));
+  const inherited = inheritedEnv();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
       // `options.env` replaces the environment (build steps get a clean one); NODE_ENV is carried
       // because Next's ambient types make it a required ProcessEnv key.
-      env: { ...(options.env ?? process.env), NODE_ENV: process.env.NODE_ENV },
+      env: { ...(options.env ?? inherited), NODE_ENV: inherited.NODE_ENV },
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -127,7 +135,7 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
 /** Whether a command exists on PATH or in the sbin directories (no shell). */
 export async function which(name: string): Promise<string | null> {
   const dirs = new Set([
-    ...(process.env.PATH ?? "").split(":").filter(Boolean),
+    ...coreEnv().PATH.split(":").filter(Boolean),
     "/usr/sbin",
     "/usr/bin",
     "/sbin",

@@ -1,16 +1,18 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { FormationError } from "@/lib/errors";
 import { run } from "./exec";
 
 /** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
 const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
-export class InterfaceNameError extends Error {
-  readonly code = "BAD_INTERFACE_NAME";
+export class InterfaceNameError extends FormationError<"BAD_INTERFACE_NAME"> {
+  override readonly name = "InterfaceNameError";
   constructor(readonly ifname: string) {
-    super(`"${ifname}" is not a valid interface name (1–15 chars of [A-Za-z0-9_.-])`);
-    this.name = "InterfaceNameError";
+    super("BAD_INTERFACE_NAME", `"${ifname}" is not a valid interface name (1–15 chars of [A-Za-z0-9_.-])`, {
+      details: { ifname },
+    });
   }
 }
 

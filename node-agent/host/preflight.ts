@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, readdir, readFile, statfs } from "node:fs/promises";
+import { agentEnv } from "../config/env";
 import { run, which } from "./exec";
 import { deleteLink, linkExists } from "./net";
 
@@ -39,9 +40,8 @@ const SETUP = "sudo scripts/setup-host.sh";
 export async function detectAccelerator(
   opts: { probe?: (accel: TAccelerator) => Promise<boolean> } = {},
 ): Promise<{ accelerator: TAccelerator; reason: string }> {
-  if (process.env.FORMATION_ACCEL === "tcg" || process.env.FORMATION_ACCEL === "kvm") {
-    return { accelerator: process.env.FORMATION_ACCEL, reason: "forced by FORMATION_ACCEL" };
-  }
+  const forced = agentEnv().FORMATION_ACCEL;
+  if (forced !== undefined) return { accelerator: forced, reason: "forced by FORMATION_ACCEL" };
   try {
     await access("/dev/kvm", constants.R_OK | constants.W_OK);
   } catch {

@@ -1,10 +1,10 @@
 import { createConnection } from "node:net";
+import { FormationError } from "@/lib/errors";
 
-export class QmpError extends Error {
-  readonly code = "QMP_FAILED";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "QmpError";
+export class QmpError extends FormationError<"QMP_FAILED"> {
+  override readonly name = "QmpError";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("QMP_FAILED", message, options);
   }
 }
 

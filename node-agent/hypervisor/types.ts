@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FormationError } from "@/lib/errors";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
@@ -114,13 +115,11 @@ export interface Hypervisor {
   close(): void;
 }
 
-export class VmError extends Error {
-  constructor(
-    readonly code: "NOT_FOUND" | "EXISTS" | "BAD_SPEC" | "START_FAILED" | "BAD_STATE",
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "VmError";
+export type TVmErrorCode = "NOT_FOUND" | "EXISTS" | "BAD_SPEC" | "START_FAILED" | "BAD_STATE";
+
+export class VmError extends FormationError<TVmErrorCode> {
+  override readonly name = "VmError";
+  constructor(code: TVmErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { agentEnv } from "../config/env";
 import { run } from "../host/exec";
 import * as guestFiles from "./guest-files";
 import {
@@ -50,7 +51,8 @@ export type TBaseRootfs = { dir: string; hash: string; fromCache: boolean; secon
  * snapshot pins as the operator configured), else deb.debian.org.
  */
 export async function debianSources(): Promise<string[]> {
-  if (process.env.FORMATION_DEBIAN_MIRROR) return [process.env.FORMATION_DEBIAN_MIRROR];
+  const mirror = agentEnv().FORMATION_DEBIAN_MIRROR;
+  if (mirror) return [mirror];
   const dir = "/etc/apt/sources.list.d";
   const files = [
     ...(existsSync("/etc/apt/sources.list") ? ["/etc/apt/sources.list"] : []),

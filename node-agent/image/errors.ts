@@ -1,3 +1,4 @@
+import { FormationError } from "@/lib/errors";
 import { CommandAbortedError, CommandError } from "../host/exec";
 
 export type TImageBuildErrorCode =
@@ -14,8 +15,8 @@ export type TImageBuildErrorCode =
  * phases), `command` the command line that failed and `exitCode` its status, so the console can
  * point at the instruction and say what to change.
  */
-export class ImageBuildError extends Error {
-  readonly code: TImageBuildErrorCode;
+export class ImageBuildError extends FormationError<TImageBuildErrorCode> {
+  override readonly name = "ImageBuildError";
   readonly line: number | null;
   readonly command: string | null;
   readonly exitCode: number | null;
@@ -27,9 +28,10 @@ export class ImageBuildError extends Error {
     exitCode?: number | null;
     cause?: unknown;
   }) {
-    super(opts.message, { cause: opts.cause });
-    this.name = "ImageBuildError";
-    this.code = opts.code;
+    super(opts.code, opts.message, {
+      cause: opts.cause,
+      details: { line: opts.line ?? null, command: opts.command ?? null, exitCode: opts.exitCode ?? null },
+    });
     this.line = opts.line ?? null;
     this.command = opts.command ?? null;
     this.exitCode = opts.exitCode ?? null;

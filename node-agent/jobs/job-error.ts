@@ -1,14 +1,19 @@
+import { FormationError } from "@/lib/errors";
+
 /**
  * A job failed for a reason the console should show the user. `line` points into the Formfile for
  * build failures. Executors throw this (or any Error; the runner derives the reason from its cause
  * chain).
  */
-export class JobFailure extends Error {
+export class JobFailure extends FormationError<"JOB_FAILED"> {
   override readonly name = "JobFailure";
   readonly line: number | undefined;
 
   constructor(options: { message: string; line?: number; cause?: unknown }) {
-    super(options.message, { cause: options.cause });
+    super("JOB_FAILED", options.message, {
+      cause: options.cause,
+      ...(options.line === undefined ? {} : { details: { line: options.line } }),
+    });
     this.line = options.line;
   }
 }

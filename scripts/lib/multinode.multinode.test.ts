@@ -1,17 +1,16 @@
 import { execFile, spawn } from "node:child_process";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXAMPLE_DIR, jsonOf, runForm } from "../../cli/testing";
+import { jsonOf, runForm } from "../../cli/testing";
 import { waitFor } from "../../core/formnet/command";
 import { readStatusFile } from "../../node-agent/config/status-file";
-import { cachedSshKey } from "../../node-agent/testing/booted-image";
 import { edgeGet, steadyGets } from "../../server/ingress/testing";
+import { setUpExampleProject } from "./example-project";
 import {
   consoleMemberInterface,
-  MULTINODE_USER_KEY,
   type TMultinodePlatform,
   useMultinodePlatform,
 } from "./multinode-test-platform";
@@ -75,6 +74,27 @@ const sshFromLaptop = (ip: string) =>
     60_000,
   );
 
+/** The app on `ip` answers the laptop over WireGuard (its tunnel learns new instances every 2 s). */
+async function httpReachesFromLaptop(ip: string, when: string): Promise<void> {
+  const http = await waitFor(
+    `HTTP from the laptop to ${ip}${when}`,
+    async () => {
+      const res = await httpFromLaptop(ip);
+      return res.ok ? res : undefined;
+    },
+    SECOND(60),
+  );
+  expect(http.out).toContain("hello from formation");
+}
+
+/** Besides HTTP, SSH from the laptop to `ip` lands on `instanceId`'s VM. */
+async function reachableFromLaptop(ip: string, instanceId: string, when = ""): Promise<void> {
+  await httpReachesFromLaptop(ip, when);
+  const ssh = await sshFromLaptop(ip);
+  expect(ssh.ok, ssh.out).toBe(true);
+  expect(ssh.out.trim()).toBe(instanceId);
+}
+
 async function refreshHosts(): Promise<void> {
   for (const host of platform.network.layout.hosts) {
     const status = await readStatusFile(
@@ -102,26 +122,9 @@ describe("multinode network: the README example across hosts behind NAT", () => 
   beforeAll(async () => {
     platform = await useMultinodePlatform();
     work = await mkdtemp(join(tmpdir(), "formation-multinode-test-"));
-    project = join(work, "hello-server");
-    await cp(EXAMPLE_DIR, project, { recursive: true });
-    const key = await cachedSshKey("multinode");
-    sshKey = key.path;
-    const formfile = (await readFile(join(project, "Formfile"), "utf8")).replace(
-      'ssh_authorized_keys:"ssh-rsa ..."',
-      `ssh_authorized_keys:"${key.pub}"`,
-    );
-    await writeFile(join(project, "Formfile"), formfile);
-    env = { FORMKIT: join(work, "kit"), FORM_PASSWORD: PASSWORD };
-    const init = await form([
-      "kit",
-      "init",
-      "--yes",
-      "--host",
-      platform.url,
-      "--private-key",
-      MULTINODE_USER_KEY,
-    ]);
-    expect(init.code, init.stderr).toBe(0);
+    // Copies the example, admits the multinode SSH key and runs `form kit init` (throws if it fails).
+    const example = await setUpExampleProject({ work, url: platform.url, password: PASSWORD });
+    ({ dir: project, sshKey, env } = example);
   });
 
   afterAll(async () => {
@@ -151,22 +154,7 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     await refreshHosts();
     for (const r of rows) expect(hostOfNode.get(r.nodeId), `host of ${r.nodeId}`).toBeGreaterThan(0);
 
-    for (const r of rows) {
-      const ip = r.formnetIp ?? "";
-      // The laptop's tunnel learns new instances on its next peer refresh (every 2 s here).
-      const http = await waitFor(
-        `HTTP from the laptop to ${ip}`,
-        async () => {
-          const res = await httpFromLaptop(ip);
-          return res.ok ? res : undefined;
-        },
-        SECOND(60),
-      );
-      expect(http.out).toContain("hello from formation");
-      const ssh = await sshFromLaptop(ip);
-      expect(ssh.ok, ssh.out).toBe(true);
-      expect(ssh.out.trim()).toBe(r.instanceId);
-    }
+    for (const r of rows) await reachableFromLaptop(r.formnetIp ?? "", r.instanceId);
 
     // The public ingress: the deployment's URL on the console's host reaches all 3 replicas on
     // their hosts behind NAT over formnet, from the console's own formnet address.
@@ -257,18 +245,7 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     );
     await refreshHosts();
     expect(healed.some((r) => hostOfNode.get(r.nodeId) === 3)).toBe(true);
-    for (const r of healed) {
-      const ip = r.formnetIp ?? "";
-      const http = await waitFor(
-        `HTTP from the laptop to ${ip} after the heal`,
-        async () => {
-          const res = await httpFromLaptop(ip);
-          return res.ok ? res : undefined;
-        },
-        SECOND(60),
-      );
-      expect(http.out).toContain("hello from formation");
-    }
+    for (const r of healed) await httpReachesFromLaptop(r.formnetIp ?? "", " after the heal");
     // The edge sends the replacement its share once its health check passes.
     await waitFor(
       "the edge serving the replacement",
@@ -356,18 +333,7 @@ describe("multinode network: the README example across hosts behind NAT", () => 
         async () => ((await pathOf()).path === "relayed" ? true : undefined),
         SECOND(120),
       );
-      const http = await waitFor(
-        `HTTP from the laptop to ${ip} through the relay`,
-        async () => {
-          const res = await httpFromLaptop(ip);
-          return res.ok ? res : undefined;
-        },
-        SECOND(60),
-      );
-      expect(http.out).toContain("hello from formation");
-      const ssh = await sshFromLaptop(ip);
-      expect(ssh.ok, ssh.out).toBe(true);
-      expect(ssh.out.trim()).toBe(target.instanceId);
+      await reachableFromLaptop(ip, target.instanceId, " through the relay");
 
       // An SSH session open across the switch: the VM prints a tick every second until stdin closes.
       const session = spawn("ip", [

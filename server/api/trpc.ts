@@ -148,6 +148,9 @@ const appErrors = t.middleware(async ({ next, ctx, path, type }) => {
   const app = findAppError(result.error);
   if (app) {
     if (app.code === "INTERNAL") ctx.log.error({ err: app, path, type }, "procedure failed");
+    // The platform ran out of something only its operator can add: say so in the console's log.
+    if (app.code === "RESOURCE_EXHAUSTED")
+      ctx.log.warn({ path, reason: app.message, details: app.details }, "resource exhausted");
     throw new TRPCError({ code: app.trpcCode, message: app.message, cause: app });
   }
   if (result.error.code === "INTERNAL_SERVER_ERROR")

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { inheritedEnv } from "@/core/env";
 import { AppError } from "@/server/errors";
 import { providerOf, type TDatabase } from "./client";
 
@@ -18,11 +19,10 @@ export async function migrateDatabase(opts: { databaseUrl: string; dataDir?: str
   const args = [script, "migrate-deploy", "--provider", provider];
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: {
-      ...process.env,
+    env: inheritedEnv({
       DATABASE_URL: opts.databaseUrl,
       ...(opts.dataDir ? { FORMATION_DATA_DIR: opts.dataDir } : {}),
-    },
+    }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

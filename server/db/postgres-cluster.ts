@@ -4,9 +4,10 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { postgresBinDir } from "@/server/env";
 
 const run = promisify(execFile);
-const PG_BIN = process.env.FORMATION_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+const PG_BIN = postgresBinDir();
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

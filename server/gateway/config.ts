@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseEnv, type TEnvSource } from "@/lib/env";
 import { DEVNET_POLICY, type TNetworkPolicy, ZNetworkPolicy } from "@/lib/formfile/policy";
 import { parseCidr } from "@/lib/formnet/cidr";
 import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
@@ -128,15 +129,8 @@ export type TControlPlaneConfig = {
 };
 
 /** Parses the control-plane settings; throws one error naming every bad variable. */
-export function loadControlPlaneConfig(
-  source: Record<string, string | undefined> = process.env,
-): TControlPlaneConfig {
-  const parsed = ZControlPlaneEnv.safeParse(source);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid control-plane environment:\n${lines.join("\n")}`);
-  }
-  const e = parsed.data;
+export function loadControlPlaneConfig(source: TEnvSource = process.env): TControlPlaneConfig {
+  const e = parseEnv(ZControlPlaneEnv, source, "control-plane");
   const policy = e.FORMATION_NETWORK_POLICY
     ? ZNetworkPolicy.parse(JSON.parse(e.FORMATION_NETWORK_POLICY))
     : DEVNET_POLICY;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createLogger, type Logger } from "@/core/log";
+import { FormationError } from "@/lib/errors";
 import {
   MAX_SERIAL_BYTES,
   SERIAL_LOG_MIN_PROTOCOL,
@@ -17,14 +18,10 @@ export type TSerialLogErrorCode =
   | "unreadable" // the agent could not read the file
   | "busy"; // too many requests to this node in flight
 
-export class SerialLogError extends Error {
+export class SerialLogError extends FormationError<TSerialLogErrorCode> {
   override readonly name = "SerialLogError";
-  constructor(
-    readonly code: TSerialLogErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  constructor(code: TSerialLogErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 

@@ -13,7 +13,7 @@ import { createContext } from "@/server/api/trpc";
 import { securePrivateData } from "@/server/data-dir";
 import { createDatabase, pingDatabase } from "@/server/db/client";
 import { migrateDatabase, migrationsUpToDate } from "@/server/db/migrate";
-import { loadEnv, type TEnv } from "@/server/env";
+import { disableNextTelemetry, loadEnv, type TEnv } from "@/server/env";
 import { findAppError } from "@/server/errors";
 import { createServices, type TServices, type TServicesOptions } from "@/server/services/services";
 import { admitHttpRoute, admitTrpc, startBodyDeadline } from "./admission";
@@ -68,7 +68,7 @@ type TNextApp = {
 };
 
 async function startNext(opts: { dev: boolean; host: string; port: number }): Promise<TNextApp> {
-  process.env.NEXT_TELEMETRY_DISABLED = "1";
+  disableNextTelemetry();
   const { default: next } = await import("next");
   const app: TNextApp = next({ dev: opts.dev, dir: root, hostname: opts.host, port: opts.port });
   await app.prepare();

@@ -24,9 +24,6 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 export const FALLBACK_CONTENT_SECURITY_POLICY =
   "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/** The request header Next.js reads the nonce from (besides the CSP itself); pages read it too. */
-export const NONCE_HEADER = "x-nonce";
-
 // host[:port], IPv4/DNS name or a bracketed IPv6 literal. Anything else is not put in the policy.
 const HOST_PATTERN = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { inheritedEnv } from "@/core/env";
 import { interpretSshExit, sshConnectArgs, type TShellExit, type TSshConnectOptions } from "./ssh-shell";
 
 /**
@@ -47,7 +48,7 @@ export class AppLogStream extends EventEmitter<{ data: [Buffer]; exit: [TShellEx
   static spawn(opts: TSshConnectOptions & { unit: string | null; lines: number }): AppLogStream {
     const child = spawn("ssh", ["-T", ...sshConnectArgs(opts), ...journalCommand(opts)], {
       stdio: ["ignore", "pipe", "ignore"],
-      env: { ...process.env, LANG: "C.UTF-8" },
+      env: inheritedEnv({ LANG: "C.UTF-8" }),
     });
     return new AppLogStream(child, opts.errorLogPath);
   }

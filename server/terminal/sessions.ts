@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { Logger } from "@/core/log";
+import { FormationError } from "@/lib/errors";
 import type { TTerminalReason, TTerminalServerFrame } from "@/lib/protocol/terminal";
 import { Scrollback } from "./scrollback";
 import type { SshCertificateAuthority } from "./ssh-ca";
@@ -8,12 +9,15 @@ import { prepareSshSession } from "./ssh-session-files";
 import { SshShell, type TShellExit } from "./ssh-shell";
 
 /** A terminal that could not be opened, with the reason shown to the user. */
-export class TerminalRefusal extends Error {
-  readonly reason: TTerminalReason;
-  constructor(reason: TTerminalReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "TerminalRefusal";
-    this.reason = reason;
+export class TerminalRefusal extends FormationError<TTerminalReason> {
+  override readonly name = "TerminalRefusal";
+  constructor(reason: TTerminalReason, message: string, options: { cause?: unknown } = {}) {
+    super(reason, message, options);
+  }
+
+  /** The refusal's code: the reason the browser is told. */
+  get reason(): TTerminalReason {
+    return this.code;
   }
 }
 

@@ -3,16 +3,21 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { FormationError } from "@/lib/errors";
 
 const run = promisify(execFile);
 
 /** A failed `ssh-keygen` call, with its command line and exit code. */
-export class SshCaError extends Error {
+export class SshCaError extends FormationError<"SSH_KEYGEN_FAILED"> {
+  override readonly name = "SshCaError";
   readonly command: string;
   readonly exitCode: number | null;
   constructor(opts: { message: string; command: string; exitCode: number | null; cause?: unknown }) {
-    super(`${opts.message} (command: ${opts.command}, exit ${opts.exitCode ?? "?"})`, { cause: opts.cause });
-    this.name = "SshCaError";
+    super("SSH_KEYGEN_FAILED", opts.message, {
+      message: `${opts.message} (command: ${opts.command}, exit ${opts.exitCode ?? "?"})`,
+      details: { command: opts.command, exitCode: opts.exitCode },
+      cause: opts.cause,
+    });
     this.command = opts.command;
     this.exitCode = opts.exitCode;
   }

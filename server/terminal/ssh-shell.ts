@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { readFile, readlink } from "node:fs/promises";
 import { promisify } from "node:util";
+import { inheritedEnv } from "@/core/env";
 import type { TTerminalReason } from "@/lib/protocol/terminal";
 
 const run = promisify(execFile);
@@ -116,7 +117,7 @@ export class SshShell extends EventEmitter<{ data: [Buffer]; exit: [TShellExit] 
     const command = `stty sane iutf8 rows ${opts.rows} cols ${opts.cols} && exec ${ssh}`;
     const child = spawn("script", ["-q", "-e", "-f", "-c", command, "/dev/null"], {
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, SHELL: "/bin/sh", TERM: "xterm-256color", LANG: "C.UTF-8" },
+      env: inheritedEnv({ SHELL: "/bin/sh", TERM: "xterm-256color", LANG: "C.UTF-8" }),
     });
     return new SshShell(child, opts);
   }

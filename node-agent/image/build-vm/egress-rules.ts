@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { agentEnv } from "../../config/env";
 import { debianSources } from "../base";
 import { mirrorRules, parseEgressRules, type TEgressRule } from "./egress-proxy";
 
@@ -7,9 +8,7 @@ import { mirrorRules, parseEgressRules, type TEgressRule } from "./egress-proxy"
  * Where builds may connect: the Debian mirrors of the host's apt sources (the ones the base was
  * built from) plus the operator's `FORMATION_BUILD_EGRESS` (`host[:port],…`, e.g. a PyPI mirror).
  */
-export async function buildEgressRules(
-  extra = process.env.FORMATION_BUILD_EGRESS ?? "",
-): Promise<TEgressRule[]> {
+export async function buildEgressRules(extra = agentEnv().FORMATION_BUILD_EGRESS): Promise<TEgressRule[]> {
   const texts = await Promise.all(
     (await debianSources()).map(async (s) => (existsSync(s) ? await readFile(s, "utf8") : s)),
   );

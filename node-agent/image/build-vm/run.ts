@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { inheritedEnv } from "@/core/env";
+import { agentEnv } from "../../config/env";
 import { CommandAbortedError, CommandError, run } from "../../host/exec";
 import type { TAccelerator } from "../../host/preflight";
 import { prepareVmCgroup, removeVmCgroup } from "../../host/vm-cgroup";
@@ -172,7 +174,7 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     await run(argv, {
       signal,
       onLine: (l) => state.line(l),
-      env: { ...definedEnv(process.env), FM_CGROUP_PROCS: cgroup.procs.join(" ") },
+      env: { ...definedEnv(inheritedEnv()), FM_CGROUP_PROCS: cgroup.procs.join(" ") },
     });
   } catch (err) {
     if (err instanceof CommandAbortedError) {
@@ -202,7 +204,7 @@ function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 
 const TAIL_LINES = 12;
 /** FORMATION_BUILD_CONSOLE=1: the build log also gets the VM's kernel and init lines (debugging). */
-const SHOW_CONSOLE = process.env.FORMATION_BUILD_CONSOLE === "1";
+const SHOW_CONSOLE = agentEnv().FORMATION_BUILD_CONSOLE;
 export const BUILD_SECCOMP = "on,obsolete=deny,spawn=allow,resourcecontrol=deny";
 const QBOOT = "/usr/share/qemu/qboot.rom";
 

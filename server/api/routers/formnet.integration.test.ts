@@ -29,14 +29,14 @@ afterAll(async () => {
   vi.unstubAllEnvs();
 });
 
-async function join(account: TAccount, publicKey: string) {
+async function join(account: TAccount, publicKey: string, on: TTestPlatform = platform) {
   const input = await signAction(account, {
     action: "formnet.join",
     params: { publicKey, endpoints: [] },
     origin: TEST_CONSOLE_ORIGIN,
-    chainId: platform.env.chainId,
+    chainId: on.env.chainId,
   });
-  return callTrpc({ url: platform.url, path: "formnet.join", type: "mutation", input });
+  return callTrpc({ url: on.url, path: "formnet.join", type: "mutation", input });
 }
 
 async function leave(account: TAccount, publicKey: string) {
@@ -130,5 +130,29 @@ describe("devices per account are capped", () => {
     expect(joined).toBeLessThanOrEqual(MAX_DEVICES);
     expect(results.filter((r) => !r.ok).every((r) => r.appCode === "PRECONDITION_FAILED")).toBe(true);
     expect(await platform.repos.formnet.countUserDevices(account.address.toLowerCase())).toBe(joined);
+  });
+});
+
+// An exhausted formnet reaches the user as RESOURCE_EXHAUSTED (503) that says what to do, not as an
+// internal error: a console of its own with a block of six host addresses.
+describe("an exhausted formnet", () => {
+  let small: TTestPlatform;
+  beforeAll(async () => {
+    small = await startTestPlatform({ config: { formnetCidr: "10.99.0.0/29" } });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it("answers RESOURCE_EXHAUSTED with what to do once every address is taken", async () => {
+    // Two accounts fill the six addresses (each may join MAX_DEVICES = 3); a third finds none.
+    for (const account of [owner, owner, owner, other, other, other]) {
+      const res = await join(account, randomWgKey(), small);
+      expect(res.status, res.message ?? "").toBe(200);
+    }
+    const res = await join(privateKeyToAccount(generatePrivateKey()), randomWgKey(), small);
+    expect([res.status, res.appCode]).toEqual([503, "RESOURCE_EXHAUSTED"]);
+    expect(res.message).toMatch(/No formnet address is free in 10\.99\.0\.0\/29/);
+    expect(res.message).toMatch(/Delete instances or formnet devices you no longer need/);
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { AppError } from "@/server/errors";
+import { findAppError } from "@/server/errors";
 
 /** One summary log line per window at most, however many requests are rejected. */
 const LOG_WINDOW_MS = 60_000;
@@ -16,7 +16,7 @@ export function createRejectionCounter(deps: { logger: Logger; now: () => number
 
   return {
     count(action: string, error: unknown): void {
-      const code = error instanceof AppError ? error.code : "INTERNAL";
+      const code = findAppError(error)?.code ?? "INTERNAL";
       const key = `${action}:${code}`;
       totals.set(key, (totals.get(key) ?? 0) + 1);
       sinceLog += 1;
