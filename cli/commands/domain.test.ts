@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { TAppErrorCode } from "../../lib/errors";
 import { CliError } from "../errors";
 import { domainError, parsePort, renderDomain, requireDomain, type TDomain } from "./domain";
 
@@ -20,7 +21,7 @@ const pending: TDomain = {
 };
 
 /** A CliError as toCliError makes it from a console error (the console's sentence + a generic hint). */
-function consoleError(appCode: string, said: string): CliError {
+function consoleError(appCode: TAppErrorCode, said: string): CliError {
   return new CliError("user", `${said} — generic hint`, { cause: new Error(said), appCode });
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { TAppErrorCode } from "../../lib/errors";
 import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { openSession, type TApiClient, type TSession } from "../session";
@@ -40,7 +41,7 @@ export function parsePort(value: string | undefined): number | undefined {
 export function domainError(error: unknown, opts: { domain: string; verb: TDomainVerb }): unknown {
   if (!(error instanceof CliError) || error.appCode === null) return error;
   const { domain, verb } = opts;
-  const hints: Record<string, string> = {
+  const hints: Partial<Record<TAppErrorCode, string>> = {
     CONFLICT: `a domain belongs to the first account that verifies it — use a domain you control, or have the account that verified it run \`form domain rm ${domain}\``,
     NOT_FOUND:
       verb === "add"

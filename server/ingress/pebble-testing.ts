@@ -5,6 +5,7 @@ import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
+import { inheritedEnv } from "@/core/env";
 import { createLogger } from "@/core/log";
 import { eventually } from "@/server/testing/fake-agent";
 
@@ -34,7 +35,7 @@ export async function freePort(): Promise<number> {
 }
 
 function start(children: ChildProcess[], cmd: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, args, { env: inheritedEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (c: Buffer) => {
     output = (output + c.toString()).slice(-4000);
