@@ -190,7 +190,8 @@ async function main(): Promise<void> {
     await platform.network.crashHost(hostOfNode.get(victim.nodeId) ?? 0);
     const gets = await stream;
     const failed = gets.filter((g) => g.status !== 200);
-    const after = gets.filter((g) => g.startedAt >= crashedAt);
+    // Every request still in flight at the crash counts, not only those sent after it.
+    const after = gets.filter((g) => g.startedAt + g.ms >= crashedAt);
     const slowed = after.filter((g) => g.ms > normal);
     const backToNormal = Math.max(crashedAt, ...slowed.map((g) => g.startedAt + g.ms)) - crashedAt;
     say(

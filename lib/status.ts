@@ -83,3 +83,11 @@ export type TNodeStatus = z.infer<typeof ZNodeStatus>;
 /** A job of the leased queue: queued → leased (offered) → running → done | failed | cancelled. */
 export const ZJobState = z.enum(["queued", "leased", "running", "done", "failed", "cancelled"]);
 export type TJobState = z.infer<typeof ZJobState>;
+
+/** A custom domain's claim: pending until its owner proves control, then verified. */
+export const ZDomainStatus = z.enum(["pending", "verified"]);
+export type TDomainStatus = z.infer<typeof ZDomainStatus>;
+
+/** A replica's health as the edge's checks see it. */
+export const ZHealthState = z.enum(["unknown", "healthy", "unhealthy"]);
+export type THealthState = z.infer<typeof ZHealthState>;

@@ -226,7 +226,7 @@ export class DomainService {
       domain: row.domain,
       deploymentId: row.deploymentId,
       port: row.port,
-      status: row.status === "verified" ? "verified" : "pending",
+      status: row.status,
       verifiedAt: row.verifiedAt,
       lastError: row.lastError,
       proof: {

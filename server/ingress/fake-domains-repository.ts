@@ -38,7 +38,13 @@ export function fakeDomainsRepository(): TDomainsRepository {
       const row = claims.get(key(domain, owner));
       if (!row) throw new Error("no such claim");
       if (verified(domain)) throw new Error("unique constraint: verifiedDomain");
-      const next = { ...row, status: "verified", verifiedAt: at, verifiedDomain: domain, lastError: null };
+      const next = {
+        ...row,
+        status: "verified" as const,
+        verifiedAt: at,
+        verifiedDomain: domain,
+        lastError: null,
+      };
       claims.set(key(domain, owner), next);
       return next;
     },

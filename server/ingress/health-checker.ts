@@ -1,8 +1,9 @@
 import type { Logger } from "@/core/log";
+import type { THealthState } from "@/lib/status";
 import { GUEST_SSH_PORT, httpProbe, replicaProbe, type TProbeResult, tcpProbe } from "./probes";
 import type { TReplicaTarget } from "./route-table";
 
-export type THealthState = "unknown" | "healthy" | "unhealthy";
+export type { THealthState };
 export type THealthFailure = { at: Date; reason: string };
 
 /** One replica's health as this console's checks see it. */

@@ -116,16 +116,22 @@ export function httpProbe(t: TProbeTarget & { path: string; host?: string }): Pr
 export const GUEST_SSH_PORT = 22;
 
 /**
- * Is the replica there? A TCP connect to its app port; when that gets no answer in time (a swamped
- * app's full accept queue drops SYNs just as a dead host does), a connect to `hostPort` tried in
- * parallel tells the two apart: any answer there, even a refusal, means the guest's kernel is
- * alive, so the replica counts as reachable (busy). A refused or unreachable app port fails.
+ * Is the replica there? A TCP connect to its app port; when that gets no answer in half the time
+ * (a swamped app's full accept queue drops SYNs just as a dead host does), a connect to `hostPort`
+ * in the other half tells the two apart: any answer there, even a refusal, means the guest's kernel
+ * is alive, so the replica counts as reachable (busy). A refused or unreachable app port fails.
+ * (The second connect costs the guest an sshd fork: it is made only when the first is in doubt.)
  */
 export async function replicaProbe(t: TProbeTarget & { hostPort: number }): Promise<TProbeResult> {
-  const host = connectOnce({ ...t, port: t.hostPort });
+  const half = Math.max(1, Math.floor(t.timeoutMs / 2));
+  let kernel: Promise<TConnectOutcome> | null = null;
+  const doubt = setTimeout(() => {
+    kernel = connectOnce({ ...t, port: t.hostPort, timeoutMs: t.timeoutMs - half });
+  }, half);
   const app = await connectOnce(t);
+  clearTimeout(doubt);
   if (app.kind !== "timeout") return probeResult(t, app);
-  const kernel = await host;
-  const answered = kernel.kind === "connected" || (kernel.kind === "error" && kernel.code === "ECONNREFUSED");
+  const host = await (kernel ?? connectOnce({ ...t, port: t.hostPort, timeoutMs: t.timeoutMs - half }));
+  const answered = host.kind === "connected" || (host.kind === "error" && host.code === "ECONNREFUSED");
   return answered ? { ok: true, ms: app.ms } : probeResult(t, app);
 }

@@ -1,3 +1,4 @@
+import { type TDomainStatus, ZDomainStatus } from "@/lib/status";
 import type { TDatabase } from "@/server/db/client";
 
 export type TAppDomainRow = {
@@ -5,7 +6,7 @@ export type TAppDomainRow = {
   owner: string;
   deploymentId: string;
   port: number | null;
-  status: string;
+  status: TDomainStatus;
   token: string;
   verifiedAt: Date | null;
   verifiedDomain: string | null;
@@ -24,50 +25,72 @@ export type TTlsCertificateRow = {
   updatedAt: Date;
 };
 
+type TStoredDomainRow = Omit<TAppDomainRow, "status"> & { status: string };
+
+/** The status is parsed at the boundary: an unknown value is an error, never a silent "pending". */
+function toDomainRow(row: TStoredDomainRow): TAppDomainRow {
+  return { ...row, status: ZDomainStatus.parse(row.status) };
+}
+
+function toDomainRowOrNull(row: TStoredDomainRow | null): TAppDomainRow | null {
+  return row ? toDomainRow(row) : null;
+}
+
 /** Custom domains (claims per owner), their certificates and pending ACME HTTP-01 answers. */
 export function createDomainsRepository(db: TDatabase) {
   return {
-    claim(domain: string, owner: string): Promise<TAppDomainRow | null> {
-      return db.appDomain.findUnique({ where: { domain_owner: { domain, owner } } });
+    async claim(domain: string, owner: string): Promise<TAppDomainRow | null> {
+      return toDomainRowOrNull(await db.appDomain.findUnique({ where: { domain_owner: { domain, owner } } }));
     },
 
     /** The verified claim of a domain, if any (at most one: `verifiedDomain` is unique). */
-    verified(domain: string): Promise<TAppDomainRow | null> {
-      return db.appDomain.findUnique({ where: { verifiedDomain: domain } });
+    async verified(domain: string): Promise<TAppDomainRow | null> {
+      return toDomainRowOrNull(await db.appDomain.findUnique({ where: { verifiedDomain: domain } }));
     },
 
-    allVerified(): Promise<TAppDomainRow[]> {
-      return db.appDomain.findMany({ where: { status: "verified" } });
+    async allVerified(): Promise<TAppDomainRow[]> {
+      return (await db.appDomain.findMany({ where: { status: "verified" } })).map(toDomainRow);
     },
 
-    byOwner(owner: string): Promise<TAppDomainRow[]> {
-      return db.appDomain.findMany({ where: { owner }, orderBy: { createdAt: "asc" } });
+    async byOwner(owner: string): Promise<TAppDomainRow[]> {
+      return (await db.appDomain.findMany({ where: { owner }, orderBy: { createdAt: "asc" } })).map(
+        toDomainRow,
+      );
     },
 
     countByOwner(owner: string): Promise<number> {
       return db.appDomain.count({ where: { owner } });
     },
 
-    upsertClaim(c: {
+    async upsertClaim(c: {
       domain: string;
       owner: string;
       deploymentId: string;
       port: number | null;
       token: string;
     }): Promise<TAppDomainRow> {
-      return db.appDomain.upsert({
-        where: { domain_owner: { domain: c.domain, owner: c.owner } },
-        create: { ...c, status: "pending" },
-        update: { deploymentId: c.deploymentId, port: c.port },
-      });
+      return toDomainRow(
+        await db.appDomain.upsert({
+          where: { domain_owner: { domain: c.domain, owner: c.owner } },
+          create: { ...c, status: "pending" satisfies TDomainStatus },
+          update: { deploymentId: c.deploymentId, port: c.port },
+        }),
+      );
     },
 
     /** Marks the claim verified; throws on the unique index when another claimant got there first. */
-    markVerified(domain: string, owner: string, at: Date): Promise<TAppDomainRow> {
-      return db.appDomain.update({
-        where: { domain_owner: { domain, owner } },
-        data: { status: "verified", verifiedAt: at, verifiedDomain: domain, lastError: null },
-      });
+    async markVerified(domain: string, owner: string, at: Date): Promise<TAppDomainRow> {
+      return toDomainRow(
+        await db.appDomain.update({
+          where: { domain_owner: { domain, owner } },
+          data: {
+            status: "verified" satisfies TDomainStatus,
+            verifiedAt: at,
+            verifiedDomain: domain,
+            lastError: null,
+          },
+        }),
+      );
     },
 
     setError(domain: string, owner: string, lastError: string | null): Promise<unknown> {

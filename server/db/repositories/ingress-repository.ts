@@ -1,3 +1,4 @@
+import { type THealthState, ZHealthState } from "@/lib/status";
 import type { TDatabase } from "@/server/db/client";
 
 /** A replica the edge may route to: running, wanted running, with a formnet address. */
@@ -20,7 +21,7 @@ export type TRouteDeploymentRow = {
 export type TInstanceHealthRow = {
   instanceId: string;
   deploymentId: string;
-  state: string;
+  state: THealthState;
   check: string;
   since: Date;
   lastCheckAt: Date | null;
@@ -68,9 +69,11 @@ export function createIngressRepository(db: TDatabase) {
       }
     },
 
-    healthOf(instanceIds: readonly string[]): Promise<TInstanceHealthRow[]> {
-      if (instanceIds.length === 0) return Promise.resolve([]);
-      return db.instanceHealth.findMany({ where: { instanceId: { in: [...instanceIds] } } });
+    async healthOf(instanceIds: readonly string[]): Promise<TInstanceHealthRow[]> {
+      if (instanceIds.length === 0) return [];
+      const rows = await db.instanceHealth.findMany({ where: { instanceId: { in: [...instanceIds] } } });
+      // Parsed at the boundary: an unknown state is an error, never shown as something else.
+      return rows.map((r) => ({ ...r, state: ZHealthState.parse(r.state) }));
     },
 
     /** Forgets the health of replicas that are gone (deleted, or no longer in the database). */
