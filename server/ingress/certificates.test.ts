@@ -10,6 +10,7 @@ import { AcmeLoop } from "./acme-loop";
 import { CertificateService, KeySeal } from "./certificates";
 import { fakeDomainsRepository } from "./fake-domains-repository";
 import { startEdgeListeners, type TEdgeListeners } from "./listeners";
+import { readText } from "./testing";
 
 /** A self-signed certificate for shop.example.test (valid for a century; tests only). */
 const CERT = readFileSync(join(__dirname, "testdata", "shop.example.test.crt"), "utf8");
@@ -60,20 +61,16 @@ function get(opts: {
       path: opts.path ?? "/",
       headers: { host: opts.host },
     };
-    const onResponse = (res: import("node:http").IncomingMessage) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        body += c;
-      });
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          body,
-          ...(res.headers.location ? { location: res.headers.location } : {}),
-        }),
+    const onResponse = (res: import("node:http").IncomingMessage) =>
+      readText(res).then(
+        (body) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            ...(res.headers.location ? { location: res.headers.location } : {}),
+          }),
+        reject,
       );
-    };
     const req = opts.tls
       ? httpsRequest({ ...common, servername: opts.host, ca: CERT }, onResponse)
       : httpRequest(common, onResponse);

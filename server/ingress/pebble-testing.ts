@@ -8,6 +8,7 @@ import type { TLSSocket } from "node:tls";
 import { inheritedEnv } from "@/core/env";
 import { createLogger } from "@/core/log";
 import { eventually } from "@/server/testing/fake-agent";
+import { readText } from "./testing";
 
 /**
  * A real ACME server for tests: Pebble (Debian's `pebble` package) with pebble-challtestsrv as its
@@ -146,19 +147,16 @@ export function getHttps(
       },
       (res) => {
         const cert = (res.socket as TLSSocket).getPeerCertificate();
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body,
-            issuer: [cert.issuer.CN ?? ""].flat().join(", "),
-            names: cert.subjectaltname ?? "",
-            serial: cert.serialNumber,
-          }),
+        readText(res).then(
+          (body) =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body,
+              issuer: [cert.issuer.CN ?? ""].flat().join(", "),
+              names: cert.subjectaltname ?? "",
+              serial: cert.serialNumber,
+            }),
+          reject,
         );
       },
     );

@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from "node:http";
+import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
 
@@ -90,22 +90,17 @@ export function edgeGet(
         agent: false,
         timeout: opts.timeoutMs ?? 10_000,
       },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          body += c;
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body,
-            instance: res.headers["x-formation-instance"] as string | undefined,
-            ms: performance.now() - started,
-          }),
-        );
-        res.on("error", reject);
-      },
+      (res) =>
+        readText(res).then(
+          (body) =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body,
+              instance: res.headers["x-formation-instance"] as string | undefined,
+              ms: performance.now() - started,
+            }),
+          reject,
+        ),
     );
     req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on("error", reject);
@@ -154,4 +149,17 @@ export async function steadyGets(
   }
   await Promise.all(pending);
   return results;
+}
+
+/** A response's whole body as text. */
+export function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = "";
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => {
+      body += c;
+    });
+    res.on("end", () => resolve(body));
+    res.on("error", reject);
+  });
 }
