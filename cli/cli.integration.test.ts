@@ -8,8 +8,8 @@ import { startDevnet, type TDevnet } from "../contracts/devnet";
 import { buildIdToBytes32, imageDigestToBytes32 } from "../lib/chain/commitment";
 import { chainFromConfig } from "../lib/chain/config";
 import { readBuildCommitment } from "../lib/chain/read";
-import { completeBoot, completeBuild, completeInstanceJob } from "../server/testing/agent-actions";
-import { FakeAgent, type TOffer } from "../server/testing/fake-agent";
+import { completeEveryJob } from "../server/testing/agent-actions";
+import { FakeAgent } from "../server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
 import { EXAMPLE_DIR, jsonOf, runForm } from "./testing";
 
@@ -49,11 +49,7 @@ beforeAll(async () => {
   agent = await FakeAgent.connect({
     url: platform.url,
     account: operator,
-    onOffer: async (offer: TOffer, a) => {
-      if (offer.kind === "build") await completeBuild({ url: platform.url, agent: a, offer });
-      else if (offer.kind === "boot") completeBoot(a, offer);
-      else completeInstanceJob(a, offer);
-    },
+    onOffer: completeEveryJob(platform.url),
   });
   env = { FORMKIT: join(dir, "kit"), FORM_PASSWORD: PASSWORD };
 }, 60_000);

@@ -5,8 +5,8 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDomainsRepository } from "../server/db/repositories/domains-repository";
 import { ingressModule } from "../server/ingress/module";
-import { completeBoot, completeBuild, completeInstanceJob } from "../server/testing/agent-actions";
-import { FakeAgent, type TOffer } from "../server/testing/fake-agent";
+import { completeEveryJob } from "../server/testing/agent-actions";
+import { FakeAgent } from "../server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
 import { EXAMPLE_DIR, jsonOf, runForm } from "./testing";
 
@@ -43,11 +43,7 @@ beforeAll(async () => {
   agent = await FakeAgent.connect({
     url: platform.url,
     account: operator,
-    onOffer: async (offer: TOffer, a) => {
-      if (offer.kind === "build") await completeBuild({ url: platform.url, agent: a, offer });
-      else if (offer.kind === "boot") completeBoot(a, offer);
-      else completeInstanceJob(a, offer);
-    },
+    onOffer: completeEveryJob(platform.url),
   });
   for (const [who, key] of [
     ["owner", ownerKey],

@@ -55,3 +55,12 @@ export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
   else agent.instances.set(id, offer.kind === "stop" ? "stopped" : "running");
   agent.send({ type: "job.complete", jobId: offer.jobId, result: { kind: offer.kind } });
 }
+
+/** An agent's offer handler that completes every job at once (builds upload a stand-in image). */
+export function completeEveryJob(url: string): (offer: TOffer, agent: FakeAgent) => Promise<void> {
+  return async (offer, agent) => {
+    if (offer.kind === "build") await completeBuild({ url, agent, offer });
+    else if (offer.kind === "boot") completeBoot(agent, offer);
+    else completeInstanceJob(agent, offer);
+  };
+}
