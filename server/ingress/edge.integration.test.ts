@@ -4,9 +4,11 @@ import { createInterface } from "node:readline";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { createLogger } from "@/core/log";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { createReadAuthorization } from "@/lib/signing/client-auth";
 import { signAction } from "@/lib/signing/sign-action";
+import { startConsole } from "@/server/http/console-server";
 import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 import {
   completeBoot,
@@ -371,6 +373,31 @@ describe("ingress edge", () => {
       expect((await edgeGet(busy.url)).status).toBe(200);
     } finally {
       swamped.kill("SIGKILL");
+    }
+  });
+
+  it("a second console on the same database is an edge for the same apps (its own checks, the same replicas)", async () => {
+    const second = await startConsole({
+      env: platform.env,
+      port: 0,
+      migrate: false,
+      withNext: false,
+      logger: createLogger("second-console"),
+      modules: [ingressModule({ config: { routesRefreshMs: 300, connectTimeoutMs: 500, suspectMs: 300 } })],
+    });
+    try {
+      const via = `127.0.0.1:${new URL(second.url).port}`;
+      const live = new Set([...apps.keys()].filter((id) => !dead.has(id)));
+      const served = await eventually(async () => {
+        const r = await edgeGet(web.url, { via });
+        return r.status === 200 && r.instance ? r.instance : null;
+      });
+      expect(live.has(served)).toBe(true);
+      const spread = new Set<string>();
+      for (let i = 0; i < 12; i++) spread.add((await edgeGet(web.url, { via })).instance ?? "");
+      expect(spread.size).toBeGreaterThan(1);
+    } finally {
+      await second.close();
     }
   });
 
