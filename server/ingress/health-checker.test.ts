@@ -79,6 +79,24 @@ describe("health checker", () => {
     await until(() => c.isRoutable("i-1"));
   });
 
+  it("a replica whose app listens only after its first probes gets traffic within a second, not an interval", async () => {
+    // A port nothing listens on yet: the first probes fail.
+    const { port, server } = await app(() => 200);
+    await new Promise((r) => server.close(r));
+    servers.splice(servers.indexOf(server), 1);
+    const { checker: c } = checker();
+    c.sync([
+      target(port, { kind: "tcp", port, intervalMs: 60_000, timeoutMs: 200, retries: 3, startPeriodMs: 0 }),
+    ]);
+    await until(() => (c.get("i-1")?.failures.length ?? 0) >= 1);
+    const late = createServer();
+    await new Promise<void>((r) => late.listen(port, "127.0.0.1", r));
+    servers.push(late);
+    const listening = performance.now();
+    await until(() => c.isRoutable("i-1"));
+    expect(performance.now() - listening).toBeLessThan(2_500);
+  });
+
   it("markDown takes a replica out at once; a passing probe brings it back", async () => {
     const { port } = await app(() => 200);
     const { checker: c } = checker();

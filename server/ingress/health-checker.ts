@@ -30,6 +30,8 @@ export type TReplicaHealth = {
 export const FAILURES_KEPT = 5;
 /** How soon a replica the edge could not reach is probed again. */
 const REPROBE_AFTER_DOWN_MS = 1_000;
+/** How often a replica that never passed a probe yet is probed. */
+const FIRST_PASS_REPROBE_MS = 1_000;
 /** A replica without checks (HEALTHCHECK none) the edge could not reach gets traffic again after this. */
 const UNCHECKED_EJECTION_MS = 5_000;
 
@@ -224,7 +226,12 @@ export class HealthChecker {
       this.#fail(entry, result.reason);
       if (h.state !== "unhealthy" && h.consecutiveFailures >= hc.retries) this.#setState(entry, "unhealthy");
     }
-    this.#schedule(entry, hc.intervalMs);
+    // Until its first pass a replica is probed every second: a freshly started app gets traffic as
+    // soon as it listens, not one interval (10 s by default) later.
+    this.#schedule(
+      entry,
+      h.lastOkAt === null ? Math.min(hc.intervalMs, FIRST_PASS_REPROBE_MS) : hc.intervalMs,
+    );
   }
 
   #fail(entry: TEntry, reason: string): void {
