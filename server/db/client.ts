@@ -6,14 +6,21 @@ import { PrismaClient as PostgresPrismaClient } from "@/prisma/.generated/postgr
 import { PrismaClient as SqlitePrismaClient } from "@/prisma/.generated/sqlite/client/index.js";
 
 export type {
+  Account,
+  AppDomain,
+  AuditEntry,
   Build,
   BuildCommitment,
+  ContextUpload,
   Deployment,
   FormnetAddress,
   Instance,
+  InstanceHealth,
   Job,
   Node,
   Prisma,
+  Session,
+  TlsCertificate,
 } from "@/prisma/.generated/sqlite/client/index.js";
 
 /**

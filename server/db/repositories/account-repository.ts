@@ -1,6 +1,7 @@
+import type { Account } from "@/server/db/client";
 import type { TDbClient } from "./types";
 
-export type TAccountRow = { address: string; createdAt: Date; lastSeenAt: Date };
+export type TAccountRow = Account;
 
 export function accountRepository(db: TDbClient) {
   return {

@@ -1,21 +1,7 @@
+import type { AuditEntry } from "@/server/db/client";
 import type { TDbClient } from "./types";
 
-export type TAuditRow = {
-  id: string;
-  signer: string;
-  action: string;
-  /** Canonical JSON of the params. */
-  params: string;
-  contentDigest: string;
-  origin: string;
-  chainId: number;
-  nonce: string;
-  expiresAt: Date;
-  signature: string;
-  /** JSON of the EIP-712 typed data that was verified (bigints as strings). */
-  typedData: string;
-  createdAt: Date;
-};
+export type TAuditRow = AuditEntry;
 
 export function auditRepository(db: TDbClient) {
   return {

@@ -1,38 +1,16 @@
 import { type TDomainStatus, ZDomainStatus } from "@/lib/status";
-import type { TDatabase } from "@/server/db/client";
+import type { AppDomain, TDatabase, TlsCertificate } from "@/server/db/client";
 
-export type TAppDomainRow = {
-  domain: string;
-  owner: string;
-  deploymentId: string;
-  port: number | null;
-  status: TDomainStatus;
-  token: string;
-  verifiedAt: Date | null;
-  verifiedDomain: string | null;
-  lastError: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
+export type TAppDomainRow = Omit<AppDomain, "status"> & { status: TDomainStatus };
 
-export type TTlsCertificateRow = {
-  domain: string;
-  certificate: string;
-  keyCiphertext: string;
-  notAfter: Date;
-  issuer: string;
-  createdAt: Date;
-  updatedAt: Date;
-};
-
-type TStoredDomainRow = Omit<TAppDomainRow, "status"> & { status: string };
+export type TTlsCertificateRow = TlsCertificate;
 
 /** The status is parsed at the boundary: an unknown value is an error, never a silent "pending". */
-function toDomainRow(row: TStoredDomainRow): TAppDomainRow {
+function toDomainRow(row: AppDomain): TAppDomainRow {
   return { ...row, status: ZDomainStatus.parse(row.status) };
 }
 
-function toDomainRowOrNull(row: TStoredDomainRow | null): TAppDomainRow | null {
+function toDomainRowOrNull(row: AppDomain | null): TAppDomainRow | null {
   return row ? toDomainRow(row) : null;
 }
 

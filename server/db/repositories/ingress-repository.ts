@@ -1,5 +1,5 @@
 import { type THealthState, ZHealthState } from "@/lib/status";
-import type { TDatabase } from "@/server/db/client";
+import type { InstanceHealth, TDatabase } from "@/server/db/client";
 
 /** A replica the edge may route to: running, wanted running, with a formnet address. */
 export type TLiveReplicaRow = {
@@ -18,20 +18,7 @@ export type TRouteDeploymentRow = {
   replicas: number;
 };
 
-export type TInstanceHealthRow = {
-  instanceId: string;
-  deploymentId: string;
-  state: THealthState;
-  check: string;
-  since: Date;
-  lastCheckAt: Date | null;
-  lastOkAt: Date | null;
-  failures: string;
-  restarts: number;
-  lastRestartAt: Date | null;
-  action: string | null;
-  updatedAt: Date;
-};
+export type TInstanceHealthRow = Omit<InstanceHealth, "state"> & { state: THealthState };
 
 export type TInstanceHealthWrite = Omit<TInstanceHealthRow, "updatedAt">;
 

@@ -1,15 +1,7 @@
+import type { Session } from "@/server/db/client";
 import type { TDbClient } from "./types";
 
-export type TSessionRow = {
-  id: string;
-  tokenHash: string;
-  address: string;
-  chainId: number;
-  createdAt: Date;
-  expiresAt: Date;
-  revokedAt: Date | null;
-  userAgent: string | null;
-};
+export type TSessionRow = Session;
 
 export function sessionRepository(db: TDbClient) {
   return {
