@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 
 /** A variable's raw value as the environment holds it. */
 export type TEnvSource = Record<string, string | undefined>;
@@ -21,4 +21,9 @@ export function parseEnv<TSchema extends z.ZodType>(
 /** An optional variable where an empty value means unset (as `VAR= command` does in a shell). */
 export function blankAsUnset(value: string | undefined): string | undefined {
   return value === "" ? undefined : value;
+}
+
+/** A duration variable in milliseconds (a positive integer) with its default. */
+export function envMs(fallback: number) {
+  return z.coerce.number().int().positive().default(fallback);
 }

@@ -1,27 +1,25 @@
 import { z } from "zod";
-import { parseEnv, type TEnvSource } from "@/lib/env";
+import { envMs, parseEnv, type TEnvSource } from "@/lib/env";
 import { DEVNET_POLICY, type TNetworkPolicy, ZNetworkPolicy } from "@/lib/formfile/policy";
 import { parseCidr } from "@/lib/formnet/cidr";
 import { FORMNET_DEFAULT_CIDR } from "@/lib/formnet/schemas";
 import { DEFAULT_MAX_DEVICES_PER_USER } from "@/server/services/nodes/formnet-service";
 
-const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-
 /** Control-plane settings from the environment (documented in docs/control-plane.md). */
 export const ZControlPlaneEnv = z.object({
-  FORMATION_HEARTBEAT_MS: ms(5_000),
-  FORMATION_NODE_OFFLINE_MS: ms(15_000),
-  FORMATION_JOB_LEASE_MS: ms(30_000),
-  FORMATION_JOB_ACK_MS: ms(10_000),
-  FORMATION_SWEEP_MS: ms(1_000),
-  FORMATION_HANDSHAKE_MS: ms(10_000),
+  FORMATION_HEARTBEAT_MS: envMs(5_000),
+  FORMATION_NODE_OFFLINE_MS: envMs(15_000),
+  FORMATION_JOB_LEASE_MS: envMs(30_000),
+  FORMATION_JOB_ACK_MS: envMs(10_000),
+  FORMATION_SWEEP_MS: envMs(1_000),
+  FORMATION_HANDSHAKE_MS: envMs(10_000),
   FORMATION_MAX_BUILDS_PER_NODE: z.coerce.number().int().positive().default(1),
-  FORMATION_BUILD_QUEUED_MS: ms(10 * 60_000),
-  FORMATION_BUILD_CLAIMED_MS: ms(2 * 60_000),
-  FORMATION_BUILD_TIMEOUT_MS: ms(30 * 60_000),
-  FORMATION_BOOT_TIMEOUT_MS: ms(10 * 60_000),
-  FORMATION_METRICS_SAMPLE_MS: ms(15_000),
-  FORMATION_METRICS_RETENTION_MS: ms(24 * 3600_000),
+  FORMATION_BUILD_QUEUED_MS: envMs(10 * 60_000),
+  FORMATION_BUILD_CLAIMED_MS: envMs(2 * 60_000),
+  FORMATION_BUILD_TIMEOUT_MS: envMs(30 * 60_000),
+  FORMATION_BOOT_TIMEOUT_MS: envMs(10 * 60_000),
+  FORMATION_METRICS_SAMPLE_MS: envMs(15_000),
+  FORMATION_METRICS_RETENTION_MS: envMs(24 * 3600_000),
   FORMATION_MAX_CONTEXT_BYTES: z.coerce
     .number()
     .int()
@@ -37,8 +35,8 @@ export const ZControlPlaneEnv = z.object({
   /** JSON network policy (ZNetworkPolicy); defaults to devnet's limits. */
   FORMATION_NETWORK_POLICY: z.string().optional(),
   FORMATION_MAX_MALFORMED: z.coerce.number().int().positive().default(5),
-  FORMATION_PEERS_COALESCE_MS: ms(250),
-  FORMATION_PEERS_COALESCE_MAX_MS: ms(2_000),
+  FORMATION_PEERS_COALESCE_MS: envMs(250),
+  FORMATION_PEERS_COALESCE_MAX_MS: envMs(2_000),
   FORMATION_PEERS_PAGE_SIZE: z.coerce.number().int().positive().default(2_000),
   /** Devices one account may have joined to formnet at once. */
   FORMATION_FORMNET_MAX_DEVICES: z.coerce.number().int().positive().default(DEFAULT_MAX_DEVICES_PER_USER),
@@ -73,9 +71,9 @@ export const ZControlPlaneEnv = z.object({
     .positive()
     .default(2 * 1024 * 1024 * 1024),
   /** Age after which a blob no build or instance references is deleted. */
-  FORMATION_BLOB_GC_GRACE_MS: ms(24 * 3600_000),
+  FORMATION_BLOB_GC_GRACE_MS: envMs(24 * 3600_000),
   /** How often the blob GC sweeps the blob store. */
-  FORMATION_BLOB_GC_INTERVAL_MS: ms(10 * 60_000),
+  FORMATION_BLOB_GC_INTERVAL_MS: envMs(10 * 60_000),
 });
 
 /** Per-user limits and the blob GC's timing (docs/console.md, "Ownership and quotas"). */

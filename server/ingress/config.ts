@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { envMs, parseEnv } from "@/lib/env";
 
-const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const optionalPort = z.coerce.number().int().min(0).max(65_535).optional();
 const HOSTNAME =
   /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -26,15 +26,15 @@ export const ZIngressEnv = z.object({
   /** Address of the dedicated listeners (default: the console's HOST). */
   FORMATION_EDGE_HOST: z.string().optional(),
   /** Longest wait for a TCP connection to a replica before another one is tried. */
-  FORMATION_EDGE_CONNECT_TIMEOUT_MS: ms(1_000),
+  FORMATION_EDGE_CONNECT_TIMEOUT_MS: envMs(1_000),
   /** The same for a request's last possible attempt (no replica left to try): SYN retransmits fit. */
-  FORMATION_EDGE_LAST_CONNECT_TIMEOUT_MS: ms(10_000),
+  FORMATION_EDGE_LAST_CONNECT_TIMEOUT_MS: envMs(10_000),
   /** A request without response headers after this long has its replica probed (dead host?). */
-  FORMATION_EDGE_SUSPECT_MS: ms(500),
+  FORMATION_EDGE_SUSPECT_MS: envMs(500),
   /** Further replicas an idempotent request may be retried on. */
   FORMATION_EDGE_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
   /** How often the edge re-reads deployments and replicas (it also refreshes on change). */
-  FORMATION_EDGE_ROUTES_MS: ms(1_000),
+  FORMATION_EDGE_ROUTES_MS: envMs(1_000),
   /** ACME directory for certificates (custom domains, the apps domain); none: no automatic TLS. */
   FORMATION_ACME_DIRECTORY_URL: z.url().optional(),
   FORMATION_ACME_EMAIL: z.string().optional(),
@@ -64,12 +64,7 @@ export type TIngressConfig = {
 
 /** Parses the ingress settings; throws one error naming every bad variable. */
 export function loadIngressConfig(source: Record<string, string | undefined> = process.env): TIngressConfig {
-  const parsed = ZIngressEnv.safeParse(source);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid ingress environment:\n${lines.join("\n")}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(ZIngressEnv, source, "ingress");
   return {
     enabled: e.FORMATION_INGRESS === "1",
     appsDomain: e.FORMATION_APPS_DOMAIN,
