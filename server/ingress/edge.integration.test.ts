@@ -1,6 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { createInterface } from "node:readline";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -19,8 +18,7 @@ import {
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 import { ingressModule } from "./module";
-import { tcpProbe } from "./probes";
-import { edgeGet, startReplicaApp, steadyGets, type TReplicaApp } from "./testing";
+import { edgeGet, startReplicaApp, startSwampedApp, steadyGets, type TReplicaApp } from "./testing";
 
 /**
  * The edge against a real console (API, control plane, health checks, restart/replace decisions)
@@ -116,28 +114,6 @@ async function deploy(formfile: TFormfile, replicas: number, opts: { sick?: bool
   );
   if (!build.app.url) throw new Error("the build has no app URL");
   return { buildId, url: build.app.url, urls: build.app.urls };
-}
-
-/**
- * An HTTP server on ip:port in a child process that accepts nothing for `blockMs` after listening
- * with a backlog of 1 — its accept queue is filled before this resolves — then serves normally.
- */
-async function startSwampedApp(ip: string, port: number, blockMs: number): Promise<ChildProcess> {
-  const script = `
-    const server = require("node:http").createServer((req, res) => res.end("slow but here\\n"));
-    server.listen({ host: ${JSON.stringify(ip)}, port: ${port}, backlog: 1 }, () => {
-      require("node:fs").writeSync(1, "listening\\n");
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${blockMs});
-    });`;
-  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  const stdout = child.stdout;
-  if (!stdout) throw new Error("no stdout");
-  await new Promise((resolve) => createInterface({ input: stdout }).once("line", resolve));
-  for (let i = 0; i < 16; i++) {
-    if (!(await tcpProbe({ ip, port, timeoutMs: 200 })).ok) return child;
-  }
-  child.kill("SIGKILL");
-  throw new Error(`the accept queue of ${ip}:${port} never filled`);
 }
 
 function webFormfile(name: string, opts: { retries?: number } = {}): TFormfile {
@@ -364,7 +340,7 @@ describe("ingress edge", () => {
     // Its app is swapped for one that listens with a backlog of 1 and accepts nothing for 2 s (its
     // event loop is blocked) while its queue is full: the kernel drops SYNs, as a swamped app's does.
     await app.kill();
-    const swamped = await startSwampedApp(app.ip, app.port, 2_000);
+    const { child: swamped } = await startSwampedApp({ ip: app.ip, port: app.port, blockMs: 2_000 });
     try {
       const r = await edgeGet(busy.url, { timeoutMs: 15_000 });
       expect(r.status, r.body).toBe(200);

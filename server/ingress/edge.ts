@@ -121,7 +121,7 @@ export class Edge {
   readonly #inflight = new Map<string, Set<TAttempt>>();
   readonly #cursor = new Map<string, number>();
   /** Replicas whose liveness is being checked after a doubtful failure: others are preferred. */
-  readonly #checking = new Map<string, Promise<boolean>>();
+  readonly #checking = new Set<string>();
   readonly #unsubscribe: () => void;
 
   constructor(options: TEdgeOptions) {
@@ -418,10 +418,10 @@ export class Edge {
    */
   #check(replica: TReplicaTarget, port: number): void {
     if (this.#checking.has(replica.instanceId)) return;
-    const check = this.#o.health
+    this.#checking.add(replica.instanceId);
+    void this.#o.health
       .confirmAlive(replica.instanceId, port, this.#o.connectTimeoutMs)
       .finally(() => this.#checking.delete(replica.instanceId));
-    this.#checking.set(replica.instanceId, check);
   }
 
   /** A replica went down: requests still waiting for its headers are cut (and retried if they can be). */

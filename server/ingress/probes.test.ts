@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { createServer, type Server } from "node:net";
-import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { replicaProbe, tcpProbe } from "./probes";
+import { startSwampedApp } from "./testing";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -26,33 +25,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/**
- * A swamped app: a process that listens with a backlog of 1 and never accepts (its event loop is
- * blocked), whose accept queue is then filled, so the kernel drops further SYNs.
- */
+/** A swamped app's port on loopback, for the test's lifetime (testing.ts startSwampedApp). */
 async function swampedPort(): Promise<number> {
-  // The port is written synchronously, then the event loop blocks: nothing is ever accepted.
-  const script = `
-    const s = require("node:net").createServer();
-    s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => {
-      require("node:fs").writeSync(1, s.address().port + "\\n");
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    });`;
-  const child: ChildProcess = spawn(process.execPath, ["-e", script], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const { port, child } = await startSwampedApp({ ip: "127.0.0.1" });
   cleanups.push(() => child.kill("SIGKILL"));
-  const stdout = child.stdout;
-  if (!stdout) throw new Error("no stdout");
-  const line = await new Promise<string>((resolve) =>
-    createInterface({ input: stdout }).once("line", resolve),
-  );
-  const port = Number(line);
-  // Fill the accept queue (connections stay queued after the client closes): later SYNs are dropped.
-  for (let i = 0; i < 16; i++) {
-    if (!(await tcpProbe({ ip: "127.0.0.1", port, timeoutMs: 300 })).ok) return port;
-  }
-  throw new Error(`the accept queue of :${port} never filled`);
+  return port;
 }
 
 describe("replicaProbe", () => {

@@ -1,6 +1,9 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { WebSocketServer } from "ws";
+import { tcpProbe } from "./probes";
 
 /**
  * A replica's app for ingress tests: an HTTP server on the replica's (loopback) formnet address
@@ -162,4 +165,35 @@ export function readText(res: IncomingMessage): Promise<string> {
     res.on("end", () => resolve(body));
     res.on("error", reject);
   });
+}
+
+/**
+ * A swamped app: an HTTP server in a child process that listens on ip:port (0: any) with a backlog
+ * of 1 and accepts nothing for `blockMs` (for ever without it) because its event loop is blocked;
+ * its accept queue is filled before this resolves, so the kernel drops further SYNs meanwhile.
+ */
+export async function startSwampedApp(opts: {
+  ip: string;
+  port?: number;
+  blockMs?: number;
+}): Promise<{ port: number; child: ChildProcess }> {
+  // The port is written synchronously, then the event loop blocks: nothing is accepted meanwhile.
+  const script = `
+    const server = require("node:http").createServer((req, res) => res.end("slow but here\\n"));
+    server.listen({ host: ${JSON.stringify(opts.ip)}, port: ${opts.port ?? 0}, backlog: 1 }, () => {
+      require("node:fs").writeSync(1, server.address().port + "\\n");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0${opts.blockMs === undefined ? "" : `, ${opts.blockMs}`});
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const stdout = child.stdout;
+  if (!stdout) throw new Error("no stdout");
+  const port = Number(
+    await new Promise<string>((resolve) => createInterface({ input: stdout }).once("line", resolve)),
+  );
+  // Fill the accept queue (connections stay queued after the client closes): later SYNs are dropped.
+  for (let i = 0; i < 16; i++) {
+    if (!(await tcpProbe({ ip: opts.ip, port, timeoutMs: 200 })).ok) return { port, child };
+  }
+  child.kill("SIGKILL");
+  throw new Error(`the accept queue of ${opts.ip}:${port} never filled`);
 }
