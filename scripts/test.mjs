@@ -19,6 +19,8 @@ const only = process.argv.slice(2);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 const timings = [];
+/** Lines printed after the timings, just before the summary. */
+const afterword = [];
 
 async function step(name, fn) {
   if (only.length > 0 && !only.includes(name)) return;
@@ -46,6 +48,20 @@ function countPlaywright(file) {
   totals.passed += (stats.expected ?? 0) + (stats.flaky ?? 0);
   totals.failed += stats.unexpected ?? 0;
   totals.skipped += stats.skipped ?? 0;
+}
+
+/**
+ * After a failed browser tier (printed at the very end): the platform's errors (its JSON log lines of level 50 and
+ * up) from the tier's output, last of all, where a truncated CI log still shows them.
+ */
+function platformProblems(tier, file) {
+  if (!existsSync(file)) return;
+  const problems = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => /"level":(5|6)0[,}]/.test(line));
+  if (problems.length === 0) return;
+  afterword.push(`the platform's last errors during ${tier} (${problems.length} in all):`);
+  for (const line of problems.slice(-25)) afterword.push(`  ${line.slice(0, 800)}`);
 }
 
 function hasFiles(dir, suffix) {
@@ -132,6 +148,7 @@ async function main() {
   await step("e2e", async () => {
     if (!hasFiles(join(root, "playwright"), ".spec.ts")) return;
     const out = join(reports, "playwright.json");
+    const output = join(reports, "e2e.log");
     try {
       await run({
         cmd: bin("playwright"),
@@ -139,13 +156,18 @@ async function main() {
         cwd: root,
         log,
         env: { PLAYWRIGHT_JSON_OUTPUT_NAME: out },
+        tee: output,
       });
+    } catch (error) {
+      platformProblems("e2e", output);
+      throw error;
     } finally {
       countPlaywright(out);
     }
   });
   await step("multinode", multinodeTier);
   log(`timings: ${timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const line of afterword) log(line);
   for (const failure of failures) log(`FAILED ${failure}`);
   const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
   process.stdout.write(

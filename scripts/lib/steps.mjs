@@ -1,19 +1,35 @@
 // Shared set-up steps of the README's two commands (start and test).
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { join } from "node:path";
 
-/** Runs a command to completion, streaming its output; rejects with the command line and exit code. */
-export function run({ cmd, args = [], env = {}, cwd, log, quiet = false }) {
+/**
+ * Runs a command to completion, streaming its output (and copying it to the file `tee` when given);
+ * rejects with the command line and exit code.
+ */
+export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee }) {
   return new Promise((resolve, reject) => {
     if (!quiet) log(`$ ${[cmd, ...args].join(" ")}`);
     const child = spawn(cmd, args, {
       cwd,
       env: { ...process.env, ...env },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", tee ? "pipe" : "inherit", tee ? "pipe" : "inherit"],
     });
+    const copy = tee ? createWriteStream(tee) : null;
+    if (copy) {
+      for (const [from, to] of [
+        [child.stdout, process.stdout],
+        [child.stderr, process.stderr],
+      ]) {
+        from?.on("data", (chunk) => {
+          to.write(chunk);
+          copy.write(chunk);
+        });
+      }
+    }
     child.on("error", reject);
     child.on("exit", (code, signal) => {
+      copy?.end();
       if (code === 0) resolve(undefined);
       else reject(new Error(`\`${[cmd, ...args].join(" ")}\` failed with exit code ${code ?? signal}`));
     });

@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient as PostgresPrismaClient } from "@/prisma/.generated/postgresql/client/index.js";
 import { PrismaClient as SqlitePrismaClient } from "@/prisma/.generated/sqlite/client/index.js";
+import { SerializedSqliteAdapter } from "./sqlite-adapter";
 
 export type {
   Account,
@@ -46,7 +46,7 @@ export function createDatabase(databaseUrl: string): TDatabase {
   }
   const file = databaseUrl.replace(/^file:/, "");
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  return new SqlitePrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }) });
+  return new SqlitePrismaClient({ adapter: new SerializedSqliteAdapter({ url: databaseUrl }) });
 }
 
 /** Cheap liveness probe for /healthz. */

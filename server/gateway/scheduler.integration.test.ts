@@ -264,6 +264,46 @@ describe("scheduler", () => {
     expect(replaced[0]?.nodeId).toBe(good.nodeId);
   });
 
+  it("stops placing replicas of an image that fails every boot, and starts again on a new ship", async () => {
+    const builder = await autoAgent(0);
+    const buildId = await builtBuild();
+    await builder.close();
+    agents.splice(0);
+    // This node's boots all fail (its image cannot be fetched); deletes finish at once, so the
+    // failed replicas leave no "failed" rows behind to count.
+    let boots = 0;
+    const broken = await FakeAgent.connect({
+      url: platform.url,
+      account: operators[1] ?? operators[0]!,
+      onOffer: (offer, agent) => {
+        if (offer.kind !== "boot") return completeInstanceJob(agent, offer);
+        boots += 1;
+        agent.send({ type: "job.ack", jobId: offer.jobId });
+        agent.send({ type: "job.fail", jobId: offer.jobId, reason: "GET image answered 404" });
+      },
+    });
+    agents.push(broken);
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    const deploymentId = shipped.deployment.deploymentId;
+    const stopped = await eventually(async () => {
+      const dep = await platform.repos.deployments.find(deploymentId);
+      return dep?.notice?.startsWith("stopped placing replicas") ? dep : null;
+    });
+    expect(stopped.notice).toMatch(/after 3 failed boots; last reason: boot failed: GET image answered 404/);
+    // Once every failed replica is deleted on its node, later passes still place nothing.
+    await eventually(async () =>
+      (await platform.repos.instances.byDeployment(deploymentId)).every((i) => i.status === "deleted"),
+    );
+    await platform.services.reconciler.reconcileAll();
+    await platform.services.reconciler.reconcileAll();
+    expect(boots).toBe(3);
+    expect((await platform.repos.deployments.find(deploymentId))?.notice).toBe(stopped.notice);
+
+    // Shipping again (e.g. after the operator fixed the node) tries again.
+    await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    await eventually(() => boots > 3);
+  });
+
   it("loses nothing across a console restart", async () => {
     const a = await autoAgent(0);
     const buildId = await builtBuild();

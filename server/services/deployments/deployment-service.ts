@@ -110,6 +110,7 @@ export class DeploymentService {
       name: build.name,
       buildId: build.id,
       replicas,
+      fresh: true,
     });
     await this.#o.reconciler.reconcile(dep.id);
     this.#o.log.info({ deploymentId: dep.id, buildId: build.id, replicas }, "shipped");
@@ -136,7 +137,7 @@ export class DeploymentService {
     }
     if (build.id === dep.buildId)
       throw new AppError("CONFLICT", `${dep.name} already runs build ${build.id}`);
-    await this.#o.deployments.upsert({ ...dep, buildId: build.id });
+    await this.#o.deployments.upsert({ ...dep, buildId: build.id, fresh: true });
     await this.#o.reconciler.reconcile(dep.id);
     return this.#o.views.shipResult(dep.id);
   }

@@ -19,6 +19,9 @@ import type { TJobEvent } from "@/server/services/jobs/types";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
 
+/** The deployment notice once failed boots stopped placement (until a replica runs or a new ship). */
+const STOPPED = "stopped placing replicas";
+
 export type TReconcilerOptions = {
   deployments: TDeploymentsRepository;
   instances: TInstancesRepository;
@@ -87,19 +90,27 @@ export class Reconciler {
       }
     }
 
-    // Failed replicas are cleaned up; the slot is refilled below (bounded, so a broken image stops).
+    // Failed replicas are cleaned up; the slot is refilled below, a bounded number of times (the
+    // count outlives the rows, whose deletes finish at once on a node that cannot boot the image).
     const failed = current.filter((i) => i.status === "failed");
     for (const f of failed) await this.deleteInstance(f, f.reason ?? "boot failed");
+    const failures =
+      failed.length > 0
+        ? (await this.#o.deployments.addBootFailures(dep.id, failed.length)).bootFailures
+        : dep.bootFailures;
     const failedRows = (await this.#o.instances.byDeployment(dep.id)).filter(
       (i) => i.buildId === dep.buildId && i.status === "failed",
     );
-    const failures = failedRows.length;
 
     let notice: string | null = null;
     const missing = dep.replicas - counted.length;
     if (missing > 0) {
       if (failures >= Math.max(3, dep.replicas * 2)) {
-        notice = `stopped placing replicas after ${failures} failed boots; last reason: ${failed.at(-1)?.reason ?? "unknown"}`;
+        const last = failed.at(-1)?.reason;
+        notice =
+          last || !dep.notice?.startsWith(STOPPED)
+            ? `${STOPPED} after ${failures} failed boots; last reason: ${last ?? "unknown"}`
+            : dep.notice;
       } else {
         const { vcpu, memoryMb, diskGb } = parseStoredFormfile(build.formfile).resources;
         const r = { vcpu, memoryMb, diskGb };
@@ -327,7 +338,7 @@ export class Reconciler {
       reason: r.reason ?? null,
       ...(r.formnetIp === undefined ? {} : { formnetIp: r.formnetIp }),
     });
-    if (r.status === "running") await this.#o.buildService.deployPhase(row.buildId, "running");
+    if (r.status === "running") await this.#replicaUp(row);
     if (row.status !== r.status) await this.reconcile(row.deploymentId);
     return true;
   }
@@ -368,6 +379,12 @@ export class Reconciler {
     }
   }
 
+  /** A replica runs: its build is deployed, and the failures before it no longer count. */
+  async #replicaUp(row: TInstanceRow): Promise<void> {
+    await this.#o.buildService.deployPhase(row.buildId, "running");
+    await this.#o.deployments.resetBootFailures(row.deploymentId);
+  }
+
   async #completed(row: TInstanceRow, result: TJobResult): Promise<void> {
     switch (result.kind) {
       case "boot":
@@ -379,7 +396,7 @@ export class Reconciler {
         if (result.publicKey) {
           await this.#o.formnet.allocate({ kind: "instance", ref: row.id, publicKey: result.publicKey });
         }
-        await this.#o.buildService.deployPhase(row.buildId, "running");
+        await this.#replicaUp(row);
         await this.reconcile(row.deploymentId);
         return;
       case "delete":
