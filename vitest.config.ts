@@ -4,6 +4,38 @@ import { defineConfig } from "vitest/config";
 const root = fileURLToPath(new URL(".", import.meta.url));
 const exclude = ["**/node_modules/**", "**/.next/**", "**/.data/**", "playwright/**"];
 
+/**
+ * Integration files that start no VM, image build, WireGuard device or network namespace, hold no
+ * fixed port and assert no latency: a second lane (`integration-light`, one file at a time) runs
+ * them beside the VM files of `integration`, which leave a core mostly idle while a guest boots.
+ * `npm test` runs both projects in one vitest run; projects run concurrently by default.
+ */
+const LIGHT_INTEGRATION = [
+  "cli/commands/pack-validate.integration.test.ts",
+  "cli/domain.integration.test.ts",
+  "contracts/*.integration.test.ts",
+  "core/statestore/inspect.integration.test.ts",
+  "core/statestore/upgrade.integration.test.ts",
+  "node-agent/blobs/blobs.integration.test.ts",
+  "node-agent/chain/register.integration.test.ts",
+  "node-agent/image/gc.integration.test.ts",
+  "node-agent/image/stale-work.integration.test.ts",
+  "server/api/**/*.integration.test.ts",
+  "server/chain/*.integration.test.ts",
+  "server/db/**/*.integration.test.ts",
+  "server/gateway/handshake.integration.test.ts",
+  "server/gateway/jobs.integration.test.ts",
+  "server/gateway/multi-console.integration.test.ts",
+  "server/gateway/scheduler.integration.test.ts",
+  "server/gateway/serial-log.integration.test.ts",
+  "server/http/console-server.integration.test.ts",
+  "server/http/security-headers.integration.test.ts",
+  "server/ingress/acme.integration.test.ts",
+  "server/ingress/domains-wiring.integration.test.ts",
+  "server/services/**/*.integration.test.ts",
+  "server/statestore/*.integration.test.ts",
+];
+
 // Tiers by file suffix: `*.test.ts` are fast unit tests beside the source; `*.integration.test.ts`
 // start real components (database, chain, WebSocket, wireguard-go, QEMU) and tear them down;
 // `*.multinode.test.ts` run against one warm multinode platform (`FORMATION_NODES=4 npm start`)
@@ -26,6 +58,18 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["**/*.integration.test.ts"],
+          exclude: [...exclude, ...LIGHT_INTEGRATION],
+          environment: "node",
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration-light",
+          include: LIGHT_INTEGRATION,
           exclude,
           environment: "node",
           testTimeout: 600_000,

@@ -6,13 +6,14 @@
  * - ship (3 replicas, the build already cached) → all 3 replicas SSH-ready on 3 fresh hosts;
  * - laptop (its own namespace behind NAT) → VM on another host over WireGuard: TCP connect RTT
  *   (median of 20) and SSH throughput (`head -c N MiB /dev/zero` through ssh);
+ * - the standby hosts (no replica) holding the image after the ship (the console's prefetch);
  * - host crash → replacement replica SSH-ready from the laptop, split into offline detection
  *   (the console marks the replica lost), placement + image fetch + boot (running), and the
  *   laptop's path to it.
  * Needs root, QEMU, wireguard-go, mmdebstrap (a warm /var/cache/formation makes the build a hit).
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -118,6 +119,27 @@ async function main(): Promise<void> {
     const wgMbit = (JSON.parse(iperf) as { end: { sum_received: { bits_per_second: number } } }).end
       .sum_received.bits_per_second;
     say(`laptop → node host over WireGuard (iperf3, 5 s): ${(wgMbit / 1e6).toFixed(0)} Mbit/s`);
+
+    // The host a replacement would go to fetched the image after the ship (a prefetch job): wait
+    // for it, so the crash below measures a heal onto a warm standby, as a real network has.
+    const hostsWithReplica = new Set(rows.map((r) => hosts.get(r.nodeId)));
+    const standbys = platform.network.layout.hosts.filter((h) => !hostsWithReplica.has(h.n));
+    const prefetchedAt = await waitFor(
+      "the standby node hosts holding the image",
+      async () => {
+        for (const h of standbys) {
+          const images = await readdir(join(platform.dataDir, "nodes", String(h.n), "agent", "images")).catch(
+            () => [] as string[],
+          );
+          if (!images.some((f) => f.endsWith(".img"))) return undefined;
+        }
+        return Date.now();
+      },
+      { timeoutMs: 300_000, intervalMs: 250 },
+    );
+    say(
+      `standby prefetch: ${standbys.length} node host(s) without a replica held the image ${secs(prefetchedAt - s0 - shipMs)} after the ship returned`,
+    );
 
     // Crash the host of one replica: every process in its namespace dies at once.
     const victim = rows[0];

@@ -31,6 +31,7 @@ import {
   bootExecutor,
   iptablesAccess,
   lifecycleExecutors,
+  prefetchExecutor,
   type TInstanceExecutorDeps,
 } from "./jobs/executors/instance";
 import { JobRunner } from "./jobs/job-runner";
@@ -292,6 +293,7 @@ export class NodeAgent {
         },
       }),
       boot: bootExecutor(instanceDeps),
+      prefetch: prefetchExecutor(common),
       ...lifecycleExecutors(instanceDeps),
     };
   }

@@ -74,7 +74,8 @@ function hasFiles(dir, suffix) {
   return existsSync(dir) && walk(dir);
 }
 
-async function vitestProject(project, env = {}) {
+/** Runs one vitest project; counts its tests from its JSON report. `tee`: also copy the output there. */
+async function vitestProject(project, env = {}, opts = {}) {
   const out = join(reports, `${project}.json`);
   try {
     await run({
@@ -90,10 +91,32 @@ async function vitestProject(project, env = {}) {
       cwd: root,
       log,
       env: { NODE_ENV: "test", ...env },
+      ...opts,
     });
   } finally {
     countVitest(out);
   }
+}
+
+/**
+ * The integration tier in two concurrent lanes (vitest.config.ts): the VM files one after another
+ * in `integration`, and beside them the light files in `integration-light`, whose output is printed
+ * as one block when that lane ends (two live streams would interleave).
+ */
+async function integrationTier() {
+  const lightLog = join(reports, "integration-light.log");
+  const light = vitestProject("integration-light", {}, { silent: true, tee: lightLog }).then(
+    () => null,
+    (error) => error,
+  );
+  const heavy = await vitestProject("integration").then(
+    () => null,
+    (error) => error,
+  );
+  const lightError = await light;
+  log("── integration-light (ran beside the VM files)");
+  if (existsSync(lightLog)) process.stdout.write(readFileSync(lightLog, "utf8"));
+  if (heavy || lightError) throw heavy ?? lightError;
 }
 
 /**
@@ -144,7 +167,7 @@ async function main() {
   );
   await step("lint", () => run({ cmd: bin("biome"), args: ["check", "."], cwd: root, log }));
   await step("unit", () => vitestProject("unit"));
-  await step("integration", () => vitestProject("integration"));
+  await step("integration", integrationTier);
   await step("e2e", async () => {
     if (!hasFiles(join(root, "playwright"), ".spec.ts")) return;
     const out = join(reports, "playwright.json");

@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { writeFileAtomic } from "@/core/fs/atomic-write";
 import { parseCidr } from "@/lib/formnet/cidr";
 import { type TUserTunnelConfig, ZUserTunnelConfig } from "@/lib/formnet/schemas";
 import { createLogger, type Logger } from "../log";
@@ -50,9 +51,8 @@ export async function prepareUserKey(stateDir: string): Promise<{ publicKey: str
 export async function writeUserTunnelConfig(stateDir: string, config: TUserTunnelConfig): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const path = userTunnelPaths(stateDir).config;
-  await writeFile(`${path}.tmp`, JSON.stringify(ZUserTunnelConfig.parse(config), null, 2), { mode: 0o600 });
-  // Rename is atomic, so the daemon never reads a half-written file.
-  await rename(`${path}.tmp`, path);
+  // Atomic, so the daemon never reads a half-written file.
+  await writeFileAtomic(path, JSON.stringify(ZUserTunnelConfig.parse(config), null, 2), { mode: 0o600 });
 }
 
 export async function readUserTunnelConfig(stateDir: string): Promise<TUserTunnelConfig> {

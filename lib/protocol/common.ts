@@ -29,7 +29,7 @@ export const ZInstanceStatus = z.enum([
 ]);
 export type TInstanceStatus = z.infer<typeof ZInstanceStatus>;
 
-export const ZJobKind = z.enum(["build", "boot", "stop", "start", "restart", "delete"]);
+export const ZJobKind = z.enum(["build", "boot", "stop", "start", "restart", "delete", "prefetch"]);
 export type TJobKind = z.infer<typeof ZJobKind>;
 
 /** Resource usage sample of a node or instance. Network figures are bytes per second. */

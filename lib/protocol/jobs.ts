@@ -34,6 +34,13 @@ export const ZBootPayload = z.object({
 });
 export type TBootPayload = z.infer<typeof ZBootPayload>;
 
+/** Fetch an image into the node's store (a likely host of a replacement replica); no VM. */
+export const ZPrefetchPayload = z.object({
+  imageUrl: z.string().min(1),
+  imageDigest: ZDigest,
+});
+export type TPrefetchPayload = z.infer<typeof ZPrefetchPayload>;
+
 export const ZInstanceActionPayload = z.object({ instanceId: ZId });
 export type TInstanceActionPayload = z.infer<typeof ZInstanceActionPayload>;
 
@@ -45,6 +52,7 @@ export const ZJobSpec = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("start"), payload: ZInstanceActionPayload }),
   z.object({ kind: z.literal("restart"), payload: ZInstanceActionPayload }),
   z.object({ kind: z.literal("delete"), payload: ZInstanceActionPayload }),
+  z.object({ kind: z.literal("prefetch"), payload: ZPrefetchPayload }),
 ]);
 export type TJobSpec = z.infer<typeof ZJobSpec>;
 
@@ -62,9 +70,15 @@ export const ZBootResult = z.object({
 export const ZInstanceActionResult = z.object({
   kind: z.enum(["stop", "start", "restart", "delete"]),
 });
+export const ZPrefetchResult = z.object({
+  kind: z.literal("prefetch"),
+  /** The node already held the image: nothing was transferred. */
+  fromCache: z.boolean(),
+  sizeBytes: z.number().int().min(0),
+});
 
 /** Result carried by `job.complete`, discriminated by the job kind it completes. */
-export const ZJobResult = z.union([ZBuildResult, ZBootResult, ZInstanceActionResult]);
+export const ZJobResult = z.union([ZBuildResult, ZBootResult, ZInstanceActionResult, ZPrefetchResult]);
 export type TJobResult = z.infer<typeof ZJobResult>;
 
 /** Phases an agent may report in `job.progress` (free text is allowed, these are the known ones). */

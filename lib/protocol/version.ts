@@ -17,11 +17,18 @@
  *       `ownerPeers` includes the console members the VM must admit. A version-2 agent would
  *       refuse the unknown kind, so the console sends console peers to older agents as kind
  *       `user` (`peersForProtocol`), which they treat exactly alike (a /32 peer).
+ *   4 — 2026-12: job kind `prefetch` (fetch an image by digest into the node's store, so that a
+ *       replacement replica placed there later boots without a download). A version-3 agent would
+ *       refuse the offer as malformed, so the console queues prefetches only for agents that said
+ *       `protocolVersion ≥ 4` (`PREFETCH_MIN_PROTOCOL`); older agents simply get none.
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
+
+/** Oldest agent protocol that understands `prefetch` jobs. */
+export const PREFETCH_MIN_PROTOCOL = 4;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

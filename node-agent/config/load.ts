@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { writeFileAtomic } from "@/core/fs/atomic-write";
 import { ConfigError } from "./errors";
 import { type TAgentConfig, type TAgentConfigInput, ZAgentConfig } from "./schema";
 
@@ -51,8 +52,6 @@ export async function loadConfig(path: string): Promise<TAgentConfig> {
 export async function saveConfig(path: string, config: TAgentConfigInput): Promise<TAgentConfig> {
   const parsed = parseConfig(config, path);
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(parsed, null, 2)}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(path, `${JSON.stringify(parsed, null, 2)}\n`, { mode: 0o600 });
   return parsed;
 }

@@ -1,5 +1,6 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { writeFileAtomic } from "@/core/fs/atomic-write";
 
 /**
  * What a running agent last wrote about itself to `<data-dir>/status.json`; `node-agent status`
@@ -30,9 +31,7 @@ export const ZAgentStatus = z.object({
 export type TAgentStatus = z.infer<typeof ZAgentStatus>;
 
 export async function writeStatusFile(path: string, status: TAgentStatus): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
-  await rename(temp, path);
+  await writeFileAtomic(path, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o644 });
 }
 
 export async function readStatusFile(path: string): Promise<TAgentStatus | undefined> {

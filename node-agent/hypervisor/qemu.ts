@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "@/core/fs/atomic-write";
 import { createLogger, type Logger } from "@/core/log";
 import { run } from "../host/exec";
 import { guardBridge, isolatePort, releasePort } from "../host/guest-isolation";
@@ -447,9 +448,9 @@ export class QemuHypervisor implements Hypervisor {
 
   /** Atomic write (tmp + rename) so a crash mid-write never leaves a torn state file. */
   private async save(state: TVmState): Promise<void> {
-    const path = join(state.dir, "state.json");
-    await writeFile(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-    await rename(`${path}.tmp`, path);
+    await writeFileAtomic(join(state.dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`, {
+      mode: 0o644,
+    });
   }
 }
 

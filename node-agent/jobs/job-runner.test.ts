@@ -65,7 +65,7 @@ function offer(jobId: string, kind: TJobKind = "stop"): TJobOffer {
       },
     };
   }
-  if (kind === "boot") throw new Error("boot offers are not used in these tests");
+  if (kind === "boot" || kind === "prefetch") throw new Error(`${kind} offers are not used in these tests`);
   return { type: "job.offer", jobId, leaseMs: 30_000, kind, payload: { instanceId: "i-1" } };
 }
 
@@ -84,6 +84,9 @@ function executors(behaviour: (ctx: TJobContext, kind: TJobKind) => Promise<void
       return { kind: "build", imageDigest: digest, sizeBytes: 42 };
     },
     boot: async () => {
+      throw new Error("unused");
+    },
+    prefetch: async () => {
       throw new Error("unused");
     },
     stop: lifecycle("stop"),

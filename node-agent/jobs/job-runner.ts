@@ -257,6 +257,8 @@ export class JobRunner {
         return this.#executors.restart(ctx, spec.payload);
       case "delete":
         return this.#executors.delete(ctx, spec.payload);
+      case "prefetch":
+        return this.#executors.prefetch(ctx, spec.payload);
     }
   }
 

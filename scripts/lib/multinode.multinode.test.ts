@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -198,6 +198,21 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     const victim = before.find((r) => hostOfNode.get(r.nodeId) !== 3);
     if (!victim) throw new Error("no replica outside node 3");
     const crashedHost = hostOfNode.get(victim.nodeId) ?? 0;
+    // The one host without a replica is where a replacement goes: the console had it prefetch the
+    // image after the ship, so the heal boots there without a download.
+    await refreshHosts();
+    const standby = platform.network.layout.hosts.find(
+      (h) => !before.some((r) => hostOfNode.get(r.nodeId) === h.n),
+    );
+    if (!standby) throw new Error("no host without a replica");
+    await waitFor(
+      `node host ${standby.n} holding the image (prefetch)`,
+      async () => {
+        const dir = join(platform.dataDir, "nodes", String(standby.n), "agent", "images");
+        return (await readdir(dir).catch(() => [] as string[])).some((f) => f.endsWith(".img")) || undefined;
+      },
+      SECOND(120),
+    );
     // Visitors keep GETting the app through the edge across the crash: none may fail.
     const url = victim.urls[0]?.url ?? "";
     const stream = steadyGets(url, EDGE_STREAM);
@@ -246,6 +261,7 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     );
     await refreshHosts();
     expect(healed.some((r) => hostOfNode.get(r.nodeId) === 3)).toBe(true);
+    expect(hostOfNode.get(moved?.nodeId ?? ""), "the replacement is on the prefetched host").toBe(standby.n);
     for (const r of healed) await httpReachesFromLaptop(r.formnetIp ?? "", " after the heal");
     // The edge sends the replacement its share once its health check passes.
     await waitFor(

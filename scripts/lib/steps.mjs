@@ -4,10 +4,10 @@ import { createWriteStream, existsSync } from "node:fs";
 import { join } from "node:path";
 
 /**
- * Runs a command to completion, streaming its output (and copying it to the file `tee` when given);
- * rejects with the command line and exit code.
+ * Runs a command to completion, streaming its output (and copying it to the file `tee` when given;
+ * `silent` with `tee`: only to the file); rejects with the command line and exit code.
  */
-export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee }) {
+export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee, silent = false }) {
   return new Promise((resolve, reject) => {
     if (!quiet) log(`$ ${[cmd, ...args].join(" ")}`);
     const child = spawn(cmd, args, {
@@ -22,7 +22,7 @@ export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee }) 
         [child.stderr, process.stderr],
       ]) {
         from?.on("data", (chunk) => {
-          to.write(chunk);
+          if (!silent) to.write(chunk);
           copy.write(chunk);
         });
       }

@@ -105,6 +105,38 @@ describe("scheduler", () => {
     expect((await running(buildId)).length).toBe(3);
   });
 
+  it("has the node a replacement would go to prefetch the image, and heals onto it", async () => {
+    const fleet = [await autoAgent(0), await autoAgent(1)];
+    const buildId = await builtBuild();
+    const build = await platform.repos.builds.find(buildId);
+    const shipped = await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    const host = shipped.instances[0]?.nodeId;
+    const standby = fleet.find((a) => a.nodeId !== host);
+    if (!standby || !host) throw new Error("expected one host and one standby");
+    // The standby is asked to fetch the image (by digest, from the console) before any failure.
+    const offer = await standby.waitFor((m) => m.type === "job.offer" && m.kind === "prefetch", 10_000);
+    expect(offer).toMatchObject({ payload: { imageDigest: build?.imageDigest } });
+    expect(
+      fleet
+        .find((a) => a.nodeId === host)
+        ?.received.some((m) => m.type === "job.offer" && m.kind === "prefetch"),
+    ).toBe(false);
+    await eventually(async () => (await running(buildId)).length === 1);
+
+    // The host dies: the replacement goes to the node that holds the image already.
+    const victim = fleet.find((a) => a.nodeId === host);
+    await victim?.kill();
+    agents.splice(agents.indexOf(victim as FakeAgent), 1);
+    const healed = await eventually(
+      async () => {
+        const r = await running(buildId);
+        return r.length === 1 && r[0]?.nodeId === standby.nodeId ? r : null;
+      },
+      { timeoutMs: 15_000, what: "the replica healed onto the standby" },
+    );
+    expect(healed[0]?.nodeId).toBe(standby.nodeId);
+  });
+
   it("places what it can when fewer nodes than replicas exist, and says so", async () => {
     await autoAgent(0);
     await autoAgent(1);

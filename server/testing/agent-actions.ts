@@ -46,10 +46,18 @@ export function completeBoot(agent: FakeAgent, offer: TOffer): void {
   });
 }
 
-/** Acks and completes any instance job (stop/start/restart/delete). */
+/** Acks and completes any instance job (stop/start/restart/delete) or image prefetch. */
 export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
   if (offer.kind === "build" || offer.kind === "boot") throw new Error(`unexpected ${offer.kind} offer`);
   agent.send({ type: "job.ack", jobId: offer.jobId });
+  if (offer.kind === "prefetch") {
+    agent.send({
+      type: "job.complete",
+      jobId: offer.jobId,
+      result: { kind: "prefetch", fromCache: false, sizeBytes: 0 },
+    });
+    return;
+  }
   const id = offer.payload.instanceId;
   if (offer.kind === "delete") agent.instances.delete(id);
   else agent.instances.set(id, offer.kind === "stop" ? "stopped" : "running");

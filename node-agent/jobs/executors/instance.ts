@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
-import type { TBootPayload, TInstanceActionPayload, TJobResult } from "@/lib/protocol";
+import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
 import { downloadBlob } from "../../blobs/download";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
 import type { Hypervisor, TVmInfo, TVmNetwork } from "../../hypervisor/types";
@@ -32,6 +32,34 @@ export const iptablesAccess: TInstanceExecutorDeps["access"] = {
   remove: removeInstanceAccess,
 };
 
+/** Fetches a boot's image by digest into the store, unless the store has it already. */
+async function fetchImage(
+  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">,
+  ctx: TJobContext,
+  payload: { imageUrl: string; imageDigest: string },
+) {
+  ctx.progress("fetching", `image ${payload.imageDigest}`);
+  return downloadBlob({
+    url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
+    expectedDigest: payload.imageDigest,
+    destPath: imagePathFor(deps.paths, payload.imageDigest),
+    token: await deps.token(ctx.signal),
+    signal: ctx.signal,
+  });
+}
+
+/**
+ * Prefetch job: this node is a likely host of a replacement replica of the image (the console
+ * picks it), so the image is fetched now and a later boot here starts without a download.
+ */
+export function prefetchExecutor(deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">) {
+  return async (ctx: TJobContext, payload: TPrefetchPayload): Promise<TJobResult> => {
+    const image = await fetchImage(deps, ctx, payload);
+    ctx.logger.info({ fromCache: image.fromCache, sizeBytes: image.sizeBytes }, "image prefetched");
+    return { kind: "prefetch", fromCache: image.fromCache, sizeBytes: image.sizeBytes };
+  };
+}
+
 /**
  * Boot job: fetch the image by digest unless the store has it, create and start the VM with its
  * formnet IP as its own address, admit only the owner's peers, and report `running` once sshd
@@ -41,14 +69,7 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
   return async (ctx: TJobContext, payload: TBootPayload): Promise<TJobResult> => {
     const { instanceId, formnetIp } = payload;
     const log = ctx.logger.child({ instanceId });
-    ctx.progress("fetching", `image ${payload.imageDigest}`);
-    const image = await downloadBlob({
-      url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
-      expectedDigest: payload.imageDigest,
-      destPath: imagePathFor(deps.paths, payload.imageDigest),
-      token: await deps.token(ctx.signal),
-      signal: ctx.signal,
-    });
+    const image = await fetchImage(deps, ctx, payload);
     log.info({ fromCache: image.fromCache, sizeBytes: image.sizeBytes }, "image ready");
 
     ctx.progress(

@@ -3,6 +3,7 @@ import type { Logger } from "@/core/log";
 import {
   agentImagePath,
   MIN_SUPPORTED_PROTOCOL_VERSION,
+  PREFETCH_MIN_PROTOCOL,
   peersForProtocol,
   type TInstanceStatus,
   type TJobResult,
@@ -17,6 +18,7 @@ import type { BuildService } from "@/server/services/builds/build-service";
 import type { JobService } from "@/server/services/jobs/job-service";
 import type { TJobEvent } from "@/server/services/jobs/types";
 import type { FormnetService } from "@/server/services/nodes/formnet-service";
+import type { TCandidateNode, TResources } from "@/server/services/scheduler/placement";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
 
 /** The deployment notice once failed boots stopped placement (until a replica runs or a new ship). */
@@ -134,7 +136,20 @@ export class Reconciler {
           await this.#place({ dep, nodeId, imageDigest: build.imageDigest, r, reason });
         }
         notice = placement.wait;
-        if (placement.nodeIds.length > 0) await this.#o.buildService.deployPhase(dep.buildId, "distributing");
+        if (placement.nodeIds.length > 0) {
+          await this.#o.buildService.deployPhase(dep.buildId, "distributing");
+          await this.#prefetchStandby({
+            dep,
+            imageDigest: build.imageDigest,
+            candidates,
+            r,
+            hosting: [
+              ...current.filter((i) => i.status !== "deleted").map((i) => i.nodeId),
+              ...placement.nodeIds,
+            ],
+            avoid: failedRows.map((f) => f.nodeId),
+          });
+        }
       }
     }
 
@@ -145,6 +160,43 @@ export class Reconciler {
       for (const o of old) await this.deleteInstance(o, `replaced by build ${dep.buildId.slice(0, 12)}`);
     }
     if (notice !== dep.notice) await this.#o.deployments.setNotice(dep.id, notice);
+  }
+
+  /**
+   * The node a replacement replica would go to next (the same placement rules, one more replica)
+   * fetches the image now, so a heal there boots without a download. Only agents that understand
+   * `prefetch` get one; one job per (image, node).
+   */
+  async #prefetchStandby(opts: {
+    dep: TDeploymentRow;
+    imageDigest: string;
+    candidates: readonly TCandidateNode[];
+    r: TResources;
+    hosting: readonly string[];
+    avoid: readonly string[];
+  }): Promise<void> {
+    const nodes = opts.candidates.filter((n) => n.protocolVersion >= PREFETCH_MIN_PROTOCOL);
+    const [standby] = this.#o.scheduler.placeReplicas({
+      nodes,
+      resources: opts.r,
+      count: 1,
+      hosting: new Set(opts.hosting),
+      avoid: new Set(opts.avoid),
+      seed: opts.dep.buildId,
+    }).nodeIds;
+    if (!standby) return;
+    await this.#o.jobs.enqueue({
+      kind: "prefetch",
+      payload: { imageUrl: agentImagePath(opts.imageDigest), imageDigest: opts.imageDigest },
+      nodeId: standby,
+      owner: opts.dep.owner,
+      idempotencyKey: `prefetch:${opts.imageDigest}:${standby}`,
+      maxAttempts: 2,
+    });
+    this.#o.log.info(
+      { nodeId: standby, deploymentId: opts.dep.id, imageDigest: opts.imageDigest },
+      "image prefetch queued on a standby node",
+    );
   }
 
   async #place(opts: {

@@ -9,6 +9,7 @@ function node(id: string, operator: string, extra: Partial<TCandidateNode> = {})
     healthy: true,
     capacity: { vcpu: 4, memoryMb: 8192, diskGb: 100 },
     used: { vcpu: 0, memoryMb: 0, diskGb: 0 },
+    protocolVersion: 4,
     ...extra,
   };
 }

@@ -13,6 +13,8 @@ export type TCandidateNode = {
   capacity: TResources;
   /** Resources already promised to instances on the node. */
   used: TResources;
+  /** The node agent's protocol version (what jobs it understands). */
+  protocolVersion: number;
 };
 
 export type TPlacementRequest = {

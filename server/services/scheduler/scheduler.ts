@@ -233,6 +233,7 @@ export class Scheduler {
       healthy: this.#o.isHealthy(n),
       capacity: { vcpu: n.vcpu, memoryMb: n.memoryMb, diskGb: n.diskGb },
       used: usage.get(n.id) ?? NO_RESOURCES,
+      protocolVersion: n.protocolVersion,
     }));
   }
 
