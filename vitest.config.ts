@@ -8,9 +8,11 @@ const exclude = ["**/node_modules/**", "**/.next/**", "**/.data/**", "playwright
  * Integration files that start no VM, image build, WireGuard device or network namespace, hold no
  * fixed port and assert no latency: a second lane (`integration-light`, one file at a time) runs
  * them beside the VM files of `integration`, which leave a core mostly idle while a guest boots.
- * `npm test` runs both projects in one vitest run; projects run concurrently by default.
+ * `npm test` runs the two projects as two vitest processes at once (scripts/test.mjs): within one
+ * vitest run, projects that both run one file at a time share a single worker.
  */
 const LIGHT_INTEGRATION = [
+  "cli/cli.integration.test.ts",
   "cli/commands/pack-validate.integration.test.ts",
   "cli/domain.integration.test.ts",
   "contracts/*.integration.test.ts",

@@ -7,6 +7,8 @@ import pkg from "./package.json" with { type: "json" };
 /** Helpers for tests that drive the real `form` binary as a child process. */
 
 export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
+/** The self-contained bundle `npm ci` builds (scripts/build-cli.mjs): what the package installs. */
+export const FORM_BUNDLE = fileURLToPath(new URL("./dist/form.mjs", import.meta.url));
 /** What `npm run cli:pack` writes (npm's name for the scoped package and its version). */
 export const CLI_TARBALL = `formation-cli-${pkg.version}.tgz`;
 

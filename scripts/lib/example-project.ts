@@ -25,6 +25,8 @@ export async function setUpExampleProject(options: {
   work: string;
   url: string;
   password: string;
+  /** The `form` entry to run (default: the checkout's cli/bin.mjs, which compiles the sources). */
+  bin?: string;
 }): Promise<TExampleProject> {
   const dir = join(options.work, "hello-server");
   await cp(EXAMPLE_DIR, dir, { recursive: true });
@@ -36,7 +38,7 @@ export async function setUpExampleProject(options: {
   await writeFile(join(dir, "Formfile"), formfile);
   const env = { FORMKIT: join(options.work, "kit"), FORM_PASSWORD: options.password };
   const form = async (args: string[], timeoutMs = 1_800_000): Promise<TFormRun> => {
-    const r = await runForm({ args, env, cwd: dir, timeoutMs });
+    const r = await runForm({ args, env, cwd: dir, timeoutMs, ...(options.bin ? { bin: options.bin } : {}) });
     if (r.code !== 0) throw new Error(`form ${args.join(" ")} failed:\n${r.stderr.slice(-3000)}`);
     return r;
   };
