@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
 const exclude = ["**/node_modules/**", "**/.next/**", "**/.data/**", "playwright/**"];
@@ -38,6 +38,26 @@ const LIGHT_INTEGRATION = [
   "server/statestore/*.integration.test.ts",
 ];
 
+/** An integration lane: real components, long timeouts, one file at a time. */
+function integrationProject(
+  name: string,
+  include: string[],
+  excluded: string[],
+): TestProjectInlineConfiguration {
+  return {
+    extends: true,
+    test: {
+      name,
+      include,
+      exclude: excluded,
+      environment: "node",
+      testTimeout: 600_000,
+      hookTimeout: 600_000,
+      fileParallelism: false,
+    },
+  };
+}
+
 // Tiers by file suffix: `*.test.ts` are fast unit tests beside the source; `*.integration.test.ts`
 // start real components (database, chain, WebSocket, wireguard-go, QEMU) and tear them down;
 // `*.multinode.test.ts` run against one warm multinode platform (`FORMATION_NODES=4 npm start`)
@@ -55,30 +75,8 @@ export default defineConfig({
           environment: "node",
         },
       },
-      {
-        extends: true,
-        test: {
-          name: "integration",
-          include: ["**/*.integration.test.ts"],
-          exclude: [...exclude, ...LIGHT_INTEGRATION],
-          environment: "node",
-          testTimeout: 600_000,
-          hookTimeout: 600_000,
-          fileParallelism: false,
-        },
-      },
-      {
-        extends: true,
-        test: {
-          name: "integration-light",
-          include: LIGHT_INTEGRATION,
-          exclude,
-          environment: "node",
-          testTimeout: 600_000,
-          hookTimeout: 600_000,
-          fileParallelism: false,
-        },
-      },
+      integrationProject("integration", ["**/*.integration.test.ts"], [...exclude, ...LIGHT_INTEGRATION]),
+      integrationProject("integration-light", LIGHT_INTEGRATION, exclude),
       {
         extends: true,
         test: {

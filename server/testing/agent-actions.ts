@@ -46,16 +46,17 @@ export function completeBoot(agent: FakeAgent, offer: TOffer): void {
   });
 }
 
+/** Completes an (acked) image prefetch as if the image had been fetched. */
+export function completePrefetch(agent: FakeAgent, jobId: string): void {
+  agent.send({ type: "job.complete", jobId, result: { kind: "prefetch", fromCache: false, sizeBytes: 0 } });
+}
+
 /** Acks and completes any instance job (stop/start/restart/delete) or image prefetch. */
 export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
   if (offer.kind === "build" || offer.kind === "boot") throw new Error(`unexpected ${offer.kind} offer`);
   agent.send({ type: "job.ack", jobId: offer.jobId });
   if (offer.kind === "prefetch") {
-    agent.send({
-      type: "job.complete",
-      jobId: offer.jobId,
-      result: { kind: "prefetch", fromCache: false, sizeBytes: 0 },
-    });
+    completePrefetch(agent, offer.jobId);
     return;
   }
   const id = offer.payload.instanceId;

@@ -116,13 +116,15 @@ export class Reconciler {
       } else {
         const { vcpu, memoryMb, diskGb } = parseStoredFormfile(build.formfile).resources;
         const r = { vcpu, memoryMb, diskGb };
+        const hosting = current.filter((i) => i.status !== "deleted").map((i) => i.nodeId);
+        const avoid = failedRows.map((f) => f.nodeId);
         const placement = this.#o.scheduler.placeReplicas({
           nodes: candidates,
           resources: r,
           count: missing,
-          hosting: new Set(current.filter((i) => i.status !== "deleted").map((i) => i.nodeId)),
+          hosting: new Set(hosting),
           // Nodes where this build already failed to boot are tried last: not at all in this round.
-          avoid: new Set(failedRows.map((f) => f.nodeId)),
+          avoid: new Set(avoid),
           seed: dep.buildId,
         });
         // A replacement says what it replaces and why (users see it in get-ip and on the page):
@@ -143,11 +145,8 @@ export class Reconciler {
             imageDigest: build.imageDigest,
             candidates,
             r,
-            hosting: [
-              ...current.filter((i) => i.status !== "deleted").map((i) => i.nodeId),
-              ...placement.nodeIds,
-            ],
-            avoid: failedRows.map((f) => f.nodeId),
+            hosting: [...hosting, ...placement.nodeIds],
+            avoid,
           });
         }
       }
