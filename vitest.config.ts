@@ -38,6 +38,19 @@ const LIGHT_INTEGRATION = [
   "server/statestore/*.integration.test.ts",
 ];
 
+/**
+ * Image-builder files: their build VMs run unprivileged in empty network namespaces of their own,
+ * and the VMs they boot sit on a bridge of their own (node-agent/testing/booted-image.ts) — no fixed
+ * port, interface, namespace or formnet. The second lane runs them (`integration-builds`) after
+ * the light files, so the two lanes end close together instead of the VM lane running alone.
+ */
+const BUILD_INTEGRATION = [
+  "node-agent/image/build.integration.test.ts",
+  "node-agent/image/build-vm/hostile.integration.test.ts",
+  "node-agent/image/readme-compose.integration.test.ts",
+  "node-agent/image/readme-sections.integration.test.ts",
+];
+
 /** An integration lane: real components, long timeouts, one file at a time. */
 function integrationProject(
   name: string,
@@ -75,8 +88,13 @@ export default defineConfig({
           environment: "node",
         },
       },
-      integrationProject("integration", ["**/*.integration.test.ts"], [...exclude, ...LIGHT_INTEGRATION]),
+      integrationProject(
+        "integration",
+        ["**/*.integration.test.ts"],
+        [...exclude, ...LIGHT_INTEGRATION, ...BUILD_INTEGRATION],
+      ),
       integrationProject("integration-light", LIGHT_INTEGRATION, exclude),
+      integrationProject("integration-builds", BUILD_INTEGRATION, exclude),
       {
         extends: true,
         test: {

@@ -6,13 +6,15 @@ import {
   screenshot,
   signInThroughUi,
 } from "./fixtures/session";
+import { specPrivateKey } from "./fixtures/wallet";
 
 // A real VM's serial console (ttyS0, written by QEMU on the node) read by its owner
 // through `serial.tail`: console → agent socket → the VM's serial.log → reply. ~2–3 min (image
 // build + TCG boot).
 test("the owner reads a running instance's serial console log", async ({ page }, testInfo) => {
   acceptConfirms(page);
-  await signInThroughUi(page, { path: "/nodes" });
+  // A fixed wallet: the owner-salted Formfile, and so its image, is a builder cache hit on a warm machine.
+  await signInThroughUi(page, { path: "/nodes", privateKey: specPrivateKey("serial-log") });
   await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
   await deployThroughUi(page, {
     formfile: "NAME serial-e2e\nUSER username:dev passwd:secret sudo:true\nVCPU 1\nMEM 512\nDISK 5\n",

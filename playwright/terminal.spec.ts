@@ -11,6 +11,7 @@ import {
   signInThroughUi,
   typeFormfile,
 } from "./fixtures/session";
+import { specPrivateKey } from "./fixtures/wallet";
 
 const EXAMPLE = join(import.meta.dirname, "..", "examples", "hello-server");
 
@@ -45,7 +46,8 @@ test("web terminal: deploy hello-server, run a command on the VM, resume after r
   browser,
 }, testInfo) => {
   acceptConfirms(page);
-  await signInThroughUi(page, { path: "/nodes" });
+  // A fixed wallet: the owner-salted Formfile, and so its image, is a builder cache hit on a warm machine.
+  await signInThroughUi(page, { path: "/nodes", privateKey: specPrivateKey("terminal") });
   await expect(page.getByTestId("node-status").first()).toHaveText("online", { timeout: 240_000 });
 
   // Deploy the example through the Deploy page: its folder packed as the .tar.gz a user would drop.

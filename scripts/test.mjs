@@ -74,6 +74,17 @@ function hasFiles(dir, suffix) {
   return existsSync(dir) && walk(dir);
 }
 
+/** Runs a check with its output held back, then printed as one block under its name. */
+async function quietly(name, cmd, args) {
+  const out = join(reports, `${name}.log`);
+  try {
+    await run({ cmd, args, cwd: root, log, tee: out, silent: true });
+  } finally {
+    log(`── ${name} output`);
+    if (existsSync(out)) process.stdout.write(readFileSync(out, "utf8"));
+  }
+}
+
 /** Runs one vitest project; counts its tests from its JSON report. `tee`: also copy the output there. */
 async function vitestProject(project, env = {}, opts = {}) {
   const out = join(reports, `${project}.json`);
@@ -100,23 +111,29 @@ async function vitestProject(project, env = {}, opts = {}) {
 
 /**
  * The integration tier in two concurrent lanes (vitest.config.ts): the VM files one after another
- * in `integration`, and beside them the light files in `integration-light`, whose output is printed
- * as one block when that lane ends (two live streams would interleave).
+ * in `integration`, and beside them the light files (`integration-light`) then the image-builder
+ * files (`integration-builds`), whose output is printed as one block when that lane ends (two live
+ * streams would interleave).
  */
 async function integrationTier() {
-  const lightLog = join(reports, "integration-light.log");
-  const light = vitestProject("integration-light", {}, { silent: true, tee: lightLog }).then(
-    () => null,
-    (error) => error,
-  );
+  const secondLog = join(reports, "integration-second-lane.log");
+  const second = (async () => {
+    let failed = null;
+    for (const project of ["integration-light", "integration-builds"]) {
+      await vitestProject(project, {}, { silent: true, tee: secondLog }).catch((error) => {
+        failed ??= error;
+      });
+    }
+    return failed;
+  })();
   const heavy = await vitestProject("integration").then(
     () => null,
     (error) => error,
   );
-  const lightError = await light;
-  log("── integration-light (ran beside the VM files)");
-  if (existsSync(lightLog)) process.stdout.write(readFileSync(lightLog, "utf8"));
-  if (heavy || lightError) throw heavy ?? lightError;
+  const secondError = await second;
+  log("── integration-light and integration-builds (ran beside the VM files)");
+  if (existsSync(secondLog)) process.stdout.write(readFileSync(secondLog, "utf8"));
+  if (heavy || secondError) throw heavy ?? secondError;
 }
 
 /**
@@ -162,11 +179,14 @@ async function main() {
     await ensureHostReady({ root, log });
     await prepareBuild({ root, log });
   });
-  await step("typecheck", () =>
-    run({ cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"], cwd: root, log }),
-  );
-  await step("lint", () => run({ cmd: bin("biome"), args: ["check", "."], cwd: root, log }));
-  await step("unit", () => vitestProject("unit"));
+  // Typecheck and lint (one core between them) run beside the unit tests; their output follows.
+  await Promise.all([
+    (async () => {
+      await step("typecheck", () => quietly("typecheck", bin("tsc"), ["--noEmit", "-p", "tsconfig.json"]));
+      await step("lint", () => quietly("lint", bin("biome"), ["check", "."]));
+    })(),
+    step("unit", () => vitestProject("unit")),
+  ]);
   await step("integration", integrationTier);
   await step("e2e", async () => {
     if (!hasFiles(join(root, "playwright"), ".spec.ts")) return;

@@ -176,6 +176,11 @@ export const ZJobFail = z.object({
   reason: z.string().min(1).max(4000),
   /** Formfile line the failure belongs to (build jobs). */
   line: z.number().int().min(1).optional(),
+  /**
+   * The agent stopped before the job finished (its process restarted or shut down mid-job): not
+   * the job's own failure. The console offers the job again while it has attempts left.
+   */
+  interrupted: z.literal(true).optional(),
 });
 
 export const ZInstanceStatusReport = z.object({

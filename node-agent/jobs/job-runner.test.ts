@@ -102,10 +102,14 @@ const untilAborted = (signal: AbortSignal) =>
   new Promise<void>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
 
 let dir: string;
+/** The test's runners: stopped (jobs aborted, records written) before their directory goes. */
+let runners: JobRunner[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "jobs-"));
+  runners = [];
 });
 afterEach(async () => {
+  await Promise.all(runners.map((r) => r.drain(0)));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -120,6 +124,7 @@ async function makeRunner(behaviour: (ctx: TJobContext, kind: TJobKind) => Promi
     logger: createLogger("test"),
     maxConcurrent,
   });
+  runners.push(runner);
   await runner.init();
   return { runner, sink, calls, store };
 }
@@ -222,6 +227,8 @@ describe("JobRunner", () => {
     await second.runner.resendUnreported();
     const fail = await second.sink.waitFor(terminal("j1"));
     expect(fail.type === "job.fail" && fail.reason).toContain("restarted during phase building");
+    // Marked as the agent's interruption, not the job's own failure: the console offers it again.
+    expect(fail).toMatchObject({ type: "job.fail", interrupted: true });
     second.runner.offer(offer("j1", "build"));
     await second.sink.waitFor((m) => m.type === "job.complete" && m.jobId === "j1");
     expect(second.calls).toEqual(["build"]);

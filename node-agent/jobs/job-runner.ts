@@ -271,6 +271,7 @@ export class JobRunner {
             jobId: record.jobId,
             reason: record.failure?.reason ?? `job ended in state ${record.state}`,
             ...(record.failure?.line === undefined ? {} : { line: record.failure.line }),
+            ...(record.state === "interrupted" ? { interrupted: true as const } : {}),
           });
     if (sent && !record.reported) await this.#store.put({ ...record, reported: true });
   }

@@ -66,6 +66,20 @@ export function cachedSshKeySync(name: string): { path: string; pub: string } {
   return { path, pub: readFileSync(`${path}.pub`, "utf8").trim() };
 }
 
+/**
+ * An address in 10.42.253.0/24 that no VM on this host is routed at yet: test files in the two
+ * integration lanes boot VMs at the same time, each on its own bridge with a /32 route.
+ */
+function freeTestIp(): string {
+  const routed = execFileSync("ip", ["-4", "route", "show", "table", "all"], { encoding: "utf8" });
+  const free = Array.from({ length: 240 }, (_, i) => `10.42.253.${10 + i}`).filter(
+    (ip) => !new RegExp(`^(local )?${ip.replaceAll(".", "\\.")}[ /]`, "m").test(routed),
+  );
+  const ip = free[Math.floor(Math.random() * free.length)];
+  if (ip === undefined) throw new Error("no free test VM address left in 10.42.253.0/24");
+  return ip;
+}
+
 /** Password salt for test Formfiles: the same text parses to the same canonical Formfile. */
 const TEST_SALT = "formationtest";
 
@@ -139,7 +153,7 @@ export class VmHost {
 
   /** Boots `imagePath` and waits until `user` can SSH in with `keyPath`. */
   async boot(opts: TBootOptions): Promise<TBootedVm> {
-    const ip = `10.42.253.${10 + Math.floor(Math.random() * 240)}`;
+    const ip = freeTestIp();
     const instanceId = `bt-${Date.now().toString(36)}-${this.vms.length}`;
     this.vms.push(instanceId);
     await this.hv.create({

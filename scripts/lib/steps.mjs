@@ -5,7 +5,7 @@ import { join } from "node:path";
 
 /**
  * Runs a command to completion, streaming its output (and copying it to the file `tee` when given;
- * `silent` with `tee`: only to the file); rejects with the command line and exit code.
+ * appended; `silent` with `tee`: only to the file); rejects with the command line and exit code.
  */
 export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee, silent = false }) {
   return new Promise((resolve, reject) => {
@@ -15,7 +15,7 @@ export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee, si
       env: { ...process.env, ...env },
       stdio: ["ignore", tee ? "pipe" : "inherit", tee ? "pipe" : "inherit"],
     });
-    const copy = tee ? createWriteStream(tee) : null;
+    const copy = tee ? createWriteStream(tee, { flags: "a" }) : null;
     if (copy) {
       for (const [from, to] of [
         [child.stdout, process.stdout],
@@ -23,15 +23,24 @@ export function run({ cmd, args = [], env = {}, cwd, log, quiet = false, tee, si
       ]) {
         from?.on("data", (chunk) => {
           if (!silent) to.write(chunk);
-          copy.write(chunk);
+          if (!copy.writableEnded) copy.write(chunk);
         });
       }
     }
     child.on("error", reject);
     child.on("exit", (code, signal) => {
-      copy?.end();
-      if (code === 0) resolve(undefined);
-      else reject(new Error(`\`${[cmd, ...args].join(" ")}\` failed with exit code ${code ?? signal}`));
+      const settle = () => {
+        if (code === 0) resolve(undefined);
+        else reject(new Error(`\`${[cmd, ...args].join(" ")}\` failed with exit code ${code ?? signal}`));
+      };
+      if (!copy) return settle();
+      // The copy ends once the child's output is drained: at the end of both pipes, or after 5 s
+      // when a process the child left behind still holds them open.
+      const drained = [child.stdout, child.stderr].map(
+        (from) => new Promise((done) => (from?.readableEnded ? done() : from?.once("end", done))),
+      );
+      const bound = new Promise((done) => setTimeout(done, 5000));
+      void Promise.race([Promise.all(drained), bound]).then(() => copy.end(settle));
     });
   });
 }

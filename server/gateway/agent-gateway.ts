@@ -180,6 +180,7 @@ export class AgentGateway implements AgentSessionHandler {
             jobId: message.jobId,
             reason: message.reason,
             ...(message.line === undefined ? {} : { line: message.line }),
+            ...(message.interrupted ? { interrupted: true } : {}),
           }),
         );
       case "instance.status":

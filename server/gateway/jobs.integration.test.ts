@@ -118,6 +118,43 @@ describe("leased jobs", () => {
     expect((await build(created.buildId))?.status).toBe("built");
   });
 
+  it("an agent restarted mid-build gives its job back at once: lost from its records, or reported interrupted", async () => {
+    const a = await agent();
+    const created = await createBuild();
+    const offer = await a.nextOffer("build");
+    a.send({ type: "job.ack", jobId: offer.jobId });
+    await eventually(async () => (await build(created.buildId))?.status === "building");
+    await a.close();
+    agents.splice(agents.indexOf(a), 1);
+    // Back with no record of the job: offered again at once (the lease has 2 s left to run).
+    const reconnected = Date.now();
+    const back = await agent({ wgPublicKey: a.wgPublicKey, jobs: [] });
+    const again = await back.nextOffer("build", 1_500);
+    expect(again.jobId).toBe(offer.jobId);
+    expect(Date.now() - reconnected).toBeLessThan(1_500);
+    back.send({ type: "job.ack", jobId: again.jobId });
+    await eventually(async () => (await platform.repos.jobs.find(offer.jobId))?.state === "running");
+    // Interrupted (its process restarted mid-job): the job is offered again, not failed.
+    back.send({
+      type: "job.fail",
+      jobId: again.jobId,
+      reason: "interrupted: the node agent restarted during phase building",
+      interrupted: true,
+    });
+    const third = await back.nextOffer("build", 1_500);
+    expect(third.jobId).toBe(offer.jobId);
+    const timeline = JSON.parse((await build(created.buildId))?.timeline ?? "[]") as { message?: string }[];
+    expect(timeline.map((t) => t.message)).toEqual(
+      expect.arrayContaining([
+        `node ${back.nodeId} came back without the job (its agent restarted)`,
+        "interrupted: the node agent restarted during phase building",
+      ]),
+    );
+    await completeBuild({ url: platform.url, agent: back, offer: third });
+    await eventually(async () => (await build(created.buildId))?.status === "built");
+    expect(await platform.repos.jobs.find(offer.jobId)).toMatchObject({ state: "done", attempts: 3 });
+  });
+
   it("a reconnecting agent keeps a job it still runs", async () => {
     const a = await agent();
     const created = await createBuild();

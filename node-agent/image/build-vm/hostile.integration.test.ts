@@ -33,10 +33,11 @@ function hostAddresses(): string[] {
     .map((a) => a?.address ?? "");
 }
 
+/** This file's build VMs still running (other test files may run build VMs meanwhile). */
 async function buildVmProcesses(): Promise<string[]> {
   return (await run(["ps", "-eo", "pid,args"])).stdout
     .split("\n")
-    .filter((l) => l.includes("formation-build"));
+    .filter((l) => l.includes("formation-build") && l.includes("/work/hostile-"));
 }
 
 describe("hostile Formfiles cannot reach the build host", () => {

@@ -266,6 +266,11 @@ export function createJobsRepository(db: TDatabase) {
       );
     },
 
+    /** Jobs leased to `nodeId`, acknowledged or not. */
+    async activeOn(nodeId: string): Promise<TJobRow[]> {
+      return toRows(await db.job.findMany({ where: { state: { in: ["leased", "running"] }, nodeId } }));
+    },
+
     async leasedUnackedOn(nodeId: string): Promise<TJobRow[]> {
       return toRows(await db.job.findMany({ where: { state: "leased", nodeId } }));
     },

@@ -222,4 +222,43 @@ describe("JobService leases", () => {
     expect(cancelled).toEqual([lost.id]);
     expect(links.sent.get("n1")?.at(-1)).toMatchObject({ type: "job.cancel", jobId: lost.id });
   });
+
+  it("a restarted agent that no longer holds its job sends it back to the queue at once, as a spent attempt", async () => {
+    const repo = createJobsRepository(db.prisma);
+    const job = await stop("i1", null, "untargeted");
+    await jobs.dispatch();
+    const holder = links.offers("n1").length === 1 ? "n1" : "n2";
+    await jobs.ack(holder, job.id);
+    // The agent died and came back with an empty job store: no lease has lapsed yet.
+    await jobs.adopt(holder, []);
+    expect(events.find((e) => e.type === "requeued")).toMatchObject({
+      reason: `node ${holder} came back without the job (its agent restarted)`,
+    });
+    // Offered again (the next dispatch round) as its second and last attempt.
+    await jobs.dispatch();
+    await vi.waitFor(() => expect(links.offers("n1").length + links.offers("n2").length).toBe(2));
+    expect(await repo.find(job.id)).toMatchObject({ state: "leased", attempts: 2 });
+    // The next such loss fails the job with the reason.
+    const second = (await repo.find(job.id))?.nodeId ?? "";
+    await jobs.adopt(second, []);
+    expect(await repo.find(job.id)).toMatchObject({
+      state: "failed",
+      error: `gave up after 2 attempts: node ${second} came back without the job (its agent restarted)`,
+    });
+  });
+
+  it("an interrupted job (its agent restarted mid-job) is offered again; any other failure is final", async () => {
+    const repo = createJobsRepository(db.prisma);
+    const job = await boot("i1");
+    await jobs.dispatch();
+    await jobs.ack("n1", job.id);
+    const reason = "interrupted: the node agent restarted during phase booting";
+    expect(await jobs.fail({ nodeId: "n1", jobId: job.id, reason, interrupted: true })).toBe(true);
+    expect(events.find((e) => e.type === "requeued")).toMatchObject({ reason });
+    await vi.waitFor(() => expect(links.offers("n1")).toHaveLength(2));
+    expect(await repo.find(job.id)).toMatchObject({ state: "leased", attempts: 2, error: null });
+    await jobs.ack("n1", job.id);
+    expect(await jobs.fail({ nodeId: "n1", jobId: job.id, reason: "boot failed: no kernel" })).toBe(true);
+    expect(await repo.find(job.id)).toMatchObject({ state: "failed", error: "boot failed: no kernel" });
+  });
 });

@@ -273,9 +273,24 @@ export class JobService {
     return true;
   }
 
-  async fail(opts: { nodeId: string; jobId: string; reason: string; line?: number }): Promise<boolean> {
+  /**
+   * The agent reports the job failed. `interrupted`: it stopped mid-job (restart, shutdown), which
+   * is not the job's own failure — the job is offered again while it has attempts left.
+   */
+  async fail(opts: {
+    nodeId: string;
+    jobId: string;
+    reason: string;
+    line?: number;
+    interrupted?: boolean;
+  }): Promise<boolean> {
     const job = await this.#held(opts.jobId, opts.nodeId);
     if (!job) return false;
+    if (opts.interrupted && (job.state === "leased" || job.state === "running")) {
+      await this.#retryElsewhere(job, opts.reason);
+      this.#freed(opts.nodeId, job.kind);
+      return true;
+    }
     const failed = await this.#o.jobs.finish({
       id: opts.jobId,
       nodeId: opts.nodeId,
@@ -346,22 +361,35 @@ export class JobService {
     const expired = await this.#o.jobs.expiredLeases(this.#now(), 500);
     let requeued = 0;
     for (const job of expired) {
-      if (job.attempts >= job.maxAttempts) {
-        const reason = `gave up after ${job.attempts} attempts: the lease on node ${job.nodeId} expired`;
-        if (await this.#o.jobs.finish({ id: job.id, nodeId: null, state: "failed", error: reason })) {
-          await this.#emit({ type: "failed", job, reason });
-        }
-        continue;
-      }
-      if (await this.#o.jobs.requeue({ id: job.id, nodeId: job.nodeId })) {
-        requeued++;
-        const reason = `lease on node ${job.nodeId} expired (${job.state === "leased" ? "no ack" : "agent silent"})`;
-        this.#o.log.info({ jobId: job.id, nodeId: job.nodeId }, reason);
-        await this.#emit({ type: "requeued", job, reason });
-      }
+      const why = `lease on node ${job.nodeId} expired (${job.state === "leased" ? "no ack" : "agent silent"})`;
+      if ((await this.#retryElsewhere(job, why, { publish: false })) === "requeued") requeued++;
     }
     if (requeued > 0) await this.#o.notifier.publish("formation_jobs", "*");
     return requeued;
+  }
+
+  /**
+   * A job its node stopped working on (lease lapsed, agent restarted mid-job): queued again while
+   * it has attempts left (the interrupted one counts), failed with `gave up after N attempts`
+   * otherwise. `publish: false` leaves waking the dispatchers to the caller (one wake per sweep).
+   */
+  async #retryElsewhere(
+    job: TJobRow,
+    why: string,
+    opts: { publish?: boolean } = {},
+  ): Promise<"requeued" | "failed" | null> {
+    if (job.attempts >= job.maxAttempts) {
+      const reason = `gave up after ${job.attempts} attempts: ${why}`;
+      if (!(await this.#o.jobs.finish({ id: job.id, nodeId: null, state: "failed", error: reason })))
+        return null;
+      await this.#emit({ type: "failed", job, reason });
+      return "failed";
+    }
+    if (!(await this.#o.jobs.requeue({ id: job.id, nodeId: job.nodeId }))) return null;
+    this.#o.log.info({ jobId: job.id, nodeId: job.nodeId }, `job queued again: ${why}`);
+    await this.#emit({ type: "requeued", job, reason: why });
+    if (opts.publish !== false) await this.#o.notifier.publish("formation_jobs", "*");
+    return "requeued";
   }
 
   /** An agent's socket closed: offers it never acknowledged go straight back to the queue. */
@@ -390,6 +418,13 @@ export class JobService {
     held: { jobId: string; state: "running" | "completed" | "failed" }[],
   ): Promise<string[]> {
     const cancelled: string[] = [];
+    // Jobs leased to this node that its agent does not hold: the process that took them is gone
+    // (it died before recording them). They go back to the queue now, not when the lease lapses.
+    const heldIds = new Set(held.map((h) => h.jobId));
+    for (const job of await this.#o.jobs.activeOn(nodeId)) {
+      if (!heldIds.has(job.id))
+        await this.#retryElsewhere(job, `node ${nodeId} came back without the job (its agent restarted)`);
+    }
     for (const h of held) {
       const job = await this.#o.jobs.find(h.jobId);
       if (h.state !== "running") continue; // the agent re-sends job.complete / job.fail itself
