@@ -6,7 +6,8 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TTestPlatform } from "@/server/testing/platform";
 import { readStatusFile } from "./config/status-file";
-import { linkExists } from "./host/net";
+import { ensureBridge, linkExists } from "./host/net";
+import { defaultNetwork } from "./hypervisor/qemu";
 import { writeTestAgentConfig } from "./testing/agent-config";
 import { startAgentProcess, type TAgentProcess } from "./testing/start-agent-process";
 
@@ -76,11 +77,17 @@ describe("node-agent daemon against the real console", () => {
       .toBe("done");
     await agent.waitForLog((l) => l.msg === "job completed" && l.jobId === job.id, 5_000);
 
+    // The VM bridge as an earlier VM's boot left it (the bridge outlives its VMs while the agent runs).
+    const { bridge, gatewayIp } = defaultNetwork(dataDir);
+    interfaces.add(bridge);
+    await ensureBridge({ name: bridge, gatewayIp });
     expect(await agent.stop()).toBe(0);
     expect((await readStatusFile(statusPath()))?.stopped).toBe(true);
     agent = undefined;
-    // No VM runs here: a stopped agent leaves no wireguard-go holding the formnet CIDR behind.
+    // No VM runs here: a stopped agent leaves no wireguard-go holding the formnet CIDR behind, and
+    // no bridge.
     expect(linkExists(iface)).toBe(false);
+    expect(linkExists(bridge)).toBe(false);
   });
 
   it("comes back as the same node after a crash and adopts the interface it left", async () => {

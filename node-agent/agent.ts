@@ -169,7 +169,7 @@ export class NodeAgent {
     this.#formnetPaths = undefined;
     const ephemeral = agentEnv().FORMATION_AGENT_EPHEMERAL;
     if (ephemeral) await this.#teardownHost();
-    else await this.#formnetDownIfIdle();
+    else await this.#hostDownIfIdle();
     this.#hypervisor?.close();
     for (const wake of this.#tokenWaiters) wake();
     await this.#writeStatus();
@@ -179,18 +179,22 @@ export class NodeAgent {
   }
 
   /**
-   * A stopping agent keeps formnet up while VMs run here (they stay reachable over WireGuard until
-   * it is back, and the next start adopts the interface); with no VM there is nothing to keep
-   * reachable, and a leftover wireguard-go holding the formnet CIDR would collide with the next
-   * formnet on this host.
+   * A stopping agent keeps formnet and the VM bridge up while VMs run here (they stay reachable
+   * over WireGuard until it is back, and the next start adopts the interface); with no VM there is
+   * nothing to keep reachable: a leftover wireguard-go holding the formnet CIDR would collide with
+   * the next formnet on this host, and the bridge (with its guard rules) is made again by the next
+   * VM's boot.
    */
-  async #formnetDownIfIdle(): Promise<void> {
-    const iface = this.#iface;
-    if (!iface || !this.#hypervisor) return;
+  async #hostDownIfIdle(): Promise<void> {
+    if (!this.#hypervisor) return;
     const vms = await this.#hypervisor.list().catch(() => null);
     if (vms === null || vms.length > 0) return;
-    await iface.down().catch((err: unknown) => this.#log.warn({ err }, "could not remove formnet"));
+    await this.#iface?.down().catch((err: unknown) => this.#log.warn({ err }, "could not remove formnet"));
     this.#iface = undefined;
+    if (linkExists(this.#network.bridge))
+      await deleteBridge(this.#network.bridge).catch((err: unknown) =>
+        this.#log.warn({ err, bridge: this.#network.bridge }, "could not remove the VM bridge"),
+      );
   }
 
   /**
@@ -539,6 +543,7 @@ export class NodeAgent {
       operator: this.#account.address,
       consoleUrl: this.#config.console.url,
       connection: this.#connection?.state ?? "idle",
+      ...(this.#connection?.problem ? { connectionProblem: this.#connection.problem } : {}),
       nodeId: this.#welcome?.nodeId ?? null,
       formnet: {
         address: this.#welcome?.formnet.address ?? null,

@@ -113,6 +113,7 @@ function program(): Command {
         `agent      ${alive ? `running (pid ${status.pid})` : "not running"}, v${status.agentVersion}, since ${status.startedAt}\n`,
       );
       out(`connection ${alive ? status.connection : "-"}${status.nodeId ? `, node ${status.nodeId}` : ""}\n`);
+      if (alive && status.connectionProblem) out(`problem    ${status.connectionProblem}\n`);
       out(
         `formnet    ${status.formnet.address ?? "-"} on ${status.formnet.interface ?? "-"} (key ${status.formnet.publicKey})\n`,
       );

@@ -14,6 +14,8 @@ export const ZAgentStatus = z.object({
   operator: z.string(),
   consoleUrl: z.string(),
   connection: z.string(),
+  /** Why the agent is not connected (refusal or dial error), while it is not. */
+  connectionProblem: z.string().optional(),
   nodeId: z.string().nullable(),
   formnet: z.object({
     address: z.string().nullable(),

@@ -189,9 +189,12 @@ describe("AgentConnection against a real WebSocket gateway", () => {
     await gateway.close();
     await expect.poll(() => conn.state).not.toBe("connected");
     expect(conn.send({ type: "job.ack", jobId: "j1" })).toBe(false);
+    // `node-agent status` says why it is not connected, until it is again.
+    await expect.poll(() => conn.problem).toMatch(/^(disconnected|cannot reach ws:\/\/)/);
     gateway = await FakeGateway.start(port);
     await expect.poll(() => conn.state, { timeout: 10_000 }).toBe("connected");
     expect(gateway.count("hello")).toBe(1);
+    expect(conn.problem).toBeUndefined();
   });
 
   it("backs off for the reject delay after the console refuses the operator", async () => {
@@ -204,6 +207,7 @@ describe("AgentConnection against a real WebSocket gateway", () => {
     // The base backoff is 20 ms; a reject must stretch the wait to the reject delay.
     expect(conn.lastRetryDelayMs).toBeGreaterThanOrEqual(60_000);
     expect(gateway.sockets.length).toBe(1);
+    expect(conn.problem).toBe("the console rejected this agent (forbidden): operator not registered");
   });
 
   it("does not send hello to a console whose protocol it cannot speak", async () => {
@@ -214,5 +218,6 @@ describe("AgentConnection against a real WebSocket gateway", () => {
     await expect.poll(() => conn.state, { timeout: 5_000 }).toBe("waiting");
     expect(gateway.count("hello")).toBe(0);
     expect(conn.lastRetryDelayMs).toBeGreaterThanOrEqual(60_000);
+    expect(conn.problem).toBe("protocol version mismatch (agentTooOld): upgrade the node agent");
   });
 });

@@ -59,6 +59,8 @@ export class AgentConnection {
   /** Set when the console refused us, so the next retry waits long enough to matter. */
   #rejected = false;
   #lastRetryDelayMs = 0;
+  /** Why the agent is not connected (the console's refusal, or the dial's error); none once welcomed. */
+  #problem: string | undefined;
 
   constructor(options: TAgentConnectionOptions) {
     this.#options = options;
@@ -70,6 +72,11 @@ export class AgentConnection {
 
   get state(): TConnectionState {
     return this.#state;
+  }
+
+  /** Why the last attempt to reach the console failed; undefined while connected. */
+  get problem(): string | undefined {
+    return this.#problem;
   }
 
   /** Delay chosen before the most recent redial (for status output and tests). */
@@ -148,6 +155,11 @@ export class AgentConnection {
       this.#clearSessionTimers();
       if (wasConnected) log.warn({ code, reason: text }, "disconnected from console");
       else log.info({ code, reason: text, url: this.#url }, "cannot reach console");
+      // A refusal already said why (and keeps saying it until a welcome).
+      if (!this.#rejected)
+        this.#problem = wasConnected
+          ? `disconnected: ${text || `code ${code}`}`
+          : `cannot reach ${this.#url}: ${text || `code ${code}`}`;
       this.#options.onDisconnect?.(text);
       this.#scheduleRedial();
     });
@@ -180,6 +192,7 @@ export class AgentConnection {
         return this.#onWelcome(socket, message);
       case "reject":
         this.#rejected = true;
+        this.#problem = `the console rejected this agent (${message.reason}): ${message.message}`;
         log.error({ reason: message.reason, message: message.message }, "console rejected this agent");
         socket.close(1000, `rejected: ${message.reason}`);
         return;
@@ -197,6 +210,7 @@ export class AgentConnection {
     if (mismatch) {
       this.#rejected = true;
       const advice = mismatch === "agentTooOld" ? "upgrade the node agent" : "the console must be upgraded";
+      this.#problem = `protocol version mismatch (${mismatch}): ${advice}`;
       this.#options.logger.error(
         { mismatch, consoleVersion: challenge.protocolVersion, consoleMin: challenge.minProtocolVersion },
         `protocol version mismatch: ${advice}`,
@@ -212,6 +226,7 @@ export class AgentConnection {
     clearTimeout(this.#handshakeTimer);
     this.#welcome = welcome;
     this.#state = "connected";
+    this.#problem = undefined;
     this.#backoff.reset();
     this.#options.logger.info({ nodeId: welcome.nodeId, url: this.#url }, "connected to console");
     this.#startHeartbeats(socket, welcome.heartbeatIntervalMs);

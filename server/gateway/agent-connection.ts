@@ -203,7 +203,7 @@ export class AgentConnection {
     if (!(await this.#o.handler.isAdmitted(operator))) {
       return this.#reject(
         "forbidden",
-        `operator ${operator} is not admitted (not registered or not allow-listed)`,
+        `operator ${operator} is not admitted: it is not registered on the orchestration contract nor allow-listed here — register it (\`node-agent init\` with the chain RPC URL and contract address, then restart the agent) or ask the console's operator to add it to FORMATION_AGENT_ALLOWLIST`,
       );
     }
     // What the agent announced is known before the socket is registered: the scheduler may offer
