@@ -71,6 +71,15 @@ export class MultinodeNetwork {
   }
 
   /**
+   * Cuts node host n off the network (`cut: true`) or joins it again: its router's WAN link goes
+   * down, so the host and everything on it keep running but reach nothing beyond their LAN — the
+   * console, the chain, other hosts and laptops — and nothing reaches them.
+   */
+  async partitionHost(n: number, cut: boolean): Promise<void> {
+    await run("ip", ["link", "set", this.host(n).rootVeth, cut ? "down" : "up"]);
+  }
+
+  /**
    * Brings node host n back as a rebooted machine: whatever still runs there is killed, its kernel
    * state (interfaces, bridges, taps, routes, iptables) is discarded with its namespace, the
    * host-wide traces of its dead processes (wireguard-go control sockets) are removed, and a fresh

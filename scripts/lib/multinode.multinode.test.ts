@@ -311,6 +311,59 @@ describe("multinode network: the README example across hosts behind NAT", () => 
     expect(allowed).not.toContain(`${victim.formnetIp}/32`);
   });
 
+  it("a host cut off the network loses its replica to a live host; when it is back its surplus replica goes", async () => {
+    const before = running(await placements());
+    expect(before).toHaveLength(3);
+    await refreshHosts();
+    // Not node 3: the relay test and the browser spec after this suite use its replica.
+    const victim = before.find((r) => hostOfNode.get(r.nodeId) !== 3);
+    if (!victim) throw new Error("no replica outside node 3");
+    const cutHost = hostOfNode.get(victim.nodeId) ?? 0;
+    const host = platform.network.host(cutHost);
+    const qemuOnHost = async () => {
+      const { stdout } = await exec("ip", ["netns", "pids", host.nodeNetns]);
+      const commands = await Promise.all(
+        stdout
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((pid) => readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")),
+      );
+      return commands.filter((c) => c.includes("qemu-system") && c.includes(victim.instanceId));
+    };
+    await platform.network.partitionHost(cutHost, true);
+    try {
+      // The console loses the host's heartbeats: the replica is replaced on a live host, while the
+      // cut-off host keeps running its VM (it cannot know it was replaced).
+      const healed = await waitFor(
+        "3 running replicas on 3 hosts reachable by the console",
+        async () => {
+          const rows = running(await placements());
+          const nodes = new Set(rows.map((r) => r.nodeId));
+          return rows.length === 3 && nodes.size === 3 && !nodes.has(victim.nodeId) ? rows : undefined;
+        },
+        SECOND(240),
+      );
+      const moved = healed.find((r) => !before.some((b) => b.instanceId === r.instanceId));
+      expect(moved?.placement ?? "").toMatch(
+        new RegExp(`replaces ${victim.instanceId} on node ${victim.nodeId}: node .* offline`),
+      );
+      expect(await qemuOnHost()).toHaveLength(1);
+    } finally {
+      await platform.network.partitionHost(cutHost, false);
+    }
+    // Back on the network, the agent reconnects and reports the VM it kept: the console ends it.
+    await waitFor(
+      "the surplus replica on the host that was cut off removed",
+      async () => ((await qemuOnHost()).length === 0 ? true : undefined),
+      SECOND(180),
+    );
+    const after = running(await placements());
+    expect(after).toHaveLength(3);
+    expect(new Set(after.map((r) => r.nodeId)).size).toBe(3);
+    expect(after.some((r) => r.instanceId === victim.instanceId)).toBe(false);
+    for (const r of after) await httpReachesFromLaptop(r.formnetIp ?? "", " after the partition healed");
+  });
+
   it("behind strict NAT on both sides the laptop reaches a VM through the relay, and goes direct again without dropping SSH", async () => {
     const rows = running(await placements());
     await refreshHosts();

@@ -8,6 +8,21 @@ import { ZDigest } from "@/lib/protocol";
 import { AppError } from "@/server/errors";
 
 /**
+ * A write that failed because the data disk is full (or the console's quota on it is spent): a
+ * RESOURCE_EXHAUSTED error that says so and what to do; null for any other error. Nothing of the
+ * write stays behind (the temp file is removed), so the store is as it was.
+ */
+function diskFull(error: unknown, root: string): AppError | null {
+  const code = error instanceof Error && "code" in error ? error.code : undefined;
+  if (code !== "ENOSPC" && code !== "EDQUOT") return null;
+  return new AppError(
+    "RESOURCE_EXHAUSTED",
+    `the console's disk is full (${root}): nothing was stored; free space on the console's data disk (or delete unused builds), then retry`,
+    { cause: error },
+  );
+}
+
+/**
  * Content-addressed blob storage under `${dataDir}/blobs/sha256/<2 hex>/<64 hex>` for build
  * contexts and disk images. Writes go to a temp file while hashing and are renamed into place only
  * when the digest (and size limit) check out, so a half-written blob is never visible.
@@ -90,6 +105,8 @@ export class BlobStore {
       await mkdir(path.dirname(final), { recursive: true });
       await rename(tmp, final);
       return { digest, size };
+    } catch (error) {
+      throw diskFull(error, this.root) ?? error;
     } finally {
       await rm(tmp, { force: true });
     }
