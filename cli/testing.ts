@@ -9,6 +9,8 @@ import pkg from "./package.json" with { type: "json" };
 export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
 /** The self-contained bundle `npm ci` builds (scripts/build-cli.mjs): what the package installs. */
 export const FORM_BUNDLE = fileURLToPath(new URL("./dist/form.mjs", import.meta.url));
+/** Names the `form` entry `runForm` runs by default (set by cli/testing-global-setup.ts). */
+export const FORM_BIN_ENV = "FORMATION_TEST_FORM_BIN";
 /** What `npm run cli:pack` writes (npm's name for the scoped package and its version). */
 export const CLI_TARBALL = `formation-cli-${pkg.version}.tgz`;
 
@@ -38,13 +40,13 @@ export function runForm(opts: {
   env: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
-  /** The `form` entry to run (default: the checkout's cli/bin.mjs). */
+  /** The `form` entry to run (default: $FORMATION_TEST_FORM_BIN, else the checkout's cli/bin.mjs). */
   bin?: string;
 }): Promise<TFormRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [opts.bin || FORM_BIN, ...opts.args],
+      [opts.bin || process.env[FORM_BIN_ENV] || FORM_BIN, ...opts.args],
       {
         cwd: opts.cwd ?? process.cwd(),
         env: { ...process.env, FORM_PASSWORD: "", FORM_HOST: "", ...opts.env },

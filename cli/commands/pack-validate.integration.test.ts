@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,27 +5,13 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZFormfile } from "../../lib/formfile/canonical";
 import { verifySha512Crypt } from "../../lib/formfile/sha512-crypt";
+import { runForm, type TFormRun } from "../testing";
 
-const BIN = fileURLToPath(new URL("../bin.mjs", import.meta.url));
 const EXAMPLE = fileURLToPath(new URL("../../examples/hello-server", import.meta.url));
 
 /** Runs the real `form` binary as a child process, from `cwd`. */
-function form(
-  args: string[],
-  cwd: string,
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        const code = error && typeof error.code === "number" ? error.code : error ? -1 : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+function form(args: string[], cwd: string, env: Record<string, string> = {}): Promise<TFormRun> {
+  return runForm({ args, cwd, env });
 }
 
 describe("form pack validate (child process)", () => {
