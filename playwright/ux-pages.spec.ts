@@ -18,11 +18,9 @@ const OUT = join(import.meta.dirname, "artifacts", "pages");
 
 async function checkPage(page: Page, opts: { path: string; name: string }): Promise<string[]> {
   const problems: string[] = [];
-  // One load per page; the phone width is the same page resized (the layout is CSS breakpoints).
-  await page.setViewportSize({ width: WIDTHS[0], height: 900 });
-  await page.goto(opts.path);
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: width > 800 ? 900 : 844 });
+    await page.goto(opts.path);
     await expect(page.getByRole("heading", { level: 1 }).first()).toBeVisible();
     await expect(page.locator('[aria-busy="true"]')).toHaveCount(0);
     await page.screenshot({ path: join(OUT, `${opts.name}-${width}.png`), fullPage: true });
