@@ -151,9 +151,13 @@ async function main(): Promise<void> {
       await waitForSsh(target, { timeoutMs: 240_000, intervalMs: 100 });
       const sshMs = Date.now() - t0;
       serial.stop();
-      const analyze = (await sshRun(target, "systemd-analyze")).stdout.trim();
-      const chain = (await sshRun(target, "systemd-analyze critical-chain ssh.service --no-pager")).stdout;
-      const blame = (await sshRun(target, "systemd-analyze blame --no-pager | head -6")).stdout;
+      // systemd-analyze answers once the boot has finished (units after sshd still start).
+      await sshRun(target, "sudo -n timeout 120 systemctl is-system-running --wait", { timeoutMs: 130_000 });
+      const analyze = (await sshRun(target, "sudo -n systemd-analyze 2>&1")).stdout.trim();
+      const chain = (
+        await sshRun(target, "sudo -n systemd-analyze critical-chain ssh.service --no-pager 2>&1")
+      ).stdout;
+      const blame = (await sshRun(target, "sudo -n systemd-analyze blame --no-pager 2>&1 | head -6")).stdout;
       const parts = analyzeParts(analyze);
       const first = serial.lines[0];
       const firstPrintk = serial.lines.find((l) => l.printk !== null);
