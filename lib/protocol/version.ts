@@ -21,6 +21,8 @@
  *       replacement replica placed there later boots without a download). A version-3 agent would
  *       refuse the offer as malformed, so the console queues prefetches only for agents that said
  *       `protocolVersion ≥ 4` (`PREFETCH_MIN_PROTOCOL`); older agents simply get none.
+ *       Later in 4 (optional, no bump): `job.fail {interrupted: true}` — the agent restarted mid-job
+ *       and the console queues the job again; an older console drops the field and fails the job.
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
