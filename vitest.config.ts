@@ -67,8 +67,8 @@ function integrationProject(
       testTimeout: 600_000,
       hookTimeout: 600_000,
       fileParallelism: false,
-      // `form` as the package ships it, bundled from the current sources (cli/testing-global-setup.ts).
-      globalSetup: ["cli/testing-global-setup.ts"],
+      // `form` as the package ships it, bundled from the current sources (cli/testing/bundle-setup.ts).
+      globalSetup: ["cli/testing/bundle-setup.ts"],
     },
   };
 }
@@ -107,7 +107,7 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 1_200_000,
           fileParallelism: false,
-          globalSetup: ["cli/testing-global-setup.ts"],
+          globalSetup: ["cli/testing/bundle-setup.ts"],
         },
       },
     ],

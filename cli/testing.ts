@@ -9,7 +9,7 @@ import pkg from "./package.json" with { type: "json" };
 export const FORM_BIN = fileURLToPath(new URL("./bin.mjs", import.meta.url));
 /** The self-contained bundle `npm ci` builds (scripts/build-cli.mjs): what the package installs. */
 export const FORM_BUNDLE = fileURLToPath(new URL("./dist/form.mjs", import.meta.url));
-/** Names the `form` entry `runForm` runs by default (set by cli/testing-global-setup.ts). */
+/** Names the `form` entry `runForm` runs by default (set by cli/testing/bundle-setup.ts). */
 export const FORM_BIN_ENV = "FORMATION_TEST_FORM_BIN";
 /** What `npm run cli:pack` writes (npm's name for the scoped package and its version). */
 export const CLI_TARBALL = `formation-cli-${pkg.version}.tgz`;

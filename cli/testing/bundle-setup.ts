@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { FORM_BIN_ENV, FORM_BUNDLE } from "./testing";
+import { FORM_BIN_ENV, FORM_BUNDLE } from "../testing";
 
 /**
  * Vitest global setup of the integration lanes and the multinode suite: bundles `form` from the current sources (what the
@@ -11,7 +11,7 @@ import { FORM_BIN_ENV, FORM_BUNDLE } from "./testing";
  * specs, which run it.
  */
 export default function setup(): void {
-  execFileSync(process.execPath, [fileURLToPath(new URL("../scripts/build-cli.mjs", import.meta.url))], {
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../scripts/build-cli.mjs", import.meta.url))], {
     stdio: "ignore",
   });
   process.env[FORM_BIN_ENV] = FORM_BUNDLE;
