@@ -19,6 +19,7 @@ import { defaultNetwork, QemuHypervisor } from "@/node-agent/hypervisor";
 import { qemuProcessesUnder } from "@/node-agent/hypervisor/proc";
 import { buildImage } from "@/node-agent/image";
 import { cachedSshKey, parseTestFormfile } from "@/node-agent/testing/booted-image";
+import { README_EXAMPLE_SERVER_PY, readmeExampleFormfile } from "@/node-agent/testing/readme-example";
 
 const { values } = parseArgs({ options: { boots: { type: "string" } } });
 const BOOTS = Number(values.boots ?? 3);
@@ -27,21 +28,6 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 // The same bytes as vm.integration.test.ts: the image is a builder cache hit on a warm machine.
-const SERVER_PY = `from http.server import BaseHTTPRequestHandler, HTTPServer
-
-
-class Hello(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello from formation\\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-HTTPServer(("0.0.0.0", 8080), Hello).serve_forever()
-`;
-
 const ESC = String.fromCharCode(27);
 /** Removes terminal colour and cursor sequences (systemd's status lines carry them). */
 const stripAnsi = (s: string) => s.replace(new RegExp(`${ESC}\\[[0-9;]*[A-Za-z]`, "g"), "");
@@ -105,20 +91,8 @@ async function main(): Promise<void> {
   try {
     const key = await cachedSshKey("vm-it-webdev");
     await mkdir(join(work, "ctx/app"), { recursive: true });
-    await writeFile(join(work, "ctx/app/server.py"), SERVER_PY);
-    const formfile = parseTestFormfile(
-      [
-        "NAME hello-server",
-        `USER username:webdev passwd:webpass123 sudo:true ssh_authorized_keys:"${key.pub}"`,
-        "VCPU 1",
-        "MEM 1024",
-        "DISK 5",
-        "COPY ./app /app",
-        "INSTALL python3",
-        "WORKDIR /app",
-        'ENTRYPOINT ["python3", "server.py"]',
-      ].join("\n"),
-    );
+    await writeFile(join(work, "ctx/app/server.py"), README_EXAMPLE_SERVER_PY);
+    const formfile = parseTestFormfile(readmeExampleFormfile(key.pub));
     const b0 = Date.now();
     const image = await buildImage({
       formfile,

@@ -12,6 +12,7 @@ import { qemuProcessesUnder } from "../hypervisor/proc";
 import { defaultNetwork, QemuHypervisor } from "../hypervisor/qemu";
 import type { TVmEvent } from "../hypervisor/types";
 import { cachedSshKey, httpGet, parseTestFormfile, waitFor } from "../testing/booted-image";
+import { README_EXAMPLE_SERVER_PY, readmeExampleFormfile } from "../testing/readme-example";
 import { buildImage } from "./build";
 
 /**
@@ -21,21 +22,6 @@ import { buildImage } from "./build";
  * driver instance, delete, and check nothing is left behind. Reuses /var/cache/formation so a warm
  * run skips the base and image builds.
  */
-const SERVER_PY = `from http.server import BaseHTTPRequestHandler, HTTPServer
-
-
-class Hello(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"hello from formation\\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-HTTPServer(("0.0.0.0", 8080), Hello).serve_forever()
-`;
-
 const BOOT_TIMEOUT = 180_000;
 
 describe("Formfile → image → QEMU VM (real)", () => {
@@ -58,7 +44,7 @@ describe("Formfile → image → QEMU VM (real)", () => {
     keyPath = key.path;
     pub = key.pub;
     await mkdir(join(work, "ctx/app"), { recursive: true });
-    await writeFile(join(work, "ctx/app/server.py"), SERVER_PY);
+    await writeFile(join(work, "ctx/app/server.py"), README_EXAMPLE_SERVER_PY);
   });
 
   afterAll(async () => {
@@ -72,17 +58,7 @@ describe("Formfile → image → QEMU VM (real)", () => {
   });
 
   it("builds the README example (cached on a warm machine)", async () => {
-    const text = [
-      "NAME hello-server",
-      `USER username:webdev passwd:webpass123 sudo:true ssh_authorized_keys:"${pub}"`,
-      "VCPU 1",
-      "MEM 1024",
-      "DISK 5",
-      "COPY ./app /app",
-      "INSTALL python3",
-      "WORKDIR /app",
-      'ENTRYPOINT ["python3", "server.py"]',
-    ].join("\n");
+    const text = readmeExampleFormfile(pub);
     const formfile = parseTestFormfile(text);
     const logs: string[] = [];
     const result = await buildImage({
