@@ -118,7 +118,8 @@ describe("leased jobs", () => {
     expect((await build(created.buildId))?.status).toBe("built");
   });
 
-  it("an agent restarted mid-build gives its job back at once: lost from its records, or reported interrupted", async () => {
+  /** An agent takes a build and acknowledges it, then its socket closes mid-build. */
+  async function buildingThenDisconnected() {
     const a = await agent();
     const created = await createBuild();
     const offer = await a.nextOffer("build");
@@ -126,6 +127,11 @@ describe("leased jobs", () => {
     await eventually(async () => (await build(created.buildId))?.status === "building");
     await a.close();
     agents.splice(agents.indexOf(a), 1);
+    return { a, created, offer };
+  }
+
+  it("an agent restarted mid-build gives its job back at once: lost from its records, or reported interrupted", async () => {
+    const { a, created, offer } = await buildingThenDisconnected();
     // Back with no record of the job: offered again at once (the lease has 2 s left to run).
     const reconnected = Date.now();
     const back = await agent({ wgPublicKey: a.wgPublicKey, jobs: [] });
@@ -156,13 +162,7 @@ describe("leased jobs", () => {
   });
 
   it("a reconnecting agent keeps a job it still runs", async () => {
-    const a = await agent();
-    const created = await createBuild();
-    const offer = await a.nextOffer("build");
-    a.send({ type: "job.ack", jobId: offer.jobId });
-    await eventually(async () => (await build(created.buildId))?.status === "building");
-    await a.close();
-    agents.splice(agents.indexOf(a), 1);
+    const { a, created, offer } = await buildingThenDisconnected();
     const back = await agent({
       wgPublicKey: a.wgPublicKey,
       jobs: [{ jobId: offer.jobId, state: "running" }],
