@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { register } from "tsx/esm/api";
 import { ensureHostReady, prepareBuild, run } from "./lib/steps.mjs";
 
@@ -40,11 +41,44 @@ function countVitest(file) {
   totals.passed += report.numPassedTests ?? 0;
   totals.failed += report.numFailedTests ?? 0;
   totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  for (const file of report.testResults ?? []) {
+    const where = file.name?.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
+    const failedTests = (file.assertionResults ?? []).filter((t) => t.status === "failed");
+    for (const t of failedTests) failedTest(`${where} › ${t.fullName}`, t.failureMessages?.[0]);
+    // A file that failed outside any test (an import, a hook) has no failed test to name.
+    if (failedTests.length === 0 && file.status === "failed") failedTest(where, file.message);
+  }
+}
+
+/** Names a failed test and the first lines of its error among the last lines printed (a CI log's tail). */
+function failedTest(name, message) {
+  afterword.push(`failed: ${name}`);
+  const lines = stripVTControlCharacters(String(message ?? ""))
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !l.includes("node_modules/") && !l.includes("(<anonymous>)"));
+  for (const line of lines.slice(0, 6)) afterword.push(`    ${line.slice(0, 300)}`);
+}
+
+/** Playwright's JSON report: suites nest suites and specs; a spec's tests hold one result per attempt. */
+function playwrightFailures(suite, path) {
+  for (const child of suite.suites ?? []) playwrightFailures(child, [...path, child.title]);
+  for (const spec of suite.specs ?? []) {
+    for (const test of spec.tests ?? []) {
+      if (test.status !== "unexpected") continue;
+      const last = test.results?.at(-1);
+      failedTest(
+        `${spec.file}:${spec.line} › ${[...path, spec.title].filter(Boolean).join(" › ")}`,
+        last?.error?.message,
+      );
+    }
+  }
 }
 
 function countPlaywright(file) {
   if (!existsSync(file)) return;
-  const stats = JSON.parse(readFileSync(file, "utf8")).stats ?? {};
+  const report = JSON.parse(readFileSync(file, "utf8"));
+  const stats = report.stats ?? {};
+  for (const suite of report.suites ?? []) playwrightFailures(suite, []);
   totals.passed += (stats.expected ?? 0) + (stats.flaky ?? 0);
   totals.failed += stats.unexpected ?? 0;
   totals.skipped += stats.skipped ?? 0;
