@@ -3,13 +3,22 @@ import { EventEmitter } from "node:events";
 import { inheritedEnv } from "@/core/env";
 import { interpretSshExit, sshConnectArgs, type TShellExit, type TSshConnectOptions } from "./ssh-shell";
 
+/** How long the stream waits for the guest's journal to move to /var before following it anyway. */
+const FLUSH_WAIT_STEPS = 75; // × 0.2 s
+
 /**
- * The remote command: the unit's journal (or the whole current boot's when the Formfile has no
- * ENTRYPOINT), `lines` of backlog, then followed. Formfile users may read the journal (the image puts
- * them in `systemd-journal`).
+ * The remote command (run by the Formfile user's shell): the unit's journal (or the whole current
+ * boot's when the Formfile has no ENTRYPOINT), `lines` of backlog, then followed. Formfile users may
+ * read the journal (the image puts them in `systemd-journal`).
+ *
+ * It starts once the guest's journal has moved from /run to /var (`systemd-journal-flush`, which
+ * sets /run/systemd/journal/flushed). sshd starts early in the boot, before that flush, and a
+ * `journalctl --follow` opened on the runtime journal misses the entries written after the move
+ * (systemd#8262): the panel would stay empty while the app logs. Bounded: after 15 s it follows
+ * whatever journal there is.
  */
-export function journalCommand(opts: { unit: string | null; lines: number }): string[] {
-  return [
+export function journalCommand(opts: { unit: string | null; lines: number }): string {
+  const journalctl = [
     "journalctl",
     "--no-pager",
     "--output=short-iso",
@@ -17,6 +26,12 @@ export function journalCommand(opts: { unit: string | null; lines: number }): st
     "--follow",
     ...(opts.unit ? [`--unit=${opts.unit}`] : ["--boot"]),
   ];
+  if (opts.unit !== null && !/^[\w@.-]+$/.test(opts.unit)) throw new Error(`not a unit name: ${opts.unit}`);
+  return [
+    "i=0;",
+    `while [ ! -e /run/systemd/journal/flushed ] && [ $i -lt ${FLUSH_WAIT_STEPS} ]; do sleep 0.2; i=$((i+1)); done;`,
+    `exec ${journalctl.join(" ")}`,
+  ].join(" ");
 }
 
 /**
@@ -46,7 +61,7 @@ export class AppLogStream extends EventEmitter<{ data: [Buffer]; exit: [TShellEx
   }
 
   static spawn(opts: TSshConnectOptions & { unit: string | null; lines: number }): AppLogStream {
-    const child = spawn("ssh", ["-T", ...sshConnectArgs(opts), ...journalCommand(opts)], {
+    const child = spawn("ssh", ["-T", ...sshConnectArgs(opts), journalCommand(opts)], {
       stdio: ["ignore", "pipe", "ignore"],
       env: inheritedEnv({ LANG: "C.UTF-8" }),
     });
