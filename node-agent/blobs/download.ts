@@ -6,6 +6,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { digestHex } from "../config/paths";
+import { diskFullError, rethrowDiskFull } from "../host/disk-full";
 import { BlobError } from "./errors";
 
 export interface TDownloadOptions {
@@ -28,7 +29,8 @@ export interface TDownloadResult {
 
 /**
  * Stream a blob to disk while hashing it, then rename it into place only if the digest matches,
- * so a truncated or tampered transfer never leaves a plausible-looking file behind.
+ * so a truncated or tampered transfer never leaves a plausible-looking file behind. A full disk
+ * is a DiskFullError (node-agent/host/disk-full.ts), and the partial file is removed with it.
  */
 export async function downloadBlob(options: TDownloadOptions): Promise<TDownloadResult> {
   const wantHex = digestHex(options.expectedDigest);
@@ -41,7 +43,8 @@ export async function downloadBlob(options: TDownloadOptions): Promise<TDownload
   const response = await fetchOrThrow(options);
   if (!response.body)
     throw new BlobError({ code: "http", url: options.url, message: "response has no body" });
-  await mkdir(dirname(options.destPath), { recursive: true });
+  const dir = dirname(options.destPath);
+  await mkdir(dir, { recursive: true }).catch(rethrowDiskFull(dir));
   const temp = `${options.destPath}.${process.pid}.${Date.now()}.part`;
   const hash = createHash("sha256");
   let sizeBytes = 0;
@@ -58,6 +61,8 @@ export async function downloadBlob(options: TDownloadOptions): Promise<TDownload
   } catch (error) {
     await rm(temp, { force: true });
     const aborted = options.signal?.aborted === true;
+    const full = aborted ? null : diskFullError(error, dir);
+    if (full) throw full;
     throw new BlobError({
       code: aborted ? "aborted" : "io",
       url: options.url,
@@ -74,7 +79,10 @@ export async function downloadBlob(options: TDownloadOptions): Promise<TDownload
       message: `digest mismatch for ${options.url}: expected sha256:${wantHex}, got sha256:${gotHex} (${sizeBytes} bytes)`,
     });
   }
-  await rename(temp, options.destPath);
+  await rename(temp, options.destPath).catch(async (error: unknown) => {
+    await rm(temp, { force: true });
+    rethrowDiskFull(dir)(error);
+  });
   return { path: options.destPath, digest, sizeBytes, fromCache: false };
 }
 

@@ -4,6 +4,7 @@ import { agentImagePath, type TBuildPayload, type TJobResult, ZDigest } from "@/
 import { downloadBlob } from "../../blobs/download";
 import { uploadBlob } from "../../blobs/upload";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
+import { rethrowDiskFull } from "../../host/disk-full";
 import type { TBuildImageOptions, TBuildImageResult } from "../../image/build";
 import { JobFailure } from "../job-error";
 import type { TJobContext } from "../types";
@@ -30,7 +31,8 @@ export interface TBuildExecutorDeps {
 /**
  * Build job: fetch the context by digest, unpack it safely, build the image with streamed logs,
  * keep a link in the local image store (so a boot on this host needs no download), upload it to
- * the console and report its digest.
+ * the console and report its digest. A full disk on the way fails the job with a DiskFullError
+ * that names the directory and what the operator can do.
  */
 export function buildExecutor(deps: TBuildExecutorDeps) {
   return async (ctx: TJobContext, payload: TBuildPayload): Promise<TJobResult> => {
@@ -51,27 +53,33 @@ export function buildExecutor(deps: TBuildExecutorDeps) {
       ctx.progress("unpacking");
       const contextDir = join(work, "context");
       await mkdir(contextDir);
-      await deps.unpackContext({ archivePath, destDir: contextDir, signal: ctx.signal });
+      await deps
+        .unpackContext({ archivePath, destDir: contextDir, signal: ctx.signal })
+        .catch(rethrowDiskFull(work));
 
       ctx.progress("building", `Formfile ${payload.formfile.name}`);
-      const image = await deps.buildImage({
-        formfile: payload.formfile,
-        contextDir,
-        buildId: payload.buildId,
-        cacheDir: deps.cacheDir,
-        // The console's terminal CA travels with the job; a key in the agent's config is the fallback.
-        ...((payload.sshCaPublicKey ?? deps.sshCaPublicKey) === undefined
-          ? {}
-          : { sshCaPublicKey: payload.sshCaPublicKey ?? deps.sshCaPublicKey }),
-        onLog: ctx.log,
-        signal: ctx.signal,
-      });
+      const image = await deps
+        .buildImage({
+          formfile: payload.formfile,
+          contextDir,
+          buildId: payload.buildId,
+          cacheDir: deps.cacheDir,
+          // The console's terminal CA travels with the job; a key in the agent's config is the fallback.
+          ...((payload.sshCaPublicKey ?? deps.sshCaPublicKey) === undefined
+            ? {}
+            : { sshCaPublicKey: payload.sshCaPublicKey ?? deps.sshCaPublicKey }),
+          onLog: ctx.log,
+          signal: ctx.signal,
+        })
+        .catch(rethrowDiskFull(deps.cacheDir));
       const parsedDigest = ZDigest.safeParse(image.digest);
       if (!parsedDigest.success) {
         throw new JobFailure({ message: `image builder returned a malformed digest: ${image.digest}` });
       }
       const digest = parsedDigest.data;
-      await storeLocally(image.imagePath, imagePathFor(deps.paths, digest));
+      await storeLocally(image.imagePath, imagePathFor(deps.paths, digest)).catch(
+        rethrowDiskFull(deps.paths.images),
+      );
 
       ctx.progress("uploading", `${digest} (${image.sizeBytes} bytes)`);
       await uploadBlob({

@@ -3,6 +3,7 @@ import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access
 import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
 import { downloadBlob } from "../../blobs/download";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
+import { rethrowDiskFull } from "../../host/disk-full";
 import type { Hypervisor, TVmInfo, TVmNetwork } from "../../hypervisor/types";
 import { JobFailure } from "../job-error";
 import type { TJobContext } from "../types";
@@ -79,15 +80,18 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
     ctx.instanceStatus({ instanceId, status: "booting", formnetIp });
     let vm = await deps.hypervisor.get(instanceId);
     if (!vm) {
-      vm = await deps.hypervisor.create({
-        instanceId,
-        imagePath: image.path,
-        vcpu: payload.vcpu,
-        memoryMb: payload.memoryMb,
-        diskGb: payload.diskGb,
-        ipv4: formnetIp,
-        network: deps.network,
-      });
+      // Its directory and state file are written under `vms/`; a full disk there is said so.
+      vm = await deps.hypervisor
+        .create({
+          instanceId,
+          imagePath: image.path,
+          vcpu: payload.vcpu,
+          memoryMb: payload.memoryMb,
+          diskGb: payload.diskGb,
+          ipv4: formnetIp,
+          network: deps.network,
+        })
+        .catch(rethrowDiskFull(deps.paths.vms));
     } else if (vm.ipv4 !== formnetIp) {
       throw new JobFailure({
         message: `instance ${instanceId} already exists here with address ${vm.ipv4}, not ${formnetIp}`,
