@@ -20,6 +20,7 @@ import { FORM_BUNDLE } from "@/cli/testing";
 import { waitFor } from "@/core/formnet/command";
 import { setUpExampleProject } from "@/scripts/lib/example-project";
 import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import { platformLogLines } from "@/scripts/lib/platform-log";
 
 const exec = promisify(execFile);
 const { values } = parseArgs({ options: { nodes: { type: "string" }, rounds: { type: "string" } } });
@@ -28,32 +29,6 @@ const ROUNDS = Number(values.rounds ?? 3);
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-
-type TLogLine = { service: string; time: number; msg: string; jobId?: string; kind?: string };
-
-/** The platform log's JSON lines (`[service] {...}`) written at or after `sinceMs`. */
-async function logLines(path: string, sinceMs: number): Promise<TLogLine[]> {
-  const lines: TLogLine[] = [];
-  for (const raw of (await readFile(path, "utf8")).split("\n")) {
-    const m = /^\[([\w-]+)\] (\{.*\})$/.exec(raw);
-    if (!m?.[1] || !m[2]) continue;
-    try {
-      const j = JSON.parse(m[2]) as { time?: string; msg?: string; jobId?: string; kind?: string };
-      const time = Date.parse(j.time ?? "");
-      if (Number.isNaN(time) || time < sinceMs) continue;
-      lines.push({
-        service: m[1],
-        time,
-        msg: j.msg ?? "",
-        ...(j.jobId ? { jobId: j.jobId } : {}),
-        ...(j.kind ? { kind: j.kind } : {}),
-      });
-    } catch {
-      // Not a log record.
-    }
-  }
-  return lines;
-}
 
 /** Pids whose command line contains every one of `parts` and whose environment has `envEntry`. */
 async function pidsOf(parts: string[], envEntry: string): Promise<number[]> {
@@ -99,7 +74,7 @@ async function main(): Promise<void> {
       const accepted = await waitFor(
         "the build job accepted",
         async () =>
-          (await logLines(platform.logPath, submitted)).find(
+          (await platformLogLines(platform.logPath, submitted)).find(
             (l) => l.kind === "build" && l.msg === "job accepted",
           ),
         { timeoutMs: 120_000, intervalMs: 200 },
@@ -108,7 +83,7 @@ async function main(): Promise<void> {
       await waitFor(
         "the build VM running the RUN step",
         async () =>
-          (await logLines(platform.logPath, submitted)).some(
+          (await platformLogLines(platform.logPath, submitted)).some(
             (l) => l.jobId === accepted.jobId && l.msg === "job progress" && l.service === accepted.service,
           ) || undefined,
         { timeoutMs: 120_000, intervalMs: 200 },
@@ -124,7 +99,7 @@ async function main(): Promise<void> {
       const again = await waitFor(
         "the job accepted again",
         async () =>
-          (await logLines(platform.logPath, killed)).find(
+          (await platformLogLines(platform.logPath, killed)).find(
             (l) => l.jobId === accepted.jobId && l.msg === "job accepted",
           ),
         { timeoutMs: 180_000, intervalMs: 100 },
@@ -152,7 +127,7 @@ async function main(): Promise<void> {
         "every agent connected again",
         async () => {
           const connected = new Map<string, number>();
-          for (const l of await logLines(platform.logPath, down))
+          for (const l of await platformLogLines(platform.logPath, down))
             if (l.service.startsWith("node-") && l.msg.startsWith("connected") && !connected.has(l.service))
               connected.set(l.service, l.time);
           return connected.size === NODES ? Math.max(...connected.values()) : undefined;

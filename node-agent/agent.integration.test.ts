@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -103,7 +104,13 @@ describe("node-agent daemon against the real console", () => {
     // A crash (SIGKILL) runs no stop: the interface survives and the next start adopts it.
     agent.child.kill("SIGKILL");
     await new Promise<void>((resolve) => agent?.child.once("exit", () => resolve()));
+    // …and a build killed with it leaves its job directory (context archive, unpacked context).
+    const leftover = join(dataDir, "builds", "a-build-killed-mid-way");
+    await mkdir(join(leftover, "context"), { recursive: true });
+    await writeFile(join(leftover, "context.tar"), "x");
     agent = await startAgentProcess({ configPath, password });
     await agent.waitForLog((l) => l.msg === "adopting running WireGuard interface", 20_000);
+    await agent.waitForLog((l) => l.msg === "removed build work left by a crashed build", 20_000);
+    expect(existsSync(leftover)).toBe(false);
   });
 });

@@ -25,7 +25,7 @@ import { defaultNetwork, QemuHypervisor } from "./hypervisor/qemu";
 import type { Hypervisor, TVmEvent, TVmNetwork } from "./hypervisor/types";
 import { buildImage } from "./image/build";
 import { collectImageGarbage } from "./image/gc";
-import { cleanStaleBuildWork } from "./image/stale-work";
+import { cleanStaleBuildWork, clearBuildJobDirs } from "./image/stale-work";
 import { buildExecutor } from "./jobs/executors/build";
 import {
   bootExecutor,
@@ -302,10 +302,14 @@ export class NodeAgent {
     };
   }
 
-  /** Unmounts and deletes what builds killed mid-way (this agent crashed) left in the cache. */
+  /**
+   * Unmounts and deletes what builds killed mid-way (this agent crashed) left in the cache, and
+   * the build jobs' directories of the agent's data dir.
+   */
   async #cleanStaleBuilds(): Promise<void> {
     try {
       const { removed } = await cleanStaleBuildWork({ cacheDir: this.#config.cacheDir });
+      removed.push(...(await clearBuildJobDirs(this.#paths.builds)));
       if (removed.length > 0) this.#log.info({ removed }, "removed build work left by a crashed build");
     } catch (error) {
       this.#log.warn({ err: error }, "cleaning stale build work failed");

@@ -55,3 +55,14 @@ export async function cleanStaleBuildWork(opts: { cacheDir: string }): Promise<T
   }
   return result;
 }
+
+/**
+ * Empties the agent's build job directory (`<dataDir>/builds`: each build job's context archive
+ * and unpacked context). A job's directory lives only while its executor runs, and none runs when
+ * the agent starts, so whatever is there was left by an agent killed mid-build.
+ */
+export async function clearBuildJobDirs(buildsDir: string): Promise<string[]> {
+  const entries = await readdir(buildsDir).catch(() => [] as string[]);
+  for (const name of entries) await rm(join(buildsDir, name), { recursive: true, force: true });
+  return entries.map((name) => join(buildsDir, name));
+}

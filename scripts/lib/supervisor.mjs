@@ -6,6 +6,8 @@ import { createInterface } from "node:readline";
 
 const COLORS = ["\u001b[36m", "\u001b[35m", "\u001b[33m", "\u001b[32m", "\u001b[34m"];
 const RESET = "\u001b[0m";
+/** A service up this long (ms) before it exits is restarted after 2 s again, not after its last back-off. */
+const STABLE_MS = 60_000;
 
 /**
  * @typedef {object} ServiceSpec
@@ -53,6 +55,7 @@ export class Supervisor {
       detached: true,
     });
     entry.child = child;
+    const launchedAt = Date.now();
     const deadline = Date.now() + (spec.readyTimeoutMs ?? 120_000);
     return new Promise((resolve, reject) => {
       let ready = !spec.readyLine && !spec.readyProbe;
@@ -81,6 +84,9 @@ export class Supervisor {
           if (!this.stopping) this.#launch(entry).catch((err) => this.log(String(err)));
         };
         const backoff = () => {
+          // A service that ran a while before it died starts over at the shortest delay: only a
+          // crash loop backs off to 30 s.
+          if (Date.now() - launchedAt >= STABLE_MS) entry.restarts = 0;
           entry.restarts += 1;
           const delay = Math.min(30_000, 1000 * 2 ** Math.min(entry.restarts, 5));
           this.log(`${spec.name} exited (code ${code}, signal ${signal}); restarting in ${delay} ms`);

@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { TMultinodePlatform } from "../multinode-test-platform";
+
+const exec = promisify(execFile);
+
+/**
+ * What a node host of the multinode platform holds that a VM, a build or an agent creates: the
+ * fault matrix compares these before a cell and after its clean-up (nothing may be left behind).
+ */
+export type THostResources = {
+  /** QEMU processes of the host's agent (its VMs and its build VMs). */
+  qemu: number[];
+  /** VM taps (`fmt…`) in the host's network namespace. */
+  taps: string[];
+  /** iptables chains of VM access (`FN-…`) in the host's namespace. */
+  chains: string[];
+  /** WireGuard (formnet) interfaces in the host's namespace. */
+  wireguard: string[];
+  /** Loop devices backed by files of the host's data directory. */
+  loops: string[];
+  /** Mounts under the host's data directory. */
+  mounts: string[];
+  /** Entries of the agent's build work directory. */
+  builds: string[];
+};
+
+export const nodeDir = (platform: TMultinodePlatform, n: number) =>
+  join(platform.dataDir, "nodes", String(n));
+
+/** Every process whose command line contains each of `parts` (a fresh /proc scan). */
+export async function pidsWith(parts: string[]): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    if (cmdline !== "" && parts.every((p) => cmdline.includes(p))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** QEMU processes that belong to node host n (their command line names files of its data dir). */
+export async function qemuOfHost(platform: TMultinodePlatform, n: number): Promise<number[]> {
+  return pidsWith(["qemu-system", `${nodeDir(platform, n)}/`]);
+}
+
+async function links(netns: string): Promise<string[]> {
+  const { stdout } = await exec("ip", ["-n", netns, "-o", "link", "show"]);
+  return stdout
+    .split("\n")
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
+    .filter(Boolean);
+}
+
+export async function hostResources(platform: TMultinodePlatform, n: number): Promise<THostResources> {
+  const netns = platform.network.host(n).nodeNetns;
+  const dir = nodeDir(platform, n);
+  const names = await links(netns);
+  const { stdout: rules } = await exec("ip", ["netns", "exec", netns, "iptables", "-S"]);
+  const { stdout: wg } = await exec("ip", ["-n", netns, "-o", "link", "show", "type", "wireguard"]).catch(
+    () => ({ stdout: "" }),
+  );
+  const { stdout: loopJson } = await exec("losetup", ["-J", "-l"]).catch(() => ({ stdout: "" }));
+  const loops = loopJson
+    ? ((JSON.parse(loopJson) as { loopdevices?: { name: string; "back-file"?: string }[] }).loopdevices ?? [])
+    : [];
+  const mounts = (await readFile("/proc/self/mounts", "utf8"))
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${dir}/`));
+  return {
+    qemu: await qemuOfHost(platform, n),
+    taps: names.filter((l) => /^fmt[0-9a-f]/.test(l)).sort(),
+    chains: rules
+      .split("\n")
+      .filter((l) => l.startsWith("-N FN-"))
+      .map((l) => l.slice(3))
+      .sort(),
+    wireguard: wg
+      .split("\n")
+      .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
+      .filter(Boolean)
+      .sort(),
+    loops: loops.filter((l) => (l["back-file"] ?? "").includes(`${dir}/`)).map((l) => l.name),
+    mounts,
+    builds: (await readdir(join(dir, "agent", "builds")).catch(() => [] as string[])).sort(),
+  };
+}
+
+/** What `after` holds that `before` did not, per kind (`qemu` by count: pids change on restart). */
+export function grownResources(before: THostResources, after: THostResources): string[] {
+  const grown: string[] = [];
+  if (after.qemu.length > before.qemu.length)
+    grown.push(
+      `${after.qemu.length - before.qemu.length} more QEMU process(es) (pids ${after.qemu.join(",")})`,
+    );
+  for (const key of ["taps", "chains", "wireguard", "loops", "mounts", "builds"] as const) {
+    const extra = after[key].filter((x) => !before[key].includes(x));
+    if (extra.length > 0) grown.push(`${key}: ${extra.join(", ")}`);
+  }
+  // formnet must survive an agent restart: one interface before, one after (not zero, not two).
+  if (after.wireguard.length !== before.wireguard.length)
+    grown.push(`WireGuard interfaces ${before.wireguard.length} → ${after.wireguard.length}`);
+  return [...new Set(grown)];
+}
