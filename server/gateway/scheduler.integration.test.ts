@@ -105,6 +105,42 @@ describe("scheduler", () => {
     expect((await running(buildId)).length).toBe(3);
   });
 
+  it("keeps a stopped replica whose node went offline (no running replacement) and stops it again if it returns running", async () => {
+    const fleet = [await autoAgent(0), await autoAgent(1)];
+    const buildId = await builtBuild();
+    await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    const [inst] = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    const id = inst?.instanceId ?? "";
+    await platform.services.deployments.act({ owner, instanceId: id, action: "stop" });
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "stopped");
+
+    // Its node dies; the replica is lost with it, and the other node gets nothing to boot.
+    const index = fleet.findIndex((a) => a.nodeId === inst?.nodeId);
+    const victim = fleet[index];
+    if (!victim) throw new Error("no agent hosts the replica");
+    await victim.kill();
+    agents.splice(agents.indexOf(victim), 1);
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "lost", {
+      timeoutMs: 15_000,
+      what: "the stopped replica lost with its node",
+    });
+
+    // The node returns with the VM up (its stop never took effect there): it is stopped again.
+    const back = await autoAgent(index, {
+      wgPublicKey: victim.wgPublicKey,
+      instances: [{ instanceId: id, status: "running" }],
+    });
+    await back.waitFor((m) => m.type === "job.offer" && m.kind === "stop" && m.payload.instanceId === id);
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "stopped");
+    const rows = (await platform.repos.instances.byDeployment(inst?.deploymentId ?? "")).filter(
+      (i) => i.status !== "deleted",
+    );
+    expect(rows.map((r) => [r.id, r.status, r.desired])).toEqual([[id, "stopped", "stopped"]]);
+  });
+
   it("has the node a replacement would go to prefetch the image, and heals onto it", async () => {
     const fleet = [await autoAgent(0), await autoAgent(1)];
     const buildId = await builtBuild();

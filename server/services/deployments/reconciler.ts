@@ -21,6 +21,9 @@ import type { FormnetService } from "@/server/services/nodes/formnet-service";
 import type { TCandidateNode, TResources } from "@/server/services/scheduler/placement";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
 
+/** A replica its owner stopped, on a node that went offline: kept, not replaced. */
+const stoppedWhileLost = (i: TInstanceRow) => i.status === "lost" && i.desired === "stopped";
+
 /** The deployment notice once failed boots stopped placement (until a replica runs or a new ship). */
 const STOPPED = "stopped placing replicas";
 
@@ -76,7 +79,9 @@ export class Reconciler {
     if (!build?.imageDigest) return;
     const all = (await this.#o.instances.byDeployment(dep.id)).filter((i) => i.desired !== "deleted");
     const current = all.filter((i) => i.buildId === dep.buildId);
-    const counted = current.filter((i) => isPlacedReplica(i.status));
+    // A replica its owner stopped stays theirs while its node is away: it is not replaced by a
+    // running one (the owner asked for it not to run), and it is stopped again if it comes back up.
+    const counted = current.filter((i) => isPlacedReplica(i.status) || stoppedWhileLost(i));
     const candidates = await this.#o.scheduler.candidates();
     const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
 
@@ -129,7 +134,10 @@ export class Reconciler {
         });
         // A replacement says what it replaces and why (users see it in get-ip and on the page):
         // a replica lost with its node, or one that failed (its boot, or its health checks).
-        const replacedRows = [...current.filter((i) => i.status === "lost"), ...failed];
+        const replacedRows = [
+          ...current.filter((i) => i.status === "lost" && !stoppedWhileLost(i)),
+          ...failed,
+        ];
         for (const [index, nodeId] of placement.nodeIds.entries()) {
           const replaced = replacedRows[index];
           const reason = replaced
@@ -369,7 +377,27 @@ export class Reconciler {
    */
   async #stopNotDone(row: TInstanceRow, reported: TInstanceStatus): Promise<boolean> {
     if (row.desired !== "stopped" || reported !== "running") return false;
-    return (await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "stop");
+    if ((await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "stop")) return true;
+    // Its stop was lost with its node (the job cancelled when the node went offline, or the agent
+    // restarted before the VM went down): stop it again.
+    await this.#o.instances.update(row.id, {
+      status: "stopping",
+      reason: "stopping again: the VM came back up",
+    });
+    await this.#o.jobs.enqueue({
+      kind: "stop",
+      payload: { instanceId: row.id },
+      nodeId: row.nodeId,
+      owner: row.owner,
+      idempotencyKey: `stop:${row.id}:${Date.now()}`,
+      instanceId: row.id,
+      maxAttempts: 3,
+    });
+    this.#o.log.info(
+      { instanceId: row.id, nodeId: row.nodeId },
+      "stopped replica reported running: stopping it again",
+    );
+    return true;
   }
 
   /** `instance.status` from the agent hosting the instance. */
