@@ -111,13 +111,23 @@ describe("two consoles on one PostgreSQL", () => {
     // Shipping from console A places one replica behind each console.
     const shipped = await cp(a).deployments.ship({ owner, buildId: build.buildId, replicas: 2 });
     expect(new Set(shipped.instances.map((i) => i.nodeId))).toEqual(new Set([onA.nodeId, onB.nodeId]));
+    // Under CI load (a VM lane beside this one) a round trip through both consoles and PostgreSQL
+    // can take seconds; a timeout says where each replica and its jobs were.
+    let seen = "";
     await eventually(
-      async () =>
-        (await cp(b).deploymentViews.instances({ owner, buildId: build.buildId })).every(
-          (i) => i.status === "running",
-        ),
-      { what: "both replicas running" },
-    );
+      async () => {
+        const views = await cp(b).deploymentViews.instances({ owner, buildId: build.buildId });
+        const jobs = await repos(a).jobs.openForInstances(views.map((i) => i.instanceId));
+        seen = [
+          ...views.map((i) => `${i.instanceId} ${i.status} on ${i.nodeId}`),
+          ...jobs.map((j) => `job ${j.kind} ${j.state} on ${j.nodeId} (${j.attempts} attempts)`),
+        ].join(", ");
+        return views.every((i) => i.status === "running");
+      },
+      { what: "both replicas running", timeoutMs: 30_000 },
+    ).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}: ${seen}`);
+    });
 
     // A job held by the agent on console B, cancelled through console A.
     const holder = await agentOn(b, true);
