@@ -139,6 +139,26 @@ describe("scheduler", () => {
       (i) => i.status !== "deleted",
     );
     expect(rows.map((r) => [r.id, r.status, r.desired])).toEqual([[id, "stopped", "stopped"]]);
+
+    // Once more, and this time its VM went down while the node was away (the guest's shutdown
+    // finished with no agent watching, so the agent lists it as failed): stopped, not replaced.
+    await back.kill();
+    agents.splice(agents.indexOf(back), 1);
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "lost", {
+      timeoutMs: 15_000,
+      what: "the stopped replica lost with its node again",
+    });
+    await autoAgent(index, {
+      wgPublicKey: victim.wgPublicKey,
+      instances: [{ instanceId: id, status: "failed" }],
+    });
+    await eventually(async () => (await platform.repos.instances.find(id))?.status === "stopped", {
+      what: "the replica whose VM went down while its node was away recorded as stopped",
+    });
+    const after = (await platform.repos.instances.byDeployment(inst?.deploymentId ?? "")).filter(
+      (i) => i.status !== "deleted",
+    );
+    expect(after.map((r) => [r.id, r.status, r.desired])).toEqual([[id, "stopped", "stopped"]]);
   });
 
   it("has the node a replacement would go to prefetch the image, and heals onto it", async () => {

@@ -41,9 +41,22 @@ export async function pidsWith(parts: string[]): Promise<number[]> {
   return pids;
 }
 
+/**
+ * QEMU processes (the program itself, not a wrapper whose arguments name it) whose command line
+ * contains each of `parts`.
+ */
+export async function qemuPids(parts: string[]): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of await pidsWith(["qemu-system", ...parts])) {
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
+    if (/(^|\/)qemu-system-[\w-]+$/.test(argv0)) pids.push(pid);
+  }
+  return pids;
+}
+
 /** QEMU processes that belong to node host n (their command line names files of its data dir). */
 export async function qemuOfHost(platform: TMultinodePlatform, n: number): Promise<number[]> {
-  return pidsWith(["qemu-system", `${nodeDir(platform, n)}/`]);
+  return qemuPids([`${nodeDir(platform, n)}/`]);
 }
 
 async function links(netns: string): Promise<string[]> {

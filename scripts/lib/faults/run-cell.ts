@@ -15,6 +15,7 @@ import {
   nodeDir,
   pidsWith,
   qemuOfHost,
+  qemuPids,
   type THostResources,
 } from "./host-probe";
 import { cellName, type TCell, type TCellOutcome, type TFault, type TVerdict } from "./matrix";
@@ -146,7 +147,7 @@ async function inject(
         `the ${where.qemu === "build" ? "build VM" : "VM"}'s QEMU on node host ${where.n}`,
         async () => {
           const mine = new Set(await qemuOfHost(ctx.platform, where.n));
-          const found = (await pidsWith(["qemu-system", marker])).filter((p) => mine.has(p));
+          const found = (await qemuPids([marker])).filter((p) => mine.has(p));
           return found.length > 0 ? found : undefined;
         },
         { timeoutMs: 120_000, ...POLL },
@@ -186,14 +187,23 @@ async function instancesOf(ctx: TMatrixContext) {
   });
 }
 
-/** QEMU processes of the build's instances, over every node host. */
-async function vmProcesses(ctx: TMatrixContext): Promise<number> {
+/** QEMU processes of each of the build's instances, over every node host. */
+async function vmProcessesById(ctx: TMatrixContext): Promise<Map<string, number>> {
   const ids = (await ctx.db.instance.findMany({ where: { buildId: ctx.buildId }, select: { id: true } })).map(
     (i) => i.id,
   );
-  let count = 0;
-  for (const id of ids) count += (await pidsWith(["qemu-system", qemuName(id)])).length;
-  return count;
+  const counts = new Map<string, number>();
+  for (const id of ids) counts.set(id, (await qemuPids([qemuName(id)])).length);
+  return counts;
+}
+
+async function vmProcesses(ctx: TMatrixContext): Promise<number> {
+  return [...(await vmProcessesById(ctx)).values()].reduce((a, b) => a + b, 0);
+}
+
+/** The most QEMU processes any one replica has right now (2 would be one replica running twice). */
+async function mostPerReplica(ctx: TMatrixContext): Promise<number> {
+  return Math.max(0, ...(await vmProcessesById(ctx)).values());
 }
 
 /**
@@ -281,7 +291,7 @@ async function buildCell(
   );
   const since = Date.now();
   const buildVms = sampleMax(
-    async () => (await pidsWith(["qemu-system", "formation-build", `${ctx.platform.dataDir}/nodes/`])).length,
+    async () => (await qemuPids(["formation-build", `${ctx.platform.dataDir}/nodes/`])).length,
   );
   try {
     const run = form(ctx, ["pack", "build", "--json"]);
@@ -323,7 +333,7 @@ async function deployCell(
   problems: string[],
 ): Promise<{ verdict: TVerdict; detail: string }> {
   const since = Date.now();
-  const vms = sampleMax(() => vmProcesses(ctx));
+  const vms = sampleMax(() => mostPerReplica(ctx));
   try {
     const ship = form(ctx, [
       "pack",
@@ -394,7 +404,7 @@ async function deployCell(
         : "";
     const running = (await instancesOf(ctx)).filter((r) => r.status === "running").length;
     const peak = await vms.stop();
-    if (peak > Math.max(1, running)) problems.push(`${peak} QEMU processes for 1 replica at once`);
+    if (peak > 1) problems.push(`one replica ran in ${peak} QEMU processes at once`);
     if ((await vmProcesses(ctx)) !== running) problems.push(`QEMU processes ≠ running replicas (${running})`);
     if (!settled) {
       const rows = await instancesOf(ctx);

@@ -24,6 +24,15 @@ import type { Scheduler } from "@/server/services/scheduler/scheduler";
 /** A replica its owner stopped, on a node that went offline: kept, not replaced. */
 const stoppedWhileLost = (i: TInstanceRow) => i.status === "lost" && i.desired === "stopped";
 
+/**
+ * A replica its owner stopped whose VM went down on its own (its node lost the stop with the agent,
+ * and the guest's shutdown finished with nobody watching) is stopped, not failed: failed replicas
+ * are replaced by running ones, which is not what the owner asked for.
+ */
+function asOwnerAsked(row: TInstanceRow, reported: TInstanceStatus): TInstanceStatus {
+  return row.desired === "stopped" && reported === "failed" ? "stopped" : reported;
+}
+
 /** The deployment notice once failed boots stopped placement (until a replica runs or a new ship). */
 const STOPPED = "stopped placing replicas";
 
@@ -322,8 +331,9 @@ export class Reconciler {
       }
       if (await this.#replacedWhileAway(row)) continue;
       if ((await this.#bootNotDone(row, r.status)) || (await this.#stopNotDone(row, r.status))) continue;
-      if (row.status !== r.status) {
-        await this.#o.instances.reportStatus({ id: row.id, nodeId, status: r.status, reason: null });
+      const status = asOwnerAsked(row, r.status);
+      if (row.status !== status) {
+        await this.#o.instances.reportStatus({ id: row.id, nodeId, status, reason: null });
         deployments.add(row.deploymentId);
       }
     }
@@ -410,15 +420,16 @@ export class Reconciler {
     if ((row.desired === "deleted" && r.status !== "deleted") || (await this.#replacedWhileAway(row)))
       return true;
     if ((await this.#bootNotDone(row, r.status)) || (await this.#stopNotDone(row, r.status))) return true;
+    const status = asOwnerAsked(row, r.status);
     await this.#o.instances.reportStatus({
       id: row.id,
       nodeId,
-      status: r.status,
+      status,
       reason: r.reason ?? null,
       ...(r.formnetIp === undefined ? {} : { formnetIp: r.formnetIp }),
     });
-    if (r.status === "running") await this.#replicaUp(row);
-    if (row.status !== r.status) await this.reconcile(row.deploymentId);
+    if (status === "running") await this.#replicaUp(row);
+    if (row.status !== status) await this.reconcile(row.deploymentId);
     return true;
   }
 
