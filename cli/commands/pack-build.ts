@@ -7,7 +7,7 @@ import { CliError } from "../errors";
 import { type Output, runAction, type TCommonOptions, withCommonOptions } from "../output";
 import { loadProject } from "../project";
 import { openSession, type TSession } from "../session";
-import { type TBuild, waitUntil } from "./pack-status";
+import { type TBuild, unreachableNotice, waitUntil } from "./pack-status";
 
 /** `form pack build [PATH]`: pack the context, sign `build.create`, upload, follow the log. */
 
@@ -58,6 +58,7 @@ export async function followBuild(opts: {
       out.progress(`${page.status} · ${Math.round((Date.now() - started) / 1000)} s`);
       return page.done ? true : undefined;
     },
+    onUnreachable: (ms) => out.progress(unreachableNotice(ms)),
   });
   return session.call((api) => api.builds.get.query({ buildId }));
 }

@@ -8,7 +8,14 @@ import { type Output, runAction, type TCommonOptions, withCommonOptions } from "
 import { loadProject } from "../project";
 import { openSession, type TSession } from "../session";
 import { healthOfBuild } from "./health";
-import { renderAppUrl, renderInstances, requireBuildId, type TInstance, waitUntil } from "./pack-status";
+import {
+  renderAppUrl,
+  renderInstances,
+  requireBuildId,
+  type TInstance,
+  unreachableNotice,
+  waitUntil,
+} from "./pack-status";
 
 /** `form pack ship [PATH]` and `form pack rollback [PATH]`: place replicas of a build. */
 
@@ -40,6 +47,7 @@ async function waitRunning(opts: { session: TSession; out: Output; buildId: stri
       opts.out.progress(`${running}/${live.length} running · ${Math.round((Date.now() - started) / 1000)} s`);
       return live.length > 0 && running === live.length ? live : undefined;
     },
+    onUnreachable: (ms) => opts.out.progress(unreachableNotice(ms)),
   });
 }
 

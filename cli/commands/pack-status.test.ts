@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { renderAppUrl, renderDeployment, type TDeployment } from "./pack-status";
+import { CliError } from "../errors";
+import { renderAppUrl, renderDeployment, type TDeployment, waitUntil } from "./pack-status";
 
 const app = { name: "web", sshUser: "dev", exposedPorts: [8080], url: null, urls: [] };
 const deployment = (over: Partial<NonNullable<TDeployment>>): NonNullable<TDeployment> => ({
@@ -43,5 +44,55 @@ describe("pack status rendering", () => {
     expect(renderAppUrl({ ...app, exposedPorts: [8080, 9090], url: urls[0]?.url ?? null, urls })).toBe(
       "http://web-0a1b2c3d.localhost:3000/ (port 8080), http://web-0a1b2c3d-p9090.localhost:3000/ (port 9090)",
     );
+  });
+});
+
+describe("waitUntil", () => {
+  const unreachable = () =>
+    new CliError("remote", "cannot reach the console at http://c: fetch failed", {
+      code: "CONSOLE_UNREACHABLE",
+    });
+
+  it("rides out a console that cannot be reached for a while (a restart) and says so", async () => {
+    let calls = 0;
+    const notices: number[] = [];
+    const value = await waitUntil({
+      what: "x",
+      timeoutMs: 5_000,
+      intervalMs: 1,
+      check: async () => {
+        calls += 1;
+        if (calls <= 3) throw unreachable();
+        return calls === 5 ? "done" : undefined;
+      },
+      onUnreachable: (ms) => notices.push(ms),
+    });
+    expect(value).toBe("done");
+    expect(notices).toHaveLength(3);
+  });
+
+  it("gives up once the console stays unreachable past the grace, and at once on any other error", async () => {
+    await expect(
+      waitUntil({
+        what: "x",
+        timeoutMs: 5_000,
+        intervalMs: 1,
+        unreachableGraceMs: 20,
+        check: async () => Promise.reject(unreachable()),
+      }),
+    ).rejects.toThrow(/cannot reach the console/);
+    let calls = 0;
+    await expect(
+      waitUntil({
+        what: "x",
+        timeoutMs: 5_000,
+        intervalMs: 1,
+        check: async () => {
+          calls += 1;
+          throw new CliError("remote", "instance i-1 failed: boom");
+        },
+      }),
+    ).rejects.toThrow(/boom/);
+    expect(calls).toBe(1);
   });
 });

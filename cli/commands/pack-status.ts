@@ -52,10 +52,27 @@ export async function waitUntil<T>(opts: {
   timeoutMs: number;
   intervalMs: number;
   check: () => Promise<T | undefined>;
+  /**
+   * Told each time the console cannot be reached: the wait goes on (a console restarting keeps
+   * the work; its supervisor brings it back within seconds) until it stays unreachable for
+   * `unreachableGraceMs` (default 2 min).
+   */
+  onUnreachable?: (downForMs: number) => void;
+  unreachableGraceMs?: number;
 }): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
+  let downSince: number | null = null;
   for (;;) {
-    const value = await opts.check();
+    let value: T | undefined;
+    try {
+      value = await opts.check();
+      downSince = null;
+    } catch (error) {
+      if (!(error instanceof CliError && error.code === "CONSOLE_UNREACHABLE")) throw error;
+      downSince ??= Date.now();
+      if (Date.now() - downSince >= (opts.unreachableGraceMs ?? 120_000)) throw error;
+      opts.onUnreachable?.(Date.now() - downSince);
+    }
     if (value !== undefined) return value;
     if (Date.now() >= deadline)
       throw new CliError(
@@ -64,6 +81,11 @@ export async function waitUntil<T>(opts: {
       );
     await new Promise((r) => setTimeout(r, Math.min(opts.intervalMs, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/** The progress line while a wait rides out an unreachable console. */
+export function unreachableNotice(downForMs: number): string {
+  return `console unreachable for ${Math.round(downForMs / 1000)} s — still waiting (it may be restarting)`;
 }
 
 function seconds(ms: number): string {

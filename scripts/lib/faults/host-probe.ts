@@ -54,9 +54,31 @@ export async function qemuPids(parts: string[]): Promise<number[]> {
   return pids;
 }
 
-/** QEMU processes that belong to node host n (their command line names files of its data dir). */
+/** Parent pid of `pid` (0 when it is gone). */
+async function parentOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ")".
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? 0);
+}
+
+/** Is one of `ancestors` an ancestor of `pid`? */
+async function descendsFrom(pid: number, ancestors: Set<number>): Promise<boolean> {
+  for (let p = await parentOf(pid), depth = 0; p > 1 && depth < 32; p = await parentOf(p), depth++)
+    if (ancestors.has(p)) return true;
+  return false;
+}
+
+/**
+ * QEMU processes that belong to node host n: its VMs (their command line names files of its data
+ * dir) and its build VMs (children of its agent, in network namespaces of their own).
+ */
 export async function qemuOfHost(platform: TMultinodePlatform, n: number): Promise<number[]> {
-  return qemuPids([`${nodeDir(platform, n)}/`]);
+  const vms = await qemuPids([`${nodeDir(platform, n)}/`]);
+  const agents = new Set(await platform.network.hostPids(n));
+  const builds: number[] = [];
+  for (const pid of await qemuPids(["formation-build"]))
+    if (await descendsFrom(pid, agents)) builds.push(pid);
+  return [...new Set([...vms, ...builds])];
 }
 
 async function links(netns: string): Promise<string[]> {

@@ -143,15 +143,19 @@ async function inject(
     }
     case "qemu": {
       const marker = where.qemu === "build" ? "formation-build" : qemuName(where.qemu);
+      const what = where.qemu === "build" ? "build VM" : "VM";
+      // A VM being deleted may be down before it can be hit: then there is nothing to kill.
       const pids = await waitFor(
-        `the ${where.qemu === "build" ? "build VM" : "VM"}'s QEMU on node host ${where.n}`,
+        `the ${what}'s QEMU on node host ${where.n}`,
         async () => {
           const mine = new Set(await qemuOfHost(ctx.platform, where.n));
           const found = (await qemuPids([marker])).filter((p) => mine.has(p));
           return found.length > 0 ? found : undefined;
         },
-        { timeoutMs: 120_000, ...POLL },
-      );
+        { timeoutMs: where.qemu === "build" ? 120_000 : 10_000, ...POLL },
+      ).catch(() => [] as number[]);
+      if (pids.length === 0)
+        return `no QEMU left to kill on node host ${where.n} (the ${what} was already down)`;
       kill(pids, "SIGKILL");
       return `QEMU ${pids.join(",")} on node host ${where.n} killed`;
     }
@@ -375,17 +379,27 @@ async function deployCell(
     const faultAt = Date.now();
     const acted = await (action ?? ship);
     const want = cell.phase === "stopping" ? "stopped" : cell.phase === "deleting" ? "gone" : "running";
-    // Failed counts only once it has stayed failed for 15 s: the console may still be replacing it.
+    // Settled: the replica is as wanted and its QEMU processes agree (one per running replica,
+    // none otherwise) for 3 s in a row — a QEMU killed under a replica still recorded running is
+    // not settled until the platform noticed. Failed counts once it stayed failed for 15 s: the
+    // console may still be replacing it.
+    let okSince = 0;
     let failedSince = 0;
     const settled = await waitFor(
       `the replica ${want}, or failed with a reason`,
       async () => {
         const rows = await instancesOf(ctx);
         const active = rows.filter((r) => ACTIVE.has(r.status));
-        if (want === "gone") return rows.length === 0 ? { rows, ok: true } : undefined;
         const done = rows.filter((r) => r.status === want);
-        if (done.length === 1 && active.length === (want === "running" ? 1 : 0))
-          return { rows: done, ok: true };
+        const ok =
+          want === "gone"
+            ? rows.length === 0
+            : done.length === 1 && active.length === (want === "running" ? 1 : 0);
+        if (ok && (await vmProcesses(ctx)) === (want === "running" ? 1 : 0)) {
+          okSince ||= Date.now();
+          return Date.now() - okSince >= 3_000 ? { rows: done, ok: true } : undefined;
+        }
+        okSince = 0;
         const failed = rows.filter((r) => r.status === "failed" && r.reason);
         if (failed.length === 0 || active.length > 0) {
           failedSince = 0;
