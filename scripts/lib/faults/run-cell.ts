@@ -377,6 +377,7 @@ async function deployCell(
     }
     const hit = await inject(ctx, cell.fault, { n, qemu: instanceId });
     const faultAt = Date.now();
+    await consoleUp(ctx);
     const acted = await (action ?? ship);
     const want = cell.phase === "stopping" ? "stopped" : cell.phase === "deleting" ? "gone" : "running";
     // Settled: the replica is as wanted and its QEMU processes agree (one per running replica,
@@ -434,8 +435,21 @@ async function deployCell(
   }
 }
 
+/** Waits until the console answers `/healthz` (after a console fault its supervisor restarts it). */
+async function consoleUp(ctx: TMatrixContext): Promise<void> {
+  await waitFor(
+    "the console answering /healthz",
+    async () =>
+      (await fetch(`${ctx.platform.url}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false)) || undefined,
+    { timeoutMs: 180_000, intervalMs: 500 },
+  );
+}
+
 /** Ends the cell's deployment (if any) and waits until its VMs are gone. */
 async function cleanUp(ctx: TMatrixContext, problems: string[]): Promise<void> {
+  await consoleUp(ctx);
   if ((await instancesOf(ctx)).length > 0) {
     const run = await form(ctx, ["manage", "delete", "--build-id", ctx.buildId, "--json"]);
     if (run.code !== 0 && !/no instances/.test(run.stderr))
