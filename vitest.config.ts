@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
 const exclude = ["**/node_modules/**", "**/.next/**", "**/.data/**", "playwright/**"];
@@ -78,9 +79,21 @@ function integrationProject(
 // start real components (database, chain, WebSocket, wireguard-go, QEMU) and tear them down;
 // `*.multinode.test.ts` run against one warm multinode platform (`FORMATION_NODES=4 npm start`)
 // that `npm test` shares between them and the multinode Playwright spec.
+/**
+ * The fault matrix (scripts/lib/faults) runs before the other multinode files: the agents and the
+ * console it kills must not take down the replicas the multinode suite and its browser spec rely on.
+ */
+class FaultMatrixFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => (f.moduleId.includes("/scripts/lib/faults/") ? 0 : 1);
+    return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
+  }
+}
+
 export default defineConfig({
   resolve: { alias: { "@": root } },
   test: {
+    sequence: { sequencer: FaultMatrixFirst },
     projects: [
       {
         extends: true,
