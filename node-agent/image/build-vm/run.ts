@@ -183,11 +183,9 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
       }
       throw state.limitError(`its time limit of ${Math.round(limits.timeoutMs / 1000)} s`);
     }
-    const tail =
-      err instanceof CommandError ? err.stderrTail.trim().split("\n").slice(-5).join(" | ") : String(err);
     throw new ImageBuildError({
       code: "IMAGE_FAILED",
-      message: `the build VM failed to run (platform error, not the Formfile's): ${tail}`,
+      message: `the build VM failed to run (${buildVmExit(err)}) — a platform error on this node, not the Formfile's; build again`,
       cause: err,
     });
   } finally {
@@ -350,4 +348,15 @@ class BuildVmState {
 
 function describeStep(step: TJobStep): string {
   return step.line === null ? step.label : `Formfile:${step.line}: ${step.label}`;
+}
+
+/** How the build VM's QEMU ended, in a few words (a signal from outside, or its exit and stderr). */
+export function buildVmExit(err: unknown): string {
+  if (!(err instanceof CommandError)) return err instanceof Error ? err.message : String(err);
+  const how =
+    err.exitCode === null
+      ? `its QEMU was killed by ${err.signal ?? "a signal"}`
+      : `its QEMU exited ${err.exitCode}`;
+  const tail = err.stderrTail.trim().split("\n").slice(-5).join(" | ");
+  return tail ? `${how}: ${tail}` : how;
 }

@@ -41,6 +41,13 @@ export async function pidsWith(parts: string[]): Promise<number[]> {
   return pids;
 }
 
+/** Parent pid of `pid` (0 when it is gone). */
+async function parentOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ")".
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? 0);
+}
+
 /**
  * QEMU processes (the program itself, not a wrapper whose arguments name it) whose command line
  * contains each of `parts`.
@@ -51,14 +58,11 @@ export async function qemuPids(parts: string[]): Promise<number[]> {
     const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
     if (/(^|\/)qemu-system-[\w-]+$/.test(argv0)) pids.push(pid);
   }
-  return pids;
-}
-
-/** Parent pid of `pid` (0 when it is gone). */
-async function parentOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ")".
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? 0);
+  // `-daemonize` forks: for a moment the parent and its child are the same VM; count it once.
+  const all = new Set(pids);
+  const top: number[] = [];
+  for (const pid of pids) if (!all.has(await parentOf(pid))) top.push(pid);
+  return top;
 }
 
 /** Is one of `ancestors` an ancestor of `pid`? */
