@@ -39,7 +39,7 @@ import { JobStore } from "./jobs/job-store";
 import type { TJobExecutors } from "./jobs/types";
 import { sampleHeartbeat } from "./metrics/heartbeat";
 import { HostMetrics } from "./metrics/host-metrics";
-import { InstanceMetrics, protocolStatus, vmEventStatus } from "./metrics/instance-metrics";
+import { InstanceMetrics, vmEventStatus, vmProtocolStatus } from "./metrics/instance-metrics";
 import { AgentStoreReplica } from "./store/replica";
 
 export const AGENT_VERSION = "0.1.0";
@@ -240,7 +240,7 @@ export class NodeAgent {
       instances: async () =>
         (await hypervisor.list()).map((vm) => ({
           instanceId: vm.instanceId,
-          status: protocolStatus(vm.status),
+          status: vmProtocolStatus(vm),
         })),
       onPeers: (peers) => {
         if (!this.#connection?.welcome) this.#applyPeers(peers);
@@ -367,7 +367,7 @@ export class NodeAgent {
   async #hello(nonce: string, origin: string): Promise<THello> {
     const instances = (await this.#requireHypervisor().list()).map((vm) => ({
       instanceId: vm.instanceId,
-      status: protocolStatus(vm.status),
+      status: vmProtocolStatus(vm),
     }));
     return {
       type: "hello",
@@ -406,7 +406,7 @@ export class NodeAgent {
       this.#connection?.send({
         type: "instance.status",
         instanceId: vm.instanceId,
-        status: protocolStatus(vm.status),
+        status: vmProtocolStatus(vm),
         formnetIp: vm.ipv4,
       });
     }

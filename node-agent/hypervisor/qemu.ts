@@ -69,6 +69,8 @@ export class QemuHypervisor implements Hypervisor {
   private readonly vmsDir: string;
   /** VMs the agent is stopping on purpose: their exit is not a crash. */
   private readonly stopping = new Set<string>();
+  /** VMs whose QEMU exited unexpectedly and that are being started again (listed as restarting). */
+  private readonly restarting = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private initrd: string | undefined;
@@ -257,14 +259,14 @@ export class QemuHypervisor implements Hypervisor {
     const out: TVmInfo[] = [];
     for (const id of ids) {
       const state = await this.tryLoad(id);
-      if (state) out.push(info(state));
+      if (state) out.push(info(state, this.restarting.has(id)));
     }
     return out;
   }
 
   async get(instanceId: string): Promise<TVmInfo | null> {
     const state = await this.tryLoad(instanceId);
-    return state ? info(state) : null;
+    return state ? info(state, this.restarting.has(instanceId)) : null;
   }
 
   async adopt(): Promise<{ adopted: string[]; cleaned: string[] }> {
@@ -355,10 +357,26 @@ export class QemuHypervisor implements Hypervisor {
     opts: { restart: boolean } = { restart: true },
   ): Promise<void> {
     const id = state.spec.instanceId;
-    await this.releaseNetwork(state);
     const now = Date.now();
     const recent = state.restarts.filter((t) => now - Date.parse(t) < RESTART_WINDOW_MS);
     const restarting = opts.restart && state.spec.restartPolicy === "always" && recent.length < MAX_RESTARTS;
+    // Until it runs again the VM is listed as restarting, not crashed: a heartbeat in between
+    // must not tell the console it failed (the console would replace a VM that is coming back).
+    if (restarting) this.restarting.add(id);
+    try {
+      await this.restartAfterExit(state, { now, recent, restarting });
+    } finally {
+      this.restarting.delete(id);
+    }
+  }
+
+  private async restartAfterExit(
+    state: TVmState,
+    opts: { now: number; recent: string[]; restarting: boolean },
+  ): Promise<void> {
+    const { now, recent, restarting } = opts;
+    const id = state.spec.instanceId;
+    await this.releaseNetwork(state);
     state.status = "crashed";
     state.pid = null;
     state.restarts = recent;
@@ -454,10 +472,11 @@ export class QemuHypervisor implements Hypervisor {
   }
 }
 
-function info(state: TVmState): TVmInfo {
+function info(state: TVmState, restarting = false): TVmInfo {
   return {
     instanceId: state.spec.instanceId,
     status: state.status,
+    ...(restarting ? { restarting: true } : {}),
     pid: state.pid,
     ipv4: state.spec.ipv4,
     tap: state.tap,

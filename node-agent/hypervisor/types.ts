@@ -61,6 +61,8 @@ export type TVmState = z.infer<typeof ZVmState>;
 export type TVmInfo = {
   instanceId: string;
   status: TVmStatus;
+  /** Its QEMU exited unexpectedly and the hypervisor is starting it again (restart policy). */
+  restarting?: boolean;
   pid: number | null;
   ipv4: string;
   tap: string;

@@ -1,7 +1,7 @@
 import type { TInstanceStatus, TMetrics } from "@/lib/protocol";
 import type { Hypervisor } from "../hypervisor/types";
 import type { HostMetrics } from "./host-metrics";
-import { type InstanceMetrics, protocolStatus } from "./instance-metrics";
+import { type InstanceMetrics, vmProtocolStatus } from "./instance-metrics";
 
 export interface THeartbeatSample {
   metrics: TMetrics;
@@ -22,7 +22,7 @@ export async function sampleHeartbeat(options: {
     const sample = await options.hypervisor.metrics(vm.instanceId).catch(() => undefined);
     instances.push({
       instanceId: vm.instanceId,
-      status: protocolStatus(vm.status),
+      status: vmProtocolStatus(vm),
       ...(sample ? { metrics: options.instances.rates(sample) } : {}),
     });
   }

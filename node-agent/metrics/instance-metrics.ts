@@ -1,5 +1,5 @@
 import type { TInstanceStatus, TMetrics } from "@/lib/protocol";
-import type { TVmEvent, TVmMetrics, TVmStatus } from "../hypervisor/types";
+import type { TVmEvent, TVmInfo, TVmMetrics, TVmStatus } from "../hypervisor/types";
 
 /** Hypervisor VM status in the protocol's words. */
 export function protocolStatus(status: TVmStatus): TInstanceStatus {
@@ -13,6 +13,11 @@ export function protocolStatus(status: TVmStatus): TInstanceStatus {
     case "crashed":
       return "failed";
   }
+}
+
+/** A listed VM's status in the protocol's words: one being restarted after a crash is booting, not failed. */
+export function vmProtocolStatus(vm: Pick<TVmInfo, "status" | "restarting">): TInstanceStatus {
+  return vm.restarting ? "booting" : protocolStatus(vm.status);
 }
 
 /** What a hypervisor event means for the instance's status as the console shows it. */
