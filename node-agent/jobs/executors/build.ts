@@ -2,6 +2,7 @@ import { link, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { agentImagePath, type TBuildPayload, type TJobResult, ZDigest } from "@/lib/protocol";
 import { downloadBlob } from "../../blobs/download";
+import { withConsolePatience } from "../../blobs/patience";
 import { uploadBlob } from "../../blobs/upload";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
 import { rethrowDiskFull } from "../../host/disk-full";
@@ -42,13 +43,17 @@ export function buildExecutor(deps: TBuildExecutorDeps) {
     try {
       ctx.progress("fetching", `context ${payload.contextDigest} (${payload.contextSizeBytes} bytes)`);
       const archivePath = join(work, "context.tar");
-      await downloadBlob({
-        url: new URL(payload.contextUrl, deps.consoleUrl).toString(),
-        expectedDigest: payload.contextDigest,
-        destPath: archivePath,
-        token: await deps.token(ctx.signal),
-        signal: ctx.signal,
-      });
+      await withConsolePatience(
+        async () =>
+          downloadBlob({
+            url: new URL(payload.contextUrl, deps.consoleUrl).toString(),
+            expectedDigest: payload.contextDigest,
+            destPath: archivePath,
+            token: await deps.token(ctx.signal),
+            signal: ctx.signal,
+          }),
+        { signal: ctx.signal },
+      );
 
       ctx.progress("unpacking");
       const contextDir = join(work, "context");
@@ -82,12 +87,20 @@ export function buildExecutor(deps: TBuildExecutorDeps) {
       );
 
       ctx.progress("uploading", `${digest} (${image.sizeBytes} bytes)`);
-      await uploadBlob({
-        url: new URL(agentImagePath(digest), deps.consoleUrl).toString(),
-        path: image.imagePath,
-        token: await deps.token(ctx.signal),
-        signal: ctx.signal,
-      });
+      // A console restarting meanwhile costs seconds, not the build (fresh token each try).
+      await withConsolePatience(
+        async () =>
+          uploadBlob({
+            url: new URL(agentImagePath(digest), deps.consoleUrl).toString(),
+            path: image.imagePath,
+            token: await deps.token(ctx.signal),
+            signal: ctx.signal,
+          }),
+        {
+          signal: ctx.signal,
+          onRetry: (error) => ctx.log(`console unreachable (${error.message}); uploading the image again…`),
+        },
+      );
       return { kind: "build", imageDigest: digest, sizeBytes: image.sizeBytes };
     } finally {
       await rm(work, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
 import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
 import { downloadBlob } from "../../blobs/download";
+import { withConsolePatience } from "../../blobs/patience";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
 import { rethrowDiskFull } from "../../host/disk-full";
 import type { Hypervisor, TVmInfo, TVmNetwork } from "../../hypervisor/types";
@@ -40,13 +41,20 @@ async function fetchImage(
   payload: { imageUrl: string; imageDigest: string },
 ) {
   ctx.progress("fetching", `image ${payload.imageDigest}`);
-  return downloadBlob({
-    url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
-    expectedDigest: payload.imageDigest,
-    destPath: imagePathFor(deps.paths, payload.imageDigest),
-    token: await deps.token(ctx.signal),
-    signal: ctx.signal,
-  });
+  return withConsolePatience(
+    async () =>
+      downloadBlob({
+        url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
+        expectedDigest: payload.imageDigest,
+        destPath: imagePathFor(deps.paths, payload.imageDigest),
+        token: await deps.token(ctx.signal),
+        signal: ctx.signal,
+      }),
+    {
+      signal: ctx.signal,
+      onRetry: (error) => ctx.log(`console unreachable (${error.message}); fetching the image again…`),
+    },
+  );
 }
 
 /**
