@@ -50,8 +50,16 @@ async function main(): Promise<void> {
     await rm(work, { recursive: true, force: true });
   }
   const passed = outcomes.filter((o) => o.verdict !== "broken" && o.problems.length === 0).length;
+  const command = `npx tsx bench/fault-matrix.ts --nodes ${NODES}${values.cells ? ` --cells ${values.cells}` : ""}`;
   const table = [
-    `Fault matrix: ${passed} of ${outcomes.length} cells recovered (${NODES} node hosts behind NAT, TCG; \`npx tsx bench/fault-matrix.ts${values.cells ? ` --cells ${values.cells}` : ""}\`).`,
+    "# Fault matrix (issue #21)",
+    "",
+    `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC: ${passed} of ${outcomes.length} cells recovered`,
+    "",
+    `Command: \`${command}\` (the README's start command with \`FORMATION_NODES=${NODES}\`: node hosts behind NAT, TCG; ${((Date.now() - t0) / 60_000).toFixed(0)} min).`,
+    "Each cell ships (or builds) the README example, injects one fault at one phase, waits for the outcome, deletes the",
+    "deployment and compares the hosts with before (docs/faults.md). ✓: completed or failed with a reason, nothing ran",
+    "twice, no job left open, nothing left behind; ✗: the broken promise is named; –: the fault cannot happen then.",
     "",
     renderMatrix(outcomes),
   ].join("\n");
