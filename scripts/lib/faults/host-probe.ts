@@ -58,11 +58,15 @@ export async function qemuPids(parts: string[]): Promise<number[]> {
     const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
     if (/(^|\/)qemu-system-[\w-]+$/.test(argv0)) pids.push(pid);
   }
-  // `-daemonize` forks: for a moment the parent and its child are the same VM; count it once.
+  // `-daemonize` forks: for a moment the parent and its child are the same VM; count it once. The
+  // parent may exit between the scan and this check (its child then has another parent): only
+  // processes still there count.
   const all = new Set(pids);
   const top: number[] = [];
   for (const pid of pids) if (!all.has(await parentOf(pid))) top.push(pid);
-  return top;
+  const alive: number[] = [];
+  for (const pid of top) if ((await parentOf(pid)) > 0) alive.push(pid);
+  return alive;
 }
 
 /** Is one of `ancestors` an ancestor of `pid`? */
