@@ -27,6 +27,12 @@ async function main(): Promise<void> {
   await promisify(execFile)(process.execPath, [join(import.meta.dirname, "../scripts/build-cli.mjs")]);
   const t0 = Date.now();
   const platform = await startMultinodePlatform({ nodes: NODES });
+  // Ctrl-C or a kill: stop the platform (its namespaces, VMs, WireGuard) before going.
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      say(`${signal}: stopping the platform`);
+      void platform.stop().finally(() => process.exit(130));
+    });
   say(
     `platform with ${NODES} node hosts ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (log ${platform.logPath})`,
   );
