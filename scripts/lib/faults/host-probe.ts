@@ -53,20 +53,24 @@ async function parentOf(pid: number): Promise<number> {
  * contains each of `parts`.
  */
 export async function qemuPids(parts: string[]): Promise<number[]> {
-  const pids: number[] = [];
+  // A VM's QEMU runs with `-daemonize`, which forks twice: while the VM starts, the QEMU the agent
+  // spawned waits for its daemonized grandchild (already reparented), so one VM shows as two
+  // processes. A daemonizing QEMU still under its spawner (the agent) does not count.
+  const counted: number[] = [];
   for (const pid of await pidsWith(["qemu-system", ...parts])) {
-    const argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
-    if (/(^|\/)qemu-system-[\w-]+$/.test(argv0)) pids.push(pid);
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (!/(^|\/)qemu-system-[\w-]+$/.test(argv[0] ?? "")) continue;
+    const parent = await parentOf(pid);
+    if (parent === 0) continue; // exited meanwhile
+    const parentCmd = await readFile(`/proc/${parent}/cmdline`, "utf8").catch(() => "");
+    if (
+      argv.includes("-daemonize") &&
+      (parentCmd.includes("node-agent/bin.mjs") || parentCmd.includes("qemu-system"))
+    )
+      continue;
+    counted.push(pid);
   }
-  // `-daemonize` forks: for a moment the parent and its child are the same VM; count it once. The
-  // parent may exit between the scan and this check (its child then has another parent): only
-  // processes still there count.
-  const all = new Set(pids);
-  const top: number[] = [];
-  for (const pid of pids) if (!all.has(await parentOf(pid))) top.push(pid);
-  const alive: number[] = [];
-  for (const pid of top) if ((await parentOf(pid)) > 0) alive.push(pid);
-  return alive;
+  return counted;
 }
 
 /** Is one of `ancestors` an ancestor of `pid`? */
