@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createDatabase } from "@/server/db/client";
 import {
   completeBoot,
   completeBuild,
@@ -390,6 +391,38 @@ describe("scheduler", () => {
     // Shipping again (e.g. after the operator fixed the node) tries again.
     await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
     await eventually(() => boots > 3);
+  });
+
+  it("gives agents time to reconnect after a console outage longer than the offline threshold: nothing is replaced", async () => {
+    const fleet = [await autoAgent(0), await autoAgent(1)];
+    const buildId = await builtBuild();
+    await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    const before = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    const host = fleet.find((a) => a.nodeId === before[0]?.nodeId);
+    if (!host) throw new Error("no agent hosts the replica");
+    for (const a of agents.splice(0)) await a.close();
+    // The console stays down for a minute (its agents' last heartbeats are that old when it returns).
+    await platform.restart({
+      whileDown: async (url) => {
+        const db = createDatabase(url);
+        await db.node.updateMany({ data: { lastHeartbeatAt: new Date(Date.now() - 60_000) } });
+        await db.$disconnect();
+      },
+    });
+    // The sweeper's first round after the restart: nobody is offline yet (the agents get the
+    // offline threshold to reconnect), though every last heartbeat is a minute old.
+    expect(await platform.services.nodes.sweepOffline()).toEqual([]);
+    const back = await autoAgent(fleet.indexOf(host), {
+      wgPublicKey: host.wgPublicKey,
+      instances: [...host.instances].map(([instanceId, status]) => ({ instanceId, status })),
+    });
+    expect(back.nodeId).toBe(host.nodeId);
+    await eventually(async () => (await platform.repos.nodes.find(host.nodeId))?.status === "online");
+    const replicas = await platform.repos.instances.byDeployment(before[0]?.deploymentId ?? "");
+    expect(replicas.map((i) => [i.id, i.status])).toEqual([[before[0]?.instanceId, "running"]]);
   });
 
   it("loses nothing across a console restart", async () => {

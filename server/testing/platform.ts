@@ -40,7 +40,11 @@ export type TTestPlatform = {
    * Stops the console and starts a new one on the same database and data dir: on a new port, or on
    * the same one with `keepPort` (real agents keep dialling the URL in their config).
    */
-  restart(options?: { keepPort?: boolean }): Promise<void>;
+  /** Stops the console and starts it again; `whileDown` runs in between (on the database, e.g. to age it). */
+  restart(options?: {
+    keepPort?: boolean;
+    whileDown?: (databaseUrl: string) => Promise<void>;
+  }): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -98,6 +102,7 @@ export async function startTestPlatform(
     async restart(options = {}) {
       const port = options.keepPort === true ? new URL(running.url).port : "0";
       await running.close();
+      await options.whileDown?.(database.url);
       running = await start(Number(port));
       platform.url = running.url;
       platform.console = running;

@@ -47,6 +47,8 @@ export class NodeService {
   readonly #log: Logger;
   readonly timing: TNodeTiming;
   readonly #now: () => Date;
+  /** When this console process began judging heartbeats. */
+  readonly #startedAt: number;
   #pending = new Map<string, TPendingBeat>();
   readonly #lastSample = new Map<string, number>();
 
@@ -65,6 +67,7 @@ export class NodeService {
     this.timing = options.timing;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
+    this.#startedAt = this.#now().getTime();
   }
 
   /**
@@ -160,8 +163,14 @@ export class NodeService {
     return batch.size;
   }
 
-  /** Marks nodes offline whose heartbeats lapsed; returns the nodes that just went offline. */
+  /**
+   * Marks nodes offline whose heartbeats lapsed; returns the nodes that just went offline. Not in
+   * the first `offlineAfterMs` of this console's life: while it was down no agent could send a
+   * heartbeat, and each gets that long to reconnect before its silence counts (a console restart
+   * must not turn every replica into a replacement).
+   */
   async sweepOffline(): Promise<TNodeRow[]> {
+    if (this.#now().getTime() - this.#startedAt < this.timing.offlineAfterMs) return [];
     const staleBefore = new Date(this.#now().getTime() - this.timing.offlineAfterMs);
     const gone: TNodeRow[] = [];
     for (const node of await this.#repo.staleOnline(staleBefore)) {
