@@ -66,7 +66,9 @@ const form = (ctx: TMatrixContext, args: string[], timeoutMs = 900_000): Promise
 /** The last `error…` line `form` printed (its reason), or its stderr's last line. */
 const reasonOf = (run: TFormRun) => {
   const lines = run.stderr.trim().split("\n");
-  return (lines.findLast((l) => /error/i.test(l)) ?? lines.at(-1) ?? "").trim().slice(0, 300);
+  const line = lines.findLast((l) => /error|failed/i.test(l)) ?? lines.at(-1) ?? "";
+  // The reason, without the chain of causes (a command line can be long).
+  return line.split(": caused by: ")[0]?.trim().slice(0, 300) ?? "";
 };
 
 async function allResources(ctx: TMatrixContext): Promise<Map<number, THostResources>> {
