@@ -170,8 +170,16 @@ async function inject(
       const pids = [...(await platformPids(ctx, ["hardhat"])), ...(await platformPids(ctx, ["devnet.ts"]))];
       const stopped = kill([...new Set(pids)], "SIGSTOP");
       if (stopped.length === 0) throw new Error("no chain process");
-      setTimeout(() => kill(stopped, "SIGCONT"), CHAIN_OUTAGE_MS).unref();
-      await new Promise((r) => setTimeout(r, CHAIN_OUTAGE_MS + 500));
+      // Resumed however this process ends: a stopped chain outlives everything (it cannot even
+      // notice that its parent is gone).
+      const resume = () => kill(stopped, "SIGCONT");
+      process.once("exit", resume);
+      try {
+        await new Promise((r) => setTimeout(r, CHAIN_OUTAGE_MS));
+      } finally {
+        resume();
+        process.off("exit", resume);
+      }
       return `chain stopped ${CHAIN_OUTAGE_MS / 1000} s`;
     }
   }
