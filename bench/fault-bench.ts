@@ -12,14 +12,15 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { FORM_BUNDLE } from "@/cli/testing";
 import { waitFor } from "@/core/formnet/command";
 import { setUpExampleProject } from "@/scripts/lib/example-project";
-import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import { agentPids, platformPids } from "@/scripts/lib/faults/host-probe";
+import { consoleAnswers, startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
 import { platformLogLines } from "@/scripts/lib/platform-log";
 
 const exec = promisify(execFile);
@@ -30,26 +31,12 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-/** Pids whose command line contains every one of `parts` and whose environment has `envEntry`. */
-async function pidsOf(parts: string[], envEntry: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (!parts.every((p) => cmdline.includes(p))) continue;
-    const environ = await readFile(`/proc/${name}/environ`, "utf8").catch(() => "");
-    if (environ.split("\0").includes(envEntry)) pids.push(Number(name));
-  }
-  return pids;
-}
-
 async function main(): Promise<void> {
   await exec(process.execPath, [join(import.meta.dirname, "../scripts/build-cli.mjs")]);
   const t0 = Date.now();
   const platform = await startMultinodePlatform({ nodes: NODES });
   say(`platform with ${NODES} node hosts ready in ${secs(Date.now() - t0)} (log ${platform.logPath})`);
   const work = await mkdtemp(join(tmpdir(), "formation-fault-bench-"));
-  const dataEnv = `FORMATION_DATA_DIR=${platform.dataDir}`;
   const releases: number[] = [];
   const healthy: number[] = [];
   const reconnected: number[] = [];
@@ -89,13 +76,9 @@ async function main(): Promise<void> {
         { timeoutMs: 120_000, intervalMs: 200 },
       );
       const n = Number(accepted.service.replace("node-", ""));
-      const agentPids: number[] = [];
-      for (const pid of await platform.network.hostPids(n)) {
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-        if (cmdline.includes("node-agent/bin.mjs") && cmdline.includes("run")) agentPids.push(pid);
-      }
+      const agents = await agentPids(platform, n);
       const killed = Date.now();
-      for (const pid of agentPids) process.kill(pid, "SIGKILL");
+      for (const pid of agents) process.kill(pid, "SIGKILL");
       const again = await waitFor(
         "the job accepted again",
         async () =>
@@ -107,21 +90,14 @@ async function main(): Promise<void> {
       releases.push(again.time - killed);
       await build;
       say(
-        `round ${round}: agent of node host ${n} killed mid-build (pids ${agentPids.join(",")}) → job accepted again by ${again.service} after ${secs(again.time - killed)}`,
+        `round ${round}: agent of node host ${n} killed mid-build (pids ${agents.join(",")}) → job accepted again by ${again.service} after ${secs(again.time - killed)}`,
       );
 
       // The console: SIGKILL, then /healthz and every agent connected again.
-      const consolePids = await pidsOf(["server/main.ts"], dataEnv);
+      const consolePids = await platformPids(platform, ["server/main.ts"]);
       const down = Date.now();
       for (const pid of consolePids) process.kill(pid, "SIGKILL");
-      await waitFor(
-        "the console answering /healthz",
-        async () =>
-          (await fetch(`${platform.url}/healthz`)
-            .then((r) => r.ok)
-            .catch(() => false)) || undefined,
-        { timeoutMs: 180_000, intervalMs: 100 },
-      );
+      await consoleAnswers(platform.url);
       const up = Date.now();
       const all = await waitFor(
         "every agent connected again",

@@ -26,6 +26,7 @@ import { waitForSsh } from "@/node-agent/host/ssh-probe";
 import { defaultNetwork, QemuHypervisor } from "@/node-agent/hypervisor";
 import { qemuProcessesUnder } from "@/node-agent/hypervisor/proc";
 import { buildImage, ensureBaseRootfs } from "@/node-agent/image";
+import { readmeExampleFormfile } from "@/node-agent/testing/readme-example";
 import { buildFloorInitramfs, floorArgv } from "./vm-floor";
 
 const { values } = parseArgs({
@@ -81,17 +82,7 @@ async function main(): Promise<void> {
     // A fresh file per run so the per-build cache misses and we time a real build.
     await writeFile(join(ctx, "app/nonce"), randomBytes(8).toString("hex"));
     const user = `USER username:webdev passwd:webpass123 sudo:true ssh_authorized_keys:"${pub}"`;
-    const example = [
-      `NAME hello-server`,
-      user,
-      "VCPU 1",
-      "MEM 1024",
-      "DISK 5",
-      "COPY ./app /app",
-      "INSTALL python3",
-      "WORKDIR /app",
-      'ENTRYPOINT ["python3", "server.py"]',
-    ];
+    const example = readmeExampleFormfile(pub).split("\n");
     const copyOnly = [`NAME copy-only`, user, "MEM 1024", "DISK 5", "COPY ./app /srv/app"];
     // Parse once per Formfile, as the console does (parsing salts the password hash afresh).
     const parse = (lines: string[]) => {

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { waitFor } from "../../core/formnet/command";
 import { publicKeyOf } from "../../core/formnet/keys";
 import { MultinodeNetwork } from "../../core/netns/multinode-network";
 import { consoleMemberRef, formnetInterfaceName } from "../../lib/formnet/naming";
@@ -164,4 +165,16 @@ async function stopPlatform(child: ChildProcess): Promise<void> {
 export async function consoleMemberInterface(dataDir: string): Promise<string> {
   const key = publicKeyOf((await readFile(join(dataDir, "formnet", "wg.key"), "utf8")).trim());
   return formnetInterfaceName({ role: "console", id: consoleMemberRef(key) });
+}
+
+/** Waits until the console at `url` answers `/healthz` (after a restart by its supervisor). */
+export async function consoleAnswers(url: string, timeoutMs = 180_000): Promise<void> {
+  await waitFor(
+    "the console answering /healthz",
+    async () =>
+      (await fetch(`${url}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false)) || undefined,
+    { timeoutMs, intervalMs: 100 },
+  );
 }

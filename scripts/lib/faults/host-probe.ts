@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { processArgv } from "../../../node-agent/hypervisor/proc";
 import type { TMultinodePlatform } from "../multinode-test-platform";
 
 const exec = promisify(execFile);
@@ -41,6 +42,30 @@ export async function pidsWith(parts: string[]): Promise<number[]> {
   return pids;
 }
 
+/**
+ * Processes of the platform whose data dir is `platform.dataDir` (by FORMATION_DATA_DIR in their
+ * environment) and whose command line contains each of `parts`: its console, chain, …
+ */
+export async function platformPids(platform: { dataDir: string }, parts: string[]): Promise<number[]> {
+  const entry = `FORMATION_DATA_DIR=${platform.dataDir}`;
+  const pids: number[] = [];
+  for (const pid of await pidsWith(parts)) {
+    const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+    if (environ.split("\0").includes(entry)) pids.push(pid);
+  }
+  return pids;
+}
+
+/** The node agent process (`node-agent/bin.mjs run`) of node host n. */
+export async function agentPids(platform: TMultinodePlatform, n: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of await platform.network.hostPids(n)) {
+    const argv = (await processArgv(pid)) ?? [];
+    if (argv.some((a) => a.endsWith("node-agent/bin.mjs")) && argv.includes("run")) pids.push(pid);
+  }
+  return pids;
+}
+
 /** Parent pid of `pid` (0 when it is gone). */
 async function parentOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
@@ -58,7 +83,7 @@ export async function qemuPids(parts: string[]): Promise<number[]> {
   // processes. A daemonizing QEMU still under its spawner (the agent) does not count.
   const counted: number[] = [];
   for (const pid of await pidsWith(["qemu-system", ...parts])) {
-    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const argv = (await processArgv(pid)) ?? [];
     if (!/(^|\/)qemu-system-[\w-]+$/.test(argv[0] ?? "")) continue;
     const parent = await parentOf(pid);
     if (parent === 0) continue; // exited meanwhile
@@ -86,15 +111,21 @@ async function descendsFrom(pid: number, ancestors: Set<number>): Promise<boolea
  */
 export async function qemuOfHost(platform: TMultinodePlatform, n: number): Promise<number[]> {
   const vms = await qemuPids([`${nodeDir(platform, n)}/`]);
+  return [...new Set([...vms, ...(await buildVmsOfHost(platform, n))])];
+}
+
+/** Build VM QEMU processes of node host n: children of its agent, in network namespaces of their own. */
+export async function buildVmsOfHost(platform: TMultinodePlatform, n: number): Promise<number[]> {
   const agents = new Set(await platform.network.hostPids(n));
   const builds: number[] = [];
   for (const pid of await qemuPids(["formation-build"]))
     if (await descendsFrom(pid, agents)) builds.push(pid);
-  return [...new Set([...vms, ...builds])];
+  return builds;
 }
 
-async function links(netns: string): Promise<string[]> {
-  const { stdout } = await exec("ip", ["-n", netns, "-o", "link", "show"]);
+/** Interface names in `netns` (of one `type` when given). */
+async function links(netns: string, type?: string): Promise<string[]> {
+  const { stdout } = await exec("ip", ["-n", netns, "-o", "link", "show", ...(type ? ["type", type] : [])]);
   return stdout
     .split("\n")
     .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
@@ -106,9 +137,6 @@ export async function hostResources(platform: TMultinodePlatform, n: number): Pr
   const dir = nodeDir(platform, n);
   const names = await links(netns);
   const { stdout: rules } = await exec("ip", ["netns", "exec", netns, "iptables", "-S"]);
-  const { stdout: wg } = await exec("ip", ["-n", netns, "-o", "link", "show", "type", "wireguard"]).catch(
-    () => ({ stdout: "" }),
-  );
   const { stdout: loopJson } = await exec("losetup", ["-J", "-l"]).catch(() => ({ stdout: "" }));
   const loops = loopJson
     ? ((JSON.parse(loopJson) as { loopdevices?: { name: string; "back-file"?: string }[] }).loopdevices ?? [])
@@ -125,11 +153,7 @@ export async function hostResources(platform: TMultinodePlatform, n: number): Pr
       .filter((l) => l.startsWith("-N FN-"))
       .map((l) => l.slice(3))
       .sort(),
-    wireguard: wg
-      .split("\n")
-      .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? "")
-      .filter(Boolean)
-      .sort(),
+    wireguard: (await links(netns, "wireguard").catch(() => [] as string[])).sort(),
     loops: loops.filter((l) => (l["back-file"] ?? "").includes(`${dir}/`)).map((l) => l.name),
     mounts,
     builds: (await readdir(join(dir, "agent", "builds")).catch(() => [] as string[])).sort(),

@@ -7,13 +7,15 @@ import { readStatusFile } from "../../../node-agent/config/status-file";
 import { qemuName } from "../../../node-agent/hypervisor/qemu-args";
 import { createDatabase, type TDatabase } from "../../../server/db/client";
 import type { TExampleProject } from "../example-project";
-import type { TMultinodePlatform } from "../multinode-test-platform";
+import { consoleAnswers, type TMultinodePlatform } from "../multinode-test-platform";
 import { platformLogLines, type TPlatformLogLine } from "../platform-log";
 import {
+  agentPids,
+  buildVmsOfHost,
   grownResources,
   hostResources,
   nodeDir,
-  pidsWith,
+  platformPids,
   qemuOfHost,
   qemuPids,
   type THostResources,
@@ -113,17 +115,6 @@ function kill(pids: number[], signal: NodeJS.Signals): number[] {
   return hit;
 }
 
-/** Pids of the platform's process whose command line has `parts`, by its data dir in its environment. */
-async function platformPids(ctx: TMatrixContext, parts: string[]): Promise<number[]> {
-  const entry = `FORMATION_DATA_DIR=${ctx.platform.dataDir}`;
-  const pids: number[] = [];
-  for (const pid of await pidsWith(parts)) {
-    const environ = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
-    if (environ.split("\0").includes(entry)) pids.push(pid);
-  }
-  return pids;
-}
-
 /**
  * Injects `fault` on node host `n` (agent, QEMU of `target`) or on the platform (console, chain):
  * SIGKILL, or for the chain a 20 s stop. Returns what was hit, for the cell's detail.
@@ -135,12 +126,8 @@ async function inject(
 ): Promise<string> {
   switch (fault) {
     case "agent": {
-      const pids: number[] = [];
-      for (const pid of await ctx.platform.network.hostPids(where.n)) {
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-        if (cmdline.includes("node-agent/bin.mjs") && cmdline.includes("run")) pids.push(pid);
-      }
-      if (kill(pids, "SIGKILL").length === 0) throw new Error(`no agent process on node host ${where.n}`);
+      if (kill(await agentPids(ctx.platform, where.n), "SIGKILL").length === 0)
+        throw new Error(`no agent process on node host ${where.n}`);
       return `agent of node host ${where.n} killed`;
     }
     case "qemu": {
@@ -162,12 +149,15 @@ async function inject(
       return `QEMU ${pids.join(",")} on node host ${where.n} killed`;
     }
     case "console": {
-      const pids = await platformPids(ctx, ["server/main.ts"]);
+      const pids = await platformPids(ctx.platform, ["server/main.ts"]);
       if (kill(pids, "SIGKILL").length === 0) throw new Error("no console process");
       return "console killed";
     }
     case "chain": {
-      const pids = [...(await platformPids(ctx, ["hardhat"])), ...(await platformPids(ctx, ["devnet.ts"]))];
+      const pids = [
+        ...(await platformPids(ctx.platform, ["hardhat"])),
+        ...(await platformPids(ctx.platform, ["devnet.ts"])),
+      ];
       const stopped = kill([...new Set(pids)], "SIGSTOP");
       if (stopped.length === 0) throw new Error("no chain process");
       // Resumed however this process ends: a stopped chain outlives everything (it cannot even
@@ -304,9 +294,12 @@ async function buildCell(
       .replace(/^INSTALL .*$/m, `RUN echo fault-${randomBytes(4).toString("hex")}${sleep}`),
   );
   const since = Date.now();
-  const buildVms = sampleMax(
-    async () => (await qemuPids(["formation-build", `${ctx.platform.dataDir}/nodes/`])).length,
-  );
+  const buildVms = sampleMax(async () => {
+    let count = 0;
+    for (const host of ctx.platform.network.layout.hosts)
+      count += (await buildVmsOfHost(ctx.platform, host.n)).length;
+    return count;
+  });
   try {
     const run = form(ctx, ["pack", "build", "--json"]);
     const accepted = await logSince(
@@ -387,7 +380,7 @@ async function deployCell(
     }
     const hit = await inject(ctx, cell.fault, { n, qemu: instanceId });
     const faultAt = Date.now();
-    await consoleUp(ctx);
+    await consoleAnswers(ctx.platform.url);
     const acted = await (action ?? ship);
     const want = cell.phase === "stopping" ? "stopped" : cell.phase === "deleting" ? "gone" : "running";
     // Settled: the replica is as wanted and its QEMU processes agree (one per running replica,
@@ -445,21 +438,9 @@ async function deployCell(
   }
 }
 
-/** Waits until the console answers `/healthz` (after a console fault its supervisor restarts it). */
-async function consoleUp(ctx: TMatrixContext): Promise<void> {
-  await waitFor(
-    "the console answering /healthz",
-    async () =>
-      (await fetch(`${ctx.platform.url}/healthz`)
-        .then((r) => r.ok)
-        .catch(() => false)) || undefined,
-    { timeoutMs: 180_000, intervalMs: 500 },
-  );
-}
-
 /** Ends the cell's deployment (if any) and waits until its VMs are gone. */
 async function cleanUp(ctx: TMatrixContext, problems: string[]): Promise<void> {
-  await consoleUp(ctx);
+  await consoleAnswers(ctx.platform.url);
   if ((await instancesOf(ctx)).length > 0) {
     const run = await form(ctx, ["manage", "delete", "--build-id", ctx.buildId, "--json"]);
     if (run.code !== 0 && !/no instances/.test(run.stderr))
