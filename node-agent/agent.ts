@@ -332,6 +332,7 @@ export class NodeAgent {
         cacheDir: this.#config.cacheDir,
         vmImagePaths: vms.flatMap((vm) => (vm.imagePath ? [vm.imagePath] : [])),
         keepRecent: this.#config.images.keepRecent,
+        minAgeMs: this.#config.images.minAgeMinutes * 60_000,
       });
       if (result.deleted.length > 0) {
         this.#log.info(

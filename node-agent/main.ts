@@ -56,6 +56,7 @@ function program(): Command {
     .option("--formnet-endpoint <host:port...>", "public formnet endpoint(s) peers may dial")
     .option("--bridge-name <name>", "Linux bridge for this agent's VMs")
     .option("--images-keep-recent <n>", "unused images the image GC keeps (default 5)", int)
+    .option("--images-min-age-minutes <n>", "the image GC keeps images used this recently (default 30)", int)
     .option("--skip-preflight", "do not check the host after writing the config")
     .action(async (flags: Record<string, unknown>) => {
       const passwordFromFile = await resolvePassword({

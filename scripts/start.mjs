@@ -128,9 +128,6 @@ async function main() {
   log(`console is up at ${consoleUrl} (${((Date.now() - started) / 1000).toFixed(1)} s after start)`);
 
   const agentEnv = { ...env, NODE_AGENT_PASSWORD: process.env.NODE_AGENT_PASSWORD ?? "formation-devnet" };
-  if (process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT) {
-    agentEnv.FORMATION_AGENT_IMAGES_KEEP_RECENT = process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT;
-  }
   if (network && settings) {
     await multinode.startNodeHosts({
       network,
@@ -159,10 +156,8 @@ async function main() {
       // The devnet's single node offers at least 2 vCPUs so the README example (VCPU 2) can run
       // here; VMs under TCG share the host's cores.
       args.push("--vcpu", String(Math.max(2, availableParallelism())));
-      // Tests share the machine's image cache with other test agents: keep what they cached.
-      if (process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT) {
-        args.push("--images-keep-recent", process.env.FORMATION_AGENT_IMAGES_KEEP_RECENT);
-      }
+      // Tests share the machine's image cache with other test agents: they keep what it holds.
+      args.push(...multinode.agentInitFlags(process.env));
       if (env.CHAIN_RPC_URL) {
         const key = mnemonicToAccount(DEVNET_MNEMONIC, { addressIndex: 1 }).getHdKey().privateKey;
         if (!key) throw new Error("could not derive the devnet operator key");

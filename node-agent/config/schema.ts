@@ -82,10 +82,16 @@ export const ZAgentConfig = z.object({
     })
     .default({ maxConcurrent: 2, shutdownGraceMs: 10_000, sshReadyTimeoutMs: 180_000 }),
   /**
-   * Image GC (at start and after each build): images no VM here uses and not among the
-   * `keepRecent` most recently used are deleted from the store and the builder cache.
+   * Image GC (at start and after each build): images no VM here uses, not among the `keepRecent`
+   * most recently used and not used in the last `minAgeMinutes` are deleted from the store and the
+   * builder cache. The disk images take is bounded by those two.
    */
-  images: z.object({ keepRecent: z.number().int().min(0).max(10_000).default(5) }).default({ keepRecent: 5 }),
+  images: z
+    .object({
+      keepRecent: z.number().int().min(0).max(10_000).default(5),
+      minAgeMinutes: z.number().int().min(1).max(10_080).default(30),
+    })
+    .default({ keepRecent: 5, minAgeMinutes: 30 }),
 });
 export type TAgentConfig = z.infer<typeof ZAgentConfig>;
 export type TAgentConfigInput = z.input<typeof ZAgentConfig>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TPrompter } from "./prompt";
+import { ZAgentConfig } from "./schema";
 import { collectInitAnswers } from "./wizard";
 
 /** Answers every question with its default and records what was asked. */
@@ -47,11 +48,14 @@ describe("init wizard", () => {
     expect(flagged.config.formnet?.listenPort).toBe(51900);
   });
 
-  it("writes --images-keep-recent into the image GC settings and leaves the default otherwise", async () => {
+  it("writes --images-keep-recent and --images-min-age-minutes into the image GC settings and leaves the defaults otherwise", async () => {
     const base = { generateKey: true, password: "a long enough password" };
     const options = { prompter: defaultsPrompter([]), host, freeUdpPort: async (from: number) => from };
     const kept = await collectInitAnswers({ ...options, flags: { ...base, imagesKeepRecent: 10_000 } });
-    expect(kept.config.images?.keepRecent).toBe(10_000);
+    expect(kept.config.images).toEqual({ keepRecent: 10_000 });
+    const young = await collectInitAnswers({ ...options, flags: { ...base, imagesMinAgeMinutes: 1 } });
+    expect(young.config.images).toEqual({ minAgeMinutes: 1 });
+    expect(ZAgentConfig.shape.images.parse(young.config.images)).toEqual({ keepRecent: 5, minAgeMinutes: 1 });
     const plain = await collectInitAnswers({ ...options, flags: base });
     expect(plain.config.images).toBeUndefined();
   });

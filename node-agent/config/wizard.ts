@@ -29,6 +29,8 @@ export interface TInitFlags {
   bridgeName?: string;
   /** Image GC: how many unused images to keep (not asked; default 5). */
   imagesKeepRecent?: number;
+  /** Image GC: images used this recently are kept (not asked; default 30). */
+  imagesMinAgeMinutes?: number;
 }
 
 /** What the host can offer, used as the wizard's defaults. */
@@ -133,7 +135,14 @@ export async function collectInitAnswers(options: {
     cacheDir,
     formnet: { listenPort: toInt(listenPort), endpoints },
     network: bridgeName ? { bridgeName } : {},
-    ...(flags.imagesKeepRecent === undefined ? {} : { images: { keepRecent: flags.imagesKeepRecent } }),
+    ...(flags.imagesKeepRecent === undefined && flags.imagesMinAgeMinutes === undefined
+      ? {}
+      : {
+          images: {
+            ...(flags.imagesKeepRecent === undefined ? {} : { keepRecent: flags.imagesKeepRecent }),
+            ...(flags.imagesMinAgeMinutes === undefined ? {} : { minAgeMinutes: flags.imagesMinAgeMinutes }),
+          },
+        }),
   };
   return { key, password, config };
 }

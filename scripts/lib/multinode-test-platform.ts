@@ -70,7 +70,12 @@ function attach(handle: TMultinodeHandle, stop: () => Promise<void>): TMultinode
  * and resolves when every node host's agent is connected.
  */
 export async function startMultinodePlatform(
-  options: { nodes?: number; handlePath?: string } = {},
+  options: {
+    nodes?: number;
+    handlePath?: string;
+    /** More environment of the platform (over the defaults below), e.g. a bench's GC settings. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<TMultinodePlatform> {
   const nodes = options.nodes ?? 4;
   const suffix = randomBytes(3).toString("hex");
@@ -105,6 +110,7 @@ export async function startMultinodePlatform(
     // Browser specs sign in from 127.0.0.1 many times.
     FORMATION_LIMIT_AUTH_PER_IP: "1000",
     NEXT_TELEMETRY_DISABLED: "1",
+    ...options.env,
   };
   seedTestConsoleCa(dataDir);
   const log = createWriteStream(handle.logPath, { flags: "a" });

@@ -172,6 +172,25 @@ async function hostDown(o: TNodeHostsOptions, n: number): Promise<"relaunch" | "
   return "relaunch";
 }
 
+/**
+ * Agent settings a platform passes from its environment to `node-agent init`: tests keep the
+ * machine's shared image cache (keep-recent), benches give agents a cache of their own and a
+ * short GC window (the soak).
+ */
+const AGENT_INIT_ENV_FLAGS = [
+  ["FORMATION_AGENT_IMAGES_KEEP_RECENT", "--images-keep-recent"],
+  ["FORMATION_AGENT_IMAGES_MIN_AGE_MINUTES", "--images-min-age-minutes"],
+  ["FORMATION_AGENT_CACHE_DIR", "--cache-dir"],
+] as const;
+
+/** The `node-agent init` flags of the AGENT_INIT_ENV_FLAGS set in `env`. */
+export function agentInitFlags(env: Readonly<Record<string, string | undefined>>): string[] {
+  return AGENT_INIT_ENV_FLAGS.flatMap(([name, flag]) => {
+    const value = env[name];
+    return value ? [flag, value] : [];
+  });
+}
+
 async function initAgent(
   o: TNodeHostsOptions & { netns: string; n: number; dir: string; consoleUrl: string },
 ): Promise<void> {
@@ -193,9 +212,7 @@ async function initAgent(
     "--memory-mb",
     String(o.settings.memoryMb),
   ];
-  if (o.env.FORMATION_AGENT_IMAGES_KEEP_RECENT) {
-    argv.push("--images-keep-recent", o.env.FORMATION_AGENT_IMAGES_KEEP_RECENT);
-  }
+  argv.push(...agentInitFlags({ ...process.env, ...o.env }));
   if (o.chain) {
     const rpcUrl = `http://${o.network.layout.consoleHostIp}:${o.chain.rpcPort}`;
     argv.push("--private-key", devnetPrivateKey(DEVNET_NODE_ACCOUNT_OFFSET + o.n), "--chain-rpc-url", rpcUrl);

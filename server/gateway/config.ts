@@ -74,6 +74,8 @@ export const ZControlPlaneEnv = z.object({
   FORMATION_BLOB_GC_GRACE_MS: envMs(24 * 3600_000),
   /** How often the blob GC sweeps the blob store. */
   FORMATION_BLOB_GC_INTERVAL_MS: envMs(10 * 60_000),
+  /** Newest shippable builds of each NAME whose images the console keeps (besides deployed ones). */
+  FORMATION_IMAGE_KEEP_BUILDS: z.coerce.number().int().min(1).max(1000).default(5),
 });
 
 /** Per-user limits and the blob GC's timing (docs/console.md, "Ownership and quotas"). */
@@ -82,6 +84,8 @@ export type TResourceLimits = {
   contextQuotaBytes: number;
   blobGcGraceMs: number;
   blobGcIntervalMs: number;
+  /** Newest shippable builds of each owner's NAME whose images are kept (rollback targets). */
+  imageKeepBuilds: number;
 };
 
 /** The console host's own formnet membership (server/formnet). */
@@ -170,6 +174,7 @@ export function loadControlPlaneConfig(source: TEnvSource = process.env): TContr
       contextQuotaBytes: e.FORMATION_CONTEXT_QUOTA_BYTES,
       blobGcGraceMs: e.FORMATION_BLOB_GC_GRACE_MS,
       blobGcIntervalMs: e.FORMATION_BLOB_GC_INTERVAL_MS,
+      imageKeepBuilds: e.FORMATION_IMAGE_KEEP_BUILDS,
     },
   };
 }

@@ -152,6 +152,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     contexts: repos.contextUploads,
     graceMs: limits.blobGcGraceMs,
     intervalMs: limits.blobGcIntervalMs,
+    keepBuilds: limits.imageKeepBuilds,
     log: log.child({ component: "blob-gc" }),
   });
   const formnet = new FormnetService({
@@ -237,6 +238,8 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     commitments,
     views: deploymentViews,
     replicas: config.replicas,
+    images: blobs,
+    imageKeepBuilds: limits.imageKeepBuilds,
     log,
   });
   const serial = new SerialService({

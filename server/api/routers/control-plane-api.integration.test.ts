@@ -119,6 +119,40 @@ describe("control-plane API over HTTP", () => {
     expect(stopByOther.appCode).toBe("NOT_FOUND");
   });
 
+  it("refuses, with what to do, to ship a build whose image the retention policy removed", async () => {
+    const context = randomBytes(300);
+    const digest = sha256Digest(context);
+    const params = {
+      formfile: testFormfile("expired"),
+      contextDigest: digest,
+      contextBase64: context.toString("base64"),
+    };
+    const created = await callTrpc({
+      url: platform.url,
+      path: "builds.create",
+      type: "mutation",
+      input: await signed(owner, "build.create", params, `0x${digest.slice(7)}`),
+    });
+    const buildId = (created.data as { buildId: string }).buildId;
+    const built = await eventually(async () => {
+      const row = await platform.repos.builds.find(buildId);
+      return row?.status === "built" && row.imageDigest ? row.imageDigest : null;
+    });
+    // What the blob GC does to a build past retention (blob-gc.integration.test.ts tests the policy).
+    await platform.services.blobs.remove(built);
+    const ship = await callTrpc({
+      url: platform.url,
+      path: "instances.ship",
+      type: "mutation",
+      input: await signed(owner, "instance.ship", { buildId }),
+    });
+    expect(ship.appCode).toBe("PRECONDITION_FAILED");
+    expect(ship.message).toMatch(/image is no longer kept.*build it again \(form pack build\)/);
+    // Nothing changed: no deployment of that NAME.
+    const name = { owner: owner.address.toLowerCase(), name: "expired" };
+    expect(await platform.repos.deployments.findByName(name)).toBeNull();
+  });
+
   it("uploads a large context separately, then builds from its digest", async () => {
     const context = randomBytes(2 * 1024 * 1024);
     const digest = sha256Digest(context);

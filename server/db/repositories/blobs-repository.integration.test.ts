@@ -58,13 +58,14 @@ function suite(name: string, open: () => Promise<{ db: TDatabase; close: () => P
           imageDigest: digest("d"),
         },
       });
-      const refs = await createBlobReferencesRepository(db).referenced([
-        digest("c"),
-        digest("d"),
-        digest("e"),
-      ]);
-      expect(refs.has(digest("c")) && refs.has(digest("d"))).toBe(true);
-      expect(refs.has(digest("e"))).toBe(false);
+      const { referenced, retained } = await createBlobReferencesRepository(db).retention(
+        [digest("c"), digest("d"), digest("e")],
+        { keepBuilds: 1 },
+      );
+      expect(referenced.has(digest("c")) && referenced.has(digest("d"))).toBe(true);
+      expect(referenced.has(digest("e"))).toBe(false);
+      // The newest shippable build of its NAME: retained.
+      expect([...retained].sort()).toEqual([digest("c"), digest("d")].sort());
     });
 
     it("refuses a second holder of a WireGuard key, on insert and on update", async () => {

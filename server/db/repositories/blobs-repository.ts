@@ -1,3 +1,4 @@
+import { isActiveBuild, SHIPPABLE_BUILD_STATUSES, ZBuildStatus } from "@/lib/status";
 import type { TDatabase } from "@/server/db/client";
 
 export type TContextUploadRow = { digest: string; owner: string; sizeBytes: number; createdAt: Date };
@@ -46,29 +47,78 @@ export function createContextUploadsRepository(db: TDatabase) {
 
 export type TContextUploadsRepository = ReturnType<typeof createContextUploadsRepository>;
 
-/** What the blob GC must keep: blobs a build or an instance still names. */
+/** A build being built (or of a status this console does not know, to be safe) keeps its blobs. */
+function stillBuilding(status: string): boolean {
+  const parsed = ZBuildStatus.safeParse(status);
+  return !parsed.success || isActiveBuild(parsed.data);
+}
+
+/** What the blob GC must keep (its retention policy, docs/console.md "Retention"). */
+export type TBlobRetention = {
+  /** Digests some build (context or image) or some instance (image) names, retained or not. */
+  referenced: Set<string>;
+  /** Digests a retained build or a live instance names: the GC never deletes these. */
+  retained: Set<string>;
+};
+
+/**
+ * Which blobs builds and instances still need. A build is retained while it is being built, while
+ * it is the build of a deployment that wants replicas, and while it is among the `keepBuilds`
+ * newest shippable builds of its owner's NAME (what a rollback can go back to); an instance while
+ * it is not deleted. Everything a retained build or a live instance names is retained.
+ */
 export function createBlobReferencesRepository(db: TDatabase) {
+  /** The ids of `builds` that are retained. */
+  async function retainedBuilds(
+    builds: readonly { id: string; owner: string; name: string; status: string }[],
+    keepBuilds: number,
+  ): Promise<Set<string>> {
+    const kept = new Set(builds.filter((b) => stillBuilding(b.status)).map((b) => b.id));
+    const deployed = await db.deployment.findMany({
+      where: { buildId: { in: builds.map((b) => b.id) }, replicas: { gt: 0 } },
+      select: { buildId: true },
+    });
+    for (const d of deployed) kept.add(d.buildId);
+    const names = new Map(builds.map((b) => [`${b.owner}\0${b.name}`, { owner: b.owner, name: b.name }]));
+    for (const { owner, name } of names.values()) {
+      const newest = await db.build.findMany({
+        where: { owner, name, imageDigest: { not: null }, status: { in: [...SHIPPABLE_BUILD_STATUSES] } },
+        orderBy: { createdAt: "desc" },
+        take: keepBuilds,
+        select: { id: true },
+      });
+      for (const b of newest) kept.add(b.id);
+    }
+    return kept;
+  }
+
   return {
-    /** The subset of `digests` that a build (context or image) or an instance (image) references. */
-    async referenced(digests: readonly string[]): Promise<Set<string>> {
-      const found = new Set<string>();
+    async retention(digests: readonly string[], opts: { keepBuilds: number }): Promise<TBlobRetention> {
+      const referenced = new Set<string>();
+      const retained = new Set<string>();
       for (const part of chunks(digests)) {
         const builds = await db.build.findMany({
           where: { OR: [{ contextDigest: { in: part } }, { imageDigest: { in: part } }] },
-          select: { contextDigest: true, imageDigest: true },
+          select: { id: true, owner: true, name: true, status: true, contextDigest: true, imageDigest: true },
         });
+        const kept = await retainedBuilds(builds, opts.keepBuilds);
         for (const b of builds) {
-          found.add(b.contextDigest);
-          if (b.imageDigest) found.add(b.imageDigest);
+          const named = b.imageDigest ? [b.contextDigest, b.imageDigest] : [b.contextDigest];
+          for (const digest of named) {
+            referenced.add(digest);
+            if (kept.has(b.id)) retained.add(digest);
+          }
         }
         const instances = await db.instance.findMany({
           where: { imageDigest: { in: part } },
-          select: { imageDigest: true },
-          distinct: ["imageDigest"],
+          select: { imageDigest: true, status: true, desired: true },
         });
-        for (const i of instances) found.add(i.imageDigest);
+        for (const i of instances) {
+          referenced.add(i.imageDigest);
+          if (i.status !== "deleted" && i.desired !== "deleted") retained.add(i.imageDigest);
+        }
       }
-      return found;
+      return { referenced, retained };
     },
   };
 }

@@ -17,7 +17,7 @@ import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 import { sha256Digest } from "@/server/testing/agent-actions";
 import { eventually } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
-import { BlobGc } from "./blob-gc";
+import { BlobGc, EXPIRED_UPLOAD_GUARD_MS } from "./blob-gc";
 import { BlobStore } from "./blob-store";
 
 // The blob GC against a real blob store directory and a real SQLite database, and in a running
@@ -47,29 +47,38 @@ async function blob(ageMs: number): Promise<string> {
   return digest;
 }
 
-async function build(opts: { id: string; contextDigest: string; imageDigest?: string }) {
+async function build(opts: {
+  id: string;
+  contextDigest: string;
+  imageDigest?: string;
+  name?: string;
+  status?: string;
+  createdAt?: Date;
+}) {
   await db.prisma.build.create({
     data: {
       id: opts.id,
       owner: "0xowner",
-      name: "app",
+      name: opts.name ?? "app",
       formfile: "{}",
       contextDigest: opts.contextDigest,
       contextSizeBytes: 1000,
-      status: "built",
+      status: opts.status ?? "built",
       timeline: "[]",
       imageDigest: opts.imageDigest ?? null,
+      ...(opts.createdAt ? { createdAt: opts.createdAt } : {}),
     },
   });
 }
 
-function gc(intervalMs = 60_000) {
+function gc(intervalMs = 60_000, keepBuilds = 5) {
   return new BlobGc({
     blobs,
     references: createBlobReferencesRepository(db.prisma),
     contexts: createContextUploadsRepository(db.prisma),
     graceMs: GRACE,
     intervalMs,
+    keepBuilds,
     log: createLogger("blob-gc-test"),
   });
 }
@@ -137,6 +146,80 @@ describe("BlobGc", () => {
     expect(await blobs.size(digest)).toBe(1000);
   });
 
+  it("retention: keeps the blobs of the newest builds of each NAME, of deployed and unfinished builds, deletes the rest", async () => {
+    const OLD = EXPIRED_UPLOAD_GUARD_MS + HOUR;
+    const at = (minutes: number) => new Date(Date.now() - 10 * HOUR + minutes * 60_000);
+    // Four shippable builds of "app" (b1 oldest), one of "other", one failed and one still building.
+    const pair = async () => ({ context: await blob(OLD), image: await blob(OLD) });
+    const made = { b1: await pair(), b2: await pair(), b3: await pair(), b4: await pair() };
+    for (const [i, [id, p]] of Object.entries(made).entries())
+      await build({ id, contextDigest: p.context, imageDigest: p.image, createdAt: at(i) });
+    const other = { context: await blob(OLD), image: await blob(OLD) };
+    await build({
+      id: "o1",
+      name: "other",
+      contextDigest: other.context,
+      imageDigest: other.image,
+      createdAt: at(0),
+    });
+    const failedContext = await blob(OLD);
+    await build({ id: "f1", contextDigest: failedContext, status: "failed", createdAt: at(9) });
+    const buildingContext = await blob(OLD);
+    await build({ id: "q1", contextDigest: buildingContext, status: "building", createdAt: at(10) });
+    // b1 is deployed (2 replicas wanted); b2's deployment was deleted (0 wanted).
+    await db.prisma.deployment.create({
+      data: { id: "d1", owner: "0xowner", name: "app", buildId: "b1", replicas: 2 },
+    });
+    await db.prisma.deployment.create({
+      data: { id: "d2", owner: "0xowner", name: "app2", buildId: "b2", replicas: 0 },
+    });
+    // An expired build's image uploaded again a minute ago (a builder cache hit being finished).
+    const recentImage = await blob(60_000);
+    await build({ id: "b0", contextDigest: failedContext, imageDigest: recentImage, createdAt: at(-1) });
+
+    // Keep the 2 newest builds of each NAME: b3, b4 of app; o1 of other.
+    const result = await gc(60_000, 2).sweep();
+
+    expect(result.deleted.sort()).toEqual([made.b2.context, made.b2.image, failedContext].sort());
+    for (const kept of [
+      ...Object.values(made.b1),
+      ...Object.values(made.b3),
+      ...Object.values(made.b4),
+      ...Object.values(other),
+      buildingContext,
+      recentImage,
+    ])
+      expect(await blobs.size(kept)).toBe(1000);
+  });
+
+  it("a live instance keeps its image; a deleted one does not", async () => {
+    const old = EXPIRED_UPLOAD_GUARD_MS + HOUR;
+    const live = await blob(old);
+    const gone = await blob(old);
+    const instances = createInstancesRepository(db.prisma);
+    for (const [id, imageDigest, status] of [
+      ["i1", live, "running"],
+      ["i2", gone, "deleted"],
+    ] as const) {
+      await build({ id: `b-${id}`, contextDigest: await blob(60_000), imageDigest, status: "failed" });
+      await instances.create({
+        id,
+        deploymentId: "d1",
+        buildId: `b-${id}`,
+        owner: "0xowner",
+        nodeId: "n1",
+        status,
+        desired: status,
+        formnetIp: null,
+        imageDigest,
+        vcpu: 1,
+        memoryMb: 512,
+        diskGb: 5,
+      });
+    }
+    expect((await gc().sweep()).deleted).toEqual([gone]);
+  });
+
   it("sweeps periodically once started, and stop() waits for a sweep in flight", async () => {
     const digest = await blob(GRACE + HOUR);
     const sweeper = gc(20);
@@ -165,6 +248,7 @@ describe("blob GC in a running console (real HTTP uploads)", () => {
           contextQuotaBytes: QUOTA,
           blobGcGraceMs: 2_000,
           blobGcIntervalMs: 50,
+          imageKeepBuilds: 5,
         },
       },
     });

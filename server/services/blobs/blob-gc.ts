@@ -12,18 +12,31 @@ export type TBlobGcOptions = {
   contexts: TContextUploadsRepository;
   /** A blob younger than this is kept even when unreferenced (an upload whose build is not created yet). */
   graceMs: number;
+  /** Newest shippable builds of each owner's NAME whose blobs are kept (FORMATION_IMAGE_KEEP_BUILDS). */
+  keepBuilds: number;
   intervalMs: number;
   log: Logger;
   now?: () => Date;
 };
 
+/**
+ * A blob only builds past retention name is deleted once its latest upload is this old (or the
+ * grace, if shorter): a build being finished or created may have just uploaded those same bytes
+ * again (a builder cache hit makes the same image; a context can be sent twice).
+ */
+export const EXPIRED_UPLOAD_GUARD_MS = 15 * 60_000;
+
 export type TBlobGcResult = { deleted: string[]; freedBytes: number; tempFiles: number };
 
 /**
- * Deletes blobs nothing needs (issue #23): context and image blobs that no build and no instance
- * references and that were last uploaded more than `graceMs` ago, with their ownership rows (which
- * frees the uploaders' quota), and temp files of uploads abandoned that long ago. Deleting is
- * idempotent, so consoles sharing a data dir may all sweep it.
+ * Deletes blobs nothing needs (issues #23, #21), with their ownership rows (which frees the
+ * uploaders' quota):
+ * - blobs no build and no instance names, last uploaded more than `graceMs` ago;
+ * - blobs only builds past retention name (not being built, not deployed, not among the
+ *   `keepBuilds` newest of their NAME) and no live instance, last uploaded more than
+ *   EXPIRED_UPLOAD_GUARD_MS ago: the images of deleted deployments and old builds;
+ * - temp files of uploads abandoned more than `graceMs` ago.
+ * Deleting is idempotent, so consoles sharing a data dir may all sweep it.
  */
 export class BlobGc {
   readonly #o: TBlobGcOptions;
@@ -52,16 +65,27 @@ export class BlobGc {
 
   /** One sweep over the store. */
   async sweep(): Promise<TBlobGcResult> {
-    const cutoff = this.#now().getTime() - this.#o.graceMs;
-    const old = (await this.#o.blobs.list()).filter((b) => b.mtime.getTime() < cutoff);
+    const now = this.#now().getTime();
+    const unreferencedCutoff = now - this.#o.graceMs;
+    const expiredCutoff = now - Math.min(this.#o.graceMs, EXPIRED_UPLOAD_GUARD_MS);
+    const stored = await this.#o.blobs.list();
     let tempFiles = 0;
-    for (const t of old.filter((b) => b.digest === null)) {
+    for (const t of stored.filter((b) => b.digest === null && b.mtime.getTime() < unreferencedCutoff)) {
       await rm(t.file, { force: true });
       tempFiles++;
     }
-    const candidates = old.flatMap((b) => (b.digest === null ? [] : [{ digest: b.digest, size: b.size }]));
-    const referenced = await this.#o.references.referenced(candidates.map((c) => c.digest));
-    const garbage = candidates.filter((c) => !referenced.has(c.digest));
+    const candidates = stored.flatMap((b) =>
+      b.digest === null || b.mtime.getTime() >= expiredCutoff
+        ? []
+        : [{ digest: b.digest, size: b.size, mtimeMs: b.mtime.getTime() }],
+    );
+    const { referenced, retained } = await this.#o.references.retention(
+      candidates.map((c) => c.digest),
+      { keepBuilds: this.#o.keepBuilds },
+    );
+    const garbage = candidates.filter(
+      (c) => !retained.has(c.digest) && (referenced.has(c.digest) || c.mtimeMs < unreferencedCutoff),
+    );
     for (const g of garbage) await this.#o.blobs.remove(g.digest);
     // Rows after blobs: a crash in between leaves rows whose blob is gone, which builds treat as
     // "not uploaded"; the next upload of the bytes restores both.

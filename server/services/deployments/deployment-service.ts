@@ -25,6 +25,10 @@ export type TDeploymentServiceOptions = {
   /** The answers (ship results, instance DTOs) are the views'. */
   views: DeploymentViews;
   replicas: { default: number; max: number };
+  /** The console's blob store: a build's image may have gone with the retention policy. */
+  images: { size(digest: string): Promise<number | null> };
+  /** FORMATION_IMAGE_KEEP_BUILDS, named when an image is gone. */
+  imageKeepBuilds: number;
   log: Logger;
 };
 
@@ -52,6 +56,12 @@ export class DeploymentService {
       throw new AppError(
         "PRECONDITION_FAILED",
         `build ${opts.buildId} is ${build.status}; ship it once it is built (see form pack status)`,
+      );
+    }
+    if ((await this.#o.images.size(imageDigest)) === null) {
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        `build ${opts.buildId}'s image is no longer kept: the console keeps the images of deployed builds and of the ${this.#o.imageKeepBuilds} newest builds of each NAME; build it again (form pack build)`,
       );
     }
     return { ...build, imageDigest };
