@@ -52,6 +52,11 @@ export type TQemuHypervisorOptions = {
 /** Restarts allowed per VM within RESTART_WINDOW_MS before it stays crashed (crash loop guard). */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 10 * 60_000;
+/**
+ * Tries to start a crashed VM again, a second apart and more: the QEMU just killed may hold its
+ * tap or disk lock for a moment, and one failed start must not turn a restart into a replacement.
+ */
+const RESTART_TRIES = 3;
 
 /** Default bridge of an agent: unique per data dir, so several agents can share one host. */
 export function defaultNetwork(dataDir: string): TVmNetwork {
@@ -386,8 +391,25 @@ export class QemuHypervisor implements Hypervisor {
     if (!restarting) return;
     state.restarts.push(new Date(now).toISOString());
     await this.save(state);
-    const started = await this.startUnlocked(id);
-    if (started.pid !== null) this.opts.onEvent?.({ type: "restarted", instanceId: id, pid: started.pid });
+    let failure = "";
+    for (let attempt = 1; attempt <= RESTART_TRIES; attempt++) {
+      try {
+        const started = await this.startUnlocked(id);
+        if (started.pid !== null)
+          this.opts.onEvent?.({ type: "restarted", instanceId: id, pid: started.pid });
+        return;
+      } catch (err) {
+        failure = err instanceof Error ? err.message : String(err);
+        this.log.warn({ instanceId: id, attempt, err }, "restarting the vm failed");
+        if (attempt < RESTART_TRIES) await new Promise((r) => setTimeout(r, attempt * 1000));
+      }
+    }
+    this.opts.onEvent?.({
+      type: "crashed",
+      instanceId: id,
+      restarting: false,
+      reason: `restarting it failed ${RESTART_TRIES} times: ${failure}`,
+    });
   }
 
   private async releaseNetwork(state: TVmState): Promise<void> {

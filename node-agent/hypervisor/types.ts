@@ -95,7 +95,8 @@ export type TVmMetrics = {
 export type TVmEvent =
   | { type: "started"; instanceId: string; pid: number }
   | { type: "stopped"; instanceId: string }
-  | { type: "crashed"; instanceId: string; restarting: boolean }
+  /** `reason`: why it stays down when it does (the restart itself failed). */
+  | { type: "crashed"; instanceId: string; restarting: boolean; reason?: string }
   | { type: "restarted"; instanceId: string; pid: number }
   | { type: "adopted"; instanceId: string; pid: number };
 

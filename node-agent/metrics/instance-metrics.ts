@@ -34,7 +34,10 @@ export function vmEventStatus(event: TVmEvent): { status: TInstanceStatus; reaso
     case "crashed":
       return event.restarting
         ? { status: "booting", reason: "the VM's QEMU process exited unexpectedly; restarting it" }
-        : { status: "failed", reason: "the VM's QEMU process exited unexpectedly (restart limit reached)" };
+        : {
+            status: "failed",
+            reason: `the VM's QEMU process exited unexpectedly (${event.reason ?? "restart limit reached"})`,
+          };
   }
 }
 

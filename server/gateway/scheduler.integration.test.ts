@@ -353,6 +353,38 @@ describe("scheduler", () => {
     expect(replaced[0]?.nodeId).toBe(good.nodeId);
   });
 
+  it("gives a replica that boots again long after its placement (a crash restart) the whole boot deadline", async () => {
+    const agent = await autoAgent(0);
+    const buildId = await builtBuild();
+    await platform.services.deployments.ship({ owner, buildId, replicas: 1 });
+    const [replica] = await eventually(async () => {
+      const r = await running(buildId);
+      return r.length === 1 ? r : null;
+    });
+    const id = replica?.instanceId ?? "";
+    const db = createDatabase(platform.databaseUrl);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    try {
+      // Placed and booted an hour ago.
+      await db.instance.update({ where: { id }, data: { createdAt: hourAgo, bootStartedAt: hourAgo } });
+      // Its QEMU died and the agent is starting it again.
+      agent.send({ type: "instance.status", instanceId: id, status: "booting", reason: "restarting it" });
+      await eventually(async () => (await platform.repos.instances.find(id))?.status === "booting");
+      expect(await platform.services.reconciler.sweepBootDeadlines(60_000)).toBe(0);
+      expect((await platform.repos.instances.find(id))?.status).toBe("booting");
+      // The deadline still holds for that boot: one that never finishes fails.
+      await db.instance.update({ where: { id }, data: { bootStartedAt: hourAgo } });
+      expect(await platform.services.reconciler.sweepBootDeadlines(60_000)).toBe(1);
+      const failed = await platform.repos.instances.find(id);
+      expect([failed?.status, failed?.reason]).toEqual([
+        "failed",
+        `boot did not finish within 60 s of its start (still booting on node ${agent.nodeId})`,
+      ]);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
   it("stops placing replicas of an image that fails every boot, and starts again on a new ship", async () => {
     const builder = await autoAgent(0);
     const buildId = await builtBuild();

@@ -10,7 +10,7 @@ export type TInstanceRow = Omit<Instance, "status" | "desired"> & {
 
 export type TNewInstance = Omit<
   TInstanceRow,
-  "createdAt" | "updatedAt" | "lastMetrics" | "reason" | "placement"
+  "createdAt" | "updatedAt" | "lastMetrics" | "reason" | "placement" | "bootStartedAt"
 > & {
   placement?: string | null;
 };
@@ -20,8 +20,24 @@ function toRow(row: Instance): TInstanceRow {
 }
 const toRowOrNull = (row: Instance | null): TInstanceRow | null => (row ? toRow(row) : null);
 
+/** Statuses of a replica on its way up: the boot deadline applies. */
+const BOOTING: readonly string[] = ["pending", "booting"];
+
 /** VM instances (replicas). */
 export function createInstancesRepository(db: TDatabase) {
+  /**
+   * A replica entering pending/booting from another status (a start, a restart after a crash)
+   * begins a boot: its deadline counts from now, not from its placement. Runs before the status
+   * changes, so it sees the status it leaves.
+   */
+  async function markBootStart(where: { id: string; nodeId?: string }, status: string | undefined) {
+    if (status === undefined || !BOOTING.includes(status)) return;
+    await db.instance.updateMany({
+      where: { ...where, status: { notIn: [...BOOTING] } },
+      data: { bootStartedAt: new Date() },
+    });
+  }
+
   return {
     async find(id: string): Promise<TInstanceRow | null> {
       return toRowOrNull(await db.instance.findUnique({ where: { id } }));
@@ -35,6 +51,7 @@ export function createInstancesRepository(db: TDatabase) {
       id: string,
       data: Partial<Pick<TInstanceRow, "status" | "desired" | "reason" | "formnetIp">>,
     ): Promise<TInstanceRow> {
+      await markBootStart({ id }, data.status);
       return toRow(await db.instance.update({ where: { id }, data }));
     },
 
@@ -46,6 +63,7 @@ export function createInstancesRepository(db: TDatabase) {
       reason?: string | null;
       formnetIp?: string;
     }): Promise<boolean> {
+      await markBootStart({ id: opts.id, nodeId: opts.nodeId }, opts.status);
       const r = await db.instance.updateMany({
         where: { id: opts.id, nodeId: opts.nodeId, status: { not: "deleted" } },
         data: {
@@ -67,10 +85,10 @@ export function createInstancesRepository(db: TDatabase) {
       return r.count === 1;
     },
 
-    /** Replicas still pending or booting that were placed before `before`. */
+    /** Replicas still pending or booting whose boot (placement, start, crash restart) began before `before`. */
     async bootingSince(before: Date): Promise<TInstanceRow[]> {
       const rows = await db.instance.findMany({
-        where: { status: { in: ["pending", "booting"] }, desired: "running", createdAt: { lt: before } },
+        where: { status: { in: [...BOOTING] }, desired: "running", bootStartedAt: { lt: before } },
       });
       return rows.map(toRow);
     },

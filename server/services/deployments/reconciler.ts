@@ -283,11 +283,11 @@ export class Reconciler {
     });
   }
 
-  /** Fails replicas that did not come up within `timeoutMs` of placement; they are replaced. */
+  /** Fails replicas that did not come up within `timeoutMs` of their boot's start (placement, start, crash restart); they are replaced. */
   async sweepBootDeadlines(timeoutMs: number, now = new Date()): Promise<number> {
     const late = await this.#o.instances.bootingSince(new Date(now.getTime() - timeoutMs));
     for (const i of late) {
-      const reason = `boot did not finish within ${timeoutMs / 1000} s of placement (still ${i.status} on node ${i.nodeId})`;
+      const reason = `boot did not finish within ${timeoutMs / 1000} s of its start (still ${i.status} on node ${i.nodeId})`;
       for (const job of await this.#o.jobs.openJobsForInstance(i.id))
         await this.#o.jobs.cancel(job.id, reason);
       await this.#o.instances.update(i.id, { status: "failed", reason });
