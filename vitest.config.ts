@@ -17,6 +17,7 @@ const LIGHT_INTEGRATION = [
   "cli/commands/pack-validate.integration.test.ts",
   "cli/domain.integration.test.ts",
   "contracts/*.integration.test.ts",
+  "core/netns/multinode-network.integration.test.ts",
   "core/statestore/inspect.integration.test.ts",
   "core/statestore/upgrade.integration.test.ts",
   "node-agent/blobs/blobs.integration.test.ts",

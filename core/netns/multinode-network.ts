@@ -89,6 +89,10 @@ export class MultinodeNetwork {
     const host = this.host(n);
     await this.crashHost(n);
     await deleteNetns(host.nodeNetns);
+    // The old namespace goes once its last process is reaped, and its end of the LAN veth (eth0)
+    // with it: asynchronously, seconds later on a busy machine. Deleting the router's end now takes
+    // the pair, so the new one can be made ("RTNETLINK answers: File exists" otherwise).
+    await deleteLink("lan0", host.routerNetns);
     await removeStaleWireguardSockets();
     await this.#upNodeHost(host);
   }
@@ -240,11 +244,12 @@ async function killNetns(name: string): Promise<void> {
   }
 }
 
-/** Deletes a link if it (still) exists; one that vanished meanwhile is fine. */
-async function deleteLink(name: string): Promise<void> {
-  if (!(await succeeds("ip", ["link", "show", name]))) return;
-  await run("ip", ["link", "del", name]).catch(async (error: unknown) => {
-    if (await succeeds("ip", ["link", "show", name])) throw error;
+/** Deletes a link (in `netns`, or the root namespace) if it (still) exists; one that vanished meanwhile is fine. */
+async function deleteLink(name: string, netns?: string): Promise<void> {
+  const options = netns === undefined ? {} : { netns };
+  if (!(await succeeds("ip", ["link", "show", name], options))) return;
+  await run("ip", ["link", "del", name], options).catch(async (error: unknown) => {
+    if (await succeeds("ip", ["link", "show", name], options)) throw error;
   });
 }
 

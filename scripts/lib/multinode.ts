@@ -167,7 +167,20 @@ async function hostDown(o: TNodeHostsOptions, n: number): Promise<"relaunch" | "
     `node host ${n} crashed (no process left in ${o.network.host(n).nodeNetns}); it boots again in ${seconds} s`,
   );
   await new Promise((resolve) => setTimeout(resolve, o.settings.rebootDelayMs));
-  await o.network.rebootHost(n);
+  // A reboot starts over from scratch, so one that failed half-way (the kernel still tearing the
+  // old namespace down) is tried again rather than leaving a host without its network.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await o.network.rebootHost(n);
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      o.log(
+        `node host ${n} reboot failed (${error instanceof Error ? error.message : String(error)}); trying again`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+    }
+  }
   o.log(`node host ${n} rebooted; starting its agent`);
   return "relaunch";
 }
