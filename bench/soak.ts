@@ -18,7 +18,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -138,6 +138,8 @@ async function timed(what: () => Promise<unknown>): Promise<number> {
 async function main(): Promise<void> {
   await exec(process.execPath, [join(import.meta.dirname, "../scripts/build-cli.mjs")]);
   const work = await mkdtemp(join(tmpdir(), "formation-soak-"));
+  // The build VM's and the VMs' QEMU run as an unprivileged user: the cache must be reachable.
+  await chmod(work, 0o755);
   const cacheDir = join(work, "cache");
   await seedCache(cacheDir);
   const t0 = Date.now();
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
     const project = await setUpExampleProject({
       work,
       url: platform.url,
-      password: "soak",
+      password: "soak benchmark",
       bin: FORM_BUNDLE,
     });
     const example = await readFile(join(project.dir, "Formfile"), "utf8");
