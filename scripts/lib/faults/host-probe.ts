@@ -18,7 +18,7 @@ export type THostResources = {
   taps: string[];
   /** iptables chains of VM access (`FN-…`) in the host's namespace. */
   chains: string[];
-  /** WireGuard (formnet) interfaces in the host's namespace. */
+  /** WireGuard (formnet) interfaces in the host's namespace (wireguard-go's TUN devices or kernel links). */
   wireguard: string[];
   /** Loop devices backed by files of the host's data directory. */
   loops: string[];
@@ -153,7 +153,11 @@ export async function hostResources(platform: TMultinodePlatform, n: number): Pr
       .filter((l) => l.startsWith("-N FN-"))
       .map((l) => l.slice(3))
       .sort(),
-    wireguard: (await links(netns, "wireguard").catch(() => [] as string[])).sort(),
+    // wireguard-go makes a TUN device (kernel WireGuard a `wireguard` link): formnet's are `fn-…`.
+    wireguard: [
+      ...(await links(netns, "wireguard").catch(() => [] as string[])),
+      ...(await links(netns, "tun").catch(() => [] as string[])).filter((l) => l.startsWith("fn-")),
+    ].sort(),
     loops: loops.filter((l) => (l["back-file"] ?? "").includes(`${dir}/`)).map((l) => l.name),
     mounts,
     builds: (await readdir(join(dir, "agent", "builds")).catch(() => [] as string[])).sort(),
