@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { minimalFormfile } from "@/lib/formfile/testing";
 import type { TFormfile } from "../../lib/formfile/canonical";
 import { packContext } from "./pack";
 import { unpackContext } from "./unpack";
@@ -37,17 +38,10 @@ afterEach(async () => {
 });
 
 function formfileWith(copies: Array<[string, string]>): TFormfile {
-  return {
+  return minimalFormfile({
     name: "t",
-    description: null,
-    resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-    users: [],
-    workdir: null,
-    entrypoint: null,
-    expose: [],
-    env: [],
     steps: copies.map(([src, dst], i) => ({ kind: "copy", src, dst, line: i + 1 })),
-  };
+  });
 }
 
 async function tree(dir: string, prefix = ""): Promise<string[]> {

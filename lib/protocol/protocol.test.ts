@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { minimalFormfile } from "@/lib/formfile/testing";
 import type { TFormfile } from "../formfile/canonical";
 import {
   applyPeerUpdate,
@@ -16,17 +17,7 @@ import {
 const digest = `sha256:${"a".repeat(64)}`;
 const wgKey = `${"A".repeat(42)}E=`;
 
-const formfile: TFormfile = {
-  name: "web",
-  description: null,
-  resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-  users: [],
-  workdir: null,
-  entrypoint: null,
-  expose: [],
-  env: [],
-  steps: [],
-};
+const formfile: TFormfile = minimalFormfile();
 
 const hello: TAgentToConsole = {
   type: "hello",

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { unpackContext } from "@/core/context";
 import { makeArchive } from "@/core/context/test-archives";
 import { createLogger } from "@/core/log";
+import { minimalFormfile } from "@/lib/formfile/testing";
 import type { TAgentToConsole, TBuildPayload } from "@/lib/protocol";
 import { dataPaths, imagePathFor } from "../config/paths";
 import { DiskFullError } from "../host/disk-full";
@@ -177,17 +178,7 @@ describe("jobs on a full disk", () => {
     await fill(3 * MiB);
     const payload: TBuildPayload = {
       buildId: "b1",
-      formfile: {
-        name: "web",
-        description: null,
-        resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-        users: [],
-        workdir: null,
-        entrypoint: null,
-        expose: [],
-        env: [],
-        steps: [],
-      },
+      formfile: minimalFormfile(),
       contextUrl: "/context",
       contextDigest: sha256(context),
       contextSizeBytes: context.length,

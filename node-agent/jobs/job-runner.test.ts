@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "@/core/log";
+import { minimalFormfile } from "@/lib/formfile/testing";
 import type { TAgentToConsole, TJobKind } from "@/lib/protocol";
 import { JobFailure } from "./job-error";
 import { JobRunner } from "./job-runner";
@@ -48,17 +49,7 @@ function offer(jobId: string, kind: TJobKind = "stop"): TJobOffer {
       kind: "build",
       payload: {
         buildId: "b1",
-        formfile: {
-          name: "web",
-          description: null,
-          resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
-          users: [],
-          workdir: null,
-          entrypoint: null,
-          expose: [],
-          env: [],
-          steps: [],
-        },
+        formfile: minimalFormfile(),
         contextUrl: "/ctx",
         contextDigest: digest,
         contextSizeBytes: 1,

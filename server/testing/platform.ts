@@ -4,6 +4,7 @@ import path from "node:path";
 import { createLogger } from "@/core/log";
 import { formfileUser, type TFormfile } from "@/lib/formfile/canonical";
 import { sha512Crypt } from "@/lib/formfile/sha512-crypt";
+import { minimalFormfile } from "@/lib/formfile/testing";
 import { createTestDatabase, type TTestDatabase } from "@/server/db/testing";
 import { loadEnv, type TEnv } from "@/server/env";
 import type { TControlPlaneConfig } from "@/server/gateway/config";
@@ -125,16 +126,10 @@ const TEST_PASSWD_HASH = sha512Crypt("devpass1", "$6$testsalttestsalt");
 
 /** A small valid canonical Formfile for tests. */
 export function testFormfile(name = "web"): TFormfile {
-  return {
+  return minimalFormfile({
     name,
-    description: null,
-    resources: { vcpu: 1, memoryMb: 512, diskGb: 5, gpu: null },
     // sha512Crypt("devpass1", "$6$testsalttestsalt") — a fixed hash keeps build ids stable.
     users: [formfileUser({ username: "dev", passwdHash: TEST_PASSWD_HASH })],
-    workdir: null,
-    entrypoint: null,
-    expose: [],
-    env: [],
     steps: [{ kind: "run", command: "true", line: 2 }],
-  };
+  });
 }
