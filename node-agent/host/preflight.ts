@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, readdir, readFile, statfs } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, stat, statfs } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { agentEnv } from "../config/env";
 import { run, which } from "./exec";
 import { deleteLink, linkExists } from "./net";
+import { VM_USER } from "./vm-user";
 
 export type TAccelerator = "kvm" | "tcg";
 
@@ -181,6 +183,35 @@ async function diskCheck(cacheDir: string, minFreeGb: number): Promise<TPrefligh
   };
 }
 
+/**
+ * The build VM's QEMU runs as the unprivileged VM user and opens its disk under the builder cache:
+ * every directory above the cache must let others through (`x`), or every build fails with
+ * "Permission denied" (a cache under a 0700 directory, e.g. a `mktemp -d`).
+ */
+export async function cacheReachableCheck(cacheDir: string): Promise<TPreflightCheck> {
+  const blocked: string[] = [];
+  for (let dir = resolve(cacheDir); ; dir = dirname(dir)) {
+    const st = await stat(dir).catch(() => null);
+    if (st && (st.mode & 0o001) === 0) blocked.push(dir);
+    if (dir === dirname(dir)) break;
+  }
+  blocked.reverse();
+  return {
+    id: "cache-reachable",
+    ok: blocked.length === 0,
+    detail:
+      blocked.length === 0
+        ? `${cacheDir} is reachable by the VM user ${VM_USER}`
+        : `${VM_USER} cannot reach ${cacheDir}: ${blocked.join(", ")} lets no others through`,
+    fix:
+      blocked.length === 0
+        ? undefined
+        : `chmod o+x ${blocked.join(" ")}   (or choose a cache directory such as /var/cache/formation)`,
+    // VMs still run; builds fail until it is fixed.
+    required: false,
+  };
+}
+
 /** Checks everything the agent needs to build images and run VMs, and picks the accelerator. */
 export async function runPreflight(
   opts: {
@@ -254,6 +285,7 @@ export async function runPreflight(
   });
 
   checks.push(await diskCheck(opts.cacheDir ?? "/var/cache/formation", opts.minFreeGb ?? 10));
+  checks.push(await cacheReachableCheck(opts.cacheDir ?? "/var/cache/formation"));
   if (root) checks.push(await bridgeCheck());
 
   for (const c of checks) if (!c.ok && c.fix?.startsWith("apt-get")) c.fix = `${c.fix}   (or: ${SETUP})`;
