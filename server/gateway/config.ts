@@ -20,6 +20,8 @@ export const ZControlPlaneEnv = z.object({
   FORMATION_BOOT_TIMEOUT_MS: envMs(10 * 60_000),
   FORMATION_METRICS_SAMPLE_MS: envMs(15_000),
   FORMATION_METRICS_RETENTION_MS: envMs(24 * 3600_000),
+  /** Age after which finished jobs and deleted replicas are removed from the database. */
+  FORMATION_HISTORY_RETENTION_MS: envMs(7 * 24 * 3600_000),
   FORMATION_MAX_CONTEXT_BYTES: z.coerce
     .number()
     .int()
@@ -113,6 +115,8 @@ export type TControlPlaneConfig = {
   bootTimeoutMs: number;
   metricsSampleMs: number;
   metricsRetentionMs: number;
+  /** Finished jobs and deleted replicas older than this are removed (FORMATION_HISTORY_RETENTION_MS). */
+  historyRetentionMs: number;
   maxContextBytes: number;
   maxImageBytes: number;
   replicas: { default: number; max: number };
@@ -161,6 +165,7 @@ export function loadControlPlaneConfig(source: TEnvSource = process.env): TContr
     bootTimeoutMs: e.FORMATION_BOOT_TIMEOUT_MS,
     metricsSampleMs: e.FORMATION_METRICS_SAMPLE_MS,
     metricsRetentionMs: e.FORMATION_METRICS_RETENTION_MS,
+    historyRetentionMs: e.FORMATION_HISTORY_RETENTION_MS,
     maxContextBytes: e.FORMATION_MAX_CONTEXT_BYTES,
     maxImageBytes: e.FORMATION_MAX_IMAGE_BYTES,
     replicas: { default: e.FORMATION_DEFAULT_REPLICAS, max: e.FORMATION_MAX_REPLICAS },

@@ -24,6 +24,7 @@ import { DeploymentService } from "./deployments/deployment-service";
 import { DeploymentViews } from "./deployments/deployment-views";
 import { Reconciler } from "./deployments/reconciler";
 import { SerialService } from "./deployments/serial-service";
+import { HistoryPruner } from "./history";
 import { JobService } from "./jobs/job-service";
 import { ControlLeases } from "./leases";
 import { FormnetService } from "./nodes/formnet-service";
@@ -253,6 +254,11 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     nodes,
     builds,
     reconciler,
+    history: new HistoryPruner({
+      jobs: repos.jobs,
+      instances: repos.instances,
+      retentionMs: config.historyRetentionMs,
+    }),
     timing: { sweepIntervalMs: config.sweepIntervalMs, bootTimeoutMs: config.bootTimeoutMs },
     log,
   });

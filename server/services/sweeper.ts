@@ -2,6 +2,7 @@ import type { Logger } from "@/core/log";
 import type { TControlLeaseRepository } from "@/server/db/repositories/formnet-repository";
 import type { BuildService } from "./builds/build-service";
 import type { Reconciler } from "./deployments/reconciler";
+import type { HistoryPruner } from "./history";
 import type { JobService } from "./jobs/job-service";
 import type { NodeService } from "./nodes/node-service";
 
@@ -12,6 +13,7 @@ export type TSweeperOptions = {
   nodes: NodeService;
   builds: BuildService;
   reconciler: Reconciler;
+  history: HistoryPruner;
   timing: { sweepIntervalMs: number; bootTimeoutMs: number };
   log: Logger;
 };
@@ -19,7 +21,7 @@ export type TSweeperOptions = {
 /**
  * The control plane's periodic work, one round per `sweepIntervalMs`. Every console flushes its
  * buffered heartbeats and offers queued work to its own agents; the cluster-wide loops (expired
- * leases, offline nodes, phase and boot deadlines, reconcile, metrics pruning) run only on the
+ * leases, offline nodes, phase and boot deadlines, reconcile, metrics and history pruning) run only on the
  * console holding the `sweeper` ControlLease, so several replicas on one database do them once.
  */
 export class Sweeper {
@@ -78,7 +80,10 @@ export class Sweeper {
           reconciler.sweepBootDeadlines(this.#o.timing.bootTimeoutMs),
         );
         if (this.#ticks % 5 === 0) await this.#safe("reconcile", () => reconciler.reconcileAll());
-        if (this.#ticks % 60 === 0) await this.#safe("metrics prune", () => nodes.pruneMetrics());
+        if (this.#ticks % 60 === 0) {
+          await this.#safe("metrics prune", () => nodes.pruneMetrics());
+          await this.#safe("history prune", () => this.#o.history.prune());
+        }
       }
       if (this.#ticks % 2 === 0) await this.#safe("dispatch", () => jobs.dispatch());
     } finally {

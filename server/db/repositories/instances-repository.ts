@@ -93,6 +93,12 @@ export function createInstancesRepository(db: TDatabase) {
       return rows.map(toRow);
     },
 
+    /** Replicas deleted before `before` (their VMs long gone): history past retention. */
+    async pruneDeleted(before: Date): Promise<number> {
+      const r = await db.instance.deleteMany({ where: { status: "deleted", updatedAt: { lt: before } } });
+      return r.count;
+    },
+
     async byDeployment(deploymentId: string): Promise<TInstanceRow[]> {
       return (await db.instance.findMany({ where: { deploymentId }, orderBy: { createdAt: "asc" } })).map(
         toRow,

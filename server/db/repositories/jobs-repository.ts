@@ -57,6 +57,14 @@ export function createJobsRepository(db: TDatabase) {
       }
     },
 
+    /** Finished jobs (done, failed, cancelled) that ended before `before`: history past retention. */
+    async pruneFinished(before: Date): Promise<number> {
+      const r = await db.job.deleteMany({
+        where: { state: { in: ["done", "failed", "cancelled"] }, finishedAt: { lt: before } },
+      });
+      return r.count;
+    },
+
     async find(id: string): Promise<TJobRow | null> {
       const row = await db.job.findUnique({ where: { id } });
       return row ? toRow(row) : null;
