@@ -92,9 +92,11 @@ test("web terminal: deploy hello-server, run a command on the VM, resume after r
   const appLogs = page.getByTestId("app-logs-text");
   await expect(page.getByTestId("app-logs")).toHaveAttribute("data-state", "live", { timeout: 60_000 });
   await expect(appLogs).toContainText("formation-entrypoint", { timeout: 60_000 });
+  // The unit's "Started" line comes before the server listens (a second or two under TCG): the
+  // probe retries until the server answers, or the access line would never come.
   await typeInTerminal(
     page,
-    `python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/formation-log-probe")'`,
+    `until python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/formation-log-probe")' 2>/dev/null; do sleep 1; done`,
   );
   await expect(appLogs).toContainText('"GET /formation-log-probe HTTP/1.1" 200', { timeout: 60_000 });
   await screenshot(page, testInfo, "app-logs");
