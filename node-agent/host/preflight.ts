@@ -284,8 +284,9 @@ export async function runPreflight(
     required: true,
   });
 
-  checks.push(await diskCheck(opts.cacheDir ?? "/var/cache/formation", opts.minFreeGb ?? 10));
-  checks.push(await cacheReachableCheck(opts.cacheDir ?? "/var/cache/formation"));
+  const cacheDir = opts.cacheDir ?? "/var/cache/formation";
+  checks.push(await diskCheck(cacheDir, opts.minFreeGb ?? 10));
+  checks.push(await cacheReachableCheck(cacheDir));
   if (root) checks.push(await bridgeCheck());
 
   for (const c of checks) if (!c.ok && c.fix?.startsWith("apt-get")) c.fix = `${c.fix}   (or: ${SETUP})`;

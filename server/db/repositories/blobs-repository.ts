@@ -68,10 +68,13 @@ export type TBlobRetention = {
  * it is not deleted. Everything a retained build or a live instance names is retained.
  */
 export function createBlobReferencesRepository(db: TDatabase) {
-  /** The ids of `builds` that are retained. */
+  /**
+   * The ids of `builds` that are retained. `newestOf` caches the newest builds of each owner's NAME
+   * for one sweep (a NAME's builds may span several chunks of digests).
+   */
   async function retainedBuilds(
     builds: readonly { id: string; owner: string; name: string; status: string }[],
-    keepBuilds: number,
+    opts: { keepBuilds: number; newestOf: Map<string, string[]> },
   ): Promise<Set<string>> {
     const kept = new Set(builds.filter((b) => stillBuilding(b.status)).map((b) => b.id));
     const deployed = await db.deployment.findMany({
@@ -79,15 +82,20 @@ export function createBlobReferencesRepository(db: TDatabase) {
       select: { buildId: true },
     });
     for (const d of deployed) kept.add(d.buildId);
-    const names = new Map(builds.map((b) => [`${b.owner}\0${b.name}`, { owner: b.owner, name: b.name }]));
-    for (const { owner, name } of names.values()) {
-      const newest = await db.build.findMany({
-        where: { owner, name, imageDigest: { not: null }, status: { in: [...SHIPPABLE_BUILD_STATUSES] } },
-        orderBy: { createdAt: "desc" },
-        take: keepBuilds,
-        select: { id: true },
-      });
-      for (const b of newest) kept.add(b.id);
+    for (const { owner, name } of builds) {
+      const key = `${owner}\0${name}`;
+      let newest = opts.newestOf.get(key);
+      if (!newest) {
+        const rows = await db.build.findMany({
+          where: { owner, name, imageDigest: { not: null }, status: { in: [...SHIPPABLE_BUILD_STATUSES] } },
+          orderBy: { createdAt: "desc" },
+          take: opts.keepBuilds,
+          select: { id: true },
+        });
+        newest = rows.map((r) => r.id);
+        opts.newestOf.set(key, newest);
+      }
+      for (const id of newest) kept.add(id);
     }
     return kept;
   }
@@ -96,12 +104,13 @@ export function createBlobReferencesRepository(db: TDatabase) {
     async retention(digests: readonly string[], opts: { keepBuilds: number }): Promise<TBlobRetention> {
       const referenced = new Set<string>();
       const retained = new Set<string>();
+      const newestOf = new Map<string, string[]>();
       for (const part of chunks(digests)) {
         const builds = await db.build.findMany({
           where: { OR: [{ contextDigest: { in: part } }, { imageDigest: { in: part } }] },
           select: { id: true, owner: true, name: true, status: true, contextDigest: true, imageDigest: true },
         });
-        const kept = await retainedBuilds(builds, opts.keepBuilds);
+        const kept = await retainedBuilds(builds, { keepBuilds: opts.keepBuilds, newestOf });
         for (const b of builds) {
           const named = b.imageDigest ? [b.contextDigest, b.imageDigest] : [b.contextDigest];
           for (const digest of named) {
