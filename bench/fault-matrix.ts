@@ -14,7 +14,7 @@ import { FORM_BUNDLE } from "@/cli/testing";
 import { setUpExampleProject } from "@/scripts/lib/example-project";
 import { ALL_CELLS, parseCells, renderMatrix, type TCellOutcome } from "@/scripts/lib/faults/matrix";
 import { prepareMatrix, runCell } from "@/scripts/lib/faults/run-cell";
-import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import { startMultinodePlatform, stopOnInterrupt } from "@/scripts/lib/multinode-test-platform";
 
 const { values } = parseArgs({
   options: { nodes: { type: "string" }, cells: { type: "string" }, out: { type: "string" } },
@@ -27,12 +27,7 @@ async function main(): Promise<void> {
   await promisify(execFile)(process.execPath, [join(import.meta.dirname, "../scripts/build-cli.mjs")]);
   const t0 = Date.now();
   const platform = await startMultinodePlatform({ nodes: NODES });
-  // Ctrl-C or a kill: stop the platform (its namespaces, VMs, WireGuard) before going.
-  for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
-      say(`${signal}: stopping the platform`);
-      void platform.stop().finally(() => process.exit(130));
-    });
+  stopOnInterrupt(platform, { say });
   say(
     `platform with ${NODES} node hosts ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (log ${platform.logPath})`,
   );

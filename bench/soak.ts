@@ -34,7 +34,11 @@ import {
   platformPids,
   type THostResources,
 } from "@/scripts/lib/faults/host-probe";
-import { startMultinodePlatform, type TMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import {
+  startMultinodePlatform,
+  stopOnInterrupt,
+  type TMultinodePlatform,
+} from "@/scripts/lib/multinode-test-platform";
 
 const exec = promisify(execFile);
 const { values } = parseArgs({
@@ -154,14 +158,7 @@ async function main(): Promise<void> {
       FORMATION_BLOB_GC_INTERVAL_MS: "30000",
     },
   });
-  for (const signal of ["SIGINT", "SIGTERM"] as const)
-    process.once(signal, () => {
-      say(`${signal}: stopping the platform`);
-      void platform
-        .stop()
-        .finally(() => rm(work, { recursive: true, force: true }))
-        .finally(() => process.exit(130));
-    });
+  stopOnInterrupt(platform, { say, cleanUp: () => rm(work, { recursive: true, force: true }) });
   say(
     `platform with 1 node host ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (log ${platform.logPath})`,
   );

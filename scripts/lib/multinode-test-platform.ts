@@ -167,6 +167,24 @@ async function stopPlatform(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Ctrl-C or a kill of a bench: stops `platform` (its namespaces, VMs, WireGuard) and runs
+ * `cleanUp` before the process goes, so nothing of it outlives the bench.
+ */
+export function stopOnInterrupt(
+  platform: TMultinodePlatform,
+  opts: { say(line: string): void; cleanUp?: () => Promise<void> },
+): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      opts.say(`${signal}: stopping the platform`);
+      void platform
+        .stop()
+        .finally(() => opts.cleanUp?.())
+        .finally(() => process.exit(130));
+    });
+}
+
 /** The WireGuard interface of the console member whose data directory is `dataDir`. */
 export async function consoleMemberInterface(dataDir: string): Promise<string> {
   const key = publicKeyOf((await readFile(join(dataDir, "formnet", "wg.key"), "utf8")).trim());
