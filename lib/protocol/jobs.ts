@@ -58,8 +58,11 @@ export type TJobSpec = z.infer<typeof ZJobSpec>;
 
 export const ZBuildResult = z.object({
   kind: z.literal("build"),
+  /** The image: a qcow2 layer whose header names its base by digest (or a self-contained image). */
   imageDigest: ZDigest,
   sizeBytes: z.number().int().min(0),
+  /** The base the layer is over, uploaded to the console before the layer. */
+  baseDigest: ZDigest.optional(),
 });
 export const ZBootResult = z.object({
   kind: z.literal("boot"),
@@ -75,6 +78,8 @@ export const ZPrefetchResult = z.object({
   /** The node already held the image: nothing was transferred. */
   fromCache: z.boolean(),
   sizeBytes: z.number().int().min(0),
+  /** Bytes this fetch transferred (the layer, plus its base when the node lacked it). */
+  fetchedBytes: z.number().int().min(0).optional(),
 });
 
 /** Result carried by `job.complete`, discriminated by the job kind it completes. */

@@ -23,14 +23,22 @@
  *       `protocolVersion ≥ 4` (`PREFETCH_MIN_PROTOCOL`); older agents simply get none.
  *       Later in 4 (optional, no bump): `job.fail {interrupted: true}` — the agent restarted mid-job
  *       and the console queues the job again; an older console drops the field and fails the job.
+ *   5 — 2026-12: layered images. A build's image is a qcow2 layer whose header names its base by
+ *       digest (`build` results carry `baseDigest`); a version-5 agent fetches the base too and
+ *       checks both headers. An older agent would boot the layer without its base, so the console
+ *       places replicas (and prefetches) of a layered build only on agents that said
+ *       `protocolVersion ≥ 5` (`LAYERED_IMAGE_MIN_PROTOCOL`).
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Oldest agent protocol that understands `prefetch` jobs. */
 export const PREFETCH_MIN_PROTOCOL = 4;
+
+/** Oldest agent protocol that can boot a layered image (fetches the base its header names). */
+export const LAYERED_IMAGE_MIN_PROTOCOL = 5;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

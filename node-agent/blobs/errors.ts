@@ -1,6 +1,7 @@
 import { FormationError } from "@/lib/errors";
 
-export type TBlobErrorCode = "http" | "network" | "digestMismatch" | "aborted" | "io";
+/** `invalid`: the bytes verified but may not be used (an image header that reaches outside its blobs). */
+export type TBlobErrorCode = "http" | "network" | "digestMismatch" | "aborted" | "io" | "invalid";
 
 /** A blob transfer failed; `url` and `status` say where, `code` says how. */
 export class BlobError extends FormationError<TBlobErrorCode> {

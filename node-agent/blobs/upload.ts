@@ -9,11 +9,14 @@ export interface TUploadOptions {
   path: string;
   token?: string;
   signal?: AbortSignal;
+  /** Ask first (HEAD) and send nothing when the console already holds the blob (a shared base). */
+  skipIfPresent?: boolean;
 }
 
 /** Stream a file to the console with PUT; the console verifies the digest named in the URL. */
-export async function uploadBlob(options: TUploadOptions): Promise<{ sizeBytes: number }> {
+export async function uploadBlob(options: TUploadOptions): Promise<{ sizeBytes: number; sent: boolean }> {
   const { size } = await stat(options.path);
+  if (options.skipIfPresent && (await consoleHolds(options))) return { sizeBytes: size, sent: false };
   const body = Readable.toWeb(createReadStream(options.path)) as ReadableStream<Uint8Array>;
   let response: Response;
   try {
@@ -46,5 +49,28 @@ export async function uploadBlob(options: TUploadOptions): Promise<{ sizeBytes: 
       message: `PUT ${options.url} answered ${response.status}${detail ? `: ${detail}` : ""}`,
     });
   }
-  return { sizeBytes: size };
+  return { sizeBytes: size, sent: true };
+}
+
+async function consoleHolds(options: TUploadOptions): Promise<boolean> {
+  const response = await fetch(options.url, {
+    method: "HEAD",
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    signal: options.signal,
+  }).catch((error: unknown) => {
+    throw new BlobError({
+      code: options.signal?.aborted ? "aborted" : "network",
+      url: options.url,
+      message: `cannot reach ${options.url}`,
+      cause: error,
+    });
+  });
+  if (response.status === 404) return false;
+  if (response.ok) return true;
+  throw new BlobError({
+    code: "http",
+    url: options.url,
+    status: response.status,
+    message: `HEAD ${options.url} answered ${response.status}`,
+  });
 }

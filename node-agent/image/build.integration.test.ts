@@ -8,6 +8,7 @@ import type { TFormfile } from "@/lib/formfile/canonical";
 import { run } from "../host/exec";
 import { buildImage } from "./build";
 import { ImageBuildError } from "./errors";
+import { blobFileName, sha256File } from "./layers";
 
 /**
  * The builder against the real cached base, each build in its build VM: every Formfile option
@@ -118,7 +119,7 @@ describe("image builder (real base, build VM)", () => {
     expect(await formationMounts()).toBe(0);
   });
 
-  it("sizes the filesystem to DISK and leaves no garbage from COPY staging", async () => {
+  it("sizes the filesystem to DISK in a small layer over the base and leaves no garbage from COPY staging", async () => {
     const formfile = parse(
       ["NAME sized", "USER username:dev passwd:pw", "DISK 9", "COPY sub /data"].join("\n"),
     );
@@ -128,9 +129,13 @@ describe("image builder (real base, build VM)", () => {
       format: string;
       "backing-filename"?: string;
     };
+    // The image is a layer over the base blob, named by its digest and linked beside it.
     expect(info.format).toBe("qcow2");
-    expect(info["backing-filename"]).toBeUndefined();
+    expect(info["backing-filename"]).toBe(blobFileName(result.base.digest));
+    expect((await sha256File(result.base.path)).digest).toBe(result.base.digest);
     expect(info["virtual-size"]).toBe(9 * 1024 ** 3);
+    // Only what the build wrote: a few MB, not the 400 MB base.
+    expect(result.sizeBytes).toBeLessThan(20e6);
     await run(["qemu-img", "convert", "-O", "raw", result.imagePath, raw]);
     const super_ = (await run(["dumpe2fs", "-h", raw])).stdout;
     const blocks = Number(/^Block count:\s+(\d+)/m.exec(super_)?.[1]);

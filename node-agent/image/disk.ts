@@ -1,31 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { run } from "../host/exec";
-import { BASE_IMAGE_GB } from "./base-image";
 import { ImageBuildError, stepError } from "./errors";
-
-/**
- * Per-build disk: a sparse copy of the base's ext4 image grown (or, below the base size, shrunk)
- * to DISK GB. Growing an unmounted ext4 with resize2fs only adds block groups (~0.1 s).
- */
-export async function prepareDisk(opts: {
-  baseImage: string;
-  raw: string;
-  diskGb: number;
-  signal?: AbortSignal;
-}): Promise<void> {
-  const { raw, diskGb, signal } = opts;
-  await phase(["cp", "--sparse=always", opts.baseImage, raw], signal);
-  if (diskGb > BASE_IMAGE_GB) {
-    await phase(["truncate", "-s", `${diskGb}G`, raw], signal);
-    // -f: the copy was never mounted, so resize2fs's "run e2fsck first" check is moot.
-    await phase(["resize2fs", "-f", raw], signal);
-  } else if (diskGb < BASE_IMAGE_GB) {
-    // Only canonical Formfiles from elsewhere can ask for less than the parser's minimum.
-    await phase(["e2fsck", "-f", "-p", raw], signal);
-    await phase(["resize2fs", raw, `${diskGb}G`], signal);
-    await phase(["truncate", "-s", `${diskGb}G`, raw], signal);
-  }
-}
 
 /** Loop devices whose backing file is `raw` (normally none once it is unmounted). */
 export async function loopDevicesFor(raw: string): Promise<string[]> {

@@ -43,6 +43,21 @@ describe("selectImageGarbage", () => {
     expect(digests(selectImageGarbage({ groups, inUse, policy }))).toEqual([d(3)]);
   });
 
+  it("keeps a base while an image that stays is a layer over it; then it goes like any image", () => {
+    const base = image(9, 900);
+    const layer = { ...image(1, 50), baseDigest: d(9) };
+    const oldLayer = { ...image(2, 800), baseDigest: d(9) };
+    const other = image(3, 40);
+    expect(
+      digests(selectImageGarbage({ groups: [base, layer, oldLayer, other], inUse: none, policy })),
+    ).toEqual([d(2)]);
+    // Only the newest (unrelated) image is recent now: both layers go, and the base with them.
+    const one = { ...policy, keepRecent: 1 };
+    expect(
+      digests(selectImageGarbage({ groups: [base, layer, oldLayer, other], inUse: none, policy: one })),
+    ).toEqual([d(9), d(1), d(2)]);
+  });
+
   it("keeps anything used within the minimum age, even beyond N", () => {
     const groups = [image(1, 1), image(2, 2), image(3, 29), image(4, 31)];
     expect(digests(selectImageGarbage({ groups, inUse: none, policy }))).toEqual([d(4)]);

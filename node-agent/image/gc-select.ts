@@ -21,6 +21,8 @@ export type TImageGroup = {
   removePaths: string[];
   /** Last time the image was built, fetched, linked or served from the cache (ms since epoch). */
   usedAtMs: number;
+  /** The base this image is a layer of (from its header or meta.json); null when self-contained. */
+  baseDigest?: string | null;
 };
 
 export type TInUse = {
@@ -44,8 +46,9 @@ export function isInUse(group: TImageGroup, inUse: TInUse): boolean {
 
 /**
  * The groups to delete: not used by any VM (running or stopped) or open by any process, not among
- * the `keepRecent` most recently used complete images, and not used within `minAgeMs`. Incomplete
- * cache entries never count as recent; they go once they are older than `minAgeMs`.
+ * the `keepRecent` most recently used complete images, not used within `minAgeMs`, and not the
+ * base of an image that stays. Incomplete cache entries never count as recent; they go once they
+ * are older than `minAgeMs`.
  */
 export function selectImageGarbage(opts: {
   groups: readonly TImageGroup[];
@@ -55,9 +58,15 @@ export function selectImageGarbage(opts: {
   const { policy } = opts;
   const complete = opts.groups.filter((g) => g.digest !== null).sort((a, b) => b.usedAtMs - a.usedAtMs);
   const recent = new Set(complete.slice(0, Math.max(0, policy.keepRecent)));
-  return opts.groups.filter(
+  const garbage = opts.groups.filter(
     (g) => !recent.has(g) && !isInUse(g, opts.inUse) && policy.nowMs - g.usedAtMs >= policy.minAgeMs,
   );
+  // A base stays while any image kept here is a layer over it.
+  const doomed = new Set(garbage);
+  const keptBases = new Set(
+    opts.groups.filter((g) => !doomed.has(g) && g.baseDigest).map((g) => g.baseDigest),
+  );
+  return garbage.filter((g) => g.digest === null || !keptBases.has(g.digest));
 }
 
 /**
@@ -65,7 +74,13 @@ export function selectImageGarbage(opts: {
  * downloaded copy) live and die together, so a store link cannot keep a "deleted" image on disk.
  */
 export function groupByDigest(
-  entries: readonly { digest: string | null; file: TImageFile; removePath: string; usedAtMs: number }[],
+  entries: readonly {
+    digest: string | null;
+    file: TImageFile;
+    removePath: string;
+    usedAtMs: number;
+    baseDigest?: string | null;
+  }[],
 ): TImageGroup[] {
   const byDigest = new Map<string, TImageGroup>();
   const groups: TImageGroup[] = [];
@@ -75,6 +90,7 @@ export function groupByDigest(
       existing.files.push(e.file);
       existing.removePaths.push(e.removePath);
       existing.usedAtMs = Math.max(existing.usedAtMs, e.usedAtMs);
+      existing.baseDigest = existing.baseDigest ?? e.baseDigest ?? null;
       continue;
     }
     const group: TImageGroup = {
@@ -82,6 +98,7 @@ export function groupByDigest(
       files: [e.file],
       removePaths: [e.removePath],
       usedAtMs: e.usedAtMs,
+      baseDigest: e.baseDigest ?? null,
     };
     groups.push(group);
     if (e.digest !== null) byDigest.set(e.digest, group);

@@ -1,7 +1,10 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, readlink, realpath, rm, stat } from "node:fs/promises";
+import { readdir, readlink, realpath, rm, stat } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
+import { z } from "zod";
+import { ZDigest } from "@/lib/protocol";
 import { freedBytes, groupByDigest, selectImageGarbage, type TImageFile, type TInUse } from "./gc-select";
+import { readImageHeader, readJsonFile } from "./layers";
 
 /** Default of `images.keepRecent` in the agent config: enough for a rollback or two per project. */
 export const DEFAULT_KEEP_RECENT_IMAGES = 5;
@@ -57,7 +60,13 @@ export async function collectImageGarbage(opts: TImageGcOptions): Promise<TImage
   };
 }
 
-type TEntry = { digest: string | null; file: TImageFile; removePath: string; usedAtMs: number };
+type TEntry = {
+  digest: string | null;
+  file: TImageFile;
+  removePath: string;
+  usedAtMs: number;
+  baseDigest: string | null;
+};
 
 async function fileOf(path: string): Promise<{ file: TImageFile; changedMs: number } | null> {
   const st = await stat(path).catch(() => null);
@@ -76,7 +85,16 @@ async function scanStore(storeDir: string): Promise<TEntry[]> {
     if (!m) continue;
     const path = join(storeDir, name);
     const f = await fileOf(path);
-    if (f) entries.push({ digest: `sha256:${m[1]}`, file: f.file, removePath: path, usedAtMs: f.changedMs });
+    if (!f) continue;
+    // A store file that is not a bootable image names no base (and goes like any unused image).
+    const baseDigest = (await readImageHeader(path).catch(() => null))?.baseDigest ?? null;
+    entries.push({
+      digest: `sha256:${m[1]}`,
+      file: f.file,
+      removePath: path,
+      usedAtMs: f.changedMs,
+      baseDigest,
+    });
   }
   return entries;
 }
@@ -90,22 +108,25 @@ async function scanCache(cacheImages: string): Promise<TEntry[]> {
     const image = join(dir, "image.qcow2");
     const metaPath = join(dir, "meta.json");
     const metaStat = await stat(metaPath).catch(() => null);
-    const digest = metaStat ? await readDigest(metaPath) : null;
+    const { digest, baseDigest } = metaStat ? await readMeta(metaPath) : { digest: null, baseDigest: null };
     const f = await fileOf(image);
     const usedAtMs = Math.max(dirStat.mtimeMs, metaStat?.mtimeMs ?? 0, f?.changedMs ?? 0);
     const file = f?.file ?? { path: image, inode: `missing:${dir}`, bytes: 0 };
-    entries.push({ digest, file, removePath: dir, usedAtMs });
+    entries.push({ digest, file, removePath: dir, usedAtMs, baseDigest });
   }
   return entries;
 }
 
-async function readDigest(metaPath: string): Promise<string | null> {
-  try {
-    const meta = JSON.parse(await readFile(metaPath, "utf8")) as { digest?: unknown };
-    return typeof meta.digest === "string" && /^sha256:[0-9a-f]{64}$/.test(meta.digest) ? meta.digest : null;
-  } catch {
-    return null;
-  }
+const ZCacheMeta = z.object({
+  digest: ZDigest,
+  base: z.object({ digest: ZDigest }).optional(),
+});
+
+async function readMeta(metaPath: string): Promise<{ digest: string | null; baseDigest: string | null }> {
+  // A meta.json cut short by a crash reads as null: an incomplete entry.
+  const meta = ZCacheMeta.safeParse(await readJsonFile(metaPath));
+  if (!meta.success) return { digest: null, baseDigest: null };
+  return { digest: meta.data.digest, baseDigest: meta.data.base?.digest ?? null };
 }
 
 /**

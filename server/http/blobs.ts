@@ -12,6 +12,7 @@ import { sendJson } from "./send";
  *   Agents (Bearer token from `welcome`; users never reach these):
  *     GET  /api/agent/contexts/<digest>   build context tarball
  *     GET  /api/agent/images/<digest>     disk image (agents verify the digest before boot)
+ *     HEAD /api/agent/images/<digest>     200 when the console holds it (a base is sent once)
  *     PUT  /api/agent/images/<digest>     upload a built image; stored only if the digest matches
  *   Users (session cookie or signed read token), for contexts too large for the tRPC input:
  *     PUT  /api/contexts/<digest>         upload a build context, then call builds.create
@@ -66,7 +67,14 @@ export function registerBlobRoutes(runtime: TConsoleRuntime): void {
     const digest = digestFrom(url, "/api/agent/images");
     const nodeId = await agentNode(services, req);
     if (req.method === "GET") return sendBlob(services, res, digest);
-    if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use GET or PUT");
+    if (req.method === "HEAD") {
+      // A builder asks before it sends a base every build shares.
+      const size = await services.blobs.size(digest);
+      res.writeHead(size === null ? 404 : 200, size === null ? {} : { "content-length": size });
+      res.end();
+      return;
+    }
+    if (req.method !== "PUT") throw new AppError("BAD_REQUEST", "use GET, HEAD or PUT");
     await limitUpload(runtime, `node:${nodeId}`);
     const stored = await services.blobs.putStream({
       stream: req,

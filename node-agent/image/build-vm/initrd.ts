@@ -2,16 +2,19 @@ import { ensureBusyboxInitrd } from "../../hypervisor/initrd";
 import { BUILD_MARK } from "./protocol";
 
 /** Bump when the init script or layout changes so cached build initrds are rebuilt. */
-const BUILD_INITRD_VERSION = "1";
+const BUILD_INITRD_VERSION = "2";
 
-/** Drivers of the build VM: its three disks (image, job, context) and the NIC to the proxy. */
-const BUILD_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng"];
+/**
+ * Drivers of the build VM (a QEMU microvm: no PCI bus to enumerate; its virtio-mmio devices are
+ * described in ACPI): its three disks (image, job, context), the NIC to the proxy, the RNG.
+ */
+const BUILD_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"];
 
 /**
  * PID 1 of the disposable build VM. It finds its disks by virtio serial (`root`, `job`,
- * `context`), mounts the image being built, unpacks the job, chroots into the image to run the
- * job's driver with its output on the console, then kills whatever the steps left running, trims
- * and unmounts the image and powers off. Everything user code can touch is inside this VM.
+ * `context`), mounts the image being built and grows it to its disk, unpacks the job, chroots
+ * into the image to run the job's driver with its output on the console, then kills whatever the
+ * steps left running, trims and unmounts the image and powers off. Everything user code can touch is inside this VM.
  */
 export const BUILD_INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -54,6 +57,9 @@ mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mkdir -p /newroot/run/formation-job /newroot/run/lock
 mount -o bind /job /newroot/run/formation-job
+# The disk is a layer of DISK GB over the 5 GB base: the base's own resize2fs (no step has run yet)
+# grows the mounted file system to the whole disk.
+chroot /newroot /sbin/resize2fs "$root" >/dev/null 2>&1 || fail "cannot grow the file system to DISK"
 echo "$M ready"
 chroot /newroot /bin/sh /run/formation-job/build.sh </dev/null >/dev/console 2>&1
 rc=$?

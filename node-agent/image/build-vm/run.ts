@@ -10,6 +10,7 @@ import { dropPrivileges, ensureVmUser } from "../../host/vm-user";
 import { ImageBuildError } from "../errors";
 import { FAILED_MARK } from "../root-script";
 import { EgressProxy, type TEgressRule } from "./egress-proxy";
+import { tcgClockParams } from "./guest-clock";
 import { ensureBuildInitrd } from "./initrd";
 import type { TBuildJob, TJobStep } from "./job";
 import { GUEST_PROXY_ADDR, GUEST_PROXY_PORT, parseBuildEvent, sanitizeLogLine } from "./protocol";
@@ -34,8 +35,8 @@ export const DEFAULT_BUILD_LIMITS: TBuildLimits = {
 export type TRunBuildVmOptions = {
   /** Build work directory (owned by the agent); the VM user gets access to the files it needs. */
   workDir: string;
-  /** The image being built: raw ext4, the VM's read-write root disk. */
-  raw: string;
+  /** The image being built: a qcow2 layer over the base, the VM's read-write root disk. */
+  disk: string;
   job: TBuildJob;
   /** Host directory of the unpacked, verified build context (packed read-only for the VM). */
   contextDir: string;
@@ -78,8 +79,8 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
   await chmod(workDir, 0o711);
   await chmod(jobTar, 0o644);
   await chmod(ctxTar, 0o644);
-  await chown(opts.raw, user.uid, user.gid);
-  await chmod(opts.raw, 0o600);
+  await chown(opts.disk, user.uid, user.gid);
+  await chmod(opts.disk, 0o600);
 
   const proxy = new EgressProxy({
     socketPath: join(workDir, "egress.sock"),
@@ -107,7 +108,7 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     "-name",
     "formation-build",
     "-machine",
-    `q35,accel=${opts.accelerator}`,
+    `microvm,accel=${opts.accelerator},acpi=on,pcie=off,rtc=on`,
     ...(opts.accelerator === "kvm" ? ["-cpu", "host"] : []),
     "-smp",
     String(limits.vcpus),
@@ -125,25 +126,28 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     "-initrd",
     initrd,
     "-append",
-    "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off net.ifnames=0",
+    [
+      "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off net.ifnames=0",
+      ...(opts.accelerator === "tcg" ? await tcgClockParams() : []),
+    ].join(" "),
     "-drive",
-    `file=${opts.raw},if=none,id=root,format=raw,cache=unsafe,discard=unmap`,
+    `file=${opts.disk},if=none,id=root,format=qcow2,cache=unsafe,discard=unmap`,
     "-device",
-    "virtio-blk-pci,drive=root,serial=root",
+    "virtio-blk-device,drive=root,serial=root",
     "-drive",
     `file=${jobTar},if=none,id=job,format=raw,readonly=on`,
     "-device",
-    "virtio-blk-pci,drive=job,serial=job",
+    "virtio-blk-device,drive=job,serial=job",
     "-drive",
     `file=${ctxTar},if=none,id=context,format=raw,readonly=on`,
     "-device",
-    "virtio-blk-pci,drive=context,serial=context",
+    "virtio-blk-device,drive=context,serial=context",
     "-netdev",
     `user,id=n0,restrict=on,net=10.0.2.0/24,guestfwd=tcp:${GUEST_PROXY_ADDR}:${GUEST_PROXY_PORT}-cmd:socat - UNIX-CONNECT:${join(workDir, "egress.sock")}`,
     "-device",
-    "virtio-net-pci,netdev=n0",
+    "virtio-net-device,netdev=n0",
     "-device",
-    "virtio-rng-pci",
+    "virtio-rng-device",
     "-serial",
     "stdio",
     "-monitor",
@@ -164,7 +168,7 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
   const cgroup = await prepareVmCgroup(cgroupKey, {
     vcpu: limits.vcpus,
     memoryMb: limits.memoryMb,
-    diskPath: opts.raw,
+    diskPath: opts.disk,
     accelerator: opts.accelerator,
   }).catch((err: unknown) => {
     opts.onLog(`  (build VM without cgroup limits: ${err instanceof Error ? err.message : String(err)})`);

@@ -82,26 +82,39 @@ export function buildExecutor(deps: TBuildExecutorDeps) {
         throw new JobFailure({ message: `image builder returned a malformed digest: ${image.digest}` });
       }
       const digest = parsedDigest.data;
+      const base = ZDigest.parse(image.base.digest);
+      // The layer's backing file name resolves in the store: the base goes in beside it.
+      await storeLocally(image.base.path, imagePathFor(deps.paths, base)).catch(
+        rethrowDiskFull(deps.paths.images),
+      );
       await storeLocally(image.imagePath, imagePathFor(deps.paths, digest)).catch(
         rethrowDiskFull(deps.paths.images),
       );
 
-      ctx.progress("uploading", `${digest} (${image.sizeBytes} bytes)`);
-      // A console restarting meanwhile costs seconds, not the build (fresh token each try).
-      await withConsolePatience(
-        async () =>
-          uploadBlob({
-            url: new URL(agentImagePath(digest), deps.consoleUrl).toString(),
-            path: image.imagePath,
-            token: await deps.token(ctx.signal),
+      // A console restarting meanwhile costs seconds, not the build (fresh token each try). The
+      // base goes first, and only when the console lacks it (once per base, not per build).
+      const upload = (what: string, blob: string, path: string, skipIfPresent: boolean) =>
+        withConsolePatience(
+          async () =>
+            uploadBlob({
+              url: new URL(agentImagePath(ZDigest.parse(blob)), deps.consoleUrl).toString(),
+              path,
+              token: await deps.token(ctx.signal),
+              signal: ctx.signal,
+              skipIfPresent,
+            }),
+          {
             signal: ctx.signal,
-          }),
-        {
-          signal: ctx.signal,
-          onRetry: (error) => ctx.log(`console unreachable (${error.message}); uploading the image again…`),
-        },
-      );
-      return { kind: "build", imageDigest: digest, sizeBytes: image.sizeBytes };
+            onRetry: (error) =>
+              ctx.log(`console unreachable (${error.message}); uploading the ${what} again…`),
+          },
+        );
+      ctx.progress("uploading", `${digest} (${image.sizeBytes} bytes)`);
+      const sentBase = await upload("base", base, image.base.path, true);
+      if (sentBase.sent)
+        ctx.log(`uploaded the base ${base} (${image.base.sizeBytes} bytes), once for every build over it`);
+      await upload("image", digest, image.imagePath, false);
+      return { kind: "build", imageDigest: digest, sizeBytes: image.sizeBytes, baseDigest: base };
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "@/core/log";
 import type { TBootPayload } from "@/lib/protocol";
 import { dataPaths, imagePathFor, type TDataPaths } from "../../config/paths";
+import { run } from "../../host/exec";
 import type { Hypervisor, TVmInfo, TVmMetrics, TVmSpecInput } from "../../hypervisor/types";
 import { JobFailure } from "../job-error";
 import type { TJobContext } from "../types";
@@ -96,9 +97,10 @@ beforeEach(async () => {
   paths = dataPaths(dir);
   hypervisor = new TestHypervisor(dir);
   access = [];
-  // The image is already in the store, so the boot needs no download.
+  // The image (a self-contained qcow2: its header is checked) is already in the store, so the boot
+  // needs no download.
   await mkdir(paths.images, { recursive: true });
-  await writeFile(imagePathFor(paths, digest), "image");
+  await run(["qemu-img", "create", "-q", "-f", "qcow2", imagePathFor(paths, digest), "1M"]);
 });
 afterEach(async () => {
   await new Promise<void>((resolve) => (sshd ? sshd.close(() => resolve()) : resolve()));

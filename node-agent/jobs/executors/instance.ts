@@ -1,7 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
-import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
+import {
+  agentImagePath,
+  type TBootPayload,
+  type TInstanceActionPayload,
+  type TJobResult,
+  type TPrefetchPayload,
+  ZDigest,
+} from "@/lib/protocol";
 import { downloadBlob } from "../../blobs/download";
+import { fetchImageChain } from "../../blobs/image-chain";
 import { withConsolePatience } from "../../blobs/patience";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
 import { rethrowDiskFull } from "../../host/disk-full";
@@ -34,27 +42,38 @@ export const iptablesAccess: TInstanceExecutorDeps["access"] = {
   remove: removeInstanceAccess,
 };
 
-/** Fetches a boot's image by digest into the store, unless the store has it already. */
+/**
+ * Fetches a boot's image by digest into the store, unless the store has it already, and the base it
+ * is a layer of (node-agent/blobs/image-chain.ts).
+ */
 async function fetchImage(
   deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">,
   ctx: TJobContext,
   payload: { imageUrl: string; imageDigest: string },
 ) {
   ctx.progress("fetching", `image ${payload.imageDigest}`);
-  return withConsolePatience(
-    async () =>
-      downloadBlob({
-        url: new URL(payload.imageUrl, deps.consoleUrl).toString(),
-        expectedDigest: payload.imageDigest,
-        destPath: imagePathFor(deps.paths, payload.imageDigest),
-        token: await deps.token(ctx.signal),
-        signal: ctx.signal,
-      }),
-    {
-      signal: ctx.signal,
-      onRetry: (error) => ctx.log(`console unreachable (${error.message}); fetching the image again…`),
-    },
-  );
+  return fetchImageChain({
+    imageDigest: payload.imageDigest,
+    onBase: (digest) => ctx.log(`image ${payload.imageDigest} is a layer over base ${digest}`),
+    fetch: (digest) =>
+      withConsolePatience(
+        async () =>
+          downloadBlob({
+            url: new URL(
+              digest === payload.imageDigest ? payload.imageUrl : agentImagePath(ZDigest.parse(digest)),
+              deps.consoleUrl,
+            ).toString(),
+            expectedDigest: digest,
+            destPath: imagePathFor(deps.paths, digest),
+            token: await deps.token(ctx.signal),
+            signal: ctx.signal,
+          }),
+        {
+          signal: ctx.signal,
+          onRetry: (error) => ctx.log(`console unreachable (${error.message}); fetching ${digest} again…`),
+        },
+      ),
+  });
 }
 
 /**
@@ -64,8 +83,16 @@ async function fetchImage(
 export function prefetchExecutor(deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">) {
   return async (ctx: TJobContext, payload: TPrefetchPayload): Promise<TJobResult> => {
     const image = await fetchImage(deps, ctx, payload);
-    ctx.logger.info({ fromCache: image.fromCache, sizeBytes: image.sizeBytes }, "image prefetched");
-    return { kind: "prefetch", fromCache: image.fromCache, sizeBytes: image.sizeBytes };
+    ctx.logger.info(
+      { fromCache: image.fromCache, sizeBytes: image.sizeBytes, fetchedBytes: image.fetchedBytes },
+      "image prefetched",
+    );
+    return {
+      kind: "prefetch",
+      fromCache: image.fromCache,
+      sizeBytes: image.sizeBytes,
+      fetchedBytes: image.fetchedBytes,
+    };
   };
 }
 
@@ -79,7 +106,10 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
     const { instanceId, formnetIp } = payload;
     const log = ctx.logger.child({ instanceId });
     const image = await fetchImage(deps, ctx, payload);
-    log.info({ fromCache: image.fromCache, sizeBytes: image.sizeBytes }, "image ready");
+    log.info(
+      { fromCache: image.fromCache, sizeBytes: image.sizeBytes, fetchedBytes: image.fetchedBytes },
+      "image ready",
+    );
 
     ctx.progress(
       "booting",

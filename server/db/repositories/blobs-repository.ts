@@ -65,7 +65,8 @@ export type TBlobRetention = {
  * Which blobs builds and instances still need. A build is retained while it is being built, while
  * it is the build of a deployment that wants replicas, and while it is among the `keepBuilds`
  * newest shippable builds of its owner's NAME (what a rollback can go back to); an instance while
- * it is not deleted. Everything a retained build or a live instance names is retained.
+ * it is not deleted. Everything a retained build or a live instance names is retained, and the base
+ * an image is a layer of with it.
  */
 export function createBlobReferencesRepository(db: TDatabase) {
   /**
@@ -104,15 +105,30 @@ export function createBlobReferencesRepository(db: TDatabase) {
     async retention(digests: readonly string[], opts: { keepBuilds: number }): Promise<TBlobRetention> {
       const referenced = new Set<string>();
       const retained = new Set<string>();
+      const liveImages = new Set<string>();
       const newestOf = new Map<string, string[]>();
       for (const part of chunks(digests)) {
         const builds = await db.build.findMany({
-          where: { OR: [{ contextDigest: { in: part } }, { imageDigest: { in: part } }] },
-          select: { id: true, owner: true, name: true, status: true, contextDigest: true, imageDigest: true },
+          where: {
+            OR: [
+              { contextDigest: { in: part } },
+              { imageDigest: { in: part } },
+              { baseDigest: { in: part } },
+            ],
+          },
+          select: {
+            id: true,
+            owner: true,
+            name: true,
+            status: true,
+            contextDigest: true,
+            imageDigest: true,
+            baseDigest: true,
+          },
         });
         const kept = await retainedBuilds(builds, { keepBuilds: opts.keepBuilds, newestOf });
         for (const b of builds) {
-          const named = b.imageDigest ? [b.contextDigest, b.imageDigest] : [b.contextDigest];
+          const named = [b.contextDigest, b.imageDigest, b.baseDigest].filter((d) => d !== null);
           for (const digest of named) {
             referenced.add(digest);
             if (kept.has(b.id)) retained.add(digest);
@@ -124,9 +140,18 @@ export function createBlobReferencesRepository(db: TDatabase) {
         });
         for (const i of instances) {
           referenced.add(i.imageDigest);
-          if (i.status !== "deleted" && i.desired !== "deleted") retained.add(i.imageDigest);
+          if (i.status !== "deleted" && i.desired !== "deleted") liveImages.add(i.imageDigest);
         }
       }
+      // A live replica's image keeps its base too, even when no retained build names that base.
+      for (const part of chunks([...liveImages])) {
+        const bases = await db.build.findMany({
+          where: { imageDigest: { in: part }, baseDigest: { not: null } },
+          select: { baseDigest: true },
+        });
+        for (const b of bases) if (b.baseDigest) retained.add(b.baseDigest);
+      }
+      for (const digest of liveImages) retained.add(digest);
       return { referenced, retained };
     },
   };

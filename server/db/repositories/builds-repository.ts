@@ -73,7 +73,10 @@ export function createBuildsRepository(db: TDatabase) {
       message?: string;
       deadline?: Date | null;
       set?: Partial<
-        Pick<TBuildRow, "failureReason" | "failureLine" | "imageDigest" | "imageSizeBytes" | "nodeId">
+        Pick<
+          TBuildRow,
+          "failureReason" | "failureLine" | "imageDigest" | "imageSizeBytes" | "baseDigest" | "nodeId"
+        >
       >;
     }): Promise<TBuildRow | null> {
       // Optimistic concurrency on (status, updatedAt): a concurrent writer makes us re-read and retry.

@@ -51,6 +51,7 @@ async function build(opts: {
   id: string;
   contextDigest: string;
   imageDigest?: string;
+  baseDigest?: string;
   name?: string;
   status?: string;
   createdAt?: Date;
@@ -66,6 +67,7 @@ async function build(opts: {
       status: opts.status ?? "built",
       timeline: "[]",
       imageDigest: opts.imageDigest ?? null,
+      baseDigest: opts.baseDigest ?? null,
       ...(opts.createdAt ? { createdAt: opts.createdAt } : {}),
     },
   });
@@ -218,6 +220,58 @@ describe("BlobGc", () => {
       });
     }
     expect((await gc().sweep()).deleted).toEqual([gone]);
+  });
+
+  it("keeps a base while a retained build or a live replica's image is a layer over it", async () => {
+    const old = EXPIRED_UPLOAD_GUARD_MS + HOUR;
+    const [keptBase, replicaBase, goneBase] = [await blob(old), await blob(old), await blob(old)];
+    // Retained (newest of its NAME): its base stays.
+    await build({
+      id: "b1",
+      contextDigest: await blob(old),
+      imageDigest: await blob(old),
+      baseDigest: keptBase,
+    });
+    // Past retention, but a live replica runs its image: the image and its base stay.
+    const replicaImage = await blob(old);
+    const replicaContext = await blob(old);
+    await build({
+      id: "b2",
+      name: "other",
+      contextDigest: replicaContext,
+      imageDigest: replicaImage,
+      baseDigest: replicaBase,
+      status: "failed",
+    });
+    await createInstancesRepository(db.prisma).create({
+      id: "i1",
+      deploymentId: "d1",
+      buildId: "b2",
+      owner: "0xowner",
+      nodeId: "n1",
+      status: "running",
+      desired: "running",
+      formnetIp: null,
+      imageDigest: replicaImage,
+      vcpu: 1,
+      memoryMb: 512,
+      diskGb: 5,
+    });
+    // Only a build past retention names it: it goes with that build's image and context.
+    const goneImage = await blob(old);
+    const goneContext = await blob(old);
+    await build({
+      id: "b3",
+      name: "third",
+      contextDigest: goneContext,
+      imageDigest: goneImage,
+      baseDigest: goneBase,
+      status: "failed",
+    });
+    const deleted = (await gc().sweep()).deleted;
+    // (b2's context is needed by no one: the replica runs the image.)
+    expect(deleted.sort()).toEqual([goneBase, goneImage, goneContext, replicaContext].sort());
+    for (const kept of [keptBase, replicaBase, replicaImage]) expect(await blobs.size(kept)).toBe(1000);
   });
 
   it("sweeps periodically once started, and stop() waits for a sweep in flight", async () => {

@@ -414,9 +414,13 @@ export class BuildService {
   async #completed(buildId: string, result: TJobResult): Promise<void> {
     if (result.kind !== "build") return;
     const size = await this.#o.blobs.size(result.imageDigest);
+    const baseSize = result.baseDigest === undefined ? 0 : await this.#o.blobs.size(result.baseDigest);
     const at = this.#now();
-    if (size === null || size !== result.sizeBytes) {
-      const reason = `agent reported image ${result.imageDigest} (${result.sizeBytes} bytes) but the console holds ${size === null ? "no such image" : `${size} bytes`}: upload incomplete`;
+    if (size === null || size !== result.sizeBytes || baseSize === null) {
+      const reason =
+        baseSize === null
+          ? `agent reported image ${result.imageDigest} over base ${result.baseDigest} but the console holds no such base: upload incomplete`
+          : `agent reported image ${result.imageDigest} (${result.sizeBytes} bytes) but the console holds ${size === null ? "no such image" : `${size} bytes`}: upload incomplete`;
       await this.#o.builds.transition({
         id: buildId,
         from: ACTIVE_BUILD_STATUSES,
@@ -434,7 +438,11 @@ export class BuildService {
       to: "built",
       at,
       deadline: null,
-      set: { imageDigest: result.imageDigest, imageSizeBytes: result.sizeBytes },
+      set: {
+        imageDigest: result.imageDigest,
+        imageSizeBytes: result.sizeBytes,
+        baseDigest: result.baseDigest ?? null,
+      },
     });
     this.#o.log.info({ buildId, imageDigest: result.imageDigest }, "build finished");
   }

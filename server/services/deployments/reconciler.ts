@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "@/core/log";
 import {
   agentImagePath,
+  LAYERED_IMAGE_MIN_PROTOCOL,
   MIN_SUPPORTED_PROTOCOL_VERSION,
   PREFETCH_MIN_PROTOCOL,
   peersForProtocol,
@@ -91,8 +92,12 @@ export class Reconciler {
     // A replica its owner stopped stays theirs while its node is away: it is not replaced by a
     // running one (the owner asked for it not to run), and it is stopped again if it comes back up.
     const counted = current.filter((i) => isPlacedReplica(i.status) || stoppedWhileLost(i));
-    const candidates = await this.#o.scheduler.candidates();
-    const healthy = new Set(candidates.filter((c) => c.healthy).map((c) => c.id));
+    const everyNode = await this.#o.scheduler.candidates();
+    const healthy = new Set(everyNode.filter((c) => c.healthy).map((c) => c.id));
+    // Only agents that fetch a layer's base can boot a layered image.
+    const candidates = build.baseDigest
+      ? everyNode.filter((n) => n.protocolVersion >= LAYERED_IMAGE_MIN_PROTOCOL)
+      : everyNode;
 
     // Surplus: keep replicas on healthy nodes, the oldest first; delete the rest.
     if (counted.length > dep.replicas) {

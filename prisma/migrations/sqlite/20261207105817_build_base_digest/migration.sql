@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "Build" ADD COLUMN "baseDigest" TEXT;
+
+-- CreateIndex
+CREATE INDEX "Build_baseDigest_idx" ON "Build"("baseDigest");
+
