@@ -33,6 +33,7 @@ const LIGHT_INTEGRATION = [
   "server/gateway/multi-console.integration.test.ts",
   "server/gateway/scheduler.integration.test.ts",
   "server/gateway/serial-log.integration.test.ts",
+  "server/http/agent-images.integration.test.ts",
   "server/http/console-server.integration.test.ts",
   "server/http/security-headers.integration.test.ts",
   "server/ingress/acme.integration.test.ts",

@@ -30,6 +30,7 @@ beforeAll(async () => {
       return;
     }
     if (req.method === "GET" && req.url === "/blob") res.writeHead(200).end(blob);
+    else if (req.method === "HEAD" && req.url === "/held") res.writeHead(200, { "content-length": 1 }).end();
     else if (req.method === "GET" && req.url === "/tampered")
       res.writeHead(200).end(Buffer.concat([blob, Buffer.from("x")]));
     else if (req.method === "PUT" && req.url === "/upload") {
@@ -120,9 +121,35 @@ describe("blob transfer over real HTTP", () => {
     await writeFile(path, blob);
     expect(await uploadBlob({ url: `${base}/upload`, path, token: "good-token" })).toEqual({
       sizeBytes: blob.length,
+      sent: true,
     });
     expect(uploads.at(-1)?.body.equals(blob)).toBe(true);
     const refused = await blobError(uploadBlob({ url: `${base}/upload`, path, token: "bad" }));
+    expect(refused.status).toBe(401);
+  });
+
+  it("sends a blob the console already holds only when asked to send it anyway", async () => {
+    const path = join(dir, "base.img");
+    await writeFile(path, blob);
+    const before = uploads.length;
+    // HEAD answers 200 for /held: nothing is sent.
+    expect(await uploadBlob({ url: `${base}/held`, path, token: "good-token", skipIfPresent: true })).toEqual(
+      {
+        sizeBytes: blob.length,
+        sent: false,
+      },
+    );
+    // HEAD answers 404 for /upload: the PUT goes out.
+    expect(
+      await uploadBlob({ url: `${base}/upload`, path, token: "good-token", skipIfPresent: true }),
+    ).toEqual({
+      sizeBytes: blob.length,
+      sent: true,
+    });
+    expect(uploads.length).toBe(before + 1);
+    const refused = await blobError(
+      uploadBlob({ url: `${base}/held`, path, token: "bad", skipIfPresent: true }),
+    );
     expect(refused.status).toBe(401);
   });
 });

@@ -1,0 +1,99 @@
+import { randomBytes } from "node:crypto";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentImagePath } from "@/lib/protocol";
+import { signAction } from "@/lib/signing/sign-action";
+import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
+import { sha256Digest, uploadImage } from "@/server/testing/agent-actions";
+import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
+import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
+
+// Layered images (docs/node-agent-vm.md, "Images: base + layer") at the console: a builder asks
+// whether the console holds the base (HEAD) before sending it, and a build whose base never
+// arrived is refused as an incomplete upload.
+
+const operator = privateKeyToAccount(generatePrivateKey());
+const owner = privateKeyToAccount(generatePrivateKey());
+let platform: TTestPlatform;
+let agent: FakeAgent;
+/** What the fake builder does with the next build offer. */
+let uploadBase = false;
+const base = randomBytes(8192);
+const baseDigest = sha256Digest(base);
+
+beforeAll(async () => {
+  platform = await startTestPlatform({ operators: [operator.address] });
+  agent = await FakeAgent.connect({
+    url: platform.url,
+    account: operator,
+    onOffer: async (offer: TOffer, a) => {
+      if (offer.kind !== "build") return;
+      a.send({ type: "job.ack", jobId: offer.jobId });
+      if (uploadBase) await uploadImage({ url: platform.url, agent: a, bytes: base });
+      const layer = await uploadImage({ url: platform.url, agent: a });
+      a.send({
+        type: "job.complete",
+        jobId: offer.jobId,
+        result: { kind: "build", imageDigest: layer.digest, sizeBytes: layer.sizeBytes, baseDigest },
+      });
+    },
+  });
+});
+afterAll(async () => {
+  await agent?.close();
+  await platform?.close();
+});
+
+const head = (digest: string, token = agent.welcome?.agentToken ?? "") =>
+  fetch(`${platform.url}${agentImagePath(digest)}`, {
+    method: "HEAD",
+    headers: { authorization: `Bearer ${token}` },
+  });
+
+async function build(name: string): Promise<string> {
+  const context = randomBytes(200);
+  const digest = sha256Digest(context);
+  const params = {
+    formfile: testFormfile(name),
+    contextDigest: digest,
+    contextBase64: context.toString("base64"),
+  };
+  const created = await callTrpc({
+    url: platform.url,
+    path: "builds.create",
+    type: "mutation",
+    input: await signAction(owner, {
+      action: "build.create",
+      params,
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: platform.env.chainId,
+      contentDigest: `0x${digest.slice(7)}`,
+    }),
+  });
+  return (created.data as { buildId: string }).buildId;
+}
+
+const settled = (buildId: string) =>
+  eventually(async () => {
+    const row = await platform.repos.builds.find(buildId);
+    return row && (row.status === "built" || row.status === "failed") ? row : null;
+  });
+
+describe("layered images at the console", () => {
+  it("refuses a build whose base never arrived, then keeps the base of one whose base did", async () => {
+    expect((await head(baseDigest)).status).toBe(404);
+    expect((await head(baseDigest, "0".repeat(64))).status).toBe(401);
+
+    const refused = await settled(await build("nobase"));
+    expect(refused.status).toBe("failed");
+    expect(refused.failureReason).toMatch(/over base .* holds no such base: upload incomplete/);
+
+    uploadBase = true;
+    const built = await settled(await build("withbase"));
+    expect(built.status).toBe("built");
+    expect(built.baseDigest).toBe(baseDigest);
+    const held = await head(baseDigest);
+    expect(held.status).toBe(200);
+    expect(held.headers.get("content-length")).toBe(String(base.length));
+  });
+});
