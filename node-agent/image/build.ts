@@ -27,7 +27,7 @@ import { DEFAULT_WORKDIR, ENTRYPOINT_UNIT } from "./render";
 import { WORK_OWNER_FILE } from "./stale-work";
 
 /** Bump when the way a Formfile is applied changes: it is part of every image's cache key. */
-export const BUILDER_VERSION = "5";
+export const BUILDER_VERSION = "6";
 
 export type TBuildImageOptions = {
   formfile: TFormfile;
