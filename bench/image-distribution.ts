@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { FORM_BUNDLE, jsonOf, runForm } from "@/cli/testing";
+import { waitFor } from "@/core/formnet/command";
 import { setUpExampleProject } from "@/scripts/lib/example-project";
 import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
 
@@ -48,7 +49,7 @@ async function agentLines(logPath: string, from: number): Promise<TLogLine[]> {
 
 type TRound = {
   perHost: Map<string, number>;
-  boots: { host: string; ms: number }[];
+  boots: { host: string; ms: number; endAt: number }[];
   builder: string | null;
   /** The image (layer) the round's build produced, from its job result. */
   layerBytes: number;
@@ -58,7 +59,7 @@ type TRound = {
 function summarize(lines: TLogLine[]): TRound {
   const perHost = new Map<string, number>();
   const accepted = new Map<string, number>();
-  const boots: { host: string; ms: number }[] = [];
+  const boots: { host: string; ms: number; endAt: number }[] = [];
   let builder: string | null = null;
   let layerBytes = 0;
   for (const l of lines) {
@@ -73,7 +74,7 @@ function summarize(lines: TLogLine[]): TRound {
     const result = l.fields.result as { kind?: string; sizeBytes?: number } | undefined;
     if (l.msg === "job completed" && result?.kind === "build") layerBytes = result.sizeBytes ?? 0;
     if (l.msg === "job completed" && l.fields.kind === "boot" && accepted.has(jobId))
-      boots.push({ host: l.host, ms: l.at - (accepted.get(jobId) ?? l.at) });
+      boots.push({ host: l.host, ms: l.at - (accepted.get(jobId) ?? l.at), endAt: l.at });
   }
   return { perHost, boots, builder, layerBytes };
 }
@@ -95,12 +96,25 @@ async function main(): Promise<void> {
       if (rounds.length > 0) await appendFile(join(projectDir, "app/server.py"), `\n# build ${Date.now()}\n`);
       const from = (await stat(platform.logPath)).size;
       const b0 = Date.now();
-      jsonOf<{ buildId: string }>(await form(["pack", "build", "--json"]));
+      const { buildId } = jsonOf<{ buildId: string }>(await form(["pack", "build", "--json"]));
       const buildMs = Date.now() - b0;
       const s0 = Date.now();
-      await form(["pack", "ship", "--replicas", "3", "--wait"]);
-      const shipMs = Date.now() - s0;
-      const round = summarize(await agentLines(platform.logPath, from));
+      await form(["pack", "ship", "--replicas", "3"]);
+      // Three replicas of this build running (a new build's ship is a rollout: the old ones run
+      // until then), and their boots (and the standby's prefetch) in the log.
+      const round = await waitFor(
+        "3 replicas of the new build running, their boots logged",
+        async () => {
+          const rows = jsonOf<{ status: string }[]>(
+            await form(["manage", "get-ip", "--build-id", buildId, "--json"]),
+          );
+          if (rows.filter((r) => r.status === "running").length < 3) return undefined;
+          const r = summarize(await agentLines(platform.logPath, from));
+          return r.boots.length >= 3 ? r : undefined;
+        },
+        { timeoutMs: 600_000, intervalMs: 1000 },
+      );
+      const shipMs = Math.max(...round.boots.map((b) => b.endAt)) - s0;
       rounds.push({ label, round, shipMs, layer: round.layerBytes, build: buildMs });
       const into = [...round.perHost.entries()].map(([h, b]) => `${h} ${mb(b)}`).join(", ");
       say(

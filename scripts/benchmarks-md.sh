@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
   cat bench/results/summary.md
-  for area in platform vm formfile auth control-plane deploy formnet multinode faults fault-matrix soak relay ingress statestore chain terminal ui cli agent; do
+  for area in platform vm images formfile auth control-plane deploy formnet multinode faults fault-matrix soak relay ingress statestore chain terminal ui cli agent; do
     file="bench/results/$area.md"
     [ -f "$file" ] || continue
     printf '\n---\n\n<!-- from %s -->\n' "$file"
