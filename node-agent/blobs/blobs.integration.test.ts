@@ -4,13 +4,17 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { downloadBlob } from "./download";
+import { downloadBlob, partialPath } from "./download";
 import { BlobError } from "./errors";
 import { uploadBlob } from "./upload";
 
 const blob = randomBytes(256 * 1024);
 const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
 const uploads: { auth: string | undefined; body: Buffer }[] = [];
+/** Range headers the resumable route saw, in order ("" for none). */
+const ranges: string[] = [];
+/** Whether the resumable route cuts its next full answer off half-way. */
+let cutNext = true;
 let server: Server;
 let base: string;
 let dir: string;
@@ -30,7 +34,18 @@ beforeAll(async () => {
       return;
     }
     if (req.method === "GET" && req.url === "/blob") res.writeHead(200).end(blob);
-    else if (req.method === "HEAD" && req.url === "/held") res.writeHead(200, { "content-length": 1 }).end();
+    else if (req.method === "GET" && req.url === "/resumable") {
+      // Like the console's blob route: honours `bytes=N-`; cuts the connection when told to.
+      const range = req.headers.range ?? "";
+      ranges.push(range);
+      const from = Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? 0);
+      res.writeHead(from > 0 ? 206 : 200, { "content-length": blob.length - from });
+      if (cutNext) {
+        cutNext = false;
+        res.write(blob.subarray(from, from + 100_000), () => res.destroy());
+      } else res.end(blob.subarray(from));
+    } else if (req.method === "HEAD" && req.url === "/held")
+      res.writeHead(200, { "content-length": 1 }).end();
     else if (req.method === "GET" && req.url === "/tampered")
       res.writeHead(200).end(Buffer.concat([blob, Buffer.from("x")]));
     else if (req.method === "PUT" && req.url === "/upload") {
@@ -86,6 +101,67 @@ describe("blob transfer over real HTTP", () => {
     );
     expect(error.code).toBe("digestMismatch");
     await expect(stat(destPath)).rejects.toThrow();
+  });
+
+  it("resumes a download cut off mid-stream from the bytes it kept, and verifies the whole", async () => {
+    const destPath = join(dir, "resumed.img");
+    ranges.length = 0;
+    cutNext = true;
+    const cut = await blobError(
+      downloadBlob({ url: `${base}/resumable`, expectedDigest: digest, destPath, token: "good-token" }),
+    );
+    expect(cut.code).toBe("io");
+    const kept = (await stat(partialPath(destPath))).size;
+    expect(kept).toBeGreaterThan(0);
+    await expect(stat(destPath)).rejects.toThrow();
+    const resumed = await downloadBlob({
+      url: `${base}/resumable`,
+      expectedDigest: digest,
+      destPath,
+      token: "good-token",
+    });
+    expect(ranges).toEqual(["", `bytes=${kept}-`]);
+    expect(resumed).toMatchObject({
+      fromCache: false,
+      sizeBytes: blob.length,
+      fetchedBytes: blob.length - kept,
+    });
+    expect((await readFile(destPath)).equals(blob)).toBe(true);
+    await expect(stat(partialPath(destPath))).rejects.toThrow();
+  });
+
+  it("kept bytes that do not match fail the digest, go, and the next attempt fetches it all", async () => {
+    const destPath = join(dir, "corrupt.img");
+    await writeFile(partialPath(destPath), randomBytes(50_000));
+    ranges.length = 0;
+    cutNext = false;
+    const bad = await blobError(
+      downloadBlob({ url: `${base}/resumable`, expectedDigest: digest, destPath, token: "good-token" }),
+    );
+    expect(bad.code).toBe("digestMismatch");
+    await expect(stat(partialPath(destPath))).rejects.toThrow();
+    const again = await downloadBlob({
+      url: `${base}/resumable`,
+      expectedDigest: digest,
+      destPath,
+      token: "good-token",
+    });
+    expect(ranges).toEqual(["bytes=50000-", ""]);
+    expect(again.fetchedBytes).toBe(blob.length);
+    expect((await readFile(destPath)).equals(blob)).toBe(true);
+  });
+
+  it("starts over when the server ignores the range and sends the whole blob", async () => {
+    const destPath = join(dir, "norange.img");
+    await writeFile(partialPath(destPath), blob.subarray(0, 10_000));
+    const got = await downloadBlob({
+      url: `${base}/blob`,
+      expectedDigest: digest,
+      destPath,
+      token: "good-token",
+    });
+    expect(got.fetchedBytes).toBe(blob.length);
+    expect((await readFile(destPath)).equals(blob)).toBe(true);
   });
 
   it("reports HTTP status and body for refused requests", async () => {

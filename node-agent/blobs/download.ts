@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -25,14 +25,35 @@ export interface TDownloadResult {
   sizeBytes: number;
   /** True when a file with the right name already existed and nothing was fetched. */
   fromCache: boolean;
+  /** Bytes this attempt received (less than sizeBytes when it resumed an earlier one). */
+  fetchedBytes?: number;
 }
+
+/** Downloads in flight in this process, by destination: a boot and a prefetch of one image share one. */
+const inflight = new Map<string, Promise<TDownloadResult>>();
 
 /**
  * Stream a blob to disk while hashing it, then rename it into place only if the digest matches,
- * so a truncated or tampered transfer never leaves a plausible-looking file behind. A full disk
- * is a DiskFullError (node-agent/host/disk-full.ts), and the partial file is removed with it.
+ * so a truncated or tampered transfer never leaves a plausible-looking file behind. A transfer cut
+ * short (network, agent killed) keeps its bytes in `<dest>.part`; the next attempt hashes them and
+ * asks only for the rest (`Range: bytes=N-`), and starts over if the server sends the whole blob
+ * or the result does not verify. A full disk is a DiskFullError (node-agent/host/disk-full.ts), and
+ * the partial file is removed with it.
  */
-export async function downloadBlob(options: TDownloadOptions): Promise<TDownloadResult> {
+export function downloadBlob(options: TDownloadOptions): Promise<TDownloadResult> {
+  const existing = inflight.get(options.destPath);
+  if (existing !== undefined) return existing;
+  const p = download(options).finally(() => inflight.delete(options.destPath));
+  inflight.set(options.destPath, p);
+  return p;
+}
+
+/** Where the bytes of an unfinished download of `destPath` are kept between attempts. */
+export function partialPath(destPath: string): string {
+  return `${destPath}.part`;
+}
+
+async function download(options: TDownloadOptions): Promise<TDownloadResult> {
   const wantHex = digestHex(options.expectedDigest);
   const digest = `sha256:${wantHex}`;
   const existing = await stat(options.destPath).catch(() => undefined);
@@ -40,33 +61,56 @@ export async function downloadBlob(options: TDownloadOptions): Promise<TDownload
   if (existing?.isFile())
     return { path: options.destPath, digest, sizeBytes: existing.size, fromCache: true };
 
-  const response = await fetchOrThrow(options);
-  if (!response.body)
-    throw new BlobError({ code: "http", url: options.url, message: "response has no body" });
   const dir = dirname(options.destPath);
   await mkdir(dir, { recursive: true }).catch(rethrowDiskFull(dir));
-  const temp = `${options.destPath}.${process.pid}.${Date.now()}.part`;
+  const temp = partialPath(options.destPath);
   const hash = createHash("sha256");
-  let sizeBytes = 0;
+  let sizeBytes = await hashExisting(temp, hash);
+  const response = await fetchOrThrow(options, sizeBytes).catch(async (error: unknown) => {
+    // 416: the kept bytes are not a prefix the server can continue; start over.
+    if (sizeBytes > 0 && error instanceof BlobError && error.status === 416) {
+      await rm(temp, { force: true });
+      return null;
+    }
+    throw error;
+  });
+  if (response === null) return download(options);
+  if (!response.body)
+    throw new BlobError({ code: "http", url: options.url, message: "response has no body" });
+  let fetchedBytes = 0;
+  if (response.status !== 206 && sizeBytes > 0) {
+    // The server sent the whole blob: start over.
+    await response.body.cancel().catch(() => undefined);
+    await rm(temp, { force: true });
+    return download(options);
+  }
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       hash.update(chunk);
       sizeBytes += chunk.length;
+      fetchedBytes += chunk.length;
       callback(null, chunk);
     },
   });
   try {
     const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-    await pipeline(body, meter, createWriteStream(temp, { mode: 0o600 }), { signal: options.signal });
+    await pipeline(body, meter, createWriteStream(temp, { mode: 0o600, flags: "a" }), {
+      signal: options.signal,
+    });
   } catch (error) {
-    await rm(temp, { force: true });
     const aborted = options.signal?.aborted === true;
     const full = aborted ? null : diskFullError(error, dir);
-    if (full) throw full;
+    if (full) {
+      await rm(temp, { force: true });
+      throw full;
+    }
+    // The bytes so far stay in the partial file for the next attempt.
     throw new BlobError({
       code: aborted ? "aborted" : "io",
       url: options.url,
-      message: aborted ? "download cancelled" : `download of ${options.url} failed mid-stream`,
+      message: aborted
+        ? "download cancelled"
+        : `download of ${options.url} failed mid-stream (${sizeBytes} bytes kept to resume)`,
       cause: error,
     });
   }
@@ -83,14 +127,31 @@ export async function downloadBlob(options: TDownloadOptions): Promise<TDownload
     await rm(temp, { force: true });
     rethrowDiskFull(dir)(error);
   });
-  return { path: options.destPath, digest, sizeBytes, fromCache: false };
+  return { path: options.destPath, digest, sizeBytes, fromCache: false, fetchedBytes };
 }
 
-async function fetchOrThrow(options: TDownloadOptions): Promise<Response> {
+/** Feeds the bytes an earlier attempt kept into `hash`; returns how many there were. */
+async function hashExisting(path: string, hash: ReturnType<typeof createHash>): Promise<number> {
+  let n = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) {
+      hash.update(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
+  } catch {
+    return 0;
+  }
+  return n;
+}
+
+async function fetchOrThrow(options: TDownloadOptions, from: number): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(options.url, {
-      headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+      headers: {
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(from > 0 ? { range: `bytes=${from}-` } : {}),
+      },
       signal: options.signal,
     });
   } catch (error) {

@@ -52,6 +52,10 @@ describe("withConsolePatience", () => {
     expect(consoleUnreachable(new BlobError({ code: "http", status: 404, url: "u", message: "m" }))).toBe(
       false,
     );
+    expect(consoleUnreachable(new BlobError({ code: "io", url: "u", message: "cut off mid-stream" }))).toBe(
+      true,
+    );
+    expect(consoleUnreachable(new BlobError({ code: "digestMismatch", url: "u", message: "m" }))).toBe(false);
     expect(consoleUnreachable(new Error("x"))).toBe(false);
   });
 });

@@ -4,10 +4,17 @@ import { BlobError } from "./errors";
 /** How long a transfer waits for an unreachable console before the job fails (a restart takes seconds). */
 export const CONSOLE_PATIENCE_MS = 120_000;
 
-/** The console did not answer (connection refused or reset), or a proxy in front of it said it is down. */
+/**
+ * The console did not answer (connection refused or reset), cut a download off mid-stream (the
+ * next try resumes from the bytes kept), or a proxy in front of it said it is down.
+ */
 export function consoleUnreachable(error: unknown): boolean {
   if (!(error instanceof BlobError)) return false;
-  return error.code === "network" || (error.code === "http" && [502, 503, 504].includes(error.status ?? 0));
+  return (
+    error.code === "network" ||
+    error.code === "io" ||
+    (error.code === "http" && [502, 503, 504].includes(error.status ?? 0))
+  );
 }
 
 /**

@@ -112,4 +112,17 @@ describe("collectImageGarbage (real files)", () => {
     expect(result.deleted.map((d) => d.digest)).toEqual([`sha256:${hex(2)}`]);
     expect(existsSync(a.storePath)).toBe(true);
   });
+
+  it("keeps a download's kept bytes while young, deletes them once older than the minimum age", async () => {
+    const young = join(store, `sha256-${hex(7)}.img.part`);
+    const old = join(store, `sha256-${hex(8)}.img.part`);
+    await writeFile(young, "part");
+    await writeFile(old, "part");
+    const now = t0 + 3 * 3_600_000;
+    await utimes(young, new Date(now - 60_000), new Date(now - 60_000));
+    await utimes(old, new Date(now - 2 * 3_600_000), new Date(now - 2 * 3_600_000));
+    await collectImageGarbage({ storeDir: store, cacheDir: cache, vmImagePaths: [], nowMs: now });
+    expect(existsSync(young)).toBe(true);
+    expect(existsSync(old)).toBe(false);
+  });
 });

@@ -12,6 +12,7 @@ export const DEFAULT_KEEP_RECENT_IMAGES = 5;
 export const DEFAULT_GC_MIN_AGE_MS = 30 * 60_000;
 
 const STORE_NAME = /^sha256-([0-9a-f]{64})\.img$/;
+const PARTIAL_NAME = /^sha256-[0-9a-f]{64}\.img\.part$/;
 
 export type TImageGcOptions = {
   /** The agent's image store (`<dataDir>/images`, `sha256-<hex>.img`). */
@@ -52,6 +53,15 @@ export async function collectImageGarbage(opts: TImageGcOptions): Promise<TImage
   });
   for (const g of garbage) {
     for (const p of g.removePaths) await rm(p, { recursive: true, force: true });
+  }
+  // Bytes kept by downloads cut off long ago (a resume would have picked them up by now).
+  const nowMs = opts.nowMs ?? Date.now();
+  for (const name of await readdir(opts.storeDir).catch(() => [] as string[])) {
+    if (!PARTIAL_NAME.test(name)) continue;
+    const path = join(opts.storeDir, name);
+    const st = await stat(path).catch(() => null);
+    if (st && nowMs - st.mtimeMs >= (opts.minAgeMs ?? DEFAULT_GC_MIN_AGE_MS) && !inUse.paths.has(path))
+      await rm(path, { force: true });
   }
   return {
     deleted: garbage.map((g) => ({ digest: g.digest, paths: g.removePaths })),

@@ -96,4 +96,21 @@ describe("layered images at the console", () => {
     expect(held.status).toBe(200);
     expect(held.headers.get("content-length")).toBe(String(base.length));
   });
+
+  it("serves the rest of a blob to an agent resuming a download, and 416 past its end", async () => {
+    const get = (range: string) =>
+      fetch(`${platform.url}${agentImagePath(baseDigest)}`, {
+        headers: { authorization: `Bearer ${agent.welcome?.agentToken ?? ""}`, range },
+      });
+    const rest = await get("bytes=100-");
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get("content-range")).toBe(`bytes 100-${base.length - 1}/${base.length}`);
+    expect(Buffer.from(await rest.arrayBuffer()).equals(base.subarray(100))).toBe(true);
+    const past = await get(`bytes=${base.length}-`);
+    expect(past.status).toBe(416);
+    expect(past.headers.get("content-range")).toBe(`bytes */${base.length}`);
+    const whole = await get("bytes=0-99,200-300");
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(base)).toBe(true);
+  });
 });

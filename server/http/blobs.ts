@@ -33,13 +33,32 @@ async function agentNode(services: TServices, req: IncomingMessage): Promise<str
   return nodeId;
 }
 
-async function sendBlob(services: TServices, res: ServerResponse, digest: string): Promise<void> {
-  const blob = await services.blobs.open(digest);
+/**
+ * Streams a blob; `Range: bytes=N-` (an agent resuming a cut-off download) gets the rest of it as
+ * 206, or 416 when N is not inside the blob. Other range forms get the whole blob.
+ */
+async function sendBlob(
+  services: TServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  digest: string,
+): Promise<void> {
+  const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
+  const size = await services.blobs.size(digest);
+  if (size === null) throw new AppError("NOT_FOUND", `no blob ${digest}`);
+  if (from > 0 && from >= size) {
+    res.writeHead(416, { "content-range": `bytes */${size}` });
+    res.end();
+    return;
+  }
+  const blob = await services.blobs.open(digest, from);
   if (!blob) throw new AppError("NOT_FOUND", `no blob ${digest}`);
-  res.writeHead(200, {
+  res.writeHead(from > 0 ? 206 : 200, {
     "content-type": "application/octet-stream",
-    "content-length": blob.size,
+    "content-length": blob.size - from,
     "x-content-digest": digest,
+    "accept-ranges": "bytes",
+    ...(from > 0 ? { "content-range": `bytes ${from}-${blob.size - 1}/${blob.size}` } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     blob.stream.on("error", reject);
@@ -60,13 +79,13 @@ export function registerBlobRoutes(runtime: TConsoleRuntime): void {
   runtime.http.register("/api/agent/contexts", async ({ req, res, url }) => {
     if (req.method !== "GET") throw new AppError("BAD_REQUEST", "use GET");
     await agentNode(services, req);
-    await sendBlob(services, res, digestFrom(url, "/api/agent/contexts"));
+    await sendBlob(services, req, res, digestFrom(url, "/api/agent/contexts"));
   });
 
   runtime.http.register("/api/agent/images", async ({ req, res, url }) => {
     const digest = digestFrom(url, "/api/agent/images");
     const nodeId = await agentNode(services, req);
-    if (req.method === "GET") return sendBlob(services, res, digest);
+    if (req.method === "GET") return sendBlob(services, req, res, digest);
     if (req.method === "HEAD") {
       // A builder asks before it sends a base every build shares.
       const size = await services.blobs.size(digest);

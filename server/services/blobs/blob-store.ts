@@ -144,10 +144,10 @@ export class BlobStore {
     await rm(this.pathOf(digest), { force: true });
   }
 
-  /** Opens a stored blob for reading, or null when absent. */
-  async open(digest: string): Promise<{ stream: ReadStream; size: number } | null> {
+  /** Opens a stored blob for reading from byte `start` (default 0), or null when absent. */
+  async open(digest: string, start = 0): Promise<{ stream: ReadStream; size: number } | null> {
     const size = await this.size(digest);
     if (size === null) return null;
-    return { stream: createReadStream(this.pathOf(digest)), size };
+    return { stream: createReadStream(this.pathOf(digest), { start }), size };
   }
 }
