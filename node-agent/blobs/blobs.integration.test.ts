@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { downloadBlob, partialPath } from "./download";
 import { BlobError } from "./errors";
 import { uploadBlob } from "./upload";
@@ -13,8 +13,8 @@ const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
 const uploads: { auth: string | undefined; body: Buffer }[] = [];
 /** Range headers the resumable route saw, in order ("" for none). */
 const ranges: string[] = [];
-/** Whether the resumable route cuts its next full answer off half-way. */
-let cutNext = true;
+/** Whether the resumable route stalls its next answer after 100 kB. */
+let stallNext = true;
 let server: Server;
 let base: string;
 let dir: string;
@@ -35,14 +35,15 @@ beforeAll(async () => {
     }
     if (req.method === "GET" && req.url === "/blob") res.writeHead(200).end(blob);
     else if (req.method === "GET" && req.url === "/resumable") {
-      // Like the console's blob route: honours `bytes=N-`; cuts the connection when told to.
+      // Like the console's blob route: honours `bytes=N-`; when told to, sends 100 kB and stalls
+      // (an agent killed or a job cancelled mid-download is the client going away).
       const range = req.headers.range ?? "";
       ranges.push(range);
       const from = Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? 0);
       res.writeHead(from > 0 ? 206 : 200, { "content-length": blob.length - from });
-      if (cutNext) {
-        cutNext = false;
-        res.write(blob.subarray(from, from + 100_000), () => res.destroy());
+      if (stallNext) {
+        stallNext = false;
+        res.write(blob.subarray(from, from + 100_000));
       } else res.end(blob.subarray(from));
     } else if (req.method === "HEAD" && req.url === "/held")
       res.writeHead(200, { "content-length": 1 }).end();
@@ -103,16 +104,29 @@ describe("blob transfer over real HTTP", () => {
     await expect(stat(destPath)).rejects.toThrow();
   });
 
-  it("resumes a download cut off mid-stream from the bytes it kept, and verifies the whole", async () => {
+  it("resumes a download stopped mid-stream from the bytes it kept, and verifies the whole", async () => {
     const destPath = join(dir, "resumed.img");
     ranges.length = 0;
-    cutNext = true;
-    const cut = await blobError(
-      downloadBlob({ url: `${base}/resumable`, expectedDigest: digest, destPath, token: "good-token" }),
+    stallNext = true;
+    const controller = new AbortController();
+    const first = downloadBlob({
+      url: `${base}/resumable`,
+      expectedDigest: digest,
+      destPath,
+      token: "good-token",
+      signal: controller.signal,
+    });
+    await vi.waitFor(
+      async () => {
+        const kept = (await stat(partialPath(destPath)).catch(() => null))?.size ?? 0;
+        if (kept < 100_000) throw new Error(`${kept} bytes kept so far`);
+      },
+      { timeout: 10_000, interval: 20 },
     );
-    expect(cut.code).toBe("io");
+    controller.abort();
+    expect((await blobError(first)).code).toBe("aborted");
     const kept = (await stat(partialPath(destPath))).size;
-    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBe(100_000);
     await expect(stat(destPath)).rejects.toThrow();
     const resumed = await downloadBlob({
       url: `${base}/resumable`,
@@ -134,7 +148,7 @@ describe("blob transfer over real HTTP", () => {
     const destPath = join(dir, "corrupt.img");
     await writeFile(partialPath(destPath), randomBytes(50_000));
     ranges.length = 0;
-    cutNext = false;
+    stallNext = false;
     const bad = await blobError(
       downloadBlob({ url: `${base}/resumable`, expectedDigest: digest, destPath, token: "good-token" }),
     );
