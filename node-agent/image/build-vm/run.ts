@@ -10,7 +10,6 @@ import { dropPrivileges, ensureVmUser } from "../../host/vm-user";
 import { ImageBuildError } from "../errors";
 import { FAILED_MARK } from "../root-script";
 import { EgressProxy, type TEgressRule } from "./egress-proxy";
-import { tcgClockParams } from "./guest-clock";
 import { ensureBuildInitrd } from "./initrd";
 import type { TBuildJob, TJobStep } from "./job";
 import { GUEST_PROXY_ADDR, GUEST_PROXY_PORT, parseBuildEvent, sanitizeLogLine } from "./protocol";
@@ -126,10 +125,7 @@ export async function runBuildVm(opts: TRunBuildVmOptions): Promise<void> {
     "-initrd",
     initrd,
     "-append",
-    [
-      "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off net.ifnames=0",
-      ...(opts.accelerator === "tcg" ? await tcgClockParams() : []),
-    ].join(" "),
+    "console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off net.ifnames=0",
     "-drive",
     `file=${opts.disk},if=none,id=root,format=qcow2,cache=unsafe,discard=unmap`,
     "-device",
