@@ -2,13 +2,10 @@ import { ensureBusyboxInitrd } from "../../hypervisor/initrd";
 import { BUILD_MARK } from "./protocol";
 
 /** Bump when the init script or layout changes so cached build initrds are rebuilt. */
-const BUILD_INITRD_VERSION = "2";
+const BUILD_INITRD_VERSION = "3";
 
-/**
- * Drivers of the build VM (a QEMU microvm: no PCI bus to enumerate; its virtio-mmio devices are
- * described in ACPI): its three disks (image, job, context), the NIC to the proxy, the RNG.
- */
-const BUILD_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_rng"];
+/** Drivers of the build VM: its three disks (image, job, context) and the NIC to the proxy. */
+const BUILD_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng"];
 
 /**
  * PID 1 of the disposable build VM. It finds its disks by virtio serial (`root`, `job`,
