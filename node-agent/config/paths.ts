@@ -37,8 +37,16 @@ export function dataPaths(dataDir: string, config?: Pick<TAgentConfig, "operator
 
 /** Where an image with `digest` (`sha256:<hex>` or bare hex) lives in the local image store. */
 export function imagePathFor(paths: TDataPaths, digest: string): string {
-  return join(paths.images, `sha256-${digestHex(digest)}.img`);
+  return join(paths.images, blobFileName(digest));
 }
+
+/** File name of the blob with `digest`: the agent store's names and a layer's backing file name. */
+export function blobFileName(digest: string): string {
+  return `sha256-${digestHex(digest)}.img`;
+}
+
+/** A blob's file name (blobFileName); group 1 is the digest's hex. */
+export const BLOB_FILE_NAME = /^sha256-([0-9a-f]{64})\.img$/;
 
 /** Bare lowercase hex of a `sha256:<hex>` or `<hex>` digest; throws on anything else. */
 export function digestHex(digest: string): string {

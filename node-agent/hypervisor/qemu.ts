@@ -18,6 +18,7 @@ import {
 import { detectAccelerator, findGuestKernel, type TAccelerator } from "../host/preflight";
 import { confineVmProcess, removeVmCgroup } from "../host/vm-cgroup";
 import { ensureVmUser } from "../host/vm-user";
+import { createOverlay } from "../image/layers";
 import { ensureGuestInitrd } from "./initrd";
 import { isVmProcess, pidAlive, processUsage, qemuProcessesUnder } from "./proc";
 import { macFor, qemuArgv, type TQemuConfinement } from "./qemu-args";
@@ -128,19 +129,7 @@ export class QemuHypervisor implements Hypervisor {
         startedAt: null,
         restarts: [],
       };
-      await run([
-        "qemu-img",
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-b",
-        spec.imagePath,
-        "-F",
-        "qcow2",
-        state.overlayPath,
-        `${spec.diskGb}G`,
-      ]);
+      await createOverlay({ backing: spec.imagePath, path: state.overlayPath, sizeGb: spec.diskGb });
       await run([
         "ssh-keygen",
         "-q",

@@ -3,6 +3,7 @@ import { readdir, readlink, realpath, rm, stat } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { z } from "zod";
 import { ZDigest } from "@/lib/protocol";
+import { BLOB_FILE_NAME } from "../config/paths";
 import { freedBytes, groupByDigest, selectImageGarbage, type TImageFile, type TInUse } from "./gc-select";
 import { readImageHeader, readJsonFile } from "./layers";
 
@@ -11,7 +12,6 @@ export const DEFAULT_KEEP_RECENT_IMAGES = 5;
 /** Builds and downloads in flight (or just finished, not yet booted) are never collected. */
 export const DEFAULT_GC_MIN_AGE_MS = 30 * 60_000;
 
-const STORE_NAME = /^sha256-([0-9a-f]{64})\.img$/;
 const PARTIAL_NAME = /^sha256-[0-9a-f]{64}\.img\.part$/;
 
 export type TImageGcOptions = {
@@ -91,7 +91,7 @@ async function fileOf(path: string): Promise<{ file: TImageFile; changedMs: numb
 async function scanStore(storeDir: string): Promise<TEntry[]> {
   const entries: TEntry[] = [];
   for (const name of await readdir(storeDir).catch(() => [] as string[])) {
-    const m = STORE_NAME.exec(name);
+    const m = BLOB_FILE_NAME.exec(name);
     if (!m) continue;
     const path = join(storeDir, name);
     const f = await fileOf(path);

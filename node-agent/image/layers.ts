@@ -4,7 +4,7 @@ import { chmod, readFile, rename, rm, symlink, unlink, writeFile } from "node:fs
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { FormationError } from "@/lib/errors";
-import { digestHex } from "../config/paths";
+import { BLOB_FILE_NAME, blobFileName } from "../config/paths";
 import { run } from "../host/exec";
 
 /**
@@ -18,12 +18,7 @@ import { run } from "../host/exec";
  * layer.
  */
 
-/** File name of the blob with `digest`: the agent store's names and a layer's backing file name. */
-export function blobFileName(digest: string): string {
-  return `sha256-${digestHex(digest)}.img`;
-}
-
-const BACKING_NAME = /^sha256-([0-9a-f]{64})\.img$/;
+export { blobFileName };
 
 /** Bump when the conversion of the base's ext4 image into its qcow2 blob changes. */
 const BASE_BLOB_VERSION = "1";
@@ -98,6 +93,12 @@ export async function createLayer(opts: {
 }): Promise<string> {
   await linkBaseBeside(opts.base, opts.dir);
   const path = join(opts.dir, opts.name);
+  await createOverlay({ backing: blobFileName(opts.base.digest), path, sizeGb: opts.diskGb });
+  return path;
+}
+
+/** An empty qcow2 of `sizeGb` GB whose reads fall through to `backing` (a qcow2; relative to `path`'s folder). */
+export async function createOverlay(opts: { backing: string; path: string; sizeGb: number }): Promise<void> {
   await run([
     "qemu-img",
     "create",
@@ -105,13 +106,12 @@ export async function createLayer(opts: {
     "-f",
     "qcow2",
     "-b",
-    blobFileName(opts.base.digest),
+    opts.backing,
     "-F",
     "qcow2",
-    path,
-    `${opts.diskGb}G`,
+    opts.path,
+    `${opts.sizeGb}G`,
   ]);
-  return path;
 }
 
 /** Makes `dir/sha256-<hex>.img` point at the base (a symlink; replaced if it pointed elsewhere). */
@@ -173,7 +173,7 @@ export function checkImageInfo(info: z.infer<typeof ZQemuImgInfo>, path: string)
   const backing = info["backing-filename"];
   if (backing === undefined)
     return { format: info.format, virtualSizeBytes: info["virtual-size"], baseDigest: null };
-  const match = BACKING_NAME.exec(backing);
+  const match = BLOB_FILE_NAME.exec(backing);
   if (!match?.[1] || (info["backing-filename-format"] ?? "qcow2") !== "qcow2")
     throw new ImageFormatError(
       "BAD_BACKING",

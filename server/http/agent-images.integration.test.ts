@@ -2,9 +2,7 @@ import { randomBytes } from "node:crypto";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentImagePath } from "@/lib/protocol";
-import { signAction } from "@/lib/signing/sign-action";
-import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
-import { sha256Digest, uploadImage } from "@/server/testing/agent-actions";
+import { createBuildOverHttp, sha256Digest, uploadImage } from "@/server/testing/agent-actions";
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
 
@@ -51,24 +49,11 @@ const head = (digest: string, token = agent.welcome?.agentToken ?? "") =>
   });
 
 async function build(name: string): Promise<string> {
-  const context = randomBytes(200);
-  const digest = sha256Digest(context);
-  const params = {
-    formfile: testFormfile(name),
-    contextDigest: digest,
-    contextBase64: context.toString("base64"),
-  };
-  const created = await callTrpc({
+  const created = await createBuildOverHttp({
     url: platform.url,
-    path: "builds.create",
-    type: "mutation",
-    input: await signAction(owner, {
-      action: "build.create",
-      params,
-      origin: TEST_CONSOLE_ORIGIN,
-      chainId: platform.env.chainId,
-      contentDigest: `0x${digest.slice(7)}`,
-    }),
+    chainId: platform.env.chainId,
+    account: owner,
+    formfile: testFormfile(name),
   });
   return (created.data as { buildId: string }).buildId;
 }

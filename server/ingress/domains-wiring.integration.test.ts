@@ -6,7 +6,7 @@
  * https, and the ACME loop on the lease holder renews a certificate with less than 30 days left.
  * Skipped where Pebble is not installed.
  */
-import { randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -22,7 +22,7 @@ import {
   completeBoot,
   completeBuild,
   completeInstanceJob,
-  sha256Digest,
+  createBuildOverHttp,
 } from "@/server/testing/agent-actions";
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
@@ -74,19 +74,12 @@ async function query<T>(platform: TTestPlatform, path: string, input?: unknown):
 /** Builds and ships a one-replica web app (the fake agent's "VM" is an HTTP server on loopback). */
 async function deployWeb(platform: TTestPlatform): Promise<string> {
   const formfile: TFormfile = { ...testFormfile("shop"), expose: [8080] };
-  const context = randomBytes(64);
-  const digest = sha256Digest(context);
-  const created = await callTrpc({
+  const created = await createBuildOverHttp({
     url: platform.url,
-    path: "builds.create",
-    type: "mutation",
-    input: await signAction(owner, {
-      action: "build.create",
-      params: { formfile, contextDigest: digest, contextBase64: context.toString("base64") },
-      origin: TEST_CONSOLE_ORIGIN,
-      chainId: platform.env.chainId,
-      contentDigest: `0x${digest.slice(7)}`,
-    }),
+    chainId: platform.env.chainId,
+    account: owner,
+    formfile,
+    contextBytes: 64,
   });
   if (!created.ok) throw new Error(`builds.create: ${created.appCode}`);
   const { buildId } = created.data as { buildId: string };

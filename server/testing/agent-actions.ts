@@ -1,5 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { TFormfile } from "@/lib/formfile/canonical";
 import { agentImagePath } from "@/lib/protocol";
+import { signAction } from "@/lib/signing/sign-action";
+import { callTrpc, TEST_CONSOLE_ORIGIN } from "@/server/http/testing";
 import type { FakeAgent, TOffer } from "./fake-agent";
 
 export function sha256Digest(bytes: Uint8Array): string {
@@ -72,4 +75,28 @@ export function completeEveryJob(url: string): (offer: TOffer, agent: FakeAgent)
     else if (offer.kind === "boot") completeBoot(agent, offer);
     else completeInstanceJob(agent, offer);
   };
+}
+
+/** `builds.create` over HTTP as `account`, with a fresh inline context of `contextBytes` random bytes. */
+export async function createBuildOverHttp(opts: {
+  url: string;
+  chainId: number;
+  account: Parameters<typeof signAction>[0];
+  formfile: TFormfile;
+  contextBytes?: number;
+}) {
+  const context = randomBytes(opts.contextBytes ?? 200);
+  const digest = sha256Digest(context);
+  return callTrpc({
+    url: opts.url,
+    path: "builds.create",
+    type: "mutation",
+    input: await signAction(opts.account, {
+      action: "build.create",
+      params: { formfile: opts.formfile, contextDigest: digest, contextBase64: context.toString("base64") },
+      origin: TEST_CONSOLE_ORIGIN,
+      chainId: opts.chainId,
+      contentDigest: `0x${digest.slice(7)}`,
+    }),
+  });
 }
