@@ -22,6 +22,7 @@ const LIGHT_INTEGRATION = [
   "core/statestore/upgrade.integration.test.ts",
   "node-agent/blobs/blobs.integration.test.ts",
   "node-agent/blobs/disk-full.integration.test.ts",
+  "node-agent/blobs/peer-transfer.integration.test.ts",
   "node-agent/chain/register.integration.test.ts",
   "node-agent/image/gc.integration.test.ts",
   "node-agent/image/stale-work.integration.test.ts",

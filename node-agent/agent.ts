@@ -7,8 +7,9 @@ import { startRelayedPaths, type TRelayedPaths } from "@/core/formnet/relayed-pa
 import { WireguardInterface } from "@/core/formnet/wireguard-interface";
 import { createLogger, type Logger } from "@/core/log";
 import { formnetInterfaceName } from "@/lib/formnet/naming";
-import { PROTOCOL_VERSION, type THello } from "@/lib/protocol";
+import { PEER_BLOB_PORT, PROTOCOL_VERSION, type THello } from "@/lib/protocol";
 import { buildAgentChallenge } from "@/lib/signing/agent-auth";
+import { PeerBlobServer } from "./blobs/peer-server";
 import { registerOnChainInBackground } from "./config/chain-registration";
 import { agentEnv } from "./config/env";
 import { dataPaths, type TDataPaths } from "./config/paths";
@@ -80,6 +81,10 @@ export class NodeAgent {
   #accel: TAccelerator = "tcg";
   #formnetKey = { privateKeyPath: "", publicKey: "" };
   #iface: WireguardInterface | undefined;
+  /** Serves this node's blobs to other formnet nodes, on its formnet address (protocol 6). */
+  #peerBlobs: PeerBlobServer | undefined;
+  /** This node's formnet address while its interface is up. */
+  #formnetAddress: string | undefined;
   #welcome: TWelcome | undefined;
   #tokenWaiters: (() => void)[] = [];
   #cancelRegistration: () => void = () => {};
@@ -167,6 +172,8 @@ export class NodeAgent {
     await this.#store?.close();
     await this.#formnetPaths?.stop();
     this.#formnetPaths = undefined;
+    await this.#peerBlobs?.close();
+    this.#peerBlobs = undefined;
     const ephemeral = agentEnv().FORMATION_AGENT_EPHEMERAL;
     if (ephemeral) await this.#teardownHost();
     else await this.#hostDownIfIdle();
@@ -274,6 +281,7 @@ export class NodeAgent {
       paths: this.#paths,
       consoleUrl: this.#config.console.url,
       token: (signal: AbortSignal) => this.#token(signal),
+      formnetAddress: () => (this.#peerBlobs ? this.#formnetAddress : undefined),
     };
     const instanceDeps: TInstanceExecutorDeps = {
       ...common,
@@ -438,6 +446,7 @@ export class NodeAgent {
         logger: this.#log.child({ part: "formnet" }),
       });
       if (this.#peers) this.#applyPeers(this.#peers);
+      await this.#servePeerBlobs(welcome.formnet.address);
     } catch (error) {
       // Jobs can still build and boot, but VMs here are unreachable until formnet is up: retry
       // with backoff while this session lasts (the next welcome retries too). The operator sees why.
@@ -502,8 +511,30 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * Serves the store's blobs to other nodes on this node's formnet address; without it this node
+   * still fetches from the console (and asks no peer: they would not see it as a formnet node).
+   */
+  async #servePeerBlobs(address: string): Promise<void> {
+    this.#formnetAddress = address;
+    const server =
+      this.#peerBlobs ??
+      new PeerBlobServer({ paths: this.#paths, logger: this.#log.child({ part: "peer-blobs" }) });
+    try {
+      await server.listen(address);
+      this.#peerBlobs = server;
+      if (this.#peers) this.#applyPeers(this.#peers);
+    } catch (error) {
+      this.#log.warn(
+        { err: error, address, port: PEER_BLOB_PORT },
+        "cannot serve blobs to formnet nodes: images are fetched from the console only",
+      );
+    }
+  }
+
   #applyPeers(peers: Parameters<typeof wireguardPeersFrom>[0]["peers"]): void {
     this.#peers = peers;
+    this.#peerBlobs?.setAllowedSources(peers.filter((p) => p.kind === "node").map((p) => p.ip));
     const iface = this.#iface;
     if (!iface) return;
     const wanted = wireguardPeersFrom({ peers, selfPublicKey: this.#formnetKey.publicKey });

@@ -2,6 +2,7 @@
  * The console ⇄ node-agent wire protocol: zod schemas validated on receipt by both sides, the
  * version constant with its history, and the blob paths agents use. See docs/control-plane.md.
  */
+export * from "./blobs";
 export * from "./common";
 export * from "./jobs";
 export * from "./messages";

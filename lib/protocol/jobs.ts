@@ -80,6 +80,8 @@ export const ZPrefetchResult = z.object({
   sizeBytes: z.number().int().min(0),
   /** Bytes this fetch transferred (the layer, plus its base when the node lacked it). */
   fetchedBytes: z.number().int().min(0).optional(),
+  /** Of those, bytes from peer nodes rather than the console (protocol 6). */
+  peerBytes: z.number().int().min(0).optional(),
 });
 
 /** Result carried by `job.complete`, discriminated by the job kind it completes. */

@@ -28,17 +28,26 @@
  *       checks both headers. An older agent would boot the layer without its base, so the console
  *       places replicas (and prefetches) of a layered build only on agents that said
  *       `protocolVersion ≥ 5` (`LAYERED_IMAGE_MIN_PROTOCOL`).
+ *   6 — 2026-12: nodes fetch images from each other. An agent serves the blobs of its store to
+ *       formnet nodes on TCP `PEER_BLOB_PORT` of its formnet address, and fetches a blob in
+ *       pieces from the holders `GET /api/agent/sources/<digest>` names, each piece checked against
+ *       the console's hash of it, the console as fallback (lib/protocol/blobs.ts). The console
+ *       names as holders only agents that said `protocolVersion ≥ 6` (`PEER_BLOBS_MIN_PROTOCOL`):
+ *       older ones serve nothing. Older agents never ask for sources and fetch from the console.
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Oldest agent protocol that understands `prefetch` jobs. */
 export const PREFETCH_MIN_PROTOCOL = 4;
 
 /** Oldest agent protocol that can boot a layered image (fetches the base its header names). */
 export const LAYERED_IMAGE_MIN_PROTOCOL = 5;
+
+/** Oldest agent protocol that serves the blobs of its store to other nodes over formnet. */
+export const PEER_BLOBS_MIN_PROTOCOL = 6;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

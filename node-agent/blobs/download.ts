@@ -8,6 +8,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { digestHex } from "../config/paths";
 import { diskFullError, rethrowDiskFull } from "../host/disk-full";
 import { BlobError } from "./errors";
+import { sharedInFlight } from "./inflight";
 
 export interface TDownloadOptions {
   url: string;
@@ -41,11 +42,7 @@ const inflight = new Map<string, Promise<TDownloadResult>>();
  * the partial file is removed with it.
  */
 export function downloadBlob(options: TDownloadOptions): Promise<TDownloadResult> {
-  const existing = inflight.get(options.destPath);
-  if (existing !== undefined) return existing;
-  const p = download(options).finally(() => inflight.delete(options.destPath));
-  inflight.set(options.destPath, p);
-  return p;
+  return sharedInFlight(inflight, options.destPath, () => download(options));
 }
 
 /** Where the bytes of an unfinished download of `destPath` are kept between attempts. */

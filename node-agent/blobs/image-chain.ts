@@ -2,7 +2,15 @@ import { rm } from "node:fs/promises";
 import { ImageFormatError, readImageHeader } from "../image/layers";
 import { BlobError } from "./errors";
 
-export type TFetchedBlob = { path: string; sizeBytes: number; fromCache: boolean };
+export type TFetchedBlob = {
+  path: string;
+  sizeBytes: number;
+  fromCache: boolean;
+  /** Bytes this fetch received (less than sizeBytes after a resume); sizeBytes when unsaid. */
+  fetchedBytes?: number;
+  /** Of those, bytes from peer nodes rather than the console. */
+  peerBytes?: number;
+};
 
 export type TFetchedImage = {
   /** The image a VM's overlay is backed by (the layer). */
@@ -13,6 +21,8 @@ export type TFetchedImage = {
   sizeBytes: number;
   /** Bytes this fetch transferred (0 when the node held both). */
   fetchedBytes: number;
+  /** Of those, bytes from peer nodes (the rest came from the console). */
+  peerBytes: number;
   fromCache: boolean;
 };
 
@@ -28,13 +38,13 @@ export async function fetchImageChain(opts: {
 }): Promise<TFetchedImage> {
   const layer = await opts.fetch(opts.imageDigest);
   const header = await checked(layer.path, opts.imageDigest);
-  const fetched = layer.fromCache ? 0 : layer.sizeBytes;
   if (header.baseDigest === null)
     return {
       path: layer.path,
       baseDigest: null,
       sizeBytes: layer.sizeBytes,
-      fetchedBytes: fetched,
+      fetchedBytes: fetchedOf(layer),
+      peerBytes: layer.peerBytes ?? 0,
       fromCache: layer.fromCache,
     };
   opts.onBase?.(header.baseDigest);
@@ -52,9 +62,14 @@ export async function fetchImageChain(opts: {
     path: layer.path,
     baseDigest: header.baseDigest,
     sizeBytes: layer.sizeBytes + base.sizeBytes,
-    fetchedBytes: fetched + (base.fromCache ? 0 : base.sizeBytes),
+    fetchedBytes: fetchedOf(layer) + fetchedOf(base),
+    peerBytes: (layer.peerBytes ?? 0) + (base.peerBytes ?? 0),
     fromCache: layer.fromCache && base.fromCache,
   };
+}
+
+function fetchedOf(blob: TFetchedBlob): number {
+  return blob.fromCache ? 0 : (blob.fetchedBytes ?? blob.sizeBytes);
 }
 
 /** The header of a verified blob; a blob that may not be booted is removed from the store. */

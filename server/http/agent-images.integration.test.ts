@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentImagePath } from "@/lib/protocol";
+import { agentBlobSourcesPath, agentImagePath, PIECE_BYTES, ZBlobSources } from "@/lib/protocol";
 import { createBuildOverHttp, sha256Digest, uploadImage } from "@/server/testing/agent-actions";
 import { eventually, FakeAgent, type TOffer } from "@/server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/testing/platform";
@@ -11,6 +11,7 @@ import { startTestPlatform, type TTestPlatform, testFormfile } from "@/server/te
 // arrived is refused as an incomplete upload.
 
 const operator = privateKeyToAccount(generatePrivateKey());
+const otherOperator = privateKeyToAccount(generatePrivateKey());
 const owner = privateKeyToAccount(generatePrivateKey());
 let platform: TTestPlatform;
 let agent: FakeAgent;
@@ -20,7 +21,7 @@ const base = randomBytes(8192);
 const baseDigest = sha256Digest(base);
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ operators: [operator.address] });
+  platform = await startTestPlatform({ operators: [operator.address, otherOperator.address] });
   agent = await FakeAgent.connect({
     url: platform.url,
     account: operator,
@@ -97,5 +98,53 @@ describe("layered images at the console", () => {
     const whole = await get("bytes=0-99,200-300");
     expect(whole.status).toBe(200);
     expect(Buffer.from(await whole.arrayBuffer()).equals(base)).toBe(true);
+  });
+});
+
+describe("blob sources (nodes fetching from their peers)", () => {
+  const sourcesOf = (digest: string, token: string) =>
+    fetch(`${platform.url}${agentBlobSourcesPath(digest)}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+
+  it("names the node that built an image and its base to another node, with each piece's hash", async () => {
+    const other = await FakeAgent.connect({
+      url: platform.url,
+      account: otherOperator,
+      onOffer: () => undefined,
+    });
+    try {
+      const res = await sourcesOf(baseDigest, other.welcome?.agentToken ?? "");
+      expect(res.status).toBe(200);
+      const sources = ZBlobSources.parse(await res.json());
+      expect(sources).toMatchObject({ digest: baseDigest, sizeBytes: base.length, pieceBytes: PIECE_BYTES });
+      expect(sources.pieces).toEqual([baseDigest.slice("sha256:".length)]);
+      expect(sources.peers).toEqual([
+        { nodeId: agent.welcome?.nodeId, formnetIp: agent.welcome?.formnet.address },
+      ]);
+      // A node is not its own source.
+      const own = ZBlobSources.parse(
+        await (await sourcesOf(baseDigest, agent.welcome?.agentToken ?? "")).json(),
+      );
+      expect(own.peers).toEqual([]);
+    } finally {
+      await other.close();
+    }
+    // An offline holder is not named.
+    const again = ZBlobSources.parse(
+      await (await sourcesOf(baseDigest, agent.welcome?.agentToken ?? "")).json(),
+    );
+    expect(again.peers).toEqual([]);
+  });
+
+  it("answers 401 without an agent token and 404 for a blob it lacks; serves one piece as a range", async () => {
+    expect((await sourcesOf(baseDigest, "0".repeat(64))).status).toBe(401);
+    expect((await sourcesOf(`sha256:${"0".repeat(64)}`, agent.welcome?.agentToken ?? "")).status).toBe(404);
+    const piece = await fetch(`${platform.url}${agentImagePath(baseDigest)}`, {
+      headers: { authorization: `Bearer ${agent.welcome?.agentToken ?? ""}`, range: "bytes=10-19" },
+    });
+    expect(piece.status).toBe(206);
+    expect(piece.headers.get("content-range")).toBe(`bytes 10-19/${base.length}`);
+    expect(Buffer.from(await piece.arrayBuffer()).equals(base.subarray(10, 20))).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ZDigest } from "@/lib/protocol";
+import { parseRange, ZDigest } from "@/lib/protocol";
 import { AppError } from "@/server/errors";
 import type { TServices } from "@/server/services/services";
 import { clientIp, sessionCookie } from "./admission";
@@ -14,6 +14,8 @@ import { sendJson } from "./send";
  *     GET  /api/agent/images/<digest>     disk image (agents verify the digest before boot)
  *     HEAD /api/agent/images/<digest>     200 when the console holds it (a base is sent once)
  *     PUT  /api/agent/images/<digest>     upload a built image; stored only if the digest matches
+ *     GET  /api/agent/sources/<digest>    its size, pieces' SHA-256 and the nodes that hold it
+ *                                         (lib/protocol/blobs.ts: nodes fetch from their peers)
  *   Users (session cookie or signed read token), for contexts too large for the tRPC input:
  *     PUT  /api/contexts/<digest>         upload a build context, then call builds.create
  */
@@ -34,37 +36,53 @@ async function agentNode(services: TServices, req: IncomingMessage): Promise<str
 }
 
 /**
- * Streams a blob; `Range: bytes=N-` (an agent resuming a cut-off download) gets the rest of it as
- * 206, or 416 when N is not inside the blob. Other range forms get the whole blob.
+ * Streams a blob. A range (`bytes=a-b` for one piece a node fetches, `bytes=N-` for a cut-off
+ * download resumed) gets that part as 206, or 416 when it is not inside the blob; other range
+ * forms get the whole blob.
  */
 async function sendBlob(
-  services: TServices,
+  runtime: TConsoleRuntime,
   req: IncomingMessage,
   res: ServerResponse,
-  digest: string,
+  to: { digest: string; nodeId: string },
 ): Promise<void> {
-  const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
+  const { services } = runtime;
+  const { digest } = to;
   const size = await services.blobs.size(digest);
   if (size === null) throw new AppError("NOT_FOUND", `no blob ${digest}`);
-  if (from > 0 && from >= size) {
+  const asked = /^bytes=\d+-\d*$/.test(req.headers.range ?? "");
+  const range = asked ? parseRange(req.headers.range, size) : { start: 0, end: size - 1 };
+  if (range === null) {
     res.writeHead(416, { "content-range": `bytes */${size}` });
     res.end();
     return;
   }
-  const blob = await services.blobs.open(digest, from);
+  const blob = await services.blobs.open(digest, range);
   if (!blob) throw new AppError("NOT_FOUND", `no blob ${digest}`);
-  res.writeHead(from > 0 ? 206 : 200, {
+  res.writeHead(asked ? 206 : 200, {
     "content-type": "application/octet-stream",
-    "content-length": blob.size - from,
+    "content-length": range.end - range.start + 1,
     "x-content-digest": digest,
     "accept-ranges": "bytes",
-    ...(from > 0 ? { "content-range": `bytes ${from}-${blob.size - 1}/${blob.size}` } : {}),
+    ...(asked ? { "content-range": `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     blob.stream.on("error", reject);
     res.on("close", resolve);
     blob.stream.pipe(res);
   });
+  // The console's egress for blobs, per transfer (benchmarks and the multinode test add these up).
+  runtime.logger.info(
+    {
+      component: "blobs",
+      nodeId: to.nodeId,
+      digest,
+      from: range.start,
+      bytes: blob.stream.bytesRead,
+      complete: res.writableFinished,
+    },
+    "blob sent",
+  );
 }
 
 /** Uploads are the expensive requests: each identity (address or agent node) gets its own allowance. */
@@ -78,14 +96,14 @@ export function registerBlobRoutes(runtime: TConsoleRuntime): void {
   const { services } = runtime;
   runtime.http.register("/api/agent/contexts", async ({ req, res, url }) => {
     if (req.method !== "GET") throw new AppError("BAD_REQUEST", "use GET");
-    await agentNode(services, req);
-    await sendBlob(services, req, res, digestFrom(url, "/api/agent/contexts"));
+    const nodeId = await agentNode(services, req);
+    await sendBlob(runtime, req, res, { digest: digestFrom(url, "/api/agent/contexts"), nodeId });
   });
 
   runtime.http.register("/api/agent/images", async ({ req, res, url }) => {
     const digest = digestFrom(url, "/api/agent/images");
     const nodeId = await agentNode(services, req);
-    if (req.method === "GET") return sendBlob(services, req, res, digest);
+    if (req.method === "GET") return sendBlob(runtime, req, res, { digest, nodeId });
     if (req.method === "HEAD") {
       // A builder asks before it sends a base every build shares.
       const size = await services.blobs.size(digest);
@@ -102,6 +120,15 @@ export function registerBlobRoutes(runtime: TConsoleRuntime): void {
     });
     runtime.logger.info({ component: "control-plane", nodeId, digest, size: stored.size }, "image uploaded");
     sendJson(res, 201, stored);
+  });
+
+  runtime.http.register("/api/agent/sources", async ({ req, res, url }) => {
+    if (req.method !== "GET") throw new AppError("BAD_REQUEST", "use GET");
+    const digest = digestFrom(url, "/api/agent/sources");
+    const nodeId = await agentNode(services, req);
+    const sources = await services.blobSources.sourcesFor({ digest, nodeId });
+    if (!sources) throw new AppError("NOT_FOUND", `no blob ${digest}`);
+    sendJson(res, 200, sources);
   });
 
   runtime.http.register("/api/contexts", async ({ req, res, url }) => {

@@ -16,6 +16,7 @@ import type { TConsoleStateStore } from "@/server/statestore/module";
 import type { TTerminalService } from "@/server/terminal/module";
 import { createAuthServices, type TAuthServices } from "./auth";
 import { BlobGc } from "./blobs/blob-gc";
+import { BlobSources } from "./blobs/blob-sources";
 import { BlobStore } from "./blobs/blob-store";
 import { ContextUploads } from "./blobs/context-uploads";
 import { BuildService } from "./builds/build-service";
@@ -61,6 +62,8 @@ export type TServices = {
   formnet: FormnetService;
   serial: SerialService;
   blobs: BlobStore;
+  /** Who holds a blob and its pieces' hashes, for nodes fetching from their peers. */
+  blobSources: BlobSources;
   /** Uploaded build contexts with their owners and quota. */
   contexts: ContextUploads;
   blobGc: BlobGc;
@@ -140,6 +143,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
   const agents = new AgentSockets();
   const appUrls = new AppUrls();
   const blobs = new BlobStore({ dataDir: env.dataDir });
+  const blobSources = new BlobSources({ blobs, holders: repos.blobHolders });
   const contexts = new ContextUploads({
     repo: repos.contextUploads,
     blobs,
@@ -279,6 +283,7 @@ export async function createServices(o: TServicesOptions): Promise<TServices> {
     formnet,
     serial,
     blobs,
+    blobSources,
     contexts,
     blobGc,
     commitments,

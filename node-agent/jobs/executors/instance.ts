@@ -1,14 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
-import {
-  agentImagePath,
-  type TBootPayload,
-  type TInstanceActionPayload,
-  type TJobResult,
-  type TPrefetchPayload,
-  ZDigest,
-} from "@/lib/protocol";
-import { downloadBlob } from "../../blobs/download";
+import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
+import { fetchBlob } from "../../blobs/fetch-blob";
 import { fetchImageChain } from "../../blobs/image-chain";
 import { withConsolePatience } from "../../blobs/patience";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
@@ -22,6 +15,8 @@ export interface TInstanceExecutorDeps {
   paths: TDataPaths;
   consoleUrl: string;
   token: (signal: AbortSignal) => Promise<string>;
+  /** This node's formnet address once formnet is up: images are then fetched from peer nodes too. */
+  formnetAddress?: () => string | undefined;
   hypervisor: Hypervisor;
   network: TVmNetwork;
   sshReadyTimeoutMs: number;
@@ -44,47 +39,71 @@ export const iptablesAccess: TInstanceExecutorDeps["access"] = {
 
 /**
  * Fetches a boot's image by digest into the store, unless the store has it already, and the base it
- * is a layer of (node-agent/blobs/image-chain.ts).
+ * is a layer of (node-agent/blobs/image-chain.ts): in pieces from the nodes that hold them, the
+ * console last (node-agent/blobs/fetch-blob.ts), with progress in the job's log.
  */
 async function fetchImage(
-  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">,
+  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token" | "formnetAddress">,
   ctx: TJobContext,
   payload: { imageUrl: string; imageDigest: string },
 ) {
   ctx.progress("fetching", `image ${payload.imageDigest}`);
+  const problems = new Set<string>();
   return fetchImageChain({
     imageDigest: payload.imageDigest,
     onBase: (digest) => ctx.log(`image ${payload.imageDigest} is a layer over base ${digest}`),
-    fetch: (digest) =>
-      withConsolePatience(
+    fetch: (digest) => {
+      let lastTenth = -1;
+      return withConsolePatience(
         async () =>
-          downloadBlob({
-            url: new URL(
-              digest === payload.imageDigest ? payload.imageUrl : agentImagePath(ZDigest.parse(digest)),
-              deps.consoleUrl,
-            ).toString(),
-            expectedDigest: digest,
+          fetchBlob({
+            digest,
+            blobUrl: digest === payload.imageDigest ? payload.imageUrl : undefined,
+            consoleUrl: deps.consoleUrl,
             destPath: imagePathFor(deps.paths, digest),
             token: await deps.token(ctx.signal),
+            localAddress: deps.formnetAddress?.(),
             signal: ctx.signal,
+            onProgress: (held, size) => {
+              const tenth = Math.floor((10 * held) / Math.max(1, size));
+              if (tenth === lastTenth || size < 32 << 20) return;
+              lastTenth = tenth;
+              ctx.progress("fetching", `${digest.slice(0, 19)}… ${mib(held)} of ${mib(size)} MiB`);
+            },
+            onPeerProblem: (peer, problem) => {
+              const line = `${peer}: ${problem}`;
+              if (problems.has(line)) return;
+              problems.add(line);
+              ctx.log(`fetching ${digest}: ${line}`);
+            },
           }),
         {
           signal: ctx.signal,
           onRetry: (error) => ctx.log(`console unreachable (${error.message}); fetching ${digest} again…`),
         },
-      ),
+      );
+    },
   });
 }
+
+const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
 
 /**
  * Prefetch job: this node is a likely host of a replacement replica of the image (the console
  * picks it), so the image is fetched now and a later boot here starts without a download.
  */
-export function prefetchExecutor(deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token">) {
+export function prefetchExecutor(
+  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token" | "formnetAddress">,
+) {
   return async (ctx: TJobContext, payload: TPrefetchPayload): Promise<TJobResult> => {
     const image = await fetchImage(deps, ctx, payload);
     ctx.logger.info(
-      { fromCache: image.fromCache, sizeBytes: image.sizeBytes, fetchedBytes: image.fetchedBytes },
+      {
+        fromCache: image.fromCache,
+        sizeBytes: image.sizeBytes,
+        fetchedBytes: image.fetchedBytes,
+        peerBytes: image.peerBytes,
+      },
       "image prefetched",
     );
     return {
@@ -92,6 +111,7 @@ export function prefetchExecutor(deps: Pick<TInstanceExecutorDeps, "paths" | "co
       fromCache: image.fromCache,
       sizeBytes: image.sizeBytes,
       fetchedBytes: image.fetchedBytes,
+      peerBytes: image.peerBytes,
     };
   };
 }
@@ -107,7 +127,12 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
     const log = ctx.logger.child({ instanceId });
     const image = await fetchImage(deps, ctx, payload);
     log.info(
-      { fromCache: image.fromCache, sizeBytes: image.sizeBytes, fetchedBytes: image.fetchedBytes },
+      {
+        fromCache: image.fromCache,
+        sizeBytes: image.sizeBytes,
+        fetchedBytes: image.fetchedBytes,
+        peerBytes: image.peerBytes,
+      },
       "image ready",
     );
 

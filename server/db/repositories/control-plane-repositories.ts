@@ -1,4 +1,5 @@
 import type { TDatabase } from "@/server/db/client";
+import { createBlobHoldersRepository } from "./blob-holders-repository";
 import { createBlobReferencesRepository, createContextUploadsRepository } from "./blobs-repository";
 import { createBuildsRepository } from "./builds-repository";
 import { createCommitmentsRepository } from "./commitments-repository";
@@ -23,6 +24,7 @@ export function createControlPlaneRepositories(db: TDatabase) {
     leases: createControlLeaseRepository(db),
     contextUploads: createContextUploadsRepository(db),
     blobReferences: createBlobReferencesRepository(db),
+    blobHolders: createBlobHoldersRepository(db),
     commitments: createCommitmentsRepository(db),
   };
 }

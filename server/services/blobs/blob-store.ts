@@ -145,9 +145,12 @@ export class BlobStore {
   }
 
   /** Opens a stored blob for reading from byte `start` (default 0), or null when absent. */
-  async open(digest: string, start = 0): Promise<{ stream: ReadStream; size: number } | null> {
+  async open(
+    digest: string,
+    range: { start: number; end?: number } = { start: 0 },
+  ): Promise<{ stream: ReadStream; size: number } | null> {
     const size = await this.size(digest);
     if (size === null) return null;
-    return { stream: createReadStream(this.pathOf(digest), { start }), size };
+    return { stream: createReadStream(this.pathOf(digest), range), size };
   }
 }
