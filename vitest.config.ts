@@ -85,10 +85,13 @@ function integrationProject(
 /**
  * The fault matrix (scripts/lib/faults) runs before the other multinode files: the agents and the
  * console it kills must not take down the replicas the multinode suite and its browser spec rely on.
+ * Image distribution comes next: it ships and then deletes a deployment of its own, before the
+ * multinode suite places the replicas the browser spec uses.
  */
 class FaultMatrixFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const rank = (f: TestSpecification) => (f.moduleId.includes("/scripts/lib/faults/") ? 0 : 1);
+    const rank = (f: TestSpecification) =>
+      f.moduleId.includes("/scripts/lib/faults/") ? 0 : f.moduleId.includes("image-distribution") ? 1 : 2;
     return [...(await super.sort(files))].sort((a, b) => rank(a) - rank(b));
   }
 }

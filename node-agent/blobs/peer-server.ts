@@ -6,7 +6,7 @@ import { PEER_BLOB_PORT, parseRange, ZDigest } from "@/lib/protocol";
 import { imagePathFor, type TDataPaths } from "../config/paths";
 
 /** Transfers a node serves at once; more get 503 and fetch the piece from another source. */
-export const MAX_PEER_STREAMS = 8;
+export const MAX_PEER_STREAMS = 16;
 
 /**
  * Serves the blobs of this node's store to other formnet nodes (protocol 6), on TCP PEER_BLOB_PORT
@@ -87,7 +87,7 @@ export class PeerBlobServer {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
-    const digest = ZDigest.safeParse(decodeURIComponent((req.url ?? "").replace(/^\/blobs\//, "")));
+    const digest = ZDigest.safeParse((req.url ?? "").replace(/^\/blobs\//, ""));
     if (!digest.success || !(req.url ?? "").startsWith("/blobs/")) {
       res.writeHead(404).end();
       return;

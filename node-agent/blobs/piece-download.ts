@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { hashPieces, pieceHash } from "@/core/blobs/pieces";
 import { peerBlobUrl, type TBlobSources, ZDigest } from "@/lib/protocol";
 import { rethrowDiskFull } from "../host/disk-full";
@@ -13,6 +14,9 @@ import { BlobError } from "./errors";
 export const PIECES_IN_PARALLEL = 4;
 /** Pieces in flight in this process across downloads (a boot and two prefetches share these). */
 export const MAX_PIECES_IN_FLIGHT = 8;
+/** Rounds of asking busy peers again (waiting 0.25, 0.5, … s) before the console serves a piece. */
+const BUSY_ROUNDS = 6;
+const BUSY_WAIT_MS = 250;
 /** A peer that sends nothing for this long is given up for this download. */
 const PEER_IDLE_MS = 15_000;
 
@@ -128,46 +132,58 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
         ...peers.slice(index % Math.max(1, peers.length)),
         ...peers.slice(0, index % Math.max(1, peers.length)),
       ];
-      for (const source of [...order, consoleSource]) {
-        if (gone.has(source.url)) continue;
-        let bytes: Buffer;
-        try {
-          bytes = await getRange(source, {
-            start,
-            end,
-            token: o.token,
-            localAddress: o.localAddress,
-            signal,
-          });
-        } catch (error) {
-          if (source.kind === "console" || signal.aborted) throw error;
-          const problem = error instanceof PieceProblem ? error : new PieceProblem(String(error), true);
-          if (problem.gone) gone.add(source.url);
-          o.onPeerProblem?.(source.name, problem.message);
-          continue;
-        }
-        if (pieceHash(bytes) !== sources.pieces[index]) {
-          if (source.kind === "console")
-            throw new BlobError({
-              code: "digestMismatch",
-              url: source.url,
-              message: `piece ${index} of ${digest} from the console does not match its hash`,
-            });
-          stats.rejectedPieces += 1;
-          gone.add(source.url);
-          o.onPeerProblem?.(
-            source.name,
-            `piece ${index} failed its SHA-256 check: rejected, fetched elsewhere`,
-          );
-          continue;
-        }
+      const land = async (bytes: Buffer, kind: TSource["kind"]) => {
         await file.write(bytes, 0, bytes.length, start).catch(rethrowDiskFull(dir));
-        if (source.kind === "peer") stats.peerBytes += bytes.length;
+        if (kind === "peer") stats.peerBytes += bytes.length;
         else stats.consoleBytes += bytes.length;
         held += bytes.length;
         o.onProgress?.(Math.min(held, sources.sizeBytes), sources.sizeBytes);
-        return;
+      };
+      // Peers first; while the only answer is "busy" (503), ask them again a little later rather
+      // than take the piece from the console.
+      for (let round = 0; round <= BUSY_ROUNDS; round++) {
+        let busy = false;
+        for (const source of order) {
+          if (gone.has(source.url)) continue;
+          const got = await fromPeer(source, index, { start, end });
+          if (got === "busy") busy = true;
+          else if (got !== null) return land(got, "peer");
+        }
+        if (!busy) break;
+        await sleep(BUSY_WAIT_MS * (round + 1), undefined, { signal });
       }
+      const bytes = await getRange(consoleSource, { start, end, token: o.token, signal });
+      if (pieceHash(bytes) !== sources.pieces[index])
+        throw new BlobError({
+          code: "digestMismatch",
+          url: consoleSource.url,
+          message: `piece ${index} of ${digest} from the console does not match its hash`,
+        });
+      await land(bytes, "console");
+    };
+
+    /** A piece from a peer, checked; null when the peer failed (it is dropped), "busy" on 503. */
+    const fromPeer = async (
+      source: TSource,
+      index: number,
+      range: { start: number; end: number },
+    ): Promise<Buffer | "busy" | null> => {
+      let bytes: Buffer;
+      try {
+        bytes = await getRange(source, { ...range, token: o.token, localAddress: o.localAddress, signal });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const problem = error instanceof PieceProblem ? error : new PieceProblem(String(error), true);
+        o.onPeerProblem?.(source.name, problem.message);
+        if (!problem.gone) return "busy";
+        gone.add(source.url);
+        return null;
+      }
+      if (pieceHash(bytes) === sources.pieces[index]) return bytes;
+      stats.rejectedPieces += 1;
+      gone.add(source.url);
+      o.onPeerProblem?.(source.name, `piece ${index} failed its SHA-256 check: rejected, fetched elsewhere`);
+      return null;
     };
 
     const queue = [...todo];

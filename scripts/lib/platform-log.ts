@@ -10,6 +10,8 @@ export type TPlatformLogLine = {
   phase?: string;
   instanceId?: string;
   reason?: string;
+  /** The whole record. */
+  fields: Record<string, unknown>;
 };
 
 /** The platform log's JSON records written at or after `sinceMs`, oldest first. */
@@ -36,6 +38,7 @@ export async function platformLogLines(path: string, sinceMs: number): Promise<T
       ...text("phase"),
       ...text("instanceId"),
       ...text("reason"),
+      fields: j,
     });
   }
   return lines;

@@ -52,9 +52,9 @@ async function fetchImage(
   return fetchImageChain({
     imageDigest: payload.imageDigest,
     onBase: (digest) => ctx.log(`image ${payload.imageDigest} is a layer over base ${digest}`),
-    fetch: (digest) => {
+    fetch: async (digest) => {
       let lastTenth = -1;
-      return withConsolePatience(
+      const blob = await withConsolePatience(
         async () =>
           fetchBlob({
             digest,
@@ -82,6 +82,9 @@ async function fetchImage(
           onRetry: (error) => ctx.log(`console unreachable (${error.message}); fetching ${digest} again…`),
         },
       );
+      const { path: _path, ...figures } = blob;
+      ctx.logger.info(figures, "blob fetched");
+      return blob;
     },
   });
 }
