@@ -9,7 +9,14 @@ import { unpackContext } from "@/core/context";
 import { makeArchive } from "@/core/context/test-archives";
 import { createLogger } from "@/core/log";
 import { minimalFormfile } from "@/lib/formfile/testing";
-import type { TAgentToConsole, TBuildPayload } from "@/lib/protocol";
+import {
+  agentBlobSourcesPath,
+  PIECE_BYTES,
+  parseRange,
+  type TAgentToConsole,
+  type TBlobSources,
+  type TBuildPayload,
+} from "@/lib/protocol";
 import { dataPaths, imagePathFor } from "../config/paths";
 import { DiskFullError } from "../host/disk-full";
 import { buildExecutor } from "../jobs/executors/build";
@@ -34,6 +41,8 @@ let dataDir: string;
 let jobsDir: string;
 let server: Server;
 let base: string;
+/** Whether the stand-in console names the big blob's sources (the agent then fetches it in pieces). */
+let servePieces = false;
 
 beforeAll(async () => {
   // Random bytes do not compress: the archive is as big as what it unpacks to.
@@ -45,9 +54,25 @@ beforeAll(async () => {
     ["/big", big],
     ["/context", context],
   ]);
+  const bigSources: TBlobSources = {
+    digest: sha256(big),
+    sizeBytes: big.length,
+    pieceBytes: PIECE_BYTES,
+    pieces: Array.from({ length: big.length / PIECE_BYTES }, (_, i) =>
+      createHash("sha256")
+        .update(big.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES))
+        .digest("hex"),
+    ),
+    peers: [],
+  };
   server = createServer((req, res) => {
     const body = blobs.get(req.url ?? "");
+    const range = body && req.headers.range ? parseRange(req.headers.range, body.length) : null;
     if (req.headers.authorization !== "Bearer good-token") res.writeHead(401).end("bad token");
+    else if (servePieces && req.url === agentBlobSourcesPath(sha256(big)))
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(bigSources));
+    else if (req.method === "GET" && body && range)
+      res.writeHead(206).end(body.subarray(range.start, range.end + 1));
     else if (req.method === "GET" && body) res.writeHead(200, { "content-length": body.length }).end(body);
     else res.writeHead(404).end("no such blob");
   });
@@ -154,25 +179,32 @@ async function runJob(offer: TJobOffer) {
 }
 
 describe("jobs on a full disk", () => {
-  it("fails a prefetch whose image does not fit with the disk-full reason, not as interrupted", async () => {
-    await fill(5 * MiB);
-    const { outcome, record, paths } = await runJob({
-      type: "job.offer",
-      jobId: "prefetch-full",
-      leaseMs: 30_000,
-      kind: "prefetch",
-      payload: { imageUrl: "/big", imageDigest: sha256(big) },
-    });
-    expect(outcome).toMatchObject({ type: "job.fail" });
-    expect(outcome).not.toHaveProperty("interrupted");
-    const reason = outcome?.type === "job.fail" ? outcome.reason : "";
-    expect(reason.startsWith(`the node's disk is full (${paths.images}): free space on that disk`)).toBe(
-      true,
-    );
-    expect(reason).toContain("ENOSPC");
-    expect(record?.state).toBe("failed");
-    expect(await readdir(paths.images)).toEqual([]);
-  });
+  it.each([
+    ["in one stream", false],
+    ["in pieces (protocol 6)", true],
+  ])(
+    "fails a prefetch whose image does not fit (%s) with the disk-full reason, not as interrupted",
+    async (_, pieces) => {
+      servePieces = pieces;
+      await fill(5 * MiB);
+      const { outcome, record, paths } = await runJob({
+        type: "job.offer",
+        jobId: `prefetch-full-${String(pieces)}`,
+        leaseMs: 30_000,
+        kind: "prefetch",
+        payload: { imageUrl: "/big", imageDigest: sha256(big) },
+      });
+      expect(outcome).toMatchObject({ type: "job.fail" });
+      expect(outcome).not.toHaveProperty("interrupted");
+      const reason = outcome?.type === "job.fail" ? outcome.reason : "";
+      expect(reason.startsWith(`the node's disk is full (${paths.images}): free space on that disk`)).toBe(
+        true,
+      );
+      expect(reason).toContain("ENOSPC");
+      expect(record?.state).toBe("failed");
+      expect(await readdir(paths.images)).toEqual([]);
+    },
+  );
 
   it("fails a build whose context does not fit when unpacked with the disk-full reason and cleans its work", async () => {
     await fill(3 * MiB);

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hashPieces, pieceHash } from "@/core/blobs/pieces";
 import { peerBlobUrl, type TBlobSources, ZDigest } from "@/lib/protocol";
-import { rethrowDiskFull } from "../host/disk-full";
+import { DiskFullError, rethrowDiskFull } from "../host/disk-full";
 import { partialPath, type TDownloadResult } from "./download";
 import { BlobError } from "./errors";
 
@@ -96,10 +96,8 @@ class PieceProblem extends Error {
 export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDownloadResult> {
   const { sources } = o;
   const digest = ZDigest.parse(sources.digest);
-  const existing = await stat(o.destPath).catch(() => undefined);
-  const zero = { peerBytes: 0, consoleBytes: 0, rejectedPieces: 0 };
-  if (existing?.isFile())
-    return { path: o.destPath, digest, sizeBytes: existing.size, fromCache: true, ...zero };
+  const held = await heldInStore(o.destPath, digest);
+  if (held) return held;
 
   const dir = dirname(o.destPath);
   await mkdir(dir, { recursive: true }).catch(rethrowDiskFull(dir));
@@ -111,7 +109,7 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     await file.truncate(sources.sizeBytes).catch(rethrowDiskFull(dir));
     const have = kept ? await hashPieces(temp, sources) : [];
     const todo = sources.pieces.flatMap((hash, i) => (have[i] === hash ? [] : [i]));
-    let held = (sources.pieces.length - todo.length) * sources.pieceBytes;
+    let landed = (sources.pieces.length - todo.length) * sources.pieceBytes;
     const peers: TSource[] = o.localAddress
       ? sources.peers.map((p) => ({
           name: `node ${p.nodeId}`,
@@ -133,11 +131,11 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
         ...peers.slice(0, index % Math.max(1, peers.length)),
       ];
       const land = async (bytes: Buffer, kind: TSource["kind"]) => {
-        await file.write(bytes, 0, bytes.length, start).catch(rethrowDiskFull(dir));
+        await writeAll(file, bytes, start).catch(rethrowDiskFull(dir));
         if (kind === "peer") stats.peerBytes += bytes.length;
         else stats.consoleBytes += bytes.length;
-        held += bytes.length;
-        o.onProgress?.(Math.min(held, sources.sizeBytes), sources.sizeBytes);
+        landed += bytes.length;
+        o.onProgress?.(Math.min(landed, sources.sizeBytes), sources.sizeBytes);
       };
       // Peers first; while the only answer is "busy" (503), ask them again a little later rather
       // than take the piece from the console.
@@ -207,8 +205,10 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     if (firstError !== undefined) throw firstError;
     await file.sync();
   } catch (error) {
-    // Verified pieces stay in the partial file for the next attempt.
-    throw error instanceof BlobError
+    // A full disk: the partial file goes too (the node needs the space back). Otherwise the
+    // verified pieces stay in it for the next attempt.
+    if (error instanceof DiskFullError) await rm(temp, { force: true });
+    throw error instanceof BlobError || error instanceof DiskFullError
       ? error
       : new BlobError({
           code: o.signal?.aborted ? "aborted" : "io",
@@ -243,6 +243,15 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     fetchedBytes: stats.peerBytes + stats.consoleBytes,
     ...stats,
   };
+}
+
+/** Writes all of `bytes` at `position`: a nearly full disk may take part of a write, then ENOSPC. */
+async function writeAll(file: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
+    if (bytesWritten === 0) throw new Error(`wrote nothing at byte ${position + done}`);
+    done += bytesWritten;
+  }
 }
 
 async function sha256Of(path: string): Promise<string> {

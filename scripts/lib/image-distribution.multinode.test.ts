@@ -143,9 +143,10 @@ describe("image distribution: a new build's layer travels between node hosts, no
     const pids = await agentPids(platform, victim);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) process.kill(pid, "SIGKILL");
+    // Full speed again for the rest (the base, on hosts that lack it, comes after the layer).
+    await inRouter(builderHost, ["tc", "qdisc", "del", "dev", "wan0", "root"]);
     const shippedRun = await ship;
     expect(shippedRun.code, shippedRun.stderr.slice(-3000)).toBe(0);
-    await inRouter(builderHost, ["tc", "qdisc", "del", "dev", "wan0", "root"]);
 
     const running = (await rows()).filter((x) => x.status === "running");
     expect(running).toHaveLength(3);
