@@ -119,7 +119,8 @@ describe("image distribution: a new build's layer travels between node hosts, no
     ]);
 
     const shipped = Date.now();
-    const ship = project.form(["pack", "ship", "--replicas", "3", "--wait", "--json"], 900_000);
+    // One replica on every host: the three that did not build it are fresh.
+    const ship = project.form(["pack", "ship", "--replicas", "4", "--wait", "--json"], 900_000);
     // A host booting a replica, two pieces into the layer: its agent is killed.
     const victim = await waitFor(
       "a host booting a replica two pieces into the layer",
@@ -149,11 +150,11 @@ describe("image distribution: a new build's layer travels between node hosts, no
     expect(shippedRun.code, shippedRun.stderr.slice(-3000)).toBe(0);
 
     const running = (await rows()).filter((x) => x.status === "running");
-    expect(running).toHaveLength(3);
+    expect(running).toHaveLength(4);
     await refreshHosts();
     const fetches = await layerFetches(shipped);
     const fresh = running.map((x) => hostOfNode.get(x.nodeId) ?? 0).filter((n) => n !== builderHost);
-    expect(fresh.length).toBeGreaterThanOrEqual(2);
+    expect(fresh).toHaveLength(3);
     for (const n of fresh) {
       // Every host that never saw the build received the layer once, all of it from peers.
       const got = (fetches.get(n) ?? []).filter((f) => f.fromCache === false);
@@ -180,24 +181,24 @@ describe("image distribution: a new build's layer travels between node hosts, no
   });
 
   it("a peer with a corrupt copy has its piece rejected; the piece comes from another holder", async () => {
+    // (After test 1: one replica on each of the 4 hosts.)
     await refreshHosts();
-    const hosting = new Set((await rows()).map((x) => hostOfNode.get(x.nodeId) ?? 0));
-    const spare = platform.network.layout.hosts.find((h) => !hosting.has(h.n))?.n ?? 0;
+    const all = await rows();
+    const fresh = all.filter((x) => hostOfNode.get(x.nodeId) !== builderHost);
+    // One fresh host gives its replica up and drops its copy of the layer, as its image GC would;
+    // another one's copy rots on disk (its running VM keeps the old file open).
+    const given = fresh[0];
+    const spare = hostOfNode.get(given?.nodeId ?? "") ?? 0;
+    const rotten = hostOfNode.get(fresh[1]?.nodeId ?? "") ?? 0;
     expect(spare).toBeGreaterThan(0);
-    // The spare host (the standby that prefetched it, or the builder) drops its copy, as its image
-    // GC would; one replica host's copy rots on disk (the running VM keeps the old file open).
+    expect(rotten).toBeGreaterThan(0);
+    await project.form(["manage", "delete", "--build-id", buildId, "--instance", given?.instanceId ?? ""]);
     await waitFor(
-      "the spare host's prefetch done",
-      async () => (await stat(layerFile(spare)).catch(() => undefined)) ?? undefined,
+      `the replica on host ${spare} gone`,
+      async () => ((await rows()).length === 3 ? true : undefined),
       SECOND(120),
-    ).catch(() => undefined);
+    );
     await rm(layerFile(spare), { force: true });
-    await rm(`${layerFile(spare)}.part`, { force: true });
-    // A replica host, preferably not the builder (whose store entry may link into its build cache).
-    const rotten =
-      [...hosting]
-        .filter((n) => n !== spare && n > 0)
-        .sort((a, b) => Number(a === builderHost) - Number(b === builderHost))[0] ?? 0;
     const good = layerFile(rotten);
     await link(good, `${good}.orig`);
     try {
