@@ -38,7 +38,7 @@ type TRound = {
   fromPeers: Map<string, number>;
   /** Bytes of the round's image blobs (layer, base) the console sent. */
   consoleEgress: number;
-  boots: { host: string; ms: number; endAt: number }[];
+  boots: { host: string; ms: number; endAt: number; fetchMs: number }[];
   builder: string | null;
   /** The image (layer) the round's build produced, from its job result. */
   layerBytes: number;
@@ -51,7 +51,8 @@ function summarize(lines: TPlatformLogLine[]): TRound {
   const sent: { digest: string; bytes: number }[] = [];
   const images = new Set<string>();
   const accepted = new Map<string, number>();
-  const boots: { host: string; ms: number; endAt: number }[] = [];
+  const boots: TRound["boots"] = [];
+  const imageReady = new Map<string, number>();
   let builder: string | null = null;
   let layerBytes = 0;
   for (const l of lines) {
@@ -75,8 +76,16 @@ function summarize(lines: TPlatformLogLine[]): TRound {
       layerBytes = result.sizeBytes ?? 0;
       for (const d of [result.imageDigest, result.baseDigest]) if (d) images.add(d);
     }
-    if (l.msg === "job completed" && l.fields.kind === "boot" && accepted.has(jobId))
-      boots.push({ host: l.service, ms: l.time - (accepted.get(jobId) ?? l.time), endAt: l.time });
+    if (l.msg === "image ready") imageReady.set(jobId, l.time);
+    if (l.msg === "job completed" && l.fields.kind === "boot" && accepted.has(jobId)) {
+      const start = accepted.get(jobId) ?? l.time;
+      boots.push({
+        host: l.service,
+        ms: l.time - start,
+        endAt: l.time,
+        fetchMs: (imageReady.get(jobId) ?? start) - start,
+      });
+    }
   }
   const consoleEgress = sent.filter((x) => images.has(x.digest)).reduce((a, x) => a + x.bytes, 0);
   return { perHost, fromPeers, consoleEgress, boots, builder, layerBytes };
@@ -129,7 +138,7 @@ async function main(): Promise<void> {
         `  bytes into nodes: ${into || "none"} (from peers ${mb(sum(round.fromPeers))} of ${mb(sum(round.perHost))}); console image egress ${mb(round.consoleEgress)}`,
       );
       say(
-        `  boots: ${round.boots.map((b) => `${b.host}${b.host === round.builder ? " (built it)" : ""} ${secs(b.ms)}`).join(", ")}`,
+        `  boots: ${round.boots.map((b) => `${b.host}${b.host === round.builder ? " (built it)" : ""} ${secs(b.ms)} (fetching ${secs(b.fetchMs)})`).join(", ")}`,
       );
     }
     const alone = await singleReplicaShips({
@@ -209,11 +218,9 @@ async function singleReplicaShips(o: {
     const lines = await platformLogLines(o.logPath, from);
     const round = summarize(lines);
     const boot = round.boots[0];
-    const ready = lines.find((l) => l.service === boot?.host && l.msg === "image ready");
     if (boot) {
       const onBuilder = boot.host === round.builder;
-      if (count(onBuilder) < 2)
-        out.push({ onBuilder, ms: boot.ms, fetchMs: (ready?.time ?? boot.endAt) - (boot.endAt - boot.ms) });
+      if (count(onBuilder) < 2) out.push({ onBuilder, ms: boot.ms, fetchMs: boot.fetchMs });
     }
     await gone(buildId);
   }
