@@ -102,9 +102,8 @@ export class PeerBlobServer {
       res.writeHead(200, { "content-length": size, "accept-ranges": "bytes" }).end();
       return;
     }
-    const range =
-      req.headers.range === undefined ? { start: 0, end: size - 1 } : parseRange(req.headers.range, size);
-    if (range === null) {
+    const part = req.headers.range === undefined ? undefined : parseRange(req.headers.range, size);
+    if (part === null) {
       res.writeHead(416, { "content-range": `bytes */${size}` }).end();
       return;
     }
@@ -114,14 +113,12 @@ export class PeerBlobServer {
     }
     this.#streams += 1;
     try {
-      res.writeHead(req.headers.range === undefined ? 200 : 206, {
+      res.writeHead(part ? 206 : 200, {
         "content-type": "application/octet-stream",
-        "content-length": range.end - range.start + 1,
-        ...(req.headers.range === undefined
-          ? {}
-          : { "content-range": `bytes ${range.start}-${range.end}/${size}` }),
+        "content-length": part ? part.end - part.start + 1 : size,
+        ...(part ? { "content-range": `bytes ${part.start}-${part.end}/${size}` } : {}),
       });
-      const stream = createReadStream(path, range);
+      const stream = createReadStream(path, part ?? { start: 0 });
       await new Promise<void>((resolve, reject) => {
         stream.on("error", reject);
         res.on("close", resolve);

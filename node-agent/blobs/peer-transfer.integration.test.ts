@@ -242,6 +242,9 @@ describe("PeerBlobServer", () => {
     expect(part.body.equals(blob.subarray(10, 20))).toBe(true);
     expect(part.headers["content-range"]).toBe(`bytes 10-19/${blob.length}`);
     expect((await get(`/blobs/${digest}`, {}, "HEAD")).headers["content-length"]).toBe(String(blob.length));
+    const whole = await get(`/blobs/${digest}`);
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(blob)).toBe(true);
     expect((await get(`/blobs/${digest}`, { range: `bytes=${blob.length}-` })).status).toBe(416);
     expect((await get(`/blobs/sha256:${"0".repeat(64)}`)).status).toBe(404);
     expect((await get("/blobs/../../etc/passwd")).status).toBe(404);

@@ -51,20 +51,20 @@ async function sendBlob(
   const size = await services.blobs.size(digest);
   if (size === null) throw new AppError("NOT_FOUND", `no blob ${digest}`);
   const asked = /^bytes=\d+-\d*$/.test(req.headers.range ?? "");
-  const range = asked ? parseRange(req.headers.range, size) : { start: 0, end: size - 1 };
-  if (range === null) {
+  const part = asked ? parseRange(req.headers.range, size) : undefined;
+  if (part === null) {
     res.writeHead(416, { "content-range": `bytes */${size}` });
     res.end();
     return;
   }
-  const blob = await services.blobs.open(digest, range);
+  const blob = await services.blobs.open(digest, part ?? { start: 0 });
   if (!blob) throw new AppError("NOT_FOUND", `no blob ${digest}`);
-  res.writeHead(asked ? 206 : 200, {
+  res.writeHead(part ? 206 : 200, {
     "content-type": "application/octet-stream",
-    "content-length": range.end - range.start + 1,
+    "content-length": part ? part.end - part.start + 1 : blob.size,
     "x-content-digest": digest,
     "accept-ranges": "bytes",
-    ...(asked ? { "content-range": `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
+    ...(part ? { "content-range": `bytes ${part.start}-${part.end}/${blob.size}` } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     blob.stream.on("error", reject);
@@ -77,7 +77,7 @@ async function sendBlob(
       component: "blobs",
       nodeId: to.nodeId,
       digest,
-      from: range.start,
+      from: part?.start ?? 0,
       bytes: blob.stream.bytesRead,
       complete: res.writableFinished,
     },
