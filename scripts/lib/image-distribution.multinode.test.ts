@@ -101,7 +101,7 @@ describe("image distribution: a new build's layer travels between node hosts, no
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("ships to 3 hosts from the builder; one host killed mid-download resumes and boots a verified image", async () => {
+  it("ships to every host: the 3 that did not build it fetch from peers; one killed mid-download resumes and boots a verified image", async () => {
     const built = Date.now();
     buildId = jsonOf<{ buildId: string }>(await project.form(["pack", "build", "--json"])).buildId;
     const result = (await platformLogLines(platform.logPath, built)).find(
