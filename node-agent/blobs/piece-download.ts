@@ -9,6 +9,7 @@ import { peerBlobUrl, type TBlobSources, ZDigest } from "@/lib/protocol";
 import { DiskFullError, rethrowDiskFull } from "../host/disk-full";
 import { partialPath, type TDownloadResult } from "./download";
 import { BlobError } from "./errors";
+import { rankPeers } from "./peer-rank";
 
 /** Pieces one download fetches at once. */
 export const PIECES_IN_PARALLEL = 4;
@@ -110,13 +111,23 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     const have = kept ? await hashPieces(temp, sources) : [];
     const todo = sources.pieces.flatMap((hash, i) => (have[i] === hash ? [] : [i]));
     let landed = (sources.pieces.length - todo.length) * sources.pieceBytes;
-    const peers: TSource[] = o.localAddress
-      ? sources.peers.map((p) => ({
-          name: `node ${p.nodeId}`,
-          kind: "peer",
-          url: peerBlobUrl(p.formnetIp, digest),
-        }))
-      : [];
+    // Holders that answer, nearest first (none without formnet: they would not admit this node).
+    const ranked =
+      o.localAddress && todo.length > 0
+        ? await rankPeers({
+            ...o,
+            peers: sources.peers,
+            digest,
+            sizeBytes: sources.sizeBytes,
+            localAddress: o.localAddress,
+          })
+        : [];
+    const peers: TSource[] = ranked.map((p) => ({
+      name: `node ${p.nodeId}`,
+      kind: "peer",
+      url: peerBlobUrl(p.formnetIp, digest),
+    }));
+    const near = Math.min(PIECES_IN_PARALLEL, peers.length);
     const consoleSource: TSource = { name: "the console", kind: "console", url: o.consoleUrl };
     const gone = new Set<string>();
     const stop = new AbortController();
@@ -125,11 +136,10 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     const fetchPiece = async (index: number): Promise<void> => {
       const start = index * sources.pieceBytes;
       const end = Math.min(sources.sizeBytes, start + sources.pieceBytes) - 1;
-      // Piece i starts at peer i mod n, so pieces spread over the peers; the console comes last.
-      const order = [
-        ...peers.slice(index % Math.max(1, peers.length)),
-        ...peers.slice(0, index % Math.max(1, peers.length)),
-      ];
+      // Piece i starts at the (i mod k)-th nearest of the k nearest holders, so pieces spread over
+      // them; then the farther ones; the console comes last.
+      const first = index % Math.max(1, near);
+      const order = [...peers.slice(first, near), ...peers.slice(0, first), ...peers.slice(near)];
       const land = async (bytes: Buffer, kind: TSource["kind"]) => {
         await writeAll(file, bytes, start).catch(rethrowDiskFull(dir));
         if (kind === "peer") stats.peerBytes += bytes.length;
