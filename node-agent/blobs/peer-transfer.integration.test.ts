@@ -226,7 +226,7 @@ describe("ranking the holders", () => {
   it("keeps those that hold the blob, nearest (fastest to answer) first", async () => {
     // A holder that answers its HEAD 300 ms late, as a far one would.
     const far = "127.42.0.9";
-    const slow = createServer((req, res) => {
+    const slow = createServer((_req, res) => {
       setTimeout(() => res.writeHead(200, { "content-length": blob.length }).end(), 300);
     });
     await new Promise<void>((resolve) => slow.listen(PEER_BLOB_PORT, far, () => resolve()));
