@@ -1,5 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { unpackContext } from "@/core/context";
 import { ensureKeyFile } from "@/core/formnet/keys";
@@ -57,6 +58,22 @@ export interface TNodeAgentOptions {
   access?: TInstanceExecutorDeps["access"];
 }
 
+/** A promise and the function that settles it (Node 20 has no Promise.withResolvers). */
+function settleOnce(): { promise: Promise<void>; resolve: () => void; settled: () => boolean } {
+  let done = false;
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = () => {
+      done = true;
+      r();
+    };
+  });
+  return { promise, resolve: () => resolve(), settled: () => done };
+}
+
+/** How long a fetch waits for formnet (and its peers) after the agent starts before it uses the console only. */
+const PEER_FETCH_WAIT_MS = 20_000;
+
 /**
  * The node agent daemon: one process that registers the operator, keeps formnet up, adopts its
  * VMs, dials out to the console and runs the jobs it is offered. `stop()` ends the process's work
@@ -85,6 +102,12 @@ export class NodeAgent {
   #peerBlobs: PeerBlobServer | undefined;
   /** This node's formnet address while its interface is up. */
   #formnetAddress: string | undefined;
+  /**
+   * Settles once this node can fetch from its peers (formnet up, its peers applied, blobs served)
+   * or never will (formnet off or failed): a job accepted right after a restart waits for it
+   * rather than taking every piece from the console.
+   */
+  readonly #peerFetchReady = settleOnce();
   #welcome: TWelcome | undefined;
   #tokenWaiters: (() => void)[] = [];
   #cancelRegistration: () => void = () => {};
@@ -281,7 +304,14 @@ export class NodeAgent {
       paths: this.#paths,
       consoleUrl: this.#config.console.url,
       token: (signal: AbortSignal) => this.#token(signal),
-      formnetAddress: () => (this.#peerBlobs ? this.#formnetAddress : undefined),
+      formnetAddress: async () => {
+        if (!this.#peerFetchReady.settled())
+          await Promise.race([
+            this.#peerFetchReady.promise,
+            sleep(PEER_FETCH_WAIT_MS, undefined, { ref: false }),
+          ]);
+        return this.#peerBlobs ? this.#formnetAddress : undefined;
+      },
     };
     const instanceDeps: TInstanceExecutorDeps = {
       ...common,
@@ -423,6 +453,7 @@ export class NodeAgent {
   }
 
   async #formnetUp(welcome: TWelcome): Promise<void> {
+    if (!this.#config.formnet.enabled) this.#peerFetchReady.resolve();
     if (!this.#config.formnet.enabled || this.#iface) return;
     const prefix = welcome.formnet.cidr.split("/")[1] ?? "16";
     const name =
@@ -448,6 +479,7 @@ export class NodeAgent {
       if (this.#peers) this.#applyPeers(this.#peers);
       await this.#servePeerBlobs(welcome.formnet.address);
     } catch (error) {
+      this.#peerFetchReady.resolve();
       // Jobs can still build and boot, but VMs here are unreachable until formnet is up: retry
       // with backoff while this session lasts (the next welcome retries too). The operator sees why.
       this.#scheduleFormnetRetry(welcome);
@@ -523,8 +555,11 @@ export class NodeAgent {
     try {
       await server.listen(address);
       this.#peerBlobs = server;
+      // Ready once the peers are applied (#applyPeers), or now when none are known yet.
       if (this.#peers) this.#applyPeers(this.#peers);
+      else this.#peerFetchReady.resolve();
     } catch (error) {
+      this.#peerFetchReady.resolve();
       this.#log.warn(
         { err: error, address, port: PEER_BLOB_PORT },
         "cannot serve blobs to formnet nodes: images are fetched from the console only",
@@ -541,7 +576,13 @@ export class NodeAgent {
     this.#formnetPaths?.setPlan(wanted);
     iface
       .setPeers(wanted)
-      .catch((error: unknown) => this.#log.error({ err: error }, "cannot apply formnet peers"));
+      .then(() => {
+        if (this.#peerBlobs) this.#peerFetchReady.resolve();
+      })
+      .catch((error: unknown) => {
+        this.#peerFetchReady.resolve();
+        this.#log.error({ err: error }, "cannot apply formnet peers");
+      });
   }
 
   #onVmEvent(event: TVmEvent): void {

@@ -15,8 +15,11 @@ export interface TInstanceExecutorDeps {
   paths: TDataPaths;
   consoleUrl: string;
   token: (signal: AbortSignal) => Promise<string>;
-  /** This node's formnet address once formnet is up: images are then fetched from peer nodes too. */
-  formnetAddress?: () => string | undefined;
+  /**
+   * This node's formnet address once formnet is up (waiting a little for it after a start): images
+   * are then fetched from peer nodes too.
+   */
+  formnetAddress?: () => Promise<string | undefined>;
   hypervisor: Hypervisor;
   network: TVmNetwork;
   sshReadyTimeoutMs: number;
@@ -62,7 +65,7 @@ async function fetchImage(
             consoleUrl: deps.consoleUrl,
             destPath: imagePathFor(deps.paths, digest),
             token: await deps.token(ctx.signal),
-            localAddress: deps.formnetAddress?.(),
+            localAddress: await deps.formnetAddress?.(),
             signal: ctx.signal,
             onProgress: (held, size) => {
               const tenth = Math.floor((10 * held) / Math.max(1, size));
