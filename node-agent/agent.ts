@@ -476,8 +476,10 @@ export class NodeAgent {
         statusPath: join(this.#paths.root, "formnet", "paths.json"),
         logger: this.#log.child({ part: "formnet" }),
       });
-      if (this.#peers) this.#applyPeers(this.#peers);
       await this.#servePeerBlobs(welcome.formnet.address);
+      // Peer fetches are ready once the peers are applied (#applyPeers), or now when none are known.
+      if (this.#peers) this.#applyPeers(this.#peers);
+      else this.#peerFetchReady.resolve();
     } catch (error) {
       this.#peerFetchReady.resolve();
       // Jobs can still build and boot, but VMs here are unreachable until formnet is up: retry
@@ -555,9 +557,6 @@ export class NodeAgent {
     try {
       await server.listen(address);
       this.#peerBlobs = server;
-      // Ready once the peers are applied (#applyPeers), or now when none are known yet.
-      if (this.#peers) this.#applyPeers(this.#peers);
-      else this.#peerFetchReady.resolve();
     } catch (error) {
       this.#peerFetchReady.resolve();
       this.#log.warn(

@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { digestHex } from "../config/paths";
 import { diskFullError, rethrowDiskFull } from "../host/disk-full";
+import { answerError, consoleGet } from "./console-get";
 import { BlobError } from "./errors";
 import { sharedInFlight } from "./inflight";
 
@@ -142,31 +143,12 @@ async function hashExisting(path: string, hash: ReturnType<typeof createHash>): 
 }
 
 async function fetchOrThrow(options: TDownloadOptions, from: number): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(options.url, {
-      headers: {
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-        ...(from > 0 ? { range: `bytes=${from}-` } : {}),
-      },
-      signal: options.signal,
-    });
-  } catch (error) {
-    throw new BlobError({
-      code: options.signal?.aborted ? "aborted" : "network",
-      url: options.url,
-      message: `cannot fetch ${options.url}`,
-      cause: error,
-    });
-  }
-  if (!response.ok) {
-    const detail = (await response.text().catch(() => "")).slice(0, 300);
-    throw new BlobError({
-      code: "http",
-      url: options.url,
-      status: response.status,
-      message: `GET ${options.url} answered ${response.status}${detail ? `: ${detail}` : ""}`,
-    });
-  }
+  const response = await consoleGet({
+    url: options.url,
+    token: options.token,
+    range: from > 0 ? `bytes=${from}-` : undefined,
+    signal: options.signal,
+  });
+  if (!response.ok) throw await answerError(response, { url: options.url, request: `GET ${options.url}` });
   return response;
 }

@@ -6,6 +6,7 @@ import {
   ZBlobSources,
   ZDigest,
 } from "@/lib/protocol";
+import { answerError, consoleGet } from "./console-get";
 import { downloadBlob, partialPath } from "./download";
 import { BlobError } from "./errors";
 import { sharedInFlight } from "./inflight";
@@ -44,17 +45,7 @@ async function fetchOnce(o: TFetchBlobOptions): Promise<TPieceDownloadResult> {
   if (held) return held;
   const blobUrl = new URL(o.blobUrl ?? agentImagePath(digest), o.consoleUrl).toString();
   const sourcesUrl = new URL(agentBlobSourcesPath(digest), o.consoleUrl).toString();
-  let response: Response;
-  try {
-    response = await fetch(sourcesUrl, { headers: { authorization: `Bearer ${o.token}` }, signal: o.signal });
-  } catch (error) {
-    throw new BlobError({
-      code: o.signal?.aborted ? "aborted" : "network",
-      url: sourcesUrl,
-      message: `cannot fetch ${sourcesUrl}`,
-      cause: error,
-    });
-  }
+  const response = await consoleGet({ url: sourcesUrl, token: o.token, signal: o.signal });
   if (response.status === 404) {
     await response.body?.cancel().catch(() => undefined);
     await rm(partialPath(o.destPath), { force: true });
@@ -67,14 +58,8 @@ async function fetchOnce(o: TFetchBlobOptions): Promise<TPieceDownloadResult> {
     });
     return { ...whole, peerBytes: 0, consoleBytes: whole.fetchedBytes ?? 0, rejectedPieces: 0 };
   }
+  if (!response.ok) throw await answerError(response, { url: sourcesUrl, request: `GET ${sourcesUrl}` });
   const text = await response.text().catch(() => "");
-  if (!response.ok)
-    throw new BlobError({
-      code: "http",
-      url: sourcesUrl,
-      status: response.status,
-      message: `GET ${sourcesUrl} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ""}`,
-    });
   const sources = parseSources(text);
   if (!sources)
     throw new BlobError({

@@ -93,17 +93,24 @@ const holders = (...ips: string[]) => ips.map((formnetIp, i) => ({ nodeId: `n${i
 let n = 0;
 const dest = () => join(dir, "node", `t${++n}`, "blob.img");
 
+/** Fetches the blob in pieces from these holders (the console last), with the peer problems said. */
+async function fetchFrom(peerIps: string[], destPath = dest()) {
+  const problems: string[] = [];
+  const got = await downloadPieces({
+    sources: { ...sources, peers: holders(...peerIps) },
+    destPath,
+    consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
+    token: "t",
+    localAddress: SELF,
+    onPeerProblem: (peer, problem) => problems.push(`${peer}: ${problem}`),
+  });
+  return { got, problems, destPath };
+}
+
 describe("a node fetching an image from its peers", () => {
   it("takes every piece from the peers, none from the console", async () => {
     consoleRanges.length = 0;
-    const destPath = dest();
-    const got = await downloadPieces({
-      sources: { ...sources, peers: holders(PEER_A, PEER_B) },
-      destPath,
-      consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
-      token: "t",
-      localAddress: SELF,
-    });
+    const { got, destPath } = await fetchFrom([PEER_A, PEER_B]);
     expect(got).toMatchObject({
       fromCache: false,
       peerBytes: blob.length,
@@ -122,16 +129,7 @@ describe("a node fetching an image from its peers", () => {
     // Every piece rots, so whichever pieces start at this peer fail their check.
     for (let at = 17; at < corrupt.length; at += PIECE) corrupt[at] = (corrupt[at] ?? 0) ^ 0xff;
     await writeFile(imagePathFor(paths, digest), corrupt);
-    const problems: string[] = [];
-    const destPath = dest();
-    const got = await downloadPieces({
-      sources: { ...sources, peers: holders(bad, PEER_A) },
-      destPath,
-      consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
-      token: "t",
-      localAddress: SELF,
-      onPeerProblem: (peer, problem) => problems.push(`${peer}: ${problem}`),
-    });
+    const { got, problems, destPath } = await fetchFrom([bad, PEER_A]);
     expect(got.rejectedPieces).toBeGreaterThanOrEqual(1);
     expect(problems.join("\n")).toMatch(/piece \d failed its SHA-256 check: rejected, fetched elsewhere/);
     expect(got.peerBytes).toBe(blob.length);
@@ -145,16 +143,7 @@ describe("a node fetching an image from its peers", () => {
     const empty = "127.42.0.7";
     await startPeer(empty, { allowed: [SELF] });
     consoleRanges.length = 0;
-    const problems: string[] = [];
-    const destPath = dest();
-    const got = await downloadPieces({
-      sources: { ...sources, peers: holders(stranger, empty, PEER_GONE) },
-      destPath,
-      consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
-      token: "t",
-      localAddress: SELF,
-      onPeerProblem: (peer, problem) => problems.push(`${peer}: ${problem}`),
-    });
+    const { got, problems, destPath } = await fetchFrom([stranger, empty, PEER_GONE]);
     expect(got).toMatchObject({ peerBytes: 0, consoleBytes: blob.length });
     expect(consoleRanges).toHaveLength(5);
     expect(consoleRanges.every((r) => /^bytes=\d+-\d+$/.test(r))).toBe(true);
@@ -169,15 +158,7 @@ describe("a node fetching an image from its peers", () => {
     const busy = "127.42.0.8";
     const paths = await startPeer(busy, { allowed: [SELF], maxStreams: 0 });
     await writeFile(imagePathFor(paths, digest), blob);
-    const problems: string[] = [];
-    const got = await downloadPieces({
-      sources: { ...sources, peers: holders(busy, PEER_A) },
-      destPath: dest(),
-      consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
-      token: "t",
-      localAddress: SELF,
-      onPeerProblem: (peer, problem) => problems.push(`${peer}: ${problem}`),
-    });
+    const { got, problems } = await fetchFrom([busy, PEER_A]);
     expect(got.peerBytes).toBe(blob.length);
     // Every piece that started at the busy peer asked it: it was never dropped.
     expect(problems.filter((p) => p.includes("answered 503")).length).toBeGreaterThanOrEqual(2);
@@ -188,13 +169,7 @@ describe("a node fetching an image from its peers", () => {
     await mkdir(join(destPath, ".."), { recursive: true });
     // Two whole pieces and a torn third from an earlier attempt.
     await writeFile(partialPath(destPath), blob.subarray(0, 2 * PIECE + 5000));
-    const got = await downloadPieces({
-      sources: { ...sources, peers: holders(PEER_B) },
-      destPath,
-      consoleUrl: `${consoleUrl}/api/agent/images/${digest}`,
-      token: "t",
-      localAddress: SELF,
-    });
+    const { got } = await fetchFrom([PEER_B], destPath);
     expect(got.fetchedBytes).toBe(blob.length - 2 * PIECE);
     expect((await readFile(destPath)).equals(blob)).toBe(true);
   });

@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { dirname } from "node:path";
@@ -7,6 +5,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { hashPieces, pieceHash } from "@/core/blobs/pieces";
 import { peerBlobUrl, type TBlobSources, ZDigest } from "@/lib/protocol";
 import { DiskFullError, rethrowDiskFull } from "../host/disk-full";
+import { sha256File } from "../image/layers";
+import { answerError, consoleGet } from "./console-get";
 import { partialPath, type TDownloadResult } from "./download";
 import { BlobError } from "./errors";
 import { rankPeers } from "./peer-rank";
@@ -232,13 +232,13 @@ export async function downloadPieces(o: TPieceDownloadOptions): Promise<TPieceDo
     await file.close();
   }
 
-  const got = await sha256Of(temp);
-  if (`sha256:${got}` !== digest) {
+  const got = (await sha256File(temp)).digest;
+  if (got !== digest) {
     await rm(temp, { force: true });
     throw new BlobError({
       code: "digestMismatch",
       url: o.consoleUrl,
-      message: `digest mismatch for ${digest}: its pieces verified but the whole is sha256:${got}`,
+      message: `digest mismatch for ${digest}: its pieces verified but the whole is ${got}`,
     });
   }
   await rename(temp, o.destPath).catch(async (error: unknown) => {
@@ -264,12 +264,6 @@ async function writeAll(file: FileHandle, bytes: Buffer, position: number): Prom
   }
 }
 
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 /** One piece: `bytes=start-end` from a peer (plain HTTP over formnet) or the console (fetch). */
 async function getRange(
   source: TSource,
@@ -278,29 +272,9 @@ async function getRange(
   const range = `bytes=${o.start}-${o.end}`;
   const want = o.end - o.start + 1;
   if (source.kind === "console") {
-    let response: Response;
-    try {
-      response = await fetch(source.url, {
-        headers: { authorization: `Bearer ${o.token}`, range },
-        signal: o.signal,
-      });
-    } catch (error) {
-      throw new BlobError({
-        code: o.signal?.aborted ? "aborted" : "network",
-        url: source.url,
-        message: `cannot fetch ${source.url}`,
-        cause: error,
-      });
-    }
-    if (response.status !== 206) {
-      const detail = (await response.text().catch(() => "")).slice(0, 300);
-      throw new BlobError({
-        code: "http",
-        url: source.url,
-        status: response.status,
-        message: `GET ${source.url} (${range}) answered ${response.status}${detail ? `: ${detail}` : ""}`,
-      });
-    }
+    const response = await consoleGet({ url: source.url, token: o.token, range, signal: o.signal });
+    if (response.status !== 206)
+      throw await answerError(response, { url: source.url, request: `GET ${source.url} (${range})` });
     const bytes = Buffer.from(
       await response.arrayBuffer().catch((error: unknown) => {
         throw new BlobError({

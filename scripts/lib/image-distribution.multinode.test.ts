@@ -1,6 +1,4 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { appendFile, link, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +8,7 @@ import { jsonOf } from "../../cli/testing";
 import { waitFor } from "../../core/formnet/command";
 import { PIECE_BYTES } from "../../lib/protocol";
 import { readStatusFile } from "../../node-agent/config/status-file";
+import { sha256File } from "../../node-agent/image/layers";
 import { setUpExampleProject, type TExampleProject } from "./example-project";
 import { agentPids, nodeDir } from "./faults/host-probe";
 import { type TMultinodePlatform, useMultinodePlatform } from "./multinode-test-platform";
@@ -50,12 +49,6 @@ async function refreshHosts(): Promise<void> {
     const status = await readStatusFile(join(nodeDir(platform, host.n), "agent", "status.json"));
     if (status?.nodeId) hostOfNode.set(status.nodeId, host.n);
   }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest("hex")}`;
 }
 
 /** The agents' "blob fetched" lines for the layer since `since`, by host number. */
@@ -166,7 +159,7 @@ describe("image distribution: a new build's layer travels between node hosts, no
         `from the console into ${n}`,
       ).toBe(0);
       // The image it boots is the one the owner committed to.
-      expect(await sha256File(layerFile(n))).toBe(layer.digest);
+      expect((await sha256File(layerFile(n))).digest).toBe(layer.digest);
     }
     // The killed host resumed: after its restart it fetched only the pieces it did not hold.
     const resumed = (fetches.get(victim) ?? []).filter((f) => f.fromCache === false);
@@ -219,11 +212,11 @@ describe("image distribution: a new build's layer travels between node hosts, no
       // Pieces start at a different peer each, so the corrupt holder is asked for at least one.
       expect(Number(fetch.rejectedPieces)).toBeGreaterThanOrEqual(1);
       expect(Number(fetch.fetchedBytes)).toBe(layer.sizeBytes);
-      expect(await sha256File(layerFile(spare))).toBe(layer.digest);
+      expect((await sha256File(layerFile(spare))).digest).toBe(layer.digest);
     } finally {
       await rename(`${good}.orig`, good);
     }
-    expect(await sha256File(good)).toBe(layer.digest);
+    expect((await sha256File(good)).digest).toBe(layer.digest);
     const left = await readdir(imagesDir(rotten));
     expect(left.filter((f) => f.endsWith(".orig") || f.endsWith(".rot"))).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
 import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
 import { fetchBlob } from "../../blobs/fetch-blob";
-import { fetchImageChain } from "../../blobs/image-chain";
+import { fetchImageChain, type TFetchedImage } from "../../blobs/image-chain";
 import { withConsolePatience } from "../../blobs/patience";
 import { imagePathFor, type TDataPaths } from "../../config/paths";
 import { rethrowDiskFull } from "../../host/disk-full";
@@ -92,6 +92,12 @@ async function fetchImage(
   });
 }
 
+/** What fetching an image cost, as logged and as a prefetch result reports it. */
+function transferFigures(image: TFetchedImage) {
+  const { fromCache, sizeBytes, fetchedBytes, peerBytes } = image;
+  return { fromCache, sizeBytes, fetchedBytes, peerBytes };
+}
+
 const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
 
 /**
@@ -102,23 +108,9 @@ export function prefetchExecutor(
   deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token" | "formnetAddress">,
 ) {
   return async (ctx: TJobContext, payload: TPrefetchPayload): Promise<TJobResult> => {
-    const image = await fetchImage(deps, ctx, payload);
-    ctx.logger.info(
-      {
-        fromCache: image.fromCache,
-        sizeBytes: image.sizeBytes,
-        fetchedBytes: image.fetchedBytes,
-        peerBytes: image.peerBytes,
-      },
-      "image prefetched",
-    );
-    return {
-      kind: "prefetch",
-      fromCache: image.fromCache,
-      sizeBytes: image.sizeBytes,
-      fetchedBytes: image.fetchedBytes,
-      peerBytes: image.peerBytes,
-    };
+    const figures = transferFigures(await fetchImage(deps, ctx, payload));
+    ctx.logger.info(figures, "image prefetched");
+    return { kind: "prefetch", ...figures };
   };
 }
 
@@ -132,15 +124,7 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
     const { instanceId, formnetIp } = payload;
     const log = ctx.logger.child({ instanceId });
     const image = await fetchImage(deps, ctx, payload);
-    log.info(
-      {
-        fromCache: image.fromCache,
-        sizeBytes: image.sizeBytes,
-        fetchedBytes: image.fetchedBytes,
-        peerBytes: image.peerBytes,
-      },
-      "image ready",
-    );
+    log.info(transferFigures(image), "image ready");
 
     ctx.progress(
       "booting",
