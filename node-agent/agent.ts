@@ -296,6 +296,7 @@ export class NodeAgent {
       accelerator: this.#accel,
       logger: this.#log.child({ part: "hypervisor" }),
       onEvent: (event) => this.#onVmEvent(event),
+      snapshots: this.#config.vms.snapshots,
     });
   }
 
@@ -377,6 +378,7 @@ export class NodeAgent {
           { reason, deleted: result.deleted.length, kept: result.kept, freedBytes: result.freedBytes },
           "image GC",
         );
+        await this.#hypervisor.forgetMissingImages?.();
       }
     } catch (error) {
       this.#log.warn({ err: error, reason }, "image GC failed");

@@ -92,6 +92,11 @@ export const ZAgentConfig = z.object({
       minAgeMinutes: z.number().int().min(1).max(10_080).default(30),
     })
     .default({ keepRecent: 5, minAgeMinutes: 30 }),
+  /**
+   * `snapshots`: after the first boot of an image and VM shape, keep a snapshot of a pristine booted
+   * template VM of it and launch later new VMs of that shape from it (docs/node-agent-vm.md).
+   */
+  vms: z.object({ snapshots: z.boolean().default(true) }).default({ snapshots: true }),
 });
 export type TAgentConfig = z.infer<typeof ZAgentConfig>;
 export type TAgentConfigInput = z.input<typeof ZAgentConfig>;

@@ -45,6 +45,8 @@ export type TRunOptions = {
   timeoutMs?: number;
   /** Do not throw on a non-zero exit; return the code. */
   allowFailure?: boolean;
+  /** An open file descriptor the child gets as its fd 3 (QEMU's `-incoming fd:3`). */
+  fd3?: number;
 };
 
 export type TRunResult = { exitCode: number; stdout: string; stderr: string };
@@ -71,8 +73,11 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
       // because Next's ambient types make it a required ProcessEnv key.
       env: { ...(options.env ?? inherited), NODE_ENV: inherited.NODE_ENV },
       detached: true,
-      stdio: ["pipe", "pipe", "pipe"],
+      // fd 3 is not opened in the child unless asked for ("ignore").
+      stdio: ["pipe", "pipe", "pipe", options.fd3 ?? "ignore"],
     });
+    const { stdin: childIn, stdout: childOut, stderr: childErr } = child;
+    if (!childIn || !childOut || !childErr) throw new Error("run: the child's stdio pipes were not made");
     let stdout = "";
     let stderr = "";
     let aborted = false;
@@ -98,17 +103,17 @@ export function run(argv: readonly string[], options: TRunOptions = {}): Promise
       pending[key] = lines.pop() ?? "";
       for (const line of lines) options.onLine(line.replace(/\r$/, ""));
     };
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+    childOut.setEncoding("utf8").on("data", (c: string) => {
       if (stdout.length < 1_000_000) stdout += c;
       feed("out", c);
     });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+    childErr.setEncoding("utf8").on("data", (c: string) => {
       stderr = (stderr + c).slice(-20_000);
       feed("err", c);
     });
     // stdin is always a pipe (closed at once when there is no input) so children never read ours.
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(options.input ?? "");
+    childIn.on("error", () => undefined);
+    childIn.end(options.input ?? "");
     child.on("error", (err) => {
       options.signal?.removeEventListener("abort", onAbort);
       if (timer) clearTimeout(timer);

@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../host/exec";
+import { IDENTITY_HOOK_SCRIPT, IDENTITY_HOOK_UNIT } from "./identity-hook";
 
 /** Bump when the init script or layout changes so cached initrds are rebuilt. */
-const INITRD_VERSION = "2";
+const INITRD_VERSION = "3";
 
 /** Virtio drivers (plus the ACPI power button for QMP system_powerdown and fw_cfg for the per-VM host key) the guest needs before it can mount its root disk and reach the network. */
 export const GUEST_MODULES = [
@@ -14,6 +15,8 @@ export const GUEST_MODULES = [
   "virtio_rng",
   "button",
   "qemu_fw_cfg",
+  // The identity channel (virtio-serial port) of snapshot restores and resumes.
+  "virtio_console",
 ];
 
 /**
@@ -109,6 +112,13 @@ if [ -r "$fw/ssh_host_ed25519_key/raw" ] && [ -d /newroot/etc/ssh ]; then
   fi
   umask 022
 fi
+# The identity hook (hypervisor/identity-hook.ts) as a runtime unit, with a static busybox to run it.
+if cp /bin/busybox /newroot/run/formation/busybox && cp /etc/formation/identity-hook /newroot/run/formation/ &&
+  mkdir -p /newroot/run/systemd/system/multi-user.target.wants &&
+  cp /etc/formation/formation-identity.service /newroot/run/systemd/system/; then
+  chmod 0755 /newroot/run/formation/busybox /newroot/run/formation/identity-hook
+  ln -sf ../formation-identity.service /newroot/run/systemd/system/multi-user.target.wants/
+fi
 umount /sys /proc
 mount -o move /dev /newroot/dev
 exec switch_root /newroot /sbin/init
@@ -151,12 +161,22 @@ export async function ensureBusyboxInitrd(opts: {
   init: string;
   /** Extra empty directories the init expects. */
   dirs?: readonly string[];
+  /** Extra files (path in the initrd → content), executable. */
+  files?: Readonly<Record<string, string>>;
 }): Promise<string> {
   const modulesDep = await readFile(join(opts.modulesDir, "modules.dep"), "utf8");
   const order = resolveModuleOrder(modulesDep, opts.modules);
   const busybox = await readFile("/bin/busybox");
   const hash = createHash("sha256")
-    .update(JSON.stringify({ version: opts.version, kernel: opts.kernelVersion, order, init: opts.init }))
+    .update(
+      JSON.stringify({
+        version: opts.version,
+        kernel: opts.kernelVersion,
+        order,
+        init: opts.init,
+        files: opts.files ?? {},
+      }),
+    )
     .update(createHash("sha256").update(busybox).digest())
     .digest("hex")
     .slice(0, 24);
@@ -179,6 +199,10 @@ export async function ensureBusyboxInitrd(opts: {
     for (const m of order) await addFile(root, join(opts.modulesDir, m), join("lib/modules", m), 0o644);
     await writeFile(join(root, "etc/modules.order"), `${order.join("\n")}\n`);
     await writeFile(join(root, "init"), opts.init, { mode: 0o755 });
+    for (const [path, content] of Object.entries(opts.files ?? {})) {
+      await mkdir(join(root, path, ".."), { recursive: true });
+      await writeFile(join(root, path), content, { mode: 0o755 });
+    }
     const img = join(tmp, "initrd.img");
     await packInitramfs({ rootDir: root, outFile: img });
     await rename(img, out);
@@ -204,5 +228,9 @@ export function ensureGuestInitrd(opts: {
     version: INITRD_VERSION,
     modules: GUEST_MODULES,
     init: INIT_SCRIPT,
+    files: {
+      "etc/formation/identity-hook": IDENTITY_HOOK_SCRIPT,
+      "etc/formation/formation-identity.service": IDENTITY_HOOK_UNIT,
+    },
   });
 }

@@ -30,6 +30,20 @@ const state: TVmState = {
 };
 
 describe("qemu argv", () => {
+  it("gives every VM the identity channel and the same devices; a template's NIC is wired to nothing", () => {
+    const joined = qemuArgv({ state, accelerator: "tcg", kernelPath: "k", initrdPath: "i" }).join(" ");
+    expect(joined).toContain("-device virtio-serial-pci,id=vser0");
+    expect(joined).toContain("-chardev pipe,id=ident0,path=/d/identity");
+    expect(joined).toContain("virtserialport,bus=vser0.0,chardev=ident0,name=org.formation.identity");
+    expect(joined).toContain("auto-read-only=off");
+    expect(joined).not.toContain("-incoming");
+    const template = qemuArgv({ state, accelerator: "tcg", kernelPath: "k", initrdPath: "i", nic: "none" });
+    expect(template.join(" ")).toContain("-netdev hubport,id=net0,hubid=0");
+    expect(template.join(" ")).not.toContain("tap,");
+    const restore = qemuArgv({ state, accelerator: "tcg", kernelPath: "k", initrdPath: "i", incoming: true });
+    expect(restore.join(" ")).toContain("-incoming fd:3 -S");
+  });
+
   it("uses q35, direct kernel boot, virtio disk/net, QMP, daemonize with -display none", () => {
     const argv = qemuArgv({ state, accelerator: "tcg", kernelPath: "/boot/vmlinuz", initrdPath: "/i.img" });
     const joined = argv.join(" ");

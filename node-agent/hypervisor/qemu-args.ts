@@ -1,9 +1,21 @@
 import type { TAccelerator } from "../host/preflight";
+import { IDENTITY_PORT } from "./identity-hook";
 import type { TVmState } from "./types";
 
 /** Marker in QEMU's `-name` so a process can be matched back to its VM (adopt, orphan scan). */
 export function qemuName(instanceId: string): string {
   return `formation-${instanceId}`;
+}
+
+/** The guest's hostname: the spec's, else one made of the instance id. */
+export function vmHostname(spec: Pick<TVmState["spec"], "hostname" | "instanceId">): string {
+  return (
+    spec.hostname ??
+    spec.instanceId
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .slice(0, 63)
+  );
 }
 
 /**
@@ -26,13 +38,7 @@ export function kernelCmdline(state: TVmState, accelerator: TAccelerator = "kvm"
     // original README's "Option 2") refuses to start containers for want of apparmor_parser.
     "apparmor=0",
     "panic=-1",
-    `systemd.hostname=${
-      spec.hostname ??
-      spec.instanceId
-        .toLowerCase()
-        .replace(/[^a-z0-9-]/g, "-")
-        .slice(0, 63)
-    }`,
+    `systemd.hostname=${vmHostname(spec)}`,
     `formation.ip=${spec.ipv4}`,
     `formation.gw=${spec.network.gatewayIp}`,
   ].join(" ");
@@ -49,7 +55,16 @@ export type TQemuConfinement = { user: string; chrootDir: string };
 
 export const QEMU_SANDBOX = "on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny";
 
-/** argv for one VM: q35, direct kernel boot, virtio disk (overlay) and NIC (tap), QMP, serial file. */
+/** Base path of a VM's identity channel FIFOs (`.in`, `.out`; see guest-channel.ts). */
+export function channelBase(state: Pick<TVmState, "dir">): string {
+  return `${state.dir}/identity`;
+}
+
+/**
+ * argv for one VM: q35, direct kernel boot, virtio disk (overlay) and NIC (tap), the identity
+ * channel (virtio-serial), QMP, serial file. Every VM has the same devices, so any VM's saved state
+ * loads into any other QEMU of the same shape (snapshot restores, resumes).
+ */
 export function qemuArgv(opts: {
   state: TVmState;
   accelerator: TAccelerator;
@@ -57,6 +72,13 @@ export function qemuArgv(opts: {
   initrdPath: string;
   qemuBinary?: string;
   confinement?: TQemuConfinement;
+  /**
+   * `tap` (default): the VM's tap on the agent's bridge. `none`: a NIC wired to nothing (a hub
+   * port alone), for the template VM a snapshot is taken of.
+   */
+  nic?: "tap" | "none";
+  /** Load saved state from fd 3 and stay paused (`-S`) until the agent says `cont`. */
+  incoming?: boolean;
 }): string[] {
   const { state, accelerator } = opts;
   const { spec } = state;
@@ -80,13 +102,23 @@ export function qemuArgv(opts: {
     "-append",
     kernelCmdline(state, accelerator),
     "-drive",
-    `file=${state.overlayPath},if=virtio,format=qcow2,discard=unmap`,
+    // auto-read-only=off: QEMU would reopen the disk read-only by path when a migration (snapshot,
+    // suspend) stops writing to it, and read-write when one loads, and the chrooted QEMU sees no path.
+    `file=${state.overlayPath},if=virtio,format=qcow2,discard=unmap,auto-read-only=off`,
     "-netdev",
-    `tap,id=net0,ifname=${state.tap},script=no,downscript=no`,
+    opts.nic === "none"
+      ? "hubport,id=net0,hubid=0"
+      : `tap,id=net0,ifname=${state.tap},script=no,downscript=no`,
     "-device",
     `virtio-net-pci,netdev=net0,mac=${state.mac}`,
     "-device",
     "virtio-rng-pci",
+    "-device",
+    "virtio-serial-pci,id=vser0",
+    "-chardev",
+    `pipe,id=ident0,path=${channelBase(state).replaceAll(",", ",,")}`,
+    "-device",
+    `virtserialport,bus=vser0.0,chardev=ident0,name=${IDENTITY_PORT}`,
     "-chardev",
     `file,id=serial0,path=${state.serialLogPath},append=on`,
     "-serial",
@@ -99,6 +131,7 @@ export function qemuArgv(opts: {
     "none",
     "-daemonize",
   ];
+  if (opts.incoming) argv.push("-incoming", "fd:3", "-S");
   if (opts.confinement) {
     argv.push("-runas", opts.confinement.user, "-chroot", opts.confinement.chrootDir);
     argv.push("-sandbox", QEMU_SANDBOX);

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants, existsSync, openSync } from "node:fs";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@/core/fs/atomic-write";
 import { createLogger, type Logger } from "@/core/log";
@@ -19,11 +19,15 @@ import { detectAccelerator, findGuestKernel, type TAccelerator } from "../host/p
 import { confineVmProcess, removeVmCgroup } from "../host/vm-cgroup";
 import { ensureVmUser } from "../host/vm-user";
 import { createOverlay } from "../image/layers";
+import { createGuestChannel, sendIdentity, waitGuestReady } from "./guest-channel";
 import { ensureGuestInitrd } from "./initrd";
+import { saveVmState, waitIncomingDone } from "./migration";
 import { isVmProcess, pidAlive, processUsage, qemuProcessesUnder } from "./proc";
-import { macFor, qemuArgv, type TQemuConfinement } from "./qemu-args";
+import { channelBase, macFor, qemuArgv, type TQemuConfinement, vmHostname } from "./qemu-args";
 import { qmpCommand } from "./qmp";
 import { prepareSerialLog } from "./serial-log-file";
+import { makeSnapshot } from "./snapshot-maker";
+import { SnapshotStore, type TSnapshot, type TSnapshotShape } from "./snapshots";
 import {
   type Hypervisor,
   type TVmEvent,
@@ -48,7 +52,21 @@ export type TQemuHypervisorOptions = {
   /** How often running VMs are checked for unexpected exits. */
   pollMs?: number;
   logger?: Logger;
+  /**
+   * Snapshot-restored launches (snapshots.ts): after the first cold boot of an image and VM shape,
+   * the node makes a snapshot of a pristine template VM of it; later new VMs of that shape restore
+   * from it. Off unless asked for (the agent turns it on; see its config).
+   */
+  snapshots?: boolean;
 };
+
+/** How a VM's QEMU was started by `start`: for logs and the bench. */
+export type TLaunchMode = "cold" | "restored" | "resumed";
+
+/** A suspended VM's saved memory and devices, beside its disk. */
+const SUSPEND_FILE = "suspend.bin";
+/** How long a restored guest's identity hook may take to answer before the VM boots cold instead. */
+const IDENTITY_TIMEOUT_MS = 20_000;
 
 /** Restarts allowed per VM within RESTART_WINDOW_MS before it stays crashed (crash loop guard). */
 const MAX_RESTARTS = 5;
@@ -81,10 +99,21 @@ export class QemuHypervisor implements Hypervisor {
   private timer: NodeJS.Timeout | undefined;
   private initrd: string | undefined;
   private confined: Promise<TQemuConfinement> | undefined;
+  private qemuVersion: Promise<string> | undefined;
+  readonly snapshotStore: SnapshotStore;
+  /** Snapshots being made (by key) and the one-at-a-time queue they run in. */
+  private readonly making = new Map<string, Promise<TSnapshot | null>>();
+  private makeQueue: Promise<unknown> = Promise.resolve();
+  /** Aborted by close(): template VMs being snapshotted are ended. */
+  private readonly closing = new AbortController();
+  private readonly templatePids = new Set<number>();
+  /** How each VM's last start went (cold boot, snapshot restore, resume), for logs and benches. */
+  readonly lastLaunch = new Map<string, { mode: TLaunchMode; ms: number; fallback?: string }>();
 
   constructor(private readonly opts: TQemuHypervisorOptions) {
     this.log = opts.logger ?? createLogger("hypervisor");
     this.vmsDir = join(opts.dataDir, "vms");
+    this.snapshotStore = new SnapshotStore(join(opts.dataDir, "snapshots"), this.log);
   }
 
   /** Builds a driver for this host: accelerator by probe, newest cloud kernel in /boot. */
@@ -157,46 +186,295 @@ export class QemuHypervisor implements Hypervisor {
     if (state.status === "running" && state.pid !== null && (await isVmProcess(state.pid, state.pidfilePath)))
       return info(state);
     const { spec } = state;
+    const t0 = Date.now();
     await ensureBridge({ name: spec.network.bridge, gatewayIp: spec.network.gatewayIp });
     await guardBridge(spec.network.bridge);
     await createTap({ name: state.tap, bridge: spec.network.bridge });
     await isolatePort({ tap: state.tap, mac: state.mac, ip: spec.ipv4, bridge: spec.network.bridge });
     await addHostRoute({ ip: spec.ipv4, bridge: spec.network.bridge });
+    const firstStart = state.status === "created";
+    let mode: TLaunchMode = "cold";
+    let fallback: string | undefined;
+    let pid: number | undefined;
+    try {
+      if (state.status === "suspended" && existsSync(join(state.dir, SUSPEND_FILE))) {
+        pid = await this.resume(state).catch(async (err: unknown) => {
+          fallback = `resuming from saved memory failed (${errText(err)}); booting from its disk`;
+          return undefined;
+        });
+        if (pid !== undefined) mode = "resumed";
+      } else if (firstStart && this.opts.snapshots) {
+        const snapshot = await this.snapshotStore.find(await this.shapeOf(spec));
+        if (snapshot) {
+          pid = await this.restore(state, snapshot).catch(async (err: unknown) => {
+            fallback = `restoring snapshot ${snapshot.key} failed (${errText(err)}); cold boot`;
+            return undefined;
+          });
+          if (pid !== undefined) mode = "restored";
+        }
+      }
+      if (fallback) this.log.warn({ instanceId, fallback }, "vm falls back to a cold boot");
+      await rm(join(state.dir, SUSPEND_FILE), { force: true });
+      pid ??= await this.launch(state);
+    } catch (err) {
+      await this.releaseNetwork(state);
+      throw new VmError("START_FAILED", `QEMU failed to start VM ${instanceId}: ${errText(err)}`, {
+        cause: err,
+      });
+    }
+    state.pid = pid;
+    state.status = "running";
+    state.startedAt = new Date().toISOString();
+    await this.save(state);
+    const ms = Date.now() - t0;
+    this.lastLaunch.set(instanceId, { mode, ms, ...(fallback ? { fallback } : {}) });
+    this.log.info({ instanceId, pid, tap: state.tap, ip: spec.ipv4, mode, ms }, "vm started");
+    this.opts.onEvent?.({ type: "started", instanceId, pid });
+    this.watch();
+    if (mode === "cold" && firstStart && this.opts.snapshots) this.snapshotAfterBoot(state);
+    return info(state);
+  }
+
+  /**
+   * Starts QEMU for `state` (daemonized, confined, in its cgroup) and returns its pid. `incoming`:
+   * an open file QEMU loads saved state from, staying paused until `cont`.
+   */
+  private async launch(
+    state: TVmState,
+    opts: { nic?: "tap" | "none"; incomingFd?: number } = {},
+  ): Promise<number> {
     await rm(state.pidfilePath, { force: true });
     await rm(state.qmpPath, { force: true });
     await prepareSerialLog({ path: state.serialLogPath });
+    await createGuestChannel(channelBase(state));
     const argv = qemuArgv({
       state,
       accelerator: this.opts.accelerator,
       kernelPath: this.opts.kernel.vmlinuz,
       initrdPath: await this.guestInitrd(),
       confinement: await this.confinement(),
+      nic: opts.nic ?? "tap",
+      incoming: opts.incomingFd !== undefined,
     });
-    try {
-      // With -daemonize the command returns once the VM is set up, and the pidfile is written.
-      await run(argv, { timeoutMs: 60_000 });
-    } catch (err) {
-      await this.releaseNetwork(state);
-      throw new VmError(
-        "START_FAILED",
-        `QEMU failed to start VM ${instanceId}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
-    }
+    // With -daemonize the command returns once the VM is set up, and the pidfile is written.
+    await run(argv, {
+      timeoutMs: 60_000,
+      ...(opts.incomingFd !== undefined ? { fd3: opts.incomingFd } : {}),
+    });
     const pid = Number((await readFile(state.pidfilePath, "utf8")).trim());
     await this.confineToCgroup(state, pid);
-    state.pid = pid;
-    state.status = "running";
-    state.startedAt = new Date().toISOString();
-    await this.save(state);
-    this.log.info({ instanceId, pid, tap: state.tap, ip: spec.ipv4 }, "vm started");
-    this.opts.onEvent?.({ type: "started", instanceId, pid });
-    this.watch();
-    return info(state);
+    return pid;
   }
 
-  stop(instanceId: string, opts: { timeoutMs?: number } = {}): Promise<TVmInfo> {
-    return this.locked(instanceId, () => this.stopUnlocked(instanceId, opts.timeoutMs ?? 60_000));
+  /** Starts QEMU loading `stateFile`, waits until it is loaded (and `check` passed), then runs it. */
+  private async launchIncoming(state: TVmState, stateFile: string, check?: Promise<void>): Promise<number> {
+    const fd = openSync(stateFile, constants.O_RDONLY);
+    let pid: number | undefined;
+    try {
+      pid = await this.launch(state, { incomingFd: fd });
+      const qemuPid = pid;
+      await Promise.all([
+        waitIncomingDone({ qmpPath: state.qmpPath, timeoutMs: 120_000, alive: () => pidAlive(qemuPid) }),
+        check,
+      ]);
+      await qmpCommand({ socketPath: state.qmpPath, command: "cont" });
+      return pid;
+    } catch (err) {
+      if (pid !== undefined) await killAndWait(pid);
+      throw err;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** A new VM from an image's snapshot: its disk and memory, then this VM's own identity. */
+  private async restore(state: TVmState, snapshot: TSnapshot): Promise<number> {
+    const t0 = Date.now();
+    await copyFile(snapshot.diskPath, state.overlayPath);
+    try {
+      const pid = await this.launchIncoming(state, snapshot.statePath, this.snapshotStore.verify(snapshot));
+      const loaded = Date.now();
+      try {
+        const answer = await sendIdentity(
+          channelBase(state),
+          {
+            now: Date.now() / 1000,
+            ip: state.spec.ipv4,
+            gw: state.spec.network.gatewayIp,
+            mac: state.mac,
+            hostname: vmHostname(state.spec),
+            machineId: randomBytes(16).toString("hex"),
+            seed: randomBytes(64),
+            hostKey: {
+              privateKey: await readFile(state.hostKeyPath, "utf8"),
+              publicKey: await readFile(`${state.hostKeyPath}.pub`, "utf8"),
+            },
+            ...(state.spec.rootAuthorizedKeys.length > 0
+              ? { rootAuthorizedKeys: state.spec.rootAuthorizedKeys }
+              : {}),
+          },
+          IDENTITY_TIMEOUT_MS,
+        );
+        this.log.info(
+          {
+            instanceId: state.spec.instanceId,
+            snapshot: snapshot.key,
+            loadMs: loaded - t0,
+            identityMs: Date.now() - loaded,
+            machineId: answer.machineId,
+            reseeded: answer.reseeded,
+          },
+          "vm restored from snapshot",
+        );
+        return pid;
+      } catch (err) {
+        await killAndWait(pid);
+        throw err;
+      }
+    } catch (err) {
+      // The cold boot that follows needs an untouched overlay over the image.
+      await rm(state.overlayPath, { force: true });
+      await createOverlay({
+        backing: state.spec.imagePath,
+        path: state.overlayPath,
+        sizeGb: state.spec.diskGb,
+      });
+      throw err;
+    }
+  }
+
+  /** A suspended VM again, from the memory and devices saved beside its disk. */
+  private async resume(state: TVmState): Promise<number> {
+    const file = join(state.dir, SUSPEND_FILE);
+    const pid = await this.launchIncoming(state, file);
+    // Its wall clock stood still while it was suspended; a guest that does not answer still runs.
+    await sendIdentity(channelBase(state), { now: Date.now() / 1000 }, 5_000).catch((err: unknown) =>
+      this.log.warn({ instanceId: state.spec.instanceId, err }, "resumed guest did not set its clock"),
+    );
+    this.log.info({ instanceId: state.spec.instanceId }, "vm resumed from saved memory");
+    return pid;
+  }
+
+  /** The shape a snapshot must have to serve `spec` on this node. */
+  private async shapeOf(spec: TVmState["spec"]): Promise<TSnapshotShape> {
+    this.qemuVersion ??= run(["qemu-system-x86_64", "--version"]).then((r) => r.stdout.split("\n")[0] ?? "");
+    return {
+      imagePath: spec.imagePath,
+      vcpu: spec.vcpu,
+      memoryMb: spec.memoryMb,
+      diskGb: spec.diskGb,
+      accelerator: this.opts.accelerator,
+      kernel: `${this.opts.kernel.version} ${this.opts.kernel.vmlinuz}`,
+      initrd: await this.guestInitrd(),
+      qemu: await this.qemuVersion,
+    };
+  }
+
+  /**
+   * After the first cold boot of an image and shape: once that VM's boot has finished (its hook
+   * says `ready`), a template VM of the same shape is booted and snapshotted, one at a time.
+   */
+  private snapshotAfterBoot(state: TVmState): void {
+    const { spec } = state;
+    void (async () => {
+      await waitGuestReady(channelBase(state), 10 * 60_000, this.closing.signal);
+      await this.ensureSnapshot(spec);
+    })().catch((err: unknown) =>
+      this.log.warn({ instanceId: spec.instanceId, err }, "no snapshot made after the first boot"),
+    );
+  }
+
+  /** The snapshot of `spec`'s shape, made now (queued behind others) unless it exists. */
+  async ensureSnapshot(spec: TVmState["spec"]): Promise<TSnapshot | null> {
+    const shape = await this.shapeOf(spec);
+    const existing = await this.snapshotStore.find(shape);
+    if (existing) return existing;
+    const key = JSON.stringify(shape);
+    const pending = this.making.get(key);
+    if (pending) return pending;
+    const made = this.makeQueue.then(async () => {
+      if (this.closing.signal.aborted) return null;
+      return (
+        (await this.snapshotStore.find(shape)) ??
+        makeSnapshot({
+          store: this.snapshotStore,
+          shape,
+          spec,
+          chrootDir: (await this.confinement()).chrootDir,
+          launch: async (s, o) => {
+            const pid = await this.launch(s, o);
+            this.templatePids.add(pid);
+            return pid;
+          },
+          kill: async (s) => {
+            if (s.pid !== null) {
+              await killAndWait(s.pid);
+              this.templatePids.delete(s.pid);
+            }
+            await removeVmCgroup(s.tap);
+          },
+          log: this.log,
+          signal: this.closing.signal,
+        })
+      );
+    });
+    this.making.set(key, made);
+    this.makeQueue = made.catch(() => undefined);
+    try {
+      return await made;
+    } finally {
+      this.making.delete(key);
+    }
+  }
+
+  stop(instanceId: string, opts: { timeoutMs?: number; suspend?: boolean } = {}): Promise<TVmInfo> {
+    return this.locked(instanceId, () =>
+      opts.suspend
+        ? this.suspendUnlocked(instanceId)
+        : this.stopUnlocked(instanceId, opts.timeoutMs ?? 60_000),
+    );
+  }
+
+  /** Saves a running VM's memory and devices beside its disk and ends its QEMU (status suspended). */
+  private async suspendUnlocked(instanceId: string): Promise<TVmInfo> {
+    const state = await this.load(instanceId);
+    const pid = state.pid;
+    if (state.status === "suspended") return info(state);
+    if (state.status !== "running" || pid === null || !(await isVmProcess(pid, state.pidfilePath)))
+      throw new VmError(
+        "BAD_STATE",
+        `VM ${instanceId} is ${state.status}, not running: only a running VM can be suspended`,
+      );
+    const t0 = Date.now();
+    this.stopping.add(instanceId);
+    try {
+      const tmp = join(state.dir, `${SUSPEND_FILE}.tmp`);
+      try {
+        const saved = await saveVmState({
+          qmpPath: state.qmpPath,
+          chrootDir: (await this.confinement()).chrootDir,
+          name: state.tap,
+          outFile: tmp,
+          timeoutMs: 120_000,
+        });
+        await rename(tmp, join(state.dir, SUSPEND_FILE));
+        this.log.info({ instanceId, bytes: saved.bytes, ms: Date.now() - t0 }, "vm suspended");
+      } catch (err) {
+        // The guest keeps running (it was only paused): the user may try again or stop it.
+        await rm(tmp, { force: true });
+        await qmpCommand({ socketPath: state.qmpPath, command: "cont" }).catch(() => undefined);
+        throw new VmError("BAD_STATE", `suspending VM ${instanceId} failed: ${errText(err)}`, { cause: err });
+      }
+      await killAndWait(pid);
+      await this.releaseNetwork(state);
+      state.status = "suspended";
+      state.pid = null;
+      await this.save(state);
+      this.opts.onEvent?.({ type: "stopped", instanceId });
+      return info(state);
+    } finally {
+      this.stopping.delete(instanceId);
+    }
   }
 
   private async stopUnlocked(instanceId: string, timeoutMs: number): Promise<TVmInfo> {
@@ -204,6 +482,8 @@ export class QemuHypervisor implements Hypervisor {
     const pid = state.pid;
     this.stopping.add(instanceId);
     try {
+      // A plain stop of a suspended VM discards its saved memory: its next start boots its disk.
+      await rm(join(state.dir, SUSPEND_FILE), { force: true });
       if (pid !== null && (await isVmProcess(pid, state.pidfilePath))) {
         let graceful = false;
         if (timeoutMs > 0) {
@@ -214,10 +494,7 @@ export class QemuHypervisor implements Hypervisor {
             this.log.warn({ instanceId, err }, "ACPI shutdown over QMP failed; killing");
           }
         }
-        if (!graceful) {
-          process.kill(pid, "SIGKILL");
-          await waitForExit(pid, 10_000);
-        }
+        if (!graceful) await killAndWait(pid);
         this.log.info({ instanceId, graceful }, "vm stopped");
       }
       await this.releaseNetwork(state);
@@ -296,8 +573,19 @@ export class QemuHypervisor implements Hypervisor {
       await waitForExit(p.pid, 10_000);
       cleaned.push(p.pidfilePath);
     }
+    // A template VM whose agent died while it was being snapshotted: nothing will finish it.
+    for (const p of await qemuProcessesUnder(this.snapshotStore.dir)) {
+      this.log.warn({ pid: p.pid, pidfile: p.pidfilePath }, "killing a left-over snapshot template QEMU");
+      await killAndWait(p.pid);
+      cleaned.push(p.pidfilePath);
+    }
+    await this.forgetMissingImages();
     this.watch();
     return { adopted, cleaned };
+  }
+
+  async forgetMissingImages(): Promise<string[]> {
+    return this.snapshotStore.prune();
   }
 
   async metrics(instanceId: string): Promise<TVmMetrics> {
@@ -319,6 +607,14 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   close(): void {
+    this.closing.abort();
+    for (const pid of this.templatePids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -497,6 +793,17 @@ function info(state: TVmState, restarting = false): TVmInfo {
     imagePath: state.spec.imagePath,
   };
 }
+
+async function killAndWait(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+  await waitForExit(pid, 10_000);
+}
+
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Polls until the process is gone; true if it exited within the deadline. */
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {

@@ -36,12 +36,13 @@ export const ZVmSpec = z.object({
 export type TVmSpec = z.infer<typeof ZVmSpec>;
 export type TVmSpecInput = z.input<typeof ZVmSpec>;
 
-export type TVmStatus = "created" | "running" | "stopped" | "crashed";
+/** `suspended`: QEMU is gone but the guest's memory and devices are saved beside its disk (stop --suspend). */
+export type TVmStatus = "created" | "running" | "stopped" | "suspended" | "crashed";
 
 /** Persisted per VM under `<dataDir>/vms/<instanceId>/state.json`. */
 export const ZVmState = z.object({
   spec: ZVmSpec,
-  status: z.enum(["created", "running", "stopped", "crashed"]),
+  status: z.enum(["created", "running", "stopped", "suspended", "crashed"]),
   pid: z.number().int().nullable(),
   tap: z.string(),
   mac: z.string(),
@@ -104,8 +105,12 @@ export type TVmEvent =
 export interface Hypervisor {
   create(spec: TVmSpecInput): Promise<TVmInfo>;
   start(instanceId: string): Promise<TVmInfo>;
-  /** ACPI shutdown, then a hard kill after `timeoutMs`. */
-  stop(instanceId: string, opts?: { timeoutMs?: number }): Promise<TVmInfo>;
+  /**
+   * ACPI shutdown, then a hard kill after `timeoutMs`. With `suspend`, the guest is paused and its
+   * memory and device state saved beside its disk instead (status `suspended`); the next `start`
+   * resumes it with its processes intact.
+   */
+  stop(instanceId: string, opts?: { timeoutMs?: number; suspend?: boolean }): Promise<TVmInfo>;
   restart(instanceId: string): Promise<TVmInfo>;
   /** Stops if needed and frees overlay, tap, route and state. */
   delete(instanceId: string): Promise<void>;
@@ -114,6 +119,8 @@ export interface Hypervisor {
   /** After an agent restart: re-attach to VMs still running, clean up dead ones and orphans. */
   adopt(): Promise<{ adopted: string[]; cleaned: string[] }>;
   metrics(instanceId: string): Promise<TVmMetrics>;
+  /** Drops what was derived from images no longer in the store (their snapshots); what it removed. */
+  forgetMissingImages?(): Promise<string[]>;
   /** Stops watching (VMs keep running). */
   close(): void;
 }

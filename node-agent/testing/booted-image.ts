@@ -133,7 +133,8 @@ export class VmHost {
     readonly hv: QemuHypervisor,
   ) {}
 
-  static async create(): Promise<VmHost> {
+  /** `snapshots`: snapshot-restored launches (off by default, as in QemuHypervisor). */
+  static async create(opts: { snapshots?: boolean } = {}): Promise<VmHost> {
     const work = await mkdtemp(join(tmpdir(), "fm-boot-"));
     const dataDir = join(work, "agent");
     const preflight = await runPreflight();
@@ -143,6 +144,7 @@ export class VmHost {
       accelerator: preflight.accelerator,
       kernel: preflight.guestKernel,
       pollMs: 500,
+      snapshots: opts.snapshots ?? false,
     });
     return new VmHost(work, dataDir, hv);
   }
