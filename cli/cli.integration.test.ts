@@ -9,7 +9,7 @@ import { buildIdToBytes32, imageDigestToBytes32 } from "../lib/chain/commitment"
 import { chainFromConfig } from "../lib/chain/config";
 import { readBuildCommitment } from "../lib/chain/read";
 import { completeEveryJob } from "../server/testing/agent-actions";
-import { FakeAgent } from "../server/testing/fake-agent";
+import { eventually, FakeAgent } from "../server/testing/fake-agent";
 import { startTestPlatform, type TTestPlatform } from "../server/testing/platform";
 import { EXAMPLE_DIR, jsonOf, runForm } from "./testing";
 
@@ -176,6 +176,23 @@ describe("form CLI against a real console", () => {
     const left = await form(["manage", "leave", "--json"]);
     expect(left.code, left.stderr).toBe(0);
     expect(jsonOf(left)).toMatchObject({ left: true });
+  });
+
+  it("manage stop --suspend suspends the running instances and start resumes them", async () => {
+    const run = await form(["manage", "stop", "--suspend", "--build-id", buildId]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^suspend requested: i-[0-9a-f]{20} \(now stopping; suspended once/);
+    const statuses = async () =>
+      jsonOf<Array<{ status: string }>>(
+        await form(["manage", "get-ip", "--build-id", buildId, "--json"]),
+      ).map((r) => r.status);
+    await eventually(async () => (await statuses()).every((s) => s === "suspended"), { what: "suspended" });
+    const none = await form(["manage", "stop", "--suspend", "--build-id", buildId]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("no running instances to suspend");
+    const resumed = await form(["manage", "start", "--build-id", buildId]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await eventually(async () => (await statuses()).every((s) => s === "running"), { what: "resumed" });
   });
 
   it("manage stop / start / delete act on the build's instances", async () => {

@@ -24,11 +24,20 @@ describe("status lists", () => {
   });
 
   it("counts every replica as placed but the ended ones", () => {
-    expect(PLACED_REPLICA_STATUSES).toEqual(["pending", "booting", "running", "stopping", "stopped"]);
-    expect([isPlacedReplica("stopped"), isPlacedReplica("lost"), isPlacedReplica("deleted")]).toEqual([
-      true,
-      false,
-      false,
+    expect(PLACED_REPLICA_STATUSES).toEqual([
+      "pending",
+      "booting",
+      "running",
+      "stopping",
+      "stopped",
+      "suspended",
     ]);
+    // A suspended replica (its memory kept on its node) holds its place like a stopped one.
+    expect([
+      isPlacedReplica("stopped"),
+      isPlacedReplica("suspended"),
+      isPlacedReplica("lost"),
+      isPlacedReplica("deleted"),
+    ]).toEqual([true, true, false, false]);
   });
 });

@@ -45,6 +45,8 @@ test("stop, restart and delete show only true states, and the serial log keeps i
     const status = page.getByTestId("instance-status");
     await expect(status).toHaveText("running");
     await expect(page.getByTestId("serial-log")).toContainText("boot 1 reached");
+    // A running instance offers Suspend beside Stop (a stop that keeps the guest's memory).
+    await expect(page.getByRole("button", { name: "Suspend", exact: true })).toBeVisible();
 
     // Stop: the node keeps reporting the VM running until the guest is down.
     node.held.add("stop");

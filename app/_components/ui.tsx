@@ -71,6 +71,7 @@ const STATUS_TONE: Record<string, TTone> = {
   starting: "blue",
   stopping: "amber",
   stopped: "amber",
+  suspended: "amber",
   cancelled: "amber",
   lost: "red",
   failed: "red",

@@ -24,6 +24,8 @@ describe("form completion", () => {
     );
     expect(words.get("pack")).toEqual(expect.arrayContaining(["build", "ship", "status", "validate"]));
     expect(words.get("pack build")).toEqual(expect.arrayContaining(["--json", "--host"]));
+    expect(words.get("manage stop")).toEqual(expect.arrayContaining(["--suspend", "--build-id"]));
+    expect(words.get("manage start")).not.toContain("--suspend");
   });
 
   it("the bash script completes groups, commands and options, skipping options already typed", () => {

@@ -5,10 +5,33 @@ import { openSession } from "../session";
 import { healthOfBuild, renderHealth, renderHealthDetail } from "./health";
 import { requireBuildId } from "./pack-status";
 
-/** `form manage get-ip` and `form manage start|stop|restart|delete --build-id ID [--instance ID]`. */
+/**
+ * `form manage get-ip` and `form manage start|stop|restart|delete --build-id ID [--instance ID]`;
+ * `stop --suspend` keeps the guest's memory and a later `start` resumes it.
+ */
 
-type TInstanceOptions = TCommonOptions & { buildId?: string; instance?: string };
+type TInstanceOptions = TCommonOptions & { buildId?: string; instance?: string; suspend?: boolean };
 type TAction = "start" | "stop" | "restart" | "delete";
+
+/** The word a request is shown with: a stop with `--suspend` is a suspend. */
+export function actionVerb(action: TAction, opts: Pick<TInstanceOptions, "suspend">): string {
+  return action === "stop" && opts.suspend ? "suspend" : action;
+}
+
+/**
+ * The instances a verb acts on: the one named by `--instance`, else every instance of the build
+ * not being deleted — and for a suspend only the running ones (a stopped or suspended VM has no
+ * memory to keep; the console refuses those).
+ */
+export function actionTargets<T extends { instanceId: string; desired: string; status: string }>(
+  all: readonly T[],
+  action: TAction,
+  opts: Pick<TInstanceOptions, "instance" | "suspend">,
+): T[] {
+  const live = all.filter((i) => i.desired !== "deleted");
+  if (opts.instance !== undefined) return live.filter((i) => i.instanceId === opts.instance);
+  return actionVerb(action, opts) === "suspend" ? live.filter((i) => i.status === "running") : live;
+}
 
 async function getIp(out: Output, opts: TInstanceOptions): Promise<void> {
   const buildId = requireBuildId(opts.buildId);
@@ -40,15 +63,16 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
   const buildId = requireBuildId(opts.buildId);
   const session = await openSession(opts);
   const all = await session.call((api) => api.instances.list.query({ buildId }));
-  const targets = all.filter(
-    (i) => i.desired !== "deleted" && (opts.instance === undefined || i.instanceId === opts.instance),
-  );
+  const verb = actionVerb(action, opts);
+  const targets = actionTargets(all, action, opts);
   if (targets.length === 0)
     throw new CliError(
       "user",
-      opts.instance === undefined
-        ? `build ${buildId.slice(0, 12)} has no instances — ship it first`
-        : `no instance ${opts.instance} in build ${buildId.slice(0, 12)} — list them with \`form manage get-ip --build-id ${buildId}\``,
+      opts.instance !== undefined
+        ? `no instance ${opts.instance} in build ${buildId.slice(0, 12)} — list them with \`form manage get-ip --build-id ${buildId}\``
+        : verb === "suspend" && all.some((i) => i.desired !== "deleted")
+          ? `build ${buildId.slice(0, 12)} has no running instances to suspend — see \`form manage get-ip --build-id ${buildId}\``
+          : `build ${buildId.slice(0, 12)} has no instances — ship it first`,
     );
   if (action === "delete" && opts.instance === undefined) {
     await deleteDeployments(out, session, buildId, targets);
@@ -56,7 +80,7 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
   }
   const results = [];
   for (const target of targets) {
-    out.progress(`${action} ${target.instanceId}…`);
+    out.progress(`${verb} ${target.instanceId}…`);
     const params = { instanceId: target.instanceId };
     results.push(
       await session.call(async (api) => {
@@ -64,7 +88,9 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
           case "start":
             return api.instances.start.mutate(await session.sign("instance.start", params));
           case "stop":
-            return api.instances.stop.mutate(await session.sign("instance.stop", params));
+            return api.instances.stop.mutate(
+              await session.sign("instance.stop", opts.suspend ? { ...params, suspend: true } : params),
+            );
           case "restart":
             return api.instances.restart.mutate(await session.sign("instance.restart", params));
           case "delete":
@@ -76,7 +102,11 @@ async function act(out: Output, action: TAction, opts: TInstanceOptions): Promis
   out.result(
     results,
     results
-      .map((r) => `${action} requested: ${r.instanceId} (now ${r.status}, wanted ${r.desired})`)
+      .map((r) =>
+        verb === "suspend"
+          ? `suspend requested: ${r.instanceId} (now ${r.status}; suspended once its node has saved the guest's memory — \`form manage start\` resumes it)`
+          : `${action} requested: ${r.instanceId} (now ${r.status}, wanted ${r.desired})`,
+      )
       .join("\n"),
   );
 }
@@ -127,7 +157,7 @@ export function registerManageInstances(manage: Command): void {
 
   const verbs: Array<[TAction, string]> = [
     ["start", "start stopped instances of a build"],
-    ["stop", "stop a build's instances (the VM is shut down, its disk kept)"],
+    ["stop", "stop a build's instances (the VM is shut down, its disk kept; --suspend keeps its memory too)"],
     ["restart", "restart a build's instances"],
     ["delete", "delete a build's deployment: all its instances and their disks (--instance: just that one)"],
   ];
@@ -137,10 +167,20 @@ export function registerManageInstances(manage: Command): void {
       .description(description)
       .option("--build-id <id>", "the build whose instances to act on")
       .option("--instance <id>", "only this instance (i-…); default: all of the build's instances");
+    if (action === "stop") {
+      command.option(
+        "--suspend",
+        "suspend a build's instances: the guest's memory is saved and `start` resumes it",
+      );
+    }
+    const suspendExample =
+      action === "stop"
+        ? "\n  $ form manage stop --suspend --build-id 3f9c…e1   # later: form manage start"
+        : "";
     withCommonOptions(command)
       .addHelpText(
         "after",
-        `\nExample:\n  $ form manage ${action} --build-id 3f9c…e1 --instance i-0123456789abcdef0123`,
+        `\nExample:\n  $ form manage ${action} --build-id 3f9c…e1 --instance i-0123456789abcdef0123${suspendExample}`,
       )
       .action(runAction(async (out, opts: TInstanceOptions) => act(out, action, opts)));
   }

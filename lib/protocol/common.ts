@@ -17,13 +17,17 @@ export const ZId = z
 
 export const ZAccel = z.enum(["kvm", "tcg"]);
 
-/** Lifecycle of a VM instance as reported by its agent and shown to users. */
+/**
+ * Lifecycle of a VM instance as reported by its agent and shown to users. `suspended` (protocol 7):
+ * stopped with the guest's memory and device state saved on its node, so a start resumes it.
+ */
 export const ZInstanceStatus = z.enum([
   "pending",
   "booting",
   "running",
   "stopping",
   "stopped",
+  "suspended",
   "failed",
   "deleted",
 ]);

@@ -44,11 +44,18 @@ export type TPrefetchPayload = z.infer<typeof ZPrefetchPayload>;
 export const ZInstanceActionPayload = z.object({ instanceId: ZId });
 export type TInstanceActionPayload = z.infer<typeof ZInstanceActionPayload>;
 
+/**
+ * A stop. `suspend` (protocol 7, `SUSPEND_MIN_PROTOCOL`): pause the guest and save its memory and
+ * device state beside its disk instead of shutting it down, so a later `start` resumes it.
+ */
+export const ZStopPayload = ZInstanceActionPayload.extend({ suspend: z.boolean().optional() });
+export type TStopPayload = z.infer<typeof ZStopPayload>;
+
 /** `kind` + `payload` of a job, discriminated by kind. */
 export const ZJobSpec = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("build"), payload: ZBuildPayload }),
   z.object({ kind: z.literal("boot"), payload: ZBootPayload }),
-  z.object({ kind: z.literal("stop"), payload: ZInstanceActionPayload }),
+  z.object({ kind: z.literal("stop"), payload: ZStopPayload }),
   z.object({ kind: z.literal("start"), payload: ZInstanceActionPayload }),
   z.object({ kind: z.literal("restart"), payload: ZInstanceActionPayload }),
   z.object({ kind: z.literal("delete"), payload: ZInstanceActionPayload }),
@@ -71,7 +78,12 @@ export const ZBootResult = z.object({
   publicKey: ZWireguardKey.optional(),
 });
 export const ZInstanceActionResult = z.object({
-  kind: z.enum(["stop", "start", "restart", "delete"]),
+  kind: z.enum(["start", "restart", "delete"]),
+});
+export const ZStopResult = z.object({
+  kind: z.literal("stop"),
+  /** The guest's memory was saved (a `suspend` stop): the instance is `suspended`, not `stopped`. */
+  suspended: z.boolean().optional(),
 });
 export const ZPrefetchResult = z.object({
   kind: z.literal("prefetch"),
@@ -85,7 +97,13 @@ export const ZPrefetchResult = z.object({
 });
 
 /** Result carried by `job.complete`, discriminated by the job kind it completes. */
-export const ZJobResult = z.union([ZBuildResult, ZBootResult, ZInstanceActionResult, ZPrefetchResult]);
+export const ZJobResult = z.union([
+  ZBuildResult,
+  ZBootResult,
+  ZStopResult,
+  ZInstanceActionResult,
+  ZPrefetchResult,
+]);
 export type TJobResult = z.infer<typeof ZJobResult>;
 
 /** Phases an agent may report in `job.progress` (free text is allowed, these are the known ones). */

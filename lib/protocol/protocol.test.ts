@@ -10,8 +10,10 @@ import {
   PROTOCOL_VERSION,
   parseAgentMessage,
   parseConsoleMessage,
+  SUSPEND_MIN_PROTOCOL,
   type TAgentToConsole,
   type TConsoleToAgent,
+  ZJobSpec,
 } from "./index";
 
 const digest = `sha256:${"a".repeat(64)}`;
@@ -109,6 +111,54 @@ describe("parseConsoleMessage", () => {
       payload: { instanceId: "i" },
     };
     expect(parseConsoleMessage(JSON.stringify(stop)).ok).toBe(true);
+  });
+});
+
+describe("suspend (protocol 7)", () => {
+  it("a stop offer may carry suspend; other instance jobs keep their payload", () => {
+    const offer = (kind: string, payload: object) =>
+      parseConsoleMessage(JSON.stringify({ type: "job.offer", jobId: "j-4", leaseMs: 1000, kind, payload }));
+    const suspend = offer("stop", { instanceId: "i", suspend: true });
+    expect(suspend.ok && suspend.message.type === "job.offer" && suspend.message.payload).toEqual({
+      instanceId: "i",
+      suspend: true,
+    });
+    expect(offer("stop", { instanceId: "i", suspend: "yes" }).ok).toBe(false);
+    // Only a stop suspends: a start's payload has no such field (zod strips it).
+    const start = offer("start", { instanceId: "i", suspend: true });
+    expect(start.ok && start.message.type === "job.offer" && start.message.payload).toEqual({
+      instanceId: "i",
+    });
+    expect(ZJobSpec.parse({ kind: "stop", payload: { instanceId: "i" } })).toEqual({
+      kind: "stop",
+      payload: { instanceId: "i" },
+    });
+  });
+
+  it("agents report suspended instances and suspend results", () => {
+    const status = parseAgentMessage(
+      JSON.stringify({ type: "instance.status", instanceId: "i-1", status: "suspended" }),
+    );
+    expect(status.ok && status.message.type === "instance.status" && status.message.status).toBe("suspended");
+    const done = parseAgentMessage(
+      JSON.stringify({ type: "job.complete", jobId: "j-1", result: { kind: "stop", suspended: true } }),
+    );
+    expect(done.ok && done.message.type === "job.complete" && done.message.result).toEqual({
+      kind: "stop",
+      suspended: true,
+    });
+    const plain = parseAgentMessage(
+      JSON.stringify({ type: "job.complete", jobId: "j-1", result: { kind: "start" } }),
+    );
+    expect(plain.ok && plain.message.type === "job.complete" && plain.message.result).toEqual({
+      kind: "start",
+    });
+  });
+
+  it("is version 7: the console sends suspend only to agents that speak it", () => {
+    expect(PROTOCOL_VERSION).toBe(7);
+    expect(SUSPEND_MIN_PROTOCOL).toBe(7);
+    expect(PROTOCOL_VERSION).toBeGreaterThanOrEqual(SUSPEND_MIN_PROTOCOL);
   });
 });
 

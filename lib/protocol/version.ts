@@ -34,11 +34,18 @@
  *       the console's hash of it, the console as fallback (lib/protocol/blobs.ts). The console
  *       names as holders only agents that said `protocolVersion ≥ 6` (`PEER_BLOBS_MIN_PROTOCOL`):
  *       older ones serve nothing. Older agents never ask for sources and fetch from the console.
+ *   7 — 2026-12: suspend. A `stop` job's payload may carry `suspend: true` (pause the guest, save
+ *       its memory and device state beside its disk; the next `start` resumes it), its result
+ *       `suspended: true`, and instance status `suspended` (hello, heartbeats, `instance.status`).
+ *       A version-6 agent would strip the unknown `suspend` and shut the guest down — the memory
+ *       the owner asked to keep would be lost — so the console sends `suspend` only to agents that
+ *       said `protocolVersion ≥ 7` (`SUSPEND_MIN_PROTOCOL`) and refuses a suspend of an instance on
+ *       an older node (PRECONDITION_FAILED, nothing changes); plain stops are unchanged.
  *
  * Rollout order: consoles first (a console admits `[MIN_SUPPORTED_PROTOCOL_VERSION,
  * PROTOCOL_VERSION]`, so it rejects agents newer than itself with `consoleTooOld`), then agents.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Oldest agent protocol that understands `prefetch` jobs. */
 export const PREFETCH_MIN_PROTOCOL = 4;
@@ -48,6 +55,9 @@ export const LAYERED_IMAGE_MIN_PROTOCOL = 5;
 
 /** Oldest agent protocol that serves the blobs of its store to other nodes over formnet. */
 export const PEER_BLOBS_MIN_PROTOCOL = 6;
+
+/** Oldest agent protocol that can suspend an instance (`stop {suspend: true}`, status `suspended`). */
+export const SUSPEND_MIN_PROTOCOL = 7;
 
 /** Oldest protocol version this build still speaks (console side: oldest agent it admits). */
 export const MIN_SUPPORTED_PROTOCOL_VERSION = 1;

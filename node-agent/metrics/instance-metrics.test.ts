@@ -7,6 +7,12 @@ describe("vmProtocolStatus", () => {
     expect(vmProtocolStatus({ status: "crashed" })).toBe("failed");
     expect(vmProtocolStatus({ status: "running" })).toBe(protocolStatus("running"));
   });
+
+  it("reports a suspended VM (memory saved, no QEMU) as suspended, not stopped or failed", () => {
+    expect(protocolStatus("suspended")).toBe("suspended");
+    expect(vmProtocolStatus({ status: "suspended" })).toBe("suspended");
+    expect(protocolStatus("stopped")).toBe("stopped");
+  });
 });
 
 describe("vmEventStatus", () => {

@@ -10,6 +10,9 @@ export function protocolStatus(status: TVmStatus): TInstanceStatus {
       return "running";
     case "stopped":
       return "stopped";
+    // QEMU is gone but the guest's memory is saved beside its disk: a start resumes it.
+    case "suspended":
+      return "suspended";
     case "crashed":
       return "failed";
   }

@@ -54,7 +54,7 @@ export function completePrefetch(agent: FakeAgent, jobId: string): void {
   agent.send({ type: "job.complete", jobId, result: { kind: "prefetch", fromCache: false, sizeBytes: 0 } });
 }
 
-/** Acks and completes any instance job (stop/start/restart/delete) or image prefetch. */
+/** Acks and completes any instance job (stop or suspend/start/restart/delete) or image prefetch. */
 export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
   if (offer.kind === "build" || offer.kind === "boot") throw new Error(`unexpected ${offer.kind} offer`);
   agent.send({ type: "job.ack", jobId: offer.jobId });
@@ -63,6 +63,13 @@ export function completeInstanceJob(agent: FakeAgent, offer: TOffer): void {
     return;
   }
   const id = offer.payload.instanceId;
+  if (offer.kind === "stop" && offer.payload.suspend) {
+    // A suspend (protocol 7) keeps the guest's memory: the VM is listed as suspended from now on.
+    agent.instances.set(id, "suspended");
+    agent.send({ type: "instance.status", instanceId: id, status: "suspended" });
+    agent.send({ type: "job.complete", jobId: offer.jobId, result: { kind: "stop", suspended: true } });
+    return;
+  }
   if (offer.kind === "delete") agent.instances.delete(id);
   else agent.instances.set(id, offer.kind === "stop" ? "stopped" : "running");
   agent.send({ type: "job.complete", jobId: offer.jobId, result: { kind: offer.kind } });

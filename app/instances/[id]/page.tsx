@@ -75,7 +75,10 @@ function InstanceDetail({ instanceId }: { instanceId: string }) {
         description={
           <span className="flex flex-wrap items-center gap-2">
             <StatusBadge status={i.status} testId="instance-status" />
-            {i.desired !== i.status && i.status !== "deleting" && i.status !== "stopping" ? (
+            {i.desired !== i.status &&
+            i.status !== "deleting" &&
+            i.status !== "stopping" &&
+            !(i.status === "suspended" && i.desired === "stopped") ? (
               <span className="text-xs">→ {i.desired}</span>
             ) : null}
             <CopyValue value={i.instanceId} label="Copy instance id" />

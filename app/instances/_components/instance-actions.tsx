@@ -8,17 +8,21 @@ import { shortId } from "../../_lib/format";
 import { useTRPC, useTRPCClient } from "../../_lib/trpc";
 import { actionErrorMessage, useSignedAction } from "../../_lib/use-signed-action";
 
-type TAction = "start" | "stop" | "restart" | "delete";
+/** `suspend` is a stop that keeps the guest's memory (signed `instance.stop` with `suspend`). */
+type TAction = "start" | "stop" | "suspend" | "restart" | "delete";
 
 const DONE: Record<TAction, string> = {
   start: "Starting",
   stop: "Stopping",
+  suspend: "Suspending",
   restart: "Restarting",
   delete: "Deleting",
 };
 
 const CONFIRM: Partial<Record<TAction, string>> = {
   stop: "Stop this instance? Its VM shuts down until you start it again.",
+  suspend:
+    "Suspend this instance? Its VM pauses and its memory is saved on its node; Start resumes it with its processes as they were.",
   restart: "Restart this instance? Open SSH sessions will drop.",
   delete:
     "Delete this replica? Its VM and disk are destroyed and the deployment keeps one replica fewer; this cannot be undone.",
@@ -48,10 +52,16 @@ export function InstanceActions(props: {
     mutationFn: async (action: TAction) => {
       const question = CONFIRM[action];
       if (question && !window.confirm(question)) return null;
-      const envelope = await sign({ action: `instance.${action}`, params: { instanceId: props.instanceId } });
+      // A suspend is a signed `instance.stop` whose params say so.
+      const suspend = action === "suspend";
+      const envelope = await sign({
+        action: `instance.${suspend ? "stop" : action}`,
+        params: suspend ? { instanceId: props.instanceId, suspend } : { instanceId: props.instanceId },
+      });
       const procedures = {
         start: () => client.instances.start.mutate({ ...envelope, action: "instance.start" }),
         stop: () => client.instances.stop.mutate({ ...envelope, action: "instance.stop" }),
+        suspend: () => client.instances.stop.mutate({ ...envelope, action: "instance.stop" }),
         restart: () => client.instances.restart.mutate({ ...envelope, action: "instance.restart" }),
         delete: () => client.instances.delete.mutate({ ...envelope, action: "instance.delete" }),
       };
@@ -121,7 +131,7 @@ export function InstanceActions(props: {
     onSettled: refresh,
   });
 
-  const stopped = props.desired === "stopped" || props.status === "stopped";
+  const stopped = props.desired === "stopped" || props.status === "stopped" || props.status === "suspended";
   const pending = act.isPending || rollback.isPending || removeDeployment.isPending;
   const error = act.error ?? rollback.error ?? removeDeployment.error;
   return (
@@ -137,14 +147,25 @@ export function InstanceActions(props: {
             Start
           </button>
         ) : (
-          <button
-            type="button"
-            className={buttonClass.secondary}
-            disabled={act.isPending}
-            onClick={() => act.mutate("stop")}
-          >
-            Stop
-          </button>
+          <>
+            <button
+              type="button"
+              className={buttonClass.secondary}
+              disabled={act.isPending}
+              onClick={() => act.mutate("stop")}
+            >
+              Stop
+            </button>
+            <button
+              type="button"
+              className={buttonClass.secondary}
+              title="Pause the VM and save its memory; Start resumes it"
+              disabled={act.isPending}
+              onClick={() => act.mutate("suspend")}
+            >
+              Suspend
+            </button>
+          </>
         )}
         <button
           type="button"

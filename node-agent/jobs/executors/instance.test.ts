@@ -35,13 +35,14 @@ class TestHypervisor implements Hypervisor {
     this.vms.set(spec.instanceId, vm);
     return vm;
   }
+  /** Starts a created or stopped VM; resumes a suspended one (same call, as QemuHypervisor). */
   async start(id: string): Promise<TVmInfo> {
-    this.calls.push(`start ${id}`);
+    this.calls.push(`${this.vms.get(id)?.status === "suspended" ? "resume" : "start"} ${id}`);
     return this.#set(id, "running");
   }
-  async stop(id: string): Promise<TVmInfo> {
-    this.calls.push(`stop ${id}`);
-    return this.#set(id, "stopped");
+  async stop(id: string, opts: { suspend?: boolean } = {}): Promise<TVmInfo> {
+    this.calls.push(`${opts.suspend ? "suspend" : "stop"} ${id}`);
+    return this.#set(id, opts.suspend ? "suspended" : "stopped");
   }
   async restart(id: string): Promise<TVmInfo> {
     this.calls.push(`restart ${id}`);
@@ -75,15 +76,21 @@ class TestHypervisor implements Hypervisor {
 function context() {
   const statuses: string[] = [];
   const phases: string[] = [];
+  /** Each progress report with its message: `phase: message`. */
+  const reports: string[] = [];
+  const lines: string[] = [];
   const ctx: TJobContext = {
     jobId: "job-1",
     signal: new AbortController().signal,
     logger: createLogger("test"),
-    progress: (phase) => phases.push(phase),
-    log: () => {},
+    progress: (phase, message) => {
+      phases.push(phase);
+      reports.push(message === undefined ? phase : `${phase}: ${message}`);
+    },
+    log: (line) => lines.push(line),
     instanceStatus: (r) => statuses.push(r.status),
   };
-  return { ctx, statuses, phases };
+  return { ctx, statuses, phases, reports, lines };
 }
 
 let dir: string;
@@ -197,5 +204,61 @@ describe("lifecycle executors", () => {
     expect(statuses).toEqual(["stopping", "stopped", "booting", "running", "deleted", "deleted"]);
     expect(access).toEqual(["remove 127.0.0.1"]);
     await expect(exec.start(ctx, { instanceId: "nope" })).rejects.toThrow(/does not exist/);
+  });
+
+  it("suspends a running VM (memory saved, status suspended) and a start resumes it", async () => {
+    const exec = lifecycleExecutors(deps(await listen("SSH-2.0-x\n")));
+    await hypervisor.create({ ...payload, imagePath: "x", ipv4: "127.0.0.1", network: deps(0).network });
+    await hypervisor.start("i-1");
+    hypervisor.calls.length = 0;
+
+    const suspend = context();
+    expect(await exec.stop(suspend.ctx, { instanceId: "i-1", suspend: true })).toEqual({
+      kind: "stop",
+      suspended: true,
+    });
+    expect(hypervisor.calls).toEqual(["suspend i-1"]);
+    expect((await hypervisor.get("i-1"))?.status).toBe("suspended");
+    expect(suspend.statuses).toEqual(["stopping", "suspended"]);
+    expect(suspend.reports).toEqual(["stopping: suspend: saving the guest's memory"]);
+    expect(suspend.lines.join("\n")).toMatch(/saving its memory/);
+
+    // A retried suspend (the console missed the result) finds it suspended and changes nothing.
+    const again = context();
+    expect(await exec.stop(again.ctx, { instanceId: "i-1", suspend: true })).toEqual({
+      kind: "stop",
+      suspended: true,
+    });
+    expect(hypervisor.calls).toEqual(["suspend i-1"]);
+    expect(again.statuses).toEqual(["suspended"]);
+
+    const resume = context();
+    expect(await exec.start(resume.ctx, { instanceId: "i-1" })).toEqual({ kind: "start" });
+    expect(hypervisor.calls).toEqual(["suspend i-1", "resume i-1"]);
+    expect((await hypervisor.get("i-1"))?.status).toBe("running");
+    expect(resume.reports).toEqual(["starting: resuming from saved memory"]);
+    expect(resume.lines.join("\n")).toMatch(/resuming VM i-1 from its saved memory/);
+    expect(resume.statuses).toEqual(["running"]);
+
+    // A plain stop is still a guest shutdown, and its start is a boot.
+    const plain = context();
+    expect(await exec.stop(plain.ctx, { instanceId: "i-1" })).toEqual({ kind: "stop" });
+    expect(await exec.start(plain.ctx, { instanceId: "i-1" })).toEqual({ kind: "start" });
+    expect(hypervisor.calls.slice(2)).toEqual(["stop i-1", "start i-1"]);
+    expect(plain.statuses).toEqual(["stopping", "stopped", "running"]);
+    expect(plain.reports).toEqual(["stopping", "starting"]);
+  });
+
+  it("refuses to suspend a VM that is not running: it has no memory to keep", async () => {
+    const exec = lifecycleExecutors(deps(0));
+    await hypervisor.create({ ...payload, imagePath: "x", ipv4: "127.0.0.1", network: deps(0).network });
+    await hypervisor.stop("i-1");
+    hypervisor.calls.length = 0;
+    const { ctx, statuses } = context();
+    await expect(exec.stop(ctx, { instanceId: "i-1", suspend: true })).rejects.toThrow(
+      /is stopped, not running: there is no guest memory to save/,
+    );
+    expect(hypervisor.calls).toEqual([]);
+    expect(statuses).toEqual([]);
   });
 });

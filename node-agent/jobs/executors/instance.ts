@@ -1,6 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { applyInstanceAccess, removeInstanceAccess } from "@/core/formnet/access";
-import type { TBootPayload, TInstanceActionPayload, TJobResult, TPrefetchPayload } from "@/lib/protocol";
+import type {
+  TBootPayload,
+  TInstanceActionPayload,
+  TJobResult,
+  TPrefetchPayload,
+  TStopPayload,
+} from "@/lib/protocol";
 import { fetchBlob } from "../../blobs/fetch-blob";
 import { fetchImageChain, type TFetchedImage } from "../../blobs/image-chain";
 import { withConsolePatience } from "../../blobs/patience";
@@ -181,16 +187,45 @@ export function bootExecutor(deps: TInstanceExecutorDeps) {
   };
 }
 
-/** stop / start / restart / delete: one hypervisor call each, with the status before and after. */
+/**
+ * stop / start / restart / delete: one hypervisor call each, with the status before and after. A
+ * stop with `suspend` keeps the guest's memory (status `suspended`); a start of a suspended VM
+ * resumes it, and the same sshd wait says when it answers again.
+ */
 export function lifecycleExecutors(deps: TInstanceExecutorDeps) {
   const withVm = async (instanceId: string): Promise<TVmInfo> => {
     const vm = await deps.hypervisor.get(instanceId);
     if (!vm) throw new JobFailure({ message: `instance ${instanceId} does not exist on this node` });
     return vm;
   };
+  /**
+   * stop {suspend}: the hypervisor pauses the guest and saves its memory and device state beside its
+   * disk. A VM already suspended is done (the console may retry a job whose result it missed); one
+   * that is not running has no memory to keep.
+   */
+  const suspendVm = async (ctx: TJobContext, vm: TVmInfo): Promise<TJobResult> => {
+    const { instanceId } = vm;
+    if (vm.status !== "suspended") {
+      if (vm.status !== "running") {
+        throw new JobFailure({
+          message: `instance ${instanceId} is ${vm.status}, not running: there is no guest memory to save (start it first, or stop it without suspending)`,
+        });
+      }
+      ctx.progress("stopping", "suspend: saving the guest's memory");
+      ctx.log(
+        `suspending VM ${instanceId}: pausing the guest and saving its memory and device state to disk`,
+      );
+      ctx.instanceStatus({ instanceId, status: "stopping", formnetIp: vm.ipv4 });
+      await deps.hypervisor.stop(instanceId, { suspend: true });
+      ctx.log(`VM ${instanceId} suspended: a start resumes it from its saved memory`);
+    }
+    ctx.instanceStatus({ instanceId, status: "suspended", formnetIp: vm.ipv4 });
+    return { kind: "stop", suspended: true };
+  };
   return {
-    stop: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
+    stop: async (ctx: TJobContext, { instanceId, suspend }: TStopPayload): Promise<TJobResult> => {
       const vm = await withVm(instanceId);
+      if (suspend) return suspendVm(ctx, vm);
       ctx.progress("stopping");
       ctx.instanceStatus({ instanceId, status: "stopping", formnetIp: vm.ipv4 });
       await deps.hypervisor.stop(instanceId);
@@ -199,7 +234,12 @@ export function lifecycleExecutors(deps: TInstanceExecutorDeps) {
     },
     start: async (ctx: TJobContext, { instanceId }: TInstanceActionPayload): Promise<TJobResult> => {
       const vm = await withVm(instanceId);
-      ctx.progress("starting");
+      if (vm.status === "suspended") {
+        ctx.progress("starting", "resuming from saved memory");
+        ctx.log(`resuming VM ${instanceId} from its saved memory (its processes carry on where they were)`);
+      } else {
+        ctx.progress("starting");
+      }
       await deps.hypervisor.start(instanceId);
       await waitForSshBanner({
         host: vm.ipv4,

@@ -30,7 +30,7 @@ function actionProcedure(action: TInstanceAction) {
     );
 }
 
-/** Instances and deployments: ship, list, get-ip, start/stop/restart/delete, rollback. */
+/** Instances and deployments: ship, list, get-ip, start/stop (or suspend)/restart/delete, rollback. */
 export const instancesRouter = createTRPCRouter({
   /**
    * What the owner signs (EIP-712 BuildCommitment) to commit a build's image digest on ship; null
@@ -87,7 +87,35 @@ export const instancesRouter = createTRPCRouter({
     ),
 
   start: actionProcedure("start"),
-  stop: actionProcedure("stop"),
+  /**
+   * Stops the instance: its guest shuts down. With `suspend` its memory and device state are saved
+   * on its node instead and a later `start` resumes it; only nodes whose agent speaks protocol ≥ 7
+   * can, and a suspend the instance or its node cannot do is refused before anything changes.
+   */
+  stop: signedProcedure(
+    "instance.stop",
+    z.object({ instanceId: ZInstanceId, suspend: z.boolean().optional() }),
+    {
+      precheck: async ({ ctx, params, envelope }) => {
+        if (!params.suspend) return;
+        await ctx.services.deployments.checkAction({
+          owner: envelope.signer,
+          instanceId: params.instanceId,
+          action: "stop",
+          suspend: true,
+        });
+      },
+    },
+  )
+    .output(ZInstanceDto)
+    .mutation(({ ctx, input }) =>
+      ctx.services.deployments.act({
+        owner: ctx.actor.address,
+        instanceId: input.params.instanceId,
+        action: "stop",
+        ...(input.params.suspend ? { suspend: true } : {}),
+      }),
+    ),
   restart: actionProcedure("restart"),
   delete: actionProcedure("delete"),
   /** Deletes a whole deployment: every replica, and nothing is placed for it afterwards. */

@@ -289,6 +289,12 @@ export function createJobsRepository(db: TDatabase) {
       );
     },
 
+    /** The newest job of `kind` for the instance, in any state (finished ones until pruned). */
+    async latestForInstance(instanceId: string, kind: TJobKind): Promise<TJobRow | null> {
+      const row = await db.job.findFirst({ where: { instanceId, kind }, orderBy: { createdAt: "desc" } });
+      return row ? toRow(row) : null;
+    },
+
     async openForBuild(buildId: string): Promise<TJobRow[]> {
       return toRows(
         await db.job.findMany({ where: { buildId, state: { in: ["queued", "leased", "running"] } } }),

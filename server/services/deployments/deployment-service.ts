@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Address, getAddress } from "viem";
 import type { Logger } from "@/core/log";
 import type { TCommitmentDraft, TSignedCommitment } from "@/lib/chain/commitment";
+import { SUSPEND_MIN_PROTOCOL, type TJobSpec } from "@/lib/protocol";
 import { isShippableBuild } from "@/lib/status";
 import type { TBuildRow, TBuildsRepository } from "@/server/db/repositories/builds-repository";
 import type { TDeploymentsRepository } from "@/server/db/repositories/deployments-repository";
@@ -15,10 +16,15 @@ import type { Reconciler } from "./reconciler";
 
 export type TInstanceAction = "start" | "stop" | "restart" | "delete";
 
+/** What an owner asks of one instance; `suspend` (stop only) keeps the guest's memory. */
+export type TActRequest = { owner: string; instanceId: string; action: TInstanceAction; suspend?: boolean };
+
 export type TDeploymentServiceOptions = {
   deployments: TDeploymentsRepository;
   instances: TInstancesRepository;
   builds: TBuildsRepository;
+  /** The protocol a node's agent said in its hello: only newer agents can suspend. */
+  nodes: { find(nodeId: string): Promise<{ protocolVersion: number } | null> };
   jobs: JobService;
   reconciler: Reconciler;
   commitments: TBuildCommitments;
@@ -160,11 +166,53 @@ export class DeploymentService {
     return row;
   }
 
-  /** start / stop / restart / delete of one instance; the agent hosting it does the work. */
-  async act(opts: { owner: string; instanceId: string; action: TInstanceAction }): Promise<TInstanceDto> {
+  /**
+   * Throws what `act` would refuse (not yours, being deleted, a suspend this instance or its node
+   * cannot do) before anything changes: the signed procedure's precheck, so a refused request
+   * leaves no trace but its rejection.
+   */
+  async checkAction(opts: TActRequest): Promise<void> {
+    await this.#actionable(opts);
+  }
+
+  async #actionable(opts: TActRequest): Promise<TInstanceRow> {
     const row = await this.#owned(opts);
     if (row.desired === "deleted")
       throw new AppError("PRECONDITION_FAILED", `instance ${row.id} is being deleted`);
+    if (opts.suspend) await this.#checkSuspend(row, opts.action);
+    return row;
+  }
+
+  /**
+   * A suspend saves a running guest's memory on its node, and only agents of protocol ≥ 7 know how
+   * (an older one would drop the flag and shut the guest down, losing what the owner asked to keep).
+   */
+  async #checkSuspend(row: TInstanceRow, action: TInstanceAction): Promise<void> {
+    if (action !== "stop") throw new AppError("BAD_REQUEST", `only a stop can suspend, not a ${action}`);
+    const node = await this.#o.nodes.find(row.nodeId);
+    const version = node?.protocolVersion ?? 0;
+    if (version < SUSPEND_MIN_PROTOCOL) {
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        `instance ${row.id} is on node ${row.nodeId}, which runs an older node agent (protocol ${version}) that cannot suspend instances (suspend needs protocol ${SUSPEND_MIN_PROTOCOL}); nothing was changed — stop it without suspending, or ask the node's operator to upgrade its agent`,
+      );
+    }
+    if (row.status !== "running") {
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        row.status === "suspended"
+          ? `instance ${row.id} is already suspended; start it to resume it`
+          : `instance ${row.id} is ${row.status}: only a running instance can be suspended (its memory is what is kept)`,
+      );
+    }
+  }
+
+  /**
+   * start / stop / restart / delete of one instance; the agent hosting it does the work. A stop
+   * with `suspend` keeps the guest's memory on its node (status `suspended`); a start resumes it.
+   */
+  async act(opts: TActRequest): Promise<TInstanceDto> {
+    const row = await this.#actionable(opts);
     if (opts.action === "delete") {
       await this.#o.reconciler.deleteInstance(row, "deleted by the owner");
       // The deployment shrinks with it, so the reconciler does not replace it.
@@ -175,9 +223,13 @@ export class DeploymentService {
       const desired = opts.action === "stop" ? "stopped" : "running";
       const status = opts.action === "stop" ? "stopping" : row.status;
       await this.#o.instances.update(row.id, { desired, status });
+      const payload = { instanceId: row.id };
+      const spec: TJobSpec =
+        opts.action === "stop"
+          ? { kind: "stop", payload: opts.suspend ? { ...payload, suspend: true } : payload }
+          : { kind: opts.action, payload };
       await this.#o.jobs.enqueue({
-        kind: opts.action,
-        payload: { instanceId: row.id },
+        ...spec,
         nodeId: row.nodeId,
         owner: row.owner,
         idempotencyKey: `${opts.action}:${row.id}:${Date.now()}`,

@@ -6,8 +6,10 @@ import {
   MIN_SUPPORTED_PROTOCOL_VERSION,
   PREFETCH_MIN_PROTOCOL,
   peersForProtocol,
+  SUSPEND_MIN_PROTOCOL,
   type TInstanceStatus,
   type TJobResult,
+  ZStopPayload,
 } from "@/lib/protocol";
 import { isPlacedReplica } from "@/lib/status";
 import type { TBuildsRepository } from "@/server/db/repositories/builds-repository";
@@ -22,7 +24,10 @@ import type { FormnetService } from "@/server/services/nodes/formnet-service";
 import type { TCandidateNode, TResources } from "@/server/services/scheduler/placement";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
 
-/** A replica its owner stopped, on a node that went offline: kept, not replaced. */
+/**
+ * A replica its owner stopped (or suspended: desired `stopped` too, its memory kept on its node), on
+ * a node that went offline: kept, not replaced.
+ */
 const stoppedWhileLost = (i: TInstanceRow) => i.status === "lost" && i.desired === "stopped";
 
 /**
@@ -43,6 +48,8 @@ export type TReconcilerOptions = {
   builds: TBuildsRepository;
   buildService: BuildService;
   jobs: JobService;
+  /** The protocol a node's agent said in its hello (a stop sent again suspends only on ≥ 7). */
+  nodes: { find(nodeId: string): Promise<{ protocolVersion: number } | null> };
   /** Where replicas go (placement) and what the network has free. */
   scheduler: Scheduler;
   formnet: FormnetService;
@@ -394,14 +401,16 @@ export class Reconciler {
     if (row.desired !== "stopped" || reported !== "running") return false;
     if ((await this.#o.jobs.openJobsForInstance(row.id)).some((j) => j.kind === "stop")) return true;
     // Its stop was lost with its node (the job cancelled when the node went offline, or the agent
-    // restarted before the VM went down): stop it again.
+    // restarted before the VM went down): stop it again — a suspend again if that is what the owner
+    // asked, so the guest's memory is still kept.
+    const suspend = await this.#suspendAsked(row);
     await this.#o.instances.update(row.id, {
       status: "stopping",
-      reason: "stopping again: the VM came back up",
+      reason: `${suspend ? "suspending" : "stopping"} again: the VM came back up`,
     });
     await this.#o.jobs.enqueue({
       kind: "stop",
-      payload: { instanceId: row.id },
+      payload: suspend ? { instanceId: row.id, suspend: true } : { instanceId: row.id },
       nodeId: row.nodeId,
       owner: row.owner,
       idempotencyKey: `stop:${row.id}:${Date.now()}`,
@@ -413,6 +422,13 @@ export class Reconciler {
       "stopped replica reported running: stopping it again",
     );
     return true;
+  }
+
+  /** Whether the replica's last stop was a suspend, and its node's agent can still suspend. */
+  async #suspendAsked(row: TInstanceRow): Promise<boolean> {
+    const last = await this.#o.jobs.latestJobForInstance(row.id, "stop");
+    if (!last || ZStopPayload.safeParse(JSON.parse(last.payload)).data?.suspend !== true) return false;
+    return ((await this.#o.nodes.find(row.nodeId))?.protocolVersion ?? 0) >= SUSPEND_MIN_PROTOCOL;
   }
 
   /** `instance.status` from the agent hosting the instance. */
@@ -499,7 +515,11 @@ export class Reconciler {
         await this.#o.formnet.release(row.id);
         return;
       case "stop":
-        await this.#o.instances.update(row.id, { status: "stopped", reason: null });
+        // A suspend kept the guest's memory: `suspended` (a start resumes it), placed like `stopped`.
+        await this.#o.instances.update(row.id, {
+          status: result.suspended ? "suspended" : "stopped",
+          reason: null,
+        });
         return;
       default:
         await this.#o.instances.update(row.id, { status: "running", reason: null });

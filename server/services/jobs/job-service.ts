@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@/core/log";
-import { type TJobResult, type TJobSpec, ZJobSpec } from "@/lib/protocol";
+import { type TJobKind, type TJobResult, type TJobSpec, ZJobSpec } from "@/lib/protocol";
 import type { TJobRow, TJobsRepository } from "@/server/db/repositories/jobs-repository";
 import type { Notifier } from "@/server/gateway/notifier";
 import type { Scheduler } from "@/server/services/scheduler/scheduler";
@@ -339,6 +339,11 @@ export class JobService {
   /** Jobs of an instance that are not final yet. */
   openJobsForInstance(instanceId: string): Promise<TJobRow[]> {
     return this.#o.jobs.openForInstance(instanceId);
+  }
+
+  /** The newest job of `kind` for an instance, in any state (finished ones until pruned). */
+  latestJobForInstance(instanceId: string, kind: TJobKind): Promise<TJobRow | null> {
+    return this.#o.jobs.latestForInstance(instanceId, kind);
   }
 
   /** Delivers a cancel notice to a locally connected agent (called for every `formation_cancel`). */
