@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { PathSelector } from "./path-selector";
 import type { TWgPeerStatus } from "./wg-dump";
 
-const PEER = "A".repeat(43) + "=";
+const PEER = `${"A".repeat(43)}=`;
 const DIRECT = "203.0.113.7:51820";
 const SHIM = "127.0.0.1:40001";
 
