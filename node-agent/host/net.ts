@@ -36,12 +36,25 @@ export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }
 
+/** A stable locally administered unicast MAC for a bridge, from its name. */
+export function bridgeMac(name: string): string {
+  const hex = createHash("sha256").update(name).digest("hex");
+  return `02:${(hex.match(/../g) ?? []).slice(0, 5).join(":")}`;
+}
+
 /** Creates (if needed) a bridge carrying the VMs' link-local gateway address, and enables forwarding. */
 export async function ensureBridge(opts: { name: string; gatewayIp: string }): Promise<void> {
   assertIfName(opts.name);
   if (!linkExists(opts.name)) {
-    await run(["ip", "link", "add", "name", opts.name, "type", "bridge"]);
+    // A fixed address: a bridge otherwise takes the lowest MAC of its ports, so the gateway's MAC
+    // would change under every running VM (whose ARP cache keeps the old one for ~30 s) whenever a
+    // VM's tap comes or goes — a resumed VM's new tap included.
+    await run(["ip", "link", "add", "name", opts.name, "address", bridgeMac(opts.name), "type", "bridge"]);
   }
+  const mac = bridgeMac(opts.name);
+  // A bridge made before its address was fixed gets it once (its VMs re-learn the gateway).
+  const current = await readFile(`/sys/class/net/${opts.name}/address`, "utf8").catch(() => mac);
+  if (current.trim() !== mac) await run(["ip", "link", "set", "dev", opts.name, "address", mac]);
   const addrs = await run(["ip", "-o", "-4", "addr", "show", "dev", opts.name]);
   if (!addrs.stdout.includes(` ${opts.gatewayIp}/`)) {
     await run(["ip", "addr", "add", `${opts.gatewayIp}/32`, "dev", opts.name]);

@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { IDENTITY_HOOK_SCRIPT, identityMessage, parseHookReply } from "./identity-hook";
+import { IDENTITY_HOOK_SCRIPT, identityMessage, octalEscapes, parseHookReply } from "./identity-hook";
+
+/** What the hook's printf makes of an octal-escaped value. */
+const printfOf = (s: string) =>
+  Buffer.from((s.match(/\\[0-7]{3}/g) ?? []).map((e) => Number.parseInt(e.slice(1), 8)));
 
 describe("identity channel messages", () => {
-  it("writes key=value lines and end; keys and seed as base64", () => {
+  it("writes key=value lines and end; keys and seed as octal escapes, seed first", () => {
     const msg = identityMessage({
       now: 1_700_000_000.7,
       ip: "10.42.0.9",
@@ -18,13 +22,14 @@ describe("identity channel messages", () => {
     expect(lines.at(-1)).toBe("end");
     expect(lines).toContain("now=1700000000");
     expect(lines).toContain("ip=10.42.0.9");
-    expect(lines).toContain("seed=AQID");
+    expect(lines[0]).toBe("seed=\\001\\002\\003");
     const hostkey = lines.find((l) => l.startsWith("hostkey="))?.slice(8) ?? "";
-    expect(Buffer.from(hostkey, "base64").toString()).toBe("-----BEGIN x-----\nabc\n");
+    expect(printfOf(hostkey).toString()).toBe("-----BEGIN x-----\nabc\n");
     const keys = lines.find((l) => l.startsWith("root_keys="))?.slice(10) ?? "";
-    expect(Buffer.from(keys, "base64").toString()).toBe("ssh-ed25519 K1\nssh-ed25519 K2");
+    expect(printfOf(keys).toString()).toBe("ssh-ed25519 K1\nssh-ed25519 K2");
     // Each line is one token: nothing the hook reads can span lines or carry shell syntax.
-    for (const line of lines) expect(line).toMatch(/^[a-z_]+=[A-Za-z0-9:._+/=-]+$|^end$/);
+    for (const line of lines) expect(line).toMatch(/^[a-z_]+=([A-Za-z0-9:._-]+|(\\[0-7]{3})+)$|^end$/);
+    expect(octalEscapes(Buffer.from([0, 255]))).toBe("\\000\\377");
   });
 
   it("a resume sends only the clock", () => {
