@@ -31,6 +31,25 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
+/** Host CPU counters (`/proc/stat`): this machine is itself a VM, and its hypervisor's steal varies. */
+async function cpuTicks(): Promise<{ total: number; steal: number; busy: number }> {
+  const f = ((await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "").split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return {
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+    steal,
+    busy: user + nice + system,
+  };
+}
+
+/** Runs `fn`; also returns the share of the host's CPU time stolen by its own hypervisor meanwhile. */
+async function withSteal<T>(fn: () => Promise<T>): Promise<{ value: T; stealPct: number }> {
+  const a = await cpuTicks();
+  const value = await fn();
+  const b = await cpuTicks();
+  return { value, stealPct: (100 * (b.steal - a.steal)) / Math.max(1, b.total - a.total) };
+}
+
 async function main(): Promise<void> {
   const preflight = await runPreflight();
   const kernel = preflight.guestKernel;
@@ -83,58 +102,63 @@ async function main(): Promise<void> {
     const resume: number[] = [];
     const suspendMs: number[] = [];
     const restoreStart: number[] = [];
+    const steal: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      // The floor: busybox + dropbear on the same kernel, machine and accelerator.
-      const fip = `10.42.252.${150 + i}`;
-      const tap = shortIfName("fmtr", `${work}${i}`);
-      await createTap({ name: tap, bridge: network.bridge });
-      await run(["ip", "route", "replace", `${fip}/32`, "dev", network.bridge]);
-      let t = Date.now();
-      await run(
-        floorArgv({
-          kernel: kernel.vmlinuz,
-          initramfs,
-          tap,
-          ip: fip,
-          gw: network.gatewayIp,
-          accel: preflight.accelerator,
-          dir: work,
-        }),
-      );
-      await ssh(fip, "root");
-      figures.floor.push(Date.now() - t);
-      process.kill(Number((await readFile(join(work, "floor.pid"), "utf8")).trim()), "SIGKILL");
-      await run(["ip", "route", "del", `${fip}/32`], { allowFailure: true });
-      await deleteLink(tap);
+      const round = await withSteal(async () => {
+        // The floor: busybox + dropbear on the same kernel, machine and accelerator.
+        const fip = `10.42.252.${150 + i}`;
+        const tap = shortIfName("fmtr", `${work}${i}`);
+        await createTap({ name: tap, bridge: network.bridge });
+        await run(["ip", "route", "replace", `${fip}/32`, "dev", network.bridge]);
+        let t = Date.now();
+        await run(
+          floorArgv({
+            kernel: kernel.vmlinuz,
+            initramfs,
+            tap,
+            ip: fip,
+            gw: network.gatewayIp,
+            accel: preflight.accelerator,
+            dir: work,
+          }),
+        );
+        await ssh(fip, "root");
+        figures.floor.push(Date.now() - t);
+        process.kill(Number((await readFile(join(work, "floor.pid"), "utf8")).trim()), "SIGKILL");
+        await run(["ip", "route", "del", `${fip}/32`], { allowFailure: true });
+        await deleteLink(tap);
 
-      const cip = `10.42.252.${10 + i}`;
-      await coldHv.create(spec(`cold-${i}`, cip));
-      t = Date.now();
-      await coldHv.start(`cold-${i}`);
-      await ssh(cip);
-      figures.cold.push(Date.now() - t);
-      await coldHv.delete(`cold-${i}`);
+        const cip = `10.42.252.${10 + i}`;
+        await coldHv.create(spec(`cold-${i}`, cip));
+        t = Date.now();
+        await coldHv.start(`cold-${i}`);
+        await ssh(cip);
+        figures.cold.push(Date.now() - t);
+        await coldHv.delete(`cold-${i}`);
 
-      const rip = `10.42.252.${50 + i}`;
-      await snapHv.create(spec(`restored-${i}`, rip));
-      t = Date.now();
-      await snapHv.start(`restored-${i}`);
-      restoreStart.push(Date.now() - t);
-      await ssh(rip);
-      figures.restored.push(Date.now() - t);
-      const launch = snapHv.lastLaunch.get(`restored-${i}`);
-      if (launch?.mode !== "restored") throw new Error(`round ${i + 1} did not restore: ${launch?.fallback}`);
+        const rip = `10.42.252.${50 + i}`;
+        await snapHv.create(spec(`restored-${i}`, rip));
+        t = Date.now();
+        await snapHv.start(`restored-${i}`);
+        restoreStart.push(Date.now() - t);
+        await ssh(rip);
+        figures.restored.push(Date.now() - t);
+        const launch = snapHv.lastLaunch.get(`restored-${i}`);
+        if (launch?.mode !== "restored")
+          throw new Error(`round ${i + 1} did not restore: ${launch?.fallback}`);
 
-      t = Date.now();
-      await snapHv.stop(`restored-${i}`, { suspend: true });
-      suspendMs.push(Date.now() - t);
-      t = Date.now();
-      await snapHv.start(`restored-${i}`);
-      await ssh(rip);
-      resume.push(Date.now() - t);
-      await snapHv.delete(`restored-${i}`);
+        t = Date.now();
+        await snapHv.stop(`restored-${i}`, { suspend: true });
+        suspendMs.push(Date.now() - t);
+        t = Date.now();
+        await snapHv.start(`restored-${i}`);
+        await ssh(rip);
+        resume.push(Date.now() - t);
+        await snapHv.delete(`restored-${i}`);
+      });
+      steal.push(round.stealPct);
       say(
-        `round ${i + 1}: floor ${secs(figures.floor[i] ?? 0)}, cold ${secs(figures.cold[i] ?? 0)}, restored ${secs(figures.restored[i] ?? 0)} (start() ${secs(restoreStart[i] ?? 0)}), suspend ${secs(suspendMs[i] ?? 0)}, resume → SSH ${secs(resume[i] ?? 0)}`,
+        `round ${i + 1}: floor ${secs(figures.floor[i] ?? 0)}, cold ${secs(figures.cold[i] ?? 0)}, restored ${secs(figures.restored[i] ?? 0)} (start() ${secs(restoreStart[i] ?? 0)}), suspend ${secs(suspendMs[i] ?? 0)}, resume → SSH ${secs(resume[i] ?? 0)}; host CPU stolen by its hypervisor ${round.stealPct.toFixed(1)}%`,
       );
     }
     const stats = (xs: number[]) => `median ${secs(median(xs))} (${xs.map(secs).join(", ")})`;
@@ -147,6 +171,10 @@ async function main(): Promise<void> {
     rows.push(["restored / floor, per round", ratios(figures.restored)]);
     rows.push(["of which `start()` (verify + load + identity hook)", stats(restoreStart)]);
     rows.push(["suspend (save memory, end QEMU)", stats(suspendMs)]);
+    rows.push([
+      "host CPU stolen by the machine's own hypervisor, per round",
+      steal.map((p) => `${p.toFixed(1)}%`).join(", "),
+    ]);
     rows.push(["resume → SSH", stats(resume)]);
     const stateBytes = (await stat(snapshot.statePath)).size;
     const diskBytes = (await stat(snapshot.diskPath)).size;

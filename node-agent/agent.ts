@@ -336,7 +336,7 @@ export class NodeAgent {
         },
       }),
       boot: bootExecutor(instanceDeps),
-      prefetch: prefetchExecutor(common),
+      prefetch: prefetchExecutor({ ...common, hypervisor, network: this.#network }),
       ...lifecycleExecutors(instanceDeps),
     };
   }

@@ -24,6 +24,11 @@ function int(value: string): number {
   return Number(value);
 }
 
+function onOff(value: string): boolean {
+  if (value !== "on" && value !== "off") throw new InvalidArgumentError("expected on or off");
+  return value === "on";
+}
+
 function defaultConfigPath(): string {
   return agentEnv().NODE_AGENT_CONFIG ?? join(DEFAULT_DATA_DIR, "agent.json");
 }
@@ -57,6 +62,11 @@ function program(): Command {
     .option("--bridge-name <name>", "Linux bridge for this agent's VMs")
     .option("--images-keep-recent <n>", "unused images the image GC keeps (default 5)", int)
     .option("--images-min-age-minutes <n>", "the image GC keeps images used this recently (default 30)", int)
+    .option(
+      "--vm-snapshots <on|off>",
+      "launch new VMs from a snapshot of their image's first boot (default on)",
+      onOff,
+    )
     .option("--skip-preflight", "do not check the host after writing the config")
     .action(async (flags: Record<string, unknown>) => {
       const passwordFromFile = await resolvePassword({

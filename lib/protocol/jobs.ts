@@ -38,6 +38,17 @@ export type TBootPayload = z.infer<typeof ZBootPayload>;
 export const ZPrefetchPayload = z.object({
   imageUrl: z.string().min(1),
   imageDigest: ZDigest,
+  /**
+   * The shape a replacement replica would have: the node also makes the image's snapshot for it
+   * (a heal there restores instead of booting). Optional, no version bump: older agents drop it.
+   */
+  vm: z
+    .object({
+      vcpu: z.number().int().min(1),
+      memoryMb: z.number().int().min(1),
+      diskGb: z.number().int().min(1),
+    })
+    .optional(),
 });
 export type TPrefetchPayload = z.infer<typeof ZPrefetchPayload>;
 
@@ -94,6 +105,8 @@ export const ZPrefetchResult = z.object({
   fetchedBytes: z.number().int().min(0).optional(),
   /** Of those, bytes from peer nodes rather than the console (protocol 6). */
   peerBytes: z.number().int().min(0).optional(),
+  /** The node holds a snapshot of the image for the payload's `vm` shape (made now or before). */
+  snapshot: z.boolean().optional(),
 });
 
 /** Result carried by `job.complete`, discriminated by the job kind it completes. */
@@ -113,6 +126,7 @@ export const JOB_PHASES = [
   "building",
   "uploading",
   "booting",
+  "snapshotting",
   "stopping",
   "starting",
   "deleting",

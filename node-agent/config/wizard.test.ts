@@ -59,4 +59,14 @@ describe("init wizard", () => {
     const plain = await collectInitAnswers({ ...options, flags: base });
     expect(plain.config.images).toBeUndefined();
   });
+
+  it("writes --vm-snapshots into the VM settings; snapshots are on unless turned off", async () => {
+    const base = { generateKey: true, password: "a long enough password" };
+    const options = { prompter: defaultsPrompter([]), host, freeUdpPort: async (from: number) => from };
+    const off = await collectInitAnswers({ ...options, flags: { ...base, vmSnapshots: false } });
+    expect(off.config.vms).toEqual({ snapshots: false });
+    const plain = await collectInitAnswers({ ...options, flags: base });
+    expect(plain.config.vms).toBeUndefined();
+    expect(ZAgentConfig.shape.vms.parse(plain.config.vms)).toEqual({ snapshots: true });
+  });
 });

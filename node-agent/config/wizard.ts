@@ -31,6 +31,8 @@ export interface TInitFlags {
   imagesKeepRecent?: number;
   /** Image GC: images used this recently are kept (not asked; default 30). */
   imagesMinAgeMinutes?: number;
+  /** Snapshot-restored launches (not asked; default on). */
+  vmSnapshots?: boolean;
 }
 
 /** What the host can offer, used as the wizard's defaults. */
@@ -143,6 +145,7 @@ export async function collectInitAnswers(options: {
             ...(flags.imagesMinAgeMinutes === undefined ? {} : { minAgeMinutes: flags.imagesMinAgeMinutes }),
           },
         }),
+    ...(flags.vmSnapshots === undefined ? {} : { vms: { snapshots: flags.vmSnapshots } }),
   };
   return { key, password, config };
 }

@@ -189,8 +189,8 @@ done
 /** The runtime unit that runs the hook (installed by the initrd into /run/systemd/system). */
 export const IDENTITY_HOOK_UNIT = `[Unit]
 Description=Formation identity channel (snapshot restore, resume)
-DefaultDependencies=no
-After=sysinit.target
+# Started once the boot is done: it must not take emulated CPU from the units sshd waits for.
+After=multi-user.target
 
 [Service]
 ExecStart=/run/formation/identity-hook

@@ -384,6 +384,20 @@ export class QemuHypervisor implements Hypervisor {
     );
   }
 
+  async prepareSnapshot(shape: {
+    imagePath: string;
+    vcpu: number;
+    memoryMb: number;
+    diskGb: number;
+    network: TVmNetwork;
+  }): Promise<{ key: string } | null> {
+    if (!this.opts.snapshots) return null;
+    const snapshot = await this.ensureSnapshot(
+      ZVmSpec.parse({ instanceId: "template", ipv4: "169.254.42.2", ...shape }),
+    );
+    return snapshot ? { key: snapshot.key } : null;
+  }
+
   /** The snapshot of `spec`'s shape, made now (queued behind others) unless it exists. */
   async ensureSnapshot(spec: TVmState["spec"]): Promise<TSnapshot | null> {
     const shape = await this.shapeOf(spec);
@@ -470,7 +484,7 @@ export class QemuHypervisor implements Hypervisor {
       state.status = "suspended";
       state.pid = null;
       await this.save(state);
-      this.opts.onEvent?.({ type: "stopped", instanceId });
+      this.opts.onEvent?.({ type: "suspended", instanceId });
       return info(state);
     } finally {
       this.stopping.delete(instanceId);

@@ -96,6 +96,8 @@ export type TVmMetrics = {
 export type TVmEvent =
   | { type: "started"; instanceId: string; pid: number }
   | { type: "stopped"; instanceId: string }
+  /** Its memory and devices were saved beside its disk and its QEMU ended (stop --suspend). */
+  | { type: "suspended"; instanceId: string }
   /** `reason`: why it stays down when it does (the restart itself failed). */
   | { type: "crashed"; instanceId: string; restarting: boolean; reason?: string }
   | { type: "restarted"; instanceId: string; pid: number }
@@ -119,6 +121,17 @@ export interface Hypervisor {
   /** After an agent restart: re-attach to VMs still running, clean up dead ones and orphans. */
   adopt(): Promise<{ adopted: string[]; cleaned: string[] }>;
   metrics(instanceId: string): Promise<TVmMetrics>;
+  /**
+   * Makes (unless held) the snapshot new VMs of this image and shape would restore from; null when
+   * this hypervisor does not launch from snapshots.
+   */
+  prepareSnapshot?(shape: {
+    imagePath: string;
+    vcpu: number;
+    memoryMb: number;
+    diskGb: number;
+    network: TVmNetwork;
+  }): Promise<{ key: string } | null>;
   /** Drops what was derived from images no longer in the store (their snapshots); what it removed. */
   forgetMissingImages?(): Promise<string[]>;
   /** Stops watching (VMs keep running). */

@@ -16,6 +16,11 @@ describe("vmProtocolStatus", () => {
 });
 
 describe("vmEventStatus", () => {
+  it("reports a suspend as suspended, not as a stop first", () => {
+    expect(vmEventStatus({ type: "suspended", instanceId: "i-1" })).toEqual({ status: "suspended" });
+    expect(vmEventStatus({ type: "stopped", instanceId: "i-1" })).toEqual({ status: "stopped" });
+  });
+
   it("says why a crashed VM stays down: the restart limit, or the restart that failed", () => {
     const base = { type: "crashed", instanceId: "i-1" } as const;
     expect(vmEventStatus({ ...base, restarting: true }).status).toBe("booting");

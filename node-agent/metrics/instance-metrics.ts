@@ -34,6 +34,8 @@ export function vmEventStatus(event: TVmEvent): { status: TInstanceStatus; reaso
       return { status: "running" };
     case "stopped":
       return { status: "stopped" };
+    case "suspended":
+      return { status: "suspended" };
     case "crashed":
       return event.restarting
         ? { status: "booting", reason: "the VM's QEMU process exited unexpectedly; restarting it" }

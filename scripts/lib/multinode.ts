@@ -194,6 +194,7 @@ const AGENT_INIT_ENV_FLAGS = [
   ["FORMATION_AGENT_IMAGES_KEEP_RECENT", "--images-keep-recent"],
   ["FORMATION_AGENT_IMAGES_MIN_AGE_MINUTES", "--images-min-age-minutes"],
   ["FORMATION_AGENT_CACHE_DIR", "--cache-dir"],
+  ["FORMATION_AGENT_VM_SNAPSHOTS", "--vm-snapshots"],
 ] as const;
 
 /** The `node-agent init` flags of the AGENT_INIT_ENV_FLAGS set in `env`. */

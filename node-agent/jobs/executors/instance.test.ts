@@ -10,7 +10,7 @@ import { run } from "../../host/exec";
 import type { Hypervisor, TVmInfo, TVmMetrics, TVmSpecInput } from "../../hypervisor/types";
 import { JobFailure } from "../job-error";
 import type { TJobContext } from "../types";
-import { bootExecutor, lifecycleExecutors, type TInstanceExecutorDeps } from "./instance";
+import { bootExecutor, lifecycleExecutors, prefetchExecutor, type TInstanceExecutorDeps } from "./instance";
 
 const digest = `sha256:${"d".repeat(64)}`;
 
@@ -188,6 +188,46 @@ describe("boot executor", () => {
     expect(String(error.cause)).toContain("not an SSH banner");
     expect(hypervisor.calls).toContain("stop i-1");
     expect(statuses).toEqual(["booting", "failed"]);
+  });
+});
+
+describe("prefetch executor", () => {
+  const prefetch = { imageUrl: `/api/agent/images/${digest}`, imageDigest: digest };
+
+  it("with the replica's shape, also makes the image's snapshot (a heal there restores)", async () => {
+    const shapes: string[] = [];
+    const snapshotting = Object.assign(hypervisor, {
+      prepareSnapshot: async (o: { imagePath: string; vcpu: number; memoryMb: number; diskGb: number }) => {
+        shapes.push(`${o.imagePath} ${o.vcpu} ${o.memoryMb} ${o.diskGb}`);
+        return { key: "k1" };
+      },
+    });
+    const { ctx, phases, lines } = context();
+    const result = await prefetchExecutor({ ...deps(1), hypervisor: snapshotting })(ctx, {
+      ...prefetch,
+      vm: { vcpu: 1, memoryMb: 512, diskGb: 5 },
+    });
+    expect(result).toMatchObject({ kind: "prefetch", fromCache: true, snapshot: true });
+    expect(shapes).toEqual([`${imagePathFor(paths, digest)} 1 512 5`]);
+    expect(phases).toContain("snapshotting");
+    expect(lines.join("\n")).toContain("snapshot k1");
+  });
+
+  it("without a shape (an older console) or a snapshot failure, the image is still prefetched", async () => {
+    const failing = Object.assign(hypervisor, {
+      prepareSnapshot: async () => {
+        throw new Error("template did not boot");
+      },
+    });
+    const { ctx, lines } = context();
+    const plain = await prefetchExecutor({ ...deps(1), hypervisor: failing })(ctx, prefetch);
+    expect(plain).not.toHaveProperty("snapshot");
+    const failed = await prefetchExecutor({ ...deps(1), hypervisor: failing })(ctx, {
+      ...prefetch,
+      vm: { vcpu: 1, memoryMb: 512, diskGb: 5 },
+    });
+    expect(failed).toMatchObject({ kind: "prefetch", snapshot: false });
+    expect(lines.join("\n")).toContain("no snapshot of the image: template did not boot");
   });
 });
 

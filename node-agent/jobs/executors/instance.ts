@@ -111,12 +111,28 @@ const mib = (bytes: number) => (bytes / (1 << 20)).toFixed(0);
  * picks it), so the image is fetched now and a later boot here starts without a download.
  */
 export function prefetchExecutor(
-  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token" | "formnetAddress">,
+  deps: Pick<TInstanceExecutorDeps, "paths" | "consoleUrl" | "token" | "formnetAddress"> &
+    Partial<Pick<TInstanceExecutorDeps, "hypervisor" | "network">>,
 ) {
   return async (ctx: TJobContext, payload: TPrefetchPayload): Promise<TJobResult> => {
-    const figures = transferFigures(await fetchImage(deps, ctx, payload));
+    const image = await fetchImage(deps, ctx, payload);
+    const figures = transferFigures(image);
     ctx.logger.info(figures, "image prefetched");
-    return { kind: "prefetch", ...figures };
+    // A heal here would restore from the image's snapshot instead of booting: make it now.
+    let snapshot: boolean | undefined;
+    if (payload.vm && deps.hypervisor?.prepareSnapshot && deps.network) {
+      ctx.progress("snapshotting", `${payload.vm.vcpu} vCPU, ${payload.vm.memoryMb} MB`);
+      const made = await deps.hypervisor
+        .prepareSnapshot({ imagePath: image.path, ...payload.vm, network: deps.network })
+        .catch((error: unknown) => {
+          // The image is here either way; a heal then boots cold.
+          ctx.log(`no snapshot of the image: ${errorText(error)}`);
+          return null;
+        });
+      snapshot = made !== null;
+      if (made) ctx.log(`snapshot ${made.key} of the image ready for a replacement replica`);
+    }
+    return { kind: "prefetch", ...figures, ...(snapshot === undefined ? {} : { snapshot }) };
   };
 }
 

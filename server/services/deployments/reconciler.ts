@@ -215,7 +215,11 @@ export class Reconciler {
     if (!standby) return;
     await this.#o.jobs.enqueue({
       kind: "prefetch",
-      payload: { imageUrl: agentImagePath(opts.imageDigest), imageDigest: opts.imageDigest },
+      payload: {
+        imageUrl: agentImagePath(opts.imageDigest),
+        imageDigest: opts.imageDigest,
+        vm: { vcpu: opts.r.vcpu, memoryMb: opts.r.memoryMb, diskGb: opts.r.diskGb },
+      },
       nodeId: standby,
       owner: opts.dep.owner,
       idempotencyKey: `prefetch:${opts.imageDigest}:${standby}`,
