@@ -1,6 +1,6 @@
 /**
  * Multinode benchmark (issue #17): the README example on `FORMATION_NODES=4`, fresh node hosts.
- *   npx tsx bench/multinode-bench.ts [--nodes 4] [--throughput-mb 64]
+ *   npx tsx bench/multinode-bench.ts [--nodes 4] [--throughput-mb 64] [--snapshots on|off]
  * Starts the platform with the README's start command (its own ports, namespaces and blocks),
  * then prints:
  * - ship (3 replicas, the build already cached) → all 3 replicas SSH-ready on 3 fresh hosts;
@@ -22,9 +22,14 @@ import { waitFor } from "@/core/formnet/command";
 import { readStatusFile } from "@/node-agent/config/status-file";
 import { setUpExampleProject } from "@/scripts/lib/example-project";
 import { startMultinodePlatform } from "@/scripts/lib/multinode-test-platform";
+import { platformLogLines } from "@/scripts/lib/platform-log";
 
 const exec = promisify(execFile);
-const { values } = parseArgs({ options: { nodes: { type: "string" }, "throughput-mb": { type: "string" } } });
+const { values } = parseArgs({
+  options: { nodes: { type: "string" }, "throughput-mb": { type: "string" }, snapshots: { type: "string" } },
+});
+/** `off`: node agents boot every VM cold (`--vm-snapshots off`), to compare heals with and without. */
+const SNAPSHOTS = values.snapshots ?? "on";
 const NODES = Number(values.nodes ?? 4);
 const THROUGHPUT_MB = Number(values["throughput-mb"] ?? 64);
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -36,7 +41,11 @@ type TPlacement = { instanceId: string; nodeId: string; status: string; formnetI
 async function main(): Promise<void> {
   await exec(process.execPath, [join(import.meta.dirname, "../scripts/build-cli.mjs")]);
   const t0 = Date.now();
-  const platform = await startMultinodePlatform({ nodes: NODES });
+  const platform = await startMultinodePlatform({
+    nodes: NODES,
+    env: { FORMATION_AGENT_VM_SNAPSHOTS: SNAPSHOTS },
+  });
+  say(`VM snapshots on the node hosts: ${SNAPSHOTS}`);
   say(`platform with ${NODES} node hosts ready in ${secs(Date.now() - t0)} (log ${platform.logPath})`);
   const work = await mkdtemp(join(tmpdir(), "formation-multinode-bench-"));
   const laptop = platform.network.layout.laptop.nodeNetns;
@@ -144,6 +153,25 @@ async function main(): Promise<void> {
     say(
       `standby prefetch: ${standbys.length} node host(s) without a replica held the image ${secs(prefetchedAt - s0 - shipMs)} after the ship returned`,
     );
+    if (SNAPSHOTS === "on") {
+      // The standby also makes the image's snapshot for the replica's shape: a heal there restores.
+      const snapshotAt = await waitFor(
+        "the standby node hosts holding the image's snapshot",
+        async () => {
+          for (const h of standbys) {
+            const dir = join(platform.dataDir, "nodes", String(h.n), "agent", "snapshots");
+            const keys = (await readdir(dir).catch(() => [] as string[])).filter((k) => !k.startsWith("."));
+            const held = await Promise.all(
+              keys.map((k) => readdir(join(dir, k)).catch(() => [] as string[])),
+            );
+            if (!held.some((files) => files.includes("meta.json"))) return undefined;
+          }
+          return Date.now();
+        },
+        { timeoutMs: 300_000, intervalMs: 250 },
+      );
+      say(`standby snapshot: made ${secs(snapshotAt - prefetchedAt)} after the prefetch`);
+    }
 
     // Crash the host of one replica: every process in its namespace dies at once.
     const victim = rows[0];
@@ -176,8 +204,14 @@ async function main(): Promise<void> {
       { timeoutMs: 120_000, intervalMs: 250 },
     );
     const reachedAt = Date.now();
+    const launched = (await platformLogLines(platform.logPath, c0)).find(
+      (l) => l.msg === "vm started" && l.instanceId === replacement.instanceId,
+    );
     say(
-      `host crash → replacement SSH-ready (running): ${secs(runningAt - c0)} = offline detection ${secs(lostAt - c0)} + placement, image fetch and boot ${secs(runningAt - lostAt)}; laptop reaches it ${secs(reachedAt - c0)} after the crash`,
+      `replacement launched ${String(launched?.fields.mode ?? "?")} in ${secs(Number(launched?.fields.ms ?? 0))} (QEMU start to process up${launched?.fields.mode === "restored" ? ", memory loaded and identity set" : ""})`,
+    );
+    say(
+      `host crash → replacement SSH-ready (running), snapshots ${SNAPSHOTS}: ${secs(runningAt - c0)} = offline detection ${secs(lostAt - c0)} + placement, image fetch and boot ${secs(runningAt - lostAt)}; laptop reaches it ${secs(reachedAt - c0)} after the crash`,
     );
   } finally {
     await runForm({

@@ -18,6 +18,9 @@ export class GuestChannelError extends FormationError<"GUEST_CHANNEL"> {
   }
 }
 
+/** Longest line the agent reads from a guest (the hook's lines are < 100 bytes). */
+const MAX_LINE = 64 * 1024;
+
 /** Makes the two FIFOs of a VM's channel (owned by root, opened by QEMU before it drops root). */
 export async function createGuestChannel(base: string): Promise<void> {
   await rm(`${base}.in`, { force: true });
@@ -61,8 +64,13 @@ function readLine<T>(
     signal?.addEventListener("abort", onAbort, { once: true });
     sock.setEncoding("utf8");
     sock.on("error", (err) => done(new GuestChannelError(`reading ${base}.out: ${err.message}`)));
+    // QEMU holds the FIFO open for writing while it runs: an end means the VM is gone.
+    sock.on("end", () => done(new GuestChannelError(`the VM's identity channel closed (${base}.out)`)));
     sock.on("data", (chunk: string) => {
       buf += chunk;
+      // The guest writes what it likes: a line without an end must not grow the agent's memory.
+      if (buf.length > MAX_LINE && buf.lastIndexOf("\n") < buf.length - MAX_LINE)
+        return done(new GuestChannelError(`the guest sent a line longer than ${MAX_LINE} bytes`));
       let nl = buf.indexOf("\n");
       while (nl >= 0) {
         const value = match(buf.slice(0, nl));
