@@ -54,7 +54,10 @@ async function main(): Promise<void> {
   const preflight = await runPreflight();
   const kernel = preflight.guestKernel;
   if (!preflight.ok || !kernel) throw new Error("preflight failed: run sudo scripts/setup-host.sh");
-  say(`accelerator: ${preflight.accelerator}; load: ${(await readFile("/proc/loadavg", "utf8")).trim()}`);
+  const cpu = /model name\s*:\s*(.*)/.exec(await readFile("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+  say(
+    `accelerator: ${preflight.accelerator}; host CPU: ${cpu}; load: ${(await readFile("/proc/loadavg", "utf8")).trim()}`,
+  );
   const work = await mkdtemp(join(tmpdir(), "fm-boot-restore-"));
   const base = { accelerator: preflight.accelerator, kernel, pollMs: 500 };
   const coldHv = new QemuHypervisor({ ...base, dataDir: join(work, "cold") });

@@ -268,6 +268,8 @@ export class QemuHypervisor implements Hypervisor {
 
   /** Starts QEMU loading `stateFile`, waits until it is loaded (and `check` passed), then runs it. */
   private async launchIncoming(state: TVmState, stateFile: string, check?: Promise<void>): Promise<number> {
+    // Awaited below, after QEMU is up; a failure before then must not count as unhandled.
+    check?.catch(() => undefined);
     const fd = openSync(stateFile, constants.O_RDONLY);
     let pid: number | undefined;
     try {
