@@ -116,7 +116,6 @@ fi
 if cp /bin/busybox /newroot/run/formation/busybox && cp /etc/formation/identity-hook /newroot/run/formation/ &&
   mkdir -p /newroot/run/systemd/system/multi-user.target.wants &&
   cp /etc/formation/formation-identity.service /newroot/run/systemd/system/; then
-  chmod 0755 /newroot/run/formation/busybox /newroot/run/formation/identity-hook
   ln -sf ../formation-identity.service /newroot/run/systemd/system/multi-user.target.wants/
 fi
 umount /sys /proc
@@ -161,8 +160,8 @@ export async function ensureBusyboxInitrd(opts: {
   init: string;
   /** Extra empty directories the init expects. */
   dirs?: readonly string[];
-  /** Extra files (path in the initrd → content), executable. */
-  files?: Readonly<Record<string, string>>;
+  /** Extra files: path in the initrd → content and mode. */
+  files?: Readonly<Record<string, { content: string; mode: number }>>;
 }): Promise<string> {
   const modulesDep = await readFile(join(opts.modulesDir, "modules.dep"), "utf8");
   const order = resolveModuleOrder(modulesDep, opts.modules);
@@ -199,9 +198,9 @@ export async function ensureBusyboxInitrd(opts: {
     for (const m of order) await addFile(root, join(opts.modulesDir, m), join("lib/modules", m), 0o644);
     await writeFile(join(root, "etc/modules.order"), `${order.join("\n")}\n`);
     await writeFile(join(root, "init"), opts.init, { mode: 0o755 });
-    for (const [path, content] of Object.entries(opts.files ?? {})) {
+    for (const [path, file] of Object.entries(opts.files ?? {})) {
       await mkdir(join(root, path, ".."), { recursive: true });
-      await writeFile(join(root, path), content, { mode: 0o755 });
+      await writeFile(join(root, path), file.content, { mode: file.mode });
     }
     const img = join(tmp, "initrd.img");
     await packInitramfs({ rootDir: root, outFile: img });
@@ -229,8 +228,9 @@ export function ensureGuestInitrd(opts: {
     modules: GUEST_MODULES,
     init: INIT_SCRIPT,
     files: {
-      "etc/formation/identity-hook": IDENTITY_HOOK_SCRIPT,
-      "etc/formation/formation-identity.service": IDENTITY_HOOK_UNIT,
+      "etc/formation/identity-hook": { content: IDENTITY_HOOK_SCRIPT, mode: 0o755 },
+      // systemd warns about (and may one day refuse) executable unit files.
+      "etc/formation/formation-identity.service": { content: IDENTITY_HOOK_UNIT, mode: 0o644 },
     },
   });
 }
