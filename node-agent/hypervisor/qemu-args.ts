@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { TAccelerator } from "../host/preflight";
 import { IDENTITY_PORT } from "./identity-hook";
 import type { TVmState } from "./types";
@@ -54,6 +55,18 @@ export function kernelCmdline(state: TVmState, accelerator: TAccelerator = "kvm"
 export type TQemuConfinement = { user: string; chrootDir: string };
 
 export const QEMU_SANDBOX = "on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny";
+
+/** Where a VM's files live in its directory (instances and snapshot templates alike). */
+export function vmFiles(dir: string) {
+  return {
+    dir,
+    overlayPath: join(dir, "disk.qcow2"),
+    serialLogPath: join(dir, "serial.log"),
+    qmpPath: join(dir, "qmp.sock"),
+    pidfilePath: join(dir, "qemu.pid"),
+    hostKeyPath: join(dir, "ssh_host_ed25519_key"),
+  };
+}
 
 /** Base path of a VM's identity channel FIFOs (`.in`, `.out`; see guest-channel.ts). */
 export function channelBase(state: Pick<TVmState, "dir">): string {

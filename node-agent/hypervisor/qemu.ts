@@ -23,7 +23,7 @@ import { createGuestChannel, sendIdentity, waitGuestReady } from "./guest-channe
 import { ensureGuestInitrd } from "./initrd";
 import { saveVmState, waitIncomingDone } from "./migration";
 import { isVmProcess, pidAlive, processUsage, qemuProcessesUnder } from "./proc";
-import { channelBase, macFor, qemuArgv, type TQemuConfinement, vmHostname } from "./qemu-args";
+import { channelBase, macFor, qemuArgv, type TQemuConfinement, vmFiles, vmHostname } from "./qemu-args";
 import { qmpCommand } from "./qmp";
 import { prepareSerialLog } from "./serial-log-file";
 import { makeSnapshot } from "./snapshot-maker";
@@ -148,12 +148,7 @@ export class QemuHypervisor implements Hypervisor {
         pid: null,
         tap: shortIfName("fmt", `${this.opts.dataDir}\0${spec.instanceId}`),
         mac: macFor(hash),
-        dir,
-        overlayPath: join(dir, "disk.qcow2"),
-        serialLogPath: join(dir, "serial.log"),
-        qmpPath: join(dir, "qmp.sock"),
-        pidfilePath: join(dir, "qemu.pid"),
-        hostKeyPath: join(dir, "ssh_host_ed25519_key"),
+        ...vmFiles(dir),
         hostKeyPublic: "",
         startedAt: null,
         restarts: [],

@@ -5,7 +5,7 @@ import { run } from "../host/exec";
 import { createOverlay } from "../image/layers";
 import { waitGuestReady } from "./guest-channel";
 import { saveVmState } from "./migration";
-import { channelBase } from "./qemu-args";
+import { channelBase, vmFiles } from "./qemu-args";
 import type { SnapshotStore, TSnapshot, TSnapshotShape } from "./snapshots";
 import type { TVmSpec, TVmState } from "./types";
 
@@ -47,12 +47,7 @@ export async function makeSnapshot(opts: {
     // Never created (the NIC is wired to nothing); it names the template's cgroup.
     tap: `fmtpl${dir.slice(-6).replace(/[^A-Za-z0-9]/g, "x")}`,
     mac: "52:54:00:00:00:02",
-    dir,
-    overlayPath: join(dir, "disk.qcow2"),
-    serialLogPath: join(dir, "serial.log"),
-    qmpPath: join(dir, "qmp.sock"),
-    pidfilePath: join(dir, "qemu.pid"),
-    hostKeyPath: join(dir, "ssh_host_ed25519_key"),
+    ...vmFiles(dir),
     hostKeyPublic: "",
     startedAt: null,
     restarts: [],

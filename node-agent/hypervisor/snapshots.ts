@@ -54,7 +54,7 @@ export type TSnapshot = {
   meta: TSnapshotMeta;
 };
 
-export class SnapshotError extends FormationError<"SNAPSHOT_CORRUPT" | "SNAPSHOT_MISMATCH"> {
+export class SnapshotError extends FormationError<"SNAPSHOT_CORRUPT"> {
   override readonly name = "SnapshotError";
 }
 
