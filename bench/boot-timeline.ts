@@ -133,6 +133,13 @@ async function main(): Promise<void> {
       ).stdout;
       const blame = (await sshRun(target, "sudo -n systemd-analyze blame --no-pager 2>&1 | head -6")).stdout;
       const parts = analyzeParts(analyze);
+      // The same login on the booted, idle guest: how much of the last phase is the login itself.
+      const idle: number[] = [];
+      for (let k = 0; k < 3; k++) {
+        const l0 = Date.now();
+        await sshRun(target, "true");
+        idle.push(Date.now() - l0);
+      }
       const first = serial.lines[0];
       const firstPrintk = serial.lines.find((l) => l.printk !== null);
       // Guest time 0 (the kernel's printk clock) in host time: the first stamped line's arrival
@@ -143,9 +150,11 @@ async function main(): Promise<void> {
       if (kernelZeroMs !== null)
         say(`  ${secs(kernelZeroMs)}  guest kernel clock 0 (firmware, kernel load; ≈)`);
       if (first) say(`  ${secs(first.atMs)}  first serial line: ${first.text}`);
-      for (const l of serial.lines.slice(1, 12)) say(`  ${secs(l.atMs)}  ${l.text}`);
+      for (const l of serial.lines.filter((x) => /ssh|Started|Starting|Reached|Finished/.test(x.text))) say(`  ${secs(l.atMs)}  ${l.text}`);
       if (serial.lines.length > 12) say(`  … ${serial.lines.length - 12} more serial lines`);
       say(`  ${secs(sshMs)}  ssh true succeeded`);
+      say(`  ssh true on the booted, idle guest: ${idle.map(secs).join(", ")}`);
+      record("ssh true, idle guest", median(idle));
       say(`  systemd-analyze: ${analyze.split("\n")[0] ?? ""}`);
       say(
         `  ssh.service critical chain:\n${chain

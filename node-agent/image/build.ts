@@ -157,6 +157,7 @@ async function buildUncached(
       formfile: opts.formfile,
       sshCaPublicKey: opts.sshCaPublicKey,
       copySources,
+      growFs: diskGb > BASE_IMAGE_GB,
     });
     for (const u of opts.formfile.users) {
       opts.onLog(

@@ -37,23 +37,19 @@ const JOURNAL_GROUP = "systemd-journal";
 function addUser(s: RootScript, u: TFormfileUser): void {
   const label = `USER ${u.username}`;
   const groups = [...new Set([...u.groups, ...(u.sudo ? ["sudo"] : []), JOURNAL_GROUP])];
-  for (const g of groups) {
-    s.shell({ label, snippet: 'getent group "$1" >/dev/null || groupadd -- "$1"', args: [g] });
-  }
+  // Each program costs ~50–100 ms under TCG: names are looked up with shell builtins (fm_has), and
+  // one useradd or usermod sets the shell, the groups and the password together.
   s.shell({
     label,
-    snippet: 'id -u -- "$1" >/dev/null 2>&1 || useradd -m -U -s "$2" -- "$1"',
-    args: [u.username, u.shell],
+    snippet: 'for g in "$@"; do fm_has /etc/group "$g" || groupadd -- "$g"; done',
+    args: groups,
   });
-  s.command(label, [
-    "usermod",
-    "-s",
-    u.shell,
-    ...(groups.length ? ["-a", "-G", groups.join(",")] : []),
-    "--",
-    u.username,
-  ]);
-  s.command(label, ["usermod", "-p", u.passwdHash, "--", u.username]);
+  s.shell({
+    label,
+    snippet:
+      'if fm_has /etc/passwd "$1"; then usermod -s "$2" -a -G "$3" -p "$4" -- "$1"; else useradd -m -U -s "$2" -G "$3" -p "$4" -- "$1"; fi',
+    args: [u.username, u.shell, groups.join(","), u.passwdHash],
+  });
   if (u.lockPasswd) s.command(label, ["usermod", "-L", "--", u.username]);
   if (shouldExpirePassword(u)) s.command(label, ["chage", "-d", "0", "--", u.username]);
   if (u.sudo) {
@@ -67,8 +63,12 @@ function addUser(s: RootScript, u: TFormfileUser): void {
   if (u.sshAuthorizedKeys.length > 0) {
     s.shell({
       label,
-      snippet:
-        'h=$(getent passwd "$1" | cut -d: -f6); [ -n "$h" ]; mkdir -p "$h/.ssh"; cat > "$h/.ssh/authorized_keys"; chmod 700 "$h/.ssh"; chmod 600 "$h/.ssh/authorized_keys"; chown -R "$1:" "$h/.ssh"',
+      snippet: [
+        'h=""; while IFS=: read -r n _ uid gid _ home _; do [ "$n" = "$1" ] && { h=$home; o=$uid; g=$gid; }; done < /etc/passwd',
+        '[ -n "$h" ]',
+        'install -d -m 700 -o "$o" -g "$g" -- "$h/.ssh"',
+        'install -m 600 -o "$o" -g "$g" /proc/self/fd/0 "$h/.ssh/authorized_keys"',
+      ].join("; "),
       args: [u.username],
       stdin: `${u.sshAuthorizedKeys.join("\n")}\n`,
     });

@@ -1,8 +1,9 @@
 import { ensureBusyboxInitrd } from "../../hypervisor/initrd";
+import { SKIP_RESIZE_FILE } from "./job";
 import { BUILD_MARK } from "./protocol";
 
 /** Bump when the init script or layout changes so cached build initrds are rebuilt. */
-const BUILD_INITRD_VERSION = "3";
+const BUILD_INITRD_VERSION = "4";
 
 /** Drivers of the build VM: its three disks (image, job, context) and the NIC to the proxy. */
 const BUILD_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng"];
@@ -56,7 +57,9 @@ mkdir -p /newroot/run/formation-job /newroot/run/lock
 mount -o bind /job /newroot/run/formation-job
 # The disk is a layer of DISK GB over the 5 GB base: the base's own resize2fs (no step has run yet)
 # grows the mounted file system to the whole disk.
-chroot /newroot /sbin/resize2fs "$root" >/dev/null 2>&1 || fail "cannot grow the file system to DISK"
+# (Not when DISK is the base's size: the job then carries ${SKIP_RESIZE_FILE}.)
+[ -e /job/${SKIP_RESIZE_FILE} ] || chroot /newroot /sbin/resize2fs "$root" >/dev/null 2>&1 ||
+  fail "cannot grow the file system to DISK"
 echo "$M ready"
 chroot /newroot /bin/sh /run/formation-job/build.sh </dev/null >/dev/console 2>&1
 rc=$?

@@ -1,9 +1,12 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFormfile } from "@/lib/formfile";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { run } from "../../host/exec";
 import { expandEnvValue } from "../render";
-import { BUILD_PATH, driverScript, renderBuildJob, systemEnv } from "./job";
+import { BUILD_PATH, driverScript, JOB_DIR, renderBuildJob, SKIP_RESIZE_FILE, systemEnv } from "./job";
 import { BUILD_MARK } from "./protocol";
 
 function parse(text: string): TFormfile {
@@ -73,6 +76,18 @@ describe("build job rendering", () => {
     expect(() => renderBuildJob({ formfile: f, copySources: new Map() })).toThrow(/not resolved/);
   });
 
+  it("tells the VM's init to skip the resize only when DISK is the base's size", () => {
+    const f = parse(["NAME c", "USER username:dev passwd:pw"].join("\n"));
+    const sources = new Map([[".", { rel: ".", isDir: true }]]);
+    expect(renderBuildJob({ formfile: f, copySources: sources, growFs: false }).files).toHaveProperty(
+      SKIP_RESIZE_FILE,
+    );
+    expect(renderBuildJob({ formfile: f, copySources: sources, growFs: true }).files).not.toHaveProperty(
+      SKIP_RESIZE_FILE,
+    );
+    expect(renderBuildJob({ formfile: f, copySources: sources }).files).not.toHaveProperty(SKIP_RESIZE_FILE);
+  });
+
   it("the driver frames each step with markers and stops at the first failure", async () => {
     const steps = ["echo one", "exit 4", "echo never"].map((script, i) => ({
       label: `s${i}`,
@@ -80,12 +95,15 @@ describe("build job rendering", () => {
       user: true,
       script,
     }));
-    // Same text as in the VM, with the job directory's step files replaced by inline scripts.
-    const text = driverScript(steps).replace(
-      /\/bin\/sh \/run\/formation-job\/steps\/(\d+)\.sh/g,
-      (_m, n: string) => `/bin/sh -c ${JSON.stringify(steps[Number(n)]?.script)}`,
-    );
+    // Same text as in the VM, with the job directory in a temporary directory.
+    const dir = await mkdtemp(join(tmpdir(), "fm-job-driver-"));
+    await mkdir(join(dir, "steps"));
+    for (const [i, s] of steps.entries()) {
+      await writeFile(join(dir, "steps", `${String(i).padStart(3, "0")}.sh`), s.script);
+    }
+    const text = driverScript(steps).replaceAll(JOB_DIR, dir);
     const r = await run(["/bin/sh", "-c", text], { allowFailure: true });
+    await rm(dir, { recursive: true, force: true });
     expect(r.exitCode).toBe(4);
     expect(r.stdout.split("\n").filter(Boolean)).toEqual([
       `${BUILD_MARK} begin 0`,
