@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { withLoginKindRules } from "./base";
+import { withLoginKindRules, withoutDynamicMotd } from "./base";
 import { SSHD_PAM_KEY_ACCOUNT, SSHD_PAM_PASSWORD_MARK } from "./guest-files";
 
 const DEBIAN_SSHD_PAM = [
@@ -28,5 +28,24 @@ describe("sshd PAM stacks of the base", () => {
     expect(() => withLoginKindRules("@include common-auth\naccount required pam_unix.so\n")).toThrow(
       /common-account/,
     );
+  });
+
+  it("drops only the pam_motd line that runs update-motd.d; the static motd stays", () => {
+    const pam = [
+      "@include common-session",
+      "session    optional     pam_motd.so  motd=/run/motd.dynamic",
+      "session    optional     pam_motd.so noupdate",
+      "session    optional     pam_mail.so standard noenv # [1]",
+      "",
+    ].join("\n");
+    expect(withoutDynamicMotd(pam)).toBe(
+      [
+        "@include common-session",
+        "session    optional     pam_motd.so noupdate",
+        "session    optional     pam_mail.so standard noenv # [1]",
+        "",
+      ].join("\n"),
+    );
+    expect(withoutDynamicMotd(withoutDynamicMotd(pam))).toBe(withoutDynamicMotd(pam));
   });
 });
