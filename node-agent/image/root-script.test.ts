@@ -31,6 +31,22 @@ describe("RootScript (batched writes and commands in one shell)", () => {
     expect(await readFile(join(dir, "empty"), "utf8")).toBe("");
   });
 
+  it("writes backslashes, printf directives, UTF-8 and NUL bytes exactly (NUL through base64)", async () => {
+    const odd = "\\n %s %% \\\\ é ✓ -- \n";
+    const withNul = "a\0b\n";
+    const s = new RootScript()
+      .write({ label: "t", path: join(dir, "odd"), content: odd, mode: "0600" })
+      .write({ label: "t", path: join(dir, "nul"), content: withNul, mode: "0640" })
+      .write({ label: "t", path: join(dir, "nul"), content: "+", append: true })
+      .shell({ label: "s", snippet: 'cat > "$1/stdin"', args: [dir], stdin: withNul });
+    await runText(s);
+    expect(await readFile(join(dir, "odd"), "utf8")).toBe(odd);
+    expect((await stat(join(dir, "odd"))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, "nul"), "utf8")).toBe(`${withNul}+`);
+    expect((await stat(join(dir, "nul"))).mode & 0o777).toBe(0o640);
+    expect(await readFile(join(dir, "stdin"), "utf8")).toBe(withNul);
+  });
+
   it("passes arguments verbatim to commands and snippets, stdin only where asked", async () => {
     const odd = 'it\'s $(not run) ; rm -rf ~ `id` "q"';
     const s = new RootScript()

@@ -8,8 +8,9 @@ const HEREDOC_END = "FORMATION_B64_END";
 
 /**
  * Every program a build step starts costs ~50–100 ms of emulated CPU under TCG (exec, dynamic
- * linking): the helpers use shell builtins where they can (a parent directory by parameter
- * expansion, made only when missing; `fm_has` looks a name up in /etc/passwd or /etc/group).
+ * linking): the helpers use shell builtins where they can (contents written by printf, a parent
+ * directory by parameter expansion and made only when missing; `fm_has` looks a name up in
+ * /etc/passwd or /etc/group).
  */
 const PRELUDE = `set -e
 fm_part=0
@@ -17,7 +18,13 @@ trap 'rc=$?; [ "$rc" -eq 0 ] || echo "${FAILED_MARK} $fm_part" >&2' EXIT
 fm_write() {
   case "$1" in */*) fm_dir=\${1%/*} ;; *) fm_dir=. ;; esac
   [ -z "$fm_dir" ] || [ -d "$fm_dir" ] || mkdir -p -- "$fm_dir"
-  if [ "$3" = append ]; then base64 -d >> "$1"; else base64 -d > "$1"; fi
+  if [ "$3" = append ]; then printf '%s' "$5" >> "$1"; else printf '%s' "$5" > "$1"; fi
+  [ -z "$2" ] || chmod "$2" -- "$1"
+  [ -z "$4" ] || chown -- "$4" "$1"
+}
+fm_write_b64() {
+  fm_write "$1" "" "$3" "" ""
+  base64 -d >> "$1"
   [ -z "$2" ] || chmod "$2" -- "$1"
   [ -z "$4" ] || chown -- "$4" "$1"
 }
@@ -31,8 +38,9 @@ type TPart = { label: string; command: string; text: string };
 
 /**
  * Several file writes and commands run by one shell as one build step (in the build VM): a
- * Formfile's USER and configuration phases. Contents travel base64 encoded in here-documents of the
- * script, so any byte sequence is safe; a failing part prints a marker naming itself.
+ * Formfile's USER and configuration phases. Contents travel as single-quoted shell words written by
+ * printf (base64 in a here-document when they hold a NUL), so any character is safe; a failing part
+ * prints a marker naming itself.
  */
 export class RootScript {
   readonly #parts: TPart[] = [];
@@ -47,11 +55,11 @@ export class RootScript {
     owner?: string;
   }): this {
     const args = [opts.path, opts.mode ?? "", opts.append ? "append" : "", opts.owner ?? ""].map(shQuote);
-    return this.#push({
-      label: opts.label,
-      command: `write ${opts.path}`,
-      text: `fm_write ${args.join(" ")} <<'${HEREDOC_END}'\n${base64Lines(opts.content)}${HEREDOC_END}`,
-    });
+    // A shell word holds any character but NUL; such content travels base64 encoded instead.
+    const text = opts.content.includes("\0")
+      ? `fm_write_b64 ${args.join(" ")} <<'${HEREDOC_END}'\n${base64Lines(opts.content)}${HEREDOC_END}`
+      : `fm_write ${args.join(" ")} ${shQuote(opts.content)}`;
+    return this.#push({ label: opts.label, command: `write ${opts.path}`, text });
   }
 
   /** Runs argv (no shell interpretation); stdin is /dev/null so it cannot eat the script. */
@@ -74,7 +82,9 @@ export class RootScript {
     const body =
       opts.stdin === undefined
         ? `${sub} </dev/null`
-        : `base64 -d <<'${HEREDOC_END}' | ${sub}\n${base64Lines(opts.stdin)}${HEREDOC_END}`;
+        : opts.stdin.includes("\0")
+          ? `base64 -d <<'${HEREDOC_END}' | ${sub}\n${base64Lines(opts.stdin)}${HEREDOC_END}`
+          : `printf '%s' ${shQuote(opts.stdin)} | ${sub}`;
     return this.#push({ label: opts.label, command: opts.snippet, text: body });
   }
 
