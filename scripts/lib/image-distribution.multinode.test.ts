@@ -74,8 +74,14 @@ describe("image distribution: a new build's layer travels between node hosts, no
     platform = await useMultinodePlatform();
     work = await mkdtemp(join(tmpdir(), "formation-image-distribution-"));
     project = await setUpExampleProject({ work, url: platform.url, password: "image distribution" });
-    // A layer no host holds yet: the same example with one more line.
+    // A layer no host holds yet: the same example with one more line. The example's own layer is
+    // ~1 MB (python3 is in the base): 20 MB that do not compress make it a layer of several pieces,
+    // slow enough through the throttled uplink to kill a download halfway.
     await appendFile(join(project.dir, "app/server.py"), `\n# image distribution ${Date.now()}\n`);
+    await appendFile(
+      join(project.dir, "Formfile"),
+      "\nRUN head -c 20000000 /dev/urandom > /opt/image-distribution.bin\n",
+    );
   });
 
   afterAll(async () => {
