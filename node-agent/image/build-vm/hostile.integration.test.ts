@@ -94,8 +94,13 @@ describe("hostile Formfiles cannot reach the build host", () => {
       // Root in the VM writes "host" paths: they are the image's, never the host's.
       `RUN echo pwned > ${marker} && id -u && cat /proc/1/cmdline | tr '\\0' ' '; echo`,
     ]);
-    const { result, logs } = await build(`hostile-net-${nonce()}`, formfile);
-    expect(result).not.toBeInstanceOf(Error);
+    // A build limit well inside the test's timeout: should a step ever stall (ci58: this build never
+    // ended), the builder stops its VM and the build log says where, instead of a timed-out test
+    // leaving the VM behind for the next ones.
+    const { result, logs } = await build(`hostile-net-${nonce()}`, formfile, {
+      limits: { timeoutMs: 240_000 },
+    });
+    expect(result, logs).not.toBeInstanceOf(Error);
     expect(logs).toContain("no-route-ok");
     expect(logs).toContain("proxy-refused-ok");
     expect(logs).toMatch(
