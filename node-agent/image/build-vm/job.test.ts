@@ -6,7 +6,15 @@ import { parseFormfile } from "@/lib/formfile";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { run } from "../../host/exec";
 import { expandEnvValue } from "../render";
-import { BUILD_PATH, driverScript, JOB_DIR, renderBuildJob, SKIP_RESIZE_FILE, systemEnv } from "./job";
+import {
+  BUILD_PATH,
+  driverScript,
+  JOB_DIR,
+  renderBuildJob,
+  SKIP_RESIZE_FILE,
+  stepFile,
+  systemEnv,
+} from "./job";
 import { BUILD_MARK } from "./protocol";
 
 function parse(text: string): TFormfile {
@@ -99,7 +107,7 @@ describe("build job rendering", () => {
     const dir = await mkdtemp(join(tmpdir(), "fm-job-driver-"));
     await mkdir(join(dir, "steps"));
     for (const [i, s] of steps.entries()) {
-      await writeFile(join(dir, "steps", `${String(i).padStart(3, "0")}.sh`), s.script);
+      await writeFile(join(dir, stepFile(i)), s.script);
     }
     const text = driverScript(steps).replaceAll(JOB_DIR, dir);
     const r = await run(["/bin/sh", "-c", text], { allowFailure: true });

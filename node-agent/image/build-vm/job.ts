@@ -116,11 +116,16 @@ esac
 exec "$real" "$@"
 `;
 
+/** A step's script in the job (relative to the job directory). */
+export function stepFile(i: number): string {
+  return `steps/${String(i).padStart(3, "0")}.sh`;
+}
+
 /** The driver the VM's init runs chrooted in the image: each step in order, framed by markers. */
 export function driverScript(steps: readonly TJobStep[]): string {
   const lines = ["#!/bin/sh", `M=${shQuote(BUILD_MARK)}`];
   steps.forEach((_, i) => {
-    const f = `${JOB_DIR}/steps/${String(i).padStart(3, "0")}.sh`;
+    const f = `${JOB_DIR}/${stepFile(i)}`;
     lines.push(
       `echo "$M begin ${i}"`,
       // A subshell sourcing the step: a fork, not a new /bin/sh to exec and link (~50 ms under TCG).
@@ -271,7 +276,7 @@ export function renderBuildJob(opts: {
   };
   if (opts.growFs === false) files[SKIP_RESIZE_FILE] = "";
   steps.forEach((s, i) => {
-    files[`steps/${String(i).padStart(3, "0")}.sh`] = s.script;
+    files[stepFile(i)] = s.script;
   });
   return { steps, files };
 }
