@@ -367,7 +367,9 @@ describe("scheduler", () => {
     try {
       // Placed and booted an hour ago.
       await db.instance.update({ where: { id }, data: { createdAt: hourAgo, bootStartedAt: hourAgo } });
-      // Its QEMU died and the agent is starting it again.
+      // Its QEMU died and the agent is starting it again (its heartbeats list it as booting too,
+      // else a beat between the report and the check would make it running again).
+      agent.instances.set(id, "booting");
       agent.send({ type: "instance.status", instanceId: id, status: "booting", reason: "restarting it" });
       await eventually(async () => (await platform.repos.instances.find(id))?.status === "booting");
       expect(await platform.services.reconciler.sweepBootDeadlines(60_000)).toBe(0);
