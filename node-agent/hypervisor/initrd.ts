@@ -2,10 +2,11 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../host/exec";
+import { SSHD_START_PATH } from "../image/guest-files";
 import { IDENTITY_HOOK_SCRIPT, IDENTITY_HOOK_UNIT } from "./identity-hook";
 
 /** Bump when the init script or layout changes so cached initrds are rebuilt. */
-const INITRD_VERSION = "3";
+const INITRD_VERSION = "4";
 
 /** Virtio drivers (plus the ACPI power button for QMP system_powerdown and fw_cfg for the per-VM host key) the guest needs before it can mount its root disk and reach the network. */
 export const GUEST_MODULES = [
@@ -59,8 +60,8 @@ export function resolveModuleOrder(modulesDep: string, wanted: readonly string[]
 const INIT_SCRIPT = `#!/bin/busybox sh
 # Formation guest initrd: load the virtio modules, mount the root disk, hand over to systemd.
 /bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
+mount -t proc -o nosuid,noexec,nodev proc /proc
+mount -t sysfs -o nosuid,noexec,nodev sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /etc/modules.order); do
   insmod "/lib/modules/$m" || echo "initrd: insmod $m failed"
@@ -118,8 +119,32 @@ if cp /bin/busybox /newroot/run/formation/busybox && cp /etc/formation/identity-
   cp /etc/formation/formation-identity.service /newroot/run/systemd/system/; then
   ln -sf ../formation-identity.service /newroot/run/systemd/system/multi-user.target.wants/
 fi
-umount /sys /proc
+# The kernel's filesystems go over to systemd as they are (it mounts only what is missing).
+mount -o move /proc /newroot/proc
+mount -o move /sys /newroot/sys
 mount -o move /dev /newroot/dev
+# sshd starts here, before systemd, when the image's ssh.service can adopt it (its start script,
+# SSHD_START_SCRIPT in image/guest-files.ts): listening ~1.5 s sooner under TCG than after
+# systemd's own start. It runs in the real root with a clean environment, as ssh.service would.
+if [ -e /newroot/run/formation/early-net ] && [ -e /newroot/run/formation/early-hostkey ] &&
+  [ -x /newroot${SSHD_START_PATH} ]; then
+  mkdir -p /newroot/dev/pts && mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=000 devpts /newroot/dev/pts
+  mkdir -p -m 0755 /newroot/run/sshd
+  rm -f /newroot/run/sshd.pid
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 chroot /newroot /usr/sbin/sshd
+  # Its pid file appears once it listens; until then it has the CPU to itself (systemd waits).
+  i=0
+  while [ ! -s /newroot/run/sshd.pid ] && [ $i -lt 2000 ]; do usleep 10000; i=$((i + 1)); done
+  if [ -s /newroot/run/sshd.pid ]; then
+    # Until ssh.service adopts it (and sets it back to 0), logins outrank systemd's own start for
+    # the one emulated vCPU.
+    read -r pid < /newroot/run/sshd.pid && renice -n -10 -p "$pid" >/dev/null
+    : > /newroot/run/formation/early-sshd
+    echo "initrd: sshd listening before systemd"
+  else
+    echo "initrd: sshd did not start; ssh.service will start it"
+  fi
+fi
 exec switch_root /newroot /sbin/init
 `;
 

@@ -22,10 +22,12 @@ import {
   SSHD_BASE_CONF,
   SSHD_PAM_KEY_ACCOUNT,
   SSHD_PAM_PASSWORD_MARK,
+  SSHD_START_PATH,
+  SSHD_START_SCRIPT,
 } from "./guest-files";
 
 /** Bump when the base layout (packages, guest files, masking) changes: it is part of the cache key. */
-export const BASE_VERSION = "13";
+export const BASE_VERSION = "14";
 export const BASE_SUITE = "bookworm";
 export const BASE_PACKAGES = [
   "systemd-sysv",
@@ -189,6 +191,7 @@ async function customizeBase(root: string): Promise<void> {
   await writeFile(join(sys, "formation-guest-net.service"), GUEST_NET_UNIT);
   await writeFile(join(root, "usr/local/sbin/formation-hostkeys"), HOSTKEYS_SCRIPT, { mode: 0o755 });
   await writeFile(join(sys, "formation-hostkeys.service"), HOSTKEYS_UNIT);
+  await writeFile(join(root, SSHD_START_PATH.slice(1)), SSHD_START_SCRIPT, { mode: 0o755 });
   await mkdir(join(sys, "sysinit.target.wants"), { recursive: true });
   await mkdir(join(sys, "multi-user.target.wants"), { recursive: true });
   await symlink(

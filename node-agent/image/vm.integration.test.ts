@@ -113,6 +113,28 @@ describe("Formfile → image → QEMU VM (real)", () => {
     );
     expect(active).toBe(true);
     expect((await sshRun(target, "sudo -n id -u")).stdout.trim()).toBe("0");
+    // sshd started in the initrd, before systemd, and ssh.service adopted it: its main process is
+    // that daemon, in the unit's cgroup, back at nice 0; a restart runs a new sshd that answers.
+    expect(await readFile(started.serialLogPath, "utf8")).toContain("initrd: sshd listening before systemd");
+    const sshUnit = async () =>
+      (
+        await sshRun(
+          target,
+          "pid=$(systemctl show -p MainPID --value ssh); echo $(systemctl is-active ssh) $pid $(cat /run/sshd.pid) $(cat /proc/$pid/cgroup) $(ps -o ni= -p $pid)",
+        )
+      ).stdout.trim();
+    const adoptedSshd = (await sshUnit()).split(" ");
+    expect(adoptedSshd[0]).toBe("active");
+    expect(adoptedSshd[1]).toBe(adoptedSshd[2]);
+    expect(adoptedSshd[3]).toBe("0::/system.slice/ssh.service");
+    expect(adoptedSshd[4]).toBe("0");
+    await sshRun(target, "sudo -n systemctl restart ssh");
+    await waitForSsh(target, { timeoutMs: BOOT_TIMEOUT });
+    const restartedSshd = (await sshUnit()).split(" ");
+    expect(restartedSshd[0]).toBe("active");
+    expect(restartedSshd[1]).toBe(restartedSshd[2]);
+    expect(restartedSshd[1]).not.toBe(adoptedSshd[1]);
+    expect(restartedSshd[3]).toBe("0::/system.slice/ssh.service");
     const body = await waitFor("HTTP answer", () => httpGet(`http://${vmIp}:8080/`), 60_000);
     expect(body).toContain("hello from formation");
     expect((await sshRun(target, "hostname")).stdout.trim()).toBe(instanceId);
