@@ -221,12 +221,14 @@ describe.skipIf(missing.length > 0)(
 
       // SSH as the Formfile's user with its key: from this host (which routes the VM's /32 onto the
       // agent's bridge) and from the laptop namespace through its WireGuard tunnel.
-      // `running` means sshd answered once; poll with a deadline in case it is still settling (a
-      // refused connection right after boot was seen once in CI).
+      // `running` means sshd answered once, and sshd answers before systemd has started the rest
+      // (a user's systemctl needs the system bus): poll with a deadline until the ENTRYPOINT's
+      // unit is active (a refused connection right after boot was seen once in CI, too).
+      const settled = (r: ReturnType<typeof sshTo>) => r.status === 0 && /^active\n/.test(r.stdout);
       let fromHost = sshTo({ vmIp, key: join(work, "id") });
-      for (const deadline = Date.now() + 90_000; fromHost.status !== 0 && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 90_000; !settled(fromHost) && Date.now() < deadline; ) {
         process.stderr.write(
-          `spine: ssh from the host not yet accepted (${fromHost.stderr.trim()}); retrying\n`,
+          `spine: ssh from the host: not yet (${fromHost.stderr.trim() || fromHost.stdout.trim()}); retrying\n`,
         );
         await new Promise((r) => setTimeout(r, 2_000));
         fromHost = sshTo({ vmIp, key: join(work, "id") });

@@ -1,4 +1,5 @@
 import { run } from "./exec";
+import { waitForTcp } from "./tcp-connect";
 
 export type TSshTarget = { host: string; user: string; keyPath: string; port?: number };
 
@@ -37,8 +38,14 @@ export async function waitForSsh(
   const deadline = started + opts.timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    // ConnectTimeout bounds the "not listening yet" case; once connected, key exchange inside a
-    // TCG guest on a loaded host can take many seconds, and killing it early would never succeed.
+    // Short TCP probes first: the client's own connect would wait for the kernel's SYN
+    // retransmissions (1 s, 3 s) when its first SYN reached a guest still without its address.
+    if (!(await waitForTcp({ host: target.host, port: target.port ?? 22, deadline }))) {
+      last ||= `port ${target.port ?? 22} never accepted a TCP connection`;
+      break;
+    }
+    // Once connected, key exchange inside a TCG guest on a loaded host can take many seconds, and
+    // killing it early would never succeed.
     const r = await sshRun(target, "true", { timeoutMs: 45_000 }).catch((err: unknown) => ({
       exitCode: -1,
       stdout: "",

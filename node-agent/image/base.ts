@@ -7,6 +7,7 @@ import { run } from "../host/exec";
 import * as guestFiles from "./guest-files";
 import {
   ACPI_POWER_EVENT,
+  DBUS_SOCKET_EARLY_DROPIN,
   FSTAB,
   GUEST_NET_SCRIPT,
   GUEST_NET_UNIT,
@@ -244,6 +245,8 @@ async function customizeBase(root: string): Promise<void> {
   // dbus stays socket-activated (started on first use, e.g. a non-root `systemctl`) instead of
   // competing with sshd for the single vCPU during boot.
   await unlink(join(root, "lib/systemd/system/multi-user.target.wants/dbus.service")).catch(() => undefined);
+  await mkdir(join(sys, "dbus.socket.d"), { recursive: true });
+  await writeFile(join(sys, "dbus.socket.d/10-formation-early.conf"), DBUS_SOCKET_EARLY_DROPIN);
   // minbase ships no /etc/hosts; formation-guest-net adds the VM's hostname at boot.
   await writeFile(join(root, "etc/hosts"), "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
   // update-motd.d's only script; pam_motd no longer runs that directory (withoutDynamicMotd).

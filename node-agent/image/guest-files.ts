@@ -91,7 +91,7 @@ export const SSHD_START_PATH = "/usr/local/sbin/formation-sshd";
  * before systemd when the image carries this script (node-agent/hypervisor/initrd.ts) and leaves
  * /run/formation/early-sshd: the first start adopts that daemon into the unit's cgroup, so systemd
  * supervises, reloads, restarts and stops it like any other; every other start runs sshd itself.
- * Shell builtins only (`-ef` compares the process's executable with sshd's) but for `rm`.
+ * On the first start (sshd already listening) it runs rm, ps and renice; otherwise only builtins.
  */
 export const SSHD_START_SCRIPT = `#!/bin/sh
 if [ -e /run/formation/early-sshd ]; then
@@ -101,9 +101,14 @@ if [ -e /run/formation/early-sshd ]; then
   if [ -n "$pid" ] && [ "/proc/$pid/exe" -ef /usr/sbin/sshd ]; then
     read -r cg < /proc/self/cgroup
     echo "$pid" > "/sys/fs/cgroup\${cg#0::}/cgroup.procs"
-    # The initrd raised its priority for the logins during boot; from here on the unit's
-    # StartupCPUWeight does that.
+    # The initrd raised its priority (nice -10) for the logins during boot; from here on the unit's
+    # StartupCPUWeight does that. The daemon and the sessions it started so far (still in the root
+    # cgroup) go back to 0.
     renice --priority 0 -p "$pid" >/dev/null
+    ps -e -o pid= -o ni= | while read -r p n; do
+      [ "$n" = -10 ] && read -r c < "/proc/$p/cgroup" && [ "$c" = "0::/" ] &&
+        renice --priority 0 -p "$p" >/dev/null
+    done 2>/dev/null
     exit 0
   fi
 fi
@@ -135,6 +140,16 @@ ExecStart=${SSHD_START_PATH}
 # gets 10x the CPU share of journald, udevd, tmpfiles and the rest competing for the one emulated
 # vCPU. Only during startup: afterwards every unit is back to equal weights.
 StartupCPUWeight=1000
+`;
+
+/**
+ * The system bus's socket listens as soon as systemd runs instead of after sysinit.target: sshd
+ * answers before systemd starts (the initrd starts it), and a user's `systemctl` in those first
+ * seconds then waits for the bus (dbus.service starts on its first use) instead of failing with
+ * "Failed to connect to bus".
+ */
+export const DBUS_SOCKET_EARLY_DROPIN = `[Unit]
+DefaultDependencies=no
 `;
 
 /** ACPI power button (QMP system_powerdown) → clean poweroff, without dbus/logind in the image. */

@@ -115,12 +115,13 @@ describe("Formfile → image → QEMU VM (real)", () => {
     expect((await sshRun(target, "sudo -n id -u")).stdout.trim()).toBe("0");
     // sshd started in the initrd, before systemd, and ssh.service adopted it: its main process is
     // that daemon, in the unit's cgroup, back at nice 0; a restart runs a new sshd that answers.
+    // (The checks below run once the entrypoint is active, so the takeover has happened.)
     expect(await readFile(started.serialLogPath, "utf8")).toContain("initrd: sshd listening before systemd");
     const sshUnit = async () =>
       (
         await sshRun(
           target,
-          "pid=$(systemctl show -p MainPID --value ssh); echo $(systemctl is-active ssh) $pid $(cat /run/sshd.pid) $(cat /proc/$pid/cgroup) $(ps -o ni= -p $pid)",
+          "pid=$(systemctl show -p MainPID --value ssh); echo $(systemctl is-active ssh) $pid $(cat /run/sshd.pid) $(cat /proc/$pid/cgroup) $(ps -o ni= -p $pid) $(ps -e -o ni= | grep -c -- -10)",
         )
       ).stdout.trim();
     const adoptedSshd = (await sshUnit()).split(" ");
@@ -128,6 +129,8 @@ describe("Formfile → image → QEMU VM (real)", () => {
     expect(adoptedSshd[1]).toBe(adoptedSshd[2]);
     expect(adoptedSshd[3]).toBe("0::/system.slice/ssh.service");
     expect(adoptedSshd[4]).toBe("0");
+    // Nothing is left at the initrd's nice -10 (the sessions it started went back to 0 too).
+    expect(adoptedSshd[5]).toBe("0");
     await sshRun(target, "sudo -n systemctl restart ssh");
     await waitForSsh(target, { timeoutMs: BOOT_TIMEOUT });
     const restartedSshd = (await sshUnit()).split(" ");

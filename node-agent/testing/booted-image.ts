@@ -7,7 +7,7 @@ import { parseFormfile } from "@/lib/formfile";
 import type { TFormfile } from "@/lib/formfile/canonical";
 import { deleteBridge } from "../host/guest-isolation";
 import { runPreflight } from "../host/preflight";
-import { type TSshTarget, waitForSsh } from "../host/ssh-probe";
+import { sshRun, type TSshTarget, waitForSsh } from "../host/ssh-probe";
 import { qemuProcessesUnder } from "../hypervisor/proc";
 import { defaultNetwork, QemuHypervisor } from "../hypervisor/qemu";
 import { DEFAULT_CACHE_DIR } from "../image/base";
@@ -183,8 +183,10 @@ export class VmHost {
 }
 
 /**
- * `buildFormfile` then `bootImage` as `user`: the booted VM and whether the image came from the
- * cache (then `log` holds no build output: an earlier run built it).
+ * `buildFormfile` then `bootImage` as `user`, then waits until the guest's boot has finished (SSH
+ * answers before systemd has started, and a user's `systemctl` needs the system bus): the booted
+ * VM and whether the image came from the cache (then `log` holds no build output: an earlier run
+ * built it).
  */
 export async function buildAndBoot(opts: {
   text: string;
@@ -196,6 +198,21 @@ export async function buildAndBoot(opts: {
 }): Promise<{ vm: TBootedVm; fromCache: boolean }> {
   const image = await buildFormfile(opts);
   const vm = await bootImage({ imagePath: image.imagePath, user: opts.user, keyPath: opts.keyPath });
+  try {
+    const target = vm.target(opts.user, opts.keyPath);
+    await waitFor(
+      "the guest's boot to finish",
+      async () => {
+        // Polled: a user's `--wait` hears no boot-finished signal.
+        const r = await sshRun(target, "systemctl is-system-running");
+        return ["running", "degraded"].includes(r.stdout.trim());
+      },
+      180_000,
+    );
+  } catch (error) {
+    await vm.close();
+    throw error;
+  }
   return { vm, fromCache: image.fromCache };
 }
 

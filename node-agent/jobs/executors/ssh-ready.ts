@@ -1,4 +1,9 @@
-import { connect } from "node:net";
+import { connectWithin } from "../../host/tcp-connect";
+
+/** A SYN the booting guest drops is retried at once rather than by the kernel a second later. */
+const CONNECT_TIMEOUT_MS = 500;
+/** Once connected, sshd sends its banner after its per-connection re-exec: slow under TCG. */
+const BANNER_TIMEOUT_MS = 10_000;
 
 /**
  * Wait until an SSH server answers on `host:port` (its banner starts with `SSH-`), polling with a
@@ -17,36 +22,27 @@ export async function waitForSshBanner(options: {
   while (Date.now() < deadline) {
     options.signal.throwIfAborted();
     try {
-      return await readBanner({
-        host: options.host,
-        port: options.port ?? 22,
-        timeoutMs: 3_000,
-        signal: options.signal,
-      });
+      return await readBanner({ host: options.host, port: options.port ?? 22, signal: options.signal });
     } catch (error) {
+      options.signal.throwIfAborted();
       lastError = error instanceof Error ? error.message : String(error);
     }
-    await abortableDelay(options.intervalMs ?? 500, options.signal);
+    await abortableDelay(options.intervalMs ?? 200, options.signal);
   }
   throw new Error(
     `no SSH banner from ${options.host}:${options.port ?? 22} within ${options.timeoutMs} ms (last: ${lastError})`,
   );
 }
 
-function readBanner(options: {
-  host: string;
-  port: number;
-  timeoutMs: number;
-  signal: AbortSignal;
-}): Promise<string> {
+async function readBanner(options: { host: string; port: number; signal: AbortSignal }): Promise<string> {
+  const socket = await connectWithin({ ...options, timeoutMs: CONNECT_TIMEOUT_MS });
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: options.host, port: options.port, signal: options.signal });
     let data = "";
     const fail = (message: string) => {
       socket.destroy();
       reject(new Error(message));
     };
-    socket.setTimeout(options.timeoutMs, () => fail("timed out waiting for the banner"));
+    socket.setTimeout(BANNER_TIMEOUT_MS, () => fail("timed out waiting for the banner"));
     socket.on("data", (chunk) => {
       data += chunk.toString("latin1");
       const newline = data.indexOf("\n");
