@@ -75,6 +75,8 @@ export class AgentConnection {
   #queue: Promise<void> = Promise.resolve();
   #handshakeTimer: NodeJS.Timeout | null;
   #closed = false;
+  readonly #ended: Promise<void>;
+  #end: () => void = () => undefined;
 
   get remoteAddress(): string | undefined {
     return this.#o.remoteAddress;
@@ -82,6 +84,9 @@ export class AgentConnection {
 
   constructor(options: TConnectionOptions) {
     this.#o = options;
+    this.#ended = new Promise((resolve) => {
+      this.#end = resolve;
+    });
     this.log = options.log;
     options.socket.on("message", (data) => {
       this.#queue = this.#queue
@@ -97,7 +102,8 @@ export class AgentConnection {
         .then(() => options.handler.closed(this))
         .catch((error: unknown) => {
           this.log.error({ err: error }, "agent close handler failed");
-        });
+        })
+        .finally(() => this.#end());
     });
     options.socket.on("error", (error) => this.log.warn({ err: error }, "agent socket error"));
     this.#handshakeTimer = setTimeout(() => {
@@ -139,6 +145,16 @@ export class AgentConnection {
   /** Resolves when every frame received so far has been handled (tests, shutdown). */
   settled(): Promise<void> {
     return this.#queue;
+  }
+
+  /**
+   * Resolves once the socket has closed and the close handler (its database writes) has run.
+   * With `graceMs`, a socket still open that long after the call is dropped.
+   */
+  ended(graceMs?: number): Promise<void> {
+    if (graceMs === undefined) return this.#ended;
+    const timer = setTimeout(() => this.#o.socket.terminate(), graceMs);
+    return this.#ended.finally(() => clearTimeout(timer));
   }
 
   #reject(reason: TRejectReason, message: string): void {

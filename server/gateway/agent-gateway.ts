@@ -6,6 +6,9 @@ import type { TServices } from "@/server/services/services";
 import { AgentConnection, type AgentSessionHandler, CLOSE } from "./agent-connection";
 import { PeerPusher } from "./peer-pusher";
 
+/** How long a shutting-down console waits for an agent's closing handshake before dropping it. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 type TErrorFrame = TMessageOf<TConsoleToAgent, "error">;
 
 export type TAgentGatewayOptions = {
@@ -37,6 +40,8 @@ export class AgentGateway implements AgentSessionHandler {
   readonly #o: TAgentGatewayOptions;
   readonly #s: TAgentGatewayOptions["services"];
   readonly #unsubscribe: (() => void)[] = [];
+  /** Accepted connections whose close handler has not run yet. */
+  readonly #connections = new Set<AgentConnection>();
   readonly #instanceStatus = new Map<string, string>();
   readonly pusher: PeerPusher;
 
@@ -63,7 +68,7 @@ export class AgentGateway implements AgentSessionHandler {
     peer: { remoteAddress?: string | undefined } = {},
   ): AgentConnection {
     const c = this.#s.config;
-    return new AgentConnection({
+    const connection = new AgentConnection({
       socket,
       remoteAddress: peer.remoteAddress,
       origin: this.#o.origin,
@@ -74,6 +79,10 @@ export class AgentGateway implements AgentSessionHandler {
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       maxMalformed: c.maxMalformed,
     });
+    // Until its close handler has run: stop() waits for it even after the socket is gone.
+    this.#connections.add(connection);
+    void connection.ended().then(() => this.#connections.delete(connection));
+    return connection;
   }
 
   start(): void {
@@ -92,9 +101,10 @@ export class AgentGateway implements AgentSessionHandler {
   async stop(): Promise<void> {
     this.pusher.stop();
     for (const u of this.#unsubscribe.splice(0)) u();
-    const open = this.#s.agents.all();
-    for (const c of open) c.close(CLOSE.shutdown, "console shutting down");
-    await Promise.all(open.map((c) => c.settled()));
+    for (const c of this.#s.agents.all()) c.close(CLOSE.shutdown, "console shutting down");
+    // Every socket's close handler (database writes) runs before the console closes its database,
+    // those of sockets that closed just before too.
+    await Promise.all([...this.#connections].map((c) => c.ended(SHUTDOWN_GRACE_MS)));
   }
 
   #onNodeNotice(payload: string): void {
