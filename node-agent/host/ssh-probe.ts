@@ -1,5 +1,5 @@
+import { waitForTcp } from "@/core/net/tcp-connect";
 import { run } from "./exec";
-import { waitForTcp } from "./tcp-connect";
 
 export type TSshTarget = { host: string; user: string; keyPath: string; port?: number };
 

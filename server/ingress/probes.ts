@@ -1,5 +1,5 @@
 import { request } from "node:http";
-import { connect } from "node:net";
+import { connectWithin, TcpConnectTimeoutError } from "@/core/net/tcp-connect";
 
 export type TProbeResult = { ok: true; ms: number } | { ok: false; ms: number; reason: string };
 
@@ -23,24 +23,18 @@ type TConnectOutcome =
   | { kind: "error"; code: string; ms: number };
 
 /** One TCP connect to `ip:port`: connected, an error (refused, unreachable …) or no answer in time. */
-function connectOnce(t: TProbeTarget): Promise<TConnectOutcome> {
+async function connectOnce(t: TProbeTarget): Promise<TConnectOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  return new Promise((resolve) => {
-    const socket = connect({
-      host: t.ip,
-      port: t.port,
-      ...(t.localAddress ? { localAddress: t.localAddress } : {}),
-    });
-    const done = (outcome: TConnectOutcome) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => done({ kind: "timeout", ms: elapsed() }), t.timeoutMs);
-    socket.once("connect", () => done({ kind: "connected", ms: elapsed() }));
-    socket.once("error", (error) => done({ kind: "error", code: errorText(error), ms: elapsed() }));
-  });
+  try {
+    (
+      await connectWithin({ host: t.ip, port: t.port, timeoutMs: t.timeoutMs, localAddress: t.localAddress })
+    ).destroy();
+    return { kind: "connected", ms: elapsed() };
+  } catch (error) {
+    if (error instanceof TcpConnectTimeoutError) return { kind: "timeout", ms: elapsed() };
+    return { kind: "error", code: errorText(error), ms: elapsed() };
+  }
 }
 
 function probeResult(t: TProbeTarget, o: TConnectOutcome): TProbeResult {

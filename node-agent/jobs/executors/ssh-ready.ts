@@ -1,4 +1,4 @@
-import { connectWithin } from "../../host/tcp-connect";
+import { connectWithin } from "@/core/net/tcp-connect";
 
 /** A SYN the booting guest drops is retried at once rather than by the kernel a second later. */
 const CONNECT_TIMEOUT_MS = 500;

@@ -1,5 +1,13 @@
 import { connect, type Socket } from "node:net";
 
+/** No TCP connection within the timeout (the other errors are the socket's own, e.g. ECONNREFUSED). */
+export class TcpConnectTimeoutError extends Error {
+  constructor(host: string, port: number, timeoutMs: number) {
+    super(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`);
+    this.name = "TcpConnectTimeoutError";
+  }
+}
+
 /**
  * Opens a TCP connection, giving up after `timeoutMs`. Readiness probes use a short timeout and
  * retry: a SYN sent while the guest is still booting (no address yet) is dropped without an
@@ -10,17 +18,20 @@ export function connectWithin(opts: {
   host: string;
   port: number;
   timeoutMs: number;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
+  /** Source address (e.g. a formnet address whose routes the destination needs). */
+  localAddress?: string | undefined;
 }): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: opts.host,
       port: opts.port,
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no TCP connection to ${opts.host}:${opts.port} within ${opts.timeoutMs} ms`));
+      reject(new TcpConnectTimeoutError(opts.host, opts.port, opts.timeoutMs));
     }, opts.timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
